@@ -1,0 +1,679 @@
+//! Rule bodies: sources, conditions, correlation clauses and test cases.
+
+use super::{Context, Sink, resolve_list};
+use crate::diag::did_you_mean;
+use crate::ir::{self, Case, Cidr, FieldType, NumOp, Number, Scalar, Test};
+use crate::pattern;
+use crate::syntax::ast::{self, Op, Span, ValueKind};
+use std::net::IpAddr;
+
+pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<ir::RuleKind> {
+    match body {
+        ast::Body::Single(q) => Some(ir::RuleKind::Single(query(sink, ctx, q)?)),
+        ast::Body::Aggregate {
+            query: q,
+            group_by,
+            window,
+            having: h,
+        } => {
+            let q2 = query(sink, ctx, q);
+            let group_by = fields(sink, ctx, &q.source.name, group_by);
+            let window = duration(sink, window);
+            let having = having(sink, ctx, &q.source.name, h);
+            Some(ir::RuleKind::Aggregate {
+                query: q2?,
+                group_by: group_by?,
+                window: window?,
+                having: having?,
+            })
+        }
+        ast::Body::Sequence { by, within, steps } => {
+            let checked: Vec<_> = steps.iter().map(|s| query(sink, ctx, s)).collect();
+            // The key must exist in every step's source.
+            let keys: Vec<_> = steps
+                .iter()
+                .map(|s| fields(sink, ctx, &s.source.name, by))
+                .collect();
+            let within = duration(sink, within);
+            if steps.len() < 2 {
+                let span = steps.first().map_or(Span::default(), |s| s.source.span);
+                sink.error(
+                    span,
+                    "E0320",
+                    "a sequence needs at least two steps",
+                    Some("use a single-event rule for one step".into()),
+                );
+                return None;
+            }
+            let span = steps[0].source.span.to(steps[steps.len() - 1].source.span);
+            Some(ir::RuleKind::Sequence {
+                by: keys.into_iter().next()??,
+                within: within?,
+                steps: checked.into_iter().collect::<Option<_>>()?,
+                span,
+            })
+        }
+        ast::Body::FirstSeen {
+            query: q,
+            field: f,
+            by,
+            lookback,
+        } => {
+            let q2 = query(sink, ctx, q);
+            let fld = field(sink, ctx, &q.source.name, f);
+            let by = fields(sink, ctx, &q.source.name, by);
+            let lookback = duration(sink, lookback);
+            Some(ir::RuleKind::FirstSeen {
+                query: q2?,
+                field: fld?,
+                by: by?,
+                lookback: lookback?,
+                span: f.span,
+            })
+        }
+    }
+}
+
+fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {
+    let source = &q.source;
+    if !ctx.schema.sources.contains_key(&source.name) {
+        let hint = did_you_mean(&source.name, ctx.schema.sources.keys().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| {
+                let names: Vec<_> = ctx.schema.sources.keys().map(String::as_str).collect();
+                format!("known sources: {}", names.join(", "))
+            });
+        sink.error(
+            source.span,
+            "E0301",
+            format!("unknown source `{}`", source.name),
+            Some(hint),
+        );
+        return None;
+    }
+    let condition = match &q.condition {
+        Some(e) => Some(expr(sink, ctx, &source.name, e)?),
+        None => None,
+    };
+    Some(ir::Query {
+        source: source.name.clone(),
+        source_span: source.span,
+        condition,
+    })
+}
+
+/// Conditions, flattening chains of `and`/`or` so deep input stays shallow in the IR.
+fn expr(sink: &mut Sink, ctx: &Context, source: &str, e: &ast::Expr) -> Option<ir::Cond> {
+    match e {
+        ast::Expr::And(..) | ast::Expr::Or(..) => {
+            let is_and = matches!(e, ast::Expr::And(..));
+            let mut operands = Vec::new();
+            let mut stack = vec![e];
+            let mut ok = true;
+            while let Some(node) = stack.pop() {
+                match (node, is_and) {
+                    (ast::Expr::And(a, b), true) | (ast::Expr::Or(a, b), false) => {
+                        stack.push(b);
+                        stack.push(a);
+                    }
+                    _ => match expr(sink, ctx, source, node) {
+                        Some(c) => operands.push(c),
+                        None => ok = false,
+                    },
+                }
+            }
+            ok.then(|| {
+                if is_and {
+                    ir::Cond::And(operands)
+                } else {
+                    ir::Cond::Or(operands)
+                }
+            })
+        }
+        ast::Expr::Not(inner, _) => Some(ir::Cond::Not(Box::new(expr(sink, ctx, source, inner)?))),
+        ast::Expr::Compare(c) => comparison(sink, ctx, source, c),
+    }
+}
+
+pub(super) fn field(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    f: &ast::Ident,
+) -> Option<ir::Field> {
+    let def = ctx.schema.sources.get(source)?;
+    match def.fields.get(&f.name) {
+        Some(ty) => Some(ir::Field {
+            name: f.name.clone(),
+            ty: (*ty).into(),
+            span: f.span,
+        }),
+        None => {
+            let hint = did_you_mean(&f.name, def.fields.keys().map(String::as_str))
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    format!(
+                        "declare it for `{source}` in targets/schema.yaml and each target mapping"
+                    )
+                });
+            sink.error(
+                f.span,
+                "E0302",
+                format!("source `{source}` has no field `{}`", f.name),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
+
+fn fields(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    fs: &[ast::Ident],
+) -> Option<Vec<ir::Field>> {
+    let out: Vec<_> = fs.iter().map(|f| field(sink, ctx, source, f)).collect();
+    out.into_iter().collect()
+}
+
+fn duration(sink: &mut Sink, v: &ast::Value) -> Option<ir::Duration> {
+    match v.kind {
+        ValueKind::Duration(seconds) if seconds > 0 => Some(ir::Duration {
+            seconds,
+            span: v.span,
+        }),
+        _ => {
+            sink.error(
+                v.span,
+                "E0321",
+                "expected a positive duration",
+                Some("write e.g. `30s`, `10m`, `24h` or `7d`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// Which operators fit which field type.
+fn fits(op: Op, ty: FieldType) -> bool {
+    use Op::*;
+    match ty {
+        FieldType::String => !matches!(op, Lt | Le | Gt | Ge),
+        FieldType::Number => matches!(op, Eq | Ne | In | NotIn | Lt | Le | Gt | Ge | Exists),
+        FieldType::Ip => matches!(op, Eq | Ne | In | NotIn | Exists),
+        FieldType::Boolean => matches!(op, Eq | Ne | Exists),
+    }
+}
+
+fn comparison(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    c: &ast::Comparison,
+) -> Option<ir::Cond> {
+    let f = field(sink, ctx, source, &c.field)?;
+    if !fits(c.op, f.ty) {
+        let hint = match (c.op, f.ty) {
+            (Op::Lt | Op::Le | Op::Gt | Op::Ge, _) => "`<`, `<=`, `>`, `>=` compare numbers",
+            (_, FieldType::Ip) => "compare ip fields with `==`, `in [...]` or `in cidr(...)`",
+            (_, FieldType::Number) => "compare numbers with `==`, `in`, `<`, `<=`, `>`, `>=`",
+            _ => "compare booleans with `==` or `!=`",
+        };
+        sink.error(
+            c.op_span,
+            "E0303",
+            format!(
+                "`{}` does not apply to `{}`, a {} field",
+                c.op.as_str(),
+                f.name,
+                f.ty.as_str()
+            ),
+            Some(hint.into()),
+        );
+        return None;
+    }
+    if c.cased && f.ty != FieldType::String {
+        sink.error(
+            c.op_span,
+            "E0305",
+            format!(
+                "`cased` only applies to strings; `{}` is a {} field",
+                f.name,
+                f.ty.as_str()
+            ),
+            None,
+        );
+        return None;
+    }
+    let case = if c.cased {
+        Case::Sensitive
+    } else {
+        Case::Insensitive
+    };
+    let test = match (c.op, &c.value) {
+        (Op::Exists, _) => Test::Exists,
+        (_, None) => return None,
+        (op, Some(v)) => test(sink, ctx, &f, op, case, v)?,
+    };
+    let atom = ir::Cond::Atom(ir::Atom {
+        field: f,
+        test,
+        span: c.span,
+    });
+    Some(match c.op {
+        Op::Ne | Op::NotIn => ir::Cond::Not(Box::new(atom)),
+        _ => atom,
+    })
+}
+
+fn test(
+    sink: &mut Sink,
+    ctx: &Context,
+    f: &ir::Field,
+    op: Op,
+    case: Case,
+    v: &ast::Value,
+) -> Option<Test> {
+    // `in cidr(...)`, and ip equality as host networks.
+    if f.ty == FieldType::Ip {
+        return cidrs(sink, ctx, op, v).map(Test::InCidr);
+    }
+    if let ValueKind::Cidr(_) = v.kind {
+        sink.error(
+            v.span,
+            "E0303",
+            format!(
+                "`in cidr(...)` needs an ip field; `{}` is a {} field",
+                f.name,
+                f.ty.as_str()
+            ),
+            None,
+        );
+        return None;
+    }
+    let single = matches!(
+        op,
+        Op::Eq | Op::Ne | Op::Like | Op::Matches | Op::Lt | Op::Le | Op::Gt | Op::Ge
+    );
+    let values = if single {
+        if matches!(v.kind, ValueKind::List(_) | ValueKind::ListRef(_)) {
+            sink.error(
+                v.span,
+                "E0304",
+                format!("`{}` takes one value", op.as_str()),
+                Some("use `in` to compare with any of several values".into()),
+            );
+            return None;
+        }
+        vec![v]
+    } else {
+        let vs = resolve_list(sink, ctx, v)?;
+        if vs.is_empty() {
+            sink.error(v.span, "E0304", "the list is empty", None);
+            return None;
+        }
+        vs
+    };
+    match f.ty {
+        FieldType::Number => {
+            let nums = values
+                .iter()
+                .map(|v| number(sink, f, v))
+                .collect::<Option<Vec<_>>>()?;
+            Some(match op {
+                Op::Lt => Test::Compare(NumOp::Lt, nums[0]),
+                Op::Le => Test::Compare(NumOp::Le, nums[0]),
+                Op::Gt => Test::Compare(NumOp::Gt, nums[0]),
+                Op::Ge => Test::Compare(NumOp::Ge, nums[0]),
+                _ => Test::Equals(nums.into_iter().map(Scalar::Num).collect(), Case::Sensitive),
+            })
+        }
+        FieldType::Boolean => match v.kind {
+            ValueKind::Bool(b) => Some(Test::Equals(vec![Scalar::Bool(b)], Case::Sensitive)),
+            _ => {
+                mismatch(sink, f, v, "`true` or `false`");
+                None
+            }
+        },
+        FieldType::String | FieldType::Ip => {
+            let strs = values
+                .iter()
+                .map(|v| string(sink, f, v))
+                .collect::<Option<Vec<_>>>()?;
+            let nonempty = |sink: &mut Sink| {
+                let empty = strs.iter().any(|s| s.is_empty());
+                if empty {
+                    sink.error(
+                        v.span,
+                        "E0304",
+                        format!("an empty string makes `{}` match every value", op.as_str()),
+                        Some("use `exists` to test that a field is present".into()),
+                    );
+                }
+                !empty
+            };
+            Some(match op {
+                Op::Contains if nonempty(sink) => Test::Contains(strs, case),
+                Op::StartsWith if nonempty(sink) => Test::StartsWith(strs, case),
+                Op::EndsWith if nonempty(sink) => Test::EndsWith(strs, case),
+                Op::Contains | Op::StartsWith | Op::EndsWith => return None,
+                Op::Like => {
+                    let raw = sink.text.get(v.span.start..v.span.end).unwrap_or_default();
+                    Test::Like(vec![crate::syntax::wildcard(raw)], case)
+                }
+                Op::Matches => match pattern::parse_regex(&strs[0]) {
+                    Ok(re) => Test::Matches(re, case),
+                    Err(e) => {
+                        // Point into the pattern when the literal is written without escapes.
+                        let inner = v.span.start + 1 + e.offset;
+                        let span = if raw_matches(sink.text, v.span, &strs[0]) && inner < v.span.end
+                        {
+                            Span::new(inner, inner + 1)
+                        } else {
+                            v.span
+                        };
+                        sink.error(span, "E0306", format!("regex: {}", e.message), e.hint);
+                        return None;
+                    }
+                },
+                _ => Test::Equals(strs.into_iter().map(Scalar::Str).collect(), case),
+            })
+        }
+    }
+}
+
+/// True when the literal's source text between its quotes is exactly the value.
+fn raw_matches(text: &str, span: Span, value: &str) -> bool {
+    span.end >= span.start + 2 && text.get(span.start + 1..span.end - 1) == Some(value)
+}
+
+fn mismatch(sink: &mut Sink, f: &ir::Field, v: &ast::Value, want: &str) {
+    sink.error(
+        v.span,
+        "E0304",
+        format!(
+            "`{}` is a {} field; this value is not {want}",
+            f.name,
+            f.ty.as_str()
+        ),
+        None,
+    );
+}
+
+fn number(sink: &mut Sink, f: &ir::Field, v: &ast::Value) -> Option<Number> {
+    match v.kind {
+        ValueKind::Int(i) => Some(Number::Int(i)),
+        ValueKind::Float(x) if x.is_finite() => Some(Number::Float(x)),
+        _ => {
+            mismatch(sink, f, v, "a number");
+            None
+        }
+    }
+}
+
+fn string(sink: &mut Sink, f: &ir::Field, v: &ast::Value) -> Option<String> {
+    match &v.kind {
+        ValueKind::Str(s) => Some(s.clone()),
+        _ => {
+            mismatch(sink, f, v, "a string");
+            None
+        }
+    }
+}
+
+/// Networks for an ip field: `cidr(...)`, or addresses (as host networks) for `==`/`in`.
+fn cidrs(sink: &mut Sink, ctx: &Context, op: Op, v: &ast::Value) -> Option<Vec<Cidr>> {
+    let items: Vec<(&ast::Value, bool)> = match &v.kind {
+        ValueKind::Cidr(args) if matches!(op, Op::In | Op::NotIn) => {
+            args.iter().map(|a| (a, true)).collect()
+        }
+        ValueKind::Str(_) if matches!(op, Op::Eq | Op::Ne) => vec![(v, false)],
+        ValueKind::List(_) | ValueKind::ListRef(_) if matches!(op, Op::In | Op::NotIn) => {
+            resolve_list(sink, ctx, v)?
+                .into_iter()
+                .map(|a| (a, false))
+                .collect()
+        }
+        _ => {
+            sink.error(
+                v.span,
+                "E0304",
+                "expected an IP address, a list of them, or `cidr(...)`",
+                Some(
+                    "write `source.ip == \"10.1.2.3\"` or `source.ip in cidr(\"10.0.0.0/8\")`"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+    };
+    if items.is_empty() {
+        sink.error(v.span, "E0304", "the list is empty", None);
+        return None;
+    }
+    let mut out = Vec::new();
+    for (item, is_net) in items {
+        let ValueKind::Str(s) = &item.kind else {
+            sink.error(item.span, "E0304", "expected an IP address string", None);
+            return None;
+        };
+        match parse_cidr(s, is_net) {
+            Ok(c) => out.push(c),
+            Err(msg) => {
+                sink.error(item.span, "E0307", msg.0, msg.1);
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+type CidrError = (String, Option<String>);
+
+/// `10.0.0.0/8`, `fd00::/8`; a bare address (when `!is_net`) is a host network.
+pub fn parse_cidr(s: &str, is_net: bool) -> Result<Cidr, CidrError> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) if is_net => (a, Some(p)),
+        Some(_) => {
+            return Err((
+                format!("`{s}` is a network, not an address"),
+                Some("use `in cidr(...)` for networks".into()),
+            ));
+        }
+        None => (s, None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| (format!("`{s}` is not an IP address or network"), None))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|n| *n <= max && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                (
+                    format!("`{s}` has an invalid prefix length"),
+                    Some(format!("use 0 to {max}")),
+                )
+            })?,
+        None if is_net => {
+            return Err((
+                format!("`{s}` has no prefix length"),
+                Some(format!("write `{s}/{max}` for one address")),
+            ));
+        }
+        None => max,
+    };
+    let net = Cidr { addr, prefix };
+    let masked = mask(net);
+    if masked.addr != addr {
+        return Err((
+            format!("`{s}` has host bits set"),
+            Some(format!("did you mean `{masked}`?")),
+        ));
+    }
+    Ok(net)
+}
+
+fn mask(c: Cidr) -> Cidr {
+    let addr = match c.addr {
+        IpAddr::V4(a) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX
+                .checked_shl(128 - u32::from(c.prefix))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    };
+    Cidr {
+        addr,
+        prefix: c.prefix,
+    }
+}
+
+fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Option<ir::Having> {
+    match h {
+        ast::Having::And(a, b) | ast::Having::Or(a, b) => {
+            let (a, b) = (having(sink, ctx, source, a), having(sink, ctx, source, b));
+            let (a, b) = (a?, b?);
+            Some(if matches!(h, ast::Having::And(..)) {
+                ir::Having::And(vec![a, b])
+            } else {
+                ir::Having::Or(vec![a, b])
+            })
+        }
+        ast::Having::Term(t) => {
+            let f = match &t.field {
+                Some(f) => Some(field(sink, ctx, source, f)?),
+                None => None,
+            };
+            let agg = match (t.func.name.as_str(), f) {
+                ("count", None) => ir::Aggregate::Count,
+                ("distinct", Some(f)) => ir::Aggregate::Distinct(f),
+                ("sum" | "min" | "max", Some(f)) if f.ty != FieldType::Number => {
+                    sink.error(
+                        f.span,
+                        "E0303",
+                        format!(
+                            "`{}` needs a number field; `{}` is a {} field",
+                            t.func.name,
+                            f.name,
+                            f.ty.as_str()
+                        ),
+                        None,
+                    );
+                    return None;
+                }
+                ("sum", Some(f)) => ir::Aggregate::Sum(f),
+                ("min", Some(f)) => ir::Aggregate::Min(f),
+                ("max", Some(f)) => ir::Aggregate::Max(f),
+                (name, _) => {
+                    let known = ["count()", "distinct(f)", "sum(f)", "min(f)", "max(f)"];
+                    sink.error(
+                        t.func.span,
+                        "E0322",
+                        format!("`{name}` is not an aggregation here"),
+                        Some(format!("use one of: {}", known.join(", "))),
+                    );
+                    return None;
+                }
+            };
+            let op = match t.op {
+                Op::Lt => NumOp::Lt,
+                Op::Le => NumOp::Le,
+                Op::Gt => NumOp::Gt,
+                Op::Ge => NumOp::Ge,
+                Op::Eq => NumOp::Eq,
+                Op::Ne => NumOp::Ne,
+                other => {
+                    sink.error(
+                        t.op_span,
+                        "E0303",
+                        format!("`{}` cannot compare an aggregate", other.as_str()),
+                        None,
+                    );
+                    return None;
+                }
+            };
+            let value = match t.value.kind {
+                ValueKind::Int(i) => Number::Int(i),
+                ValueKind::Float(x) if x.is_finite() => Number::Float(x),
+                _ => {
+                    sink.error(t.value.span, "E0304", "expected a number", None);
+                    return None;
+                }
+            };
+            Some(ir::Having::Term(ir::HavingTerm {
+                agg,
+                op,
+                value,
+                span: t.span,
+            }))
+        }
+    }
+}
+
+/// A `test matches|misses { ... }` case: every field must belong to the rule's source(s).
+pub(super) fn test_case(
+    sink: &mut Sink,
+    ctx: &Context,
+    body: &ast::Body,
+    t: &ast::TestCase,
+) -> Option<ir::TestCase> {
+    let sources: Vec<&str> = match body {
+        ast::Body::Single(q)
+        | ast::Body::Aggregate { query: q, .. }
+        | ast::Body::FirstSeen { query: q, .. } => {
+            vec![&q.source.name]
+        }
+        ast::Body::Sequence { steps, .. } => steps.iter().map(|s| s.source.name.as_str()).collect(),
+    };
+    let mut event = Vec::new();
+    let mut ok = true;
+    for (name, value) in &t.fields {
+        if !sources
+            .iter()
+            .any(|s| ctx.schema.field_type(s, &name.name).is_some())
+        {
+            ok &= field(sink, ctx, sources[0], name).is_some();
+            continue;
+        }
+        let scalar = |v: &ast::Value| match &v.kind {
+            ValueKind::Str(s) => Some(Scalar::Str(s.clone())),
+            ValueKind::Int(i) => Some(Scalar::Num(Number::Int(*i))),
+            ValueKind::Float(x) => Some(Scalar::Num(Number::Float(*x))),
+            ValueKind::Bool(b) => Some(Scalar::Bool(*b)),
+            _ => None,
+        };
+        let tv = match &value.kind {
+            ValueKind::List(items) => items
+                .iter()
+                .map(scalar)
+                .collect::<Option<Vec<_>>>()
+                .map(ir::TestValue::List),
+            _ => scalar(value).map(ir::TestValue::Scalar),
+        };
+        match tv {
+            Some(tv) => event.push((name.name.clone(), tv)),
+            None => {
+                sink.error(
+                    value.span,
+                    "E0330",
+                    "a test value is a string, number, boolean or list of them",
+                    None,
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| ir::TestCase {
+        expect_match: t.expect == ast::Expect::Matches,
+        event,
+        span: t.span,
+    })
+}

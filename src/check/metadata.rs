@@ -1,0 +1,257 @@
+//! Rule metadata: known keys, required keys, and the shape of each value.
+
+use super::Sink;
+use crate::diag::did_you_mean;
+use crate::ir::Severity;
+use crate::syntax::ast::{self, ValueKind};
+
+pub(super) struct Metadata {
+    pub id: String,
+    pub severity: Severity,
+    pub status: Option<String>,
+    pub attack: Vec<String>,
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub false_positives: Vec<String>,
+    pub references: Vec<String>,
+    pub author: Option<String>,
+}
+
+const KEYS: [&str; 9] = [
+    "id",
+    "severity",
+    "status",
+    "attack",
+    "tags",
+    "description",
+    "false_positives",
+    "references",
+    "author",
+];
+
+const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
+
+pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut id = None;
+    let mut severity = None;
+    let mut m = Metadata {
+        id: String::new(),
+        severity: Severity::Medium,
+        status: None,
+        attack: vec![],
+        tags: vec![],
+        description: None,
+        false_positives: vec![],
+        references: vec![],
+        author: None,
+    };
+    for entry in &rule.meta {
+        let key = entry.key.name.as_str();
+        let value = &entry.value;
+        if !KEYS.contains(&key) {
+            let hint = did_you_mean(key, KEYS)
+                .map(|k| format!("did you mean `{k}`?"))
+                .or_else(|| Some(format!("known keys: {}", KEYS.join(", "))));
+            sink.error(
+                entry.key.span,
+                "E0101",
+                format!("unknown metadata key `{key}`"),
+                hint,
+            );
+            continue;
+        }
+        if seen.contains(&key) {
+            sink.error(
+                entry.key.span,
+                "E0108",
+                format!("`{key}` is set twice"),
+                None,
+            );
+            continue;
+        }
+        seen.push(key);
+        match key {
+            "id" => id = string(sink, key, value).filter(|s| uuid_ok(sink, value, s)),
+            "severity" => severity = severity_of(sink, value),
+            "status" => {
+                m.status = word(sink, key, value).filter(|s| {
+                    let ok = STATUSES.contains(&s.as_str());
+                    if !ok {
+                        sink.error(
+                            value.span,
+                            "E0105",
+                            format!("unknown status `{s}`"),
+                            Some(format!("use one of: {}", STATUSES.join(", "))),
+                        );
+                    }
+                    ok
+                })
+            }
+            "attack" => m.attack = attack(sink, value),
+            "tags" => m.tags = strings(sink, key, value),
+            "false_positives" => m.false_positives = strings(sink, key, value),
+            "references" => m.references = strings(sink, key, value),
+            "description" => m.description = string(sink, key, value),
+            "author" => m.author = string(sink, key, value),
+            _ => unreachable!("key list above"),
+        }
+    }
+    if !seen.contains(&"id") {
+        sink.error(
+            rule.name.span,
+            "E0102",
+            format!("rule `{}` has no `id`", rule.name.name),
+            Some("add `id = \"<uuid>\"`; generate one with `uuidgen`".into()),
+        );
+    }
+    if !seen.contains(&"severity") {
+        sink.error(
+            rule.name.span,
+            "E0103",
+            format!("rule `{}` has no `severity`", rule.name.name),
+            Some("add `severity = informational|low|medium|high|critical`".into()),
+        );
+    }
+    m.id = id?;
+    m.severity = severity?;
+    Some(m)
+}
+
+fn string(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<String> {
+    match &value.kind {
+        ValueKind::Str(s) => Some(s.clone()),
+        _ => {
+            sink.error(value.span, "E0109", format!("`{key}` takes a string"), None);
+            None
+        }
+    }
+}
+
+/// A bare word or a string (`high` or `"high"`).
+fn word(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<String> {
+    match &value.kind {
+        ValueKind::Str(s) | ValueKind::Word(s) => Some(s.clone()),
+        _ => {
+            sink.error(value.span, "E0109", format!("`{key}` takes a word"), None);
+            None
+        }
+    }
+}
+
+fn strings(sink: &mut Sink, key: &str, value: &ast::Value) -> Vec<String> {
+    match &value.kind {
+        ValueKind::List(items) => items.iter().filter_map(|v| string(sink, key, v)).collect(),
+        _ => {
+            sink.error(
+                value.span,
+                "E0109",
+                format!("`{key}` takes a list of strings"),
+                Some(format!("write `{key} = [\"...\"]`")),
+            );
+            vec![]
+        }
+    }
+}
+
+fn severity_of(sink: &mut Sink, value: &ast::Value) -> Option<Severity> {
+    let s = word(sink, "severity", value)?;
+    let found = Severity::ALL.iter().find(|(n, _)| *n == s).map(|(_, v)| *v);
+    if found.is_none() {
+        let names = Severity::ALL.map(|(n, _)| n);
+        let hint = did_you_mean(&s, names)
+            .map(|n| format!("did you mean `{n}`?"))
+            .unwrap_or_else(|| format!("use one of: {}", names.join(", ")));
+        sink.error(
+            value.span,
+            "E0104",
+            format!("unknown severity `{s}`"),
+            Some(hint),
+        );
+    }
+    found
+}
+
+fn uuid_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        sink.error(
+            value.span,
+            "E0107",
+            format!("`{s}` is not a UUID"),
+            Some(
+                "ids look like `4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11`; generate one with `uuidgen`"
+                    .into(),
+            ),
+        );
+    }
+    ok
+}
+
+/// ATT&CK technique (`T1234`, `T1234.001`) or tactic (`TA0001`) ids.
+pub fn is_attack_id(s: &str) -> bool {
+    let digits = |t: &str, n: usize| t.len() == n && t.chars().all(|c| c.is_ascii_digit());
+    if let Some(rest) = s.strip_prefix("TA") {
+        return digits(rest, 4);
+    }
+    let Some(rest) = s.strip_prefix('T') else {
+        return false;
+    };
+    match rest.split_once('.') {
+        Some((t, sub)) => digits(t, 4) && digits(sub, 3),
+        None => digits(rest, 4),
+    }
+}
+
+fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
+    let ValueKind::List(items) = &value.kind else {
+        sink.error(
+            value.span,
+            "E0109",
+            "`attack` takes a list of ATT&CK ids",
+            Some("write `attack = [T1219, T1078.004]`".into()),
+        );
+        return vec![];
+    };
+    let mut ids = Vec::new();
+    for item in items {
+        match &item.kind {
+            ValueKind::Word(s) | ValueKind::Str(s) if is_attack_id(s) => ids.push(s.clone()),
+            ValueKind::Word(s) | ValueKind::Str(s) => sink.error(
+                item.span,
+                "E0106",
+                format!("`{s}` is not an ATT&CK id"),
+                Some("techniques look like `T1219` or `T1219.003`, tactics like `TA0011`".into()),
+            ),
+            _ => sink.error(item.span, "E0106", "expected an ATT&CK id", None),
+        }
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_attack_id;
+
+    #[test]
+    fn attack_id_shapes() {
+        for ok in ["T1219", "T1219.003", "TA0001"] {
+            assert!(is_attack_id(ok), "{ok}");
+        }
+        for bad in [
+            "T12",
+            "T1219.3",
+            "t1219",
+            "TA001",
+            "T1219.0031",
+            "X1219",
+            "T1219.",
+        ] {
+            assert!(!is_attack_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The `check` stage: AST + source schema → IR, or diagnostics that point at the span.
+//!
+//! Everything a rule means is settled here: names resolved, lists expanded, values typed,
+//! `!=`/`not in` turned into `not`, regexes checked against the portable subset.
+
+mod condition;
+mod metadata;
+
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::ir;
+use crate::schema::Schema;
+use crate::syntax::ast::{self, Span, ValueKind};
+use std::collections::BTreeMap;
+
+/// Every `list` item of the tree, by name.
+pub type Lists = BTreeMap<String, ListEntry>;
+
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    pub file: String,
+    pub values: Vec<ast::Value>,
+    pub span: Span,
+}
+
+/// What checking a rule needs to know beyond the rule itself.
+pub struct Context<'a> {
+    pub schema: &'a Schema,
+    pub lists: &'a Lists,
+}
+
+/// Collects diagnostics for one file.
+pub(crate) struct Sink<'a> {
+    pub file: &'a str,
+    /// The file's text, for patterns whose meaning depends on how they were written.
+    pub text: &'a str,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    pub fn error(
+        &mut self,
+        span: Span,
+        code: &'static str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let mut d = Diagnostic::error(self.file, span, code, message);
+        d.hint = hint;
+        self.diags.push(d);
+    }
+}
+
+/// Check one rule. Returns the IR only when the rule has no errors.
+pub fn check_rule(
+    file: &str,
+    text: &str,
+    rule: &ast::Rule,
+    ctx: &Context,
+) -> (Option<ir::Rule>, Vec<Diagnostic>) {
+    let mut sink = Sink {
+        file,
+        text,
+        diags: Vec::new(),
+    };
+    let name = &rule.name;
+    if !is_rule_name(&name.name) {
+        sink.error(
+            name.span,
+            "E0110",
+            format!("rule name `{}` is not a valid name", name.name),
+            Some("use lowercase letters, digits and `_`, starting with a letter".into()),
+        );
+    }
+    let title = match &rule.title.kind {
+        ValueKind::Str(s) if !s.trim().is_empty() => s.clone(),
+        _ => {
+            sink.error(
+                rule.title.span,
+                "E0111",
+                "the title must be a non-empty string",
+                None,
+            );
+            String::new()
+        }
+    };
+    let meta = metadata::check(&mut sink, rule);
+    let kind = condition::body(&mut sink, ctx, &rule.body);
+    let tests = rule
+        .tests
+        .iter()
+        .map(|t| condition::test_case(&mut sink, ctx, &rule.body, t))
+        .collect::<Vec<_>>();
+
+    if !sink.diags.is_empty() {
+        return (None, sink.diags);
+    }
+    let (Some(meta), Some(kind)) = (meta, kind) else {
+        return (None, sink.diags);
+    };
+    let rule = ir::Rule {
+        name: name.name.clone(),
+        title,
+        id: meta.id,
+        severity: meta.severity,
+        status: meta.status,
+        attack: meta.attack,
+        tags: meta.tags,
+        description: meta.description,
+        false_positives: meta.false_positives,
+        references: meta.references,
+        author: meta.author,
+        file: file.to_string(),
+        span: rule.span,
+        kind,
+        tests: tests.into_iter().flatten().collect(),
+    };
+    (Some(rule), sink.diags)
+}
+
+/// `[a-z][a-z0-9_]*`: rule and list names.
+pub fn is_rule_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Resolve `$name` list references (one level: lists hold literals).
+pub(crate) fn resolve_list<'v>(
+    sink: &mut Sink,
+    ctx: &'v Context,
+    value: &'v ast::Value,
+) -> Option<Vec<&'v ast::Value>> {
+    match &value.kind {
+        ValueKind::List(items) => Some(items.iter().collect()),
+        ValueKind::ListRef(name) => match ctx.lists.get(name) {
+            Some(entry) => Some(entry.values.iter().collect()),
+            None => {
+                let hint = did_you_mean(name, ctx.lists.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `${s}`?"))
+                    .or_else(|| Some("define it with `list NAME = [...]` in any .det file".into()));
+                sink.error(value.span, "E0203", format!("unknown list `${name}`"), hint);
+                None
+            }
+        },
+        _ => Some(vec![value]),
+    }
+}

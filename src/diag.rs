@@ -1,0 +1,208 @@
+//! Diagnostics: what went wrong, where, and how to fix it; rendered like rustc or as JSON.
+
+use crate::syntax::ast::Span;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about one span of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub span: Span,
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(file: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_string(),
+            span,
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Lines longer than this are cut around the caret so a 10 MB line stays readable.
+const MAX_SHOWN: usize = 160;
+
+/// The rustc-like text form:
+/// ```text
+/// path:3:7: error[E0302]: message
+///    |
+///  3 |   where proces.name == "x"
+///    |         ^^^^^^^^^^^
+///    = help: hint
+/// ```
+pub fn render_text(d: &Diagnostic, text: Option<&str>) -> String {
+    let mut out = String::new();
+    let Some(text) = text else {
+        let _ = writeln!(
+            out,
+            "{}: {}[{}]: {}",
+            d.file,
+            sev(d.severity),
+            d.code,
+            d.message
+        );
+        if let Some(h) = &d.hint {
+            let _ = writeln!(out, "  = help: {h}");
+        }
+        return out;
+    };
+    let (line, col) = line_col(text, d.span.start);
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {}[{}]: {}",
+        d.file,
+        line,
+        col,
+        sev(d.severity),
+        d.code,
+        d.message
+    );
+    let start = floor_char_boundary(text, d.span.start.min(text.len()));
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let src: Vec<char> = text[line_start..line_end].chars().collect();
+    let caret_from = col - 1;
+    let span_end = floor_char_boundary(text, d.span.end.clamp(start, line_end));
+    let width = text[start..span_end].chars().count().max(1);
+    // Window the line so the caret stays visible on very long lines.
+    let first = caret_from.saturating_sub(MAX_SHOWN / 2);
+    let last = (first + MAX_SHOWN).min(src.len());
+    let shown: String = src[first.min(last)..last]
+        .iter()
+        .map(|c| if c.is_control() { ' ' } else { *c })
+        .collect();
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    let _ = writeln!(out, "{pad} |");
+    let _ = writeln!(out, "{line} | {}{shown}", if first > 0 { "…" } else { "" });
+    let caret_pad = " ".repeat(caret_from - first + usize::from(first > 0));
+    let carets = "^".repeat(width.min(MAX_SHOWN));
+    let _ = writeln!(out, "{pad} | {caret_pad}{carets}");
+    if let Some(h) = &d.hint {
+        let _ = writeln!(out, "{pad} = help: {h}");
+    }
+    out
+}
+
+fn sev(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// The JSON form: one object per diagnostic.
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic<'a> {
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+pub fn to_json<'a>(d: &'a Diagnostic, text: Option<&str>) -> JsonDiagnostic<'a> {
+    let (line, column) = text.map_or((0, 0), |t| line_col(t, d.span.start));
+    JsonDiagnostic {
+        file: &d.file,
+        line,
+        column,
+        code: d.code,
+        severity: d.severity,
+        message: &d.message,
+        hint: d.hint.as_deref(),
+    }
+}
+
+/// The closest candidate to `word`, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "ab\ncdé\nfg";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 3), (2, 1));
+        assert_eq!(line_col(text, 8), (3, 1));
+    }
+
+    #[test]
+    fn renders_caret_under_span() {
+        let text = "rule x {\n  where proces.name == \"a\"\n}";
+        let start = text.find("proces").unwrap();
+        let d = Diagnostic::error(
+            "r.det",
+            Span::new(start, start + 11),
+            "E0302",
+            "unknown field",
+        )
+        .with_hint("did you mean `process.name`?");
+        let out = render_text(&d, Some(text));
+        assert_eq!(
+            out,
+            "r.det:2:9: error[E0302]: unknown field\n  |\n2 |   where proces.name == \"a\"\n  |         ^^^^^^^^^^^\n  = help: did you mean `process.name`?\n"
+        );
+    }
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(
+            did_you_mean("severty", ["severity", "status"]),
+            Some("severity")
+        );
+        assert_eq!(did_you_mean("zzz", ["severity", "status"]), None);
+    }
+}

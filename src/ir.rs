@@ -1,0 +1,303 @@
+//! The checked, normalised rule: every name resolved, every value typed, every operator
+//! reduced to a small set of positive tests joined by `and`, `or`, `not`.
+
+use crate::syntax::ast::Span;
+use std::fmt;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The stable key (`rmm_tool_started`).
+    pub name: String,
+    pub title: String,
+    pub id: String,
+    pub severity: Severity,
+    pub status: Option<String>,
+    pub attack: Vec<String>,
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub false_positives: Vec<String>,
+    pub references: Vec<String>,
+    pub author: Option<String>,
+    /// The file the rule came from, as given on the command line.
+    pub file: String,
+    pub span: Span,
+    pub kind: RuleKind,
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [(&'static str, Severity); 5] = [
+        ("informational", Severity::Informational),
+        ("low", Severity::Low),
+        ("medium", Severity::Medium),
+        ("high", Severity::High),
+        ("critical", Severity::Critical),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    Single(Query),
+    Aggregate {
+        query: Query,
+        group_by: Vec<Field>,
+        window: Duration,
+        having: Having,
+    },
+    Sequence {
+        by: Vec<Field>,
+        within: Duration,
+        steps: Vec<Query>,
+        span: Span,
+    },
+    FirstSeen {
+        query: Query,
+        field: Field,
+        by: Vec<Field>,
+        lookback: Duration,
+        span: Span,
+    },
+}
+
+/// A span of time, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    pub seconds: u64,
+    pub span: Span,
+}
+
+/// One logical source and the condition its events must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub source: String,
+    pub source_span: Span,
+    /// `None`: every event of the source.
+    pub condition: Option<Cond>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Atom(Atom),
+}
+
+/// One test of one field. Absent (missing or null) fields fail every test, so
+/// `not` of a test is true for an absent field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Atom {
+    pub field: Field,
+    pub test: Test,
+    /// The comparison in the source, for errors.
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The logical (ECS) name.
+    pub name: String,
+    pub ty: FieldType,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Number,
+    Ip,
+    Boolean,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Ip => "ip",
+            FieldType::Boolean => "boolean",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    Insensitive,
+    Sensitive,
+}
+
+/// The positive tests; `!=` and `not in` are `not` of `Equals`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// Equal to any of the values (`==`, `in`). Strings only carry `case`.
+    Equals(Vec<Scalar>, Case),
+    /// Holds any of the substrings.
+    Contains(Vec<String>, Case),
+    StartsWith(Vec<String>, Case),
+    EndsWith(Vec<String>, Case),
+    /// Matches any of the wildcard patterns (whole value).
+    Like(Vec<Wildcard>, Case),
+    /// Matches the regular expression somewhere in the value.
+    Matches(crate::pattern::Regex, Case),
+    /// Numeric comparison (`<`, `<=`, `>`, `>=`; numeric `==` is `Equals`).
+    Compare(NumOp, Number),
+    /// IP address in any of the networks (also `==` on an ip field, as a host network).
+    InCidr(Vec<Cidr>),
+    /// Present and not null.
+    Exists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl NumOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumOp::Lt => "<",
+            NumOp::Le => "<=",
+            NumOp::Gt => ">",
+            NumOp::Ge => ">=",
+            NumOp::Eq => "==",
+            NumOp::Ne => "!=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Str(String),
+    Num(Number),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            // Always with a point or exponent so every target reads a float.
+            Number::Float(x) => write!(f, "{x:?}"),
+        }
+    }
+}
+
+/// A network: address and prefix length, address already masked to the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A `like` pattern: `*` any run (newlines included), `?` one character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wildcard(pub Vec<WildPart>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WildPart {
+    Literal(String),
+    AnyRun,
+    AnyOne,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Having {
+    And(Vec<Having>),
+    Or(Vec<Having>),
+    Term(HavingTerm),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HavingTerm {
+    pub agg: Aggregate,
+    pub op: NumOp,
+    pub value: Number,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    Count,
+    Distinct(Field),
+    Sum(Field),
+    Min(Field),
+    Max(Field),
+}
+
+/// A single-event test case written in the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCase {
+    pub expect_match: bool,
+    /// Logical field name → value, in the order written.
+    pub event: Vec<(String, TestValue)>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestValue {
+    Scalar(Scalar),
+    List(Vec<Scalar>),
+}

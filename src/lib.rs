@@ -1,0 +1,13 @@
+//! detc: detection rules as code, checked like a compiler and compiled to SPL, KQL, EQL and ES|QL.
+//!
+//! Data flows one way: `syntax` (text → AST) → `check` (AST + schema → IR) →
+//! `targets` (IR + mapping → query text).
+
+pub mod check;
+pub mod diag;
+pub mod ir;
+pub mod pattern;
+pub mod project;
+pub mod schema;
+pub mod syntax;
+pub mod targets;

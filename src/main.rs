@@ -1,0 +1,250 @@
+//! The `detc` command line: wires the stages together; the only place that prints.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use detc::diag::{self, Diagnostic, Severity};
+use detc::project::{self, Config, Project};
+use detc::targets::{self, TargetName};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Detection rules as code: check them like a compiler, compile them to SPL, KQL, EQL and ES|QL.
+#[derive(Parser)]
+#[command(name = "detc", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check rules without writing anything (for pre-commit hooks).
+    Check {
+        #[command(flatten)]
+        input: Input,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Compile rules into build/<target>/<rule>.<ext>, or print them as JSON.
+    Compile {
+        #[command(flatten)]
+        input: Input,
+        /// Only these targets (repeatable); all by default.
+        #[arg(long, value_enum)]
+        target: Vec<TargetName>,
+        /// `json` prints one array of compiled queries to stdout and writes no files.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Where compiled files go.
+        #[arg(long, default_value = "build")]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct Input {
+    /// Rule files or folders; `detections/` by default.
+    paths: Vec<PathBuf>,
+    /// A mapping file that overrides the shipped one for its target (repeatable).
+    #[arg(long)]
+    mapping: Vec<PathBuf>,
+    /// A schema file whose sources and fields are added to the shipped schema (repeatable).
+    #[arg(long)]
+    schema: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+const DEFAULT_TREE: &str = "detections";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { input, format } => {
+            let Some(project) = load(&input, format)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let (_, mut diags) = project::compile(&project, &project.config, &TargetName::ALL);
+            // A correlation rule that checks is fine for `check`; only `compile` needs its query.
+            diags.retain(|d| d.code != targets::NOT_YET);
+            report(&project.project, &diags, format)?;
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            if format == Format::Text {
+                eprintln!(
+                    "checked {} rules in {} files: {}",
+                    project.project.rules.len(),
+                    project.project.files.iter().filter(|f| f.requested).count(),
+                    plural(errors, "error")
+                );
+            }
+            Ok(exit(errors))
+        }
+        Command::Compile {
+            input,
+            target,
+            format,
+            out,
+        } => {
+            let Some(project) = load(&input, format)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let targets = if target.is_empty() {
+                TargetName::ALL.to_vec()
+            } else {
+                let mut t = target;
+                t.sort();
+                t.dedup();
+                t
+            };
+            let (compiled, diags) = project::compile(&project, &project.config, &targets);
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            report(&project.project, &diags, Format::Text)?;
+            if errors > 0 {
+                eprintln!("{}; nothing written", plural(errors, "error"));
+                return Ok(exit(errors));
+            }
+            match format {
+                Format::Json => {
+                    let mut stdout = std::io::stdout().lock();
+                    serde_json::to_writer_pretty(&mut stdout, &compiled)?;
+                    writeln!(stdout)?;
+                }
+                Format::Text => {
+                    for c in &compiled {
+                        let path = out.join(c.target.as_str()).join(format!(
+                            "{}.{}",
+                            c.rule,
+                            c.language.extension()
+                        ));
+                        write_atomic(&path, &c.query)?;
+                    }
+                    eprintln!(
+                        "compiled {} rules into {} queries under {}",
+                        project.project.rules.len(),
+                        compiled.len(),
+                        out.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+struct Loaded {
+    project: Project,
+    config: Config,
+}
+
+impl std::ops::Deref for Loaded {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        &self.project
+    }
+}
+
+/// Read config and rules. Load errors of the config are reported here (`None` returned).
+fn load(input: &Input, format: Format) -> anyhow::Result<Option<Loaded>> {
+    let config = match Config::load(&input.schema, &input.mapping) {
+        Ok(c) => c,
+        Err(d) => {
+            let text = std::fs::read_to_string(&d.file).ok();
+            print_diags(&[(d, text)], format)?;
+            return Ok(None);
+        }
+    };
+    let default = [PathBuf::from(DEFAULT_TREE)];
+    let paths: &[PathBuf] = if input.paths.is_empty() {
+        &default
+    } else {
+        &input.paths
+    };
+    let requested = match project::discover(paths) {
+        Ok(p) => p,
+        Err(d) => {
+            print_diags(&[(d, None)], format)?;
+            return Ok(None);
+        }
+    };
+    // The rest of the tree supplies lists and the names and ids that must stay unique.
+    let context = if Path::new(DEFAULT_TREE).is_dir() {
+        project::discover(&default).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let project = project::load(&requested, &context, &config);
+    Ok(Some(Loaded { project, config }))
+}
+
+fn report(project: &Project, diags: &[Diagnostic], format: Format) -> anyhow::Result<()> {
+    let with_text: Vec<_> = diags
+        .iter()
+        .map(|d| (d.clone(), project.text_of(&d.file).map(str::to_string)))
+        .collect();
+    print_diags(&with_text, format)
+}
+
+fn print_diags(diags: &[(Diagnostic, Option<String>)], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Text => {
+            let mut err = std::io::stderr().lock();
+            for (d, text) in diags {
+                write!(err, "{}", diag::render_text(d, text.as_deref()))?;
+            }
+        }
+        Format::Json => {
+            let json: Vec<_> = diags
+                .iter()
+                .map(|(d, t)| diag::to_json(d, t.as_deref()))
+                .collect();
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write through a temporary file and rename, so a crash never leaves half a query behind.
+fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{contents}\n"))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn exit(errors: usize) -> ExitCode {
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}

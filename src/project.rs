@@ -1,0 +1,374 @@
+//! A tree of rules: find the `.det` files, parse them all, gather lists, check every rule,
+//! and catch what only the whole tree shows (duplicate names, ids and lists).
+
+use crate::check::{self, Context, ListEntry, Lists};
+use crate::diag::Diagnostic;
+use crate::ir;
+use crate::schema::{self, Mapping, Schema};
+use crate::syntax::{self, ast};
+use crate::targets::{self, Language, TargetName};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The shipped schema and mappings, built into the binary so detc runs from any folder.
+const SHIPPED: [(&str, &str); 4] = [
+    (
+        "targets/schema.yaml",
+        include_str!("../targets/schema.yaml"),
+    ),
+    (
+        "targets/splunk.yaml",
+        include_str!("../targets/splunk.yaml"),
+    ),
+    (
+        "targets/sentinel.yaml",
+        include_str!("../targets/sentinel.yaml"),
+    ),
+    (
+        "targets/elastic.yaml",
+        include_str!("../targets/elastic.yaml"),
+    ),
+];
+
+/// The schema and one mapping per target.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub schema: Schema,
+    pub mappings: BTreeMap<TargetName, Mapping>,
+}
+
+impl Config {
+    /// The shipped data, overlaid with the user's `--schema` and `--mapping` files in order.
+    pub fn load(schemas: &[PathBuf], mappings: &[PathBuf]) -> Result<Config, Diagnostic> {
+        let mut schema: Schema = schema::from_yaml(SHIPPED[0].0, SHIPPED[0].1)?;
+        let mut config = Config {
+            schema: Schema::default(),
+            mappings: BTreeMap::new(),
+        };
+        for (file, text) in &SHIPPED[1..] {
+            let m: Mapping = schema::from_yaml(file, text)?;
+            config.mappings.insert(target_of(&m, file)?, m);
+        }
+        for path in schemas {
+            let (extra, _): (Schema, _) = schema::load(path)?;
+            for (name, src) in extra.sources {
+                match schema.sources.get_mut(&name) {
+                    Some(ours) => ours.fields.extend(src.fields),
+                    None => {
+                        schema.sources.insert(name, src);
+                    }
+                }
+            }
+        }
+        for path in mappings {
+            let (m, _): (Mapping, _) = schema::load(path)?;
+            let target = target_of(&m, &path.display().to_string())?;
+            if let Some(ours) = config.mappings.get_mut(&target) {
+                ours.merge(m);
+            }
+        }
+        config.schema = schema;
+        Ok(config)
+    }
+}
+
+fn target_of(m: &Mapping, file: &str) -> Result<TargetName, Diagnostic> {
+    TargetName::ALL
+        .into_iter()
+        .find(|t| t.as_str() == m.target)
+        .ok_or_else(|| {
+            Diagnostic::error(
+                file,
+                ast::Span::default(),
+                "E0502",
+                format!("unknown target `{}`", m.target),
+            )
+            .with_hint("`target:` is one of splunk, sentinel, elastic")
+        })
+}
+
+/// One file as read.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: String,
+    /// `None` when the file could not be read as text.
+    pub text: Option<String>,
+    /// Whether diagnostics and rules of this file are reported (it was asked for).
+    pub requested: bool,
+}
+
+/// The result of loading a tree.
+#[derive(Debug, Default)]
+pub struct Project {
+    pub files: Vec<SourceFile>,
+    /// Checked rules from the requested files, in file order then source order.
+    pub rules: Vec<ir::Rule>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Project {
+    pub fn text_of(&self, file: &str) -> Option<&str> {
+        self.files.iter().find(|f| f.path == file)?.text.as_deref()
+    }
+}
+
+/// `.det` files under each path (a file is taken as it is), sorted for a stable order.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).map_err(|e| io_error(p, e))?;
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(Diagnostic::error(
+                &p.display().to_string(),
+                ast::Span::default(),
+                "E0500",
+                "no such file or folder",
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "det") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        &p.display().to_string(),
+        ast::Span::default(),
+        "E0500",
+        format!("cannot read: {e}"),
+    )
+}
+
+/// Load and check `requested` files; `context` files (the rest of the tree) only supply
+/// lists and the names and ids that must stay unique.
+pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &Config) -> Project {
+    let all = requested.iter().map(|p| (p, true)).chain(
+        context
+            .iter()
+            .filter(|p| !requested.contains(p))
+            .map(|p| (p, false)),
+    );
+    let inputs = all
+        .map(|(path, req)| {
+            (
+                path.display().to_string(),
+                std::fs::read(path).map_err(|e| io_error(path, e)),
+                req,
+            )
+        })
+        .collect();
+    check_sources(inputs, config)
+}
+
+/// Check one text as if it were a requested file (for tests and tools).
+pub fn check_text(name: &str, text: &str, config: &Config) -> Project {
+    check_sources(
+        vec![(name.to_string(), Ok(text.as_bytes().to_vec()), true)],
+        config,
+    )
+}
+
+type Input = (String, Result<Vec<u8>, Diagnostic>, bool);
+
+fn check_sources(inputs: Vec<Input>, config: &Config) -> Project {
+    let mut project = Project::default();
+    let mut parsed: Vec<(usize, ast::File)> = Vec::new();
+    for (name, bytes, is_requested) in inputs {
+        let result = bytes.map_err(|d| vec![d]).and_then(|bytes| {
+            let parsed = syntax::parse_bytes(&name, &bytes);
+            project.files.push(SourceFile {
+                path: name.clone(),
+                text: String::from_utf8(bytes).ok(),
+                requested: is_requested,
+            });
+            parsed
+        });
+        match result {
+            Ok(file) => parsed.push((project.files.len() - 1, file)),
+            Err(diags) if is_requested => project.diagnostics.extend(diags),
+            Err(_) => {}
+        }
+    }
+
+    let (lists, list_diags) = gather_lists(&project, &parsed);
+    project.diagnostics.extend(list_diags);
+    let ctx = Context {
+        schema: &config.schema,
+        lists: &lists,
+    };
+
+    // Names and ids must be unique across the whole tree, requested or not.
+    let mut names: HashMap<&str, (&str, ast::Span)> = HashMap::new();
+    let mut ids: HashMap<String, (&str, ast::Span)> = HashMap::new();
+    let mut dup_diags = Vec::new();
+    for (idx, file) in &parsed {
+        let sf = &project.files[*idx];
+        for item in &file.items {
+            let ast::Item::Rule(rule) = item else {
+                continue;
+            };
+            if let Some((other, _)) = names.get(rule.name.name.as_str()) {
+                if sf.requested {
+                    dup_diags.push(
+                        Diagnostic::error(
+                            &sf.path,
+                            rule.name.span,
+                            "E0201",
+                            format!("rule `{}` is defined twice", rule.name.name),
+                        )
+                        .with_hint(format!(
+                            "also defined in {other}; rule names are unique in the whole tree"
+                        )),
+                    );
+                }
+            } else {
+                names.insert(&rule.name.name, (&sf.path, rule.name.span));
+            }
+            for m in rule.meta.iter().filter(|m| m.key.name == "id") {
+                if let ast::ValueKind::Str(id) = &m.value.kind {
+                    let key = id.to_ascii_lowercase();
+                    if let Some((other, _)) = ids.get(&key) {
+                        if sf.requested {
+                            dup_diags.push(
+                                Diagnostic::error(
+                                    &sf.path,
+                                    m.value.span,
+                                    "E0202",
+                                    format!("id `{id}` is used twice"),
+                                )
+                                .with_hint(format!(
+                                    "also used in {other}; give this rule a new id (`uuidgen`)"
+                                )),
+                            );
+                        }
+                    } else {
+                        ids.insert(key, (&sf.path, m.value.span));
+                    }
+                }
+            }
+        }
+    }
+
+    for (idx, file) in &parsed {
+        let sf = &project.files[*idx];
+        if !sf.requested {
+            continue;
+        }
+        let text = sf.text.as_deref().unwrap_or_default();
+        for item in &file.items {
+            if let ast::Item::Rule(rule) = item {
+                let (ir, diags) = check::check_rule(&sf.path, text, rule, &ctx);
+                project.diagnostics.extend(diags);
+                project.rules.extend(ir);
+            }
+        }
+    }
+    project.diagnostics.extend(dup_diags);
+    project
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
+    project
+}
+
+fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec<Diagnostic>) {
+    let mut lists = Lists::new();
+    let mut diags = Vec::new();
+    for (idx, file) in parsed {
+        let sf = &project.files[*idx];
+        for item in &file.items {
+            let ast::Item::List(def) = item else { continue };
+            let values = match &def.values.kind {
+                ast::ValueKind::List(vs) => vs.clone(),
+                _ => {
+                    if sf.requested {
+                        diags.push(Diagnostic::error(
+                            &sf.path,
+                            def.values.span,
+                            "E0205",
+                            "a list holds a `[...]` literal",
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if let Some(other) = lists.get(&def.name.name) {
+                if sf.requested {
+                    diags.push(
+                        Diagnostic::error(
+                            &sf.path,
+                            def.name.span,
+                            "E0204",
+                            format!("list `{}` is defined twice", def.name.name),
+                        )
+                        .with_hint(format!("also defined in {}", other.file)),
+                    );
+                }
+                continue;
+            }
+            lists.insert(
+                def.name.name.clone(),
+                ListEntry {
+                    file: sf.path.clone(),
+                    values,
+                    span: def.span,
+                },
+            );
+        }
+    }
+    (lists, diags)
+}
+
+/// One compiled query, as `detc compile --format json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Output {
+    pub rule: String,
+    pub id: String,
+    pub target: TargetName,
+    pub language: Language,
+    pub query: String,
+}
+
+/// Compile every checked rule for `targets`: the queries in a stable order (rule, target,
+/// language), and the check diagnostics plus what a target cannot express.
+pub fn compile(
+    project: &Project,
+    config: &Config,
+    targets: &[TargetName],
+) -> (Vec<Output>, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let mut diags = project.diagnostics.clone();
+    for rule in &project.rules {
+        for &t in targets {
+            match targets::compile(t, rule, &config.mappings[&t]) {
+                Ok(queries) => out.extend(queries.into_iter().map(|c| Output {
+                    rule: rule.name.clone(),
+                    id: rule.id.clone(),
+                    target: t,
+                    language: c.language,
+                    query: c.query,
+                })),
+                Err(e) => diags.push(e.into_diagnostic(rule, t)),
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.rule, a.target, a.language).cmp(&(&b.rule, b.target, b.language)));
+    diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
+    (out, diags)
+}

@@ -1,0 +1,296 @@
+//! Elastic: EQL (`category where ...`) and ES|QL (`FROM index | WHERE ...`).
+//!
+//! EQL: case-insensitive equality is `in~`, substrings use the `~` functions, patterns use
+//! `regex` with the case folding spelled out in the pattern. A negated EQL test needs no
+//! guard: EQL's `not` holds for events that lack the field.
+//! ES|QL: case-insensitive equality compares `TO_LOWER(field)`, every pattern (and
+//! substring) test is `RLIKE`, and `NOT COALESCE(test, FALSE)` keeps a null from hiding
+//! an event from a negated test.
+
+use super::{CompileError, Compiled, Language, Result, field_name, join, nnf, plain_identifier};
+use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
+use crate::pattern::Regex;
+use crate::schema::SourceMapping;
+use std::fmt::Write as _;
+
+pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let missing = |key: &str| {
+        CompileError::new(
+            "E0401",
+            q.source_span,
+            format!("source `{}` has no `{key}`", q.source),
+        )
+        .hint(format!(
+            "set `{key}:` for the source in the Elastic mapping"
+        ))
+    };
+    let category = src.category.as_deref().ok_or_else(|| missing("category"))?;
+    let index = src.index.as_deref().ok_or_else(|| missing("index"))?;
+    if !plain_identifier(category, &[]) {
+        return Err(CompileError::new(
+            "E0405",
+            q.source_span,
+            format!("EQL event category `{category}` is not a plain name"),
+        ));
+    }
+
+    let filter = |eq: &dyn Fn(&str, &str) -> String| -> Vec<String> {
+        src.filter.iter().map(|(k, v)| eq(&field(k), v)).collect()
+    };
+    let mut eql_parts = filter(&|f, v| format!("{f} == {}", eql_string(v)));
+    let mut esql_where = filter(&|f, v| format!("{f} == {}", string(v)));
+    if let Some(cond) = &q.condition {
+        let n = nnf(cond, false);
+        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(field);
+        let eql = join(&n, " and ", " or ", &mut |atom, neg| {
+            Ok(eql_test(atom, &name(atom)?, neg))
+        })?;
+        let esql = join(&n, " AND ", " OR ", &mut |atom, neg| {
+            Ok(esql_test(atom, &name(atom)?, neg))
+        })?;
+        let wrap = |s: String, others: bool| if others { format!("({s})") } else { s };
+        eql_parts.push(wrap(eql, !eql_parts.is_empty()));
+        esql_where.push(esql);
+    }
+    let eql = if eql_parts.is_empty() {
+        format!("{category} where true")
+    } else {
+        format!("{category} where {}", eql_parts.join(" and "))
+    };
+    let mut esql = format!("FROM {}", index_pattern(index));
+    for w in esql_where {
+        let _ = write!(esql, "\n| WHERE {w}");
+    }
+    Ok(vec![
+        Compiled {
+            language: Language::Eql,
+            query: eql,
+        },
+        Compiled {
+            language: Language::Esql,
+            query: esql,
+        },
+    ])
+}
+
+fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
+    let p = match &atom.test {
+        Test::Exists => {
+            return match (atom.field.ty == FieldType::String, negated) {
+                (true, false) => format!("{f} != null and {f} != \"\""),
+                (true, true) => format!("({f} == null or {f} == \"\")"),
+                (false, false) => format!("{f} != null"),
+                (false, true) => format!("{f} == null"),
+            };
+        }
+        Test::Equals(vs, Case::Insensitive) if atom.field.ty == FieldType::String => {
+            format!("{f} in~ {}", list(vs, eql_string))
+        }
+        Test::Equals(vs, _) if vs.len() == 1 => format!("{f} == {}", scalar(&vs[0], eql_string)),
+        Test::Equals(vs, _) => format!("{f} in {}", list(vs, eql_string)),
+        Test::Contains(vs, case) => calls("stringContains", f, vs, *case),
+        Test::StartsWith(vs, case) => calls("startsWith", f, vs, *case),
+        Test::EndsWith(vs, case) => calls("endsWith", f, vs, *case),
+        Test::Like(ws, case) => regexes(
+            f,
+            "regex",
+            eql_string,
+            ws.iter().map(Regex::from_wildcard),
+            *case,
+            " or ",
+        ),
+        Test::Matches(re, case) => regexes(
+            f,
+            "regex",
+            eql_string,
+            [re.clone()].into_iter(),
+            *case,
+            " or ",
+        ),
+        Test::Compare(op, n) => format!("{f} {} {n}", op.as_str()),
+        Test::InCidr(nets) => {
+            let args: Vec<String> = nets.iter().map(|n| eql_string(&n.to_string())).collect();
+            format!("cidrMatch({f}, {})", args.join(", "))
+        }
+    };
+    if negated { format!("not ({p})") } else { p }
+}
+
+fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
+    let p = match &atom.test {
+        Test::Exists => {
+            return match (atom.field.ty == FieldType::String, negated) {
+                (true, false) => format!("({f} IS NOT NULL AND {f} != \"\")"),
+                (true, true) => format!("({f} IS NULL OR {f} == \"\")"),
+                (false, false) => format!("{f} IS NOT NULL"),
+                (false, true) => format!("{f} IS NULL"),
+            };
+        }
+        Test::Equals(vs, Case::Insensitive) if atom.field.ty == FieldType::String => {
+            let lowered = |s: &str| string(&s.to_lowercase());
+            equality(&format!("TO_LOWER({f})"), vs, lowered)
+        }
+        Test::Equals(vs, _) => equality(f, vs, string),
+        Test::Contains(vs, case) => substrings(f, vs, *case, true, true),
+        Test::StartsWith(vs, case) => substrings(f, vs, *case, false, true),
+        Test::EndsWith(vs, case) => substrings(f, vs, *case, true, false),
+        Test::Like(ws, case) => regexes(
+            f,
+            "RLIKE",
+            string,
+            ws.iter().map(Regex::from_wildcard),
+            *case,
+            " OR ",
+        ),
+        Test::Matches(re, case) => {
+            regexes(f, "RLIKE", string, [re.clone()].into_iter(), *case, " OR ")
+        }
+        Test::Compare(op, n) => format!("{f} {} {n}", op.as_str()),
+        Test::InCidr(nets) => {
+            let args: Vec<String> = nets.iter().map(|n| string(&n.to_string())).collect();
+            format!("CIDR_MATCH({f}, {})", args.join(", "))
+        }
+    };
+    if negated {
+        format!("NOT COALESCE({p}, FALSE)")
+    } else {
+        p
+    }
+}
+
+fn equality(f: &str, vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
+    if vs.len() == 1 {
+        format!("{f} == {}", scalar(&vs[0], quote))
+    } else {
+        format!("{f} IN {}", list(vs, quote))
+    }
+}
+
+/// `contains`/`startswith`/`endswith` as whole-value patterns, so ES|QL reads them exactly.
+fn substrings(f: &str, vs: &[String], case: Case, any_before: bool, any_after: bool) -> String {
+    let patterns = vs.iter().map(|v| {
+        let mut parts = Vec::new();
+        if any_before {
+            parts.push(WildPart::AnyRun);
+        }
+        parts.push(WildPart::Literal(v.clone()));
+        if any_after {
+            parts.push(WildPart::AnyRun);
+        }
+        Regex::from_wildcard(&Wildcard(parts))
+    });
+    regexes(f, "RLIKE", string, patterns, case, " OR ")
+}
+
+/// EQL `stringContains~(f, "a") or ...`; the `~` form is case-insensitive.
+fn calls(func: &str, f: &str, vs: &[String], case: Case) -> String {
+    let tilde = if case == Case::Insensitive { "~" } else { "" };
+    let parts: Vec<String> = vs
+        .iter()
+        .map(|v| format!("{func}{tilde}({f}, {})", eql_string(v)))
+        .collect();
+    group(parts, " or ")
+}
+
+fn regexes(
+    f: &str,
+    op: &str,
+    quote: fn(&str) -> String,
+    res: impl Iterator<Item = Regex>,
+    case: Case,
+    sep: &str,
+) -> String {
+    let parts: Vec<String> = res
+        .map(|re| format!("{f} {op} {}", quote(&re.to_lucene(case))))
+        .collect();
+    group(parts, sep)
+}
+
+fn group(parts: Vec<String>, sep: &str) -> String {
+    if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(sep))
+    }
+}
+
+fn scalar(v: &Scalar, quote: impl Fn(&str) -> String) -> String {
+    match v {
+        Scalar::Str(s) => quote(s),
+        Scalar::Num(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }
+}
+
+fn list(vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
+    let items: Vec<String> = vs.iter().map(|v| scalar(v, &quote)).collect();
+    format!("({})", items.join(", "))
+}
+
+/// An ES|QL string literal: `\"`, `\\`, `\n`, `\r`, `\t`; other characters as they are.
+pub fn string(s: &str) -> String {
+    literal(s, false)
+}
+
+/// An EQL string literal: as ES|QL, with other control characters as `\u{..}`.
+pub fn eql_string(s: &str) -> String {
+    literal(s, true)
+}
+
+fn literal(s: &str, hex_controls: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hex_controls && c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A field name; anything but dotted plain identifiers is back-quoted.
+fn field(name: &str) -> String {
+    if name.split('.').all(|seg| plain_identifier(seg, &[])) {
+        name.to_string()
+    } else {
+        format!("`{}`", name.replace('`', "``"))
+    }
+}
+
+fn index_pattern(index: &str) -> String {
+    let plain = !index.is_empty()
+        && index
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.*-,:".contains(c));
+    if plain {
+        index.to_string()
+    } else {
+        string(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_strings() {
+        assert_eq!(field("process.name"), "process.name");
+        assert_eq!(field("@timestamp"), "`@timestamp`");
+        assert_eq!(string("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        assert_eq!(
+            index_pattern("logs-endpoint.events.process-*"),
+            "logs-endpoint.events.process-*"
+        );
+        assert_eq!(index_pattern("my index"), "\"my index\"");
+    }
+}

@@ -1,0 +1,277 @@
+//! The `targets` stage: IR + a target's mapping → query text.
+//!
+//! Every target has the same shape: a function per IR node, an escaping function for its
+//! string literals, and an error for each form it cannot say exactly. The boolean skeleton
+//! (negation pushed down to the tests, grouping, parentheses) is shared here.
+
+pub mod elastic;
+pub mod sentinel;
+pub mod splunk;
+
+use crate::diag::Diagnostic;
+use crate::ir::{self, Atom, Cond};
+use crate::schema::{Mapping, SourceMapping};
+use crate::syntax::ast::Span;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Spl,
+    Kql,
+    Eql,
+    Esql,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Spl => "spl",
+            Language::Kql => "kql",
+            Language::Eql => "eql",
+            Language::Esql => "esql",
+        }
+    }
+    /// The file extension of compiled output.
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// One query for one rule in one language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    pub language: Language,
+    pub query: String,
+}
+
+/// A form a target cannot express exactly, or a mapping gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub code: &'static str,
+    pub span: Span,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CompileError {
+    pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        CompileError {
+            code,
+            span,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    /// The diagnostic, naming the rule and the target.
+    pub fn into_diagnostic(self, rule: &ir::Rule, target: TargetName) -> Diagnostic {
+        let mut d = Diagnostic::error(
+            &rule.file,
+            self.span,
+            self.code,
+            format!(
+                "rule `{}` cannot compile for {}: {}",
+                rule.name,
+                target.as_str(),
+                self.message
+            ),
+        );
+        d.hint = self.hint;
+        d
+    }
+}
+
+pub type Result<T> = std::result::Result<T, CompileError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetName {
+    Splunk,
+    Sentinel,
+    Elastic,
+}
+
+impl TargetName {
+    pub const ALL: [TargetName; 3] = [
+        TargetName::Splunk,
+        TargetName::Sentinel,
+        TargetName::Elastic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetName::Splunk => "splunk",
+            TargetName::Sentinel => "sentinel",
+            TargetName::Elastic => "elastic",
+        }
+    }
+}
+
+/// Compile one rule for one target with that target's mapping.
+pub fn compile(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    let query = match &rule.kind {
+        ir::RuleKind::Single(q) => q,
+        ir::RuleKind::Aggregate { window, .. } => return Err(not_yet("aggregation", window.span)),
+        ir::RuleKind::Sequence { span, .. } => return Err(not_yet("sequence", *span)),
+        ir::RuleKind::FirstSeen { span, .. } => return Err(not_yet("first seen", *span)),
+    };
+    let source = source_mapping(mapping, query, target)?;
+    match target {
+        TargetName::Splunk => splunk::compile(query, source),
+        TargetName::Sentinel => sentinel::compile(query, source),
+        TargetName::Elastic => elastic::compile(query, source),
+    }
+}
+
+/// The code of "this correlation form does not compile yet"; `check` does not count it.
+pub const NOT_YET: &str = "E0403";
+
+fn not_yet(form: &str, span: Span) -> CompileError {
+    CompileError::new(NOT_YET, span, format!("{form} rules are not supported yet"))
+        .hint("correlation compiles in a later release; `detc check` still validates the rule")
+}
+
+fn source_mapping<'m>(
+    mapping: &'m Mapping,
+    query: &ir::Query,
+    target: TargetName,
+) -> Result<&'m SourceMapping> {
+    mapping.sources.get(&query.source).ok_or_else(|| {
+        CompileError::new(
+            "E0401",
+            query.source_span,
+            format!("source `{}` has no mapping", query.source),
+        )
+        .hint(format!(
+            "add `{}` under `sources:` in targets/{}.yaml or a --mapping file",
+            query.source,
+            target.as_str()
+        ))
+    })
+}
+
+/// The target's name for a logical field.
+pub fn field_name<'m>(
+    source: &'m SourceMapping,
+    field: &ir::Field,
+    source_name: &str,
+) -> Result<&'m str> {
+    source
+        .fields
+        .get(&field.name)
+        .map(String::as_str)
+        .ok_or_else(|| {
+            CompileError::new(
+                "E0402",
+                field.span,
+                format!(
+                    "field `{}` of `{source_name}` has no name on this target",
+                    field.name
+                ),
+            )
+            .hint("map it under the source's `fields:` in the target's mapping file")
+        })
+}
+
+/// A condition with `not` pushed down onto the tests (De Morgan), so each target only
+/// renders a test or its negation, and decides itself how an absent field reads.
+#[derive(Debug, PartialEq)]
+pub enum Nnf<'a> {
+    And(Vec<Nnf<'a>>),
+    Or(Vec<Nnf<'a>>),
+    Test { atom: &'a Atom, negated: bool },
+}
+
+pub fn nnf(cond: &Cond, negated: bool) -> Nnf<'_> {
+    match (cond, negated) {
+        (Cond::And(cs), false) | (Cond::Or(cs), true) => {
+            Nnf::And(cs.iter().map(|c| nnf(c, negated)).collect())
+        }
+        (Cond::Or(cs), false) | (Cond::And(cs), true) => {
+            Nnf::Or(cs.iter().map(|c| nnf(c, negated)).collect())
+        }
+        (Cond::Not(c), _) => nnf(c, !negated),
+        (Cond::Atom(atom), _) => Nnf::Test { atom, negated },
+    }
+}
+
+/// Join a condition with the target's words for `and`/`or`; groups of more than one
+/// operand are always parenthesised when nested, so no target's precedence matters.
+pub fn join<'a>(
+    n: &Nnf<'a>,
+    and: &str,
+    or: &str,
+    test: &mut dyn FnMut(&'a Atom, bool) -> Result<String>,
+) -> Result<String> {
+    let (parts, sep) = match n {
+        Nnf::Test { atom, negated } => return test(atom, *negated),
+        Nnf::And(parts) => (parts, and),
+        Nnf::Or(parts) => (parts, or),
+    };
+    let rendered = parts
+        .iter()
+        .map(|p| {
+            let s = join(p, and, or, test)?;
+            Ok(match p {
+                Nnf::And(ps) | Nnf::Or(ps) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rendered.join(sep))
+}
+
+/// Check a mapping-supplied name against what the target can use unquoted.
+pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Case, Field, FieldType, Test};
+
+    fn atom(name: &str) -> Cond {
+        Cond::Atom(Atom {
+            field: Field {
+                name: name.into(),
+                ty: FieldType::String,
+                span: Span::default(),
+            },
+            test: Test::Exists,
+            span: Span::default(),
+        })
+    }
+
+    #[test]
+    fn negation_moves_onto_tests() {
+        let c = Cond::Not(Box::new(Cond::And(vec![
+            atom("a"),
+            Cond::Not(Box::new(atom("b"))),
+        ])));
+        let out = join(&nnf(&c, false), " and ", " or ", &mut |a, neg| {
+            Ok(format!("{}{}", if neg { "!" } else { "" }, a.field.name))
+        })
+        .unwrap();
+        assert_eq!(out, "!a or b");
+    }
+
+    #[test]
+    fn nested_groups_are_parenthesised() {
+        let c = Cond::Or(vec![Cond::And(vec![atom("a"), atom("b")]), atom("c")]);
+        let out = join(&nnf(&c, false), " AND ", " OR ", &mut |a, _| {
+            Ok(a.field.name.clone())
+        })
+        .unwrap();
+        assert_eq!(out, "(a AND b) OR c");
+        let _ = Case::Insensitive;
+    }
+}

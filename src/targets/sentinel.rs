@@ -1,0 +1,228 @@
+//! Microsoft Sentinel: KQL. `Table | where filter | where condition`.
+//!
+//! Strings compare with KQL's case-insensitive operators (`=~`, `in~`, `contains`, ...) or
+//! their `_cs`/exact forms when `cased`. Absent string columns read as `""` in KQL, so a
+//! negated string test (`!~`, `!contains`) is already true for them; other negated tests
+//! are wrapped in `not(coalesce(..., false))` so a null never turns `not` into "unknown".
+
+use super::{CompileError, Compiled, Language, Result, field_name, join, nnf, plain_identifier};
+use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
+use crate::pattern::Regex;
+use crate::schema::SourceMapping;
+use std::fmt::Write as _;
+
+pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let table = src.table.as_deref().ok_or_else(|| {
+        CompileError::new(
+            "E0401",
+            q.source_span,
+            format!("source `{}` has no `table`", q.source),
+        )
+        .hint("set `table:` for the source in the Sentinel mapping")
+    })?;
+    let mut out = identifier(table);
+    for (column, value) in &src.filter {
+        let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
+    }
+    if let Some(cond) = &q.condition {
+        let body = join(&nnf(cond, false), " and ", " or ", &mut |atom, negated| {
+            let column = field_name(src, &atom.field, &q.source)?;
+            Ok(test(atom, &field_ref(column, atom.field.ty), negated))
+        })?;
+        let _ = write!(out, "\n| where {body}");
+    }
+    Ok(vec![Compiled {
+        language: Language::Kql,
+        query: out,
+    }])
+}
+
+fn test(atom: &Atom, f: &str, negated: bool) -> String {
+    let cased = |case: &Case| *case == Case::Sensitive;
+    match &atom.test {
+        Test::Equals(values, case) if atom.field.ty == FieldType::String => {
+            let op = match (values.len() > 1, cased(case), negated) {
+                (false, false, false) => "=~",
+                (false, false, true) => "!~",
+                (false, true, false) => "==",
+                (false, true, true) => "!=",
+                (true, false, false) => "in~",
+                (true, false, true) => "!in~",
+                (true, true, false) => "in",
+                (true, true, true) => "!in",
+            };
+            format!("{f} {op} {}", list(values, values.len() > 1))
+        }
+        Test::Equals(values, _) => {
+            let p = if values.len() > 1 {
+                format!("{f} in {}", list(values, true))
+            } else {
+                format!("{f} == {}", list(values, false))
+            };
+            null_safe(p, negated)
+        }
+        Test::Contains(vs, case) => any_string_op(f, "contains", vs, cased(case), negated),
+        Test::StartsWith(vs, case) => any_string_op(f, "startswith", vs, cased(case), negated),
+        Test::EndsWith(vs, case) => any_string_op(f, "endswith", vs, cased(case), negated),
+        Test::Like(ws, case) => {
+            let res: Vec<Regex> = ws.iter().map(Regex::from_wildcard).collect();
+            regexes(f, &res, *case, negated)
+        }
+        Test::Matches(re, case) => regexes(f, std::slice::from_ref(re), *case, negated),
+        Test::Compare(op, n) => null_safe(format!("{f} {} {n}", op.as_str()), negated),
+        Test::InCidr(nets) => null_safe(cidr(f, nets), negated),
+        Test::Exists => match (atom.field.ty == FieldType::String, negated) {
+            (true, false) => format!("isnotempty({f})"),
+            (true, true) => format!("isempty({f})"),
+            (false, false) => format!("isnotnull({f})"),
+            (false, true) => format!("isnull({f})"),
+        },
+    }
+}
+
+/// `not` that reads an unknown (null) test as false, so the negation is true.
+fn null_safe(p: String, negated: bool) -> String {
+    if negated {
+        format!("not(coalesce({p}, false))")
+    } else {
+        p
+    }
+}
+
+/// `f contains "a" or f contains "b"`; negated: `f !contains "a" and f !contains "b"`.
+fn any_string_op(f: &str, op: &str, values: &[String], cased: bool, negated: bool) -> String {
+    let op = format!(
+        "{}{op}{}",
+        if negated { "!" } else { "" },
+        if cased { "_cs" } else { "" }
+    );
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| format!("{f} {op} {}", string(v)))
+        .collect();
+    group(parts, if negated { " and " } else { " or " })
+}
+
+fn regexes(f: &str, res: &[Regex], case: Case, negated: bool) -> String {
+    let parts: Vec<String> = res
+        .iter()
+        .map(|re| {
+            let p = format!("{f} matches regex {}", string(&re.to_perl(case)));
+            if negated { format!("not({p})") } else { p }
+        })
+        .collect();
+    group(parts, if negated { " and " } else { " or " })
+}
+
+fn group(parts: Vec<String>, sep: &str) -> String {
+    if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(sep))
+    }
+}
+
+fn cidr(f: &str, nets: &[Cidr]) -> String {
+    let (v4, v6): (Vec<&Cidr>, Vec<&Cidr>) = nets.iter().partition(|n| n.addr.is_ipv4());
+    let call = |func: &str, ns: &[&Cidr]| {
+        let args: Vec<String> = ns.iter().map(|n| string(&n.to_string())).collect();
+        format!("{func}({f}, {})", args.join(", "))
+    };
+    let mut parts = Vec::new();
+    if !v4.is_empty() {
+        parts.push(call("ipv4_is_in_any_range", &v4));
+    }
+    if !v6.is_empty() {
+        parts.push(call("ipv6_is_in_any_range", &v6));
+    }
+    group(parts, " or ")
+}
+
+fn list(values: &[Scalar], parens: bool) -> String {
+    let items: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            Scalar::Str(s) => string(s),
+            Scalar::Num(n) => n.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        })
+        .collect();
+    if parens {
+        format!("({})", items.join(", "))
+    } else {
+        items.join(", ")
+    }
+}
+
+/// A KQL string literal: `"` and `\` escaped, and the control characters KQL names.
+pub fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A table or column name; anything but a plain identifier is bracket-quoted.
+fn identifier(name: &str) -> String {
+    if plain_identifier(name, &[]) {
+        name.to_string()
+    } else {
+        format!("[{}]", string(name))
+    }
+}
+
+/// A column, or a property path into a dynamic column (`AdditionalFields.DeviceId`).
+fn column_ref(name: &str) -> String {
+    name.split('.')
+        .map(identifier)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A field as a typed scalar: dynamic properties are converted so operators see a value.
+fn field_ref(name: &str, ty: FieldType) -> String {
+    let column = column_ref(name);
+    if !name.contains('.') {
+        return column;
+    }
+    match ty {
+        FieldType::String | FieldType::Ip => format!("tostring({column})"),
+        FieldType::Number => format!("todouble({column})"),
+        FieldType::Boolean => format!("tobool({column})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(string(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(string("x\ny"), r#""x\ny""#);
+        assert_eq!(string("é|*"), "\"é|*\"");
+    }
+
+    #[test]
+    fn odd_names_are_quoted() {
+        assert_eq!(identifier("FileName"), "FileName");
+        assert_eq!(identifier("my col"), "[\"my col\"]");
+        assert_eq!(
+            field_ref("AdditionalFields.DeviceId", FieldType::String),
+            "tostring(AdditionalFields.DeviceId)"
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! Splunk: SPL. `BASE SEARCH-TERMS | where EVAL-EXPRESSION`.
+//!
+//! A test becomes a search term (`field="value"`, case-insensitive, with `*` wildcards)
+//! when that reads exactly: the value holds no `*` (search cannot escape it), no control
+//! character and no backtick (macro syntax). Everything else, and everything `cased`,
+//! becomes an eval expression in `| where`: `==` for exact strings and `match()` with a
+//! regex whose case folding is spelled out. Search terms and eval cannot mix inside one
+//! group, so each top-level `and` operand goes whole to one side or the other.
+//! `NOT field="x"` holds for events without the field; in `where`, a negated test is
+//! guarded with `isnull()` so it holds for them too.
+
+use super::{
+    CompileError, Compiled, Language, Nnf, Result, field_name, join, nnf, plain_identifier,
+};
+use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
+use crate::pattern::Regex;
+use crate::schema::SourceMapping;
+
+pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let base = src.search.as_deref().map(str::trim).ok_or_else(|| {
+        CompileError::new(
+            "E0401",
+            q.source_span,
+            format!("source `{}` has no `search`", q.source),
+        )
+        .hint("set `search:` (the base search) for the source in the Splunk mapping")
+    })?;
+    let mut terms = Vec::new();
+    let mut wheres = Vec::new();
+    if let Some(cond) = &q.condition {
+        let root = nnf(cond, false);
+        let conjuncts = match root {
+            Nnf::And(parts) => parts,
+            other => vec![other],
+        };
+        for c in &conjuncts {
+            let name = |atom: &Atom| field_name(src, &atom.field, &q.source);
+            let mut searchable = true;
+            let _ = join(c, " ", " OR ", &mut |atom, neg| {
+                let n = name(atom)?;
+                searchable &= search_test(atom, n, neg).is_some();
+                Ok(String::new())
+            })?;
+            let group = |s: String| match c {
+                Nnf::Or(ps) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            };
+            if searchable {
+                let s = join(c, " ", " OR ", &mut |atom, neg| {
+                    Ok(search_test(atom, name(atom)?, neg).unwrap_or_default())
+                })?;
+                terms.push(group(s));
+            } else {
+                let s = join(c, " AND ", " OR ", &mut |atom, neg| {
+                    where_test(atom, name(atom)?, neg)
+                })?;
+                wheres.push(group(s));
+            }
+        }
+    }
+    let mut out = base.to_string();
+    if !terms.is_empty() {
+        out.push_str(if base.starts_with('|') {
+            " | search "
+        } else {
+            " "
+        });
+        out.push_str(&terms.join(" "));
+    }
+    if !wheres.is_empty() {
+        out.push_str(" | where ");
+        out.push_str(&wheres.join(" AND "));
+    }
+    Ok(vec![Compiled {
+        language: Language::Spl,
+        query: out,
+    }])
+}
+
+/// A value that a quoted search term carries exactly (besides `\` and `"`, escaped).
+fn search_safe(v: &str) -> bool {
+    !v.chars().any(|c| c == '*' || c == '`' || c.is_control())
+}
+
+/// The search-term form of a test, if there is an exact one.
+fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
+    if !plain_identifier(f, &['.']) {
+        return None;
+    }
+    let term = |pattern: String| format!("{f}={pattern}");
+    let insensitive_strings = |vs: &[String], pre: &str, post: &str, case: &Case| {
+        (*case == Case::Insensitive && vs.iter().all(|v| search_safe(v))).then(|| {
+            any(
+                vs.iter()
+                    .map(|v| term(quote(&format!("{pre}{}{post}", escape(v))))),
+                " OR ",
+            )
+        })
+    };
+    let p = match &atom.test {
+        Test::Exists => term("*".into()),
+        Test::Equals(vs, case) if atom.field.ty == FieldType::String => {
+            let strs = strings(vs)?;
+            insensitive_strings(&strs, "", "", case)?
+        }
+        Test::Equals(vs, _) if atom.field.ty == FieldType::Boolean => {
+            any(vs.iter().map(|v| term(quote(&scalar_text(v)))), " OR ")
+        }
+        Test::Equals(..) | Test::Compare(..) | Test::InCidr(_) | Test::Matches(..) => return None,
+        Test::Contains(vs, case) => insensitive_strings(vs, "*", "*", case)?,
+        Test::StartsWith(vs, case) => insensitive_strings(vs, "", "*", case)?,
+        Test::EndsWith(vs, case) => insensitive_strings(vs, "*", "", case)?,
+        Test::Like(ws, Case::Insensitive) => {
+            let globs = ws.iter().map(search_glob).collect::<Option<Vec<_>>>()?;
+            any(globs.into_iter().map(|g| term(quote(&g))), " OR ")
+        }
+        Test::Like(..) => return None,
+    };
+    Some(if negated { format!("NOT {p}") } else { p })
+}
+
+/// A `like` pattern as a search glob: only `*` wildcards and search-safe literals.
+fn search_glob(w: &Wildcard) -> Option<String> {
+    let mut out = String::new();
+    for part in &w.0 {
+        match part {
+            WildPart::Literal(s) if search_safe(s) => out.push_str(&escape(s)),
+            WildPart::AnyRun => out.push('*'),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The eval form of a test, for `| where`.
+fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
+    if f.contains('\'') || f.contains('\\') {
+        return Err(CompileError::new(
+            "E0406",
+            atom.field.span,
+            format!("Splunk field name `{f}` cannot be quoted in eval"),
+        )
+        .hint("rename the field in the Splunk mapping"));
+    }
+    let f = format!("'{f}'");
+    let p = match &atom.test {
+        Test::Exists => {
+            return Ok(if negated {
+                format!("isnull({f})")
+            } else {
+                format!("isnotnull({f})")
+            });
+        }
+        Test::Equals(vs, case) if atom.field.ty == FieldType::String => {
+            let strs = strings(vs).unwrap_or_default();
+            any(
+                strs.iter().map(|v| match case {
+                    Case::Sensitive if search_safe(v) => format!("{f}=={}", quote(&escape(v))),
+                    _ => regex_match(&f, &literal(v), *case),
+                }),
+                " OR ",
+            )
+        }
+        Test::Equals(vs, _) => any(
+            vs.iter().map(|v| format!("{f}=={}", eval_scalar(v))),
+            " OR ",
+        ),
+        Test::Contains(vs, case) => wildcards(&f, vs, true, true, *case),
+        Test::StartsWith(vs, case) => wildcards(&f, vs, false, true, *case),
+        Test::EndsWith(vs, case) => wildcards(&f, vs, true, false, *case),
+        Test::Like(ws, case) => any(
+            ws.iter()
+                .map(|w| regex_match(&f, &Regex::from_wildcard(w), *case)),
+            " OR ",
+        ),
+        Test::Matches(re, case) => regex_match(&f, re, *case),
+        Test::Compare(op, n) => format!("{f}{}{n}", op.as_str()),
+        Test::InCidr(nets) => any(
+            nets.iter().map(|n| format!("cidrmatch(\"{n}\", {f})")),
+            " OR ",
+        ),
+    };
+    Ok(if negated {
+        format!("(isnull({f}) OR NOT ({p}))")
+    } else {
+        p
+    })
+}
+
+fn wildcards(f: &str, vs: &[String], before: bool, after: bool, case: Case) -> String {
+    any(
+        vs.iter().map(|v| {
+            let mut parts = Vec::new();
+            if before {
+                parts.push(WildPart::AnyRun);
+            }
+            parts.push(WildPart::Literal(v.clone()));
+            if after {
+                parts.push(WildPart::AnyRun);
+            }
+            regex_match(f, &Regex::from_wildcard(&Wildcard(parts)), case)
+        }),
+        " OR ",
+    )
+}
+
+fn literal(v: &str) -> Regex {
+    Regex::from_wildcard(&Wildcard(vec![WildPart::Literal(v.to_string())]))
+}
+
+/// `match(f, "regex")`; backticks in the pattern are written `\x60` so no macro can expand.
+fn regex_match(f: &str, re: &Regex, case: Case) -> String {
+    let pattern = re
+        .to_perl(case)
+        .replace("\\`", "\\x60")
+        .replace('`', "\\x60");
+    format!("match({f}, {})", quote(&escape(&pattern)))
+}
+
+fn strings(vs: &[Scalar]) -> Option<Vec<String>> {
+    vs.iter()
+        .map(|v| match v {
+            Scalar::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn scalar_text(v: &Scalar) -> String {
+    match v {
+        Scalar::Str(s) => escape(s),
+        Scalar::Num(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }
+}
+
+fn eval_scalar(v: &Scalar) -> String {
+    match v {
+        Scalar::Num(n) => n.to_string(),
+        other => quote(&scalar_text(other)),
+    }
+}
+
+fn any(parts: impl Iterator<Item = String>, sep: &str) -> String {
+    let parts: Vec<String> = parts.collect();
+    if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(sep))
+    }
+}
+
+/// Backslash-escape `\` and `"` for a double-quoted SPL string.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn quote(escaped: &str) -> String {
+    format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(quote(&escape(r#"a"b\c"#)), r#""a\"b\\c""#);
+        assert!(!search_safe("a*b"));
+        assert!(!search_safe("a`m`"));
+        assert!(search_safe("a|b=(c)"));
+    }
+}

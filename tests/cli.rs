@@ -1,0 +1,316 @@
+//! The command line: exit codes, JSON shapes, diagnostic text, and that nothing is
+//! written when anything fails.
+
+use assert_cmd::Command;
+use std::fs;
+use std::path::Path;
+
+fn detc(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("detc").expect("binary builds");
+    cmd.current_dir(dir);
+    cmd
+}
+
+const GOOD: &str = r#"
+rule good_rule "A good rule" {
+  id = "11111111-2222-4333-8444-555555555555"
+  severity = high
+  attack = [T1219]
+  from process_start
+  where process.name == "anydesk.exe"
+  test matches { process.name = "AnyDesk.exe" }
+  test misses { process.name = "cmd.exe" }
+}
+"#;
+
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+#[test]
+fn check_clean_tree_exits_zero() {
+    let dir = tree(&[("detections/good.det", GOOD)]);
+    let out = detc(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_reports_every_broken_file_with_position_and_hint() {
+    let bad1 = GOOD.replace("process.name ==", "proces.name ==");
+    let bad2 = GOOD
+        .replace("good_rule", "other_rule")
+        .replace("555555555555", "666666666666")
+        .replace("severity = high", "severty = high");
+    let dir = tree(&[("detections/a.det", &bad1), ("detections/b.det", &bad2)]);
+    let out = detc(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "detections/a.det:7:9: error[E0302]: source `process_start` has no field `proces.name`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("  |         ^^^^^^^^^^^\n"), "{err}");
+    assert!(
+        err.contains("= help: did you mean `process.name`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("detections/b.det:4:3: error[E0101]: unknown metadata key `severty`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `severity`?"), "{err}");
+    assert!(
+        err.contains("error[E0103]"),
+        "missing severity is reported too: {err}"
+    );
+}
+
+#[test]
+fn check_json_has_the_documented_shape() {
+    let bad = GOOD.replace("T1219", "T12");
+    let dir = tree(&[("detections/a.det", &bad)]);
+    let out = detc(dir.path())
+        .args(["check", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let d = &v[0];
+    assert_eq!(d["file"], "detections/a.det");
+    assert_eq!(d["line"], 5);
+    assert_eq!(d["column"], 13);
+    assert_eq!(d["code"], "E0106");
+    assert_eq!(d["severity"], "error");
+    assert!(d["message"].as_str().unwrap_or_default().contains("T12"));
+    assert!(d["hint"].is_string());
+}
+
+#[test]
+fn duplicates_across_files_are_errors() {
+    let dir = tree(&[("detections/a.det", GOOD), ("detections/sub/b.det", GOOD)]);
+    let out = detc(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[E0201]: rule `good_rule` is defined twice"),
+        "{err}"
+    );
+    assert!(err.contains("error[E0202]"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    let dir = tree(&[]);
+    let out = detc(dir.path())
+        .args(["check", "--no-such-flag"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let out = detc(dir.path())
+        .args(["compile", "--target", "qradar"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn compile_writes_one_file_per_rule_and_language() {
+    let dir = tree(&[("detections/good.det", GOOD)]);
+    let out = detc(dir.path()).arg("compile").output().expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "splunk/good_rule.spl",
+        "sentinel/good_rule.kql",
+        "elastic/good_rule.eql",
+        "elastic/good_rule.esql",
+    ] {
+        let text = fs::read_to_string(dir.path().join("build").join(f)).expect(f);
+        assert!(text.to_lowercase().contains("anydesk.exe"), "{f}: {text}");
+    }
+}
+
+#[test]
+fn compile_json_is_one_array_on_stdout_in_stable_order() {
+    let dir = tree(&[
+        ("detections/good.det", GOOD),
+        (
+            "detections/a.det",
+            &GOOD
+                .replace("good_rule", "a_rule")
+                .replace("555555555555", "777777777777"),
+        ),
+    ]);
+    let run = || {
+        detc(dir.path())
+            .args(["compile", "--format", "json"])
+            .output()
+            .expect("runs")
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = v.as_array().expect("array");
+    assert_eq!(rows.len(), 8);
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|r| format!("{}/{}/{}", r["rule"], r["target"], r["language"]))
+        .collect();
+    assert_eq!(keys[0], r#""a_rule"/"splunk"/"spl""#);
+    assert_eq!(keys[2], r#""a_rule"/"elastic"/"eql""#);
+    assert_eq!(keys[3], r#""a_rule"/"elastic"/"esql""#);
+    for r in rows {
+        let obj = r.as_object().expect("object");
+        let mut fields: Vec<_> = obj.keys().cloned().collect();
+        fields.sort();
+        assert_eq!(fields, ["id", "language", "query", "rule", "target"]);
+    }
+    assert_eq!(run().stdout, out.stdout, "byte-stable");
+    assert!(!dir.path().join("build").exists(), "json writes no files");
+}
+
+#[test]
+fn compile_with_target_restricts_output() {
+    let dir = tree(&[("detections/good.det", GOOD)]);
+    let out = detc(dir.path())
+        .args(["compile", "--target", "sentinel", "--format", "json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(v[0]["language"], "kql");
+}
+
+#[test]
+fn failed_compile_writes_nothing_and_keeps_old_output() {
+    let dir = tree(&[("detections/good.det", GOOD)]);
+    assert!(
+        detc(dir.path())
+            .arg("compile")
+            .output()
+            .expect("runs")
+            .status
+            .success()
+    );
+    let before = fs::read(dir.path().join("build/splunk/good_rule.spl")).expect("written");
+    fs::write(dir.path().join("detections/bad.det"), "rule broken {").expect("write");
+    let out = detc(dir.path()).arg("compile").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        fs::read(dir.path().join("build/splunk/good_rule.spl")).expect("kept"),
+        before
+    );
+}
+
+#[test]
+fn user_mapping_overrides_a_field() {
+    let mapping = "target: sentinel\nsources:\n  process_start:\n    fields:\n      process.name: MyProcessName\n";
+    let dir = tree(&[("detections/good.det", GOOD), ("mine.yaml", mapping)]);
+    let out = detc(dir.path())
+        .args([
+            "compile",
+            "--target",
+            "sentinel",
+            "--format",
+            "json",
+            "--mapping",
+            "mine.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        v[0]["query"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MyProcessName =~ \"anydesk.exe\""),
+        "{v}"
+    );
+}
+
+#[test]
+fn bad_mapping_is_a_diagnostic() {
+    let dir = tree(&[
+        ("detections/good.det", GOOD),
+        (
+            "mine.yaml",
+            "target: sentinel\nsources:\n  process_start:\n    tabel: X\n",
+        ),
+    ]);
+    let out = detc(dir.path())
+        .args(["check", "--mapping", "mine.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mine.yaml:4:") && err.contains("E0501"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_input_gets_diagnostics_not_panics() {
+    let deep = format!(
+        "rule x \"t\" {{ from process_start where {}process.name == \"a\"{} }}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    let long = format!("rule x \"{}\" {{", "a".repeat(10 * 1024 * 1024));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "binary.det",
+            vec![0x7f, b'E', b'L', b'F', 0, 1, 2, 3, 0xff, 0xfe],
+        ),
+        ("latin1.det", b"rule caf\xe9 \"t\" {}".to_vec()),
+        ("deep.det", deep.into_bytes()),
+        ("long.det", long.into_bytes()),
+        (
+            "nots.det",
+            format!(
+                "rule x \"t\" {{ from process_start where {} exists process.name }}",
+                "not ".repeat(20000)
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let dir = tempfile::tempdir().expect("tmp");
+        fs::write(dir.path().join(name), &bytes).expect("write");
+        let out = detc(dir.path())
+            .args(["check", name])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}:")) && err.contains("error[E"),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}

@@ -1,0 +1,37 @@
+//! Shared helpers for integration tests.
+#![allow(dead_code)]
+
+use detc::project::{self, Config, Output};
+use detc::targets::TargetName;
+
+pub fn config() -> Config {
+    Config::load(&[], &[]).expect("shipped schema and mappings load")
+}
+
+/// Check and compile one text for every target; panics with the diagnostics on a check error.
+pub fn compile_text(text: &str) -> (Vec<Output>, Vec<detc::diag::Diagnostic>) {
+    let config = config();
+    let p = project::check_text("test.det", text, &config);
+    assert!(
+        p.diagnostics.is_empty(),
+        "check failed:\n{}",
+        p.diagnostics
+            .iter()
+            .map(|d| detc::diag::render_text(d, Some(text)))
+            .collect::<String>()
+    );
+    project::compile(&p, &config, &TargetName::ALL)
+}
+
+/// Diagnostics of one text (check only).
+pub fn check_text(text: &str) -> Vec<detc::diag::Diagnostic> {
+    project::check_text("test.det", text, &config()).diagnostics
+}
+
+/// A minimal rule around a `from ... where ...` body.
+pub fn rule(name: &str, body: &str) -> String {
+    format!(
+        "rule {name} \"t\" {{\n  id = \"00000000-0000-4000-8000-{:012x}\"\n  severity = low\n  {body}\n}}\n",
+        name.len() as u64 * 7919 + name.bytes().map(u64::from).sum::<u64>()
+    )
+}

@@ -1,0 +1,63 @@
+//! The shipped library: every rule checks clean, carries its tests, and compiles for every
+//! target; each compiled query is a reviewed snapshot.
+
+mod common;
+
+use detc::ir::RuleKind;
+use detc::project;
+use detc::targets::TargetName;
+use std::path::PathBuf;
+
+fn library() -> (project::Project, detc::project::Config) {
+    let config = common::config();
+    let files = project::discover(&[PathBuf::from("detections")]).expect("detections/ exists");
+    let p = project::load(&files, &[], &config);
+    (p, config)
+}
+
+#[test]
+fn library_checks_clean_and_has_tests() {
+    let (p, _) = library();
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let singles: Vec<_> = p
+        .rules
+        .iter()
+        .filter(|r| matches!(r.kind, RuleKind::Single(_)))
+        .collect();
+    assert!(
+        singles.len() >= 8,
+        "only {} single-event rules",
+        singles.len()
+    );
+    for r in &p.rules {
+        assert!(
+            r.tags.iter().any(|t| t == "dprk.it_worker"),
+            "{}: tag",
+            r.name
+        );
+        assert!(!r.attack.is_empty(), "{}: attack", r.name);
+        if matches!(r.kind, RuleKind::Single(_)) {
+            assert!(
+                r.tests.iter().any(|t| t.expect_match),
+                "{}: no `test matches`",
+                r.name
+            );
+            assert!(
+                r.tests.iter().any(|t| !t.expect_match),
+                "{}: no `test misses`",
+                r.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_rule_compiles_for_every_language() {
+    let (p, config) = library();
+    let (outputs, diags) = project::compile(&p, &config, &TargetName::ALL);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(outputs.len(), p.rules.len() * 4);
+    for o in outputs {
+        insta::assert_snapshot!(format!("{}.{}", o.rule, o.language.as_str()), o.query);
+    }
+}
