@@ -1033,6 +1033,20 @@ impl Regex {
         }
     }
 
+    /// Any of several `like` patterns, as one regex with one top-level alternative each.
+    pub fn from_wildcards(ws: &[Wildcard]) -> Regex {
+        let parts: Vec<Regex> = ws.iter().map(Regex::from_wildcard).collect();
+        Regex {
+            source: parts
+                .iter()
+                .map(|r| r.source.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            ignore_case: false,
+            branches: parts.into_iter().flat_map(|r| r.branches).collect(),
+        }
+    }
+
     /// Whether the pattern itself starts with `(?i)` (it is then case-insensitive whatever
     /// `Case` it is printed with).
     pub fn has_ignore_case_flag(&self) -> bool {

@@ -82,6 +82,10 @@ pub struct SourceMapping {
     /// Exact, case-sensitive equalities every event of the source meets (target field → value).
     #[serde(default)]
     pub filter: BTreeMap<String, String>,
+    /// Sentinel: columns computed before the condition (`| extend NAME = KQL`), e.g. to turn
+    /// a vendor's codes into the values the schema's field uses.
+    #[serde(default)]
+    pub extend: BTreeMap<String, String>,
     /// Logical field → the target's field name.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -97,6 +101,7 @@ impl Mapping {
             ours.index = theirs.index.or(ours.index.take());
             ours.category = theirs.category.or(ours.category.take());
             ours.filter.extend(theirs.filter);
+            ours.extend.extend(theirs.extend);
             ours.fields.extend(theirs.fields);
         }
     }

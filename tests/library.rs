@@ -61,3 +61,20 @@ fn every_rule_compiles_for_every_language() {
         insta::assert_snapshot!(format!("{}.{}", o.rule, o.language.as_str()), o.query);
     }
 }
+
+#[test]
+fn correlation_examples_check_clean() {
+    // They wait outside detections/ until correlation compiles; they must stay valid.
+    let config = common::config();
+    let mut files = project::discover(&[PathBuf::from("examples/correlation")]).expect("exists");
+    let lists = project::discover(&[PathBuf::from("detections/lists")]).expect("exists");
+    files.sort();
+    let p = project::load(&files, &lists, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    assert!(
+        p.rules
+            .iter()
+            .all(|r| !matches!(r.kind, RuleKind::Single(_)))
+    );
+    assert!(p.rules.len() >= 3);
+}

@@ -122,13 +122,12 @@ fn expr(sink: &mut Sink, ctx: &Context, source: &str, e: &ast::Expr) -> Option<i
                     },
                 }
             }
-            ok.then(|| {
-                if is_and {
-                    ir::Cond::And(operands)
-                } else {
-                    ir::Cond::Or(operands)
-                }
-            })
+            let cond = if is_and {
+                ir::Cond::And(operands)
+            } else {
+                ir::Cond::Or(operands)
+            };
+            ok.then_some(cond)
         }
         ast::Expr::Not(inner, _) => Some(ir::Cond::Not(Box::new(expr(sink, ctx, source, inner)?))),
         ast::Expr::Compare(c) => comparison(sink, ctx, source, c),

@@ -32,7 +32,7 @@ pub struct File {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     List(ListDef),
-    Rule(Rule),
+    Rule(Box<Rule>),
 }
 
 /// `list NAME = [ ... ]`

@@ -736,7 +736,7 @@ impl Builder<'_> {
         for p in root.into_inner() {
             match p.as_rule() {
                 Rule::list_item => items.push(Item::List(self.list_item(p)?)),
-                Rule::rule_item => items.push(Item::Rule(self.rule_item(p)?)),
+                Rule::rule_item => items.push(Item::Rule(Box::new(self.rule_item(p)?))),
                 Rule::EOI => {}
                 _ => return Err(self.unexpected(&p)),
             }
@@ -1437,7 +1437,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         f.items
             .iter()
             .filter_map(|i| match i {
-                Item::Rule(r) => Some(r),
+                Item::Rule(r) => Some(&**r),
                 Item::List(_) => None,
             })
             .collect()

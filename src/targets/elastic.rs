@@ -7,8 +7,11 @@
 //! substring) test is `RLIKE`, and `NOT COALESCE(test, FALSE)` keeps a null from hiding
 //! an event from a negated test.
 
-use super::{CompileError, Compiled, Language, Result, field_name, join, nnf, plain_identifier};
-use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
+use super::{
+    CompileError, Compiled, Language, Result, affix_patterns, field_name, join, nnf,
+    plain_identifier,
+};
+use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
 use crate::schema::SourceMapping;
 use std::fmt::Write as _;
@@ -91,22 +94,8 @@ fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
         Test::Contains(vs, case) => calls("stringContains", f, vs, *case),
         Test::StartsWith(vs, case) => calls("startsWith", f, vs, *case),
         Test::EndsWith(vs, case) => calls("endsWith", f, vs, *case),
-        Test::Like(ws, case) => regexes(
-            f,
-            "regex",
-            eql_string,
-            ws.iter().map(Regex::from_wildcard),
-            *case,
-            " or ",
-        ),
-        Test::Matches(re, case) => regexes(
-            f,
-            "regex",
-            eql_string,
-            [re.clone()].into_iter(),
-            *case,
-            " or ",
-        ),
+        Test::Like(ws, case) => any_pattern(f, "regex", eql_string, ws, *case, " or "),
+        Test::Matches(re, case) => regex(f, "regex", eql_string, re, *case),
         Test::Compare(op, n) => format!("{f} {} {n}", op.as_str()),
         Test::InCidr(nets) => {
             let args: Vec<String> = nets.iter().map(|n| eql_string(&n.to_string())).collect();
@@ -131,20 +120,11 @@ fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
             equality(&format!("TO_LOWER({f})"), vs, lowered)
         }
         Test::Equals(vs, _) => equality(f, vs, string),
-        Test::Contains(vs, case) => substrings(f, vs, *case, true, true),
-        Test::StartsWith(vs, case) => substrings(f, vs, *case, false, true),
-        Test::EndsWith(vs, case) => substrings(f, vs, *case, true, false),
-        Test::Like(ws, case) => regexes(
-            f,
-            "RLIKE",
-            string,
-            ws.iter().map(Regex::from_wildcard),
-            *case,
-            " OR ",
-        ),
-        Test::Matches(re, case) => {
-            regexes(f, "RLIKE", string, [re.clone()].into_iter(), *case, " OR ")
-        }
+        Test::Contains(vs, case) => rlike(f, &affix_patterns(vs, true, true), *case),
+        Test::StartsWith(vs, case) => rlike(f, &affix_patterns(vs, false, true), *case),
+        Test::EndsWith(vs, case) => rlike(f, &affix_patterns(vs, true, false), *case),
+        Test::Like(ws, case) => rlike(f, ws, *case),
+        Test::Matches(re, case) => regex(f, "RLIKE", string, re, *case),
         Test::Compare(op, n) => format!("{f} {} {n}", op.as_str()),
         Test::InCidr(nets) => {
             let args: Vec<String> = nets.iter().map(|n| string(&n.to_string())).collect();
@@ -166,20 +146,26 @@ fn equality(f: &str, vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
     }
 }
 
-/// `contains`/`startswith`/`endswith` as whole-value patterns, so ES|QL reads them exactly.
-fn substrings(f: &str, vs: &[String], case: Case, any_before: bool, any_after: bool) -> String {
-    let patterns = vs.iter().map(|v| {
-        let mut parts = Vec::new();
-        if any_before {
-            parts.push(WildPart::AnyRun);
-        }
-        parts.push(WildPart::Literal(v.clone()));
-        if any_after {
-            parts.push(WildPart::AnyRun);
-        }
-        Regex::from_wildcard(&Wildcard(parts))
-    });
-    regexes(f, "RLIKE", string, patterns, case, " OR ")
+/// Substring and wildcard tests as whole-value `RLIKE`s, which ES|QL reads exactly.
+fn rlike(f: &str, patterns: &[Wildcard], case: Case) -> String {
+    any_pattern(f, "RLIKE", string, patterns, case, " OR ")
+}
+
+/// One pattern per value: Lucene turns each into an automaton, and one alternation of many
+/// `.*x.*` branches could pass Elasticsearch's determinization limit.
+fn any_pattern(
+    f: &str,
+    op: &str,
+    quote: fn(&str) -> String,
+    patterns: &[Wildcard],
+    case: Case,
+    sep: &str,
+) -> String {
+    let parts = patterns
+        .iter()
+        .map(|w| regex(f, op, quote, &Regex::from_wildcard(w), case))
+        .collect();
+    group(parts, sep)
 }
 
 /// EQL `stringContains~(f, "a") or ...`; the `~` form is case-insensitive.
@@ -192,18 +178,8 @@ fn calls(func: &str, f: &str, vs: &[String], case: Case) -> String {
     group(parts, " or ")
 }
 
-fn regexes(
-    f: &str,
-    op: &str,
-    quote: fn(&str) -> String,
-    res: impl Iterator<Item = Regex>,
-    case: Case,
-    sep: &str,
-) -> String {
-    let parts: Vec<String> = res
-        .map(|re| format!("{f} {op} {}", quote(&re.to_lucene(case))))
-        .collect();
-    group(parts, sep)
+fn regex(f: &str, op: &str, quote: fn(&str) -> String, re: &Regex, case: Case) -> String {
+    format!("{f} {op} {}", quote(&re.to_lucene(case)))
 }
 
 fn group(parts: Vec<String>, sep: &str) -> String {

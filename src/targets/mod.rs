@@ -9,7 +9,7 @@ pub mod sentinel;
 pub mod splunk;
 
 use crate::diag::Diagnostic;
-use crate::ir::{self, Atom, Cond};
+use crate::ir::{self, Atom, Cond, WildPart, Wildcard};
 use crate::schema::{Mapping, SourceMapping};
 use crate::syntax::ast::Span;
 use serde::Serialize;
@@ -223,6 +223,25 @@ pub fn join<'a>(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(rendered.join(sep))
+}
+
+/// Substring tests (and exact values) as whole-value wildcard patterns, for targets that
+/// say them best as one pattern: `contains v` is `*v*`, `startswith v` is `v*`.
+pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> Vec<Wildcard> {
+    values
+        .iter()
+        .map(|v| {
+            let mut parts = Vec::new();
+            if any_before {
+                parts.push(WildPart::AnyRun);
+            }
+            parts.push(WildPart::Literal(v.clone()));
+            if any_after {
+                parts.push(WildPart::AnyRun);
+            }
+            Wildcard(parts)
+        })
+        .collect()
 }
 
 /// Check a mapping-supplied name against what the target can use unquoted.

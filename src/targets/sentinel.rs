@@ -24,6 +24,9 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     for (column, value) in &src.filter {
         let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
     }
+    for (column, expr) in &src.extend {
+        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
+    }
     if let Some(cond) = &q.condition {
         let body = join(&nnf(cond, false), " and ", " or ", &mut |atom, negated| {
             let column = field_name(src, &atom.field, &q.source)?;
@@ -64,11 +67,8 @@ fn test(atom: &Atom, f: &str, negated: bool) -> String {
         Test::Contains(vs, case) => any_string_op(f, "contains", vs, cased(case), negated),
         Test::StartsWith(vs, case) => any_string_op(f, "startswith", vs, cased(case), negated),
         Test::EndsWith(vs, case) => any_string_op(f, "endswith", vs, cased(case), negated),
-        Test::Like(ws, case) => {
-            let res: Vec<Regex> = ws.iter().map(Regex::from_wildcard).collect();
-            regexes(f, &res, *case, negated)
-        }
-        Test::Matches(re, case) => regexes(f, std::slice::from_ref(re), *case, negated),
+        Test::Like(ws, case) => regex(f, &Regex::from_wildcards(ws), *case, negated),
+        Test::Matches(re, case) => regex(f, re, *case, negated),
         Test::Compare(op, n) => null_safe(format!("{f} {} {n}", op.as_str()), negated),
         Test::InCidr(nets) => null_safe(cidr(f, nets), negated),
         Test::Exists => match (atom.field.ty == FieldType::String, negated) {
@@ -103,15 +103,9 @@ fn any_string_op(f: &str, op: &str, values: &[String], cased: bool, negated: boo
     group(parts, if negated { " and " } else { " or " })
 }
 
-fn regexes(f: &str, res: &[Regex], case: Case, negated: bool) -> String {
-    let parts: Vec<String> = res
-        .iter()
-        .map(|re| {
-            let p = format!("{f} matches regex {}", string(&re.to_perl(case)));
-            if negated { format!("not({p})") } else { p }
-        })
-        .collect();
-    group(parts, if negated { " and " } else { " or " })
+fn regex(f: &str, re: &Regex, case: Case, negated: bool) -> String {
+    let p = format!("{f} matches regex {}", string(&re.to_perl(case)));
+    if negated { format!("not({p})") } else { p }
 }
 
 fn group(parts: Vec<String>, sep: &str) -> String {

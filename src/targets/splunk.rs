@@ -10,7 +10,8 @@
 //! guarded with `isnull()` so it holds for them too.
 
 use super::{
-    CompileError, Compiled, Language, Nnf, Result, field_name, join, nnf, plain_identifier,
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, join, nnf,
+    plain_identifier,
 };
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
 use crate::pattern::Regex;
@@ -153,26 +154,23 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
         }
         Test::Equals(vs, case) if atom.field.ty == FieldType::String => {
             let strs = strings(vs).unwrap_or_default();
-            any(
-                strs.iter().map(|v| match case {
-                    Case::Sensitive if search_safe(v) => format!("{f}=={}", quote(&escape(v))),
-                    _ => regex_match(&f, &literal(v), *case),
-                }),
-                " OR ",
-            )
+            if *case == Case::Sensitive && strs.iter().all(|v| search_safe(v)) {
+                any(
+                    strs.iter().map(|v| format!("{f}=={}", quote(&escape(v)))),
+                    " OR ",
+                )
+            } else {
+                affix_match(&f, &strs, false, false, *case)
+            }
         }
         Test::Equals(vs, _) => any(
             vs.iter().map(|v| format!("{f}=={}", eval_scalar(v))),
             " OR ",
         ),
-        Test::Contains(vs, case) => wildcards(&f, vs, true, true, *case),
-        Test::StartsWith(vs, case) => wildcards(&f, vs, false, true, *case),
-        Test::EndsWith(vs, case) => wildcards(&f, vs, true, false, *case),
-        Test::Like(ws, case) => any(
-            ws.iter()
-                .map(|w| regex_match(&f, &Regex::from_wildcard(w), *case)),
-            " OR ",
-        ),
+        Test::Contains(vs, case) => affix_match(&f, vs, true, true, *case),
+        Test::StartsWith(vs, case) => affix_match(&f, vs, false, true, *case),
+        Test::EndsWith(vs, case) => affix_match(&f, vs, true, false, *case),
+        Test::Like(ws, case) => regex_match(&f, &Regex::from_wildcards(ws), *case),
         Test::Matches(re, case) => regex_match(&f, re, *case),
         Test::Compare(op, n) => format!("{f}{}{n}", op.as_str()),
         Test::InCidr(nets) => any(
@@ -187,34 +185,19 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
     })
 }
 
-fn wildcards(f: &str, vs: &[String], before: bool, after: bool, case: Case) -> String {
-    any(
-        vs.iter().map(|v| {
-            let mut parts = Vec::new();
-            if before {
-                parts.push(WildPart::AnyRun);
-            }
-            parts.push(WildPart::Literal(v.clone()));
-            if after {
-                parts.push(WildPart::AnyRun);
-            }
-            regex_match(f, &Regex::from_wildcard(&Wildcard(parts)), case)
-        }),
-        " OR ",
+/// Exact, prefix, suffix or substring tests on any of `vs`, as one `match()`.
+fn affix_match(f: &str, vs: &[String], any_before: bool, any_after: bool, case: Case) -> String {
+    regex_match(
+        f,
+        &Regex::from_wildcards(&affix_patterns(vs, any_before, any_after)),
+        case,
     )
 }
 
-fn literal(v: &str) -> Regex {
-    Regex::from_wildcard(&Wildcard(vec![WildPart::Literal(v.to_string())]))
-}
-
-/// `match(f, "regex")`; backticks in the pattern are written `\x60` so no macro can expand.
+/// `match(f, "regex")`. The Perl form never holds a raw backtick (it prints `\x60`), so no
+/// Splunk macro can expand inside it.
 fn regex_match(f: &str, re: &Regex, case: Case) -> String {
-    let pattern = re
-        .to_perl(case)
-        .replace("\\`", "\\x60")
-        .replace('`', "\\x60");
-    format!("match({f}, {})", quote(&escape(&pattern)))
+    format!("match({f}, {})", quote(&escape(&re.to_perl(case))))
 }
 
 fn strings(vs: &[Scalar]) -> Option<Vec<String>> {
