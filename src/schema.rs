@@ -80,12 +80,13 @@ pub struct SourceMapping {
     #[serde(default)]
     pub category: Option<String>,
     /// Exact, case-sensitive equalities every event of the source meets (target field → value).
+    /// A user mapping that sets it replaces it whole (`filter: {}` removes the shipped one).
     #[serde(default)]
-    pub filter: BTreeMap<String, String>,
+    pub filter: Option<BTreeMap<String, String>>,
     /// Sentinel: columns computed before the condition (`| extend NAME = KQL`), e.g. to turn
     /// a vendor's codes into the values the schema's field uses.
     #[serde(default)]
-    pub extend: BTreeMap<String, String>,
+    pub extend: Option<BTreeMap<String, String>>,
     /// Logical field → the target's field name.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -100,8 +101,9 @@ impl Mapping {
             ours.table = theirs.table.or(ours.table.take());
             ours.index = theirs.index.or(ours.index.take());
             ours.category = theirs.category.or(ours.category.take());
-            ours.filter.extend(theirs.filter);
-            ours.extend.extend(theirs.extend);
+            // A source's filter and computed columns are settings of the source: replaced whole.
+            ours.filter = theirs.filter.or(ours.filter.take());
+            ours.extend = theirs.extend.or(ours.extend.take());
             ours.fields.extend(theirs.fields);
         }
     }
@@ -168,6 +170,11 @@ mod tests {
         assert_eq!(a.fields["x"], "X");
         assert_eq!(a.fields["y"], "why");
         assert_eq!(base.sources["b"].search.as_deref(), Some("index=b"));
+        assert_eq!(
+            base.sources["b"].filter,
+            Some(Default::default()),
+            "an empty filter replaces"
+        );
     }
 
     #[test]

@@ -38,7 +38,11 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     }
 
     let filter = |eq: &dyn Fn(&str, &str) -> String| -> Vec<String> {
-        src.filter.iter().map(|(k, v)| eq(&field(k), v)).collect()
+        src.filter
+            .iter()
+            .flatten()
+            .map(|(k, v)| eq(&field(k), v))
+            .collect()
     };
     let mut eql_parts = filter(&|f, v| format!("{f} == {}", eql_string(v)));
     let mut esql_where = filter(&|f, v| format!("{f} == {}", string(v)));

@@ -21,10 +21,10 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         .hint("set `table:` for the source in the Sentinel mapping")
     })?;
     let mut out = identifier(table);
-    for (column, value) in &src.filter {
+    for (column, value) in src.filter.iter().flatten() {
         let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
     }
-    for (column, expr) in &src.extend {
+    for (column, expr) in src.extend.iter().flatten() {
         let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
     }
     if let Some(cond) = &q.condition {

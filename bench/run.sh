@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# detc benchmark: see BENCHMARKS.md.
+#
+#   bench/run.sh                 # everything; prints a Markdown table on stdout
+#
+# Knobs (environment): RUNS_SMALL (default 20) timed runs per case on the shipped
+# library, RUNS_LARGE (default 10) per case on the generated tree, GEN_RULES (5000),
+# GEN_FOLDERS (100), GEN_SEED (20261126). Progress goes to stderr.
+#
+# Needs only bash, python3 (stdlib), GNU time (/usr/bin/time -v) and cargo.
+set -euo pipefail
+
+RUNS_SMALL=${RUNS_SMALL:-20}
+RUNS_LARGE=${RUNS_LARGE:-10}
+GEN_RULES=${GEN_RULES:-5000}
+GEN_FOLDERS=${GEN_FOLDERS:-100}
+GEN_SEED=${GEN_SEED:-20261126}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[[ -x /usr/bin/time ]] || die "GNU time not found at /usr/bin/time (Debian: apt-get install time)"
+command -v python3 >/dev/null || die "python3 not found"
+command -v cargo >/dev/null || die "cargo not found"
+
+# 1. Build ------------------------------------------------------------------------
+say "building detc (cargo build --release --locked)"
+(cd "$ROOT" && cargo build --release --locked >&2) || die "cargo build failed"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+[[ -x "$TARGET_DIR/release/detc" ]] || die "no binary at $TARGET_DIR/release/detc"
+# Put this build first on PATH so the commands (and the table) read `detc ...`.
+export PATH="$TARGET_DIR/release:$PATH"
+[[ "$(command -v detc)" = "$TARGET_DIR/release/detc" ]] || die "PATH lookup of detc failed"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/detc-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export BENCH_TMP="$TMP"
+RESULTS="$TMP/results.jsonl"
+: > "$RESULTS"
+measure() { python3 "$BENCH/harness.py" measure "$RESULTS" "$@"; }
+
+# Count the rules a tree holds, and prove that every rule compiles for every target
+# (compile --format json prints one entry per rule, target and language).
+count_rules() { # DIR [PATH] -> number of rules
+    local dir=$1; shift
+    (cd "$dir" && detc compile "$@" --format json) | python3 -c '
+import json, sys
+q = json.load(sys.stdin)
+rules = {e["rule"] for e in q}
+langs = {(e["target"], e["language"]) for e in q}
+if len(q) != len(rules) * len(langs):
+    sys.exit(f"bench: {len(q)} queries for {len(rules)} rules x {len(langs)} languages")
+print(len(rules))'
+}
+
+# 2-3. The shipped library (run from the repository: default path detections/) -------
+say "shipped library: validating"
+(cd "$ROOT" && detc check) 2>"$TMP/check.txt" || { cat "$TMP/check.txt" >&2; die "detc check on detections/ failed"; }
+SHIPPED=$(count_rules "$ROOT") || die "detc compile --format json on detections/ failed"
+say "shipped library: $SHIPPED rules"
+
+measure "check, shipped library" "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc check
+measure "compile --format json, shipped library (all targets, stdout to /dev/null)" \
+    "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --format json
+measure "compile --out, shipped library (writes files)" \
+    "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --out '{OUT}'
+
+# 4. A generated tree of GEN_RULES rules, checked and compiled from its own folder so
+# detc never reads the shipped detections/ (its lists, names and ids). ------------
+GEN="$TMP/gen"
+mkdir -p "$GEN"
+say "generating $GEN_RULES rules in $GEN_FOLDERS folders (seed $GEN_SEED)"
+python3 "$BENCH/gen_rules.py" "$ROOT/targets/schema.yaml" "$GEN/detections" \
+    --rules "$GEN_RULES" --folders "$GEN_FOLDERS" --seed "$GEN_SEED" || die "generator failed"
+
+say "generated tree: validating (detc check must report no errors)"
+if ! (cd "$GEN" && detc check detections) 2>"$TMP/gen-check.txt"; then
+    grep -E 'error\[' "$TMP/gen-check.txt" | head -20 >&2 || true
+    tail -1 "$TMP/gen-check.txt" >&2
+    die "the generated tree does not check clean"
+fi
+grep -q ' 0 errors' "$TMP/gen-check.txt" || { cat "$TMP/gen-check.txt" >&2; die "unexpected check summary"; }
+GENERATED=$(count_rules "$GEN" detections) || die "the generated tree does not compile for every target"
+[[ "$GENERATED" -eq "$GEN_RULES" ]] || die "generated $GEN_RULES rules but detc compiled $GENERATED"
+ONE=$(cd "$GEN" && find detections -name '*.det' -not -path '*/lists/*' | sort | sed -n 1p)
+
+measure "compile --format json, generated tree (all targets, stdout to /dev/null)" \
+    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc compile detections --format json
+measure "check, generated tree" "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check detections
+measure "check one changed file in the generated tree (reads the whole tree)" \
+    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check "$ONE"
+measure "compile --out, generated tree (writes $((GENERATED * 4)) files)" \
+    "$GENERATED" "$(( RUNS_LARGE < 5 ? RUNS_LARGE : 5 ))" "$GEN" -- detc compile detections --out '{OUT}'
+
+# 5. Report ------------------------------------------------------------------------
+say "done"
+(cd "$ROOT" && python3 "$BENCH/harness.py" report "$RESULTS") | sed "s|$TMP/[^ \`]*|<tmp>|g; s|{OUT}|<tmp>|g"
