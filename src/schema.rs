@@ -156,12 +156,12 @@ mod tests {
     fn user_mapping_overrides_source_by_source_and_field_by_field() {
         let mut base: Mapping = from_yaml(
             "base",
-            "target: splunk\nsources:\n  a:\n    search: 'index=a'\n    fields: {x: X, y: Y}\n  b:\n    search: 'index=b'\n",
+            "target: splunk\nsources:\n  a:\n    search: 'index=a'\n    fields: {x: X, y: Y}\n  b:\n    search: 'index=b'\n    filter: {k: v}\n",
         )
         .unwrap();
         let user: Mapping = from_yaml(
             "user",
-            "target: splunk\nsources:\n  a:\n    fields: {y: why}\n",
+            "target: splunk\nsources:\n  a:\n    fields: {y: why}\n  b:\n    filter: {}\n",
         )
         .unwrap();
         base.merge(user);
