@@ -76,13 +76,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { input, format } => {
-            let Some(project) = load(&input, format)? else {
+            let Some((project, config)) = load(&input, format)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let (_, mut diags) = project::compile(&project, &project.config, &TargetName::ALL);
+            let (_, mut diags) = project::compile(&project, &config, &TargetName::ALL);
             // A correlation rule that checks is fine for `check`; only `compile` needs its query.
             diags.retain(|d| d.code != targets::NOT_YET);
-            report(&project.project, &diags, format)?;
+            report(&project, &diags, format)?;
             let errors = diags
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
@@ -90,8 +90,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if format == Format::Text {
                 eprintln!(
                     "checked {} rules in {} files: {}",
-                    project.project.rules.len(),
-                    project.project.files.iter().filter(|f| f.requested).count(),
+                    project.rules.len(),
+                    project.files.iter().filter(|f| f.requested).count(),
                     plural(errors, "error")
                 );
             }
@@ -103,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             out,
         } => {
-            let Some(project) = load(&input, format)? else {
+            let Some((project, config)) = load(&input, format)? else {
                 return Ok(ExitCode::FAILURE);
             };
             let targets = if target.is_empty() {
@@ -114,12 +114,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 t.dedup();
                 t
             };
-            let (compiled, diags) = project::compile(&project, &project.config, &targets);
+            let (compiled, diags) = project::compile(&project, &config, &targets);
             let errors = diags
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
                 .count();
-            report(&project.project, &diags, Format::Text)?;
+            report(&project, &diags, Format::Text)?;
             if errors > 0 {
                 eprintln!("{}; nothing written", plural(errors, "error"));
                 return Ok(exit(errors));
@@ -141,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     eprintln!(
                         "compiled {} rules into {} queries under {}",
-                        project.project.rules.len(),
+                        project.rules.len(),
                         compiled.len(),
                         out.display()
                     );
@@ -152,20 +152,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-struct Loaded {
-    project: Project,
-    config: Config,
-}
-
-impl std::ops::Deref for Loaded {
-    type Target = Project;
-    fn deref(&self) -> &Project {
-        &self.project
-    }
-}
-
-/// Read config and rules. Load errors of the config are reported here (`None` returned).
-fn load(input: &Input, format: Format) -> anyhow::Result<Option<Loaded>> {
+/// Read config and rules. A config or path error is reported here (`None` returned);
+/// rule diagnostics travel with the project.
+fn load(input: &Input, format: Format) -> anyhow::Result<Option<(Project, Config)>> {
     let config = match Config::load(&input.schema, &input.mapping) {
         Ok(c) => c,
         Err(d) => {
@@ -194,7 +183,7 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Option<Loaded>> {
         Vec::new()
     };
     let project = project::load(&requested, &context, &config);
-    Ok(Some(Loaded { project, config }))
+    Ok(Some((project, config)))
 }
 
 fn report(project: &Project, diags: &[Diagnostic], format: Format) -> anyhow::Result<()> {

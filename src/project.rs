@@ -281,9 +281,7 @@ fn check_sources(inputs: Vec<Input>, config: &Config) -> Project {
         }
     }
     project.diagnostics.extend(dup_diags);
-    project
-        .diagnostics
-        .sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
+    sort(&mut project.diagnostics);
     project
 }
 
@@ -369,6 +367,11 @@ pub fn compile(
         }
     }
     out.sort_by(|a, b| (&a.rule, a.target, a.language).cmp(&(&b.rule, b.target, b.language)));
-    diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
+    sort(&mut diags);
     (out, diags)
+}
+
+/// Diagnostics in reading order: file, position, code.
+fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
 }

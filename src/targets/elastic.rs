@@ -8,7 +8,7 @@
 //! an event from a negated test.
 
 use super::{
-    CompileError, Compiled, Language, Result, affix_patterns, field_name, join, nnf,
+    CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, nnf,
     plain_identifier,
 };
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
@@ -165,7 +165,7 @@ fn any_pattern(
     case: Case,
     sep: &str,
 ) -> String {
-    let parts = patterns
+    let parts: Vec<String> = patterns
         .iter()
         .map(|w| regex(f, op, quote, &Regex::from_wildcard(w), case))
         .collect();
@@ -184,14 +184,6 @@ fn calls(func: &str, f: &str, vs: &[String], case: Case) -> String {
 
 fn regex(f: &str, op: &str, quote: fn(&str) -> String, re: &Regex, case: Case) -> String {
     format!("{f} {op} {}", quote(&re.to_lucene(case)))
-}
-
-fn group(parts: Vec<String>, sep: &str) -> String {
-    if parts.len() == 1 {
-        parts.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", parts.join(sep))
-    }
 }
 
 fn scalar(v: &Scalar, quote: impl Fn(&str) -> String) -> String {

@@ -225,6 +225,16 @@ pub fn join<'a>(
     Ok(rendered.join(sep))
 }
 
+/// Several alternatives joined with `sep`, parenthesised when there is more than one.
+pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
+    let mut parts: Vec<String> = parts.into_iter().collect();
+    if parts.len() == 1 {
+        parts.pop().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(sep))
+    }
+}
+
 /// Substring tests (and exact values) as whole-value wildcard patterns, for targets that
 /// say them best as one pattern: `contains v` is `*v*`, `startswith v` is `v*`.
 pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> Vec<Wildcard> {

@@ -5,7 +5,9 @@
 //! negated string test (`!~`, `!contains`) is already true for them; other negated tests
 //! are wrapped in `not(coalesce(..., false))` so a null never turns `not` into "unknown".
 
-use super::{CompileError, Compiled, Language, Result, field_name, join, nnf, plain_identifier};
+use super::{
+    CompileError, Compiled, Language, Result, field_name, group, join, nnf, plain_identifier,
+};
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::SourceMapping;
@@ -106,14 +108,6 @@ fn any_string_op(f: &str, op: &str, values: &[String], cased: bool, negated: boo
 fn regex(f: &str, re: &Regex, case: Case, negated: bool) -> String {
     let p = format!("{f} matches regex {}", string(&re.to_perl(case)));
     if negated { format!("not({p})") } else { p }
-}
-
-fn group(parts: Vec<String>, sep: &str) -> String {
-    if parts.len() == 1 {
-        parts.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", parts.join(sep))
-    }
 }
 
 fn cidr(f: &str, nets: &[Cidr]) -> String {

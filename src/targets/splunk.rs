@@ -10,7 +10,7 @@
 //! guarded with `isnull()` so it holds for them too.
 
 use super::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, join, nnf,
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join, nnf,
     plain_identifier,
 };
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
@@ -91,7 +91,7 @@ fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
     let term = |pattern: String| format!("{f}={pattern}");
     let insensitive_strings = |vs: &[String], pre: &str, post: &str, case: &Case| {
         (*case == Case::Insensitive && vs.iter().all(|v| search_safe(v))).then(|| {
-            any(
+            group(
                 vs.iter()
                     .map(|v| term(quote(&format!("{pre}{}{post}", escape(v))))),
                 " OR ",
@@ -105,7 +105,7 @@ fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
             insensitive_strings(&strs, "", "", case)?
         }
         Test::Equals(vs, _) if atom.field.ty == FieldType::Boolean => {
-            any(vs.iter().map(|v| term(quote(&scalar_text(v)))), " OR ")
+            group(vs.iter().map(|v| term(quote(&scalar_text(v)))), " OR ")
         }
         Test::Equals(..) | Test::Compare(..) | Test::InCidr(_) | Test::Matches(..) => return None,
         Test::Contains(vs, case) => insensitive_strings(vs, "*", "*", case)?,
@@ -113,7 +113,7 @@ fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
         Test::EndsWith(vs, case) => insensitive_strings(vs, "*", "", case)?,
         Test::Like(ws, Case::Insensitive) => {
             let globs = ws.iter().map(search_glob).collect::<Option<Vec<_>>>()?;
-            any(globs.into_iter().map(|g| term(quote(&g))), " OR ")
+            group(globs.into_iter().map(|g| term(quote(&g))), " OR ")
         }
         Test::Like(..) => return None,
     };
@@ -155,7 +155,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
         Test::Equals(vs, case) if atom.field.ty == FieldType::String => {
             let strs = strings(vs).unwrap_or_default();
             if *case == Case::Sensitive && strs.iter().all(|v| search_safe(v)) {
-                any(
+                group(
                     strs.iter().map(|v| format!("{f}=={}", quote(&escape(v)))),
                     " OR ",
                 )
@@ -163,7 +163,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
                 affix_match(&f, &strs, false, false, *case)
             }
         }
-        Test::Equals(vs, _) => any(
+        Test::Equals(vs, _) => group(
             vs.iter().map(|v| format!("{f}=={}", eval_scalar(v))),
             " OR ",
         ),
@@ -173,7 +173,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
         Test::Like(ws, case) => regex_match(&f, &Regex::from_wildcards(ws), *case),
         Test::Matches(re, case) => regex_match(&f, re, *case),
         Test::Compare(op, n) => format!("{f}{}{n}", op.as_str()),
-        Test::InCidr(nets) => any(
+        Test::InCidr(nets) => group(
             nets.iter().map(|n| format!("cidrmatch(\"{n}\", {f})")),
             " OR ",
         ),
@@ -221,15 +221,6 @@ fn eval_scalar(v: &Scalar) -> String {
     match v {
         Scalar::Num(n) => n.to_string(),
         other => quote(&scalar_text(other)),
-    }
-}
-
-fn any(parts: impl Iterator<Item = String>, sep: &str) -> String {
-    let parts: Vec<String> = parts.collect();
-    if parts.len() == 1 {
-        parts.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", parts.join(sep))
     }
 }
 
