@@ -393,7 +393,8 @@ class Terms:
         """A regex in the portable subset (literals, classes, .*, +, {m,n}, ^/$ at the
         ends) and a string it matches."""
         g, r = self.g, self.r
-        style = r.randint(0, 4)
+        # file-name shaped patterns only for file-name shaped fields
+        style = r.randint(0, 4) if kind in ("exe", "path", "cmd") else r.randint(1, 4)
         w1, w2 = g.word(), g.word()
         if style == 0:  # ^prefix[0-9]{m,n}\.ext$
             m = r.randint(1, 3)

@@ -141,7 +141,9 @@ def report(argv):
     m = machine()
     print(f"Date: {m['date']}  ")
     print(f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}  ")
-    print(f"Toolchain: {m['rustc']}; detc commit {m['commit']}")
+    print(f"Toolchain: {m['rustc']}; detc commit {m['commit']}  ")
+    print(f"Load average (1/5/15 min) at start: {os.environ.get('BENCH_LOAD_START') or '?'}; "
+          f"at end: {os.environ.get('BENCH_LOAD_END') or '?'}")
     print()
     print("| case | command | rules | runs | median (ms) | min (ms) | rules/s (median) | peak RSS (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -25,6 +25,8 @@ die() { say "error: $*"; exit 1; }
 command -v python3 >/dev/null || die "python3 not found"
 command -v cargo >/dev/null || die "cargo not found"
 
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
+
 # 1. Build ------------------------------------------------------------------------
 say "building detc (cargo build --release --locked)"
 (cd "$ROOT" && cargo build --release --locked >&2) || die "cargo build failed"
@@ -80,38 +82,56 @@ if [[ -n "$SHM" ]]; then
         "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --out '{OUT}'
 fi
 
-# 4. A generated tree of GEN_RULES rules, checked and compiled from its own folder so
-# detc never reads the shipped detections/ (its lists, names and ids). ------------
+# 4. A generated tree of GEN_RULES rules. detc runs with the temp dir as its working
+# directory, so it never reads the shipped detections/ (its lists, names and ids).
+# The tree is benchmarked in two layouts:
+#   repo layout:  gen/detections/, run from gen/ -- what a user's repository looks like;
+#                 detc also reads detections/ as context for lists and unique names/ids.
+#   bare layout:  bare/rules/ (a copy), run from bare/ -- no detections/ in the working
+#                 directory, so detc reads only the paths it is given (no context pass).
 GEN="$TMP/gen"
-mkdir -p "$GEN"
+BARE="$TMP/bare"
+mkdir -p "$GEN" "$BARE"
 say "generating $GEN_RULES rules in $GEN_FOLDERS folders (seed $GEN_SEED)"
 python3 "$BENCH/gen_rules.py" "$ROOT/targets/schema.yaml" "$GEN/detections" \
     --rules "$GEN_RULES" --folders "$GEN_FOLDERS" --seed "$GEN_SEED" || die "generator failed"
+cp -r "$GEN/detections" "$BARE/rules"
 
 say "generated tree: validating (detc check must report no errors)"
-if ! (cd "$GEN" && detc check detections) 2>"$TMP/gen-check.txt"; then
-    grep -E 'error\[' "$TMP/gen-check.txt" | head -20 >&2 || true
-    tail -1 "$TMP/gen-check.txt" >&2
-    die "the generated tree does not check clean"
-fi
-grep -q ' 0 errors' "$TMP/gen-check.txt" || { cat "$TMP/gen-check.txt" >&2; die "unexpected check summary"; }
-GENERATED=$(count_rules "$GEN" detections) || die "the generated tree does not compile for every target"
-[[ "$GENERATED" -eq "$GEN_RULES" ]] || die "generated $GEN_RULES rules but detc compiled $GENERATED"
+validate_generated() { # WORKDIR PATH
+    if ! (cd "$1" && detc check "$2") 2>"$TMP/gen-check.txt"; then
+        grep -E 'error\[' "$TMP/gen-check.txt" | head -20 >&2 || true
+        tail -1 "$TMP/gen-check.txt" >&2
+        die "the generated tree does not check clean (in $1)"
+    fi
+    grep -q ' 0 errors' "$TMP/gen-check.txt" || { cat "$TMP/gen-check.txt" >&2; die "unexpected check summary"; }
+    GENERATED=$(count_rules "$1" "$2") || die "the generated tree does not compile for every target"
+    [[ "$GENERATED" -eq "$GEN_RULES" ]] || die "generated $GEN_RULES rules but detc compiled $GENERATED"
+}
+validate_generated "$BARE" rules
+validate_generated "$GEN" detections
 ONE=$(cd "$GEN" && find detections -name '*.det' -not -path '*/lists/*' | sort | sed -n 1p)
-
-measure "compile --format json, generated tree (all targets, stdout to /dev/null)" \
-    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc compile detections --format json
-measure "check, generated tree" "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check detections
-measure "check one changed file in the generated tree (reads the whole tree)" \
-    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check "$ONE"
 RUNS_OUT=$(( RUNS_LARGE < 5 ? RUNS_LARGE : 5 ))
-measure "compile --out, generated tree ($((GENERATED * 4)) files to $TMP_FS)" \
+
+measure "compile --format json, generated tree, repo layout (all targets, stdout to /dev/null)" \
+    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc compile detections --format json
+measure "check, generated tree, repo layout" \
+    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check detections
+measure "check one changed file, generated tree, repo layout (reads the whole tree as context)" \
+    "$GENERATED" "$RUNS_LARGE" "$GEN" -- detc check "$ONE"
+measure "compile --format json, generated tree, bare layout (all targets, stdout to /dev/null)" \
+    "$GENERATED" "$RUNS_LARGE" "$BARE" -- detc compile rules --format json
+measure "check, generated tree, bare layout" \
+    "$GENERATED" "$RUNS_LARGE" "$BARE" -- detc check rules
+measure "compile --out, generated tree, repo layout ($((GENERATED * 4)) files to $TMP_FS)" \
     "$GENERATED" "$RUNS_OUT" "$GEN" -- detc compile detections --out '{OUT}'
 if [[ -n "$SHM" ]]; then
-    BENCH_OUT_ROOT="$SHM" measure "compile --out, generated tree ($((GENERATED * 4)) files to tmpfs)" \
+    BENCH_OUT_ROOT="$SHM" measure "compile --out, generated tree, repo layout ($((GENERATED * 4)) files to tmpfs)" \
         "$GENERATED" "$RUNS_OUT" "$GEN" -- detc compile detections --out '{OUT}'
 fi
 
 # 5. Report ------------------------------------------------------------------------
 say "done"
+export BENCH_LOAD_START BENCH_LOAD_END
+BENCH_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
 (cd "$ROOT" && python3 "$BENCH/harness.py" report "$RESULTS") | sed "s|$TMP/[^ \`]*|<tmp>|g; s|{OUT}|<tmp>|g"

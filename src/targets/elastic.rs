@@ -9,7 +9,7 @@
 
 use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, nnf,
-    plain_identifier,
+    plain_identifier, quoted,
 };
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
@@ -199,34 +199,14 @@ fn list(vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
     format!("({})", items.join(", "))
 }
 
-/// An ES|QL string literal: `\"`, `\\`, `\n`, `\r`, `\t`; other characters as they are.
+/// An ES|QL string literal: other characters as they are (its grammar takes them raw).
 pub fn string(s: &str) -> String {
-    literal(s, false)
+    quoted(s, None)
 }
 
-/// An EQL string literal: as ES|QL, with other control characters as `\u{..}`.
+/// An EQL string literal: other control characters as `\u{..}`.
 pub fn eql_string(s: &str) -> String {
-    literal(s, true)
-}
-
-fn literal(s: &str, hex_controls: bool) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if hex_controls && c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    quoted(s, Some(|c| format!("\\u{{{:x}}}", c as u32)))
 }
 
 /// A field name; anything but dotted plain identifiers is back-quoted.

@@ -225,6 +225,29 @@ pub fn join<'a>(
     Ok(rendered.join(sep))
 }
 
+/// A double-quoted string literal with backslash escapes, as KQL, EQL and ES|QL read one:
+/// `"` and `\` escaped, newline, return and tab by name, and other control characters
+/// written by `control` (or kept as they are).
+pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && control.is_some() => {
+                out.push_str(&control.map(|f| f(c)).unwrap_or_default())
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Several alternatives joined with `sep`, parenthesised when there is more than one.
 pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
     let mut parts: Vec<String> = parts.into_iter().collect();

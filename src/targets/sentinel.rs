@@ -7,6 +7,7 @@
 
 use super::{
     CompileError, Compiled, Language, Result, field_name, group, join, nnf, plain_identifier,
+    quoted,
 };
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
@@ -142,25 +143,9 @@ fn list(values: &[Scalar], parens: bool) -> String {
     }
 }
 
-/// A KQL string literal: `"` and `\` escaped, and the control characters KQL names.
+/// A KQL string literal; other control characters as `\uXXXX`.
 pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    quoted(s, Some(|c| format!("\\u{:04x}", c as u32)))
 }
 
 /// A table or column name; anything but a plain identifier is bracket-quoted.
