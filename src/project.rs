@@ -8,7 +8,7 @@ use crate::schema::{self, Mapping, Schema};
 use crate::syntax::{self, ast};
 use crate::targets::{self, Language, TargetName};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The shipped schema and mappings, built into the binary so detc runs from any folder.
@@ -159,10 +159,13 @@ fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
 /// Load and check `requested` files; `context` files (the rest of the tree) only supply
 /// lists and the names and ids that must stay unique.
 pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &Config) -> Project {
+    // The same file may be named two ways (`./detections/a.det`, `detections/a.det`).
+    let identity = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let asked: HashSet<PathBuf> = requested.iter().map(identity).collect();
     let all = requested.iter().map(|p| (p, true)).chain(
         context
             .iter()
-            .filter(|p| !requested.contains(p))
+            .filter(|p| !asked.contains(&identity(p)))
             .map(|p| (p, false)),
     );
     let inputs = all

@@ -31,26 +31,20 @@ pub fn wildcard(literal: &str) -> Wildcard {
             .strip_prefix('"')
             .and_then(|s| s.strip_suffix('"'))
             .unwrap_or(literal);
-        let mut chars = body.chars();
-        while let Some(c) = chars.next() {
+        let mut rest = body;
+        while let Some(c) = rest.chars().next() {
+            rest = &rest[c.len_utf8()..];
             match c {
                 '*' => push(&mut parts, &mut text, WildPart::AnyRun),
                 '?' => push(&mut parts, &mut text, WildPart::AnyOne),
-                '\\' => match chars.next() {
-                    Some('n') => text.push('\n'),
-                    Some('t') => text.push('\t'),
-                    Some('r') => text.push('\r'),
-                    Some('u') => {
-                        // `\u{1F600}`; the parser has already rejected malformed escapes.
-                        let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                        let hex = rest.trim_start_matches('{');
-                        if let Some(ch) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
-                        {
-                            text.push(ch);
-                        }
+                // An escape is one literal character, `\*` and `\?` included; the parser
+                // has already rejected malformed escapes.
+                '\\' => match super::decode_escape(rest) {
+                    Ok((ch, used)) => {
+                        text.push(ch);
+                        rest = &rest[used..];
                     }
-                    Some(other) => text.push(other),
-                    None => text.push('\\'),
+                    Err(_) => text.push('\\'),
                 },
                 c => text.push(c),
             }
@@ -79,6 +73,8 @@ mod tests {
             vec![lit("C:\\"), AnyRun, lit("\\Temp\\"), AnyOne, lit(".exe")]
         );
         assert_eq!(wildcard(r#""a\*b\?""#).0, vec![lit("a*b?")]);
+        // Every escape is a literal, even one that spells a wildcard character.
+        assert_eq!(wildcard(r#""\u{2A}\n\"*""#).0, vec![lit("*\n\""), AnyRun]);
     }
 
     #[test]
