@@ -76,8 +76,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { input, format } => {
-            let Some((project, config)) = load(&input, format)? else {
-                return Ok(ExitCode::FAILURE);
+            let (project, config) = match load(&input, format)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
             };
             let (_, mut diags) = project::compile(&project, &config, &TargetName::ALL);
             // A correlation rule that checks is fine for `check`; only `compile` needs its query.
@@ -103,8 +104,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             out,
         } => {
-            let Some((project, config)) = load(&input, format)? else {
-                return Ok(ExitCode::FAILURE);
+            let (project, config) = match load(&input, format)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
             };
             let targets = if target.is_empty() {
                 TargetName::ALL.to_vec()
@@ -152,16 +154,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Read config and rules. A config or path error is reported here (`None` returned);
-/// rule diagnostics travel with the project.
-fn load(input: &Input, format: Format) -> anyhow::Result<Option<(Project, Config)>> {
+/// Read config and rules. A config or path error is reported here and becomes the exit
+/// status (2 when a named file does not exist, 1 when its content is wrong); rule
+/// diagnostics travel with the project.
+fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config), ExitCode>> {
+    let failed = |d: Diagnostic| -> anyhow::Result<ExitCode> {
+        let text = std::fs::read_to_string(&d.file).ok();
+        let code = if d.code == project::UNREADABLE { 2 } else { 1 };
+        print_diags(&[(d, text)], format)?;
+        Ok(ExitCode::from(code))
+    };
     let config = match Config::load(&input.schema, &input.mapping) {
         Ok(c) => c,
-        Err(d) => {
-            let text = std::fs::read_to_string(&d.file).ok();
-            print_diags(&[(d, text)], format)?;
-            return Ok(None);
-        }
+        Err(d) => return Ok(Err(failed(d)?)),
     };
     let default = [PathBuf::from(DEFAULT_TREE)];
     let paths: &[PathBuf] = if input.paths.is_empty() {
@@ -171,10 +176,7 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Option<(Project, Config
     };
     let requested = match project::discover(paths) {
         Ok(p) => p,
-        Err(d) => {
-            print_diags(&[(d, None)], format)?;
-            return Ok(None);
-        }
+        Err(d) => return Ok(Err(failed(d)?)),
     };
     // The rest of the tree supplies lists and the names and ids that must stay unique.
     let context = if Path::new(DEFAULT_TREE).is_dir() {
@@ -183,7 +185,7 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Option<(Project, Config
         Vec::new()
     };
     let project = project::load(&requested, &context, &config);
-    Ok(Some((project, config)))
+    Ok(Ok((project, config)))
 }
 
 fn report(project: &Project, diags: &[Diagnostic], format: Format) -> anyhow::Result<()> {

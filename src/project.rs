@@ -11,6 +11,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// The code of "a named file or folder cannot be read"; the CLI treats it as a usage error.
+pub const UNREADABLE: &str = "E0500";
+
 /// The shipped schema and mappings, built into the binary so detc runs from any folder.
 const SHIPPED: [(&str, &str); 4] = [
     (
@@ -125,7 +128,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
             return Err(Diagnostic::error(
                 &p.display().to_string(),
                 ast::Span::default(),
-                "E0500",
+                UNREADABLE,
                 "no such file or folder",
             ));
         }
@@ -151,7 +154,7 @@ fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
     Diagnostic::error(
         &p.display().to_string(),
         ast::Span::default(),
-        "E0500",
+        UNREADABLE,
         format!("cannot read: {e}"),
     )
 }

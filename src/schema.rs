@@ -128,7 +128,12 @@ pub fn from_yaml<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> Result
 pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Diagnostic> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::error(&file, Span::default(), "E0500", format!("cannot read: {e}"))
+        Diagnostic::error(
+            &file,
+            Span::default(),
+            crate::project::UNREADABLE,
+            format!("cannot read: {e}"),
+        )
     })?;
     let value = from_yaml(&file, &text)?;
     Ok((value, text))
