@@ -1,7 +1,7 @@
 //! Splunk: SPL. `BASE SEARCH-TERMS | where EVAL-EXPRESSION`.
 //!
-//! A test becomes a search term (`field="value"`, case-insensitive, with `*` wildcards)
-//! when that reads exactly: the value holds no `*` (search cannot escape it), no control
+//! A test becomes a search term (`field="value"`, case-insensitive, with `*` wildcards;
+//! `field="10.0.0.0/8"` for networks) when that reads exactly: the value holds no `*` (search cannot escape it), no control
 //! character and no backtick (macro syntax). Everything else, and everything `cased`,
 //! becomes an eval expression in `| where`: `==` for exact strings and `match()` with a
 //! regex whose case folding is spelled out. Search terms and eval cannot mix inside one
@@ -107,7 +107,9 @@ fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
         Test::Equals(vs, _) if atom.field.ty == FieldType::Boolean => {
             group(vs.iter().map(|v| term(quote(&scalar_text(v)))), " OR ")
         }
-        Test::Equals(..) | Test::Compare(..) | Test::InCidr(_) | Test::Matches(..) => return None,
+        // Search terms match CIDR notation (IPv4 and IPv6) against IP-valued fields.
+        Test::InCidr(nets) => group(nets.iter().map(|n| term(quote(&n.to_string()))), " OR "),
+        Test::Equals(..) | Test::Compare(..) | Test::Matches(..) => return None,
         Test::Contains(vs, case) => insensitive_strings(vs, "*", "*", case)?,
         Test::StartsWith(vs, case) => insensitive_strings(vs, "", "*", case)?,
         Test::EndsWith(vs, case) => insensitive_strings(vs, "*", "", case)?,
