@@ -314,3 +314,26 @@ fn hostile_input_gets_diagnostics_not_panics() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_base_search_with_a_pipe_gets_its_own_search_command() {
+    let mapping = "target: splunk\nsources:\n  process_start:\n    search: 'index=edr | eval n=lower(name)'\n";
+    let dir = tree(&[("detections/good.det", GOOD), ("mine.yaml", mapping)]);
+    let out = detc(dir.path())
+        .args([
+            "compile",
+            "--target",
+            "splunk",
+            "--format",
+            "json",
+            "--mapping",
+            "mine.yaml",
+        ])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        v[0]["query"],
+        "index=edr | eval n=lower(name) | search process_name=\"anydesk.exe\""
+    );
+}

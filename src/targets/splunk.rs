@@ -61,7 +61,9 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     }
     let mut out = base.to_string();
     if !terms.is_empty() {
-        out.push_str(if base.starts_with('|') {
+        // Terms join the base search only when it is one plain search; after any pipe
+        // (`... | eval x=...`) they need a `search` command of their own.
+        out.push_str(if base.contains('|') {
             " | search "
         } else {
             " "
