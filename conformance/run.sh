@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The conformance suite: every query detc compiles (the shipped library, the operator
+# table, and a few hundred generated rules with hostile values) checked by the vendors'
+# own parsers: Kusto.Language for KQL, Elastic's `eql` and ES|QL grammar, and a Splunk
+# search-language tokenizer for SPL. Installs what it needs (pip, npm) into
+# conformance/.deps, which git ignores, and reuses it while the pins are unchanged.
+#
+#   conformance/run.sh [--rules N] [--seed S]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+deps="$here/.deps"
+rules=300
+seed=20261126
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rules) rules="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    *) echo "usage: conformance/run.sh [--rules N] [--seed S]" >&2; exit 2 ;;
+  esac
+done
+
+# 1. Dependencies, reinstalled only when a pin changes.
+stamp="$(cat "$here/requirements.txt" "$here/package-lock.json" | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$deps/stamp" 2>/dev/null)" != "$stamp" ]]; then
+  echo "conformance: installing parsers into $deps" >&2
+  rm -rf "$deps"
+  mkdir -p "$deps/node"
+  python3 -m venv "$deps/venv"
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  cp "$here/package.json" "$here/package-lock.json" "$deps/node/"
+  (cd "$deps/node" && npm ci --silent --no-audit --no-fund)
+  echo "$stamp" > "$deps/stamp"
+fi
+
+# 2. The queries, from the real command line.
+work="$deps/work"
+rm -rf "$work" && mkdir -p "$work/generated"
+cargo build --quiet --release --locked --manifest-path "$repo/Cargo.toml"
+detc="$repo/target/release/detc"
+(cd "$repo" && "$detc" compile --format json) > "$work/library.json"
+(cd "$repo" && "$detc" compile tests/fixtures/operators.det --format json) > "$work/operators.json"
+"$deps/venv/bin/python" "$here/gen_values.py" --rules "$rules" --seed "$seed" "$work/generated/rules.det"
+(cd "$work/generated" && "$detc" compile rules.det --format json) > "$work/generated.json"
+
+# 3. The checks can fail: known-bad queries (selftest.json) must all be rejected.
+"$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" --expect-rejections \
+  selftest="$here/selftest.json"
+
+# 4. One run of each parser over all queries of its language.
+"$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" \
+  library="$work/library.json" operators="$work/operators.json" generated="$work/generated.json"
