@@ -5,8 +5,8 @@ from the characters most likely to break a query (quotes, backslashes, wildcards
 every operator, alone and combined with `and`/`or`/`not`.
 
 Each rule `gNNNN` has a twin `gNNNN_twin`: the same rule with every value character that
-cannot change how detc routes a value (everything but `*`, `?`, backticks and control
-characters) replaced by `x`. The SPL check compares the two token by token: a value that
+cannot change how detc routes a value (everything but `*`, `?`, backticks, control
+characters and non-ASCII cased letters) replaced by `x`. The SPL check compares the two token by token: a value that
 broke out of its string would show as a difference.
 
     gen_values.py [--rules N] [--seed S] OUT.det
@@ -83,7 +83,14 @@ def atom(rng, twin):
 
 
 def twin_of(v):
-    return "".join(c if c in "*?`\n\t" else "x" for c in v)
+    """Keep what routes a value (wildcards, backticks, controls, non-ASCII cased letters)."""
+    def harmless(c):
+        if c in "*?`\n\t":
+            return c
+        if not c.isascii() and (c.lower() != c or c.upper() != c):
+            return "é"
+        return "x"
+    return "".join(harmless(c) for c in v)
 
 
 def condition(rng, twin, depth=0):

@@ -256,6 +256,21 @@ impl Cidr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wildcard(pub Vec<WildPart>);
 
+impl Wildcard {
+    /// `v` with any run before and/or after: `contains v` is `*v*`, `startswith v` is `v*`.
+    pub fn affix(v: &str, any_before: bool, any_after: bool) -> Wildcard {
+        let mut parts = Vec::new();
+        if any_before {
+            parts.push(WildPart::AnyRun);
+        }
+        parts.push(WildPart::Literal(v.to_string()));
+        if any_after {
+            parts.push(WildPart::AnyRun);
+        }
+        Wildcard(parts)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WildPart {
     Literal(String),

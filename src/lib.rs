@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod eval;
 pub mod ir;
 pub mod pattern;
 pub mod project;

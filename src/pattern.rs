@@ -15,11 +15,11 @@
 //!   matches does not depend on greediness); counts are at most 1000, and nested counted
 //!   repetitions may multiply to at most 1000 (RE2's limit).
 //!
-//! **Case.** Case-insensitive matching (`Case::Insensitive` or a leading `(?i)`) applies to the
-//! ASCII letters only and is done by expanding the printed pattern (`a` → `[aA]`, `[^a]` →
-//! `[^Aa]`), never with engine flags, because engines fold non-ASCII letters differently
-//! (Unicode versions, special cases like `K`/KELVIN SIGN). Non-ASCII letters match exactly as
-//! written, in both modes.
+//! **Case.** Case-insensitive matching (`Case::Insensitive` or a leading `(?i)`) is done by
+//! expanding the printed pattern, never with engine flags, because engines fold letters
+//! differently (Unicode versions, special cases like `K`/KELVIN SIGN): a literal letter
+//! becomes its simple lower and upper case (`a` → `[aA]`, `é` → `[éÉ]`, see
+//! [`case_variants`]); classes fold ASCII letters (`[^a]` → `[^Aa]`).
 //!
 //! **Printed forms.** [`Regex::to_perl`] gives search semantics (a match anywhere unless
 //! anchored) with anchors printed as `\A` / `\z`; it compiles with RE2, PCRE and the Rust
@@ -885,10 +885,16 @@ impl Printer {
                 Dialect::Lucene => "()",
             }),
             Node::Char(c) => {
-                if self.ignore_case && c.is_ascii_alphabetic() {
+                let variants = if self.ignore_case {
+                    case_variants(*c)
+                } else {
+                    vec![*c]
+                };
+                if variants.len() > 1 {
                     out.push('[');
-                    out.push(c.to_ascii_lowercase());
-                    out.push(c.to_ascii_uppercase());
+                    for v in variants {
+                        self.char(v, true, out);
+                    }
                     out.push(']');
                 } else {
                     self.char(*c, false, out);
@@ -993,6 +999,24 @@ impl Printer {
             self.char(h, true, out);
         }
     }
+}
+
+/// The characters a literal `c` matches when case is ignored: its one-character lower and
+/// upper case (Unicode simple case mapping), then `c` itself if it is neither (a title-case
+/// letter). Classes fold ASCII letters only.
+pub fn case_variants(c: char) -> Vec<char> {
+    let single = |mut it: std::iter::Peekable<std::vec::IntoIter<char>>| {
+        let first = it.next()?;
+        it.peek().is_none().then_some(first)
+    };
+    let lower = single(c.to_lowercase().collect::<Vec<_>>().into_iter().peekable());
+    let upper = single(c.to_uppercase().collect::<Vec<_>>().into_iter().peekable());
+    let mut out: Vec<char> = lower.into_iter().chain(upper).collect();
+    out.dedup();
+    if !out.contains(&c) {
+        out.push(c);
+    }
+    out
 }
 
 impl Regex {
@@ -1191,7 +1215,9 @@ mod tests {
     fn tree_ends(node: &Node, ci: bool, text: &[char], starts: &Pos) -> Pos {
         match node {
             Node::Empty => starts.clone(),
-            Node::Char(c) => step(starts, text, |x| x == *c || (ci && other_case(x) == *c)),
+            Node::Char(c) => step(starts, text, |x| {
+                x == *c || (ci && case_variants(*c).contains(&x))
+            }),
             Node::Class(class) => step(starts, text, |x| {
                 let member = class.set.contains(x) || (ci && class.set.contains(other_case(x)));
                 member != class.negated
@@ -1714,7 +1740,7 @@ mod tests {
             ("[^aA]", S, "[^Aa]"),
             ("\\W", I, "[^0-9A-Z_a-z]"),
             ("[x-]", I, "[\\-Xx]"),
-            ("é", I, "é"),
+            ("é", I, "[éÉ]"),
             ("[Y-b]", I, "[ABY-byz]"),
         ];
         for &(src, case, expected) in cases {
@@ -1757,7 +1783,7 @@ mod tests {
             ("\\s", S, "\u{0B}", true),
             ("\\s", S, "\u{A0}", false),
             ("\\S", S, "\u{A0}", true),
-            ("é", I, "É", false),
+            ("é", I, "É", true),
             ("k", I, "\u{212A}", false),
             ("s", I, "\u{17F}", false),
             ("a{2,3}$", S, "baa", true),

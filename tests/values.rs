@@ -28,8 +28,9 @@ const AWKWARD: &[&str] = &[
 ];
 
 /// Benign values, one for each route a value can take (SPL puts values with `*`, `?` in
-/// `like`, backticks or control characters in `| where` rather than in search terms).
-const BENIGN: &[&str] = &[r#""ab""#, r#""a*b""#, r#""a?b""#];
+/// `like`, backticks or control characters in `| where` rather than in search terms; a
+/// non-ASCII cased letter makes a case-insensitive test a pattern on every target).
+const BENIGN: &[&str] = &[r#""ab""#, r#""a*b""#, r#""a?b""#, r#""é""#];
 
 const OPS: &[&str] = &[
     "==",

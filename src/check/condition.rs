@@ -2,7 +2,7 @@
 
 use super::{Context, Sink, resolve_list};
 use crate::diag::did_you_mean;
-use crate::ir::{self, Case, Cidr, FieldType, NumOp, Number, Scalar, Test};
+use crate::ir::{self, Case, Cidr, FieldType, NumOp, Number, Scalar, Test, Wildcard};
 use crate::pattern;
 use crate::syntax::ast::{self, Op, Span, ValueKind};
 use std::net::IpAddr;
@@ -352,6 +352,28 @@ fn test(
                 }
                 !empty
             };
+            // ASCII letters fold the same way on every target; a value with other cased
+            // letters is matched as a pattern, which spells each letter's cases out.
+            if case == Case::Insensitive && strs.iter().any(|s| has_non_ascii_case(s)) {
+                let affix = match op {
+                    Op::Eq | Op::Ne | Op::In | Op::NotIn => Some((false, false)),
+                    Op::Contains => Some((true, true)),
+                    Op::StartsWith => Some((false, true)),
+                    Op::EndsWith => Some((true, false)),
+                    _ => None,
+                };
+                if let Some((before, after)) = affix {
+                    if matches!(op, Op::Contains | Op::StartsWith | Op::EndsWith) && !nonempty(sink)
+                    {
+                        return None;
+                    }
+                    let patterns = strs
+                        .iter()
+                        .map(|s| Wildcard::affix(s, before, after))
+                        .collect();
+                    return Some(Test::Like(patterns, case));
+                }
+            }
             Some(match op {
                 Op::Contains if nonempty(sink) => Test::Contains(strs, case),
                 Op::StartsWith if nonempty(sink) => Test::StartsWith(strs, case),
@@ -380,6 +402,12 @@ fn test(
             })
         }
     }
+}
+
+/// Whether `s` holds a non-ASCII letter that has another case.
+fn has_non_ascii_case(s: &str) -> bool {
+    s.chars()
+        .any(|c| !c.is_ascii() && (c.is_lowercase() || c.is_uppercase()))
 }
 
 /// True when the literal's source text between its quotes is exactly the value.

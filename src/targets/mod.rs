@@ -9,7 +9,7 @@ pub mod sentinel;
 pub mod splunk;
 
 use crate::diag::Diagnostic;
-use crate::ir::{self, Atom, Cond, WildPart, Wildcard};
+use crate::ir::{self, Atom, Cond, Wildcard};
 use crate::schema::{Mapping, SourceMapping};
 use crate::syntax::ast::Span;
 use serde::Serialize;
@@ -259,21 +259,11 @@ pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
 }
 
 /// Substring tests (and exact values) as whole-value wildcard patterns, for targets that
-/// say them best as one pattern: `contains v` is `*v*`, `startswith v` is `v*`.
+/// say them best as one pattern.
 pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> Vec<Wildcard> {
     values
         .iter()
-        .map(|v| {
-            let mut parts = Vec::new();
-            if any_before {
-                parts.push(WildPart::AnyRun);
-            }
-            parts.push(WildPart::Literal(v.clone()));
-            if any_after {
-                parts.push(WildPart::AnyRun);
-            }
-            Wildcard(parts)
-        })
+        .map(|v| Wildcard::affix(v, any_before, any_after))
         .collect()
 }
 

@@ -1,0 +1,522 @@
+//! The `eval` stage: IR + events → matches, with the meaning the compiled queries have.
+//!
+//! Events are JSON objects with ECS names, nested (`{"process": {"name": ..}}`) or dotted
+//! (`{"process.name": ..}`) alike. A field holding an array matches when any element
+//! matches, as in Elastic; a missing field and `null` are both absent, and an absent field
+//! fails every test, so `not TEST` holds for it. Case-insensitive tests fold ASCII letters
+//! (the check stage has turned values with other cased letters into patterns), and patterns
+//! run the very regex text the targets print (`Regex::to_perl`), so there is one meaning.
+
+use crate::ir::{self, Case, Cidr, FieldType, NumOp, Scalar, Test};
+use crate::pattern;
+use crate::syntax::ast::Span;
+use serde_json::Value;
+use std::net::IpAddr;
+
+/// A rule prepared for evaluation: lowered values, compiled regexes.
+#[derive(Debug)]
+pub struct Matcher {
+    condition: Option<Node>,
+}
+
+#[derive(Debug)]
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Test(Box<Prepared>),
+}
+
+#[derive(Debug)]
+struct Prepared {
+    field: String,
+    ty: FieldType,
+    test: Check,
+    span: Span,
+}
+
+#[derive(Debug)]
+enum Check {
+    /// Any value equal; strings pre-lowered when `fold`.
+    Strings {
+        values: Vec<String>,
+        fold: bool,
+        how: Affix,
+    },
+    Numbers(Vec<f64>),
+    Bools(Vec<bool>),
+    Regex(regex::Regex),
+    Compare(NumOp, f64),
+    Cidr(Vec<Cidr>),
+    Exists,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Affix {
+    Whole,
+    Contains,
+    Prefix,
+    Suffix,
+}
+
+/// Why a rule cannot be evaluated (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl Matcher {
+    /// Prepare a single-event rule. Correlation rules evaluate with the correlation release.
+    pub fn new(rule: &ir::Rule) -> Result<Matcher, EvalError> {
+        match &rule.kind {
+            ir::RuleKind::Single(q) => Ok(Matcher {
+                condition: q.condition.as_ref().map(node).transpose()?,
+            }),
+            _ => Err(EvalError {
+                span: rule.span,
+                message: "correlation rules are not evaluated yet".into(),
+            }),
+        }
+    }
+
+    /// Whether the event matches. (The rule's source is not checked: an event is taken to
+    /// come from it.)
+    pub fn matches(&self, event: &Value) -> bool {
+        self.condition.as_ref().is_none_or(|c| eval(c, event))
+    }
+
+    /// The test that decides the verdict, for telling a user why a case failed: the first
+    /// test that keeps the rule from matching, or the first that made it match.
+    pub fn explain(&self, event: &Value) -> Option<Explanation> {
+        let c = self.condition.as_ref()?;
+        decisive(c, event, eval(c, event)).map(|p| Explanation {
+            span: p.span,
+            field: p.field.clone(),
+            held: test_holds(p, event),
+            values: values(event, &p.field)
+                .into_iter()
+                .map(|v| v.to_string())
+                .collect(),
+        })
+    }
+}
+
+/// The test behind a verdict, and what the event holds in its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub span: Span,
+    pub field: String,
+    /// Whether the test itself held.
+    pub held: bool,
+    /// The field's values in the event, as JSON; empty when absent.
+    pub values: Vec<String>,
+}
+
+fn node(c: &ir::Cond) -> Result<Node, EvalError> {
+    Ok(match c {
+        ir::Cond::And(cs) => Node::And(cs.iter().map(node).collect::<Result<_, _>>()?),
+        ir::Cond::Or(cs) => Node::Or(cs.iter().map(node).collect::<Result<_, _>>()?),
+        ir::Cond::Not(c) => Node::Not(Box::new(node(c)?)),
+        ir::Cond::Atom(a) => Node::Test(Box::new(Prepared {
+            field: a.field.name.clone(),
+            ty: a.field.ty,
+            test: check(&a.test, a.span)?,
+            span: a.span,
+        })),
+    })
+}
+
+fn check(test: &Test, span: Span) -> Result<Check, EvalError> {
+    let fold = |case: &Case| *case == Case::Insensitive;
+    let strings = |vs: &[String], case: &Case, how| Check::Strings {
+        values: vs
+            .iter()
+            .map(|v| {
+                if fold(case) {
+                    v.to_ascii_lowercase()
+                } else {
+                    v.clone()
+                }
+            })
+            .collect(),
+        fold: fold(case),
+        how,
+    };
+    let regex = |re: pattern::Regex, case: Case| {
+        regex::Regex::new(&re.to_perl(case))
+            .map(Check::Regex)
+            .map_err(|e| EvalError {
+                span,
+                message: format!("pattern does not compile: {e}"),
+            })
+    };
+    Ok(match test {
+        Test::Equals(vs, case) => match vs.first() {
+            Some(Scalar::Num(_)) => Check::Numbers(
+                vs.iter()
+                    .filter_map(|v| match v {
+                        Scalar::Num(n) => Some(n.as_f64()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Some(Scalar::Bool(_)) => Check::Bools(
+                vs.iter()
+                    .filter_map(|v| match v {
+                        Scalar::Bool(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => {
+                let strs: Vec<String> = vs
+                    .iter()
+                    .filter_map(|v| match v {
+                        Scalar::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                strings(&strs, case, Affix::Whole)
+            }
+        },
+        Test::Contains(vs, case) => strings(vs, case, Affix::Contains),
+        Test::StartsWith(vs, case) => strings(vs, case, Affix::Prefix),
+        Test::EndsWith(vs, case) => strings(vs, case, Affix::Suffix),
+        Test::Like(ws, case) => regex(pattern::Regex::from_wildcards(ws), *case)?,
+        Test::Matches(re, case) => regex(re.clone(), *case)?,
+        Test::Compare(op, n) => Check::Compare(*op, n.as_f64()),
+        Test::InCidr(nets) => Check::Cidr(nets.clone()),
+        Test::Exists => Check::Exists,
+    })
+}
+
+fn eval(n: &Node, event: &Value) -> bool {
+    match n {
+        Node::And(ns) => ns.iter().all(|n| eval(n, event)),
+        Node::Or(ns) => ns.iter().any(|n| eval(n, event)),
+        Node::Not(n) => !eval(n, event),
+        Node::Test(p) => test_holds(p, event),
+    }
+}
+
+fn test_holds(p: &Prepared, event: &Value) -> bool {
+    values(event, &p.field).into_iter().any(|v| holds(p, v))
+}
+
+/// The innermost test that decides `n`'s value `verdict` on this event.
+fn decisive<'a>(n: &'a Node, event: &Value, verdict: bool) -> Option<&'a Prepared> {
+    match n {
+        Node::Test(p) => Some(p),
+        Node::Not(inner) => decisive(inner, event, !verdict),
+        // An `and` is false by its first false operand, true by all (the first stands in);
+        // an `or` is true by its first true operand, false by all.
+        Node::And(ns) | Node::Or(ns) => {
+            let key = matches!(n, Node::Or(_)) == verdict;
+            let pick = if key {
+                ns.iter().find(|c| eval(c, event) == verdict)
+            } else {
+                ns.first()
+            };
+            pick.and_then(|c| decisive(c, event, verdict))
+        }
+    }
+}
+
+/// Whether one (non-null) value of the field passes the test.
+fn holds(p: &Prepared, v: &Value) -> bool {
+    match &p.test {
+        Check::Exists => p.ty != FieldType::String || text(v).is_some_and(|s| !s.is_empty()),
+        Check::Strings { values, fold, how } => text(v).is_some_and(|s| {
+            let s = if *fold {
+                s.to_ascii_lowercase()
+            } else {
+                s.into_owned()
+            };
+            values.iter().any(|want| match how {
+                Affix::Whole => s == *want,
+                Affix::Contains => s.contains(want.as_str()),
+                Affix::Prefix => s.starts_with(want.as_str()),
+                Affix::Suffix => s.ends_with(want.as_str()),
+            })
+        }),
+        Check::Regex(re) => text(v).is_some_and(|s| re.is_match(&s)),
+        Check::Numbers(ns) => number(v).is_some_and(|x| ns.contains(&x)),
+        Check::Compare(op, n) => number(v).is_some_and(|x| match op {
+            NumOp::Lt => x < *n,
+            NumOp::Le => x <= *n,
+            NumOp::Gt => x > *n,
+            NumOp::Ge => x >= *n,
+            NumOp::Eq => x == *n,
+            NumOp::Ne => x != *n,
+        }),
+        Check::Bools(bs) => boolean(v).is_some_and(|b| bs.contains(&b)),
+        Check::Cidr(nets) => text(v)
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
+    }
+}
+
+/// A value as text: strings as they are, numbers and booleans as JSON writes them.
+fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(s.as_str().into()),
+        Value::Number(n) => Some(n.to_string().into()),
+        Value::Bool(b) => Some(b.to_string().into()),
+        _ => None,
+    }
+}
+
+/// A value as a number: JSON numbers, and strings that hold one.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
+    }
+}
+
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Every non-null value of a dotted field, however the event spells the path: dotted keys,
+/// nested objects, or a mix; arrays (of values or of objects) give all their elements.
+pub fn values<'a>(event: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    collect(event, path, &mut out);
+    out
+}
+
+fn collect<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| collect(i, path, out)),
+        Value::Object(map) => {
+            if let Some(found) = map.get(path) {
+                leaves(found, out);
+            }
+            for (i, _) in path.match_indices('.') {
+                if let Some(child) = map.get(&path[..i]) {
+                    collect(child, &path[i + 1..], out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn leaves<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Null => {}
+        Value::Array(items) => items.iter().for_each(|i| leaves(i, out)),
+        other => out.push(other),
+    }
+}
+
+/// A written test case as an event: dotted keys, as the rule names its fields.
+pub fn test_event(case: &ir::TestCase) -> Value {
+    let scalar = |s: &Scalar| match s {
+        Scalar::Str(s) => Value::String(s.clone()),
+        Scalar::Num(ir::Number::Int(i)) => Value::from(*i),
+        Scalar::Num(ir::Number::Float(f)) => Value::from(*f),
+        Scalar::Bool(b) => Value::Bool(*b),
+    };
+    Value::Object(
+        case.event
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    ir::TestValue::Scalar(s) => scalar(s),
+                    ir::TestValue::List(items) => Value::Array(items.iter().map(scalar).collect()),
+                };
+                (k.clone(), value)
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{self, Config};
+    use serde_json::json;
+
+    fn matcher(cond: &str, source: &str) -> Matcher {
+        let text = format!(
+            "rule r \"t\" {{\n  id = \"4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11\"\n  severity = low\n  from {source}\n  where {cond}\n}}\n"
+        );
+        let config = Config::load(&[], &[]).expect("config");
+        let p = project::check_text("t.det", &text, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        Matcher::new(&p.rules[0]).expect("single-event")
+    }
+
+    fn check(cond: &str, event: Value) -> bool {
+        let source = if cond.contains(".ip") || cond.contains(".port") {
+            "network_connection"
+        } else {
+            "process_start"
+        };
+        matcher(cond, source).matches(&event)
+    }
+
+    #[test]
+    fn nested_dotted_and_mixed_paths() {
+        let c = r#"process.parent.name == "cmd.exe""#;
+        assert!(check(
+            c,
+            json!({"process": {"parent": {"name": "CMD.EXE"}}})
+        ));
+        assert!(check(c, json!({"process.parent.name": "cmd.exe"})));
+        assert!(check(c, json!({"process": {"parent.name": "cmd.exe"}})));
+        assert!(check(c, json!({"process.parent": {"name": "cmd.exe"}})));
+        assert!(!check(c, json!({"process": {"name": "cmd.exe"}})));
+    }
+
+    #[test]
+    fn arrays_match_any_element_and_null_is_absent() {
+        let c = r#"process.name == "a.exe""#;
+        assert!(check(c, json!({"process": {"name": ["x", "A.EXE"]}})));
+        assert!(check(
+            c,
+            json!({"process": [{"name": "b"}, {"name": "a.exe"}]})
+        ));
+        assert!(!check(
+            "exists process.name",
+            json!({"process": {"name": null}})
+        ));
+        assert!(!check(
+            "exists process.name",
+            json!({"process": {"name": ""}})
+        ));
+        assert!(check("not exists process.name", json!({})));
+        assert!(check("exists process.pid", json!({"process": {"pid": 0}})));
+        // `!=` and `not in` hold for an absent field.
+        assert!(check(r#"process.name != "a""#, json!({})));
+        assert!(check(
+            r#"process.name not in ["a", "b"]"#,
+            json!({"process": {"name": "c"}})
+        ));
+        assert!(!check(
+            r#"process.name not in ["a", "b"]"#,
+            json!({"process": {"name": "B"}})
+        ));
+    }
+
+    #[test]
+    fn case_folds_ascii_and_cased_is_exact() {
+        assert!(check(
+            r#"process.name == "AnyDesk.exe""#,
+            json!({"process.name": "anydesk.EXE"})
+        ));
+        assert!(!check(
+            r#"process.name == cased "AnyDesk.exe""#,
+            json!({"process.name": "anydesk.exe"})
+        ));
+        assert!(check(
+            r#"process.command_line contains "--PIN=""#,
+            json!({"process.command_line": "x --pin=1"})
+        ));
+        assert!(check(
+            r#"process.name startswith cased "Any""#,
+            json!({"process.name": "AnyDesk"})
+        ));
+        assert!(!check(
+            r#"process.name endswith cased "EXE""#,
+            json!({"process.name": "a.exe"})
+        ));
+        // A non-ASCII cased letter folds too: the check stage made it a pattern.
+        assert!(check(
+            r#"user.name == "ÉLODIE""#,
+            json!({"user.name": "élodie"})
+        ));
+        assert!(!check(
+            r#"user.name == cased "ÉLODIE""#,
+            json!({"user.name": "élodie"})
+        ));
+    }
+
+    #[test]
+    fn like_wildcards_and_escapes() {
+        let c = r#"process.executable like "C:\\*\\Temp\\?.exe""#;
+        assert!(check(
+            c,
+            json!({"process.executable": "c:\\Users\\x\\temp\\a.exe"})
+        ));
+        assert!(!check(
+            c,
+            json!({"process.executable": "C:\\Users\\x\\Temp\\ab.exe"})
+        ));
+        let literal = r#"process.executable like "a\*b""#;
+        assert!(check(literal, json!({"process.executable": "A*B"})));
+        assert!(!check(literal, json!({"process.executable": "axxb"})));
+        assert!(check(
+            r#"process.executable like 'C:\Users\*'"#,
+            json!({"process.executable": "C:\\Users\\x\ny"})
+        ));
+    }
+
+    #[test]
+    fn regex_subset_is_unanchored_unless_anchored() {
+        assert!(check(
+            r#"process.command_line matches 'remoting.*--code='"#,
+            json!({"process.command_line": "x REMOTING --code=1"})
+        ));
+        assert!(!check(
+            r#"process.command_line matches '^--code'"#,
+            json!({"process.command_line": "x --code"})
+        ));
+        assert!(!check(
+            r#"process.command_line matches 'ab$'"#,
+            json!({"process.command_line": "ab\n"})
+        ));
+        assert!(check(
+            r#"process.command_line matches cased '\d{3}'"#,
+            json!({"process.command_line": "a123"})
+        ));
+    }
+
+    #[test]
+    fn numbers_and_numbers_as_strings() {
+        assert!(check("process.pid > 4", json!({"process.pid": "5"})));
+        assert!(check("process.pid == 4", json!({"process.pid": 4.0})));
+        assert!(check(
+            "process.pid in [1, 2]",
+            json!({"process.pid": [3, 2]})
+        ));
+        assert!(!check("process.pid < 4", json!({"process.pid": "four"})));
+        assert!(check("not process.pid < 4", json!({})));
+    }
+
+    #[test]
+    fn cidr_v4_and_v6() {
+        let c = r#"source.ip in cidr("10.0.0.0/8", "fd00::/8")"#;
+        assert!(check(c, json!({"source.ip": "10.1.2.3"})));
+        assert!(check(c, json!({"source": {"ip": "fd12::1"}})));
+        assert!(!check(c, json!({"source.ip": "11.0.0.1"})));
+        assert!(!check(c, json!({"source.ip": "not an ip"})));
+        assert!(check(
+            r#"destination.ip == "2001:db8::1""#,
+            json!({"destination.ip": "2001:DB8:0::1"})
+        ));
+    }
+
+    #[test]
+    fn explains_the_deciding_test() {
+        let m = matcher(
+            r#"process.name == "a.exe" and user.name == "bob""#,
+            "process_start",
+        );
+        let e = m
+            .explain(&json!({"process.name": "a.exe", "user.name": "eve"}))
+            .expect("why");
+        assert_eq!(e.field, "user.name");
+        assert!(!e.held);
+        assert_eq!(e.values, ["\"eve\""]);
+    }
+}
