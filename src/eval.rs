@@ -90,9 +90,10 @@ impl Matcher {
     /// test that keeps the rule from matching, or the first that made it match.
     pub fn explain(&self, event: &Value) -> Option<Explanation> {
         let c = self.condition.as_ref()?;
-        decisive(c, event, eval(c, event)).map(|p| Explanation {
+        decisive(c, event, eval(c, event), false).map(|(p, negated)| Explanation {
             span: p.span,
             field: p.field.clone(),
+            negated,
             held: test_holds(p, event),
             values: values(event, &p.field)
                 .into_iter()
@@ -109,6 +110,8 @@ pub struct Explanation {
     pub field: String,
     /// Whether the test itself held.
     pub held: bool,
+    /// Whether the test sits under an odd number of `not`s.
+    pub negated: bool,
     /// The field's values in the event, as JSON; empty when absent.
     pub values: Vec<String>,
 }
@@ -204,11 +207,17 @@ fn test_holds(p: &Prepared, event: &Value) -> bool {
     values(event, &p.field).into_iter().any(|v| holds(p, v))
 }
 
-/// The innermost test that decides `n`'s value `verdict` on this event.
-fn decisive<'a>(n: &'a Node, event: &Value, verdict: bool) -> Option<&'a Prepared> {
+/// The innermost test that decides `n`'s value `verdict` on this event, and whether it sits
+/// under a `not`.
+fn decisive<'a>(
+    n: &'a Node,
+    event: &Value,
+    verdict: bool,
+    negated: bool,
+) -> Option<(&'a Prepared, bool)> {
     match n {
-        Node::Test(p) => Some(p),
-        Node::Not(inner) => decisive(inner, event, !verdict),
+        Node::Test(p) => Some((p, negated)),
+        Node::Not(inner) => decisive(inner, event, !verdict, !negated),
         // An `and` is false by its first false operand, true by all (the first stands in);
         // an `or` is true by its first true operand, false by all.
         Node::And(ns) | Node::Or(ns) => {
@@ -218,7 +227,7 @@ fn decisive<'a>(n: &'a Node, event: &Value, verdict: bool) -> Option<&'a Prepare
             } else {
                 ns.first()
             };
-            pick.and_then(|c| decisive(c, event, verdict))
+            pick.and_then(|c| decisive(c, event, verdict, negated))
         }
     }
 }

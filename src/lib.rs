@@ -12,3 +12,4 @@ pub mod project;
 pub mod schema;
 pub mod syntax;
 pub mod targets;
+pub mod testing;

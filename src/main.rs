@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use detc::diag::{self, Diagnostic, Severity};
 use detc::project::{self, Config, Project};
 use detc::targets::{self, TargetName};
+use detc::testing::{self, Status};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +40,17 @@ enum Command {
         /// Where compiled files go.
         #[arg(long, default_value = "build")]
         out: PathBuf,
+    },
+    /// Run every rule's test cases locally (inline `test` blocks and NDJSON case files).
+    Test {
+        #[command(flatten)]
+        input: Input,
+        /// `json` prints every case with its event and verdict.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -150,6 +162,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Test {
+            input,
+            format,
+            junit,
+        } => {
+            let (project, _) = match load(&input, format)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            if !project.diagnostics.is_empty() {
+                report(&project, &project.diagnostics, Format::Text)?;
+                return Ok(ExitCode::FAILURE);
+            }
+            let results = testing::run(&project);
+            if let Some(path) = junit {
+                write_atomic(&path, testing::junit(&results).trim_end())?;
+            }
+            let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+            match format {
+                Format::Json => {
+                    let mut stdout = std::io::stdout().lock();
+                    serde_json::to_writer_pretty(&mut stdout, &results)?;
+                    writeln!(stdout)?;
+                }
+                Format::Text => {
+                    let mut stdout = std::io::stdout().lock();
+                    for r in results.iter().filter(|r| r.status != Status::Passed) {
+                        let word = if r.status == Status::Failed {
+                            "FAIL"
+                        } else {
+                            "SKIP"
+                        };
+                        let reason = r.reason.as_deref().unwrap_or_default();
+                        writeln!(
+                            stdout,
+                            "{word} {} {} ({}): {reason}",
+                            r.rule, r.case, r.location
+                        )?;
+                    }
+                    if count(Status::Skipped) > 0 {
+                        writeln!(stdout, "{} skipped", count(Status::Skipped))?;
+                    }
+                    writeln!(
+                        stdout,
+                        "{} passed, {} failed",
+                        count(Status::Passed),
+                        count(Status::Failed)
+                    )?;
+                }
+            }
+            Ok(exit(count(Status::Failed)))
         }
     }
 }

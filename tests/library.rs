@@ -78,3 +78,16 @@ fn correlation_examples_check_clean() {
     );
     assert!(p.rules.len() >= 3);
 }
+
+#[test]
+fn every_case_of_the_library_passes_locally() {
+    let (p, _) = library();
+    let results = detc::testing::run(&p);
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.status != detc::testing::Status::Passed)
+        .map(|r| format!("{} {} ({}): {:?}", r.rule, r.case, r.location, r.reason))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(results.len() >= 2 * p.rules.len());
+}
