@@ -17,6 +17,8 @@ use std::path::Path;
 pub struct CaseResult {
     pub rule: String,
     pub id: String,
+    /// The logical source of a single-event rule (the event is taken to come from it).
+    pub source: Option<String>,
     /// `test matches #1`, or the NDJSON file and line.
     pub case: String,
     /// `path:line:col` of the case.
@@ -51,6 +53,7 @@ pub fn run(project: &Project) -> Vec<CaseResult> {
                 out.push(CaseResult {
                     rule: rule.name.clone(),
                     id: rule.id.clone(),
+                    source: None,
                     case: "all cases".into(),
                     location: rule.file.clone(),
                     expect_match: true,
@@ -92,6 +95,10 @@ pub fn run(project: &Project) -> Vec<CaseResult> {
             let base = CaseResult {
                 rule: rule.name.clone(),
                 id: rule.id.clone(),
+                source: match &rule.kind {
+                    ir::RuleKind::Single(q) => Some(q.source.clone()),
+                    _ => None,
+                },
                 case: name,
                 location,
                 expect_match,
