@@ -6,6 +6,7 @@
 pub mod check;
 pub mod diag;
 pub mod eval;
+pub mod hunt;
 pub mod ir;
 pub mod pattern;
 pub mod project;

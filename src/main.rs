@@ -3,10 +3,11 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use detc::diag::{self, Diagnostic, Severity};
+use detc::hunt;
 use detc::project::{self, Config, Project};
 use detc::targets::{self, TargetName};
 use detc::testing::{self, Status};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -51,6 +52,17 @@ enum Command {
         /// Also write the results as JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Stream NDJSON events through the rules; write the matches as NDJSON to stdout.
+    Hunt {
+        #[command(flatten)]
+        input: Input,
+        /// The events: an NDJSON file, `-` for stdin; gzip is read as such.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// Stop with status 1 at the first malformed line instead of skipping it.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -216,6 +228,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(exit(count(Status::Failed)))
+        }
+        Command::Hunt {
+            input,
+            events,
+            strict,
+        } => {
+            let (project, config) = match load(&input, Format::Text)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            let diags = hunt::check(&project, &config);
+            report(&project, &diags, Format::Text)?;
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            if errors > 0 {
+                eprintln!("{}; nothing hunted", plural(errors, "error"));
+                return Ok(exit(errors));
+            }
+            let (hunter, skipped) = hunt::Hunter::new(&project.rules);
+            for s in &skipped {
+                eprintln!("warning: {s}");
+            }
+            if hunter.is_empty() {
+                eprintln!("error: no single-event rules to hunt with");
+                return Ok(ExitCode::FAILURE);
+            }
+            let source = hunt::Events::open(&events)
+                .with_context(|| format!("cannot read {}", events.display()))?;
+            let options = hunt::Options {
+                strict,
+                // Match lines on the same terminal would tear the bar, so only when redirected.
+                progress: std::io::stderr().is_terminal() && !std::io::stdout().is_terminal(),
+            };
+            let out = std::io::stdout().lock();
+            match hunt::run(&hunter, source, out, &mut std::io::stderr(), &options)? {
+                Some(summary) => {
+                    eprint!("{summary}");
+                    Ok(exit(usize::from(!summary.ok())))
+                }
+                // The reader of stdout went away (`| head`): not an error.
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }

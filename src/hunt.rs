@@ -1,0 +1,784 @@
+//! The `hunt` stage: NDJSON events through the single-event rules, on every core, in
+//! bounded memory.
+//!
+//! A reader thread cuts the input into batches of lines (gunzipping on the fly); each batch
+//! is judged on all cores with rayon, and its matches are written in input order before the
+//! next batch is judged. So the output is the same on every run, and memory holds a few
+//! batches, however long the input.
+
+use crate::diag::Diagnostic;
+use crate::eval::Matcher;
+use crate::ir;
+use crate::project::{self, Config, Project};
+use crate::targets::{self, TargetName};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A batch ends at this many lines or bytes, whichever comes first: big enough to keep
+/// every core busy, small enough that three batches in flight stay a few tens of MB.
+const BATCH_LINES: usize = 16_384;
+const BATCH_BYTES: usize = 8 << 20;
+/// A longer line is malformed; it is skipped without being held in memory.
+pub const MAX_LINE: usize = 64 << 20;
+/// Malformed lines reported one by one; the rest are only counted.
+const SHOWN_MALFORMED: u64 = 20;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The rules' diagnostics as `detc check` reports them: a rule that does not check is not
+/// hunted with. Correlation rules that check are fine here; `Hunter::new` skips them.
+pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
+    let (_, mut diags) = project::compile(project, config, &TargetName::ALL);
+    diags.retain(|d| d.code != targets::NOT_YET);
+    diags
+}
+
+/// The rules prepared for evaluation, in name order (the order of the output).
+pub struct Hunter {
+    rules: Vec<Hunted>,
+}
+
+struct Hunted {
+    name: String,
+    id: String,
+    severity: &'static str,
+    title: String,
+    matcher: Matcher,
+}
+
+/// One output line; fields serialize in this order.
+#[derive(Serialize)]
+struct Match<'a> {
+    rule: &'a str,
+    id: &'a str,
+    severity: &'a str,
+    title: &'a str,
+    event: &'a RawValue,
+}
+
+/// What one input line turned out to be.
+enum Verdict {
+    Blank,
+    Malformed(String),
+    /// An event, with the indices of the rules it matches.
+    Event(Vec<u32>),
+}
+
+impl Hunter {
+    /// The hunter, and one message per rule that cannot be evaluated (correlation rules).
+    pub fn new(rules: &[ir::Rule]) -> (Hunter, Vec<String>) {
+        let mut skipped = Vec::new();
+        let mut hunted: Vec<Hunted> = rules
+            .iter()
+            .filter_map(|r| match Matcher::new(r) {
+                Ok(matcher) => Some(Hunted {
+                    name: r.name.clone(),
+                    id: r.id.clone(),
+                    severity: r.severity.as_str(),
+                    title: r.title.clone(),
+                    matcher,
+                }),
+                Err(e) => {
+                    skipped.push(format!("rule {}: {}; skipped", r.name, e.message));
+                    None
+                }
+            })
+            .collect();
+        hunted.sort_by(|a, b| a.name.cmp(&b.name));
+        (Hunter { rules: hunted }, skipped)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    fn judge(&self, line: &[u8]) -> Verdict {
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            return Verdict::Blank;
+        }
+        match serde_json::from_slice::<Value>(text) {
+            Ok(event @ Value::Object(_)) => Verdict::Event(
+                (0..self.rules.len() as u32)
+                    .filter(|&i| self.rules[i as usize].matcher.matches(&event))
+                    .collect(),
+            ),
+            Ok(other) => {
+                Verdict::Malformed(format!("expected a JSON object, found {}", kind(&other)))
+            }
+            Err(e) => Verdict::Malformed(without_line(&e)),
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde's message without its "line 1" (the line is the input's, reported separately).
+fn without_line(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match msg.strip_suffix(&suffix) {
+        Some(head) => format!("{head} at column {}", e.column()),
+        None => msg,
+    }
+}
+
+/// The events to read: a file, or stdin; gzip is recognised by its magic bytes.
+pub struct Events {
+    name: String,
+    reader: Box<dyn BufRead + Send>,
+    /// The size of a plain file, for a bytes-based progress bar.
+    size: Option<u64>,
+    /// Bytes taken from the file or stdin so far (compressed bytes for gzip).
+    consumed: Arc<AtomicU64>,
+}
+
+impl Events {
+    /// `-` is stdin. A file that does not exist is an error here, before any hunting.
+    pub fn open(path: &Path) -> io::Result<Events> {
+        if path == Path::new("-") {
+            return Events::from_reader("<stdin>", io::stdin(), None);
+        }
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a folder"));
+        }
+        // A FIFO or a device has no meaningful length.
+        let size = meta.is_file().then_some(meta.len());
+        Events::from_reader(&path.display().to_string(), file, size)
+    }
+
+    /// Events from any reader; `name` is what messages call it.
+    pub fn from_reader(
+        name: &str,
+        raw: impl Read + Send + 'static,
+        size: Option<u64>,
+    ) -> io::Result<Events> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let mut raw = Counting {
+            inner: raw,
+            count: Arc::clone(&consumed),
+        };
+        let mut head = [0u8; 2];
+        let n = read_up_to(&mut raw, &mut head)?;
+        let raw = io::Cursor::new(head[..n].to_vec()).chain(raw);
+        let reader: Box<dyn BufRead + Send> = if head[..n] == GZIP_MAGIC {
+            // Multi-member, so concatenated .gz files (and bgzip) are read to the end.
+            Box::new(BufReader::with_capacity(
+                1 << 18,
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw)),
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 18, raw))
+        };
+        Ok(Events {
+            name: name.to_string(),
+            reader,
+            size,
+            consumed,
+        })
+    }
+}
+
+/// Fill `buf` unless the input ends first (a pipe may hand over one byte at a time).
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Counts the bytes read through it, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Lines stored back to back in one buffer, so a batch is two allocations, not one per line.
+struct Batch {
+    first_line: u64,
+    data: Vec<u8>,
+    lines: Vec<Line>,
+    /// Input bytes consumed when the batch was complete.
+    consumed: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Line {
+    start: usize,
+    end: usize,
+    too_long: bool,
+}
+
+impl Batch {
+    fn text(&self, line: &Line) -> &[u8] {
+        &self.data[line.start..line.end]
+    }
+}
+
+/// The next batch (`None` at the end of the input), and the read error that cut it short,
+/// if any: the lines read before an error are still hunted.
+fn read_batch(
+    r: &mut (impl BufRead + ?Sized),
+    first_line: u64,
+    consumed: &AtomicU64,
+) -> (Option<Batch>, Option<io::Error>) {
+    let mut b = Batch {
+        first_line,
+        data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+        lines: Vec::with_capacity(BATCH_LINES),
+        consumed: 0,
+    };
+    let mut read = || -> io::Result<()> {
+        while b.lines.len() < BATCH_LINES && b.data.len() < BATCH_BYTES {
+            let mut start = b.data.len();
+            // One byte past the limit tells a line of exactly MAX_LINE from a longer one.
+            let n = Read::take(&mut *r, MAX_LINE as u64 + 1).read_until(b'\n', &mut b.data)?;
+            if n == 0 {
+                break;
+            }
+            if b.data.last() != Some(&b'\n') && n > MAX_LINE {
+                b.data.truncate(start);
+                r.skip_until(b'\n')?;
+                b.lines.push(Line {
+                    start,
+                    end: start,
+                    too_long: true,
+                });
+                continue;
+            }
+            if first_line == 1 && b.lines.is_empty() && b.data[start..].starts_with(BOM) {
+                start += BOM.len();
+            }
+            b.lines.push(Line {
+                start,
+                end: b.data.len(),
+                too_long: false,
+            });
+        }
+        Ok(())
+    };
+    let error = read().err();
+    // A line cut short by the error is not an event.
+    let kept = b.lines.last().map_or(0, |l| l.end);
+    b.data.truncate(kept);
+    b.consumed = consumed.load(Ordering::Relaxed);
+    ((!b.lines.is_empty()).then_some(b), error)
+}
+
+/// How to hunt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Stop at the first malformed line, with a failing status.
+    pub strict: bool,
+    /// Draw a progress bar on stderr (the caller knows whether it is a terminal).
+    pub progress: bool,
+}
+
+/// What a hunt found; `Display` gives the closing report.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Every hunted rule with its number of matches, by name.
+    pub per_rule: Vec<(String, u64)>,
+    pub events: u64,
+    /// Events that matched at least one rule.
+    pub matched: u64,
+    /// Output lines: one per event and matching rule.
+    pub matches: u64,
+    pub malformed: u64,
+    pub elapsed: Duration,
+    pub threads: usize,
+    /// Why the hunt stopped before the end of the input, if it did (a read error, or the
+    /// malformed line that `--strict` stops at, which is not counted as skipped).
+    pub stopped: Option<String>,
+}
+
+impl Summary {
+    /// Whether the whole input was hunted (the exit status).
+    pub fn ok(&self) -> bool {
+        self.stopped.is_none()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.malformed > SHOWN_MALFORMED && self.stopped.is_none() {
+            writeln!(
+                f,
+                "... {} more malformed lines not shown",
+                self.malformed - SHOWN_MALFORMED
+            )?;
+        }
+        if let Some(why) = &self.stopped {
+            writeln!(f, "error: {why}")?;
+        }
+        let width = self
+            .per_rule
+            .iter()
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(0);
+        writeln!(f, "matches per rule:")?;
+        for (name, n) in &self.per_rule {
+            writeln!(f, "  {name:<width$}  {:>10}", thousands(*n))?;
+        }
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.events as f64 / secs
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "hunted {} events with {} rules in {secs:.2} s ({} events/s on {} threads): {} matched ({} matches), {} malformed {} skipped",
+            thousands(self.events),
+            self.per_rule.len(),
+            thousands(rate as u64),
+            self.threads,
+            thousands(self.matched),
+            thousands(self.matches),
+            thousands(self.malformed),
+            if self.malformed == 1 { "line" } else { "lines" },
+        )
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Writing the matches failed for a reason other than the reader going away.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the matches: {0}")]
+pub struct WriteError(#[source] io::Error);
+
+/// A write to the output that stopped the hunt.
+enum Halt {
+    /// The reader of stdout went away (`| head`): stop quietly.
+    Closed,
+    Failed(io::Error),
+}
+
+impl From<io::Error> for Halt {
+    fn from(e: io::Error) -> Halt {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Halt::Closed
+        } else {
+            Halt::Failed(e)
+        }
+    }
+}
+
+/// Hunt `events` with every rule, writing one NDJSON line per (event, matching rule) to
+/// `out` and malformed-line messages to `err`. `Ok(None)` means `out` was closed by its
+/// reader, which is not an error.
+pub fn run(
+    hunter: &Hunter,
+    events: Events,
+    out: impl Write,
+    err: &mut dyn Write,
+    options: &Options,
+) -> Result<Option<Summary>, WriteError> {
+    let started = Instant::now();
+    let mut out = io::BufWriter::with_capacity(1 << 18, out);
+    let bar = progress_bar(options.progress, events.size);
+    let mut summary = Summary {
+        per_rule: hunter.rules.iter().map(|r| (r.name.clone(), 0)).collect(),
+        events: 0,
+        matched: 0,
+        matches: 0,
+        malformed: 0,
+        elapsed: Duration::ZERO,
+        threads: rayon::current_num_threads(),
+        stopped: None,
+    };
+    let result = hunt(hunter, events, &mut out, err, options, &bar, &mut summary)
+        .and_then(|()| out.flush().map_err(Halt::from));
+    bar.finish_and_clear();
+    summary.elapsed = started.elapsed();
+    match result {
+        Ok(()) => Ok(Some(summary)),
+        Err(Halt::Closed) => Ok(None),
+        Err(Halt::Failed(e)) => Err(WriteError(e)),
+    }
+}
+
+fn hunt(
+    hunter: &Hunter,
+    events: Events,
+    out: &mut impl Write,
+    err: &mut dyn Write,
+    options: &Options,
+    bar: &ProgressBar,
+    summary: &mut Summary,
+) -> Result<(), Halt> {
+    let Events {
+        name,
+        mut reader,
+        consumed,
+        ..
+    } = events;
+    // Depth 1: the reader fills the next batch while this thread judges the current one.
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Batch>>(1);
+    let spawned = std::thread::Builder::new()
+        .name("detc-hunt-read".into())
+        .spawn(move || {
+            let mut next = 1;
+            loop {
+                let (batch, error) = read_batch(&mut reader, next, &consumed);
+                let more = batch.is_some() && error.is_none();
+                // A closed channel means the hunt stopped early; nothing more to read.
+                if let Some(b) = batch {
+                    next += b.lines.len() as u64;
+                    if tx.send(Ok(b)).is_err() {
+                        return;
+                    }
+                }
+                if let Some(e) = error {
+                    drop(tx.send(Err(e)));
+                    return;
+                }
+                if !more {
+                    return;
+                }
+            }
+        });
+    let reader_thread = match spawned {
+        Ok(handle) => handle,
+        Err(e) => {
+            summary.stopped = Some(format!("cannot start the reader thread: {e}"));
+            return Ok(());
+        }
+    };
+    // Messages go around the progress bar, and a failing stderr must not stop the hunt.
+    let mut say = |text: String| bar.suspend(|| drop(writeln!(err, "{text}")));
+
+    for msg in rx {
+        let batch = match msg {
+            Ok(b) => b,
+            Err(e) => {
+                summary.stopped = Some(format!("{name}: cannot read: {e}"));
+                return Ok(());
+            }
+        };
+        let verdicts: Vec<Verdict> = batch
+            .lines
+            .par_iter()
+            .with_min_len(64)
+            .map(|line| {
+                if line.too_long {
+                    Verdict::Malformed(format!("line is longer than {} MiB", MAX_LINE >> 20))
+                } else {
+                    hunter.judge(batch.text(line))
+                }
+            })
+            .collect();
+        for (i, (line, verdict)) in batch.lines.iter().zip(verdicts).enumerate() {
+            let number = batch.first_line + i as u64;
+            match verdict {
+                Verdict::Blank => {}
+                Verdict::Malformed(why) => {
+                    // Under --strict the line ends the hunt rather than being skipped.
+                    if options.strict {
+                        say(format!("{name}:{number}: malformed line: {why}"));
+                        summary.stopped = Some(format!(
+                            "stopped at line {number}, the first malformed line (--strict)"
+                        ));
+                        return Ok(());
+                    }
+                    summary.malformed += 1;
+                    if summary.malformed <= SHOWN_MALFORMED {
+                        say(format!("{name}:{number}: skipped: {why}"));
+                    }
+                }
+                Verdict::Event(rules) => {
+                    summary.events += 1;
+                    if rules.is_empty() {
+                        continue;
+                    }
+                    // The line parsed as JSON, so it is UTF-8 and a valid raw value.
+                    let text = batch.text(line).trim_ascii();
+                    let Some(raw) = std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+                    else {
+                        continue;
+                    };
+                    summary.matched += 1;
+                    for i in rules {
+                        let r = &hunter.rules[i as usize];
+                        let m = Match {
+                            rule: &r.name,
+                            id: &r.id,
+                            severity: r.severity,
+                            title: &r.title,
+                            event: raw,
+                        };
+                        serde_json::to_writer(&mut *out, &m).map_err(io::Error::from)?;
+                        out.write_all(b"\n")?;
+                        summary.per_rule[i as usize].1 += 1;
+                        summary.matches += 1;
+                    }
+                }
+            }
+        }
+        bar.set_position(batch.consumed);
+        bar.set_message(format!(
+            "{} events, {} matches",
+            thousands(summary.events),
+            thousands(summary.matches)
+        ));
+    }
+    // The channel closed because the reader finished, so this does not wait.
+    drop(reader_thread.join());
+    Ok(())
+}
+
+/// A bar over the file's bytes when its size is known, a spinner otherwise; hidden unless
+/// asked for.
+fn progress_bar(show: bool, size: Option<u64>) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match size {
+        Some(len) => (
+            ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()),
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}  {msg}",
+        ),
+        None => (
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            "{spinner} {bytes} read, {elapsed}  {msg}",
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+rule b_rmm "RMM started" {
+  id = "11111111-2222-4333-8444-555555555555"
+  severity = high
+  from process_start
+  where process.name == "anydesk.exe"
+}
+rule a_any_anydesk "Anything AnyDesk" {
+  id = "11111111-2222-4333-8444-666666666666"
+  severity = low
+  from process_start
+  where process.name contains "anydesk"
+}
+"#;
+
+    fn hunter() -> Hunter {
+        let config = Config::load(&[], &[]).expect("config");
+        let p = project::check_text("t.det", RULES, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        let (h, skipped) = Hunter::new(&p.rules);
+        assert!(skipped.is_empty());
+        h
+    }
+
+    fn hunt_bytes(input: &[u8], strict: bool) -> (Option<Summary>, String, String) {
+        let events =
+            Events::from_reader("ev.ndjson", io::Cursor::new(input.to_vec()), None).expect("opens");
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let options = Options {
+            strict,
+            progress: false,
+        };
+        let s = run(&hunter(), events, &mut out, &mut err, &options).expect("hunts");
+        (
+            s,
+            String::from_utf8(out).expect("utf-8 output"),
+            String::from_utf8(err).expect("utf-8 messages"),
+        )
+    }
+
+    #[test]
+    fn rules_in_name_order_and_event_verbatim() {
+        let input = b"{\"process\": {\"name\": \"AnyDesk.exe\"},  \"x\": 1.50}\r\n";
+        let (s, out, err) = hunt_bytes(input, false);
+        let s = s.expect("summary");
+        assert_eq!(err, "");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"rule":"a_any_anydesk","id":"11111111-2222-4333-8444-666666666666","severity":"low","title":"Anything AnyDesk","event":{"process": {"name": "AnyDesk.exe"},  "x": 1.50}}"#,
+                r#"{"rule":"b_rmm","id":"11111111-2222-4333-8444-555555555555","severity":"high","title":"RMM started","event":{"process": {"name": "AnyDesk.exe"},  "x": 1.50}}"#,
+            ]
+        );
+        assert_eq!((s.events, s.matched, s.matches, s.malformed), (1, 1, 2, 0));
+    }
+
+    #[test]
+    fn malformed_lines_are_numbered_counted_and_skipped() {
+        let input = b"\xEF\xBB\xBF{\"process.name\": \"anydesk.exe\"}\n\n  \n[1]\n{\"a\": \"\xff\"}\n{\"process.name\": \"anydesk.exe\"\n{\"process.name\": \"anydesk.exe\"}";
+        let (s, out, err) = hunt_bytes(input, false);
+        let s = s.expect("summary");
+        assert_eq!(out.lines().count(), 4, "{out}");
+        assert!(
+            err.contains("ev.ndjson:4: skipped: expected a JSON object, found an array"),
+            "{err}"
+        );
+        assert!(err.contains("ev.ndjson:5: skipped: "), "{err}");
+        assert!(
+            err.contains("ev.ndjson:6: skipped: EOF while parsing an object at column 30"),
+            "{err}"
+        );
+        assert_eq!((s.events, s.matched, s.malformed), (2, 2, 3));
+        assert!(s.ok());
+    }
+
+    #[test]
+    fn strict_stops_at_the_first_malformed_line() {
+        let input =
+            b"{\"process.name\": \"anydesk.exe\"}\nnope\n{\"process.name\": \"anydesk.exe\"}\n";
+        let (s, out, err) = hunt_bytes(input, true);
+        let s = s.expect("summary");
+        assert_eq!(out.lines().count(), 2);
+        assert!(err.contains("ev.ndjson:2: malformed line: "), "{err}");
+        assert!(!s.ok());
+        assert!(s.to_string().contains("stopped at line 2"), "{s}");
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_its_bytes() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"process.name\": \"anydesk.exe\"}\n")
+            .expect("compress");
+        let mut bytes = gz.finish().expect("compress");
+        // Two members back to back, as `cat a.gz b.gz` makes.
+        bytes.extend_from_within(..);
+        let (s, out, _) = hunt_bytes(&bytes, false);
+        assert_eq!(s.expect("summary").events, 2);
+        assert_eq!(out.lines().count(), 4);
+    }
+
+    #[test]
+    fn a_truncated_gzip_stream_stops_the_hunt_with_an_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..1000 {
+            writeln!(gz, "{{\"process.name\": \"anydesk.exe\", \"n\": {i}}}").expect("compress");
+        }
+        let bytes = gz.finish().expect("compress");
+        let (s, out, _) = hunt_bytes(&bytes[..bytes.len() / 2], false);
+        let s = s.expect("summary");
+        assert!(!s.ok());
+        // The lines that came out before the error are hunted, and the cut one is not.
+        assert!(s.events > 0 && s.events < 1000, "{s}");
+        assert_eq!(out.lines().count() as u64, s.events * 2);
+        assert_eq!(s.malformed, 0);
+        assert!(
+            s.stopped
+                .as_deref()
+                .is_some_and(|w| w.starts_with("ev.ndjson: cannot read: ")),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn batches_keep_line_numbers_and_order() {
+        let mut input = Vec::new();
+        for i in 0..(BATCH_LINES * 2 + 10) {
+            if i == BATCH_LINES + 3 {
+                input.extend_from_slice(b"bad\n");
+            } else {
+                writeln!(input, "{{\"process.name\": \"anydesk.exe\", \"n\": {i}}}").expect("vec");
+            }
+        }
+        let (s, out, err) = hunt_bytes(&input, false);
+        assert_eq!(s.expect("summary").malformed, 1);
+        assert!(
+            err.starts_with(&format!("ev.ndjson:{}: skipped", BATCH_LINES + 4)),
+            "{err}"
+        );
+        let ns: Vec<u64> = out
+            .lines()
+            .step_by(2)
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).expect("json");
+                v["event"]["n"].as_u64().expect("n")
+            })
+            .collect();
+        assert!(ns.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ns.len(), BATCH_LINES * 2 + 9);
+    }
+
+    #[test]
+    fn overlong_lines_are_malformed_without_being_kept() {
+        let mut r = io::Cursor::new({
+            let mut v = vec![b'x'; MAX_LINE + 5];
+            v.extend_from_slice(b"\n{}\n");
+            v
+        });
+        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0));
+        assert!(error.is_none());
+        let b = b.expect("a batch");
+        assert_eq!(b.lines.len(), 2);
+        assert!(b.lines[0].too_long);
+        assert_eq!(b.text(&b.lines[1]), b"{}\n");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,424 @@
+//! `detc hunt`: NDJSON matches, stdin and gzip input, malformed lines, `--strict`, the
+//! closing counts, and output that is the same on every run.
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+const RULES: &str = r#"
+rule rmm_started "RMM tool started" {
+  id = "11111111-2222-4333-8444-555555555555"
+  severity = high
+  from process_start
+  where process.name == "anydesk.exe" and not user.name startswith "svc_"
+}
+
+rule astrill_lookup "Astrill domain looked up" {
+  id = "11111111-2222-4333-8444-666666666666"
+  severity = medium
+  from dns_query
+  where dns.question.name endswith ".astrill.com"
+}
+
+rule any_anydesk "Anything AnyDesk" {
+  id = "11111111-2222-4333-8444-777777777777"
+  severity = low
+  from process_start
+  where process.name contains "anydesk"
+}
+"#;
+
+const CORRELATION: &str = r#"
+rule two_vendors "Two RMM vendors on one host" {
+  id = "11111111-2222-4333-8444-888888888888"
+  severity = high
+  from process_start
+  where process.name in ["anydesk.exe", "teamviewer.exe"]
+  group by host.name window 24h
+  having distinct(process.name) >= 2
+}
+"#;
+
+struct Run {
+    code: Option<i32>,
+    out: String,
+    err: String,
+}
+
+fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, bytes).expect("write");
+    }
+    dir
+}
+
+fn hunt(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = Command::cargo_bin("detc").expect("binary builds");
+    cmd.current_dir(dir).arg("hunt").args(args);
+    if let Some(bytes) = stdin {
+        cmd.write_stdin(bytes.to_vec());
+    }
+    let out = cmd.output().expect("runs");
+    Run {
+        code: out.status.code(),
+        out: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+const EVENTS: &str = concat!(
+    r#"{"process": {"name": "AnyDesk.exe"}, "user": {"name": "bob"}, "n": 1}"#,
+    "\n",
+    r#"{"process.name": "anydesk.exe", "user.name": "svc_backup", "n": 2}"#,
+    "\n",
+    "\n",
+    r#"{"dns": {"question.name": "www.ASTRILL.com"}, "n": 3}"#,
+    "\n",
+    r#"{"process": {"name": "notepad.exe"}, "n": 4}"#,
+    "\n",
+);
+
+#[test]
+fn matches_are_ndjson_with_the_documented_keys_and_the_event_as_read() {
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    let out: Vec<&str> = r.out.lines().collect();
+    // Event 1 matches two rules (by name), event 2 one (svc_ excluded), event 3 one.
+    assert_eq!(out.len(), 4, "{}", r.out);
+    assert_eq!(
+        out[0],
+        r#"{"rule":"any_anydesk","id":"11111111-2222-4333-8444-777777777777","severity":"low","title":"Anything AnyDesk","event":{"process": {"name": "AnyDesk.exe"}, "user": {"name": "bob"}, "n": 1}}"#
+    );
+    let parsed = lines(&r.out);
+    let keys: Vec<(&str, u64)> = parsed
+        .iter()
+        .map(|v| {
+            (
+                v["rule"].as_str().expect("rule"),
+                v["event"]["n"].as_u64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("any_anydesk", 1),
+            ("rmm_started", 1),
+            ("any_anydesk", 2),
+            ("astrill_lookup", 3)
+        ]
+    );
+    assert_eq!(parsed[1]["severity"], "high");
+    assert_eq!(parsed[1]["title"], "RMM tool started");
+    assert_eq!(
+        parsed[3]["event"],
+        json!({"dns": {"question.name": "www.ASTRILL.com"}, "n": 3})
+    );
+}
+
+#[test]
+fn closing_report_counts_per_rule_and_totals() {
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    let counts: Vec<(String, String)> = r
+        .err
+        .lines()
+        .skip_while(|l| *l != "matches per rule:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (
+                w.next().expect("name").to_string(),
+                w.next().expect("count").to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("any_anydesk", "2"),
+        ("astrill_lookup", "1"),
+        ("rmm_started", "1"),
+    ];
+    assert_eq!(
+        counts,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err.contains("hunted 4 events with 3 rules in "),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains("3 matched (4 matches), 0 malformed lines skipped"),
+        "{}",
+        r.err
+    );
+}
+
+#[test]
+fn stdin_is_read_with_a_dash() {
+    let dir = tree(&[("detections/r.det", RULES.as_bytes())]);
+    let r = hunt(dir.path(), &["--events", "-"], Some(EVENTS.as_bytes()));
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert_eq!(lines(&r.out).len(), 4);
+}
+
+#[test]
+fn gzip_files_and_gzip_on_stdin_are_decompressed() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(EVENTS.as_bytes()).expect("compress");
+    let bytes = gz.finish().expect("compress");
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson.gz", &bytes),
+    ]);
+    let plain = hunt(
+        tree(&[
+            ("detections/r.det", RULES.as_bytes()),
+            ("e.ndjson", EVENTS.as_bytes()),
+        ])
+        .path(),
+        &["--events", "e.ndjson"],
+        None,
+    );
+    let from_file = hunt(dir.path(), &["--events", "events.ndjson.gz"], None);
+    assert_eq!(from_file.code, Some(0), "{}", from_file.err);
+    assert_eq!(from_file.out, plain.out);
+    let from_stdin = hunt(dir.path(), &["--events", "-"], Some(&bytes));
+    assert_eq!(from_stdin.out, plain.out);
+}
+
+#[test]
+fn malformed_lines_are_reported_by_number_skipped_and_counted() {
+    let mut events = EVENTS.as_bytes().to_vec();
+    events.extend_from_slice(b"{\"process.name\": \"anydesk.exe\"\n");
+    events.extend_from_slice(b"[\"not\", \"an object\"]\n");
+    events.extend_from_slice(b"{\"process.name\": \"anydesk\xff.exe\"}\n");
+    events.extend_from_slice(b"{\"process.name\": \"anydesk.exe\", \"n\": 9}");
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", &events),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert!(
+        r.err
+            .contains("events.ndjson:6: skipped: EOF while parsing an object"),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains("events.ndjson:7: skipped: expected a JSON object, found an array"),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err.contains("events.ndjson:8: skipped: invalid unicode"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("3 malformed lines skipped"), "{}", r.err);
+    // The last line (no newline at the end) is still an event.
+    let last = lines(&r.out).pop().expect("a match");
+    assert_eq!(last["event"]["n"], 9);
+}
+
+#[test]
+fn only_the_first_malformed_lines_are_shown() {
+    let events = "nope\n".repeat(25);
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert_eq!(r.err.matches(": skipped: ").count(), 20, "{}", r.err);
+    assert!(r.err.contains("events.ndjson:20: skipped"), "{}", r.err);
+    assert!(!r.err.contains("events.ndjson:21:"), "{}", r.err);
+    assert!(
+        r.err.contains("... 5 more malformed lines not shown"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("25 malformed lines skipped"), "{}", r.err);
+}
+
+#[test]
+fn strict_stops_at_the_first_malformed_line_with_status_one() {
+    let mut events = EVENTS.to_string();
+    events.push_str("oops\n");
+    events.push_str(r#"{"process.name": "anydesk.exe", "n": 7}"#);
+    events.push('\n');
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson", "--strict"], None);
+    assert_eq!(r.code, Some(1), "{}", r.err);
+    assert!(
+        r.err.contains("events.ndjson:6: malformed line: "),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err
+            .contains("stopped at line 6, the first malformed line (--strict)"),
+        "{}",
+        r.err
+    );
+    assert!(r.err.contains("0 malformed lines skipped"), "{}", r.err);
+    // Everything before the bad line, nothing after it.
+    let ns: Vec<u64> = lines(&r.out)
+        .iter()
+        .map(|v| v["event"]["n"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(ns, [1, 1, 2, 3]);
+}
+
+#[test]
+fn output_is_identical_across_runs_over_many_batches() {
+    // 50,000 events cross several batches; every 7th matches, every 1,000th is malformed.
+    let mut events = String::new();
+    for i in 0..50_000u32 {
+        if i % 1000 == 999 {
+            events.push_str("{broken\n");
+        } else if i % 7 == 0 {
+            events.push_str(&format!(
+                "{{\"process\":{{\"name\":\"AnyDesk.exe\"}},\"user.name\":\"u{i}\",\"n\":{i}}}\n"
+            ));
+        } else {
+            events.push_str(&format!(
+                "{{\"process\":{{\"name\":\"svchost.exe\"}},\"n\":{i}}}\n"
+            ));
+        }
+    }
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
+    ]);
+    let first = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    let second = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(first.code, Some(0), "{}", first.err);
+    assert!(first.out == second.out, "two runs differ");
+    let ns: Vec<u64> = lines(&first.out)
+        .iter()
+        .filter(|v| v["rule"] == "rmm_started")
+        .map(|v| v["event"]["n"].as_u64().expect("n"))
+        .collect();
+    let want: Vec<u64> = (0..50_000u64)
+        .filter(|i| i % 7 == 0 && i % 1000 != 999)
+        .collect();
+    assert_eq!(ns, want);
+    assert!(
+        first.err.contains("50 malformed lines skipped"),
+        "{}",
+        first.err
+    );
+}
+
+#[test]
+fn correlation_rules_are_skipped_with_a_warning() {
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("detections/c.det", CORRELATION.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert!(
+        r.err.contains(
+            "warning: rule two_vendors: correlation rules are not evaluated yet; skipped"
+        ),
+        "{}",
+        r.err
+    );
+    assert!(!r.out.contains("two_vendors"));
+    assert_eq!(lines(&r.out).len(), 4);
+}
+
+#[test]
+fn rules_with_errors_stop_before_hunting() {
+    let bad = RULES.replace("process.name contains", "proces.name contains");
+    let dir = tree(&[
+        ("detections/r.det", bad.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(1), "{}", r.err);
+    assert!(r.err.contains("error[E0302]"), "{}", r.err);
+    assert!(r.err.contains("1 error; nothing hunted"), "{}", r.err);
+    assert!(r.out.is_empty());
+}
+
+#[test]
+fn given_rule_paths_and_a_missing_events_file() {
+    let dir = tree(&[
+        ("rules/r.det", RULES.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(
+        dir.path(),
+        &["rules/r.det", "--events", "events.ndjson"],
+        None,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert_eq!(lines(&r.out).len(), 4);
+    let missing = hunt(dir.path(), &["rules", "--events", "nope.ndjson"], None);
+    assert_eq!(missing.code, Some(2), "{}", missing.err);
+    assert!(
+        missing.err.contains("cannot read nope.ndjson"),
+        "{}",
+        missing.err
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_hunt_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command as Std, Stdio};
+    let events = "{\"process.name\": \"anydesk.exe\"}\n".repeat(200_000);
+    let dir = tree(&[
+        ("detections/r.det", RULES.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
+    ]);
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("detc"))
+        .current_dir(dir.path())
+        .args(["hunt", "--events", "events.ndjson"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    // The pipe's read end is dropped here, as `| head -1` does.
+    let out = child.wait_with_output().expect("ends");
+    assert!(first.starts_with("{\"rule\":"), "{first}");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
+}
