@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Check every compiled query with the parser made for its language.
 
-    check.py --repo ROOT --work DIR LABEL=COMPILED.json...
+    check.py --repo ROOT --work DIR [--cases CASES.json --case-queries COMPILED.json] LABEL=COMPILED.json...
 
 Each COMPILED.json is the output of `detc compile --format json`. KQL goes to Microsoft's
 Kusto.Language (check_kql.js, one node process for all queries) with a schema built from
 targets/sentinel.yaml and sentinel_columns.yaml; EQL to Elastic's `eql` library
 (Elasticsearch dialect); ES|QL to Elastic's ANTLR grammar (`esql-parser`). SPL has no
 published parser: a tokenizer here reads it the way Splunk's search language does and
-checks that it holds exactly the commands and terms detc emits. Prints every failing
-query in full, a summary per language and a closing `N passed, M failed`; exit 1 on any
-failure.
+checks that it holds exactly the commands and terms detc emits. With --cases (the output
+of `detc test --format json`) real engines also run the compiled EQL and KQL over each test
+event and must reach detc's verdict (engines.py). Prints every failing query or case in
+full, a summary per language and engine and a closing `N passed, M failed, K skipped`;
+exit 1 on any failure.
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ import sys
 
 import yaml
 import eql
+import engines
 from eql.errors import EqlError, EqlParseError
 from eql.parser import elasticsearch_syntax, parse_query
 from antlr4 import CommonTokenStream, InputStream
@@ -325,8 +328,24 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--expect-rejections", action="store_true",
                     help="self-test: every query (but `_twin`s) must be rejected")
+    ap.add_argument("--cases", metavar="FILE", help="`detc test --format json`: run the engines over its events")
+    ap.add_argument("--case-queries", metavar="FILE", help="`detc compile --format json` of the same rules")
+    ap.add_argument("--kql-python", default=os.path.join(HERE, ".deps", "kql-venv", "bin", "python"),
+                    help="the Python that has duckdb-kql (its own venv; see kql_engine.py)")
     ap.add_argument("batches", nargs="+", metavar="LABEL=FILE")
     args = ap.parse_args()
+    if bool(args.cases) != bool(args.case_queries):
+        ap.error("--cases and --case-queries go together")
+
+    outcomes = []
+    if args.cases:
+        with open(args.cases, encoding="utf-8") as f:
+            cases = json.load(f)
+        with open(args.case_queries, encoding="utf-8") as f:
+            compiled = json.load(f)
+        # In the self-test every detc verdict is flipped, so every judged case must fail.
+        outcomes = engines.run(cases, compiled, args.repo, args.work, args.kql_python,
+                               flip=args.expect_rejections)
 
     items = []  # (label, entry)
     for spec in args.batches:
@@ -362,7 +381,8 @@ def main():
         for rule in passed:
             print(f"SELFTEST a known-bad query passed: {rule}")
         print(f"self-test: {len(failures)} known-bad queries rejected, {len(passed)} passed")
-        return 1 if passed else 0
+        missed = engines.selftest(outcomes) if args.cases else 0
+        return 1 if passed or missed else 0
 
     per_language = {}
     for i, (label, e) in enumerate(items):
@@ -373,8 +393,10 @@ def main():
             print("     " + e["query"].replace("\n", "\n     "))
     for language, (ok, bad) in sorted(per_language.items()):
         print(f"{language}: {ok} passed, {bad} failed")
-    print(f"{len(items) - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    agreed, disagreed, skipped = engines.report(outcomes) if args.cases else (0, 0, 0)
+    print(f"{len(items) - len(failures) + agreed} passed, {len(failures) + disagreed} failed"
+          + (f", {skipped} skipped" if args.cases else ""))
+    return 1 if failures or disagreed else 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 # The conformance suite: every query detc compiles (the shipped library, the operator
 # table, and a few hundred generated rules with hostile values) checked by the vendors'
 # own parsers: Kusto.Language for KQL, Elastic's `eql` and ES|QL grammar, and a Splunk
-# search-language tokenizer for SPL. Installs what it needs (pip, npm) into
-# conformance/.deps, which git ignores, and reuses it while the pins are unchanged.
+# search-language tokenizer for SPL. Then real engines run the library's compiled EQL
+# (`eql`) and KQL (DuckDB-KQL) over every `detc test` event and must agree with detc.
+# Installs what it needs (pip, npm) into conformance/.deps, which git ignores, and reuses
+# it while the pins are unchanged.
 #
 #   conformance/run.sh [--rules N] [--seed S]
 set -euo pipefail
@@ -21,13 +23,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 # 1. Dependencies, reinstalled only when a pin changes.
-stamp="$(cat "$here/requirements.txt" "$here/package-lock.json" | sha256sum | cut -d' ' -f1)"
+stamp="$(cat "$here/requirements.txt" "$here/requirements-kql.txt" "$here/package-lock.json" | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$deps/stamp" 2>/dev/null)" != "$stamp" ]]; then
   echo "conformance: installing parsers into $deps" >&2
   rm -rf "$deps"
   mkdir -p "$deps/node"
   python3 -m venv "$deps/venv"
   "$deps/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  python3 -m venv "$deps/kql-venv"
+  "$deps/kql-venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-kql.txt"
   cp "$here/package.json" "$here/package-lock.json" "$deps/node/"
   (cd "$deps/node" && npm ci --silent --no-audit --no-fund)
   echo "$stamp" > "$deps/stamp"
@@ -42,11 +46,19 @@ detc="$repo/target/release/detc"
 (cd "$repo" && "$detc" compile tests/fixtures/operators.det --format json) > "$work/operators.json"
 "$deps/venv/bin/python" "$here/gen_values.py" --rules "$rules" --seed "$seed" "$work/generated/rules.det"
 (cd "$work/generated" && "$detc" compile rules.det --format json) > "$work/generated.json"
+# The library's test cases with detc's verdicts; a failing case fails the suite here.
+if ! (cd "$repo" && "$detc" test --format json) > "$work/cases.json"; then
+  echo "conformance: detc test has failing cases:" >&2
+  (cd "$repo" && "$detc" test) >&2 || true
+  exit 1
+fi
+cases=(--cases "$work/cases.json" --case-queries "$work/library.json")
 
-# 3. The checks can fail: known-bad queries (selftest.json) must all be rejected.
+# 3. The checks can fail: known-bad queries (selftest.json) must all be rejected, and with
+#    every detc verdict flipped, every case an engine judges must be reported.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" --expect-rejections \
-  selftest="$here/selftest.json"
+  "${cases[@]}" selftest="$here/selftest.json"
 
-# 4. One run of each parser over all queries of its language.
-"$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" \
+# 4. One run of each parser over all queries of its language, then the engines over the cases.
+"$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" "${cases[@]}" \
   library="$work/library.json" operators="$work/operators.json" generated="$work/generated.json"
