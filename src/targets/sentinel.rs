@@ -74,7 +74,12 @@ fn test(atom: &Atom, f: &str, negated: bool) -> String {
         Test::Matches(re, case) => regex(f, re, *case, negated),
         Test::Compare(op, n) => null_safe(format!("{f} {} {n}", op.as_str()), negated),
         Test::InCidr(nets) => null_safe(cidr(f, nets), negated),
-        Test::Exists => match (atom.field.ty == FieldType::String, negated) {
+        // Kusto keeps IP addresses in string columns, and a string column is never null:
+        // absent is empty.
+        Test::Exists => match (
+            matches!(atom.field.ty, FieldType::String | FieldType::Ip),
+            negated,
+        ) {
             (true, false) => format!("isnotempty({f})"),
             (true, true) => format!("isempty({f})"),
             (false, false) => format!("isnotnull({f})"),
