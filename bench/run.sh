@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # detc benchmark: see BENCHMARKS.md.
 #
-#   bench/run.sh                 # everything; prints a Markdown table on stdout
+#   bench/run.sh                 # everything; prints Markdown tables on stdout
+#   bench/run.sh --only rules    # check and compile only (about 3 minutes on 2 cores)
+#   bench/run.sh --only hunt     # detc hunt only (bench/hunt.sh; about 4 minutes)
 #
 # Knobs (environment): RUNS_SMALL (default 20) timed runs per case on the shipped
 # library, RUNS_LARGE (default 10) per case on the generated tree, GEN_RULES (5000),
@@ -9,6 +11,13 @@
 #
 # Needs only bash, python3 (stdlib), GNU time (/usr/bin/time -v) and cargo.
 set -euo pipefail
+
+ONLY=""
+case "${1:-}" in
+    "") ;;
+    --only) ONLY=${2:-}; [[ "$ONLY" == rules || "$ONLY" == hunt ]] || { echo "usage: $0 [--only rules|hunt]" >&2; exit 2; } ;;
+    *) echo "usage: $0 [--only rules|hunt]" >&2; exit 2 ;;
+esac
 
 RUNS_SMALL=${RUNS_SMALL:-20}
 RUNS_LARGE=${RUNS_LARGE:-10}
@@ -26,6 +35,10 @@ command -v python3 >/dev/null || die "python3 not found"
 command -v cargo >/dev/null || die "cargo not found"
 
 BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
+
+if [[ "$ONLY" == hunt ]]; then
+    exec "$BENCH/hunt.sh"
+fi
 
 # 1. Build ------------------------------------------------------------------------
 say "building detc (cargo build --release --locked)"
@@ -135,3 +148,9 @@ say "done"
 export BENCH_LOAD_START BENCH_LOAD_END
 BENCH_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
 (cd "$ROOT" && python3 "$BENCH/harness.py" report "$RESULTS") | sed "s|$TMP/[^ \`]*|<tmp>|g; s|{OUT}|<tmp>|g"
+
+# 6. detc hunt over generated events (bench/hunt.sh, with the binary built above) -------
+if [[ "$ONLY" != rules ]]; then
+    echo
+    HUNT_NO_BUILD=1 "$BENCH/hunt.sh" || die "bench/hunt.sh failed"
+fi
