@@ -193,7 +193,9 @@ class Gen:
         return e
 
     def usb_device(self):
-        e = self.base("host", "info", "PnpDeviceConnected", "endpoint.events.device")
+        # Shaped as targets/elastic.yaml reads this source: Windows Security event 6416.
+        e = self.base("host", "info", "PnpDeviceConnected", "system.security")
+        e["event"]["code"] = "6416"
         did, vid, pid, vendor, product, dtype = self.pick(USB)
         e["device"] = {"id": did, "vendor": {"id": vid, "name": vendor}, "product": {"id": pid, "name": product},
                        "serial_number": f"{self.r.getrandbits(40):010X}", "type": dtype}
@@ -201,7 +203,7 @@ class Gen:
         return e
 
     def vpn_session(self):
-        e = self.base("network", "start", "session_start", "vpn.gateway")
+        e = self.base("session", "start", "session_start", "vpn.gateway")
         e["user"] = {"name": self.pick(USERS)}
         e["source"] = {"ip": self.public_ip(), "nat": {"ip": self.private_ip()},
                        "geo": {"country_iso_code": self.pick(COUNTRIES)}}
@@ -344,12 +346,10 @@ RULES = ["rmm_tool_started", "tunnel_tool_started", "astrill_vpn_client_started"
          "ipkvm_usb_gadget_connected", "ipkvm_virtual_monitor_connected", "identity_owner_complaint",
          "laptop_ship_to_not_home_address", "direct_deposit_changed_to_payment_platform"]
 
-# Planted events that other rules match too. detc hunt runs every rule on every event (it
-# does not know which source an event came from), so a successful sign-in from a high-risk
-# country with a user name also satisfies the VPN-session rule's condition; a headless Chrome
-# Remote Desktop enrolment is also an RMM tool start.
-ALSO = {"chrome_remote_desktop_headless_registration": ["rmm_tool_started"],
-        "signin_from_high_risk_country": ["vpn_session_from_high_risk_country"]}
+# Planted events that other rules of the same source match too: a headless Chrome Remote
+# Desktop enrolment is also an RMM tool start. (detc hunt gives an ECS event only to the
+# rules of the source its event.category and the Elastic mapping's filters name.)
+ALSO = {"chrome_remote_desktop_headless_registration": ["rmm_tool_started"]}
 
 # Source mix, by weight: endpoints dominate real telemetry.
 MIX = [("process_start", 30), ("network_connection", 20), ("dns_query", 16), ("file_event", 10),

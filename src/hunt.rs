@@ -7,9 +7,10 @@
 //! batches, however long the input.
 
 use crate::diag::Diagnostic;
-use crate::eval::Matcher;
+use crate::eval::{self, Matcher};
 use crate::ir;
 use crate::project::{self, Config, Project};
+use crate::schema::Mapping;
 use crate::targets::{self, TargetName};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -54,6 +55,51 @@ struct Hunted {
     severity: &'static str,
     title: String,
     matcher: Matcher,
+    source: Source,
+}
+
+/// Which events a rule's compiled queries would see: those of its logical source.
+struct Source {
+    name: String,
+    /// The Elastic mapping's event category and exact filters (ECS fields), which tell an
+    /// ECS event's source when it does not name one.
+    category: Option<String>,
+    filter: Vec<(String, String)>,
+}
+
+impl Source {
+    /// An event that names its source (`event.source`) belongs to that one; else an event
+    /// with an `event.category` belongs to the sources whose Elastic category and filters
+    /// it carries; an event with neither is tried against every rule.
+    fn admits(&self, event: &Value) -> bool {
+        let text = |v: &&Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let named = eval::values(event, "event.source");
+        if !named.is_empty() {
+            return named.iter().filter_map(text).any(|s| s == self.name);
+        }
+        let categories: Vec<String> = eval::values(event, "event.category")
+            .iter()
+            .filter_map(text)
+            .collect();
+        if categories.is_empty() {
+            return true;
+        }
+        let category_fits = self
+            .category
+            .as_deref()
+            .is_none_or(|c| c == "any" || categories.iter().any(|e| e == c));
+        category_fits
+            && self.filter.iter().all(|(field, want)| {
+                eval::values(event, field)
+                    .iter()
+                    .filter_map(text)
+                    .any(|v| v == *want)
+            })
+    }
 }
 
 /// One output line; fields serialize in this order.
@@ -76,19 +122,34 @@ enum Verdict {
 
 impl Hunter {
     /// The hunter, and one message per rule that cannot be evaluated (correlation rules).
-    pub fn new(rules: &[ir::Rule]) -> (Hunter, Vec<String>) {
+    /// `elastic` is the Elastic mapping, whose categories and filters tell ECS events'
+    /// sources apart.
+    pub fn new(rules: &[ir::Rule], elastic: &Mapping) -> (Hunter, Vec<String>) {
         let mut skipped = Vec::new();
         let mut hunted: Vec<Hunted> = rules
             .iter()
-            .filter_map(|r| match Matcher::new(r) {
-                Ok(matcher) => Some(Hunted {
+            .filter_map(|r| match (Matcher::new(r), &r.kind) {
+                (Ok(matcher), ir::RuleKind::Single(q)) => Some(Hunted {
                     name: r.name.clone(),
                     id: r.id.clone(),
                     severity: r.severity.as_str(),
                     title: r.title.clone(),
                     matcher,
+                    source: {
+                        let m = elastic.sources.get(&q.source);
+                        Source {
+                            name: q.source.clone(),
+                            category: m.and_then(|m| m.category.clone()),
+                            filter: m
+                                .and_then(|m| m.filter.clone())
+                                .unwrap_or_default()
+                                .into_iter()
+                                .collect(),
+                        }
+                    },
                 }),
-                Err(e) => {
+                (Ok(_), _) => None,
+                (Err(e), _) => {
                     skipped.push(format!("rule {}: {}; skipped", r.name, e.message));
                     None
                 }
@@ -114,7 +175,10 @@ impl Hunter {
         match serde_json::from_slice::<Value>(text) {
             Ok(event @ Value::Object(_)) => Verdict::Event(
                 (0..self.rules.len() as u32)
-                    .filter(|&i| self.rules[i as usize].matcher.matches(&event))
+                    .filter(|&i| {
+                        let rule = &self.rules[i as usize];
+                        rule.source.admits(&event) && rule.matcher.matches(&event)
+                    })
                     .collect(),
             ),
             Ok(other) => {
@@ -626,9 +690,34 @@ rule a_any_anydesk "Anything AnyDesk" {
         let config = Config::load(&[], &[]).expect("config");
         let p = project::check_text("t.det", RULES, &config);
         assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
-        let (h, skipped) = Hunter::new(&p.rules);
+        let (h, skipped) = Hunter::new(&p.rules, &config.mappings[&TargetName::Elastic]);
         assert!(skipped.is_empty());
         h
+    }
+
+    #[test]
+    fn events_reach_the_rules_of_their_source() {
+        let h = hunter();
+        let judge = |line: &str| match h.judge(line.as_bytes()) {
+            Verdict::Event(rules) => rules.len(),
+            _ => usize::MAX,
+        };
+        // No source information: every rule is tried.
+        assert_eq!(judge(r#"{"process.name": "AnyDesk.exe"}"#), 2);
+        // Named source.
+        assert_eq!(
+            judge(r#"{"event.source": "process_start", "process.name": "AnyDesk.exe"}"#),
+            2
+        );
+        assert_eq!(
+            judge(r#"{"event.source": "dns_query", "process.name": "AnyDesk.exe"}"#),
+            0
+        );
+        // ECS category and the Elastic mapping's filter (process_start: event.type start).
+        let ecs = r#"{"event": {"category": ["process"], "type": ["start"]}, "process": {"name": "AnyDesk.exe"}}"#;
+        assert_eq!(judge(ecs), 2);
+        assert_eq!(judge(&ecs.replace("start", "end")), 0);
+        assert_eq!(judge(&ecs.replace("\"process\"]", "\"network\"]")), 0);
     }
 
     fn hunt_bytes(input: &[u8], strict: bool) -> (Option<Summary>, String, String) {

@@ -248,7 +248,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("{}; nothing hunted", plural(errors, "error"));
                 return Ok(exit(errors));
             }
-            let (hunter, skipped) = hunt::Hunter::new(&project.rules);
+            let (hunter, skipped) =
+                hunt::Hunter::new(&project.rules, &config.mappings[&TargetName::Elastic]);
             for s in &skipped {
                 eprintln!("warning: {s}");
             }
