@@ -6,12 +6,9 @@
 //! next batch is judged. So the output is the same on every run, and memory holds a few
 //! batches, however long the input.
 
-use crate::diag::Diagnostic;
 use crate::eval::{self, Matcher};
 use crate::ir;
-use crate::project::{self, Config, Project};
 use crate::schema::Mapping;
-use crate::targets::{self, TargetName};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -35,14 +32,6 @@ pub const MAX_LINE: usize = 64 << 20;
 const SHOWN_MALFORMED: u64 = 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// The rules' diagnostics as `detc check` reports them: a rule that does not check is not
-/// hunted with. Correlation rules that check are fine here; `Hunter::new` skips them.
-pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    let (_, mut diags) = project::compile(project, config, &TargetName::ALL);
-    diags.retain(|d| d.code != targets::NOT_YET);
-    diags
-}
 
 /// The rules prepared for evaluation, in name order (the order of the output).
 pub struct Hunter {
@@ -670,6 +659,8 @@ fn progress_bar(show: bool, size: Option<u64>) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::{self, Config};
+    use crate::targets::TargetName;
 
     const RULES: &str = r#"
 rule b_rmm "RMM started" {

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
-use detc::targets::{self, TargetName};
+use detc::targets::TargetName;
 use detc::testing::{self, Status};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -106,9 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let (_, mut diags) = project::compile(&project, &config, &TargetName::ALL);
-            // A correlation rule that checks is fine for `check`; only `compile` needs its query.
-            diags.retain(|d| d.code != targets::NOT_YET);
+            let diags = project::check(&project, &config);
             report(&project, &diags, format)?;
             let errors = diags
                 .iter()
@@ -238,7 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let diags = hunt::check(&project, &config);
+            let diags = project::check(&project, &config);
             report(&project, &diags, Format::Text)?;
             let errors = diags
                 .iter()
