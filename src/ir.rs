@@ -19,6 +19,8 @@ pub struct Rule {
     pub false_positives: Vec<String>,
     pub references: Vec<String>,
     pub author: Option<String>,
+    /// How often a scheduled SIEM search runs the rule (`schedule = 5m`), if the rule sets it.
+    pub schedule: Option<Duration>,
     /// The file the rule came from, as given on the command line.
     pub file: String,
     pub span: Span,

@@ -15,9 +15,10 @@ pub(super) struct Metadata {
     pub false_positives: Vec<String>,
     pub references: Vec<String>,
     pub author: Option<String>,
+    pub schedule: Option<crate::ir::Duration>,
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "id",
     "severity",
     "status",
@@ -27,6 +28,7 @@ const KEYS: [&str; 9] = [
     "false_positives",
     "references",
     "author",
+    "schedule",
 ];
 
 const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
@@ -45,6 +47,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
         false_positives: vec![],
         references: vec![],
         author: None,
+        schedule: None,
     };
     for entry in &rule.meta {
         let key = entry.key.name.as_str();
@@ -94,6 +97,20 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
             "references" => m.references = strings(sink, key, value),
             "description" => m.description = string(sink, key, value),
             "author" => m.author = string(sink, key, value),
+            "schedule" => match value.kind {
+                ValueKind::Duration(seconds) if seconds > 0 => {
+                    m.schedule = Some(crate::ir::Duration {
+                        seconds,
+                        span: value.span,
+                    })
+                }
+                _ => sink.error(
+                    value.span,
+                    "E0109",
+                    "`schedule` takes a positive duration",
+                    Some("write e.g. `schedule = 5m`".into()),
+                ),
+            },
             _ => unreachable!("key list above"),
         }
     }

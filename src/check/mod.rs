@@ -109,6 +109,7 @@ pub fn check_rule(
         false_positives: meta.false_positives,
         references: meta.references,
         author: meta.author,
+        schedule: meta.schedule,
         file: file.to_string(),
         span: rule.span,
         kind,

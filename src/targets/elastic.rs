@@ -9,13 +9,23 @@
 
 use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, nnf,
-    plain_identifier, quoted,
+    not_yet, plain_identifier, quoted, source_mapping,
 };
+use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::SourceMapping;
+use crate::schema::{Mapping, SourceMapping};
 use std::fmt::Write as _;
 
+/// Compile any rule; correlation forms are added form by form.
+pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    match &rule.kind {
+        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
+        other => Err(not_yet(other)),
+    }
+}
+
+/// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     let missing = |key: &str| {
         CompileError::new(

@@ -113,32 +113,32 @@ impl TargetName {
 
 /// Compile one rule for one target with that target's mapping.
 pub fn compile(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    let query = match &rule.kind {
-        ir::RuleKind::Single(q) => q,
-        ir::RuleKind::Aggregate { window, .. } => return Err(not_yet("aggregation", window.span)),
-        ir::RuleKind::Sequence { span, .. } => return Err(not_yet("sequence", *span)),
-        ir::RuleKind::FirstSeen { span, .. } => return Err(not_yet("first seen", *span)),
-    };
-    let source = source_mapping(mapping, query, target)?;
     match target {
-        TargetName::Splunk => splunk::compile(query, source),
-        TargetName::Sentinel => sentinel::compile(query, source),
-        TargetName::Elastic => elastic::compile(query, source),
+        TargetName::Splunk => splunk::compile_rule(rule, mapping),
+        TargetName::Sentinel => sentinel::compile_rule(rule, mapping),
+        TargetName::Elastic => elastic::compile_rule(rule, mapping),
     }
 }
 
 /// The code of "this correlation form does not compile yet"; `check` does not count it.
 pub const NOT_YET: &str = "E0403";
 
-fn not_yet(form: &str, span: Span) -> CompileError {
+/// The error for a correlation form a target does not compile yet.
+pub(crate) fn not_yet(kind: &ir::RuleKind) -> CompileError {
+    let (form, span) = match kind {
+        ir::RuleKind::Single(q) => ("single-event", q.source_span),
+        ir::RuleKind::Aggregate { window, .. } => ("aggregation", window.span),
+        ir::RuleKind::Sequence { span, .. } => ("sequence", *span),
+        ir::RuleKind::FirstSeen { span, .. } => ("first seen", *span),
+    };
     CompileError::new(NOT_YET, span, format!("{form} rules are not supported yet"))
         .hint("correlation compiles in a later release; `detc check` still validates the rule")
 }
 
-fn source_mapping<'m>(
+/// Where a query's source lives on the mapping's target.
+pub(crate) fn source_mapping<'m>(
     mapping: &'m Mapping,
     query: &ir::Query,
-    target: TargetName,
 ) -> Result<&'m SourceMapping> {
     mapping.sources.get(&query.source).ok_or_else(|| {
         CompileError::new(
@@ -148,8 +148,7 @@ fn source_mapping<'m>(
         )
         .hint(format!(
             "add `{}` under `sources:` in targets/{}.yaml or a --mapping file",
-            query.source,
-            target.as_str()
+            query.source, mapping.target
         ))
     })
 }

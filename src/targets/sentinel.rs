@@ -6,14 +6,24 @@
 //! are wrapped in `not(coalesce(..., false))` so a null never turns `not` into "unknown".
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, group, join, nnf, plain_identifier,
-    quoted,
+    CompileError, Compiled, Language, Result, field_name, group, join, nnf, not_yet,
+    plain_identifier, quoted, source_mapping,
 };
+use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
-use crate::schema::SourceMapping;
+use crate::schema::{Mapping, SourceMapping};
 use std::fmt::Write as _;
 
+/// Compile any rule; correlation forms are added form by form.
+pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    match &rule.kind {
+        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
+        other => Err(not_yet(other)),
+    }
+}
+
+/// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     let table = src.table.as_deref().ok_or_else(|| {
         CompileError::new(

@@ -11,12 +11,22 @@
 
 use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join, nnf,
-    plain_identifier,
+    not_yet, plain_identifier, source_mapping,
 };
+use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::SourceMapping;
+use crate::schema::{Mapping, SourceMapping};
 
+/// Compile any rule; correlation forms are added form by form.
+pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    match &rule.kind {
+        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
+        other => Err(not_yet(other)),
+    }
+}
+
+/// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     let base = src.search.as_deref().map(str::trim).ok_or_else(|| {
         CompileError::new(
