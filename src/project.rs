@@ -347,6 +347,10 @@ pub struct Output {
     pub target: TargetName,
     pub language: Language,
     pub query: String,
+    /// Why the rule has fewer languages than the target usually gives (Elastic: EQL cannot
+    /// aggregate, ES|QL cannot order events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Compile every checked rule for `targets`: the queries in a stable order (rule, target,
@@ -367,6 +371,7 @@ pub fn compile(
                     target: t,
                     language: c.language,
                     query: c.query,
+                    note: targets::note(t, rule, &config.mappings[&t]),
                 })),
                 Err(e) => diags.push(e.into_diagnostic(rule, t)),
             }

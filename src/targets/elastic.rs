@@ -9,24 +9,98 @@
 
 use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, nnf,
-    not_yet, plain_identifier, quoted, source_mapping,
+    plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
-use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
+use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
 use std::fmt::Write as _;
 
-/// Compile any rule; correlation forms are added form by form.
+/// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
+/// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
     match &rule.kind {
         ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
-        other => Err(not_yet(other)),
+        ir::RuleKind::Aggregate {
+            query,
+            group_by,
+            window,
+            having,
+        } => aggregate(
+            query,
+            source_mapping(mapping, query)?,
+            group_by,
+            *window,
+            having,
+        ),
+        ir::RuleKind::Sequence {
+            by, within, steps, ..
+        } => sequence(steps, by, *within, mapping),
+        ir::RuleKind::FirstSeen {
+            query,
+            field: f,
+            by,
+            lookback,
+            ..
+        } => first_seen(
+            query,
+            source_mapping(mapping, query)?,
+            f,
+            by,
+            lookback.seconds + schedule_or(rule, FIRST_SEEN_SCHEDULE),
+            schedule_or(rule, FIRST_SEEN_SCHEDULE),
+        ),
     }
 }
 
-/// A single-event rule: the source's events that meet the condition.
-pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+/// Why a rule has only one Elastic language, for the compiled output. EQL has no clock
+/// and no index, so a sequence's note also says where and over how long to run it.
+pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
+    match &rule.kind {
+        ir::RuleKind::Single(_) => None,
+        ir::RuleKind::Aggregate { .. } => Some("EQL cannot aggregate; ES|QL only".into()),
+        ir::RuleKind::FirstSeen { .. } => {
+            Some("EQL cannot aggregate (first seen); ES|QL only".into())
+        }
+        ir::RuleKind::Sequence { within, steps, .. } => {
+            let mut indices: Vec<&str> = Vec::new();
+            for q in steps {
+                let index = mapping
+                    .sources
+                    .get(&q.source)
+                    .and_then(|s| s.index.as_deref());
+                if let Some(i) = index.filter(|i| !indices.contains(i)) {
+                    indices.push(i);
+                }
+            }
+            Some(format!(
+                "ES|QL cannot express ordered sequences; EQL only. Run it on {} over the last \
+                 {} (maxspan + schedule)",
+                indices.join(","),
+                eql_span(within.seconds + schedule_or(rule, within.seconds))
+            ))
+        }
+    }
+}
+
+/// The first-seen schedule when the rule sets none: one hour.
+const FIRST_SEEN_SCHEDULE: u64 = 3600;
+
+fn schedule_or(rule: &ir::Rule, default: u64) -> u64 {
+    rule.schedule.map_or(default, |d| d.seconds)
+}
+
+/// One source's events that meet a query, in both languages.
+struct Event<'m> {
+    /// EQL `category where ...`.
+    eql: String,
+    index: &'m str,
+    /// ES|QL `WHERE` conditions, each its own command.
+    esql_where: Vec<String>,
+}
+
+fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
     let missing = |key: &str| {
         CompileError::new(
             "E0401",
@@ -74,20 +148,208 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     } else {
         format!("{category} where {}", eql_parts.join(" and "))
     };
-    let mut esql = format!("FROM {}", index_pattern(index));
-    for w in esql_where {
+    Ok(Event {
+        eql,
+        index,
+        esql_where,
+    })
+}
+
+/// A single-event rule: the source's events that meet the condition.
+pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let e = event(q, src)?;
+    let mut esql = format!("FROM {}", index_pattern(e.index));
+    for w in &e.esql_where {
         let _ = write!(esql, "\n| WHERE {w}");
     }
     Ok(vec![
         Compiled {
             language: Language::Eql,
-            query: eql,
+            query: e.eql,
         },
         Compiled {
             language: Language::Esql,
             query: esql,
         },
     ])
+}
+
+/// ES|QL from the source over the last `seconds`, the query's conditions, and only events
+/// with a value for every one of `keys`.
+fn esql_events(e: &Event, seconds: u64, keys: &[String]) -> String {
+    let mut esql = format!(
+        "FROM {}\n| WHERE @timestamp > NOW() - {}",
+        index_pattern(e.index),
+        esql_span(seconds)
+    );
+    for w in &e.esql_where {
+        let _ = write!(esql, "\n| WHERE {w}");
+    }
+    if !keys.is_empty() {
+        let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+        let _ = write!(esql, "\n| WHERE {}", present.join(" AND "));
+    }
+    esql
+}
+
+/// Aggregation: ES|QL over the last window, grouped, `having` tested on the groups.
+fn aggregate(
+    q: &Query,
+    src: &SourceMapping,
+    group_by: &[ir::Field],
+    window: ir::Duration,
+    having: &ir::Having,
+) -> Result<Vec<Compiled>> {
+    let e = event(q, src)?;
+    let name = |f: &ir::Field| field_name(src, f, &q.source).map(field);
+    let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
+    // Each aggregate once, named as the rule writes it, in order of first use.
+    let mut aggs: Vec<(String, String)> = Vec::new();
+    let test = having_text(having, &mut |term| {
+        let (label, expr) = match &term.agg {
+            Aggregate::Count => ("count()".to_string(), "COUNT(*)".to_string()),
+            Aggregate::Distinct(f) => (
+                format!("distinct({})", f.name),
+                format!("COUNT_DISTINCT({}, 40000)", name(f)?),
+            ),
+            Aggregate::Sum(f) => (format!("sum({})", f.name), format!("SUM({})", name(f)?)),
+            Aggregate::Min(f) => (format!("min({})", f.name), format!("MIN({})", name(f)?)),
+            Aggregate::Max(f) => (format!("max({})", f.name), format!("MAX({})", name(f)?)),
+        };
+        let label = quoted_name(&label);
+        if !aggs.iter().any(|(l, _)| *l == label) {
+            aggs.push((label.clone(), expr));
+        }
+        Ok(format!("{label} {} {}", term.op.as_str(), term.value))
+    })?;
+    let mut esql = esql_events(&e, window.seconds, &keys);
+    let stats: Vec<String> = aggs.iter().map(|(l, x)| format!("{l} = {x}")).collect();
+    let _ = write!(
+        esql,
+        "\n| STATS {} BY {}\n| WHERE {test}",
+        stats.join(", "),
+        keys.join(", ")
+    );
+    Ok(vec![Compiled {
+        language: Language::Esql,
+        query: esql,
+    }])
+}
+
+/// `having` with ES|QL's words; nested groups of more than one term are parenthesised.
+fn having_text(
+    h: &ir::Having,
+    term: &mut dyn FnMut(&ir::HavingTerm) -> Result<String>,
+) -> Result<String> {
+    let (parts, sep) = match h {
+        ir::Having::Term(t) => return term(t),
+        ir::Having::And(ps) => (ps, " AND "),
+        ir::Having::Or(ps) => (ps, " OR "),
+    };
+    let rendered = parts
+        .iter()
+        .map(|p| {
+            let s = having_text(p, term)?;
+            Ok(match p {
+                ir::Having::And(ps) | ir::Having::Or(ps) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rendered.join(sep))
+}
+
+/// Sequence: EQL `sequence by K with maxspan=W [..] [..]`. The key is named once when every
+/// step's source names it alike, else per step (`[..] by a [..] by b`).
+fn sequence(
+    steps: &[Query],
+    by: &[ir::Field],
+    within: ir::Duration,
+    mapping: &Mapping,
+) -> Result<Vec<Compiled>> {
+    let mut rendered = Vec::new();
+    for q in steps {
+        let src = source_mapping(mapping, q)?;
+        let keys = by
+            .iter()
+            .map(|f| field_name(src, f, &q.source).map(field))
+            .collect::<Result<Vec<_>>>()?;
+        rendered.push((event(q, src)?.eql, keys));
+    }
+    let shared = rendered.windows(2).all(|w| w[0].1 == w[1].1);
+    let mut eql = String::from("sequence");
+    if shared && !by.is_empty() {
+        let _ = write!(eql, " by {}", rendered[0].1.join(", "));
+    }
+    let _ = write!(eql, " with maxspan={}", eql_span(within.seconds));
+    for (step, keys) in &rendered {
+        let _ = write!(eql, "\n  [{step}]");
+        if !shared && !keys.is_empty() {
+            let _ = write!(eql, " by {}", keys.join(", "));
+        }
+    }
+    Ok(vec![Compiled {
+        language: Language::Eql,
+        query: eql,
+    }])
+}
+
+/// First seen: ES|QL over the last L + S, each (K, F)'s earliest time, kept when it falls
+/// in the last S.
+fn first_seen(
+    q: &Query,
+    src: &SourceMapping,
+    value: &ir::Field,
+    by: &[ir::Field],
+    covered: u64,
+    schedule: u64,
+) -> Result<Vec<Compiled>> {
+    let e = event(q, src)?;
+    let mut keys = by
+        .iter()
+        .map(|f| field_name(src, f, &q.source).map(field))
+        .collect::<Result<Vec<_>>>()?;
+    keys.push(field_name(src, value, &q.source).map(field)?);
+    // A column name no key takes.
+    let mut first = String::from("first_seen");
+    while keys.contains(&first) {
+        first.push('_');
+    }
+    let mut esql = esql_events(&e, covered, &keys);
+    let _ = write!(
+        esql,
+        "\n| STATS {first} = MIN(@timestamp) BY {}\n| WHERE {first} > NOW() - {}",
+        keys.join(", "),
+        esql_span(schedule)
+    );
+    Ok(vec![Compiled {
+        language: Language::Esql,
+        query: esql,
+    }])
+}
+
+/// An ES|QL time span in the largest whole unit of hours, minutes or seconds (fixed
+/// lengths, unlike ES|QL's calendar `day`).
+fn esql_span(seconds: u64) -> String {
+    let (n, unit) = [(3600, "hour"), (60, "minute"), (1, "second")]
+        .into_iter()
+        .find(|(u, _)| seconds.is_multiple_of(*u) && seconds >= *u)
+        .map_or((seconds, "second"), |(u, name)| (seconds / u, name));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// An EQL `maxspan` in the largest whole unit of days, hours, minutes or seconds.
+fn eql_span(seconds: u64) -> String {
+    let (n, unit) = [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")]
+        .into_iter()
+        .find(|(u, _)| seconds.is_multiple_of(*u) && seconds >= *u)
+        .map_or((seconds, "s"), |(u, name)| (seconds / u, name));
+    format!("{n}{unit}")
+}
+
+/// An ES|QL column name, always back-quoted.
+fn quoted_name(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {

@@ -120,6 +120,15 @@ pub fn compile(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Result
     }
 }
 
+/// A remark on what a target emitted for a rule, e.g. that Elastic gives a sequence in EQL
+/// only; `None` when there is nothing to say.
+pub fn note(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
+    match target {
+        TargetName::Elastic => elastic::note(rule, mapping),
+        TargetName::Splunk | TargetName::Sentinel => None,
+    }
+}
+
 /// The code of "this correlation form does not compile yet"; `check` does not count it.
 pub const NOT_YET: &str = "E0403";
 
