@@ -13,6 +13,12 @@ use crate::syntax::ast::Span;
 use serde_json::Value;
 use std::net::IpAddr;
 
+mod correlate;
+mod time;
+
+pub use correlate::{Alert, Correlation, Correlator, Fit, State, named_source};
+pub use time::{event_time, parse_rfc3339};
+
 /// A rule prepared for evaluation: lowered values, compiled regexes.
 #[derive(Debug)]
 pub struct Matcher {
@@ -67,17 +73,23 @@ pub struct EvalError {
 }
 
 impl Matcher {
-    /// Prepare a single-event rule. Correlation rules evaluate with the correlation release.
+    /// Prepare a single-event rule; a correlation rule is an error (see [`Correlation`]).
     pub fn new(rule: &ir::Rule) -> Result<Matcher, EvalError> {
         match &rule.kind {
-            ir::RuleKind::Single(q) => Ok(Matcher {
-                condition: q.condition.as_ref().map(node).transpose()?,
-            }),
+            ir::RuleKind::Single(q) => Matcher::query(q),
             _ => Err(EvalError {
                 span: rule.span,
-                message: "correlation rules are not evaluated yet".into(),
+                message: "a correlation rule is evaluated over event sequences".into(),
             }),
         }
+    }
+
+    /// Prepare one query's condition: a single-event rule's, or one query or step of a
+    /// correlation rule (one implementation of the per-event semantics for both).
+    pub fn query(q: &ir::Query) -> Result<Matcher, EvalError> {
+        Ok(Matcher {
+            condition: q.condition.as_ref().map(node).transpose()?,
+        })
     }
 
     /// Whether the event matches. (The rule's source is not checked: an event is taken to

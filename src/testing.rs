@@ -1,11 +1,16 @@
 //! `detc test`: every rule's cases, run by the `eval` stage.
 //!
-//! A rule's cases are its `test matches { ... }` / `test misses { ... }` blocks and, beside
-//! the rule file, `<rule>.matches.ndjson` / `<rule>.misses.ndjson`: one event per line,
-//! each of which must (or must not) raise the rule.
+//! A single-event rule's cases are its `test matches { ... }` / `test misses { ... }` blocks
+//! and, beside the rule file, `<rule>.matches.ndjson` / `<rule>.misses.ndjson`: one event per
+//! line, each of which must (or must not) raise the rule.
+//!
+//! A correlation rule's cases are files beside the rule: each `<rule>.<case>.matches.ndjson`,
+//! `<rule>.<case>.misses.ndjson`, `<rule>.matches.ndjson` and `<rule>.misses.ndjson` is one
+//! case, its events fed in time order (equal times in file order) through the rule, which
+//! must raise at least one alert (`matches`) or none (`misses`).
 
 use crate::diag::line_col;
-use crate::eval::{self, Matcher};
+use crate::eval::{self, Correlator, Matcher};
 use crate::ir;
 use crate::project::Project;
 use serde::Serialize;
@@ -48,20 +53,8 @@ pub fn run(project: &Project) -> Vec<CaseResult> {
         let text = project.text_of(&rule.file).unwrap_or_default();
         let matcher = match Matcher::new(rule) {
             Ok(m) => m,
-            Err(e) => {
-                // Correlation cases are event sequences; they run with the correlation release.
-                out.push(CaseResult {
-                    rule: rule.name.clone(),
-                    id: rule.id.clone(),
-                    source: None,
-                    case: "all cases".into(),
-                    location: rule.file.clone(),
-                    expect_match: true,
-                    matched: None,
-                    status: Status::Skipped,
-                    reason: Some(e.message),
-                    event: Value::Null,
-                });
+            Err(_) => {
+                out.extend(correlation_cases(rule, text));
                 continue;
             }
         };
@@ -168,6 +161,177 @@ fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// The cases of a correlation rule: one per case file, or one failing case when there is
+/// none (the library requires them).
+fn correlation_cases(rule: &ir::Rule, text: &str) -> Vec<CaseResult> {
+    let base = |case: String, location: String, expect_match: bool| CaseResult {
+        rule: rule.name.clone(),
+        id: rule.id.clone(),
+        source: None,
+        case,
+        location,
+        expect_match,
+        matched: None,
+        status: Status::Failed,
+        reason: None,
+        event: Value::Null,
+    };
+    let mut out = Vec::new();
+    for (i, case) in rule.tests.iter().enumerate() {
+        let (line, col) = line_col(text, case.span.start);
+        out.push(CaseResult {
+            reason: Some(
+                "a correlation rule's cases are event files beside the rule, not inline events"
+                    .into(),
+            ),
+            ..base(
+                format!("test #{}", i + 1),
+                format!("{}:{line}:{col}", rule.file),
+                case.expect_match,
+            )
+        });
+    }
+    let files = case_files(rule);
+    if files.is_empty() && rule.tests.is_empty() {
+        let dir = Path::new(&rule.file).parent().unwrap_or(Path::new(""));
+        out.push(CaseResult {
+            reason: Some(format!(
+                "no multi-event cases beside the rule (add {} and {})",
+                dir.join(format!("{}.<case>.matches.ndjson", rule.name))
+                    .display(),
+                dir.join(format!("{}.<case>.misses.ndjson", rule.name))
+                    .display(),
+            )),
+            ..base("cases".into(), rule.file.clone(), true)
+        });
+    }
+    for (name, path, expect) in files {
+        let shown = path.display().to_string();
+        let base = base(name, shown.clone(), expect);
+        let (events, alerts) = match run_stream(rule, &path) {
+            Ok(done) => done,
+            Err((line, why)) => {
+                out.push(CaseResult {
+                    location: line.map_or(shown.clone(), |l| format!("{shown}:{l}")),
+                    reason: Some(match line {
+                        Some(l) => format!("line {l}: {why}"),
+                        None => why,
+                    }),
+                    ..base
+                });
+                continue;
+            }
+        };
+        let matched = !alerts.is_empty();
+        let passed = matched == expect;
+        let reason = (!passed).then(|| match alerts.first() {
+            None => "expected an alert, got none".to_string(),
+            Some(first) => {
+                let group = first
+                    .group
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let line = first.events.last().copied().unwrap_or_default();
+                format!(
+                    "expected no alert, got {} (first at line {line}: group {group})",
+                    alerts.len()
+                )
+            }
+        });
+        out.push(CaseResult {
+            matched: Some(matched),
+            status: if passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+            reason,
+            event: Value::Array(events),
+            ..base
+        });
+    }
+    out
+}
+
+/// The case files beside a correlation rule, by file name: (case name, path, expects a match).
+fn case_files(rule: &ir::Rule) -> Vec<(String, std::path::PathBuf, bool)> {
+    let dir = Path::new(&rule.file).parent().unwrap_or(Path::new(""));
+    let listed = if dir.as_os_str().is_empty() {
+        std::fs::read_dir(".")
+    } else {
+        std::fs::read_dir(dir)
+    };
+    let Ok(entries) = listed else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.", rule.name);
+    let mut files: Vec<(String, std::path::PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_str()?.to_string();
+            let rest = file.strip_prefix(&prefix)?;
+            let (case, expect) = [("matches.ndjson", true), ("misses.ndjson", false)]
+                .into_iter()
+                .find_map(|(suffix, expect)| {
+                    let case = rest.strip_suffix(suffix)?;
+                    // `` (plain) or `<case>.` with a case name without dots.
+                    (case.is_empty()
+                        || case
+                            .strip_suffix('.')
+                            .is_some_and(|c| !c.is_empty() && !c.contains('.')))
+                    .then_some((case, expect))
+                })?;
+            Some((
+                format!("{case}{}", &rest[case.len()..]),
+                dir.join(&file),
+                expect,
+            ))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// One case file through the rule: its events (in file order) and the alerts, whose event
+/// ids are line numbers; or the line (if any) and why the file cannot run.
+#[allow(clippy::type_complexity)]
+fn run_stream(
+    rule: &ir::Rule,
+    path: &Path,
+) -> Result<(Vec<Value>, Vec<eval::Alert<usize>>), (Option<usize>, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| (None, format!("cannot read: {e}")))?;
+    let mut events = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let line = i + 1;
+        let event = serde_json::from_str::<Value>(l)
+            .map_err(|e| (Some(line), format!("not a JSON event: {e}")))?;
+        if !event.is_object() {
+            return Err((Some(line), "not a JSON object".into()));
+        }
+        let time = eval::event_time(&event).map_err(|e| (Some(line), e))?;
+        events.push((time, line, event));
+    }
+    if events.is_empty() {
+        return Err((None, "no events".into()));
+    }
+    let mut correlator = Correlator::new(rule).map_err(|e| (None, e.message))?;
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events[i].0);
+    let alerts = order
+        .into_iter()
+        .flat_map(|i| {
+            let (time, line, event) = &events[i];
+            correlator.push(event, *time, *line)
+        })
+        .collect();
+    Ok((events.into_iter().map(|(_, _, e)| e).collect(), alerts))
 }
 
 /// A sentence on why the verdict was not the expected one.

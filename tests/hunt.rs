@@ -350,7 +350,7 @@ fn correlation_rules_are_skipped_with_a_warning() {
     assert_eq!(r.code, Some(0), "{}", r.err);
     assert!(
         r.err.contains(
-            "warning: rule two_vendors: correlation rules are not evaluated yet; skipped"
+            "warning: rule two_vendors: a correlation rule is evaluated over event sequences; skipped"
         ),
         "{}",
         r.err

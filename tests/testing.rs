@@ -121,15 +121,99 @@ fn junit_file_for_ci() {
 }
 
 #[test]
-fn correlation_rules_are_skipped_not_failed() {
+fn a_correlation_rule_without_case_files_fails() {
     let text = include_str!("fixtures/language/correlation.det");
     let (code, out, _) = run(&[("detections/c.det", text)], &[]);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("SKIP laptop_farm_shared_ip all cases"),
+        out.contains(
+            "FAIL laptop_farm_shared_ip cases (detections/c.det): no multi-event cases beside the rule"
+        ),
         "{out}"
     );
-    assert!(out.ends_with("3 skipped\n0 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("0 passed, 3 failed\n"), "{out}");
+}
+
+const KVM: &str = r#"{"@timestamp": "2026-11-25T10:00:00Z", "event.source": "usb_device", "device.vendor.name": "PiKVM", "host.name": "h1"}"#;
+const LOGON: &str = r#"{"@timestamp": "2026-11-25T10:10:00Z", "event.source": "authentication", "event.outcome": "success", "logon.type": "interactive", "host.name": "h1"}"#;
+
+fn auth(time: &str, user: &str) -> String {
+    format!(
+        r#"{{"@timestamp": "{time}", "event.source": "authentication", "event.outcome": "success", "user.name": "{user}", "source.ip": "1.2.3.4"}}"#
+    )
+}
+
+#[test]
+fn correlation_case_files_are_one_case_each_in_time_order() {
+    let text = include_str!("fixtures/language/correlation.det");
+    // Lines out of order are sorted by time; exactly `within` apart is inside.
+    let hit = format!("{LOGON}\n{KVM}\n");
+    let other_keys = format!("{KVM}\n{}\n", LOGON.replace("h1", "h2"));
+    let farm = [
+        auth("2026-11-25T10:00:00Z", "a"),
+        auth("2026-11-25T11:00:00+01:00", "b"),
+        auth("2026-11-25T10:00:00.5Z", "c"),
+    ]
+    .join("\n");
+    let (code, out, _) = run(
+        &[
+            ("detections/c.det", text),
+            ("detections/ipkvm_then_logon.hit.matches.ndjson", &hit),
+            (
+                "detections/ipkvm_then_logon.other_keys.misses.ndjson",
+                &other_keys,
+            ),
+            ("detections/laptop_farm_shared_ip.matches.ndjson", &farm),
+            // A second IP with the same three users: two alerts where none is expected.
+            (
+                "detections/laptop_farm_shared_ip.two_ips.misses.ndjson",
+                &format!("{farm}\n{}\n", farm.replace("1.2.3.4", "5.6.7.8")),
+            ),
+            (
+                "detections/new_signin_country.late.misses.ndjson",
+                "{\"event.outcome\": \"success\"}\n",
+            ),
+            // Not a case of any rule.
+            ("detections/ipkvm_then_logon.a.b.matches.ndjson", "nope"),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        out,
+        "FAIL laptop_farm_shared_ip two_ips.misses.ndjson (detections/laptop_farm_shared_ip.two_ips.misses.ndjson): \
+         expected no alert, got 2 (first at line 3: group source.ip=1.2.3.4)\n\
+         FAIL new_signin_country late.misses.ndjson (detections/new_signin_country.late.misses.ndjson:1): \
+         line 1: no @timestamp\n\
+         3 passed, 2 failed\n"
+    );
+}
+
+#[test]
+fn correlation_cases_in_json_carry_their_events() {
+    let text = include_str!("fixtures/language/correlation.det");
+    let (_, out, dir) = run(
+        &[
+            ("detections/c.det", text),
+            ("detections/ipkvm_then_logon.late.matches.ndjson", KVM),
+        ],
+        &["--format", "json", "--junit", "report.xml"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let case = v
+        .as_array()
+        .and_then(|cases| cases.iter().find(|c| c["case"] == "late.matches.ndjson"))
+        .expect("the case");
+    assert_eq!(case["expect_match"], true);
+    assert_eq!(case["matched"], false);
+    assert_eq!(case["status"], "failed");
+    assert_eq!(case["reason"], "expected an alert, got none");
+    assert_eq!(case["event"][0]["device.vendor.name"], "PiKVM");
+    let xml = fs::read_to_string(dir.path().join("report.xml")).expect("written");
+    assert!(
+        xml.contains("<failure message=\"expected an alert, got none\"/>"),
+        "{xml}"
+    );
 }
 
 #[test]

@@ -1,0 +1,1031 @@
+//! Correlation rules over an ordered stream of events: aggregation, sequence, first seen,
+//! with exactly the meaning `docs/CORRELATION.md` gives them.
+//!
+//! A rule is prepared once ([`Correlation`]: the per-event conditions, with the same
+//! [`Matcher`] single-event rules use) and its state ([`State`]) is fed the events in time
+//! order. Telling what an event is to a rule ([`Correlation::fit`]) needs no state, so a
+//! caller may do it in parallel; only [`State::advance`] is sequential. [`Correlator`] is the
+//! two together. State expires with the window (lookback), so memory holds only the events
+//! of the last window.
+
+use super::{EvalError, Matcher, number, text, values};
+use crate::ir::{self, NumOp, RuleKind};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+
+/// One firing of a correlation rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert<T> {
+    /// The group (aggregation) or key (sequence, first seen: the `by` fields, then the
+    /// first-seen field) as field name → value text.
+    pub group: Vec<(String, String)>,
+    /// The ids of the contributing events in time order; the last one triggered the alert.
+    /// Aggregation: the group's events in the window; sequence: one per step; first seen:
+    /// the new event.
+    pub events: Vec<T>,
+}
+
+/// Which of a rule's queries (steps) an event meets; empty when none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fit(Vec<usize>);
+
+impl Fit {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A correlation rule prepared for evaluation.
+#[derive(Debug)]
+pub struct Correlation {
+    /// Each query's (step's) source and condition.
+    queries: Vec<(String, Matcher)>,
+    /// The window, `within` or lookback, in milliseconds.
+    window: i64,
+    form: Form,
+}
+
+#[derive(Debug)]
+enum Form {
+    Aggregate {
+        group_by: Vec<String>,
+        having: Expr,
+        terms: Vec<Term>,
+    },
+    Sequence {
+        by: Vec<String>,
+    },
+    FirstSeen {
+        field: String,
+        by: Vec<String>,
+    },
+}
+
+#[derive(Debug)]
+enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Term(usize),
+}
+
+#[derive(Debug)]
+struct Term {
+    agg: Agg,
+    op: NumOp,
+    value: f64,
+}
+
+#[derive(Debug)]
+enum Agg {
+    Count,
+    Distinct(String),
+    Sum(String),
+    Min(String),
+    Max(String),
+}
+
+/// An event's source is its `event.source` when it names one; an event that names none
+/// belongs to every source (each query's or step's condition is tried).
+pub fn named_source(event: &Value) -> impl Fn(&str) -> bool + '_ {
+    let named: Vec<String> = values(event, "event.source")
+        .into_iter()
+        .filter_map(|v| text(v).map(|t| t.into_owned()))
+        .collect();
+    move |source: &str| named.is_empty() || named.iter().any(|n| n == source)
+}
+
+impl Correlation {
+    /// Prepare a correlation rule; a single-event rule is an error (see [`Matcher`]).
+    pub fn new(rule: &ir::Rule) -> Result<Correlation, EvalError> {
+        let names = |fs: &[ir::Field]| fs.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        let prepare = |qs: &[&ir::Query]| -> Result<Vec<(String, Matcher)>, EvalError> {
+            qs.iter()
+                .map(|q| Ok((q.source.clone(), Matcher::query(q)?)))
+                .collect()
+        };
+        let ms =
+            |d: &ir::Duration| i64::try_from(d.seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Ok(match &rule.kind {
+            RuleKind::Single(_) => {
+                return Err(EvalError {
+                    span: rule.span,
+                    message: "a single-event rule is evaluated event by event".into(),
+                });
+            }
+            RuleKind::Aggregate {
+                query,
+                group_by,
+                window,
+                having,
+            } => {
+                let mut terms = Vec::new();
+                let having = expr(having, &mut terms);
+                Correlation {
+                    queries: prepare(&[query])?,
+                    window: ms(window),
+                    form: Form::Aggregate {
+                        group_by: names(group_by),
+                        having,
+                        terms,
+                    },
+                }
+            }
+            RuleKind::Sequence {
+                by, within, steps, ..
+            } => Correlation {
+                queries: prepare(&steps.iter().collect::<Vec<_>>())?,
+                window: ms(within),
+                form: Form::Sequence { by: names(by) },
+            },
+            RuleKind::FirstSeen {
+                query,
+                field,
+                by,
+                lookback,
+                ..
+            } => Correlation {
+                queries: prepare(&[query])?,
+                window: ms(lookback),
+                form: Form::FirstSeen {
+                    field: field.name.clone(),
+                    by: names(by),
+                },
+            },
+        })
+    }
+
+    /// The window (`within`, lookback) in milliseconds.
+    pub fn window_ms(&self) -> i64 {
+        self.window
+    }
+
+    /// The sources of the rule's queries (steps), in order.
+    pub fn sources(&self) -> impl Iterator<Item = &str> {
+        self.queries.iter().map(|(s, _)| s.as_str())
+    }
+
+    /// Which queries (steps) the event meets: `admits(source)` says whether the event
+    /// belongs to a source (see [`named_source`]), and the condition must hold.
+    pub fn fit(&self, event: &Value, admits: impl Fn(&str) -> bool) -> Fit {
+        Fit(self
+            .queries
+            .iter()
+            .enumerate()
+            .filter(|(_, (source, m))| admits(source) && m.matches(event))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Empty state for this rule; `T` is how the caller names an event (a line number, the
+    /// event's text).
+    pub fn state<T: Clone>(&self) -> State<T> {
+        State {
+            newest: None,
+            seq: 0,
+            data: match &self.form {
+                Form::Aggregate { .. } => Data::Aggregate {
+                    groups: HashMap::new(),
+                    expiry: VecDeque::new(),
+                },
+                Form::Sequence { .. } => Data::Sequence {
+                    keys: HashMap::new(),
+                    expiry: VecDeque::new(),
+                },
+                Form::FirstSeen { .. } => Data::FirstSeen {
+                    seen: HashMap::new(),
+                    expiry: VecDeque::new(),
+                },
+            },
+        }
+    }
+}
+
+fn expr(h: &ir::Having, terms: &mut Vec<Term>) -> Expr {
+    match h {
+        ir::Having::And(hs) => Expr::And(hs.iter().map(|h| expr(h, terms)).collect()),
+        ir::Having::Or(hs) => Expr::Or(hs.iter().map(|h| expr(h, terms)).collect()),
+        ir::Having::Term(t) => {
+            let agg = match &t.agg {
+                ir::Aggregate::Count => Agg::Count,
+                ir::Aggregate::Distinct(f) => Agg::Distinct(f.name.clone()),
+                ir::Aggregate::Sum(f) => Agg::Sum(f.name.clone()),
+                ir::Aggregate::Min(f) => Agg::Min(f.name.clone()),
+                ir::Aggregate::Max(f) => Agg::Max(f.name.clone()),
+            };
+            terms.push(Term {
+                agg,
+                op: t.op,
+                value: t.value.as_f64(),
+            });
+            Expr::Term(terms.len() - 1)
+        }
+    }
+}
+
+/// The evolving state of one correlation rule over one stream.
+#[derive(Debug)]
+pub struct State<T> {
+    /// The latest time seen: times never go back (an earlier time is taken as this one).
+    newest: Option<i64>,
+    /// Events stored so far, to tell entries apart.
+    seq: u64,
+    data: Data<T>,
+}
+
+type Key = Vec<String>;
+
+#[derive(Debug)]
+enum Data<T> {
+    Aggregate {
+        groups: HashMap<Key, Group<T>>,
+        /// Every stored entry's (time, group), oldest first: expiry visits only these.
+        expiry: VecDeque<(i64, Key)>,
+    },
+    Sequence {
+        keys: HashMap<Key, Vec<Option<Partial<T>>>>,
+        /// Every partial sequence's (start, key), oldest first.
+        expiry: VecDeque<(i64, Key)>,
+    },
+    FirstSeen {
+        /// (by values, first-seen value) → the latest time seen.
+        seen: HashMap<(Key, String), i64>,
+        expiry: VecDeque<(i64, (Key, String))>,
+    },
+}
+
+#[derive(Debug)]
+struct Group<T> {
+    entries: VecDeque<Entry<T>>,
+    /// Whether `having` held when last observed (the rule fired and has not been false).
+    firing: bool,
+    aggs: Vec<AggState>,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    seq: u64,
+    id: T,
+    /// Per term: distinct texts, or numbers.
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    None,
+    Texts(Vec<String>),
+    Numbers(Vec<f64>),
+}
+
+#[derive(Debug)]
+enum AggState {
+    Count,
+    /// Text → how many entries in the window hold it.
+    Distinct(HashMap<String, u32>),
+    /// Sum, and how many numbers it adds.
+    Sum(f64, u64),
+    /// A monotonic queue of (entry seq, value): the front is the window's min (max).
+    Extreme(VecDeque<(u64, f64)>, bool),
+}
+
+#[derive(Debug)]
+struct Partial<T> {
+    start: i64,
+    ids: Vec<T>,
+}
+
+impl<T: Clone> State<T> {
+    /// Whether an event at `time` is later than the newest seen by more than the window:
+    /// its window is gone, and a caller reading unsorted input skips it.
+    pub fn is_late(&self, rule: &Correlation, time: i64) -> bool {
+        self.newest
+            .is_some_and(|n| n.saturating_sub(time) > rule.window)
+    }
+
+    /// Events held in the state (for tests of expiry): aggregation entries, partial
+    /// sequences, or first-seen pairs.
+    pub fn size(&self) -> usize {
+        match &self.data {
+            Data::Aggregate { expiry, .. } | Data::Sequence { expiry, .. } => expiry.len(),
+            Data::FirstSeen { expiry, .. } => expiry.len(),
+        }
+    }
+
+    /// Feed one event (its time, what [`Correlation::fit`] said of it, and its id) and get
+    /// the alerts it raises. Events come in time order, equal times in input order; an
+    /// event earlier than one already fed is taken to happen at that one's time.
+    pub fn advance(
+        &mut self,
+        rule: &Correlation,
+        event: &Value,
+        time: i64,
+        fit: &Fit,
+        id: T,
+    ) -> Vec<Alert<T>> {
+        let t = self.newest.map_or(time, |n| n.max(time));
+        self.newest = Some(t);
+        let w = rule.window;
+        let mut alerts = Vec::new();
+        match (&rule.form, &mut self.data) {
+            (
+                Form::Aggregate {
+                    group_by,
+                    having,
+                    terms,
+                },
+                Data::Aggregate { groups, expiry },
+            ) => {
+                // The window is (t − W, t]: drop entries at or before t − W.
+                while let Some((old, _)) = expiry.front() {
+                    if t.saturating_sub(*old) < w {
+                        break;
+                    }
+                    let Some((_, key)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if let Some(g) = groups.get_mut(&key) {
+                        g.pop_front();
+                        if g.entries.is_empty() {
+                            groups.remove(&key);
+                        }
+                    }
+                }
+                if fit.is_empty() {
+                    return alerts;
+                }
+                let parts = || -> Vec<Part> {
+                    terms
+                        .iter()
+                        .map(|term| match &term.agg {
+                            Agg::Count => Part::None,
+                            Agg::Distinct(f) => Part::Texts(texts(event, f)),
+                            Agg::Sum(f) | Agg::Min(f) | Agg::Max(f) => Part::Numbers(
+                                values(event, f).into_iter().filter_map(number).collect(),
+                            ),
+                        })
+                        .collect()
+                };
+                for key in keys(event, group_by) {
+                    let g = groups.entry(key.clone()).or_insert_with(|| Group {
+                        entries: VecDeque::new(),
+                        firing: false,
+                        aggs: terms
+                            .iter()
+                            .map(|term| match term.agg {
+                                Agg::Count => AggState::Count,
+                                Agg::Distinct(_) => AggState::Distinct(HashMap::new()),
+                                Agg::Sum(_) => AggState::Sum(0.0, 0),
+                                Agg::Min(_) => AggState::Extreme(VecDeque::new(), false),
+                                Agg::Max(_) => AggState::Extreme(VecDeque::new(), true),
+                            })
+                            .collect(),
+                    });
+                    // Expiry may have made `having` false since the last event: observe it
+                    // just before this event joins.
+                    if !g.holds(having, terms) {
+                        g.firing = false;
+                    }
+                    self.seq += 1;
+                    g.push(Entry {
+                        seq: self.seq,
+                        id: id.clone(),
+                        parts: parts(),
+                    });
+                    expiry.push_back((t, key.clone()));
+                    if g.holds(having, terms) {
+                        if !g.firing {
+                            g.firing = true;
+                            alerts.push(Alert {
+                                group: group_by.iter().cloned().zip(key).collect(),
+                                events: g.entries.iter().map(|e| e.id.clone()).collect(),
+                            });
+                        }
+                    } else {
+                        g.firing = false;
+                    }
+                }
+            }
+            (
+                Form::Sequence { by },
+                Data::Sequence {
+                    keys: states,
+                    expiry,
+                },
+            ) => {
+                // A partial sequence whose first event is more than W ago can never finish.
+                while let Some((start, _)) = expiry.front() {
+                    if t.saturating_sub(*start) <= w {
+                        break;
+                    }
+                    let Some((_, key)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if let Some(stages) = states.get_mut(&key) {
+                        for s in stages.iter_mut() {
+                            if s.as_ref().is_some_and(|p| t.saturating_sub(p.start) > w) {
+                                *s = None;
+                            }
+                        }
+                        if stages.iter().all(Option::is_none) {
+                            states.remove(&key);
+                        }
+                    }
+                }
+                if fit.is_empty() {
+                    return alerts;
+                }
+                let n = rule.queries.len();
+                for key in keys(event, by) {
+                    let stages = states
+                        .entry(key.clone())
+                        .or_insert_with(|| (0..n.saturating_sub(1)).map(|_| None).collect());
+                    // Later steps first, so an event that meets several steps advances the
+                    // waiting sequences before it starts a new one, and is in each sequence
+                    // at most once.
+                    for &step in fit.0.iter().rev() {
+                        let partial = if step == 0 {
+                            expiry.push_back((t, key.clone()));
+                            Some(Partial {
+                                start: t,
+                                ids: vec![id.clone()],
+                            })
+                        } else {
+                            stages[step - 1]
+                                .take()
+                                .filter(|p| t.saturating_sub(p.start) <= w)
+                                .map(|mut p| {
+                                    p.ids.push(id.clone());
+                                    p
+                                })
+                        };
+                        let Some(p) = partial else { continue };
+                        if step + 1 == n {
+                            alerts.push(Alert {
+                                group: by.iter().cloned().zip(key.clone()).collect(),
+                                events: p.ids,
+                            });
+                        } else {
+                            // A newer partial sequence replaces the one waiting at its step.
+                            stages[step] = Some(p);
+                        }
+                    }
+                    if stages.iter().all(Option::is_none) {
+                        states.remove(&key);
+                    }
+                }
+            }
+            (Form::FirstSeen { field, by }, Data::FirstSeen { seen, expiry }) => {
+                // History is [t − L, t]: forget sightings before t − L.
+                while let Some((old, _)) = expiry.front() {
+                    if t.saturating_sub(*old) <= w {
+                        break;
+                    }
+                    let Some((old, pair)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if seen.get(&pair) == Some(&old) {
+                        seen.remove(&pair);
+                    }
+                }
+                if fit.is_empty() {
+                    return alerts;
+                }
+                let firsts = texts(event, field);
+                for key in keys(event, by) {
+                    for f in &firsts {
+                        let pair = (key.clone(), f.clone());
+                        if !seen.contains_key(&pair) {
+                            let mut group: Vec<(String, String)> =
+                                by.iter().cloned().zip(key.iter().cloned()).collect();
+                            group.push((field.clone(), f.clone()));
+                            alerts.push(Alert {
+                                group,
+                                events: vec![id.clone()],
+                            });
+                        }
+                        seen.insert(pair.clone(), t);
+                        expiry.push_back((t, pair));
+                    }
+                }
+            }
+            _ => unreachable!("a rule's state is made by the rule"),
+        }
+        alerts
+    }
+}
+
+impl<T> Group<T> {
+    fn push(&mut self, e: Entry<T>) {
+        for (agg, part) in self.aggs.iter_mut().zip(&e.parts) {
+            match (agg, part) {
+                (AggState::Distinct(counts), Part::Texts(ts)) => {
+                    for t in ts {
+                        *counts.entry(t.clone()).or_insert(0) += 1;
+                    }
+                }
+                (AggState::Sum(sum, n), Part::Numbers(xs)) => {
+                    *sum += xs.iter().sum::<f64>();
+                    *n += xs.len() as u64;
+                }
+                (AggState::Extreme(queue, max), Part::Numbers(xs)) => {
+                    let pick = if *max {
+                        xs.iter().copied().reduce(f64::max)
+                    } else {
+                        xs.iter().copied().reduce(f64::min)
+                    };
+                    if let Some(x) = pick {
+                        while queue
+                            .back()
+                            .is_some_and(|&(_, b)| if *max { b <= x } else { b >= x })
+                        {
+                            queue.pop_back();
+                        }
+                        queue.push_back((e.seq, x));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.entries.push_back(e);
+    }
+
+    fn pop_front(&mut self) {
+        let Some(e) = self.entries.pop_front() else {
+            return;
+        };
+        for (agg, part) in self.aggs.iter_mut().zip(&e.parts) {
+            match (agg, part) {
+                (AggState::Distinct(counts), Part::Texts(ts)) => {
+                    for t in ts {
+                        if let Some(c) = counts.get_mut(t) {
+                            *c -= 1;
+                            if *c == 0 {
+                                counts.remove(t);
+                            }
+                        }
+                    }
+                }
+                (AggState::Sum(sum, n), Part::Numbers(xs)) => {
+                    *n -= xs.len() as u64;
+                    // Start afresh when empty, so rounding never carries over.
+                    *sum = if *n == 0 {
+                        0.0
+                    } else {
+                        *sum - xs.iter().sum::<f64>()
+                    };
+                }
+                (AggState::Extreme(queue, _), _)
+                    if queue.front().is_some_and(|&(s, _)| s == e.seq) =>
+                {
+                    queue.pop_front();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether `having` holds over the group's entries; an empty group holds nothing.
+    fn holds(&self, e: &Expr, terms: &[Term]) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        match e {
+            Expr::And(es) => es.iter().all(|e| self.holds(e, terms)),
+            Expr::Or(es) => es.iter().any(|e| self.holds(e, terms)),
+            Expr::Term(i) => {
+                let term = &terms[*i];
+                let value = match &self.aggs[*i] {
+                    AggState::Count => Some(self.entries.len() as f64),
+                    AggState::Distinct(counts) => Some(counts.len() as f64),
+                    // No numbers: the aggregate is null and no comparison holds.
+                    AggState::Sum(sum, n) => (*n > 0).then_some(*sum),
+                    AggState::Extreme(queue, _) => queue.front().map(|&(_, x)| x),
+                };
+                value.is_some_and(|x| compare(x, term.op, term.value))
+            }
+        }
+    }
+}
+
+fn compare(x: f64, op: NumOp, n: f64) -> bool {
+    match op {
+        NumOp::Lt => x < n,
+        NumOp::Le => x <= n,
+        NumOp::Gt => x > n,
+        NumOp::Ge => x >= n,
+        NumOp::Eq => x == n,
+        NumOp::Ne => x != n,
+    }
+}
+
+/// A field's distinct values as text (strings as they are, numbers and booleans as JSON
+/// writes them), each element of an array, in first-seen order.
+fn texts(event: &Value, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values(event, field) {
+        if let Some(t) = text(v)
+            && !out.iter().any(|o| *o == t)
+        {
+            out.push(t.into_owned());
+        }
+    }
+    out
+}
+
+/// The event's keys: one value of each field, every combination of array elements; none
+/// when a field is absent.
+fn keys(event: &Value, fields: &[String]) -> Vec<Key> {
+    let mut out: Vec<Key> = vec![Vec::new()];
+    for f in fields {
+        let vs = texts(event, f);
+        out = out
+            .into_iter()
+            .flat_map(|k| {
+                vs.iter().map(move |v| {
+                    let mut k = k.clone();
+                    k.push(v.clone());
+                    k
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// A correlation rule and its state: feed events in time order, get alerts.
+#[derive(Debug)]
+pub struct Correlator<T> {
+    rule: Correlation,
+    state: State<T>,
+}
+
+impl<T: Clone> Correlator<T> {
+    pub fn new(rule: &ir::Rule) -> Result<Correlator<T>, EvalError> {
+        let rule = Correlation::new(rule)?;
+        let state = rule.state();
+        Ok(Correlator { rule, state })
+    }
+
+    /// Feed one event at `time_ms` (epoch milliseconds), named `id` in the alerts. The
+    /// event's source is its `event.source` ([`named_source`]).
+    pub fn push(&mut self, event: &Value, time_ms: i64, id: T) -> Vec<Alert<T>> {
+        let fit = self.rule.fit(event, named_source(event));
+        self.state.advance(&self.rule, event, time_ms, &fit, id)
+    }
+
+    /// Events held in the state.
+    pub fn size(&self) -> usize {
+        self.state.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{self, Config};
+    use serde_json::json;
+
+    const ID: &str = "4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11";
+
+    fn rule(body: &str) -> ir::Rule {
+        let text = format!("rule r \"t\" {{\n  id = \"{ID}\"\n  severity = low\n  {body}\n}}\n");
+        let config = Config::load(&[], &[]).expect("config");
+        let p = project::check_text("t.det", &text, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        p.rules.into_iter().next().expect("a rule")
+    }
+
+    fn fixture(name: &str) -> ir::Rule {
+        let config = Config::load(&[], &[]).expect("config");
+        let text = include_str!("../../tests/fixtures/language/correlation.det");
+        let p = project::check_text("c.det", text, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        p.rules.into_iter().find(|r| r.name == name).expect("rule")
+    }
+
+    /// Alerts of the events (time in seconds in `t`), as (group values, event indices).
+    fn run(rule: &ir::Rule, events: &[Value]) -> Vec<(Vec<String>, Vec<usize>)> {
+        let mut c = Correlator::new(rule).expect("correlation");
+        events
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                let t = e["t"].as_i64().expect("t") * 1000;
+                c.push(e, t, i)
+            })
+            .map(|a| (a.group.into_iter().map(|(_, v)| v).collect(), a.events))
+            .collect()
+    }
+
+    fn agg_count() -> ir::Rule {
+        rule(
+            r#"from process_start where process.name == "a.exe"
+  group by host.name window 10s
+  having count() >= 3"#,
+        )
+    }
+
+    fn p(t: i64, host: &str) -> Value {
+        json!({"t": t, "event.source": "process_start", "process.name": "a.exe", "host.name": host})
+    }
+
+    #[test]
+    fn aggregation_hit_under_threshold_and_window_boundary() {
+        let r = agg_count();
+        assert_eq!(
+            run(&r, &[p(0, "h"), p(1, "h"), p(9, "h")]),
+            [(vec!["h".to_string()], vec![0, 1, 2])]
+        );
+        // Two is under the threshold; other hosts and other processes do not count.
+        let other = json!({"t": 2, "process.name": "b.exe", "host.name": "h"});
+        let wrong_source =
+            json!({"t": 2, "event.source": "dns_query", "process.name": "a.exe", "host.name": "h"});
+        let no_key = json!({"t": 2, "process.name": "a.exe"});
+        assert!(
+            run(
+                &r,
+                &[p(0, "h"), p(1, "g"), other, wrong_source, no_key, p(2, "h")]
+            )
+            .is_empty()
+        );
+        // (t − W, t]: exactly W apart is outside, just under W inside.
+        assert!(run(&r, &[p(0, "h"), p(5, "h"), p(10, "h")]).is_empty());
+        let ms = |t: i64| json!({"process.name": "a.exe", "host.name": "h", "ms": t});
+        let mut c = Correlator::new(&r).expect("c");
+        let alerts: usize = [0, 5000, 9999]
+            .iter()
+            .map(|&t| c.push(&ms(t), t, t).len())
+            .sum();
+        assert_eq!(alerts, 1);
+    }
+
+    #[test]
+    fn aggregation_fires_once_then_again_after_false() {
+        let r = agg_count();
+        let events: Vec<Value> = [0, 1, 2, 3, 4, 30, 31, 32]
+            .iter()
+            .map(|&t| p(t, "h"))
+            .collect();
+        let alerts = run(&r, &events);
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert_eq!(alerts[1].1, [5, 6, 7]);
+        // Expiry between events makes it false: (0, 1, 2) fire; at 11 only 2 and the first
+        // 11 are in the window before the second 11 joins (false), then 2, 11, 11 hold.
+        let alerts = run(
+            &r,
+            &[p(0, "h"), p(1, "h"), p(2, "h"), p(11, "h"), p(11, "h")],
+        );
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        // Arrays in the key: one group per element.
+        let multi = json!({"t": 1, "process.name": "a.exe", "host.name": ["h", "g"]});
+        let alerts = run(&r, &[p(0, "h"), p(0, "g"), multi, p(2, "g")]);
+        assert_eq!(alerts, [(vec!["g".to_string()], vec![1, 2, 3])]);
+    }
+
+    #[test]
+    fn distinct_with_arrays_and_exact_text() {
+        let r = fixture("laptop_farm_shared_ip");
+        let auth = |t: i64, user: Value| json!({"t": t, "event.source": "authentication", "event.outcome": "success", "source.ip": "1.2.3.4", "user.name": user});
+        assert_eq!(
+            run(&r, &[auth(0, json!("a")), auth(1, json!(["b", "c"]))]).len(),
+            1
+        );
+        // Exact text: "A" and "a" are two values; repeats are one.
+        assert_eq!(
+            run(
+                &r,
+                &[
+                    auth(0, json!("a")),
+                    auth(1, json!("A")),
+                    auth(2, json!("b"))
+                ]
+            )
+            .len(),
+            1
+        );
+        assert!(
+            run(
+                &r,
+                &[
+                    auth(0, json!("a")),
+                    auth(1, json!(["a", "b"])),
+                    auth(2, json!("b"))
+                ]
+            )
+            .is_empty()
+        );
+        // Private addresses are excluded by the condition; null users are not values.
+        let private =
+            json!({"t": 3, "event.outcome": "success", "source.ip": "10.0.0.1", "user.name": "x"});
+        assert!(
+            run(
+                &r,
+                &[
+                    auth(0, json!("a")),
+                    auth(1, json!(null)),
+                    private,
+                    auth(4, json!("b"))
+                ]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn sum_min_max_with_numbers_as_strings() {
+        let r = rule(
+            r#"from web_request
+  group by user.name window 1h
+  having sum(http.request.bytes) > 100 and min(http.request.bytes) >= 10 and max(http.request.bytes) < 90"#,
+        );
+        let w =
+            |t: i64, bytes: Value| json!({"t": t, "user.name": "u", "http.request.bytes": bytes});
+        assert_eq!(
+            run(
+                &r,
+                &[
+                    w(0, json!(50)),
+                    w(1, json!("40")),
+                    w(2, json!("x")),
+                    w(3, json!(20))
+                ]
+            )
+            .len(),
+            1
+        );
+        assert!(run(&r, &[w(0, json!(95)), w(1, json!(10))]).is_empty());
+        assert!(run(&r, &[w(0, json!(5)), w(1, json!(80)), w(2, json!(80))]).is_empty());
+        // The 5 leaves the window; what remains holds.
+        assert_eq!(
+            run(
+                &r,
+                &[w(0, json!(5)), w(3000, json!(80)), w(3600, json!(80))]
+            )
+            .len(),
+            1
+        );
+    }
+
+    fn seq(t: i64, step: usize, host: &str) -> Value {
+        if step == 1 {
+            json!({"t": t, "event.source": "usb_device", "device.vendor.name": "PiKVM", "host.name": host})
+        } else {
+            json!({"t": t, "event.source": "authentication", "event.outcome": "success", "logon.type": "interactive", "host.name": host})
+        }
+    }
+
+    #[test]
+    fn sequence_order_window_and_keys() {
+        let r = fixture("ipkvm_then_logon");
+        assert_eq!(
+            run(&r, &[seq(0, 1, "h"), seq(60, 2, "h")]),
+            [(vec!["h".to_string()], vec![0, 1])]
+        );
+        // Steps out of order.
+        assert!(run(&r, &[seq(0, 2, "h"), seq(60, 1, "h")]).is_empty());
+        // Exactly W apart is inside (≤ W); a second later is outside.
+        assert_eq!(run(&r, &[seq(0, 1, "h"), seq(600, 2, "h")]).len(), 1);
+        assert!(run(&r, &[seq(0, 1, "h"), seq(601, 2, "h")]).is_empty());
+        // The same steps on different keys.
+        assert!(run(&r, &[seq(0, 1, "h"), seq(60, 2, "g")]).is_empty());
+        // Equal times keep input order.
+        assert_eq!(run(&r, &[seq(5, 1, "h"), seq(5, 2, "h")]).len(), 1);
+        assert!(run(&r, &[seq(5, 2, "h"), seq(5, 1, "h")]).is_empty());
+        // A newer step 1 starts a new partial sequence; each step-2 event completes one.
+        let alerts = run(
+            &r,
+            &[
+                seq(0, 1, "h"),
+                seq(500, 1, "h"),
+                seq(700, 2, "h"),
+                seq(710, 2, "h"),
+            ],
+        );
+        assert_eq!(alerts, [(vec!["h".to_string()], vec![1, 2])]);
+    }
+
+    #[test]
+    fn an_event_meeting_two_steps_joins_each_sequence_once() {
+        let r = rule(
+            r#"sequence by host.name within 1m {
+    process_start where process.name == "a.exe"
+    process_start where process.name == "a.exe"
+  }"#,
+        );
+        let a = |t: i64| json!({"t": t, "process.name": "a.exe", "host.name": "h"});
+        assert!(run(&r, &[a(0)]).is_empty());
+        assert_eq!(
+            run(&r, &[a(0), a(1), a(2)])
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect::<Vec<_>>(),
+            [vec![0, 1], vec![1, 2]]
+        );
+    }
+
+    fn signin(t: i64, user: &str, country: &str) -> Value {
+        json!({"t": t, "event.source": "authentication", "event.outcome": "success", "user.name": user, "source.geo.country_iso_code": country})
+    }
+
+    #[test]
+    fn first_seen_history_lookback_and_keys() {
+        let r = fixture("new_signin_country");
+        let day = 86_400;
+        let alerts = run(
+            &r,
+            &[
+                signin(0, "u", "FR"),
+                signin(day, "u", "FR"),
+                signin(2 * day, "u", "KP"),
+            ],
+        );
+        assert_eq!(
+            alerts,
+            [
+                (vec!["u".to_string(), "FR".to_string()], vec![0]),
+                (vec!["u".to_string(), "KP".to_string()], vec![2]),
+            ]
+        );
+        // Another user's history does not count.
+        assert_eq!(
+            run(&r, &[signin(0, "u", "FR"), signin(1, "v", "FR")]).len(),
+            2
+        );
+        // History before t − L is forgotten; [t − L, t) is remembered.
+        assert_eq!(
+            run(&r, &[signin(0, "u", "FR"), signin(30 * day, "u", "FR")]).len(),
+            1
+        );
+        assert_eq!(
+            run(&r, &[signin(0, "u", "FR"), signin(30 * day + 1, "u", "FR")]).len(),
+            2
+        );
+        // Equal times: the earlier event in input order is history.
+        assert_eq!(
+            run(&r, &[signin(5, "u", "FR"), signin(5, "u", "FR")]).len(),
+            1
+        );
+        // Failed sign-ins are not history.
+        let failed = json!({"t": 0, "event.outcome": "failure", "user.name": "u", "source.geo.country_iso_code": "FR"});
+        assert_eq!(run(&r, &[failed, signin(1, "u", "FR")]).len(), 1);
+    }
+
+    #[test]
+    fn state_expires_over_a_long_stream() {
+        let rules = [
+            agg_count(),
+            fixture("laptop_farm_shared_ip"),
+            fixture("ipkvm_then_logon"),
+            fixture("new_signin_country"),
+        ];
+        for r in &rules {
+            let mut c: Correlator<u64> = Correlator::new(r).expect("c");
+            let mut sizes = Vec::new();
+            // A new key every 5 minutes, for 69 days: only the window's keys stay.
+            for i in 0..20_000u64 {
+                let t = i as i64 * 300;
+                let key = format!("k{i}");
+                let e = match i % 3 {
+                    0 => {
+                        json!({"t": t, "event.source": "usb_device", "device.vendor.name": "PiKVM", "host.name": key})
+                    }
+                    1 => {
+                        json!({"t": t, "event.outcome": "success", "logon.type": "x", "host.name": key, "user.name": key, "source.ip": format!("1.2.{}.{}", i % 200, i % 250), "source.geo.country_iso_code": "FR", "process.name": "a.exe"})
+                    }
+                    _ => {
+                        json!({"t": t, "process.name": "a.exe", "host.name": key, "event.outcome": "success", "user.name": "u", "source.ip": "8.8.8.8", "source.geo.country_iso_code": key})
+                    }
+                };
+                c.push(&e, t * 1000, i);
+                if i % 1_000 == 0 {
+                    sizes.push(c.size());
+                }
+            }
+            let window = c.rule.window_ms() / 300_000 + 1;
+            assert!(
+                sizes.iter().all(|&s| s as i64 <= window),
+                "{}: {sizes:?} (window {window} events)",
+                r.name
+            );
+        }
+    }
+
+    #[test]
+    fn late_events_are_told_and_earlier_times_clamp() {
+        let r = agg_count();
+        let rule = Correlation::new(&r).expect("c");
+        let mut s: State<usize> = rule.state();
+        let e = p(0, "h");
+        let fit = rule.fit(&e, named_source(&e));
+        assert!(s.advance(&rule, &e, 100_000, &fit, 0).is_empty());
+        assert!(!s.is_late(&rule, 90_000));
+        assert!(s.is_late(&rule, 89_999));
+        // Taken as at 100 s: the three are in one window.
+        assert!(s.advance(&rule, &e, 95_000, &fit, 1).is_empty());
+        assert_eq!(s.advance(&rule, &e, 100_000, &fit, 2).len(), 1);
+        assert!(Correlation::new(&rule_single()).is_err());
+    }
+
+    fn rule_single() -> ir::Rule {
+        rule(r#"from process_start where process.name == "a.exe""#)
+    }
+}
