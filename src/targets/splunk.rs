@@ -8,34 +8,107 @@
 //! group, so each top-level `and` operand goes whole to one side or the other.
 //! `NOT field="x"` holds for events without the field; in `where`, a negated test is
 //! guarded with `isnull()` so it holds for them too.
+//!
+//! Correlation (docs/CORRELATION.md). Each query restricts itself to the time it needs:
+//! `earliest=-Ns latest=now` after a plain base search, or `| where _time >
+//! relative_time(now(), "-Ns")` right after a base search with pipes.
+//!
+//! - Aggregation: the last W of events, `| stats <aggs> by <keys>` (which drops events
+//!   missing a key and splits multivalue keys, the documented meaning), `| where <having>`.
+//!   Each aggregate is computed once and named `agg_count`, `agg_distinct_<field>`, ...;
+//!   `distinct` is `dc()` (exact); `sum`/`min`/`max` are stats' own, which read numbers
+//!   given as strings and skip values that are not numbers.
+//! - Sequence (2 steps): one search per source over the last W + schedule; an event
+//!   matching several steps of its source is one row, with a 0/1 flag per step
+//!   (`detc_step1`, `detc_step2`). Rows without every key are dropped, the rest sorted by
+//!   time. With EQL's semantics (one pending start per key, replaced by a newer step-1
+//!   event, consumed by the first step-2 event that completes it), a step-2 event
+//!   completes a sequence exactly when the row just before it with the same key is a
+//!   step-1 event no more than W earlier: any step-2 row in between would have consumed
+//!   that start, and an older start is further away. `streamstats current=f global=f
+//!   window=1 ... by <keys>` reads that previous row. A row both step-1 and step-2 first
+//!   completes (as step 2) and then starts (as step 1), as in EQL. Rows with equal `_time`
+//!   keep the order `sort` gives them. Longer sequences need a pending start per step and
+//!   are refused (E0404). Steps from several sources run under `multisearch`, so their
+//!   base searches must not start with a command.
+//! - First seen: the last L + S of events, `| stats min(_time) AS first_seen by <K>, <F>`,
+//!   kept when `first_seen` is within the last S (schedule, default 1h).
 
 use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join, nnf,
-    not_yet, plain_identifier, source_mapping,
+    plain_identifier, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
+use crate::syntax::ast::Span;
 
-/// Compile any rule; correlation forms are added form by form.
+/// Compile any rule.
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    match &rule.kind {
-        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
-        other => Err(not_yet(other)),
-    }
+    let query = match &rule.kind {
+        ir::RuleKind::Single(q) => return compile(q, source_mapping(mapping, q)?),
+        ir::RuleKind::Aggregate {
+            query,
+            group_by,
+            window,
+            having,
+        } => aggregate(query, mapping, group_by, window.seconds, having)?,
+        ir::RuleKind::Sequence {
+            by,
+            within,
+            steps,
+            span,
+        } => {
+            let schedule = rule.schedule.map_or(within.seconds, |d| d.seconds);
+            sequence(mapping, by, within.seconds, schedule, steps, *span)?
+        }
+        ir::RuleKind::FirstSeen {
+            query,
+            field,
+            by,
+            lookback,
+            ..
+        } => {
+            let schedule = rule.schedule.map_or(FIRST_SEEN_SCHEDULE, |d| d.seconds);
+            first_seen(query, mapping, field, by, lookback.seconds, schedule)?
+        }
+    };
+    Ok(vec![Compiled {
+        language: Language::Spl,
+        query,
+    }])
 }
+
+/// How often a first-seen rule runs when it does not say (docs/CORRELATION.md).
+const FIRST_SEEN_SCHEDULE: u64 = 3600;
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
-    let base = src.search.as_deref().map(str::trim).ok_or_else(|| {
+    Ok(vec![Compiled {
+        language: Language::Spl,
+        query: events(q, src, None)?,
+    }])
+}
+
+/// The source's base search, `trim`med; an error when the mapping has none.
+fn base_search<'m>(q: &Query, src: &'m SourceMapping) -> Result<&'m str> {
+    src.search.as_deref().map(str::trim).ok_or_else(|| {
         CompileError::new(
             "E0401",
             q.source_span,
             format!("source `{}` has no `search`", q.source),
         )
         .hint("set `search:` (the base search) for the source in the Splunk mapping")
-    })?;
+    })
+}
+
+/// The events of `q`: base search, search terms, `| where`. With `last`, only the events
+/// of the last `last` seconds: `earliest=-Ns latest=now` in a plain base search, or a
+/// `| where _time > ...` right after a base search with pipes (which may start with a
+/// generating command, where time modifiers do not belong).
+fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
+    let base = base_search(q, src)?;
     let mut terms = Vec::new();
     let mut wheres = Vec::new();
     if let Some(cond) = &q.condition {
@@ -70,6 +143,13 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         }
     }
     let mut out = base.to_string();
+    if let Some(seconds) = last {
+        if base.contains('|') {
+            out.push_str(&format!(" | where {}", since(seconds)));
+        } else {
+            out.push_str(&format!(" earliest=-{seconds}s latest=now"));
+        }
+    }
     if !terms.is_empty() {
         // Terms join the base search only when it is one plain search; after any pipe
         // (`... | eval x=...`) they need a `search` command of their own.
@@ -84,10 +164,298 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         out.push_str(" | where ");
         out.push_str(&wheres.join(" AND "));
     }
-    Ok(vec![Compiled {
-        language: Language::Spl,
-        query: out,
-    }])
+    Ok(out)
+}
+
+/// The eval test "time within the last `seconds`".
+fn since(seconds: u64) -> String {
+    format!("_time > relative_time(now(), \"-{seconds}s\")")
+}
+
+/// A mapped field as a `stats`/`streamstats` `by` field: it must be a plain name.
+fn by_field(src: &SourceMapping, field: &ir::Field, source: &str) -> Result<String> {
+    let f = field_name(src, field, source)?;
+    if plain_identifier(f, &['.']) {
+        Ok(f.to_string())
+    } else {
+        Err(CompileError::new(
+            "E0406",
+            field.span,
+            format!("Splunk field name `{f}` cannot be a `by` field"),
+        )
+        .hint("rename the field in the Splunk mapping"))
+    }
+}
+
+/// The names, in order of first use, without repeats.
+fn unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// `from S where C group by K window W having H`: the last W of events, one row per group
+/// (`stats ... by K` drops events missing a key and splits multivalue keys), `having` as
+/// `| where` over the named aggregates.
+fn aggregate(
+    q: &Query,
+    mapping: &Mapping,
+    group_by: &[ir::Field],
+    window: u64,
+    having: &ir::Having,
+) -> Result<String> {
+    let src = source_mapping(mapping, q)?;
+    let by = unique(
+        group_by
+            .iter()
+            .map(|f| by_field(src, f, &q.source))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    // (stats function, name) per distinct aggregate, in order of first use.
+    let mut aggs: Vec<(String, String)> = Vec::new();
+    let cond = having_where(having, &mut |agg| {
+        let (func, stem) = match agg {
+            ir::Aggregate::Count => ("count".to_string(), "count".to_string()),
+            ir::Aggregate::Distinct(f) => stats_call("dc", "distinct", src, f, &q.source)?,
+            ir::Aggregate::Sum(f) => stats_call("sum", "sum", src, f, &q.source)?,
+            ir::Aggregate::Min(f) => stats_call("min", "min", src, f, &q.source)?,
+            ir::Aggregate::Max(f) => stats_call("max", "max", src, f, &q.source)?,
+        };
+        if let Some((_, name)) = aggs.iter().find(|(f, _)| *f == func) {
+            return Ok(name.clone());
+        }
+        let stem = format!("agg_{stem}");
+        let taken = |n: &String| aggs.iter().any(|(_, m)| m == n) || by.contains(n);
+        let mut name = stem.clone();
+        let mut i = 2;
+        while taken(&name) {
+            name = format!("{stem}_{i}");
+            i += 1;
+        }
+        aggs.push((func, name.clone()));
+        Ok(name)
+    })?;
+    let stats = aggs
+        .iter()
+        .map(|(func, name)| format!("{func} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "{} | stats {stats} by {} | where {cond}",
+        events(q, src, Some(window))?,
+        by.join(", ")
+    ))
+}
+
+/// A stats function over a mapped field (`dc(user)`; `dc(eval('odd name'))` for a name
+/// that is not plain), and the sanitized stem of its result's name (`distinct_user`).
+fn stats_call(
+    func: &str,
+    stem: &str,
+    src: &SourceMapping,
+    field: &ir::Field,
+    source: &str,
+) -> Result<(String, String)> {
+    let f = field_name(src, field, source)?;
+    let arg = if plain_identifier(f, &['.']) {
+        f.to_string()
+    } else {
+        format!("eval({})", eval_field(f, field.span)?)
+    };
+    let clean: String = f
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Ok((format!("{func}({arg})"), format!("{stem}_{clean}")))
+}
+
+/// `having` as an eval condition over the aggregates' names.
+fn having_where(
+    h: &ir::Having,
+    name: &mut dyn FnMut(&ir::Aggregate) -> Result<String>,
+) -> Result<String> {
+    let (parts, sep) = match h {
+        ir::Having::Term(t) => {
+            return Ok(format!("{}{}{}", name(&t.agg)?, t.op.as_str(), t.value));
+        }
+        ir::Having::And(parts) => (parts, " AND "),
+        ir::Having::Or(parts) => (parts, " OR "),
+    };
+    let rendered = parts
+        .iter()
+        .map(|p| {
+            let s = having_where(p, name)?;
+            Ok(match p {
+                ir::Having::And(ps) | ir::Having::Or(ps) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rendered.join(sep))
+}
+
+/// `sequence by K within W { S1 where C1  S2 where C2 }` (see the module comment).
+fn sequence(
+    mapping: &Mapping,
+    by: &[ir::Field],
+    within: u64,
+    schedule: u64,
+    steps: &[Query],
+    span: Span,
+) -> Result<String> {
+    if steps.len() != 2 {
+        let n = if steps.len() > 2 {
+            "more than 2"
+        } else {
+            "fewer than 2"
+        };
+        return Err(CompileError::new(
+            "E0404",
+            span,
+            format!("Splunk cannot express a sequence of {n} steps exactly yet"),
+        )
+        .hint("Splunk compiles sequences of 2 steps; Elastic (EQL) compiles longer ones"));
+    }
+    let last = within + schedule;
+    let srcs = steps
+        .iter()
+        .map(|q| source_mapping(mapping, q))
+        .collect::<Result<Vec<_>>>()?;
+    // Each key's name per step; one common name, the steps' own when they agree.
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    for (j, field) in by.iter().enumerate() {
+        let names = steps
+            .iter()
+            .zip(&srcs)
+            .map(|(q, src)| by_field(src, field, &q.source))
+            .collect::<Result<Vec<_>>>()?;
+        let common = if names.iter().all(|n| *n == names[0]) {
+            names[0].clone()
+        } else {
+            format!("detc_key{}", j + 1)
+        };
+        keys.push((common, names));
+    }
+    let flag = |i: usize| format!("detc_step{}", i + 1);
+    // One search per source, so an event matching several steps is one row.
+    let mut sources: Vec<&str> = Vec::new();
+    for q in steps {
+        if !sources.contains(&q.source.as_str()) {
+            sources.push(&q.source);
+        }
+    }
+    let mut searches = Vec::new();
+    for source in &sources {
+        let mine: Vec<usize> = (0..steps.len())
+            .filter(|&i| steps[i].source == *source)
+            .collect();
+        let i0 = mine[0];
+        let (q, src) = (&steps[i0], srcs[i0]);
+        let mut sets = Vec::new();
+        let mut s = if let [i] = mine[..] {
+            // One step from this source: its own search; the flags are constants.
+            for k in 0..steps.len() {
+                sets.push(format!("{}={}", flag(k), u8::from(k == i)));
+            }
+            events(q, src, Some(last))?
+        } else {
+            let all = Query {
+                condition: None,
+                ..q.clone()
+            };
+            for (k, step) in steps.iter().enumerate() {
+                let v = match &step.condition {
+                    _ if !mine.contains(&k) => "0".to_string(),
+                    None => "1".to_string(),
+                    Some(c) => format!("if({}, 1, 0)", where_cond(c, src, &q.source)?),
+                };
+                sets.push(format!("{}={v}", flag(k)));
+            }
+            events(&all, src, Some(last))?
+        };
+        for (common, names) in &keys {
+            if *common != names[i0] {
+                sets.push(format!("{common}={}", eval_field(&names[i0], span)?));
+            }
+        }
+        s.push_str(&format!(" | eval {}", sets.join(", ")));
+        if mine.len() > 1 {
+            let any: Vec<String> = mine.iter().map(|&k| format!("{}=1", flag(k))).collect();
+            s.push_str(&format!(" | where {}", any.join(" OR ")));
+        }
+        searches.push(s);
+    }
+    let mut out = if let [only] = &searches[..] {
+        only.clone()
+    } else {
+        for s in &searches {
+            if s.starts_with('|') {
+                return Err(CompileError::new(
+                    "E0404",
+                    span,
+                    "Splunk multisearch cannot run a base search that starts with a command",
+                )
+                .hint("give the steps' sources plain base searches in the Splunk mapping"));
+            }
+        }
+        let subs: Vec<String> = searches.iter().map(|s| format!("[search {s}]")).collect();
+        format!("| multisearch {}", subs.join(" "))
+    };
+    let names = unique(keys.iter().map(|(c, _)| c.clone()));
+    let present = names
+        .iter()
+        .map(|n| Ok(format!("isnotnull({})", eval_field(n, span)?)))
+        .collect::<Result<Vec<_>>>()?;
+    if !present.is_empty() {
+        out.push_str(&format!(" | where {}", present.join(" AND ")));
+    }
+    let by_clause = if names.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", names.join(", "))
+    };
+    out.push_str(&format!(
+        " | sort 0 _time | streamstats current=f global=f window=1 last({}) AS detc_prev_step1 \
+         last(_time) AS detc_prev_time{by_clause} | where {}=1 AND detc_prev_step1=1 AND \
+         _time-detc_prev_time<={within}",
+        flag(0),
+        flag(1)
+    ));
+    Ok(out)
+}
+
+/// A whole condition in eval form, for `if()`.
+fn where_cond(c: &ir::Cond, src: &SourceMapping, source: &str) -> Result<String> {
+    join(&nnf(c, false), " AND ", " OR ", &mut |atom, neg| {
+        where_test(atom, field_name(src, &atom.field, source)?, neg)
+    })
+}
+
+/// `from S where C first seen F by K lookback L`, run every S: the last L + S of events,
+/// the earliest time of each (K, F), kept when it falls in the last S.
+fn first_seen(
+    q: &Query,
+    mapping: &Mapping,
+    field: &ir::Field,
+    by: &[ir::Field],
+    lookback: u64,
+    schedule: u64,
+) -> Result<String> {
+    let src = source_mapping(mapping, q)?;
+    let mut names = by
+        .iter()
+        .map(|f| by_field(src, f, &q.source))
+        .collect::<Result<Vec<_>>>()?;
+    names.push(by_field(src, field, &q.source)?);
+    Ok(format!(
+        "{} | stats min(_time) AS first_seen by {} | where first_seen > relative_time(now(), \"-{schedule}s\")",
+        events(q, src, Some(lookback + schedule))?,
+        unique(names).join(", ")
+    ))
 }
 
 /// A value that a quoted search term carries exactly (besides `\` and `"`, escaped).
@@ -149,15 +517,7 @@ fn search_glob(w: &Wildcard) -> Option<String> {
 
 /// The eval form of a test, for `| where`.
 fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
-    if f.contains('\'') || f.contains('\\') {
-        return Err(CompileError::new(
-            "E0406",
-            atom.field.span,
-            format!("Splunk field name `{f}` cannot be quoted in eval"),
-        )
-        .hint("rename the field in the Splunk mapping"));
-    }
-    let f = format!("'{f}'");
+    let f = eval_field(f, atom.field.span)?;
     let p = match &atom.test {
         Test::Exists => {
             return Ok(if negated {
@@ -197,6 +557,19 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
     } else {
         p
     })
+}
+
+/// A field name quoted for eval: `'name'`.
+fn eval_field(f: &str, span: Span) -> Result<String> {
+    if f.contains('\'') || f.contains('\\') {
+        return Err(CompileError::new(
+            "E0406",
+            span,
+            format!("Splunk field name `{f}` cannot be quoted in eval"),
+        )
+        .hint("rename the field in the Splunk mapping"));
+    }
+    Ok(format!("'{f}'"))
 }
 
 /// Exact, prefix, suffix or substring tests on any of `vs`, as one `match()`.
@@ -257,5 +630,37 @@ mod tests {
         assert!(!search_safe("a*b"));
         assert!(!search_safe("a`m`"));
         assert!(search_safe("a|b=(c)"));
+    }
+
+    #[test]
+    fn time_range_after_the_base_search() {
+        let q = Query {
+            source: "s".into(),
+            source_span: Span::default(),
+            condition: Some(ir::Cond::Atom(Atom {
+                field: ir::Field {
+                    name: "process.name".into(),
+                    ty: FieldType::String,
+                    span: Span::default(),
+                },
+                test: Test::Equals(vec![Scalar::Str("a".into())], Case::Insensitive),
+                span: Span::default(),
+            })),
+        };
+        let mut src = SourceMapping {
+            search: Some("index=x".into()),
+            ..SourceMapping::default()
+        };
+        src.fields
+            .insert("process.name".into(), "process_name".into());
+        assert_eq!(
+            events(&q, &src, Some(60)).unwrap(),
+            r#"index=x earliest=-60s latest=now process_name="a""#
+        );
+        src.search = Some("| tstats count by process_name".into());
+        assert_eq!(
+            events(&q, &src, Some(60)).unwrap(),
+            r#"| tstats count by process_name | where _time > relative_time(now(), "-60s") | search process_name="a""#
+        );
     }
 }
