@@ -1,12 +1,19 @@
-//! The `hunt` stage: NDJSON events through the single-event rules, on every core, in
-//! bounded memory.
+//! The `hunt` stage: NDJSON events through the rules, on every core, in bounded memory.
 //!
 //! A reader thread cuts the input into batches of lines (gunzipping on the fly); each batch
 //! is judged on all cores with rayon, and its matches are written in input order before the
 //! next batch is judged. So the output is the same on every run, and memory holds a few
 //! batches, however long the input.
+//!
+//! Correlation rules need the events in order: the parallel pass only tells which of a
+//! rule's queries (steps) an event meets and reads its `@timestamp`; the events that meet
+//! one then go through each rule's state one by one, in input order, after the batch. The
+//! input is taken to be in time order: an event earlier than the newest one a rule has seen
+//! counts as happening at that newest time, and one earlier by more than the rule's window
+//! (lookback) is late, counted and skipped by that rule. State expires with the window, so
+//! memory holds the last window's matching events.
 
-use crate::eval::{self, Matcher};
+use crate::eval::{self, Correlation, Fit, Matcher, State};
 use crate::ir;
 use crate::schema::Mapping;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -36,6 +43,17 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The rules prepared for evaluation, in name order (the order of the output).
 pub struct Hunter {
     rules: Vec<Hunted>,
+    correlations: Vec<Correlated>,
+}
+
+/// A correlation rule and the sources of its queries (steps).
+struct Correlated {
+    name: String,
+    id: String,
+    severity: &'static str,
+    title: String,
+    rule: Correlation,
+    sources: Vec<Source>,
 }
 
 struct Hunted {
@@ -101,20 +119,53 @@ struct Match<'a> {
     event: &'a RawValue,
 }
 
+/// One correlation alert line; fields serialize in this order.
+#[derive(Serialize)]
+struct AlertLine<'a> {
+    rule: &'a str,
+    id: &'a str,
+    severity: &'a str,
+    title: &'a str,
+    group: serde_json::Map<String, Value>,
+    /// The contributing events as read, in time order; the last one triggered the alert.
+    events: Vec<&'a RawValue>,
+}
+
 /// What one input line turned out to be.
 enum Verdict {
     Blank,
     Malformed(String),
-    /// An event, with the indices of the rules it matches.
-    Event(Vec<u32>),
+    /// An event, with the indices of the single-event rules it matches and, when it meets a
+    /// query of a correlation rule, what the correlation rules need.
+    Event(Vec<u32>, Option<Box<Correlating>>),
+}
+
+/// An event that meets a query (step) of some correlation rule.
+struct Correlating {
+    event: Value,
+    time: Result<i64, String>,
+    /// (correlation rule index, what it meets).
+    fits: Vec<(usize, Fit)>,
 }
 
 impl Hunter {
-    /// The hunter, and one message per rule that cannot be evaluated (correlation rules).
-    /// `elastic` is the Elastic mapping, whose categories and filters tell ECS events'
-    /// sources apart.
+    /// The hunter, and one message per rule that cannot be evaluated. `elastic` is the
+    /// Elastic mapping, whose categories and filters tell ECS events' sources apart.
     pub fn new(rules: &[ir::Rule], elastic: &Mapping) -> (Hunter, Vec<String>) {
         let mut skipped = Vec::new();
+        let source = |name: &str| {
+            let m = elastic.sources.get(name);
+            Source {
+                name: name.to_string(),
+                category: m.and_then(|m| m.category.clone()),
+                filter: m
+                    .and_then(|m| m.filter.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            }
+        };
+        let mut correlations: Vec<Correlated> = Vec::new();
         let mut hunted: Vec<Hunted> = rules
             .iter()
             .filter_map(|r| match (Matcher::new(r), &r.kind) {
@@ -124,36 +175,69 @@ impl Hunter {
                     severity: r.severity.as_str(),
                     title: r.title.clone(),
                     matcher,
-                    source: {
-                        let m = elastic.sources.get(&q.source);
-                        Source {
-                            name: q.source.clone(),
-                            category: m.and_then(|m| m.category.clone()),
-                            filter: m
-                                .and_then(|m| m.filter.clone())
-                                .unwrap_or_default()
-                                .into_iter()
-                                .collect(),
-                        }
-                    },
+                    source: source(&q.source),
                 }),
                 (Ok(_), _) => None,
-                (Err(e), _) => {
-                    skipped.push(format!("rule {}: {}; skipped", r.name, e.message));
+                (Err(_), _) => {
+                    match Correlation::new(r) {
+                        Ok(rule) => correlations.push(Correlated {
+                            name: r.name.clone(),
+                            id: r.id.clone(),
+                            severity: r.severity.as_str(),
+                            title: r.title.clone(),
+                            sources: rule.sources().map(source).collect(),
+                            rule,
+                        }),
+                        Err(e) => skipped.push(format!("rule {}: {}; skipped", r.name, e.message)),
+                    }
                     None
                 }
             })
             .collect();
         hunted.sort_by(|a, b| a.name.cmp(&b.name));
-        (Hunter { rules: hunted }, skipped)
+        correlations.sort_by(|a, b| a.name.cmp(&b.name));
+        (
+            Hunter {
+                rules: hunted,
+                correlations,
+            },
+            skipped,
+        )
     }
 
+    /// The number of rules, single-event and correlation.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.correlations.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.len() == 0
+    }
+
+    /// What the correlation rules need of an event, if it meets any of their queries.
+    fn correlating(&self, event: Value) -> Option<Box<Correlating>> {
+        let fits: Vec<(usize, Fit)> = self
+            .correlations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let admits = |name: &str| {
+                    c.sources
+                        .iter()
+                        .find(|s| s.name == name)
+                        .is_some_and(|s| s.admits(&event))
+                };
+                (i, c.rule.fit(&event, admits))
+            })
+            .filter(|(_, fit)| !fit.is_empty())
+            .collect();
+        (!fits.is_empty()).then(|| {
+            Box::new(Correlating {
+                time: eval::event_time(&event),
+                event,
+                fits,
+            })
+        })
     }
 
     fn judge(&self, line: &[u8]) -> Verdict {
@@ -162,14 +246,20 @@ impl Hunter {
             return Verdict::Blank;
         }
         match serde_json::from_slice::<Value>(text) {
-            Ok(event @ Value::Object(_)) => Verdict::Event(
-                (0..self.rules.len() as u32)
+            Ok(event @ Value::Object(_)) => {
+                let singles = (0..self.rules.len() as u32)
                     .filter(|&i| {
                         let rule = &self.rules[i as usize];
                         rule.source.admits(&event) && rule.matcher.matches(&event)
                     })
-                    .collect(),
-            ),
+                    .collect();
+                let correlating = if self.correlations.is_empty() {
+                    None
+                } else {
+                    self.correlating(event)
+                };
+                Verdict::Event(singles, correlating)
+            }
             Ok(other) => {
                 Verdict::Malformed(format!("expected a JSON object, found {}", kind(&other)))
             }
@@ -377,6 +467,16 @@ pub struct Summary {
     /// Output lines: one per event and matching rule.
     pub matches: u64,
     pub malformed: u64,
+    /// Correlation alerts (output lines with `group` and `events`).
+    pub alerts: u64,
+    /// Events meeting a correlation rule's query that have no usable `@timestamp`: skipped
+    /// by the correlation rules.
+    pub untimed: u64,
+    /// Events earlier than a correlation rule's newest event by more than its window:
+    /// skipped by that rule (counted once per event).
+    pub late: u64,
+    /// Whether any correlation rule was hunted with.
+    pub correlating: bool,
     pub elapsed: Duration,
     pub threads: usize,
     /// Why the hunt stopped before the end of the input, if it did (a read error, or the
@@ -430,7 +530,17 @@ impl fmt::Display for Summary {
             thousands(self.matches),
             thousands(self.malformed),
             if self.malformed == 1 { "line" } else { "lines" },
-        )
+        )?;
+        if self.correlating {
+            writeln!(
+                f,
+                "correlation: {} alerts; skipped {} events without a usable @timestamp, {} late events",
+                thousands(self.alerts),
+                thousands(self.untimed),
+                thousands(self.late),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -482,11 +592,20 @@ pub fn run(
     let mut out = io::BufWriter::with_capacity(1 << 18, out);
     let bar = progress_bar(options.progress, events.size);
     let mut summary = Summary {
-        per_rule: hunter.rules.iter().map(|r| (r.name.clone(), 0)).collect(),
+        per_rule: hunter
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), 0))
+            .chain(hunter.correlations.iter().map(|c| (c.name.clone(), 0)))
+            .collect(),
         events: 0,
         matched: 0,
         matches: 0,
         malformed: 0,
+        alerts: 0,
+        untimed: 0,
+        late: 0,
+        correlating: !hunter.correlations.is_empty(),
         elapsed: Duration::ZERO,
         threads: rayon::current_num_threads(),
         stopped: None,
@@ -495,6 +614,7 @@ pub fn run(
         .and_then(|()| out.flush().map_err(Halt::from));
     bar.finish_and_clear();
     summary.elapsed = started.elapsed();
+    summary.per_rule.sort();
     match result {
         Ok(()) => Ok(Some(summary)),
         Err(Halt::Closed) => Ok(None),
@@ -549,6 +669,8 @@ fn hunt(
             return Ok(());
         }
     };
+    let mut states: Vec<State<Arc<Box<RawValue>>>> =
+        hunter.correlations.iter().map(|c| c.rule.state()).collect();
     // Messages go around the progress bar, and a failing stderr must not stop the hunt.
     let mut say = |text: String| bar.suspend(|| drop(writeln!(err, "{text}")));
 
@@ -590,9 +712,9 @@ fn hunt(
                         say(format!("{name}:{number}: skipped: {why}"));
                     }
                 }
-                Verdict::Event(rules) => {
+                Verdict::Event(rules, correlating) => {
                     summary.events += 1;
-                    if rules.is_empty() {
+                    if rules.is_empty() && correlating.is_none() {
                         continue;
                     }
                     // The line parsed as JSON, so it is UTF-8 and a valid raw value.
@@ -603,7 +725,9 @@ fn hunt(
                     else {
                         continue;
                     };
-                    summary.matched += 1;
+                    if !rules.is_empty() {
+                        summary.matched += 1;
+                    }
                     for i in rules {
                         let r = &hunter.rules[i as usize];
                         let m = Match {
@@ -618,6 +742,9 @@ fn hunt(
                         summary.per_rule[i as usize].1 += 1;
                         summary.matches += 1;
                     }
+                    if let Some(c) = correlating {
+                        correlate(hunter, &mut states, *c, raw, out, summary)?;
+                    }
                 }
             }
         }
@@ -630,6 +757,54 @@ fn hunt(
     }
     // The channel closed because the reader finished, so this does not wait.
     drop(reader_thread.join());
+    Ok(())
+}
+
+/// An event through the correlation rules it meets, in rule name order, writing their
+/// alerts.
+fn correlate(
+    hunter: &Hunter,
+    states: &mut [State<Arc<Box<RawValue>>>],
+    c: Correlating,
+    raw: &RawValue,
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> Result<(), Halt> {
+    let Ok(time) = c.time else {
+        summary.untimed += 1;
+        return Ok(());
+    };
+    let mut id: Option<Arc<Box<RawValue>>> = None;
+    let mut late = false;
+    for (i, fit) in &c.fits {
+        let (rule, state) = (&hunter.correlations[*i], &mut states[*i]);
+        if state.is_late(&rule.rule, time) {
+            late = true;
+            continue;
+        }
+        let id = id.get_or_insert_with(|| Arc::new(raw.to_owned())).clone();
+        for alert in state.advance(&rule.rule, &c.event, time, fit, id) {
+            let line = AlertLine {
+                rule: &rule.name,
+                id: &rule.id,
+                severity: rule.severity,
+                title: &rule.title,
+                group: alert
+                    .group
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+                events: alert.events.iter().map(|e| &***e).collect(),
+            };
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+            summary.alerts += 1;
+            if let Some(n) = summary.per_rule.iter_mut().find(|(n, _)| *n == rule.name) {
+                n.1 += 1;
+            }
+        }
+    }
+    summary.late += u64::from(late);
     Ok(())
 }
 
@@ -690,7 +865,7 @@ rule a_any_anydesk "Anything AnyDesk" {
     fn events_reach_the_rules_of_their_source() {
         let h = hunter();
         let judge = |line: &str| match h.judge(line.as_bytes()) {
-            Verdict::Event(rules) => rules.len(),
+            Verdict::Event(rules, _) => rules.len(),
             _ => usize::MAX,
         };
         // No source information: every rule is tried.

@@ -252,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {s}");
             }
             if hunter.is_empty() {
-                eprintln!("error: no single-event rules to hunt with");
+                eprintln!("error: no rules to hunt with");
                 return Ok(ExitCode::FAILURE);
             }
             let source = hunt::Events::open(&events)

@@ -340,23 +340,82 @@ fn output_is_identical_across_runs_over_many_batches() {
 }
 
 #[test]
-fn correlation_rules_are_skipped_with_a_warning() {
+fn correlation_rules_raise_alerts_in_input_order() {
+    let rmm = |t: &str, host: &str, name: &str, n: u32| {
+        format!(
+            "{{\"@timestamp\": \"{t}\", \"host.name\": \"{host}\", \"process.name\": \"{name}\", \"n\": {n}}}\n"
+        )
+    };
+    let events = [
+        rmm("2026-11-25T10:00:00Z", "h1", "anydesk.exe", 1),
+        rmm("2026-11-25T10:05:00Z", "h2", "anydesk.exe", 2),
+        "{\"host.name\": \"h1\", \"process.name\": \"teamviewer.exe\", \"n\": 3}\n".to_string(),
+        rmm("2026-11-25T11:00:00Z", "h1", "teamviewer.exe", 4),
+        rmm("2026-11-25T12:00:00Z", "h1", "anydesk.exe", 5),
+        // A day and more before the newest: late for a 24h window.
+        rmm("2026-11-24T11:59:59Z", "h2", "teamviewer.exe", 6),
+        rmm("2026-11-26T11:00:00Z", "h1", "anydesk.exe", 7),
+        rmm("2026-11-26T11:00:00.001Z", "h1", "teamviewer.exe", 8),
+    ]
+    .concat();
     let dir = tree(&[
         ("detections/r.det", RULES.as_bytes()),
         ("detections/c.det", CORRELATION.as_bytes()),
-        ("events.ndjson", EVENTS.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
     ]);
-    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
-    assert_eq!(r.code, Some(0), "{}", r.err);
+    let first = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(first.code, Some(0), "{}", first.err);
+    let out = lines(&first.out);
+    let alerts: Vec<&Value> = out.iter().filter(|v| v["rule"] == "two_vendors").collect();
+    assert_eq!(alerts.len(), 2, "{}", first.out);
+    assert_eq!(
+        alerts[0],
+        &json!({
+            "rule": "two_vendors",
+            "id": "11111111-2222-4333-8444-888888888888",
+            "severity": "high",
+            "title": "Two RMM vendors on one host",
+            "group": {"host.name": "h1"},
+            "events": [
+                {"@timestamp": "2026-11-25T10:00:00Z", "host.name": "h1", "process.name": "anydesk.exe", "n": 1},
+                {"@timestamp": "2026-11-25T11:00:00Z", "host.name": "h1", "process.name": "teamviewer.exe", "n": 4},
+            ],
+        })
+    );
+    // The event that triggers an alert is verbatim; the alert follows its single-event
+    // matches; the second alert comes after the first went false (10:00 and 11:00 left
+    // the window before 11:00 the next day).
     assert!(
-        r.err.contains(
-            "warning: rule two_vendors: a correlation rule is evaluated over event sequences; skipped"
+        first.out.contains(r#""events":[{"@timestamp": "2026-11-25T10:00:00Z", "host.name": "h1", "process.name": "anydesk.exe", "n": 1},"#),
+        "{}",
+        first.out
+    );
+    let order: Vec<(String, u64)> = out
+        .iter()
+        .map(|v| {
+            let n = v["event"]["n"]
+                .as_u64()
+                .or_else(|| v["events"].as_array()?.last()?["n"].as_u64())
+                .expect("n");
+            (v["rule"].as_str().expect("rule").to_string(), n)
+        })
+        .collect();
+    assert_eq!(order[order.len() - 1], ("two_vendors".to_string(), 8));
+    // Event 5's single-event match comes before event 7's, and the alerts sit between.
+    let at = |rule: &str, n: u64| order.iter().position(|(r, m)| r == rule && *m == n);
+    assert!(at("any_anydesk", 2) < at("two_vendors", 4), "{order:?}");
+    assert!(at("two_vendors", 4) < at("any_anydesk", 5), "{order:?}");
+    assert!(
+        first.err.contains(
+            "correlation: 2 alerts; skipped 1 events without a usable @timestamp, 1 late events"
         ),
         "{}",
-        r.err
+        first.err
     );
-    assert!(!r.out.contains("two_vendors"));
-    assert_eq!(lines(&r.out).len(), 4);
+    assert!(first.err.contains("two_vendors"), "{}", first.err);
+    // The same input gives the same output.
+    let again = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(again.out, first.out);
 }
 
 #[test]
