@@ -132,18 +132,6 @@ pub fn note(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Option<St
 /// The code of "this correlation form does not compile yet"; `check` does not count it.
 pub const NOT_YET: &str = "E0403";
 
-/// The error for a correlation form a target does not compile yet.
-pub(crate) fn not_yet(kind: &ir::RuleKind) -> CompileError {
-    let (form, span) = match kind {
-        ir::RuleKind::Single(q) => ("single-event", q.source_span),
-        ir::RuleKind::Aggregate { window, .. } => ("aggregation", window.span),
-        ir::RuleKind::Sequence { span, .. } => ("sequence", *span),
-        ir::RuleKind::FirstSeen { span, .. } => ("first seen", *span),
-    };
-    CompileError::new(NOT_YET, span, format!("{form} rules are not supported yet"))
-        .hint("correlation compiles in a later release; `detc check` still validates the rule")
-}
-
 /// Where a query's source lives on the mapping's target.
 pub(crate) fn source_mapping<'m>(
     mapping: &'m Mapping,

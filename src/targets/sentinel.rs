@@ -4,10 +4,44 @@
 //! their `_cs`/exact forms when `cased`. Absent string columns read as `""` in KQL, so a
 //! negated string test (`!~`, `!contains`) is already true for them; other negated tests
 //! are wrapped in `not(coalesce(..., false))` so a null never turns `not` into "unknown".
+//!
+//! # Correlation (docs/CORRELATION.md)
+//!
+//! Every correlation query restricts itself to the time it needs with
+//! `| where TimeGenerated > ago(...)` straight after the table, so it means the same pasted
+//! into Logs as scheduled.
+//!
+//! - **Group keys** (aggregation, sequence, first seen): an event without a value for a key
+//!   is dropped (`isnotempty` for strings and IPs, which Kusto never stores as null;
+//!   `isnotnull` otherwise) before `summarize`, which would otherwise keep an empty group.
+//!   A key on a plain column is that column. A key on a property of a dynamic column
+//!   (`DeviceDetail.displayName`) is `mv-expand`ed, wrapped in an array when it is not one,
+//!   so an array puts the event in one group per element, then converted to the field's type.
+//! - **Aggregation**: `summarize <aggs> by <keys> | where <having>` over the last W.
+//!   `count()`; `distinct(f)` is `count_distinctif(f, isnotempty(f))` (exact, unlike
+//!   `dcount`; empty strings are Kusto's absent strings and are not values); `sum`/`min`/
+//!   `max` read `todouble(f)`, so numbers stored as text count and other text is null,
+//!   which the aggregates skip; a `sum` term also needs `countif(isnotnull(...)) > 0`, as
+//!   the sum of no numbers holds no value. Aggregates are named after the function and the logical
+//!   field (`distinct_user_name`), each once.
+//! - **Sequence**: a chain of inner joins on the keys, one per step, over the last
+//!   W + schedule (schedule defaults to W). Step 1's events carry their time as `T1`; each
+//!   next step k joins its events (`Tk`), keeps the pairs with `Tk >= T(k-1)` and
+//!   `Tk - T1 <= W`, and then `summarize T1 = max(T1) by keys, Tk`: for every step-k event
+//!   only the latest possible start survives, which is the one EQL's partial sequences keep
+//!   and the best one for the window, so a match exists exactly when an ordered chain of
+//!   one key within W exists, and the joins stay as large as the step's events.
+//!   Ties: Kusto has no input order, so equal `TimeGenerated` counts as in order, except
+//!   between two consecutive steps on the same table, which need a strictly later time so
+//!   one event never plays two steps. Output: keys, `StartTime`, `EndTime` per match end.
+//!   (`scan` is not used: its state holds one partial sequence per step, not per key, so
+//!   interleaved keys would lose matches.)
+//! - **First seen**: over the last L + S (S = schedule, default 1h), the earliest time of
+//!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, group, join, nnf, not_yet,
-    plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, field_name, group, join, nnf, plain_identifier,
+    quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
@@ -15,16 +49,69 @@ use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
 use std::fmt::Write as _;
 
-/// Compile any rule; correlation forms are added form by form.
+/// Compile any rule.
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    match &rule.kind {
-        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
-        other => Err(not_yet(other)),
-    }
+    let query = match &rule.kind {
+        ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None)?,
+        ir::RuleKind::Aggregate {
+            query,
+            group_by,
+            window,
+            having,
+        } => aggregate(
+            query,
+            source_mapping(mapping, query)?,
+            group_by,
+            window.seconds,
+            having,
+        )?,
+        ir::RuleKind::Sequence {
+            by, within, steps, ..
+        } => sequence(
+            steps,
+            by,
+            within.seconds,
+            schedule_or(rule, within.seconds),
+            mapping,
+        )?,
+        ir::RuleKind::FirstSeen {
+            query,
+            field,
+            by,
+            lookback,
+            ..
+        } => first_seen(
+            query,
+            source_mapping(mapping, query)?,
+            field,
+            by,
+            lookback.seconds,
+            schedule_or(rule, FIRST_SEEN_SCHEDULE),
+        )?,
+    };
+    Ok(vec![Compiled {
+        language: Language::Kql,
+        query,
+    }])
 }
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    Ok(vec![Compiled {
+        language: Language::Kql,
+        query: events(q, src, None)?,
+    }])
+}
+
+/// The first-seen schedule when the rule sets none: one hour.
+const FIRST_SEEN_SCHEDULE: u64 = 3600;
+
+fn schedule_or(rule: &ir::Rule, default: u64) -> u64 {
+    rule.schedule.map_or(default, |d| d.seconds)
+}
+
+/// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.
+fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> {
     let table = src.table.as_deref().ok_or_else(|| {
         CompileError::new(
             "E0401",
@@ -34,6 +121,9 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         .hint("set `table:` for the source in the Sentinel mapping")
     })?;
     let mut out = identifier(table);
+    if let Some(seconds) = since {
+        let _ = write!(out, "\n| where TimeGenerated > ago({})", timespan(seconds));
+    }
     for (column, value) in src.filter.iter().flatten() {
         let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
     }
@@ -47,10 +137,286 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         })?;
         let _ = write!(out, "\n| where {body}");
     }
-    Ok(vec![Compiled {
-        language: Language::Kql,
-        query: out,
-    }])
+    Ok(out)
+}
+
+/// A KQL timespan literal in the largest whole unit: `1d`, `10m`, `90s`.
+fn timespan(seconds: u64) -> String {
+    match seconds {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A logical field name as a KQL column name: `user.name` → `user_name`.
+fn logical_column(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s
+    } else {
+        format!("_{s}")
+    }
+}
+
+/// The test that a key column holds a value.
+fn has_value(column: &str, ty: FieldType) -> String {
+    match ty {
+        FieldType::String | FieldType::Ip => format!("isnotempty({column})"),
+        FieldType::Number | FieldType::Boolean => format!("isnotnull({column})"),
+    }
+}
+
+/// A scalar of the field's type from a dynamic value.
+fn convert(expr: &str, ty: FieldType) -> String {
+    match ty {
+        FieldType::String | FieldType::Ip => format!("tostring({expr})"),
+        FieldType::Number => format!("todouble({expr})"),
+        FieldType::Boolean => format!("tobool({expr})"),
+    }
+}
+
+/// Group keys: the column each key is read from after `stages`, which make one row per
+/// array element of a dynamic key, and the keys' values-present test.
+struct Keys {
+    columns: Vec<String>,
+    stages: String,
+}
+
+/// Keys of `fields` on `src`. `rename` gives the output name of a key (always used for
+/// dynamic properties; for plain columns only when `always_rename`); `convert_plain`
+/// converts plain columns too (so keys of different tables have one type).
+fn keys(
+    fields: &[ir::Field],
+    src: &SourceMapping,
+    source: &str,
+    always_rename: bool,
+) -> Result<Keys> {
+    let mut columns = Vec::new();
+    let mut stages = String::new();
+    for f in fields {
+        let column = field_name(src, f, source)?;
+        let name = logical_column(&f.name);
+        if column.contains('.') {
+            let path = column_ref(column);
+            let _ = write!(
+                stages,
+                "\n| mv-expand {name} = iff(gettype({path}) == \"array\", {path}, pack_array({path}))\
+                 \n| extend {name} = {}",
+                convert(&name, f.ty)
+            );
+            columns.push(name);
+        } else if always_rename {
+            let value = match f.ty {
+                FieldType::String | FieldType::Ip => identifier(column),
+                _ => convert(&identifier(column), f.ty),
+            };
+            let _ = write!(stages, "\n| extend {name} = {value}");
+            columns.push(name);
+        } else {
+            columns.push(identifier(column));
+        }
+    }
+    let present: Vec<String> = columns
+        .iter()
+        .zip(fields)
+        .map(|(c, f)| has_value(c, f.ty))
+        .collect();
+    if !present.is_empty() {
+        let _ = write!(stages, "\n| where {}", present.join(" and "));
+    }
+    Ok(Keys { columns, stages })
+}
+
+/// `from ... group by ... window W having ...`: the last W, grouped, tested once.
+fn aggregate(
+    q: &Query,
+    src: &SourceMapping,
+    group_by: &[ir::Field],
+    window: u64,
+    having: &ir::Having,
+) -> Result<String> {
+    let mut out = events(q, src, Some(window))?;
+    let keys = keys(group_by, src, &q.source, false)?;
+    out.push_str(&keys.stages);
+    // Each distinct aggregate once, in order of first use, under a name of its own.
+    let mut aggs: Vec<(String, String)> = Vec::new();
+    let condition = having_expr(having, &mut |agg, numbers| {
+        let (base, expr) = aggregate_expr(agg, numbers, src, &q.source)?;
+        if let Some((name, _)) = aggs.iter().find(|(_, e)| *e == expr) {
+            return Ok(name.clone());
+        }
+        let mut name = base.clone();
+        let mut n = 1;
+        while aggs.iter().any(|(a, _)| *a == name) || keys.columns.contains(&name) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        aggs.push((name.clone(), expr));
+        Ok(name)
+    })?;
+    let list: Vec<String> = aggs.iter().map(|(n, e)| format!("{n} = {e}")).collect();
+    let _ = write!(out, "\n| summarize {}", list.join(", "));
+    if !keys.columns.is_empty() {
+        let _ = write!(out, " by {}", keys.columns.join(", "));
+    }
+    let _ = write!(out, "\n| where {condition}");
+    Ok(out)
+}
+
+/// `having`, with each aggregate named by `name` (`true`: the count of numbers of a
+/// `sum`); a nested group of the other operator is parenthesised. A sum holds a number
+/// only when it added one (the evaluator's sum of no numbers is null, as `min`/`max` are
+/// in Kusto), whatever Kusto's `sum()` gives an all-null group.
+fn having_expr(
+    h: &ir::Having,
+    name: &mut dyn FnMut(&ir::Aggregate, bool) -> Result<String>,
+) -> Result<String> {
+    let (parts, sep) = match h {
+        ir::Having::Term(t) => {
+            let test = format!("{} {} {}", name(&t.agg, false)?, t.op.as_str(), t.value);
+            return Ok(match t.agg {
+                ir::Aggregate::Sum(_) => format!("({} > 0 and {test})", name(&t.agg, true)?),
+                _ => test,
+            });
+        }
+        ir::Having::And(hs) => (hs, " and "),
+        ir::Having::Or(hs) => (hs, " or "),
+    };
+    let rendered = parts
+        .iter()
+        .map(|p| {
+            let s = having_expr(p, name)?;
+            // `a and b and c` stays flat however the parser nested it.
+            Ok(match (h, p) {
+                (ir::Having::And(_), ir::Having::And(_))
+                | (ir::Having::Or(_), ir::Having::Or(_)) => s,
+                (_, ir::Having::And(ps) | ir::Having::Or(ps)) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rendered.join(sep))
+}
+
+/// An aggregate's base name and its KQL; `numbers`: how many numbers a `sum` adds.
+fn aggregate_expr(
+    agg: &ir::Aggregate,
+    numbers: bool,
+    src: &SourceMapping,
+    source: &str,
+) -> Result<(String, String)> {
+    let numeric = |func: &str, f: &ir::Field| -> Result<(String, String)> {
+        let column = column_ref(field_name(src, f, source)?);
+        Ok((
+            format!("{func}_{}", logical_column(&f.name)),
+            format!("{func}(todouble({column}))"),
+        ))
+    };
+    match agg {
+        ir::Aggregate::Count => Ok(("event_count".into(), "count()".into())),
+        ir::Aggregate::Distinct(f) => {
+            let value = field_ref(field_name(src, f, source)?, f.ty);
+            Ok((
+                format!("distinct_{}", logical_column(&f.name)),
+                format!("count_distinctif({value}, {})", has_value(&value, f.ty)),
+            ))
+        }
+        ir::Aggregate::Sum(f) if numbers => {
+            let column = column_ref(field_name(src, f, source)?);
+            Ok((
+                format!("numbers_{}", logical_column(&f.name)),
+                format!("countif(isnotnull(todouble({column})))"),
+            ))
+        }
+        ir::Aggregate::Sum(f) => numeric("sum", f),
+        ir::Aggregate::Min(f) => numeric("min", f),
+        ir::Aggregate::Max(f) => numeric("max", f),
+    }
+}
+
+/// `sequence by K within W { ... }`: a chain of joins on K (see the module comment).
+fn sequence(
+    steps: &[Query],
+    by: &[ir::Field],
+    within: u64,
+    schedule: u64,
+    mapping: &Mapping,
+) -> Result<String> {
+    let since = within + schedule;
+    let mut out = String::new();
+    let mut key_columns = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let src = source_mapping(mapping, step)?;
+        let k = i + 1;
+        let keys = keys(by, src, &step.source, true)?;
+        let mut q = events(step, src, Some(since))?;
+        q.push_str(&keys.stages);
+        let mut projected = keys.columns.clone();
+        projected.push(format!("T{k} = TimeGenerated"));
+        let _ = write!(q, "\n| project {}", projected.join(", "));
+        if i == 0 {
+            out = q;
+            key_columns = keys.columns;
+            continue;
+        }
+        // One row can meet two consecutive steps only when both read the same table.
+        let order = if source_mapping(mapping, &steps[i - 1])?.table == src.table {
+            ">"
+        } else {
+            ">="
+        };
+        let _ = write!(
+            out,
+            "\n| join kind=inner (\n    {}\n) on {}\n| where T{k} {order} T{i} and T{k} - T1 <= {}",
+            q.replace('\n', "\n    "),
+            key_columns.join(", "),
+            timespan(within)
+        );
+        if k < steps.len() {
+            let _ = write!(
+                out,
+                "\n| summarize T1 = max(T1) by {}, T{k}",
+                key_columns.join(", ")
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "\n| summarize StartTime = max(T1) by {}, EndTime = T{}",
+        key_columns.join(", "),
+        steps.len()
+    );
+    Ok(out)
+}
+
+/// `first seen F by K lookback L`: pairs whose earliest time in the last L + S is in the
+/// last S.
+fn first_seen(
+    q: &Query,
+    src: &SourceMapping,
+    field: &ir::Field,
+    by: &[ir::Field],
+    lookback: u64,
+    schedule: u64,
+) -> Result<String> {
+    let mut out = events(q, src, Some(lookback + schedule))?;
+    let mut fields = by.to_vec();
+    fields.push(field.clone());
+    let keys = keys(&fields, src, &q.source, false)?;
+    out.push_str(&keys.stages);
+    let _ = write!(
+        out,
+        "\n| summarize FirstSeen = min(TimeGenerated) by {}\n| where FirstSeen > ago({})",
+        keys.columns.join(", "),
+        timespan(schedule)
+    );
+    Ok(out)
 }
 
 fn test(atom: &Atom, f: &str, negated: bool) -> String {
