@@ -194,6 +194,7 @@ impl Correlation {
                 Form::FirstSeen { .. } => Data::FirstSeen {
                     seen: HashMap::new(),
                     expiry: VecDeque::new(),
+                    start: None,
                 },
             },
         }
@@ -250,6 +251,9 @@ enum Data<T> {
         /// (by values, first-seen value) → the latest time seen.
         seen: HashMap<(Key, String), i64>,
         expiry: VecDeque<(i64, (Key, String))>,
+        /// The time of the first event: nothing is new until a whole lookback of history
+        /// lies behind an event, as it always does for a scheduled SIEM search.
+        start: Option<i64>,
     },
 }
 
@@ -473,7 +477,15 @@ impl<T: Clone> State<T> {
                     }
                 }
             }
-            (Form::FirstSeen { field, by }, Data::FirstSeen { seen, expiry }) => {
+            (
+                Form::FirstSeen { field, by },
+                Data::FirstSeen {
+                    seen,
+                    expiry,
+                    start,
+                },
+            ) => {
+                let warmed_up = t.saturating_sub(*start.get_or_insert(t)) >= w;
                 // History is [t − L, t]: forget sightings before t − L.
                 while let Some((old, _)) = expiry.front() {
                     if t.saturating_sub(*old) <= w {
@@ -493,7 +505,7 @@ impl<T: Clone> State<T> {
                 for key in keys(event, by) {
                     for f in &firsts {
                         let pair = (key.clone(), f.clone());
-                        if !seen.contains_key(&pair) {
+                        if warmed_up && !seen.contains_key(&pair) {
                             let mut group: Vec<(String, String)> =
                                 by.iter().cloned().zip(key.iter().cloned()).collect();
                             group.push((field.clone(), f.clone()));
@@ -930,43 +942,52 @@ mod tests {
     fn first_seen_history_lookback_and_keys() {
         let r = fixture("new_signin_country");
         let day = 86_400;
-        let alerts = run(
-            &r,
-            &[
-                signin(0, "u", "FR"),
-                signin(day, "u", "FR"),
-                signin(2 * day, "u", "KP"),
-            ],
+        let l = 30 * day;
+        let pair = |u: &str, c: &str| vec![u.to_string(), c.to_string()];
+        // Within the first lookback of data nothing is known to be new (warm-up).
+        assert!(run(&r, &[signin(0, "u", "FR"), signin(day, "u", "KP")]).is_empty());
+        // After it, a new country fires.
+        assert_eq!(
+            run(&r, &[signin(0, "u", "FR"), signin(l, "u", "KP")]),
+            [(pair("u", "KP"), vec![1])]
+        );
+        // A country seen within [t − L, t) does not; one seen only before t − L does.
+        assert!(
+            run(
+                &r,
+                &[
+                    signin(0, "v", "X"),
+                    signin(day, "u", "FR"),
+                    signin(l + day, "u", "FR")
+                ]
+            )
+            .is_empty()
         );
         assert_eq!(
-            alerts,
-            [
-                (vec!["u".to_string(), "FR".to_string()], vec![0]),
-                (vec!["u".to_string(), "KP".to_string()], vec![2]),
-            ]
+            run(&r, &[signin(0, "u", "FR"), signin(l + 1, "u", "FR")]).len(),
+            1
         );
         // Another user's history does not count.
         assert_eq!(
-            run(&r, &[signin(0, "u", "FR"), signin(1, "v", "FR")]).len(),
-            2
-        );
-        // History before t − L is forgotten; [t − L, t) is remembered.
-        assert_eq!(
-            run(&r, &[signin(0, "u", "FR"), signin(30 * day, "u", "FR")]).len(),
+            run(&r, &[signin(0, "v", "FR"), signin(l, "u", "FR")]).len(),
             1
-        );
-        assert_eq!(
-            run(&r, &[signin(0, "u", "FR"), signin(30 * day + 1, "u", "FR")]).len(),
-            2
         );
         // Equal times: the earlier event in input order is history.
         assert_eq!(
-            run(&r, &[signin(5, "u", "FR"), signin(5, "u", "FR")]).len(),
+            run(
+                &r,
+                &[
+                    signin(0, "v", "X"),
+                    signin(l, "u", "FR"),
+                    signin(l, "u", "FR")
+                ]
+            )
+            .len(),
             1
         );
-        // Failed sign-ins are not history.
+        // Failed sign-ins are not history (but they are data: the warm-up counts from them).
         let failed = json!({"t": 0, "event.outcome": "failure", "user.name": "u", "source.geo.country_iso_code": "FR"});
-        assert_eq!(run(&r, &[failed, signin(1, "u", "FR")]).len(), 1);
+        assert_eq!(run(&r, &[failed, signin(l, "u", "FR")]).len(), 1);
     }
 
     #[test]
