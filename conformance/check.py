@@ -17,6 +17,7 @@ exit 1 on any failure.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -123,14 +124,16 @@ WHERE_FUNCTIONS = {"match", "cidrmatch", "isnull", "isnotnull"}
 COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 
 
-def spl_tokens(text):
+def spl_tokens(text, offsets=False):
     """Tokens as Splunk's search language reads them: double-quoted strings with backslash
-    escapes, single-quoted field names (eval), parentheses, brackets, pipes, operators, words."""
+    escapes, single-quoted field names (eval), parentheses, brackets, pipes, operators, words.
+    With offsets, each token also carries its (start, end) in text."""
     tokens, i = [], 0
     while i < len(text):
-        c = text[i]
+        c, start = text[i], i
         if c.isspace():
             i += 1
+            continue
         elif c == '"':
             j, value = i + 1, []
             while j < len(text) and text[j] != '"':
@@ -142,22 +145,22 @@ def spl_tokens(text):
                     j += 1
             if j >= len(text):
                 raise Failure(f"unterminated string from offset {i}")
-            tokens.append(("STR", "".join(value)))
+            tok = ("STR", "".join(value))
             i = j + 1
         elif c == "'":
             j = text.find("'", i + 1)
             if j < 0:
                 raise Failure(f"unterminated field name from offset {i}")
-            tokens.append(("FIELD", text[i + 1:j]))
+            tok = ("FIELD", text[i + 1:j])
             i = j + 1
         elif c in "()[],|":
-            tokens.append((c, c))
+            tok = (c, c)
             i += 1
         elif text.startswith(("==", "!=", "<=", ">="), i):
-            tokens.append(("OP", text[i:i + 2]))
+            tok = ("OP", text[i:i + 2])
             i += 2
         elif c in "=<>":
-            tokens.append(("OP", c))
+            tok = ("OP", c)
             i += 1
         else:
             j = i
@@ -165,19 +168,24 @@ def spl_tokens(text):
                 j += 1
             if j == i:
                 raise Failure(f"unexpected character {c!r} at offset {i}")
-            tokens.append(("WORD", text[i:j]))
+            tok = ("WORD", text[i:j])
             i = j
+        tokens.append(tok + ((start, i),) if offsets else tok)
     return tokens
+
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+STATS_FUNCTIONS = {"dc", "sum", "min", "max"}  # and `count`, which takes no argument
 
 
 class _Reader:
     def __init__(self, tokens, fields):
         self.tokens, self.pos, self.fields = tokens, 0, fields
 
-    def peek(self, kind=None, text=None):
-        if self.pos >= len(self.tokens):
+    def peek(self, kind=None, text=None, ahead=0):
+        if self.pos + ahead >= len(self.tokens):
             return False
-        k, t = self.tokens[self.pos]
+        k, t = self.tokens[self.pos + ahead]
         return (kind is None or k == kind) and (text is None or t == text)
 
     def take(self, kind, text=None, what=None):
@@ -187,10 +195,35 @@ class _Reader:
         self.pos += 1
         return self.tokens[self.pos - 1][1]
 
+    def take_seq(self, *texts):
+        for t in texts:
+            kind = "WORD" if IDENT.match(t) or t[0] in "-_0123456789" else ("OP" if t[0] in "=<>!" else t)
+            self.take(kind, t)
+
     def field(self, name):
         if name not in self.fields:
             raise Failure(f"`{name}` is not a field the Splunk mapping gives this source")
         return name
+
+    def number(self, what="a number"):
+        text = self.take("WORD", what=what)
+        try:
+            float(text)
+        except ValueError:
+            raise Failure(f"`{text}` is not a number")
+        return text
+
+    def seconds(self, text):
+        if not re.fullmatch(r"-[0-9]+s", text):
+            raise Failure(f"`{text}` is not a relative time detc emits (-Ns)")
+
+    def name_list(self):
+        """`f, g, ...`: by fields."""
+        names = [self.field(self.take("WORD", what="a by field"))]
+        while self.peek(","):
+            self.pos += 1
+            names.append(self.field(self.take("WORD", what="a by field")))
+        return names
 
     # search terms: unary+ with optional OR between them
     def search(self, closing=None):
@@ -214,6 +247,21 @@ class _Reader:
             self.pos += 1
         else:
             self.take("STR", what="a quoted value")
+
+    def time_modifiers(self):
+        """`earliest=-Ns latest=now` (a correlation query's time range), if present."""
+        if not self.peek("WORD", "earliest"):
+            return False
+        self.take_seq("earliest", "=")
+        self.seconds(self.take("WORD", what="a relative time"))
+        self.take_seq("latest", "=", "now")
+        return True
+
+    def relative_now(self):
+        """`relative_time(now(), "-Ns")`."""
+        self.take_seq("relative_time", "(", "now", "(", ")", ",")
+        self.seconds(self.take("STR", what="a relative time"))
+        self.take(")")
 
     # where: or / and / not / primary
     def where(self):
@@ -247,9 +295,7 @@ class _Reader:
                 self.where_argument()
             return self.take(")")
         self.field(self.take("FIELD", what="a field"))
-        op = self.take("OP", what="a comparison")
-        if op not in COMPARISONS:
-            raise Failure(f"`{op}` is not a comparison")
+        self.comparison()
         if self.peek("STR"):
             self.pos += 1
         else:
@@ -259,31 +305,112 @@ class _Reader:
             except ValueError:
                 raise Failure(f"`{number}` is neither a string nor a number")
 
+    def comparison(self):
+        op = self.take("OP", what="a comparison")
+        if op not in COMPARISONS:
+            raise Failure(f"`{op}` is not a comparison")
+
     def where_argument(self):
         if self.peek("FIELD"):
             self.field(self.take("FIELD"))
         else:
             self.take("STR", what="a string or field")
 
+    # correlation commands
+    def stats(self):
+        """`stats AGG AS name, ... by f, ...`; returns the names it defines."""
+        names = []
+        while True:
+            func = self.take("WORD", what="a stats function")
+            if func != "count":
+                if func not in STATS_FUNCTIONS:
+                    raise Failure(f"`{func}` is not a stats function detc emits")
+                self.take("(")
+                if self.peek("WORD", "_time") and func == "min":
+                    self.pos += 1
+                elif self.peek("WORD", "eval"):
+                    self.take_seq("eval", "(")
+                    self.field(self.take("FIELD", what="a field"))
+                    self.take(")")
+                else:
+                    self.field(self.take("WORD", what="a field"))
+                self.take(")")
+            self.take("WORD", "AS")
+            names.append(self.new_name())
+            if not self.peek(","):
+                break
+            self.pos += 1
+        self.take("WORD", "by")
+        self.name_list()
+        return names
+
+    def new_name(self):
+        name = self.take("WORD", what="a result name")
+        if not IDENT.match(name) or name in self.fields or name in ("AS", "by", "AND", "OR", "NOT"):
+            raise Failure(f"`{name}` is not a fresh result name")
+        return name
+
+    def having(self, names):
+        """The `where` after stats: comparisons of its results with numbers, AND/OR/()."""
+        def primary():
+            if self.peek("("):
+                self.pos += 1
+                disjunction()
+                return self.take(")")
+            name = self.take("WORD", what="a stats result")
+            if name not in names:
+                raise Failure(f"`{name}` is not a result of the stats before")
+            self.comparison()
+            self.number()
+
+        def conjunction():
+            primary()
+            while self.peek("WORD", "AND"):
+                self.pos += 1
+                primary()
+
+        def disjunction():
+            conjunction()
+            while self.peek("WORD", "OR"):
+                self.pos += 1
+                conjunction()
+        disjunction()
+
+    def step_flags(self):
+        """`eval detc_step1=1, detc_step2=if(<where>, 1, 0), detc_key1='f'`; returns the
+        step flags it sets."""
+        flags, keys = [], []
+        while True:
+            name = self.take("WORD", what="a step flag or key")
+            self.take("OP", "=")
+            if re.fullmatch(r"detc_step[1-9]", name):
+                if self.peek("WORD", "if"):
+                    self.take_seq("if", "(")
+                    self.where()
+                    self.take_seq(",", "1", ",", "0", ")")
+                elif not (self.peek("WORD", "0") or self.peek("WORD", "1")):
+                    raise Failure(f"`{name}` must be set to 0, 1 or if(..., 1, 0)")
+                else:
+                    self.pos += 1
+                flags.append(name)
+            elif re.fullmatch(r"detc_key[1-9]", name):
+                self.field(self.take("FIELD", what="a key field"))
+                keys.append(name)
+            else:
+                raise Failure(f"`eval` sets `{name}`, not a step flag or key")
+            if not self.peek(","):
+                break
+            self.pos += 1
+        if flags != [f"detc_step{i + 1}" for i in range(len(flags))] or len(flags) < 2:
+            raise Failure("`eval` must set every step flag, in order")
+        return flags, keys
+
     def done(self):
         if self.pos != len(self.tokens):
             raise Failure(f"unexpected {self.tokens[self.pos][1]!r} after the command")
 
 
-def spl_shape(query, splunk):
-    """Check one SPL query; returns its token shape (strings blanked) for twin comparison."""
-    if "`" in query:
-        raise Failure("a raw backtick (Splunk macro syntax) in the query")
-    if any(ord(c) < 32 for c in query):
-        raise Failure("a raw control character in the query")
-    bases = [b for b in splunk if query == b or query.startswith(b + " ")]
-    if not bases:
-        raise Failure("the query does not start with a base search of the Splunk mapping")
-    base = max(bases, key=len)
-    fields = splunk[base]
-    tokens = spl_tokens(query[len(base):])
-    if any(k in "[]" for k, _ in tokens):
-        raise Failure("a subsearch bracket outside a string")
+def _commands(tokens):
     commands, current = [], []
     for tok in tokens:
         if tok[0] == "|":
@@ -292,22 +419,205 @@ def spl_shape(query, splunk):
         else:
             current.append(tok)
     commands.append(current)
-    # Terms right after a plain base search, then `| search` (after a piped base), then `| where`.
-    names = ["search"] if commands[0] else []
+    return commands
+
+
+def _base(query, splunk):
+    bases = [b for b in splunk if query == b or query.startswith(b + " ")]
+    if not bases:
+        raise Failure("the query does not start with a base search of the Splunk mapping")
+    return max(bases, key=len)
+
+
+def _events(query, splunk):
+    """A base search with its terms and `| search`/`| where` filters, and (for correlation)
+    its time range. Returns (the commands after the filters, their fields, whether timed)."""
+    base = _base(query, splunk)
+    fields = splunk[base]
+    tokens = spl_tokens(query[len(base):])
+    if any(k in "[]" for k, _ in tokens):
+        raise Failure("a subsearch bracket outside a string (only `multisearch` takes subsearches)")
+    commands = _commands(tokens)
     if commands[0] and "|" in base:
         raise Failure("terms were appended to a piped base search")
-    if commands[0]:
-        r = _Reader(commands[0], fields)
+    r = _Reader(commands[0], fields)
+    timed = r.time_modifiers()
+    if r.pos < len(r.tokens):
         r.search()
+    r.done()
+    rest = commands[1:]
+    # A piped base search gets its time range as the first `where`.
+    if "|" in base and rest and rest[0][:2] == [("WORD", "where"), ("WORD", "_time")]:
+        r = _Reader(rest[0], fields)
+        r.take_seq("where", "_time", ">")
+        r.relative_now()
         r.done()
-    for command in commands[1:]:
-        r = _Reader(command, fields)
-        name = r.take("WORD", what="a command")
-        if name not in ("search", "where") or name in names or (name == "search" and "where" in names):
+        timed, rest = True, rest[1:]
+    names = []
+    while rest and rest[0][:1] in ([("WORD", "search")], [("WORD", "where")]):
+        r = _Reader(rest[0], fields)
+        name = r.take("WORD")
+        if name in names or (name == "search" and "where" in names) or (name == "search" and "|" not in base):
             raise Failure(f"unexpected command `{name}`")
         names.append(name)
         r.where() if name == "where" else r.search()
         r.done()
+        rest = rest[1:]
+    return rest, fields, timed, tokens
+
+
+def _step(query, splunk):
+    """One step search of a sequence: events over a time range, `| eval` of the step flags
+    (and keys), and with several flags computed, `| where detc_step1=1 OR ...`.
+    Returns (fields the tail may use, the tokens)."""
+    rest, fields, timed, tokens = _events(query, splunk)
+    if not timed or not rest or rest[0][:1] != [("WORD", "eval")]:
+        raise Failure("a sequence step must be a timed search followed by `eval` of its step flags")
+    r = _Reader(rest[0][1:], fields)
+    flags, keys = r.step_flags()
+    r.done()
+    rest = rest[1:]
+    if rest:
+        r = _Reader(rest[0], fields)
+        r.take("WORD", "where")
+        r.take_seq(flags[0], "=", "1")
+        while r.peek("WORD", "OR"):
+            r.pos += 1
+            r.take("WORD", what="a step flag")
+            r.take_seq("=", "1")
+        r.done()
+        rest = rest[1:]
+    if rest:
+        raise Failure(f"unexpected command `{rest[0][0][1] if rest[0] else ''}` in a sequence step")
+    return set(fields) | set(keys), tokens
+
+
+def _sequence_tail(commands, fields):
+    """`| where isnotnull('k') AND ... | sort 0 _time | streamstats current=f global=f
+    window=1 last(detc_step1) AS detc_prev_step1 last(_time) AS detc_prev_time by k, ...
+    | where detc_step2=1 AND detc_prev_step1=1 AND _time-detc_prev_time<=N`."""
+    if commands and commands[0][:2] == [("WORD", "where"), ("WORD", "isnotnull")]:
+        r = _Reader(commands[0], fields)
+        r.take("WORD", "where")
+        while True:
+            r.take_seq("isnotnull", "(")
+            r.field(r.take("FIELD", what="a key"))
+            r.take(")")
+            if not r.peek("WORD", "AND"):
+                break
+            r.pos += 1
+        r.done()
+        commands = commands[1:]
+    if len(commands) != 3:
+        raise Failure("a sequence must end in `sort`, `streamstats` and `where`")
+    r = _Reader(commands[0], fields)
+    r.take_seq("sort", "0", "_time")
+    r.done()
+    r = _Reader(commands[1], fields)
+    r.take_seq("streamstats", "current", "=", "f", "global", "=", "f", "window", "=", "1",
+               "last", "(", "detc_step1", ")", "AS", "detc_prev_step1",
+               "last", "(", "_time", ")", "AS", "detc_prev_time")
+    if r.peek("WORD", "by"):
+        r.pos += 1
+        r.name_list()
+    r.done()
+    r = _Reader(commands[2], fields)
+    r.take_seq("where", "detc_step2", "=", "1", "AND", "detc_prev_step1", "=", "1", "AND",
+               "_time-detc_prev_time", "<=")
+    if not re.fullmatch(r"[0-9]+", r.take("WORD", what="a number of seconds")):
+        raise Failure("the sequence's window is not a whole number of seconds")
+    r.done()
+
+
+def spl_shape(query, splunk):
+    """Check one SPL query; returns its token shape (strings blanked) for twin comparison."""
+    if "`" in query:
+        raise Failure("a raw backtick (Splunk macro syntax) in the query")
+    if any(ord(c) < 32 for c in query):
+        raise Failure("a raw control character in the query")
+    if query.startswith("| multisearch "):
+        return _multisearch(query, splunk)
+    rest, fields, timed, tokens = _events(query, splunk)
+    if not rest and not timed:
+        return _shape(tokens)  # a single-event rule
+    if not timed:
+        raise Failure(f"unexpected command `{rest[0][0][1] if rest[0] else ''}` "
+                      "(correlation commands need a time range)")
+    if not rest:
+        raise Failure("a time range without a correlation after it")
+    r = _Reader(rest[0], fields)
+    command = r.take("WORD", what="a command")
+    if command == "stats":
+        if len(rest) != 2:
+            raise Failure("`stats` must be followed by exactly one `where`")
+        names = r.stats()
+        r.done()
+        r = _Reader(rest[1], fields)
+        r.take("WORD", "where")
+        if rest[0][1:3] == [("WORD", "min"), ("(", "(")] and rest[0][3] == ("WORD", "_time"):
+            if names != ["first_seen"]:
+                raise Failure("first seen's stats must define `first_seen` alone")
+            r.take("WORD", "first_seen")
+            r.take("OP", ">")
+            r.relative_now()
+        else:
+            r.having(names)
+        r.done()
+    elif command == "eval":
+        # One source for both steps: the step search and the tail in one pipeline.
+        step_cmds = [rest[0]] + ([rest[1]] if len(rest) > 1 and rest[1][:2] == [("WORD", "where"), ("WORD", "detc_step1")] else [])
+        r = _Reader(rest[0][1:], fields)
+        flags, keys = r.step_flags()
+        r.done()
+        if len(step_cmds) == 2:
+            r = _Reader(step_cmds[1], fields)
+            r.take("WORD", "where")
+            r.take_seq(flags[0], "=", "1")
+            while r.peek("WORD", "OR"):
+                r.pos += 1
+                r.take("WORD", what="a step flag")
+                r.take_seq("=", "1")
+            r.done()
+        _sequence_tail(rest[len(step_cmds):], set(fields) | set(keys))
+    else:
+        raise Failure(f"unexpected command `{command}`")
+    return _shape(tokens)
+
+
+def _multisearch(query, splunk):
+    """`| multisearch [search STEP] [search STEP] ...` and the sequence tail."""
+    text = query[len("| multisearch "):]
+    tokens = spl_tokens(text, offsets=True)
+    i, steps, fields, shape = 0, 0, set(), [("|", "|"), ("WORD", "multisearch")]
+    while i < len(tokens) and tokens[i][0] == "[":
+        if i + 1 >= len(tokens) or tokens[i + 1][:2] != ("WORD", "search"):
+            raise Failure("a multisearch subsearch must start with `search`")
+        j = i + 2
+        while j < len(tokens) and tokens[j][0] not in "[]":
+            j += 1
+        if j >= len(tokens) or tokens[j][0] != "]":
+            raise Failure("a subsearch inside a subsearch, or an unclosed subsearch")
+        inner = text[tokens[i + 1][2][1]:tokens[j][2][0]].strip()
+        try:
+            step_fields, step_tokens = _step(inner, splunk)
+        except Failure as f:
+            raise Failure(f"in multisearch subsearch {steps + 1}: {f}")
+        fields |= step_fields
+        shape += [("[", "["), ("WORD", "search")] + _shape(step_tokens) + [("]", "]")]
+        steps += 1
+        i = j + 1
+    if steps < 2:
+        raise Failure("multisearch needs at least two subsearches")
+    rest = [t[:2] for t in tokens[i:]]
+    if any(k in "[]" for k, _ in rest):
+        raise Failure("a subsearch bracket outside multisearch")
+    if not rest or rest[0][0] != "|":
+        raise Failure("multisearch must be followed by a pipe")
+    _sequence_tail(_commands(rest[1:]), fields)
+    return shape + _shape(rest)
+
+
+def _shape(tokens):
     return [(k, None if k == "STR" else t) for k, t in tokens]
 
 
