@@ -15,6 +15,7 @@ SIEM would are skipped by the table SKIPS below, and only by it; every other dis
 fails the suite.
 """
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -33,7 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # ---------------------------------------------------------------- the skip table
 # The constructs duckdb-kql declares unsupported (KqlUnsupportedError.construct) that may be
 # skipped; any other unsupported construct fails the suite until it is named here.
-KQL_UNSUPPORTED = {"function:ipv4_is_in_any_range", "function:ipv6_is_in_any_range"}
+KQL_UNSUPPORTED = {"function:ipv4_is_in_any_range", "function:ipv6_is_in_any_range",
+                   "aggregate:count_distinctif"}
 
 # id: (engine, predicate, reason). The code below tests each predicate where it can first be
 # known and names the entry; a skip prints one line with the entry's reason and what
@@ -72,7 +74,22 @@ SKIPS = {
     "kql-unsupported": (
         "kql",
         "duckdb-kql raises KqlUnsupportedError for one of: " + ", ".join(sorted(KQL_UNSUPPORTED)),
-        "duckdb-kql 1.1.2 has no IP-range functions (no mapping in its translate/functions.py)"),
+        "duckdb-kql 1.1.2 has no IP-range functions and no count_distinctif aggregate (no mapping "
+        "in its translate/functions.py)"),
+    "eql-maxspan-second": (
+        "eql",
+        "two events of a sequence case lie more than maxspan but less than maxspan + 1s apart",
+        "eql 1.0.1 compares maxspan at whole-second granularity (shared/oracles/eql_check.py "
+        "engine limits); Elasticsearch compares milliseconds"),
+    "kql-scheduled-window": (
+        "kql",
+        "the evaluator's verdict for the scheduled run ending at the case's last event (its events "
+        "in the query's own time range, `ago(...)`; for first seen, an alert in the last schedule "
+        "period) differs from its verdict over the whole case, or the `having` is not monotone so "
+        "that verdict cannot be computed",
+        "sliding window vs scheduled window: docs/CORRELATION.md, the evaluator's exact sliding "
+        "windows may alert on a window that does not end at a run; the query sees windows ending "
+        "at run time (here: now = last event + 0.5s)"),
     "kql-extend": (
         "kql",
         "the query reads a column that the source's `extend` computes, and no vendor value "
@@ -379,12 +396,13 @@ def eql_value(node, event, insensitive):
 
 
 def eql_matches(ast, event, insensitive):
+    """Whether the query matches: one event, or a list of events (a sequence's case)."""
     with case_folding(insensitive):
-        engine = eql.PythonEngine()
+        engine = eql.PythonEngine({"time_unit": 1000})  # event times are epoch milliseconds
         engine.add_query(ast)
         hits = []
         engine.add_output_hook(hits.append)
-        engine.stream_events([event])
+        engine.stream_events(event if isinstance(event, list) else [event])
     return bool(hits)
 
 
@@ -402,33 +420,50 @@ class _Replaced(eql.walkers.RecursiveWalker):
 
 
 def judge_eql(out, case, m):
-    source, query = case["source"], out.query
-    mapping = m.elastic[source]
-    flat, nested = eql_document(case["event"], source, m)
-    out.built = nested
-    event = eql.Event(mapping["category"], 0, nested)
+    """A single event, or (a correlation case) the case's events in time order: a sequence."""
+    query = out.query
+    if isinstance(case["event"], list):
+        parts = [(t, src, ev) for t, _, src, ev in case_events(case)]
+    else:
+        parts = [(0, case["source"], case["event"])]
+    flats, docs, exact = [], [], set()
+    for t, source, ev in parts:
+        mapping = m.elastic[source]
+        flat, nested = eql_document(ev, source, m)
+        flats.append(flat)
+        docs.append(eql.Event(mapping["category"], t, nested))
+        exact |= set(mapping.get("filter") or {})
+    out.built = [d.data for d in docs] if isinstance(case["event"], list) else docs[0].data
     ast = eql_parse(query, False)  # the case-sensitive parse keeps every literal as written
 
     read = sorted({_field_name(n) for n in ast if isinstance(n, eql.ast.Field)})
-    arrays = [f for f in read if isinstance(flat.get(f), list)]
+    arrays = [f"{f} = {flat[f]!r}" for flat in flats for f in read if isinstance(flat.get(f), list)]
     if arrays:
-        raise Skip("eql-array", ", ".join(f"{f} = {flat[f]!r}" for f in arrays))
+        raise Skip("eql-array", ", ".join(arrays))
+    span = re.search(r"with maxspan=(\d+)(ms|s|m|h|d)\b", query)
+    if span:
+        w = int(span.group(1)) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}[span.group(2)]
+        near = [(a[0], b[0]) for i, a in enumerate(parts) for b in parts[i + 1:] if w < abs(b[0] - a[0]) < w + 1000]
+        if near:
+            raise Skip("eql-maxspan-second", f"maxspan {w} ms; events {near[0][1] - near[0][0]} ms apart")
     for n in ast:
         if isinstance(n, eql.ast.FunctionCall) and n.name == "wildcard" and any(
                 isinstance(a, eql.ast.String) and "?" in a.value for a in n.arguments[1:]):
             raise Skip("eql-wildcard-?", str(n))
 
-    ci, cs = eql_case_kinds(query, set(mapping.get("filter") or {}))
+    ci, cs = eql_case_kinds(query, exact)
     folding = not cs  # with only one kind of test, the engine's matching mode is exact
     if ci and cs:
-        # Either mode is exact when no test changes with folding on this event, and one is
+        # Either mode is exact when no test changes with folding on these events, and one is
         # when every test that changes folds the same way in Elasticsearch.
-        changed = [a for a in eql_atoms(ast) if eql_value(a, event, True) != eql_value(a, event, False)]
+        changed = [a for a in eql_atoms(ast)
+                   if any(eql_value(a, d, True) != eql_value(a, d, False) for d in docs)]
         folds = {eql_atom_folds(a, query) for a in changed}
         if None in folds or len(folds) > 1:
             raise Skip("eql-case", "; ".join(" ".join(str(a).split()) for a in changed))
         folding = folds.pop() if folds else True
     ast = eql_parse(query, folding)
+    event = docs if isinstance(case["event"], list) else docs[0]
     verdict = eql_matches(ast, event, folding)
     # Where the engine departs from Elasticsearch on this event, the test takes Elasticsearch's
     # value in a copy of the query; if that changes the verdict, the engine cannot judge it.
@@ -437,13 +472,14 @@ def judge_eql(out, case, m):
     prefix_only = {}
     for n in ast:
         if isinstance(n, eql.ast.FunctionCall) and n.name == "match" and isinstance(n.arguments[0], eql.ast.Field):
-            value = flat.get(_field_name(n.arguments[0]))
             pattern = "|".join(a.value for a in n.arguments[1:])
-            if isinstance(value, str) and re.match(pattern, value, flags) and not re.fullmatch(pattern, value, flags):
-                prefix_only[id(n)] = (False, f"{' '.join(str(n).split())} on {value!r}")
+            for flat in flats:
+                value = flat.get(_field_name(n.arguments[0]))
+                if isinstance(value, str) and re.match(pattern, value, flags) and not re.fullmatch(pattern, value, flags):
+                    prefix_only[id(n)] = (False, f"{' '.join(str(n).split())} on {value!r}")
     # A `not` of a test on a missing field holds in Elasticsearch (a `must_not` query).
     null_nots = {id(n): (True, " ".join(str(n).split())) for n in ast
-                 if isinstance(n, eql.ast.Not) and eql_value(n.term, event, folding) is None}
+                 if isinstance(n, eql.ast.Not) and any(eql_value(n.term, d, folding) is None for d in docs)}
     for skip_id, replaced in (("eql-regex-prefix", prefix_only), ("eql-not-null", null_nots)):
         if replaced and eql_matches(_Replaced({k: v for k, (v, _) in replaced.items()}).walk(ast),
                                     event, folding) != verdict:
@@ -542,6 +578,95 @@ def kql_row(case, query, m):
     return table, columns, values
 
 
+# ---------------------------------------------------------------- correlation cases
+
+def event_time_ms(value):
+    """An event's @timestamp (RFC 3339 text or epoch milliseconds) as epoch milliseconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    t = datetime.datetime.fromisoformat(text)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return round(t.timestamp() * 1000)
+
+
+def case_events(case):
+    """[(ms, input index, source, event without @timestamp/event.source)], ordered by time,
+    input order for ties (docs/CORRELATION.md)."""
+    out = []
+    for i, raw in enumerate(case["event"]):
+        flat = flatten(raw)
+        ev = {k: v for k, v in flat.items() if k not in ("@timestamp", "event.source")}
+        out.append((event_time_ms(flat["@timestamp"]), i, flat["event.source"], ev))
+    return sorted(out, key=lambda e: (e[0], e[1]))
+
+
+_KQL_SPAN = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+
+
+def kql_agos(query):
+    """Every `ago(N<unit>)` of the query, in milliseconds, in order."""
+    return [int(n) * _KQL_SPAN[u] for n, u in re.findall(r"\bago\((\d+)(ms|s|m|h|d)\)", _strip_kql_strings(query))]
+
+
+def hunt_alerts(case, events, repo, work):
+    """detc's evaluator (`detc hunt`) over some of the case's events: the rule's alerts."""
+    path = os.path.join(work, "hunt_events.ndjson")
+    # hunt streams in input order; `detc test` orders a case's events by time (ties in input order)
+    events = [e for _, _, e in sorted((event_time_ms(flatten(e)["@timestamp"]), i, e) for i, e in enumerate(events))]
+    with open(path, "w", encoding="utf-8") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+    rules = os.path.dirname(os.path.join(repo, case["location"]))
+    out = subprocess.run([os.path.join(repo, "target", "release", "detc"), "hunt", "--events", path, rules],
+                         cwd=repo, check=True, capture_output=True, text=True).stdout
+    alerts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [a for a in alerts if a.get("rule") == case["rule"]]
+
+
+def kql_window_verdict(case, query, repo, work, matched):
+    """The evaluator's verdict for the run ending just after the case's last event, as the
+    scheduled query sees it; Skip when it differs from detc's verdict over the whole case."""
+    timed = [(event_time_ms(flatten(e)["@timestamp"]), e) for e in case["event"]]
+    last = max(t for t, _ in timed)
+    agos = kql_agos(query)
+    if "| join kind=inner" in query:  # a sequence: both steps within the query's range
+        seen = [a for a in hunt_alerts(case, case["event"], repo, work)
+                if min(event_time_ms(flatten(e)["@timestamp"]) for e in a["events"]) > last - max(agos)]
+        how = f"alerts with every event in the last {max(agos)} ms"
+    elif "min(TimeGenerated)" in query:  # first seen: new in the last schedule period
+        seen = [a for a in hunt_alerts(case, case["event"], repo, work)
+                if max(event_time_ms(flatten(e)["@timestamp"]) for e in a["events"]) > last - agos[-1]]
+        how = f"alerts in the last {agos[-1]} ms"
+    else:  # aggregation: the events in the query's range; with a monotone `having` the
+        # evaluator fires over them iff `having` holds for the window ending at the last event
+        having = _strip_kql_strings(query.rstrip().split("\n")[-1])
+        ops = set(re.findall(r"[<>]=?|==|!=", having))
+        if not having.startswith("| where") or not ops or ops - {">", ">="}:
+            raise Skip("kql-scheduled-window", f"`having` not monotone: {having}")
+        seen = hunt_alerts(case, [e for t, e in timed if t > last - agos[0]], repo, work)
+        how = f"alerts over the {sum(t > last - agos[0] for t, _ in timed)} events in the last {agos[0]} ms"
+    if bool(seen) != matched:
+        raise Skip("kql-scheduled-window", f"{how}: {len(seen)}, whole case matched={matched}")
+
+
+def kql_tables(case, query, m):
+    """The case's events as rows of their Sentinel tables, TimeGenerated as an offset (ms)
+    from the last event; kql_engine.py places the last event just before its now()."""
+    events = case_events(case)
+    last = max(t for t, _, _, _ in events)
+    tables = {}
+    for t, _, source, ev in events:
+        table, columns, values = kql_row({"source": source, "event": ev}, query, m)
+        entry = tables.setdefault(table, {"table": table, "columns": columns, "rows": [], "offsets": []})
+        entry["rows"].append(values)
+        entry["offsets"].append(t - last)
+    return list(tables.values())
+
+
 # ---------------------------------------------------------------- driver
 
 def run(cases, compiled, repo, work, kql_python, flip=False):
@@ -552,7 +677,8 @@ def run(cases, compiled, repo, work, kql_python, flip=False):
     outcomes, kql_batch = [], []
     for case in cases:
         if not isinstance(case.get("matched"), bool):
-            continue  # a case detc itself skipped (correlation rules) has no verdict to compare
+            continue  # a case detc itself skipped has no verdict to compare
+        matched = case["matched"]
         if flip:
             case = dict(case, matched=not case["matched"])
         if (case["rule"], "eql") in queries:
@@ -568,10 +694,18 @@ def run(cases, compiled, repo, work, kql_python, flip=False):
             out = Outcome("kql", case, queries[(case["rule"], "kql")])
             outcomes.append(out)
             try:
-                table, columns, values = kql_row(case, out.query, m)
-                out.built = {"table": table, "row": {c: v for (c, _), v in zip(columns, values)}}
-                kql_batch.append((out, {"id": len(kql_batch), "table": table, "columns": columns,
-                                        "row": values, "query": out.query}))
+                if isinstance(case["event"], list):
+                    tables = kql_tables(case, out.query, m)
+                    out.built = [{"table": t["table"], "rows": [
+                        dict({c: v for (c, _), v in zip(t["columns"], row) if v not in (None, "")},
+                             TimeGenerated=f"last event {o:+d} ms")
+                        for row, o in zip(t["rows"], t["offsets"])]} for t in tables]
+                    kql_window_verdict(case, out.query, repo, work, matched)
+                else:
+                    table, columns, values = kql_row(case, out.query, m)
+                    out.built = {"table": table, "row": {c: v for (c, _), v in zip(columns, values)}}
+                    tables = [{"table": table, "columns": columns, "rows": [values], "offsets": None}]
+                kql_batch.append((out, {"id": len(kql_batch), "tables": tables, "query": out.query}))
             except Skip as s:
                 out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
             except Exception as e:

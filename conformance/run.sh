@@ -3,7 +3,8 @@
 # table, and a few hundred generated rules with hostile values) checked by the vendors'
 # own parsers: Kusto.Language for KQL, Elastic's `eql` and ES|QL grammar, and a Splunk
 # search-language tokenizer for SPL. Then real engines run the library's compiled EQL
-# (`eql`) and KQL (DuckDB-KQL) over every `detc test` event and must agree with detc.
+# (`eql`) and KQL (DuckDB-KQL) over every `detc test` event, and over the events of every
+# correlation case (EQL sequences; KQL summarize, joins, first seen), and must agree with detc.
 # Installs what it needs (pip, npm) into conformance/.deps, which git ignores, and reuses
 # it while the pins are unchanged.
 #
