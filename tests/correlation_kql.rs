@@ -103,5 +103,6 @@ fn windows_are_in_the_query() {
         2
     );
     assert!(first_seen.contains("| where TimeGenerated > ago(721h)"));
-    assert!(first_seen.ends_with("| where FirstSeen > ago(1h)"));
+    assert!(first_seen.contains("minif(TimeGenerated, TimeGenerated > ago(1h))"));
+    assert!(first_seen.ends_with("(isnull(LastBefore) or LastBefore < FirstSeen - 30d)"));
 }

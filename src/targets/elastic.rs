@@ -294,8 +294,8 @@ fn sequence(
     }])
 }
 
-/// First seen: ES|QL over the last L + S, each (K, F)'s earliest time, kept when it falls
-/// in the last S.
+/// First seen: ES|QL over the last L + S, each (K, F)'s first time in the last S, kept
+/// when no earlier sighting lies within L before it.
 fn first_seen(
     q: &Query,
     src: &SourceMapping,
@@ -310,17 +310,28 @@ fn first_seen(
         .map(|f| field_name(src, f, &q.source).map(field))
         .collect::<Result<Vec<_>>>()?;
     keys.push(field_name(src, value, &q.source).map(field)?);
-    // A column name no key takes.
-    let mut first = String::from("first_seen");
-    while keys.contains(&first) {
-        first.push('_');
-    }
+    // Column names no key takes.
+    let free = |name: &str| {
+        let mut n = name.to_string();
+        while keys.contains(&n) {
+            n.push('_');
+        }
+        n
+    };
+    let (first, before, new, old) = (
+        free("first_seen"),
+        free("last_before"),
+        free("detc_new"),
+        free("detc_old"),
+    );
+    let lookback = covered - schedule;
+    let s = esql_span(schedule);
     let mut esql = esql_events(&e, covered, &keys);
     let _ = write!(
         esql,
-        "\n| STATS {first} = MIN(@timestamp) BY {}\n| WHERE {first} > NOW() - {}",
+        "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})",
         keys.join(", "),
-        esql_span(schedule)
+        esql_span(lookback)
     );
     Ok(vec![Compiled {
         language: Language::Esql,

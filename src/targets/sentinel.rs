@@ -395,8 +395,8 @@ fn sequence(
     Ok(out)
 }
 
-/// `first seen F by K lookback L`: pairs whose earliest time in the last L + S is in the
-/// last S.
+/// `first seen F by K lookback L`, run every S: over the last L + S, each (K, F)'s first
+/// time in the last S, kept when no earlier sighting lies within L before it.
 fn first_seen(
     q: &Query,
     src: &SourceMapping,
@@ -410,11 +410,12 @@ fn first_seen(
     fields.push(field.clone());
     let keys = keys(&fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
+    let s = timespan(schedule);
     let _ = write!(
         out,
-        "\n| summarize FirstSeen = min(TimeGenerated) by {}\n| where FirstSeen > ago({})",
+        "\n| summarize FirstSeen = minif(TimeGenerated, TimeGenerated > ago({s})), LastBefore = maxif(TimeGenerated, TimeGenerated <= ago({s})) by {}\n| where isnotnull(FirstSeen) and (isnull(LastBefore) or LastBefore < FirstSeen - {})",
         keys.columns.join(", "),
-        timespan(schedule)
+        timespan(lookback)
     );
     Ok(out)
 }

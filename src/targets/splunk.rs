@@ -31,8 +31,8 @@
 //!   keep the order `sort` gives them. Longer sequences need a pending start per step and
 //!   are refused (E0404). Steps from several sources run under `multisearch`, so their
 //!   base searches must not start with a command.
-//! - First seen: the last L + S of events, `| stats min(_time) AS first_seen by <K>, <F>`,
-//!   kept when `first_seen` is within the last S (schedule, default 1h).
+//! - First seen: the last L + S of events; per (K, F) the first time in the last S and
+//!   the last time before it; kept when there is a first and no sighting within L of it.
 
 use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join, nnf,
@@ -435,8 +435,9 @@ fn where_cond(c: &ir::Cond, src: &SourceMapping, source: &str) -> Result<String>
     })
 }
 
-/// `from S where C first seen F by K lookback L`, run every S: the last L + S of events,
-/// the earliest time of each (K, F), kept when it falls in the last S.
+/// `from S where C first seen F by K lookback L`, run every S: over the last L + S of
+/// events, each (K, F)'s first time in the last S, kept when no earlier sighting lies
+/// within L before it.
 fn first_seen(
     q: &Query,
     mapping: &Mapping,
@@ -452,7 +453,7 @@ fn first_seen(
         .collect::<Result<Vec<_>>>()?;
     names.push(by_field(src, field, &q.source)?);
     Ok(format!(
-        "{} | stats min(_time) AS first_seen by {} | where first_seen > relative_time(now(), \"-{schedule}s\")",
+        "{} | eval detc_new=if(_time>relative_time(now(), \"-{schedule}s\"), _time, null()), detc_old=if(_time<=relative_time(now(), \"-{schedule}s\"), _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
         events(q, src, Some(lookback + schedule))?,
         unique(names).join(", ")
     ))
