@@ -554,15 +554,10 @@ def spl_shape(query, splunk):
         r.done()
         r = _Reader(rest[1], fields)
         r.take("WORD", "where")
-        if rest[0][1:3] == [("WORD", "min"), ("(", "(")] and rest[0][3] == ("WORD", "_time"):
-            if names != ["first_seen"]:
-                raise Failure("first seen's stats must define `first_seen` alone")
-            r.take("WORD", "first_seen")
-            r.take("OP", ">")
-            r.relative_now()
-        else:
-            r.having(names)
+        r.having(names)
         r.done()
+    elif command == "eval" and r.peek("WORD", "detc_new"):
+        _first_seen(rest, fields)
     elif command == "eval":
         # One source for both steps: the step search and the tail in one pipeline.
         step_cmds = [rest[0]] + ([rest[1]] if len(rest) > 1 and rest[1][:2] == [("WORD", "where"), ("WORD", "detc_step1")] else [])
@@ -582,6 +577,38 @@ def spl_shape(query, splunk):
     else:
         raise Failure(f"unexpected command `{command}`")
     return _shape(tokens)
+
+
+def _first_seen(rest, fields):
+    """First seen, exactly as detc emits it: `eval` the times new in this run and the ones
+    before, `stats` the first new and the last old per key, `where` the first has no
+    sighting within the lookback before it."""
+    if len(rest) != 3:
+        raise Failure("first seen is `eval`, `stats` and `where`, nothing else")
+    r = _Reader(rest[0], fields)
+    r.take("WORD", "eval")
+    for name, op in (("detc_new", ">"), ("detc_old", "<=")):
+        r.take_seq(name, "=", "if", "(", "_time")
+        if r.take("OP") != op:
+            raise Failure(f"`{name}` compares `_time` with `{op}`")
+        r.relative_now()
+        r.take_seq(",", "_time", ",", "null", "(", ")", ")")
+        if name == "detc_new":
+            r.take(",")
+    r.done()
+    r = _Reader(rest[1], fields)
+    r.take_seq("stats", "min", "(", "detc_new", ")", "AS", "first_seen",
+               "max", "(", "detc_old", ")", "AS", "last_before", "by")
+    r.name_list()
+    r.done()
+    r = _Reader(rest[2], fields)
+    r.take_seq("where", "isnotnull", "(", "first_seen", ")", "AND", "(", "isnull", "(",
+               "last_before", ")", "OR", "last_before")
+    r.take("OP", "<")
+    if not re.fullmatch(r"first_seen-[0-9]+", r.take("WORD", what="first_seen-<seconds>")):
+        raise Failure("the lookback is not `first_seen-<seconds>`")
+    r.take(")")
+    r.done()
 
 
 def _multisearch(query, splunk):
