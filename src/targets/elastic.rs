@@ -8,8 +8,8 @@
 //! an event from a negated test.
 
 use super::{
-    CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, nnf,
-    plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, join_having,
+    nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
@@ -205,7 +205,7 @@ fn aggregate(
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
     let mut aggs: Vec<(String, String)> = Vec::new();
-    let test = having_text(having, &mut |term| {
+    let test = join_having(having, " AND ", " OR ", &mut |term| {
         let (label, expr) = match &term.agg {
             Aggregate::Count => ("count()".to_string(), "COUNT(*)".to_string()),
             Aggregate::Distinct(f) => (
@@ -234,29 +234,6 @@ fn aggregate(
         language: Language::Esql,
         query: esql,
     }])
-}
-
-/// `having` with ES|QL's words; nested groups of more than one term are parenthesised.
-fn having_text(
-    h: &ir::Having,
-    term: &mut dyn FnMut(&ir::HavingTerm) -> Result<String>,
-) -> Result<String> {
-    let (parts, sep) = match h {
-        ir::Having::Term(t) => return term(t),
-        ir::Having::And(ps) => (ps, " AND "),
-        ir::Having::Or(ps) => (ps, " OR "),
-    };
-    let rendered = parts
-        .iter()
-        .map(|p| {
-            let s = having_text(p, term)?;
-            Ok(match p {
-                ir::Having::And(ps) | ir::Having::Or(ps) if ps.len() > 1 => format!("({s})"),
-                _ => s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rendered.join(sep))
 }
 
 /// Sequence: EQL `sequence by K with maxspan=W [..] [..]`. The key is named once when every

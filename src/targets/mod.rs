@@ -263,6 +263,35 @@ pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> V
         .collect()
 }
 
+/// Join a `having` clause with the target's words for `and`/`or`; each term is rendered by
+/// `term`. A nested group of the other operator is parenthesised, one of the same operator
+/// stays flat.
+pub fn join_having(
+    h: &ir::Having,
+    and: &str,
+    or: &str,
+    term: &mut dyn FnMut(&ir::HavingTerm) -> Result<String>,
+) -> Result<String> {
+    let (parts, sep) = match h {
+        ir::Having::Term(t) => return term(t),
+        ir::Having::And(ps) => (ps, and),
+        ir::Having::Or(ps) => (ps, or),
+    };
+    let rendered = parts
+        .iter()
+        .map(|p| {
+            let s = join_having(p, and, or, term)?;
+            Ok(match (h, p) {
+                (ir::Having::And(_), ir::Having::And(_))
+                | (ir::Having::Or(_), ir::Having::Or(_)) => s,
+                (_, ir::Having::And(ps) | ir::Having::Or(ps)) if ps.len() > 1 => format!("({s})"),
+                _ => s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rendered.join(sep))
+}
+
 /// Check a mapping-supplied name against what the target can use unquoted.
 pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
     let mut chars = name.chars();

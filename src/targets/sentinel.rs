@@ -40,8 +40,8 @@
 //!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, group, join, nnf, plain_identifier,
-    quoted, source_mapping,
+    CompileError, Compiled, Language, Result, field_name, group, join, join_having, nnf,
+    plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
@@ -246,7 +246,10 @@ fn aggregate(
     out.push_str(&keys.stages);
     // Each distinct aggregate once, in order of first use, under a name of its own.
     let mut aggs: Vec<(String, String)> = Vec::new();
-    let condition = having_expr(having, &mut |agg, numbers| {
+    // A sum holds a number only when it added one (the evaluator's sum of no numbers is
+    // null, as `min`/`max` are in Kusto), whatever Kusto's `sum()` gives an all-null group:
+    // `numbers` names the count of numbers a sum added.
+    let mut name_of = |agg: &ir::Aggregate, numbers: bool| -> Result<String> {
         let (base, expr) = aggregate_expr(agg, numbers, src, &q.source)?;
         if let Some((name, _)) = aggs.iter().find(|(_, e)| *e == expr) {
             return Ok(name.clone());
@@ -259,6 +262,13 @@ fn aggregate(
         }
         aggs.push((name.clone(), expr));
         Ok(name)
+    };
+    let condition = join_having(having, " and ", " or ", &mut |t| {
+        let test = format!("{} {} {}", name_of(&t.agg, false)?, t.op.as_str(), t.value);
+        Ok(match t.agg {
+            ir::Aggregate::Sum(_) => format!("({} > 0 and {test})", name_of(&t.agg, true)?),
+            _ => test,
+        })
     })?;
     let list: Vec<String> = aggs.iter().map(|(n, e)| format!("{n} = {e}")).collect();
     let _ = write!(out, "\n| summarize {}", list.join(", "));
@@ -267,41 +277,6 @@ fn aggregate(
     }
     let _ = write!(out, "\n| where {condition}");
     Ok(out)
-}
-
-/// `having`, with each aggregate named by `name` (`true`: the count of numbers of a
-/// `sum`); a nested group of the other operator is parenthesised. A sum holds a number
-/// only when it added one (the evaluator's sum of no numbers is null, as `min`/`max` are
-/// in Kusto), whatever Kusto's `sum()` gives an all-null group.
-fn having_expr(
-    h: &ir::Having,
-    name: &mut dyn FnMut(&ir::Aggregate, bool) -> Result<String>,
-) -> Result<String> {
-    let (parts, sep) = match h {
-        ir::Having::Term(t) => {
-            let test = format!("{} {} {}", name(&t.agg, false)?, t.op.as_str(), t.value);
-            return Ok(match t.agg {
-                ir::Aggregate::Sum(_) => format!("({} > 0 and {test})", name(&t.agg, true)?),
-                _ => test,
-            });
-        }
-        ir::Having::And(hs) => (hs, " and "),
-        ir::Having::Or(hs) => (hs, " or "),
-    };
-    let rendered = parts
-        .iter()
-        .map(|p| {
-            let s = having_expr(p, name)?;
-            // `a and b and c` stays flat however the parser nested it.
-            Ok(match (h, p) {
-                (ir::Having::And(_), ir::Having::And(_))
-                | (ir::Having::Or(_), ir::Having::Or(_)) => s,
-                (_, ir::Having::And(ps) | ir::Having::Or(ps)) if ps.len() > 1 => format!("({s})"),
-                _ => s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rendered.join(sep))
 }
 
 /// An aggregate's base name and its KQL; `numbers`: how many numbers a `sum` adds.

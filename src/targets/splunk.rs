@@ -35,8 +35,8 @@
 //!   the last time before it; kept when there is a first and no sighting within L of it.
 
 use super::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join, nnf,
-    plain_identifier, source_mapping,
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join,
+    join_having, nnf, plain_identifier, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
@@ -217,7 +217,7 @@ fn aggregate(
     );
     // (stats function, name) per distinct aggregate, in order of first use.
     let mut aggs: Vec<(String, String)> = Vec::new();
-    let cond = having_where(having, &mut |agg| {
+    let mut name_of = |agg: &ir::Aggregate| -> Result<String> {
         let (func, stem) = match agg {
             ir::Aggregate::Count => ("count".to_string(), "count".to_string()),
             ir::Aggregate::Distinct(f) => stats_call("dc", "distinct", src, f, &q.source)?,
@@ -238,6 +238,9 @@ fn aggregate(
         }
         aggs.push((func, name.clone()));
         Ok(name)
+    };
+    let cond = join_having(having, " AND ", " OR ", &mut |t| {
+        Ok(format!("{}{}{}", name_of(&t.agg)?, t.op.as_str(), t.value))
     })?;
     let stats = aggs
         .iter()
@@ -271,31 +274,6 @@ fn stats_call(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     Ok((format!("{func}({arg})"), format!("{stem}_{clean}")))
-}
-
-/// `having` as an eval condition over the aggregates' names.
-fn having_where(
-    h: &ir::Having,
-    name: &mut dyn FnMut(&ir::Aggregate) -> Result<String>,
-) -> Result<String> {
-    let (parts, sep) = match h {
-        ir::Having::Term(t) => {
-            return Ok(format!("{}{}{}", name(&t.agg)?, t.op.as_str(), t.value));
-        }
-        ir::Having::And(parts) => (parts, " AND "),
-        ir::Having::Or(parts) => (parts, " OR "),
-    };
-    let rendered = parts
-        .iter()
-        .map(|p| {
-            let s = having_where(p, name)?;
-            Ok(match p {
-                ir::Having::And(ps) | ir::Having::Or(ps) if ps.len() > 1 => format!("({s})"),
-                _ => s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rendered.join(sep))
 }
 
 /// `sequence by K within W { S1 where C1  S2 where C2 }` (see the module comment).
