@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use detc::catalog;
 use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
@@ -63,6 +64,22 @@ enum Command {
         /// Stop with status 1 at the first malformed line instead of skipping it.
         #[arg(long)]
         strict: bool,
+    },
+    /// Write a Markdown catalog of the rules: index.md (by stage, by ATT&CK id) and rules/<rule>.md.
+    Docs {
+        #[command(flatten)]
+        input: Input,
+        /// The catalog folder; replaced whole.
+        #[arg(long, default_value = "docs/catalog")]
+        out: PathBuf,
+    },
+    /// Write a MITRE ATT&CK Navigator layer (JSON) of the techniques the rules cover.
+    Coverage {
+        #[command(flatten)]
+        input: Input,
+        /// The layer file; `-` for stdout.
+        #[arg(long, default_value = "-", value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -227,6 +244,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(exit(count(Status::Failed)))
         }
+        Command::Docs { input, out } => {
+            let (project, config) = match load_clean(&input)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            let files = catalog::docs(&project, &config);
+            catalog::write_tree(&out, &files)?;
+            eprintln!(
+                "wrote {} rule pages and index.md under {}",
+                files.len() - 1,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Coverage { input, out } => {
+            let (project, _) = match load_clean(&input)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            let json = catalog::coverage_json(&project);
+            if out.as_os_str() == "-" {
+                std::io::stdout().lock().write_all(json.as_bytes())?;
+            } else {
+                write_atomic(&out, json.trim_end())?;
+                eprintln!("wrote {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Hunt {
             input,
             events,
@@ -306,6 +351,25 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config
         Vec::new()
     };
     let project = project::load(&requested, &context, &config);
+    Ok(Ok((project, config)))
+}
+
+/// `load`, then stop (reporting them, exit status 1) at rule errors: `docs` and `coverage`
+/// describe checked rules only.
+fn load_clean(input: &Input) -> anyhow::Result<Result<(Project, Config), ExitCode>> {
+    let (project, config) = match load(input, Format::Text)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(Err(code)),
+    };
+    if project
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        report(&project, &project.diagnostics, Format::Text)?;
+        eprintln!("the rules have errors; nothing written");
+        return Ok(Err(ExitCode::FAILURE));
+    }
     Ok(Ok((project, config)))
 }
 

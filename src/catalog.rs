@@ -1,0 +1,629 @@
+//! `detc docs` and `detc coverage`: the library described from the rules themselves.
+//!
+//! `docs` renders a Markdown catalog (an index by stage and by ATT&CK id, one page per rule
+//! with its logic, data sources, compiled queries and tests); `coverage` renders a MITRE
+//! ATT&CK Navigator layer of the techniques the rules cover. Both are pure functions of the
+//! checked project, sorted so that the same rules always give the same bytes.
+
+use crate::ir::{self, RuleKind};
+use crate::project::{Config, Project};
+use crate::syntax::{self, ast};
+use crate::targets::{self, Language, TargetName};
+use crate::testing::{self, CaseResult, Status};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The tag every library rule carries; the tag after it names the rule's stage.
+pub const LIBRARY_TAG: &str = "dprk.it_worker";
+
+/// The rule's stage: the tag after [`LIBRARY_TAG`], else the name of its folder.
+pub fn stage(rule: &ir::Rule) -> String {
+    if let Some(i) = rule.tags.iter().position(|t| t == LIBRARY_TAG)
+        && let Some(next) = rule.tags.get(i + 1)
+    {
+        return next.clone();
+    }
+    Path::new(&rule.file)
+        .parent()
+        .and_then(Path::file_name)
+        .map_or_else(|| "other".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// A tactic id (`TA0001`), as opposed to a technique or sub-technique (`T1219.003`).
+pub fn is_tactic(id: &str) -> bool {
+    id.starts_with("TA")
+}
+
+/// The attack.mitre.org page of a technique, sub-technique or tactic id.
+pub fn attack_url(id: &str) -> String {
+    if is_tactic(id) {
+        format!("https://attack.mitre.org/tactics/{id}/")
+    } else {
+        format!(
+            "https://attack.mitre.org/techniques/{}/",
+            id.replace('.', "/")
+        )
+    }
+}
+
+fn kind_name(kind: &RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Single(_) => "single event",
+        RuleKind::Aggregate { .. } => "aggregation",
+        RuleKind::Sequence { .. } => "sequence",
+        RuleKind::FirstSeen { .. } => "first seen",
+    }
+}
+
+/// The logical sources a rule reads, sorted and without repeats.
+pub fn sources(rule: &ir::Rule) -> Vec<String> {
+    let set: BTreeSet<String> = match &rule.kind {
+        RuleKind::Single(q)
+        | RuleKind::Aggregate { query: q, .. }
+        | RuleKind::FirstSeen { query: q, .. } => [q.source.clone()].into(),
+        RuleKind::Sequence { steps, .. } => steps.iter().map(|q| q.source.clone()).collect(),
+    };
+    set.into_iter().collect()
+}
+
+fn duration(seconds: u64) -> String {
+    match seconds {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The rule's body as written: everything after its metadata and before its first inline
+/// test (comments included), dedented. `None` when the file no longer parses.
+pub fn logic(rule: &ir::Rule, text: &str) -> Option<String> {
+    let file = syntax::parse(&rule.file, text).ok()?;
+    let node = file.items.iter().find_map(|item| match item {
+        ast::Item::Rule(r) if r.name.name == rule.name => Some(r),
+        _ => None,
+    })?;
+    let head_end = node
+        .meta
+        .iter()
+        .map(|m| m.value.span.end)
+        .chain([node.title.span.end])
+        .max()?;
+    let start = text[head_end..]
+        .find('\n')
+        .map_or(head_end, |i| head_end + i + 1);
+    let end = match node.tests.first() {
+        Some(t) => text[..t.span.start].rfind('\n').map_or(0, |i| i + 1),
+        None => text[..node.span.end].rfind('}')?,
+    };
+    if start >= end {
+        return None;
+    }
+    let lines: Vec<&str> = text[start..end].lines().map(str::trim_end).collect();
+    let first = lines.iter().position(|l| !l.is_empty())?;
+    let last = lines.iter().rposition(|l| !l.is_empty())?;
+    let lines = &lines[first..=last];
+    let indent = lines
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    Some(
+        lines
+            .iter()
+            .map(|l| l.get(indent..).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// A fenced code block that survives backticks inside the code.
+fn fence(out: &mut String, lang: &str, code: &str) {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in code.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let ticks = "`".repeat((longest + 1).max(3));
+    let _ = writeln!(out, "{ticks}{lang}\n{}\n{ticks}\n", code.trim_end());
+}
+
+/// Inline code that survives backticks inside it.
+fn code(s: &str) -> String {
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// Text for one table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn attack_links(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("[{id}]({})", attack_url(id)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The languages a target usually gives.
+fn languages(target: TargetName) -> &'static [Language] {
+    match target {
+        TargetName::Splunk => &[Language::Spl],
+        TargetName::Sentinel => &[Language::Kql],
+        TargetName::Elastic => &[Language::Eql, Language::Esql],
+    }
+}
+
+/// The Markdown catalog: relative path (`index.md`, `rules/<rule>.md`) → contents.
+pub fn docs(project: &Project, config: &Config) -> BTreeMap<String, String> {
+    let mut rules: Vec<&ir::Rule> = project.rules.iter().collect();
+    rules.sort_by(|a, b| a.name.cmp(&b.name));
+    let results = testing::run(project);
+    let mut files = BTreeMap::new();
+    files.insert("index.md".to_string(), index(&rules));
+    for rule in &rules {
+        let cases: Vec<&CaseResult> = results.iter().filter(|r| r.rule == rule.name).collect();
+        let text = project.text_of(&rule.file).unwrap_or_default();
+        files.insert(
+            format!("rules/{}.md", rule.name),
+            page(rule, text, config, &cases),
+        );
+    }
+    files
+}
+
+fn index(rules: &[&ir::Rule]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Detection catalog\n");
+    let _ = writeln!(
+        out,
+        "Generated by `detc docs` from the rules; do not edit. {} rules.\n",
+        rules.len()
+    );
+    let mut by_stage: BTreeMap<String, Vec<&ir::Rule>> = BTreeMap::new();
+    for r in rules {
+        by_stage.entry(stage(r)).or_default().push(r);
+    }
+    let _ = writeln!(out, "## By stage\n");
+    for (stage, rs) in &by_stage {
+        let _ = writeln!(out, "### {stage}\n");
+        let _ = writeln!(out, "| Rule | Title | Severity | Kind | ATT&CK |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for r in rs {
+            let _ = writeln!(
+                out,
+                "| [{name}](rules/{name}.md) | {} | {} | {} | {} |",
+                cell(&r.title),
+                r.severity.as_str(),
+                kind_name(&r.kind),
+                r.attack.join(", "),
+                name = r.name,
+            );
+        }
+        out.push('\n');
+    }
+    let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in rules {
+        for id in &r.attack {
+            by_id.entry(id).or_default().push(&r.name);
+        }
+    }
+    let link_rules = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("[{n}](rules/{n}.md)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "## By ATT&CK technique\n");
+    let _ = writeln!(out, "| Technique | Rules |");
+    let _ = writeln!(out, "|---|---|");
+    for (id, names) in by_id.iter().filter(|(id, _)| !is_tactic(id)) {
+        let _ = writeln!(
+            out,
+            "| [{id}]({}) | {} |",
+            attack_url(id),
+            link_rules(names)
+        );
+    }
+    if by_id.keys().any(|id| is_tactic(id)) {
+        let _ = writeln!(out, "\n## By ATT&CK tactic\n");
+        let _ = writeln!(out, "| Tactic | Rules |");
+        let _ = writeln!(out, "|---|---|");
+        for (id, names) in by_id.iter().filter(|(id, _)| is_tactic(id)) {
+            let _ = writeln!(
+                out,
+                "| [{id}]({}) | {} |",
+                attack_url(id),
+                link_rules(names)
+            );
+        }
+    }
+    out
+}
+
+fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", rule.title);
+    let _ = writeln!(out, "`{}` · [catalog](../index.md)\n", rule.name);
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(out, "| {k} | {v} |");
+    };
+    row("Id", code(&rule.id));
+    row("Severity", rule.severity.as_str().into());
+    row("Status", cell(rule.status.as_deref().unwrap_or("—")));
+    row("Stage", cell(&stage(rule)));
+    row("Kind", kind_name(&rule.kind).into());
+    row("ATT&CK", attack_links(&rule.attack));
+    row(
+        "Tags",
+        if rule.tags.is_empty() {
+            "—".into()
+        } else {
+            rule.tags
+                .iter()
+                .map(|t| code(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    if let Some(a) = &rule.author {
+        row("Author", cell(a));
+    }
+    if let Some(s) = &rule.schedule {
+        row("Schedule", duration(s.seconds));
+    }
+    row("File", code(&rule.file));
+    out.push('\n');
+
+    if let Some(d) = &rule.description {
+        let _ = writeln!(out, "## Description\n\n{}\n", d.trim());
+    }
+    if !rule.false_positives.is_empty() {
+        let _ = writeln!(out, "## False positives\n");
+        for f in &rule.false_positives {
+            let _ = writeln!(out, "- {f}");
+        }
+        out.push('\n');
+    }
+    if !rule.references.is_empty() {
+        let _ = writeln!(out, "## References\n");
+        for r in &rule.references {
+            let _ = writeln!(out, "- <{r}>");
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## Logic\n");
+    match logic(rule, text) {
+        Some(body) => fence(&mut out, "det", &body),
+        None => {
+            let _ = writeln!(out, "_The rule's source could not be read._\n");
+        }
+    }
+
+    let _ = writeln!(out, "## Data sources\n");
+    for source in sources(rule) {
+        let _ = writeln!(out, "### {}\n", code(&source));
+        if let Some(d) = config
+            .schema
+            .sources
+            .get(&source)
+            .and_then(|s| s.description.as_deref())
+        {
+            let _ = writeln!(out, "{d}\n");
+        }
+        let _ = writeln!(out, "| Target | Where |\n|---|---|");
+        for t in TargetName::ALL {
+            let m = config.mappings.get(&t).and_then(|m| m.sources.get(&source));
+            let mut parts = Vec::new();
+            if let Some(m) = m {
+                for (label, value) in [
+                    ("base search", &m.search),
+                    ("table", &m.table),
+                    ("index", &m.index),
+                    ("EQL category", &m.category),
+                ] {
+                    if let Some(v) = value {
+                        parts.push(format!("{label} {}", code(v)));
+                    }
+                }
+                for (k, v) in m.filter.iter().flatten() {
+                    parts.push(format!("filter {}", code(&format!("{k} = {v}"))));
+                }
+            }
+            let where_ = if parts.is_empty() {
+                "not mapped".to_string()
+            } else {
+                parts.join("; ")
+            };
+            let _ = writeln!(out, "| {} | {} |", t.as_str(), cell(&where_));
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## Queries\n");
+    for t in TargetName::ALL {
+        let _ = writeln!(out, "### {}\n", t.as_str());
+        let mapping = &config.mappings[&t];
+        match targets::compile(t, rule, mapping) {
+            Ok(mut queries) => {
+                queries.sort_by_key(|q| q.language);
+                let given: BTreeSet<Language> = queries.iter().map(|q| q.language).collect();
+                let missing: Vec<&str> = languages(t)
+                    .iter()
+                    .filter(|l| !given.contains(l))
+                    .map(|l| l.as_str())
+                    .collect();
+                if let Some(note) = targets::note(t, rule, mapping) {
+                    let _ = writeln!(out, "> **Note:** {}\n", note.trim());
+                } else if !missing.is_empty() {
+                    let _ = writeln!(out, "> **Note:** no {} query.\n", missing.join(", "));
+                }
+                for q in &queries {
+                    let name = match q.language {
+                        Language::Spl => "SPL",
+                        Language::Kql => "KQL",
+                        Language::Eql => "EQL",
+                        Language::Esql => "ES|QL",
+                    };
+                    let _ = writeln!(out, "{name}:\n");
+                    fence(&mut out, q.language.as_str(), &q.query);
+                }
+            }
+            Err(e) => {
+                let d = e.into_diagnostic(rule, t);
+                let _ = writeln!(out, "> **Not compiled** ({}): {}", d.code, d.message.trim());
+                if let Some(h) = &d.hint {
+                    let _ = writeln!(out, ">\n> Hint: {}", h.trim());
+                }
+                out.push('\n');
+            }
+        }
+    }
+
+    let _ = writeln!(out, "## Tests\n");
+    if cases.is_empty() {
+        let _ = writeln!(out, "_No test cases._");
+    } else {
+        let _ = writeln!(
+            out,
+            "| Case | Expects | Result | Where |\n|---|---|---|---|"
+        );
+        for c in cases {
+            let expects = if c.expect_match { "match" } else { "no match" };
+            let result = match c.status {
+                Status::Passed => "passed".to_string(),
+                Status::Failed => {
+                    format!("**failed**: {}", c.reason.as_deref().unwrap_or_default())
+                }
+                Status::Skipped => format!("skipped: {}", c.reason.as_deref().unwrap_or_default()),
+            };
+            let case = if c.event.is_object() {
+                format!("{} {}", c.case, code(&c.event.to_string()))
+            } else {
+                c.case.clone()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {expects} | {} | {} |",
+                cell(&case),
+                cell(&result),
+                code(&c.location)
+            );
+        }
+    }
+    out
+}
+
+/// Write the catalog under `out` all at once: into a sibling temporary folder, then swapped
+/// in by rename, so readers never see half a catalog and pages of removed rules go away.
+/// Refuses to replace a non-empty folder that holds no `index.md` (not a catalog).
+pub fn write_tree(out: &Path, files: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let err = |what: &str, p: &Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot {what} {}: {e}", p.display()))
+    };
+    if out.is_dir()
+        && !out.join("index.md").is_file()
+        && std::fs::read_dir(out)
+            .map_err(|e| err("read", out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(std::io::Error::other(format!(
+            "{} is not empty and holds no index.md; refusing to replace it with a catalog",
+            out.display()
+        )));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map_or_else(|| "catalog".into(), |n| n.to_string_lossy().into_owned());
+    std::fs::create_dir_all(&parent).map_err(|e| err("create", &parent, e))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    for stale in [&tmp, &old] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale).map_err(|e| err("remove", stale, e))?;
+        }
+    }
+    let result = (|| {
+        for (rel, contents) in files {
+            let path = tmp.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err("create", dir, e))?;
+            }
+            std::fs::write(&path, contents).map_err(|e| err("write", &path, e))?;
+        }
+        if out.exists() {
+            std::fs::rename(out, &old).map_err(|e| err("move", out, e))?;
+        }
+        std::fs::rename(&tmp, out).map_err(|e| err("write", out, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| err("remove", &old, e))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// A MITRE ATT&CK Navigator layer (format 4.5); fields in the order they are written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer {
+    pub name: String,
+    pub versions: Versions,
+    pub domain: String,
+    pub description: String,
+    pub sorting: u8,
+    pub hide_disabled: bool,
+    pub techniques: Vec<Technique>,
+    pub gradient: Gradient,
+    pub legend_items: Vec<LegendItem>,
+    pub metadata: Vec<Metadata>,
+    pub show_tactic_row_background: bool,
+    pub select_techniques_across_tactics: bool,
+    pub select_subtechniques_with_parent: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    pub attack: String,
+    pub navigator: String,
+    pub layer: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Technique {
+    #[serde(rename = "techniqueID")]
+    pub technique_id: String,
+    pub score: usize,
+    pub comment: String,
+    pub enabled: bool,
+    pub show_subtechniques: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gradient {
+    pub colors: Vec<String>,
+    pub min_value: usize,
+    pub max_value: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LegendItem {
+    pub label: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub name: String,
+    pub value: String,
+}
+
+/// The Navigator layer of the techniques the project's rules cover: one entry per technique
+/// or sub-technique id, scored by how many rules name it; tactic ids go in the metadata.
+pub fn coverage(project: &Project) -> Layer {
+    let mut by_id: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in &project.rules {
+        for id in &r.attack {
+            by_id.entry(id).or_default().insert(&r.name);
+        }
+    }
+    let join = |names: &BTreeSet<&str>| names.iter().copied().collect::<Vec<_>>().join(", ");
+    let techniques: Vec<Technique> = by_id
+        .iter()
+        .filter(|(id, _)| !is_tactic(id))
+        .map(|(id, names)| Technique {
+            technique_id: id.to_string(),
+            score: names.len(),
+            comment: join(names),
+            enabled: true,
+            // Unfold a technique so the sub-techniques the rules name show beside it.
+            show_subtechniques: !id.contains('.'),
+        })
+        .collect();
+    let tactics: Vec<(&str, &BTreeSet<&str>)> = by_id
+        .iter()
+        .filter(|(id, _)| is_tactic(id))
+        .map(|(id, names)| (*id, names))
+        .collect();
+    let max = techniques.iter().map(|t| t.score).max().unwrap_or(1).max(1);
+    let mut description = format!(
+        "Techniques named by {} detc rules (score = number of rules); generated by `detc coverage`.",
+        project.rules.len()
+    );
+    if !tactics.is_empty() {
+        let _ = write!(
+            description,
+            " Rules also tagged with tactics only: {}.",
+            tactics
+                .iter()
+                .map(|(id, names)| format!("{id} ({})", join(names)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Layer {
+        name: "detc DPRK IT worker coverage".into(),
+        versions: Versions {
+            attack: "17".into(),
+            navigator: "5.1.0".into(),
+            layer: "4.5".into(),
+        },
+        domain: "enterprise-attack".into(),
+        description,
+        sorting: 0,
+        hide_disabled: false,
+        techniques,
+        gradient: Gradient {
+            colors: vec!["#d1e7ff".into(), "#1f6fd1".into()],
+            min_value: 0,
+            max_value: max,
+        },
+        legend_items: [(1, "#d1e7ff"), (max, "#1f6fd1")]
+            .into_iter()
+            .take(if max > 1 { 2 } else { 1 })
+            .map(|(n, color)| LegendItem {
+                label: format!("covered by {n} rule{}", if n == 1 { "" } else { "s" }),
+                color: color.into(),
+            })
+            .collect(),
+        metadata: tactics
+            .iter()
+            .map(|(id, names)| Metadata {
+                name: format!("tactic {id}"),
+                value: join(names),
+            })
+            .collect(),
+        show_tactic_row_background: false,
+        select_techniques_across_tactics: true,
+        select_subtechniques_with_parent: false,
+    }
+}
+
+/// The layer as pretty JSON with a final newline.
+pub fn coverage_json(project: &Project) -> String {
+    let mut s = serde_json::to_string_pretty(&coverage(project)).unwrap_or_default();
+    s.push('\n');
+    s
+}
