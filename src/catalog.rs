@@ -68,16 +68,6 @@ pub fn sources(rule: &ir::Rule) -> Vec<String> {
     set.into_iter().collect()
 }
 
-fn duration(seconds: u64) -> String {
-    match seconds {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 /// The rule's body as written: everything after its metadata and before its first inline
 /// test (comments included), dedented. `None` when the file no longer parses.
 pub fn logic(rule: &ir::Rule, text: &str) -> Option<String> {
@@ -281,7 +271,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
         row("Author", cell(a));
     }
     if let Some(s) = &rule.schedule {
-        row("Schedule", duration(s.seconds));
+        row("Schedule", s.to_string());
     }
     row("File", code(&rule.file));
     out.push('\n');

@@ -85,6 +85,28 @@ pub struct Duration {
     pub span: Span,
 }
 
+impl fmt::Display for Duration {
+    /// The language's own form in its largest whole unit (`30s`, `10m`, `24h`, `7d`), which
+    /// KQL timespans and EQL `maxspan` also read.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+            .into_iter()
+            .find(|(u, _)| self.seconds >= *u && self.seconds.is_multiple_of(*u))
+            .map_or((self.seconds, "s"), |(u, name)| (self.seconds / u, name));
+        write!(f, "{n}{unit}")
+    }
+}
+
+impl Duration {
+    /// A length of time with no place in a file (computed ranges).
+    pub fn of(seconds: u64) -> Duration {
+        Duration {
+            seconds,
+            span: Span::default(),
+        }
+    }
+}
+
 /// One logical source and the condition its events must meet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {

@@ -78,7 +78,7 @@ pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
                 "ES|QL cannot express ordered sequences; EQL only. Run it on {} over the last \
                  {} (maxspan + schedule)",
                 indices.join(","),
-                eql_span(within.seconds + schedule_or(rule, within.seconds))
+                ir::Duration::of(within.seconds + schedule_or(rule, within.seconds))
             ))
         }
     }
@@ -258,7 +258,7 @@ fn sequence(
     if shared && !by.is_empty() {
         let _ = write!(eql, " by {}", rendered[0].1.join(", "));
     }
-    let _ = write!(eql, " with maxspan={}", eql_span(within.seconds));
+    let _ = write!(eql, " with maxspan={}", ir::Duration::of(within.seconds));
     for (step, keys) in &rendered {
         let _ = write!(eql, "\n  [{step}]");
         if !shared && !keys.is_empty() {
@@ -324,15 +324,6 @@ fn esql_span(seconds: u64) -> String {
         .find(|(u, _)| seconds.is_multiple_of(*u) && seconds >= *u)
         .map_or((seconds, "second"), |(u, name)| (seconds / u, name));
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
-}
-
-/// An EQL `maxspan` in the largest whole unit of days, hours, minutes or seconds.
-fn eql_span(seconds: u64) -> String {
-    let (n, unit) = [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")]
-        .into_iter()
-        .find(|(u, _)| seconds.is_multiple_of(*u) && seconds >= *u)
-        .map_or((seconds, "s"), |(u, name)| (seconds / u, name));
-    format!("{n}{unit}")
 }
 
 /// An ES|QL column name, always back-quoted.

@@ -122,7 +122,11 @@ fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> 
     })?;
     let mut out = identifier(table);
     if let Some(seconds) = since {
-        let _ = write!(out, "\n| where TimeGenerated > ago({})", timespan(seconds));
+        let _ = write!(
+            out,
+            "\n| where TimeGenerated > ago({})",
+            ir::Duration::of(seconds)
+        );
     }
     for (column, value) in src.filter.iter().flatten() {
         let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
@@ -138,17 +142,6 @@ fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> 
         let _ = write!(out, "\n| where {body}");
     }
     Ok(out)
-}
-
-/// A KQL timespan literal in the largest whole unit: `1d`, `10m`, `90s`.
-fn timespan(seconds: u64) -> String {
-    match seconds {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
 
 /// A logical field name as a KQL column name: `user.name` → `user_name`.
@@ -351,7 +344,7 @@ fn sequence(
             "\n| join kind=inner (\n    {}\n) on {}\n| where T{k} {order} T{i} and T{k} - T1 <= {}",
             q.replace('\n', "\n    "),
             key_columns.join(", "),
-            timespan(within)
+            ir::Duration::of(within)
         );
         if k < steps.len() {
             let _ = write!(
@@ -385,12 +378,12 @@ fn first_seen(
     fields.push(field.clone());
     let keys = keys(&fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
-    let s = timespan(schedule);
+    let s = ir::Duration::of(schedule);
     let _ = write!(
         out,
         "\n| summarize FirstSeen = minif(TimeGenerated, TimeGenerated > ago({s})), LastBefore = maxif(TimeGenerated, TimeGenerated <= ago({s})) by {}\n| where isnotnull(FirstSeen) and (isnull(LastBefore) or LastBefore < FirstSeen - {})",
         keys.columns.join(", "),
-        timespan(lookback)
+        ir::Duration::of(lookback)
     );
     Ok(out)
 }
