@@ -136,8 +136,8 @@ def machine():
     }
 
 
-def report(argv):
-    recs = [json.loads(l) for l in open(argv[0], encoding="utf-8") if l.strip()]
+def print_machine():
+    """The lines above every results table: date, machine, toolchain, load."""
     m = machine()
     print(f"Date: {m['date']}  ")
     print(f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}  ")
@@ -145,6 +145,11 @@ def report(argv):
     print(f"Load average (1/5/15 min) at start: {os.environ.get('BENCH_LOAD_START') or '?'}; "
           f"at end: {os.environ.get('BENCH_LOAD_END') or '?'}")
     print()
+
+
+def report(argv):
+    recs = [json.loads(l) for l in open(argv[0], encoding="utf-8") if l.strip()]
+    print_machine()
     print("| case | command | rules | runs | median (ms) | min (ms) | rules/s (median) | peak RSS (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in recs:

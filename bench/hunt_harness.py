@@ -27,7 +27,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import die, machine, peak_rss_time_v  # noqa: E402
+from harness import die, peak_rss_time_v, print_machine  # noqa: E402
 
 CLOSING = re.compile(r"hunted ([\d,]+) events with (\d+) rules .*: ([\d,]+) matched \(([\d,]+) matches\)")
 
@@ -128,13 +128,7 @@ def verify(argv):
 
 def report(argv):
     recs = [json.loads(l) for l in open(argv[0], encoding="utf-8") if l.strip()]
-    m = machine()
-    print(f"Date: {m['date']}  ")
-    print(f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}  ")
-    print(f"Toolchain: {m['rustc']}; detc commit {m['commit']}  ")
-    print(f"Load average (1/5/15 min) at start: {os.environ.get('BENCH_LOAD_START') or '?'}; "
-          f"at end: {os.environ.get('BENCH_LOAD_END') or '?'}")
-    print()
+    print_machine()
     print("| case | command | events | cores | runs | median (s) | min (s) | CPU (s) | events/s | events/s per core | matches | peak RSS (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in recs:
