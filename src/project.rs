@@ -382,12 +382,9 @@ pub fn compile(
     (out, diags)
 }
 
-/// What `detc check` reports: the check diagnostics and every target's, except that a
-/// correlation rule which checks is fine (only `compile` needs its queries).
+/// What `detc check` reports: the check diagnostics and what any target cannot express.
 pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    let (_, mut diags) = compile(project, config, &TargetName::ALL);
-    diags.retain(|d| d.code != targets::NOT_YET);
-    diags
+    compile(project, config, &TargetName::ALL).1
 }
 
 /// Diagnostics in reading order: file, position, code.

@@ -129,9 +129,6 @@ pub fn note(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Option<St
     }
 }
 
-/// The code of "this correlation form does not compile yet"; `check` does not count it.
-pub const NOT_YET: &str = "E0403";
-
 /// Where a query's source lives on the mapping's target.
 pub(crate) fn source_mapping<'m>(
     mapping: &'m Mapping,
