@@ -5,6 +5,8 @@
 # search-language tokenizer for SPL. Then real engines run the library's compiled EQL
 # (`eql`) and KQL (DuckDB-KQL) over every `detc test` event, and over the events of every
 # correlation case (EQL sequences; KQL summarize, joins, first seen), and must agree with detc.
+# Last, the deployable packages of `detc package` are checked file by file (packages.py), the
+# Splunk app by Splunk AppInspect.
 # Installs what it needs (pip, npm) into conformance/.deps, which git ignores, and reuses
 # it while the pins are unchanged.
 #
@@ -63,3 +65,11 @@ cases=(--cases "$work/cases.json" --case-queries "$work/library.json")
 # 4. One run of each parser over all queries of its language, then the engines over the cases.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" "${cases[@]}" \
   library="$work/library.json" operators="$work/operators.json" generated="$work/generated.json"
+
+# 5. The deployable packages. First known-bad package files (package_selftest/) must all be
+#    rejected; then every file `detc package` renders must pass: the Splunk app through Splunk
+#    AppInspect with no failure, each query the one `detc compile` gave.
+"$deps/venv/bin/python" "$here/packages.py" --dist "$here/package_selftest" --expect-rejections \
+  --compiled "$work/library.json"
+(cd "$repo" && "$detc" package --out "$work/dist")
+"$deps/venv/bin/python" "$here/packages.py" --dist "$work/dist" --compiled "$work/library.json"
