@@ -21,6 +21,19 @@ pub struct Rule {
     pub author: Option<String>,
     /// How often a scheduled SIEM search runs the rule (`schedule = 5m`), if the rule sets it.
     pub schedule: Option<Duration>,
+    /// The time range a scheduled run searches (`lookback = 15m`), if the rule sets it
+    /// (single-event rules only; a correlation rule's range follows from its window).
+    pub lookback: Option<Duration>,
+    /// What the alert shows (`fields = [user.name, host.name]`); empty: the defaults of
+    /// [`Rule::alert_fields`].
+    pub fields: Vec<Field>,
+    /// Repeats of an alert for the same key are dropped for a while.
+    pub suppress: Option<Suppress>,
+    /// The targets the rule is deployed to (`targets = [splunk, elastic]`); empty: all.
+    pub targets: Vec<String>,
+    /// The day the rule was written and last changed (`date`, `modified`), `YYYY-MM-DD`.
+    pub date: Option<String>,
+    pub modified: Option<String>,
     /// The file the rule came from, as given on the command line.
     pub file: String,
     pub span: Span,
@@ -122,6 +135,17 @@ pub enum Cond {
     Or(Vec<Cond>),
     Not(Box<Cond>),
     Atom(Atom),
+}
+
+impl Cond {
+    /// Every test, left to right.
+    pub fn visit_atoms<'a>(&'a self, f: &mut impl FnMut(&'a Atom)) {
+        match self {
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.visit_atoms(f)),
+            Cond::Not(c) => c.visit_atoms(f),
+            Cond::Atom(a) => f(a),
+        }
+    }
 }
 
 /// One test of one field. Absent (missing or null) fields fail every test, so
@@ -339,4 +363,77 @@ pub struct TestCase {
 pub enum TestValue {
     Scalar(Scalar),
     List(Vec<Scalar>),
+}
+
+/// `suppress = D` (and `suppress_by = [...]`): after an alert, further alerts with the same
+/// values of `by` are dropped for `duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suppress {
+    pub duration: Duration,
+    /// Never empty: `suppress_by`, or the correlation keys.
+    pub by: Vec<Field>,
+}
+
+/// How often a single-event rule runs when it sets no `schedule`.
+pub const SINGLE_SCHEDULE: u64 = 300;
+/// How often a first-seen rule runs when it sets no `schedule`.
+pub const FIRST_SEEN_SCHEDULE: u64 = 3600;
+
+impl Rule {
+    /// How often a scheduled search runs the rule, in seconds: `schedule`, or the form's
+    /// default (docs/CORRELATION.md): 5m for single events, W / 4 but at least 5m for an
+    /// aggregation, W for a sequence, 1h for first seen.
+    pub fn schedule(&self) -> u64 {
+        if let Some(s) = self.schedule {
+            return s.seconds;
+        }
+        match &self.kind {
+            RuleKind::Single(_) => SINGLE_SCHEDULE,
+            RuleKind::Aggregate { window, .. } => (window.seconds / 4).max(SINGLE_SCHEDULE),
+            RuleKind::Sequence { within, .. } => within.seconds,
+            RuleKind::FirstSeen { .. } => FIRST_SEEN_SCHEDULE,
+        }
+    }
+
+    /// The time range a scheduled run searches, in seconds, ending at the run: `lookback`
+    /// or the schedule for single events; for correlation, what the compiled query itself
+    /// covers (W for an aggregation, W + schedule for a sequence, L + schedule for first seen).
+    pub fn lookback(&self) -> u64 {
+        match &self.kind {
+            RuleKind::Single(_) => self.lookback.map_or(self.schedule(), |l| l.seconds),
+            RuleKind::Aggregate { window, .. } => window.seconds,
+            RuleKind::Sequence { within, .. } => within.seconds + self.schedule(),
+            RuleKind::FirstSeen { lookback, .. } => lookback.seconds + self.schedule(),
+        }
+    }
+
+    /// Whether the rule is deployed to the target named `target`.
+    pub fn deploys_to(&self, target: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t == target)
+    }
+}
+
+impl RuleKind {
+    /// The fields a correlation rule's result rows hold: its keys (and, for first seen, the
+    /// field). `None` for a single-event rule, whose results are whole events.
+    pub fn result_fields(&self) -> Option<Vec<Field>> {
+        match self {
+            RuleKind::Single(_) => None,
+            RuleKind::Aggregate { group_by, .. } => Some(group_by.clone()),
+            RuleKind::Sequence { by, .. } => Some(by.clone()),
+            RuleKind::FirstSeen { field, by, .. } => {
+                Some(by.iter().chain([field]).cloned().collect())
+            }
+        }
+    }
+
+    /// The rule's queries: one, or a sequence's steps in order.
+    pub fn queries(&self) -> &[Query] {
+        match self {
+            RuleKind::Single(q)
+            | RuleKind::Aggregate { query: q, .. }
+            | RuleKind::FirstSeen { query: q, .. } => std::slice::from_ref(q),
+            RuleKind::Sequence { steps, .. } => steps,
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! detc: detection rules as code, checked like a compiler and compiled to SPL, KQL, EQL and ES|QL.
 //!
 //! Data flows one way: `syntax` (text → AST) → `check` (AST + schema → IR) →
-//! `targets` (IR + mapping → query text).
+//! `targets` (IR + mapping → query text) → `render` (queries → the files each SIEM imports).
 
+pub mod attack;
 pub mod catalog;
 pub mod check;
 pub mod diag;
@@ -11,6 +12,7 @@ pub mod hunt;
 pub mod ir;
 pub mod pattern;
 pub mod project;
+pub mod render;
 pub mod schema;
 pub mod syntax;
 pub mod targets;

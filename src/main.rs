@@ -6,6 +6,7 @@ use detc::catalog;
 use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
+use detc::render;
 use detc::targets::TargetName;
 use detc::testing::{self, Status};
 use std::io::{IsTerminal as _, Write as _};
@@ -42,6 +43,22 @@ enum Command {
         /// Where compiled files go.
         #[arg(long, default_value = "build")]
         out: PathBuf,
+    },
+    /// Render what each SIEM imports into dist/<target>/: a Splunk app (and its .tgz), Sentinel
+    /// ARM templates and repository YAML, Kibana import NDJSON and detection-rules TOML.
+    Package {
+        #[command(flatten)]
+        input: Input,
+        /// Only these targets (repeatable); all by default.
+        #[arg(long, value_enum)]
+        target: Vec<TargetName>,
+        /// The package folder; each target's folder in it is replaced whole.
+        #[arg(long, default_value = "dist")]
+        out: PathBuf,
+        /// A folder of templates that override the shipped ones (`<target>/<template>`,
+        /// e.g. `splunk/savedsearches.conf.j2`).
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
     },
     /// Run every rule's test cases locally (inline `test` blocks and NDJSON case files).
     Test {
@@ -149,14 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let targets = if target.is_empty() {
-                TargetName::ALL.to_vec()
-            } else {
-                let mut t = target;
-                t.sort();
-                t.dedup();
-                t
-            };
+            let targets = targets_or_all(target);
             let (compiled, diags) = project::compile(&project, &config, &targets);
             let errors = diags
                 .iter()
@@ -189,6 +199,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         out.display()
                     );
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package {
+            input,
+            target,
+            out,
+            templates,
+        } => {
+            let (project, config) = match load(&input, Format::Text)? {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            let diags = project::check(&project, &config);
+            report(&project, &diags, Format::Text)?;
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            if errors > 0 {
+                eprintln!("{}; nothing written", plural(errors, "error"));
+                return Ok(exit(errors));
+            }
+            if let Some(dir) = &templates {
+                anyhow::ensure!(
+                    dir.is_dir(),
+                    "--templates {}: no such folder",
+                    dir.display()
+                );
+            }
+            // Render every target before writing any, so a template error leaves dist/ as it was.
+            let mut packages = Vec::new();
+            for t in targets_or_all(target) {
+                let (rules, _) = render::contexts(&project, &config, t);
+                let files = render::render(t, &rules, templates.as_deref())?;
+                packages.push((t, rules.len(), files));
+            }
+            for (t, rules, files) in &packages {
+                let dir = out.join(t.as_str());
+                replace_dir(&dir, files)?;
+                eprintln!(
+                    "{}: {} rules, {} files under {}",
+                    t.as_str(),
+                    rules,
+                    files.len(),
+                    dir.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -398,6 +455,51 @@ fn print_diags(diags: &[(Diagnostic, Option<String>)], format: Format) -> anyhow
             serde_json::to_writer_pretty(&mut stdout, &json)?;
             writeln!(stdout)?;
         }
+    }
+    Ok(())
+}
+
+/// The targets asked for, in a stable order; all when none.
+fn targets_or_all(mut asked: Vec<TargetName>) -> Vec<TargetName> {
+    if asked.is_empty() {
+        return TargetName::ALL.to_vec();
+    }
+    asked.sort();
+    asked.dedup();
+    asked
+}
+
+/// Replace `dir` with exactly `files`: written beside it, then swapped in, so a failure
+/// leaves the old package whole.
+fn replace_dir(dir: &Path, files: &[render::File]) -> anyhow::Result<()> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("package");
+    let staging = dir.with_file_name(format!(".{name}.new"));
+    let old = dir.with_file_name(format!(".{name}.old"));
+    for stale in [&staging, &old] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)
+                .with_context(|| format!("cannot remove {}", stale.display()))?;
+        }
+    }
+    for f in files {
+        let path = staging.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &f.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    std::fs::rename(&staging, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove {}", old.display()))?;
     }
     Ok(())
 }

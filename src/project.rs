@@ -353,7 +353,7 @@ pub struct Output {
     pub note: Option<String>,
 }
 
-/// Compile every checked rule for `targets`: the queries in a stable order (rule, target,
+/// Compile every checked rule for those of `targets` it deploys to: the queries in a stable order (rule, target,
 /// language), and the check diagnostics plus what a target cannot express.
 pub fn compile(
     project: &Project,
@@ -363,7 +363,7 @@ pub fn compile(
     let mut out = Vec::new();
     let mut diags = project.diagnostics.clone();
     for rule in &project.rules {
-        for &t in targets {
+        for &t in targets.iter().filter(|t| rule.deploys_to(t.as_str())) {
             match targets::compile(t, rule, &config.mappings[&t]) {
                 Ok(queries) => out.extend(queries.into_iter().map(|c| Output {
                     rule: rule.name.clone(),
@@ -382,9 +382,13 @@ pub fn compile(
     (out, diags)
 }
 
-/// What `detc check` reports: the check diagnostics and what any target cannot express.
+/// What `detc check` reports: the check diagnostics, and for each target a rule deploys to,
+/// what that target cannot express or deploy (its limits, its schedules).
 pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    compile(project, config, &TargetName::ALL).1
+    let mut diags = project.diagnostics.clone();
+    diags.extend(crate::render::check(project, config));
+    sort(&mut diags);
+    diags
 }
 
 /// Diagnostics in reading order: file, position, code.

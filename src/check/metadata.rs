@@ -2,7 +2,7 @@
 
 use super::Sink;
 use crate::diag::did_you_mean;
-use crate::ir::Severity;
+use crate::ir::{Duration, Severity};
 use crate::syntax::ast::{self, ValueKind};
 
 pub(super) struct Metadata {
@@ -15,10 +15,21 @@ pub(super) struct Metadata {
     pub false_positives: Vec<String>,
     pub references: Vec<String>,
     pub author: Option<String>,
-    pub schedule: Option<crate::ir::Duration>,
+    pub schedule: Option<Duration>,
+    pub lookback: Option<Duration>,
+    /// Field names as written, with their place: resolved against the rule's sources later.
+    pub fields: Option<Vec<ast::Value>>,
+    pub suppress: Option<Duration>,
+    pub suppress_by: Option<Vec<ast::Value>>,
+    pub targets: Vec<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
 }
 
-const KEYS: [&str; 10] = [
+/// The targets a rule may name in `targets`.
+const TARGETS: [&str; 3] = ["splunk", "sentinel", "elastic"];
+
+const KEYS: [&str; 17] = [
     "id",
     "severity",
     "status",
@@ -29,6 +40,13 @@ const KEYS: [&str; 10] = [
     "references",
     "author",
     "schedule",
+    "lookback",
+    "fields",
+    "suppress",
+    "suppress_by",
+    "targets",
+    "date",
+    "modified",
 ];
 
 const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
@@ -48,6 +66,13 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
         references: vec![],
         author: None,
         schedule: None,
+        lookback: None,
+        fields: None,
+        suppress: None,
+        suppress_by: None,
+        targets: vec![],
+        date: None,
+        modified: None,
     };
     for entry in &rule.meta {
         let key = entry.key.name.as_str();
@@ -97,20 +122,14 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
             "references" => m.references = strings(sink, key, value),
             "description" => m.description = string(sink, key, value),
             "author" => m.author = string(sink, key, value),
-            "schedule" => match value.kind {
-                ValueKind::Duration(seconds) if seconds > 0 => {
-                    m.schedule = Some(crate::ir::Duration {
-                        seconds,
-                        span: value.span,
-                    })
-                }
-                _ => sink.error(
-                    value.span,
-                    "E0109",
-                    "`schedule` takes a positive duration",
-                    Some("write e.g. `schedule = 5m`".into()),
-                ),
-            },
+            "schedule" => m.schedule = duration(sink, key, value),
+            "lookback" => m.lookback = duration(sink, key, value),
+            "suppress" => m.suppress = duration(sink, key, value),
+            "fields" => m.fields = field_names(sink, key, value),
+            "suppress_by" => m.suppress_by = field_names(sink, key, value),
+            "targets" => m.targets = targets(sink, value),
+            "date" => m.date = string(sink, key, value).filter(|d| date_ok(sink, value, d)),
+            "modified" => m.modified = string(sink, key, value).filter(|d| date_ok(sink, value, d)),
             _ => unreachable!("key list above"),
         }
     }
@@ -133,6 +152,110 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
     m.id = id?;
     m.severity = severity?;
     Some(m)
+}
+
+fn duration(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Duration> {
+    match value.kind {
+        ValueKind::Duration(seconds) if seconds > 0 => Some(Duration {
+            seconds,
+            span: value.span,
+        }),
+        _ => {
+            sink.error(
+                value.span,
+                "E0109",
+                format!("`{key}` takes a positive duration"),
+                Some(format!("write e.g. `{key} = 15m`")),
+            );
+            None
+        }
+    }
+}
+
+/// `[user.name, host.name]`: bare field names, checked against the rule's sources later.
+fn field_names(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Vec<ast::Value>> {
+    let items = match &value.kind {
+        ValueKind::List(items) if !items.is_empty() => items,
+        _ => {
+            sink.error(
+                value.span,
+                "E0109",
+                format!("`{key}` takes a non-empty list of field names"),
+                Some(format!("write `{key} = [user.name, host.name]`")),
+            );
+            return None;
+        }
+    };
+    let mut ok = true;
+    for item in items {
+        if !matches!(item.kind, ValueKind::Word(_)) {
+            sink.error(item.span, "E0109", "expected a field name", None);
+            ok = false;
+        }
+    }
+    ok.then(|| items.clone())
+}
+
+fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
+    let ValueKind::List(items) = &value.kind else {
+        sink.error(
+            value.span,
+            "E0109",
+            "`targets` takes a list of target names",
+            Some("write `targets = [splunk, elastic]`".into()),
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match &item.kind {
+            ValueKind::Word(t) | ValueKind::Str(t) if TARGETS.contains(&t.as_str()) => {
+                if out.contains(t) {
+                    sink.error(item.span, "E0108", format!("`{t}` is listed twice"), None);
+                }
+                out.push(t.clone());
+            }
+            _ => {
+                let hint = format!("targets are {}", TARGETS.join(", "));
+                sink.error(item.span, "E0120", "unknown target", Some(hint));
+            }
+        }
+    }
+    if items.is_empty() {
+        sink.error(
+            value.span,
+            "E0120",
+            "a rule must deploy to at least one target",
+            Some("leave `targets` out to deploy to every target".into()),
+        );
+    }
+    out
+}
+
+/// `YYYY-MM-DD` with a real month and day.
+fn date_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let num = |p: &str, n: usize| {
+        (p.len() == n && p.chars().all(|c| c.is_ascii_digit())).then(|| p.parse::<u32>().ok())?
+    };
+    let ok = match parts.as_slice() {
+        [y, m, d] => {
+            matches!(
+                (num(y, 4), num(m, 2), num(d, 2)),
+                (Some(_), Some(1..=12), Some(1..=31))
+            )
+        }
+        _ => false,
+    };
+    if !ok {
+        sink.error(
+            value.span,
+            "E0121",
+            format!("`{s}` is not a date"),
+            Some("write dates as `YYYY-MM-DD`".into()),
+        );
+    }
+    ok
 }
 
 fn string(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<String> {

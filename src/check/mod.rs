@@ -3,6 +3,7 @@
 //! Everything a rule means is settled here: names resolved, lists expanded, values typed,
 //! `!=`/`not in` turned into `not`, regexes checked against the portable subset.
 
+mod alerting;
 mod condition;
 mod metadata;
 
@@ -97,6 +98,9 @@ pub fn check_rule(
     let (Some(meta), Some(kind)) = (meta, kind) else {
         return (None, sink.diags);
     };
+    let Some(alerting) = alerting::check(&mut sink, ctx, &meta, &kind) else {
+        return (None, sink.diags);
+    };
     let rule = ir::Rule {
         name: name.name.clone(),
         title,
@@ -110,6 +114,12 @@ pub fn check_rule(
         references: meta.references,
         author: meta.author,
         schedule: meta.schedule,
+        lookback: meta.lookback,
+        fields: alerting.fields,
+        suppress: alerting.suppress,
+        targets: meta.targets,
+        date: meta.date,
+        modified: meta.modified,
         file: file.to_string(),
         span: rule.span,
         kind,

@@ -48,8 +48,8 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             source_mapping(mapping, query)?,
             f,
             by,
-            lookback.seconds + schedule_or(rule, FIRST_SEEN_SCHEDULE),
-            schedule_or(rule, FIRST_SEEN_SCHEDULE),
+            lookback.seconds + rule.schedule(),
+            rule.schedule(),
         ),
     }
 }
@@ -78,17 +78,10 @@ pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
                 "ES|QL cannot express ordered sequences; EQL only. Run it on {} over the last \
                  {} (maxspan + schedule)",
                 indices.join(","),
-                ir::Duration::of(within.seconds + schedule_or(rule, within.seconds))
+                ir::Duration::of(within.seconds + rule.schedule())
             ))
         }
     }
-}
-
-/// The first-seen schedule when the rule sets none: one hour.
-const FIRST_SEEN_SCHEDULE: u64 = 3600;
-
-fn schedule_or(rule: &ir::Rule, default: u64) -> u64 {
-    rule.schedule.map_or(default, |d| d.seconds)
 }
 
 /// One source's events that meet a query, in both languages.

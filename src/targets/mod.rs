@@ -129,6 +129,24 @@ pub fn note(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Option<St
     }
 }
 
+/// The name a logical field has in a rule's results on `target`: what alert fields,
+/// entities and suppression keys refer to.
+pub fn result_field(
+    target: TargetName,
+    rule: &ir::Rule,
+    mapping: &Mapping,
+    field: &ir::Field,
+) -> Result<String> {
+    let q = &rule.kind.queries()[0];
+    let src = source_mapping(mapping, q)?;
+    match target {
+        TargetName::Sentinel => sentinel::result_column(&rule.kind, src, field, &q.source),
+        TargetName::Splunk | TargetName::Elastic => {
+            Ok(field_name(src, field, &q.source)?.to_string())
+        }
+    }
+}
+
 /// Where a query's source lives on the mapping's target.
 pub(crate) fn source_mapping<'m>(
     mapping: &'m Mapping,

@@ -67,13 +67,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
         )?,
         ir::RuleKind::Sequence {
             by, within, steps, ..
-        } => sequence(
-            steps,
-            by,
-            within.seconds,
-            schedule_or(rule, within.seconds),
-            mapping,
-        )?,
+        } => sequence(steps, by, within.seconds, rule.schedule(), mapping)?,
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -86,7 +80,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             field,
             by,
             lookback.seconds,
-            schedule_or(rule, FIRST_SEEN_SCHEDULE),
+            rule.schedule(),
         )?,
     };
     Ok(vec![Compiled {
@@ -95,19 +89,59 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
     }])
 }
 
+/// The column that holds `field` in the rule's results (see [`keys`]): a plain column keeps
+/// its name, except in a sequence, whose keys are all renamed; a property of a dynamic
+/// column is named after the logical field. A single-event rule's package adds that
+/// column with [`alert_columns`].
+pub fn result_column(
+    kind: &ir::RuleKind,
+    src: &SourceMapping,
+    field: &ir::Field,
+    source: &str,
+) -> Result<String> {
+    let column = field_name(src, field, source)?;
+    let renamed = column.contains('.') || matches!(kind, ir::RuleKind::Sequence { .. });
+    if renamed {
+        Ok(logical_column(&field.name))
+    } else if plain_identifier(column, &[]) {
+        Ok(column.to_string())
+    } else {
+        Err(CompileError::new(
+            "E0407",
+            field.span,
+            format!("Sentinel column `{column}` cannot name an alert field"),
+        )
+        .hint("rename the column in the Sentinel mapping"))
+    }
+}
+
+/// The `extend` that gives a single-event rule's results a column for each alert field that
+/// is a property of a dynamic column (`DeviceDetail.displayName` → `host_name`).
+pub fn alert_columns(fields: &[ir::Field], src: &SourceMapping, source: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for f in fields {
+        let column = field_name(src, f, source)?;
+        if column.contains('.') {
+            parts.push(format!(
+                "{} = {}",
+                logical_column(&f.name),
+                field_ref(column, f.ty)
+            ));
+        }
+    }
+    Ok(if parts.is_empty() {
+        String::new()
+    } else {
+        format!("\n| extend {}", parts.join(", "))
+    })
+}
+
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     Ok(vec![Compiled {
         language: Language::Kql,
         query: events(q, src, None)?,
     }])
-}
-
-/// The first-seen schedule when the rule sets none: one hour.
-const FIRST_SEEN_SCHEDULE: u64 = 3600;
-
-fn schedule_or(rule: &ir::Rule, default: u64) -> u64 {
-    rule.schedule.map_or(default, |d| d.seconds)
 }
 
 /// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.

@@ -60,7 +60,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             steps,
             span,
         } => {
-            let schedule = rule.schedule.map_or(within.seconds, |d| d.seconds);
+            let schedule = rule.schedule();
             sequence(mapping, by, within.seconds, schedule, steps, *span)?
         }
         ir::RuleKind::FirstSeen {
@@ -70,7 +70,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             lookback,
             ..
         } => {
-            let schedule = rule.schedule.map_or(FIRST_SEEN_SCHEDULE, |d| d.seconds);
+            let schedule = rule.schedule();
             first_seen(query, mapping, field, by, lookback.seconds, schedule)?
         }
     };
@@ -79,9 +79,6 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
         query,
     }])
 }
-
-/// How often a first-seen rule runs when it does not say (docs/CORRELATION.md).
-const FIRST_SEEN_SCHEDULE: u64 = 3600;
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {

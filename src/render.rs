@@ -1,0 +1,587 @@
+//! The `render` stage: compiled rules → the files each SIEM imports, through minijinja
+//! templates kept as data under `targets/<target>/`; `--templates DIR` overrides any of
+//! them with `DIR/<target>/<template>`.
+//!
+//! Each target module turns a rule into its template context (and reports what the target
+//! cannot deploy: Sentinel's limits, a schedule Splunk's cron cannot say, ...). This module
+//! renders, checks that JSON output is JSON, and packs the Splunk app. Output is
+//! deterministic: rules in name order, JSON keys sorted, fixed times in the archive.
+
+mod elastic;
+mod sentinel;
+mod splunk;
+
+use crate::diag::Diagnostic;
+use crate::ir::{self, Duration, RuleKind};
+use crate::project::{Config, Project};
+use crate::targets::{self, Compiled, TargetName};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// One file of a package, relative to the target's package folder (`dist/<target>/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+}
+
+/// How a template's output is written.
+#[derive(Clone, Copy)]
+enum Form {
+    /// As rendered.
+    Text,
+    /// Parsed as JSON and written pretty-printed with sorted keys.
+    Json,
+    /// Parsed as JSON and written as one line (one NDJSON record per rule).
+    JsonLine,
+}
+
+/// A template and where its output goes. `{rule}` in `path` makes it per rule (the context
+/// has `rule`); otherwise it is rendered once with every rule (`rules`).
+struct Output {
+    template: &'static str,
+    path: &'static str,
+    form: Form,
+}
+
+/// The shipped templates, built into the binary.
+const TEMPLATES: [(&str, &str); 9] = [
+    (
+        "splunk/app.conf.j2",
+        include_str!("../targets/splunk/app.conf.j2"),
+    ),
+    (
+        "splunk/savedsearches.conf.j2",
+        include_str!("../targets/splunk/savedsearches.conf.j2"),
+    ),
+    (
+        "splunk/macros.conf.j2",
+        include_str!("../targets/splunk/macros.conf.j2"),
+    ),
+    (
+        "splunk/default.meta.j2",
+        include_str!("../targets/splunk/default.meta.j2"),
+    ),
+    (
+        "splunk/README.j2",
+        include_str!("../targets/splunk/README.j2"),
+    ),
+    (
+        "sentinel/arm.json.j2",
+        include_str!("../targets/sentinel/arm.json.j2"),
+    ),
+    (
+        "sentinel/rule.yaml.j2",
+        include_str!("../targets/sentinel/rule.yaml.j2"),
+    ),
+    (
+        "elastic/rule.json.j2",
+        include_str!("../targets/elastic/rule.json.j2"),
+    ),
+    (
+        "elastic/rule.toml.j2",
+        include_str!("../targets/elastic/rule.toml.j2"),
+    ),
+];
+
+/// A rule ready for one target's templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleContext {
+    pub name: String,
+    pub title: String,
+    pub id: String,
+    pub description: String,
+    /// The rule's own word (`high`); each target adds its own scale.
+    pub severity: &'static str,
+    pub status: String,
+    pub enabled: bool,
+    pub author: Option<String>,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub false_positives: Vec<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    /// `single`, `aggregate`, `sequence` or `first_seen`.
+    pub kind: &'static str,
+    pub schedule: Span,
+    pub lookback: Span,
+    pub attack: Vec<String>,
+    /// The query the target runs, and its language.
+    pub query: String,
+    pub language: &'static str,
+    /// Every compiled query by language, for templates that want another.
+    pub queries: std::collections::BTreeMap<&'static str, String>,
+    pub note: Option<String>,
+    /// What the alert shows: the logical name and the name in the target's results.
+    pub fields: Vec<AlertField>,
+    pub suppress: Option<Suppress>,
+    /// What only this target needs (severity scale, entities, index patterns, ...).
+    pub target: serde_json::Value,
+}
+
+/// A length of time in the forms targets write.
+#[derive(Debug, Clone, Serialize)]
+pub struct Span {
+    pub seconds: u64,
+    /// `5m`, `1h`, `14d`.
+    pub text: String,
+    /// ISO-8601 (`PT5M`, `P14D`).
+    pub iso: String,
+}
+
+impl Span {
+    fn of(seconds: u64) -> Span {
+        Span {
+            seconds,
+            text: Duration::of(seconds).to_string(),
+            iso: iso8601(seconds),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertField {
+    pub name: String,
+    pub column: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppress {
+    pub duration: Span,
+    pub by: Vec<AlertField>,
+}
+
+/// Severity on each target's scale: one table (docs/PACKAGING.md).
+pub struct SeverityScale {
+    pub detc: ir::Severity,
+    /// Splunk's notable severity and `alert.severity` level (2 informational … 6 critical).
+    pub splunk: &'static str,
+    pub splunk_level: u32,
+    pub splunk_risk: u32,
+    pub sentinel: &'static str,
+    pub elastic: &'static str,
+    pub elastic_risk: u32,
+}
+
+pub const SEVERITIES: [SeverityScale; 5] = [
+    scale(
+        ir::Severity::Informational,
+        ("informational", 2),
+        10,
+        "Informational",
+        "low",
+        10,
+    ),
+    scale(ir::Severity::Low, ("low", 3), 25, "Low", "low", 21),
+    scale(
+        ir::Severity::Medium,
+        ("medium", 4),
+        50,
+        "Medium",
+        "medium",
+        47,
+    ),
+    scale(ir::Severity::High, ("high", 5), 75, "High", "high", 73),
+    scale(
+        ir::Severity::Critical,
+        ("critical", 6),
+        100,
+        "High",
+        "critical",
+        99,
+    ),
+];
+
+const fn scale(
+    detc: ir::Severity,
+    (splunk, splunk_level): (&'static str, u32),
+    splunk_risk: u32,
+    sentinel: &'static str,
+    elastic: &'static str,
+    elastic_risk: u32,
+) -> SeverityScale {
+    SeverityScale {
+        detc,
+        splunk,
+        splunk_level,
+        splunk_risk,
+        sentinel,
+        elastic,
+        elastic_risk,
+    }
+}
+
+pub fn severity_scale(s: ir::Severity) -> &'static SeverityScale {
+    SEVERITIES
+        .iter()
+        .find(|x| x.detc == s)
+        .unwrap_or(&SEVERITIES[2])
+}
+
+/// What a target module returns for a rule: its part of the context, or why the rule
+/// cannot be deployed there.
+type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
+
+/// The contexts of every rule deployed to `target`, or every reason one cannot be.
+pub fn contexts(
+    project: &Project,
+    config: &Config,
+    target: TargetName,
+) -> (Vec<RuleContext>, Vec<Diagnostic>) {
+    let mapping = &config.mappings[&target];
+    let mut out = Vec::new();
+    let mut diags = Vec::new();
+    for rule in project
+        .rules
+        .iter()
+        .filter(|r| r.deploys_to(target.as_str()))
+    {
+        let compiled = match targets::compile(target, rule, mapping) {
+            Ok(c) => c,
+            Err(e) => {
+                diags.push(e.into_diagnostic(rule, target));
+                continue;
+            }
+        };
+        match context(rule, &compiled, config, target) {
+            Ok(ctx) => out.push(ctx),
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    (out, diags)
+}
+
+fn context(
+    rule: &ir::Rule,
+    compiled: &[Compiled],
+    config: &Config,
+    target: TargetName,
+) -> Result<RuleContext, Vec<Diagnostic>> {
+    let mapping = &config.mappings[&target];
+    let columns = |fields: &[ir::Field]| -> Result<Vec<AlertField>, Vec<Diagnostic>> {
+        fields
+            .iter()
+            .map(|f| {
+                targets::result_field(target, rule, mapping, f)
+                    .map(|column| AlertField {
+                        name: f.name.clone(),
+                        column,
+                    })
+                    .map_err(|e| vec![e.into_diagnostic(rule, target)])
+            })
+            .collect()
+    };
+    let fields = columns(&rule.fields)?;
+    let suppress = match &rule.suppress {
+        Some(s) => Some(Suppress {
+            duration: Span::of(s.duration.seconds),
+            by: columns(&s.by)?,
+        }),
+        None => None,
+    };
+    let status = rule.status.clone().unwrap_or_else(|| "experimental".into());
+    let mut ctx = RuleContext {
+        name: rule.name.clone(),
+        title: rule.title.clone(),
+        id: rule.id.clone(),
+        description: rule
+            .description
+            .clone()
+            .unwrap_or_else(|| rule.title.clone()),
+        severity: rule.severity.as_str(),
+        enabled: status == "test" || status == "stable",
+        status,
+        author: rule.author.clone(),
+        tags: rule.tags.clone(),
+        references: rule.references.clone(),
+        false_positives: rule.false_positives.clone(),
+        date: rule.date.clone(),
+        modified: rule.modified.clone(),
+        kind: match rule.kind {
+            RuleKind::Single(_) => "single",
+            RuleKind::Aggregate { .. } => "aggregate",
+            RuleKind::Sequence { .. } => "sequence",
+            RuleKind::FirstSeen { .. } => "first_seen",
+        },
+        schedule: Span::of(rule.schedule()),
+        lookback: Span::of(rule.lookback()),
+        attack: rule.attack.clone(),
+        query: String::new(),
+        language: "",
+        queries: compiled
+            .iter()
+            .map(|c| (c.language.as_str(), c.query.clone()))
+            .collect(),
+        note: targets::note(target, rule, mapping),
+        fields,
+        suppress,
+        target: serde_json::Value::Null,
+    };
+    let part: TargetPart = match target {
+        TargetName::Splunk => splunk::part(rule, &mut ctx),
+        TargetName::Sentinel => sentinel::part(rule, mapping, &mut ctx),
+        TargetName::Elastic => elastic::part(rule, mapping, &mut ctx),
+    };
+    ctx.target = part?;
+    Ok(ctx)
+}
+
+/// What `detc check` adds: every reason a rule cannot be deployed to a target it names.
+pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
+    TargetName::ALL
+        .iter()
+        .flat_map(|&t| contexts(project, config, t).1)
+        .collect()
+}
+
+/// A template that failed to load, render, or give what its output must be.
+#[derive(Debug, thiserror::Error)]
+#[error("template {template}: {message}")]
+pub struct TemplateError {
+    pub template: String,
+    pub message: String,
+}
+
+/// Render every package file of `target` for `rules`.
+pub fn render(
+    target: TargetName,
+    rules: &[RuleContext],
+    overrides: Option<&Path>,
+) -> Result<Vec<File>, TemplateError> {
+    let env = environment(overrides);
+    let outputs: &[Output] = match target {
+        TargetName::Splunk => &splunk::OUTPUTS,
+        TargetName::Sentinel => &sentinel::OUTPUTS,
+        TargetName::Elastic => &elastic::OUTPUTS,
+    };
+    let mut files: Vec<File> = Vec::new();
+    for out in outputs {
+        let name = format!("{}/{}", target.as_str(), out.template);
+        let template = env
+            .get_template(&name)
+            .map_err(|e| template_error(&name, &e))?;
+        let render = |ctx: Value| -> Result<String, TemplateError> {
+            let text = template
+                .render(ctx)
+                .map_err(|e| template_error(&name, &e))?;
+            shape(&name, out.form, &text)
+        };
+        if out.path.contains("{rule}") {
+            let mut lines = String::new();
+            for r in rules {
+                let text = render(
+                    minijinja::context! { rule => Value::from(minijinja::value::Serde(r)) },
+                )?;
+                match out.form {
+                    Form::JsonLine => lines.push_str(&text),
+                    _ => files.push(File {
+                        path: PathBuf::from(out.path.replace("{rule}", &r.name)),
+                        contents: text.into_bytes(),
+                    }),
+                }
+            }
+            if let Form::JsonLine = out.form {
+                files.push(File {
+                    path: PathBuf::from(out.path.replace("{rule}", "rules")),
+                    contents: lines.into_bytes(),
+                });
+            }
+        } else {
+            let text = render(minijinja::context! {
+                rules => Value::from(minijinja::value::Serde(rules)),
+                version => env!("CARGO_PKG_VERSION"),
+            })?;
+            files.push(File {
+                path: PathBuf::from(out.path),
+                contents: text.into_bytes(),
+            });
+        }
+    }
+    if target == TargetName::Splunk {
+        let archive = splunk::archive(&files).map_err(|e| TemplateError {
+            template: "splunk app".into(),
+            message: e.to_string(),
+        })?;
+        files.push(archive);
+    }
+    Ok(files)
+}
+
+fn template_error(name: &str, e: &minijinja::Error) -> TemplateError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    TemplateError {
+        template: name.to_string(),
+        message,
+    }
+}
+
+/// The written form of a rendered template: JSON is parsed (so a template cannot emit
+/// broken JSON) and printed canonically.
+fn shape(name: &str, form: Form, text: &str) -> Result<String, TemplateError> {
+    let json = || {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
+            let line = text
+                .lines()
+                .nth(e.line().saturating_sub(1))
+                .unwrap_or_default();
+            TemplateError {
+                template: name.to_string(),
+                message: format!("the output is not JSON: {e}: `{}`", line.trim()),
+            }
+        })
+    };
+    Ok(match form {
+        Form::Text => {
+            let mut t = text.trim_end().to_string();
+            t.push('\n');
+            t
+        }
+        Form::Json => format!("{:#}\n", json()?),
+        Form::JsonLine => format!("{}\n", json()?),
+    })
+}
+
+fn environment(overrides: Option<&Path>) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Every template escapes explicitly (`tojson`, `conf`, `yaml`, `toml`, `arm`): no format
+    // is guessed from a file name.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let dir = overrides.map(Path::to_path_buf);
+    env.set_loader(move |name| {
+        if let Some(dir) = &dir {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => return Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                }
+            }
+        }
+        Ok(TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.to_string()))
+    });
+    env.add_filter("arm", arm_string);
+    env.add_filter("conf", conf_value);
+    env.add_filter("yaml", yaml_scalar);
+    env.add_filter("toml", toml_string);
+    env
+}
+
+/// An ARM template string that stays a string: one that starts with `[` would be read as
+/// an ARM expression unless the bracket is doubled.
+fn arm_string(s: String) -> String {
+    if s.starts_with('[') {
+        format!("[{s}")
+    } else {
+        s
+    }
+}
+
+/// A Splunk .conf value: a newline continues the value on the next line (`\` at the end).
+fn conf_value(s: String) -> String {
+    s.replace('\n', "\\\n")
+}
+
+/// A YAML scalar: a literal block (`|-`, indented by `indent`) for multi-line text that it
+/// keeps exactly, a JSON string otherwise (JSON strings are YAML).
+fn yaml_scalar(s: String, indent: Option<usize>) -> String {
+    let pad = " ".repeat(indent.unwrap_or(2));
+    let block_safe = s.contains('\n')
+        && !s.starts_with([' ', '\t'])
+        && !s.ends_with(['\n', ' ', '\t'])
+        && s.chars()
+            .all(|c| c == '\n' || c == '\t' || !(c.is_control() || c == '\u{feff}'))
+        && !s.lines().any(|l| l.ends_with([' ', '\t']));
+    if block_safe {
+        let body: Vec<String> = s.lines().map(|l| format!("{pad}{l}")).collect();
+        format!("|-\n{}", body.join("\n"))
+    } else {
+        serde_json::to_string(&s).unwrap_or_default()
+    }
+}
+
+/// A TOML string: a multi-line literal (`'''`) as detection-rules writes queries when it
+/// holds the text exactly, a basic string (JSON escapes are TOML escapes) otherwise.
+fn toml_string(s: String) -> String {
+    let literal_safe = s.contains('\n')
+        && !s.contains("'''")
+        && !s.ends_with('\'')
+        && s.chars().all(|c| c == '\n' || c == '\t' || !c.is_control());
+    if literal_safe {
+        format!("'''\n{s}\n'''")
+    } else {
+        serde_json::to_string(&s).unwrap_or_default()
+    }
+}
+
+/// ISO-8601 duration (`PT5M`, `PT1H30M`, `P14D`).
+pub fn iso8601(seconds: u64) -> String {
+    let (d, rest) = (seconds / 86_400, seconds % 86_400);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    let mut out = String::from("P");
+    if d > 0 {
+        out.push_str(&format!("{d}D"));
+    }
+    if rest > 0 || d == 0 {
+        out.push('T');
+        for (n, unit) in [(h, 'H'), (m, 'M'), (s, 'S')] {
+            if n > 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if rest == 0 {
+            out.push_str("0S");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_durations() {
+        for (s, iso) in [
+            (300, "PT5M"),
+            (3600, "PT1H"),
+            (5400, "PT1H30M"),
+            (86_400, "P1D"),
+            (14 * 86_400, "P14D"),
+            (86_400 + 60, "P1DT1M"),
+            (45, "PT45S"),
+            (0, "PT0S"),
+        ] {
+            assert_eq!(iso8601(s), iso);
+        }
+    }
+
+    #[test]
+    fn toml_and_yaml_strings_fall_back_to_escapes() {
+        assert_eq!(toml_string("a\nb".into()), "'''\na\nb\n'''");
+        assert_eq!(toml_string("it's '''".into()), r#""it's '''""#);
+        assert_eq!(toml_string("one line".into()), r#""one line""#);
+        assert_eq!(yaml_scalar("a\n| b".into(), Some(2)), "|-\n  a\n  | b");
+        assert_eq!(yaml_scalar("a \nb".into(), None), r#""a \nb""#);
+        assert_eq!(yaml_scalar("x: y".into(), None), r#""x: y""#);
+    }
+
+    #[test]
+    fn conf_values_continue_lines() {
+        assert_eq!(conf_value("a\n| b".into()), "a\\\n| b");
+    }
+}

@@ -1,0 +1,139 @@
+//! Elastic: one Kibana rule per NDJSON line for `POST /api/detection_engine/rules/_import`,
+//! and the elastic/detection-rules TOML form per rule. Single-event and sequence rules are
+//! `eql` rules; aggregation and first-seen rules are `esql` rules, whose query restricts
+//! itself to its range (a `new_terms` rule compares against a history window fixed at the
+//! run, not at each event, so it would differ from the rule at the edges by up to one
+//! schedule; a template may still build one from `rule.target.new_terms`).
+
+use super::{Form, Output, RuleContext, TargetPart, severity_scale};
+use crate::diag::Diagnostic;
+use crate::ir;
+use crate::schema::Mapping;
+use serde_json::json;
+
+pub(super) const OUTPUTS: [Output; 2] = [
+    Output {
+        template: "rule.json.j2",
+        path: "{rule}.ndjson",
+        form: Form::JsonLine,
+    },
+    Output {
+        template: "rule.toml.j2",
+        path: "toml/{rule}.toml",
+        form: Form::Text,
+    },
+];
+
+pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> TargetPart {
+    let (kind, language) = match rule.kind {
+        ir::RuleKind::Single(_) | ir::RuleKind::Sequence { .. } => ("eql", "eql"),
+        ir::RuleKind::Aggregate { .. } | ir::RuleKind::FirstSeen { .. } => ("esql", "esql"),
+    };
+    ctx.query = ctx.queries.get(language).cloned().unwrap_or_default();
+    ctx.language = language;
+    let mut index: Vec<&str> = Vec::new();
+    for q in rule.kind.queries() {
+        let i = mapping
+            .sources
+            .get(&q.source)
+            .and_then(|s| s.index.as_deref());
+        if let Some(i) = i.filter(|i| !index.contains(i)) {
+            index.push(i);
+        }
+    }
+    if let (Some(s), ir::RuleKind::Sequence { .. }) = (&rule.suppress, &rule.kind) {
+        let mut d = Diagnostic::error(
+            &rule.file,
+            s.duration.span,
+            "E0603",
+            format!(
+                "rule `{}` cannot deploy to elastic: Kibana does not suppress alerts of EQL \
+                 sequence rules",
+                rule.name
+            ),
+        );
+        d.hint = Some("remove `suppress`, or leave elastic out with `targets = [...]`".into());
+        return Err(vec![d]);
+    }
+    let suppression = ctx.suppress.as_ref().map(|s| {
+        let (value, unit) = unit_of(s.duration.seconds);
+        json!({
+            "group_by": s.by.iter().map(|f| &f.column).collect::<Vec<_>>(),
+            "duration": {"value": value, "unit": unit},
+            "missing_fields_strategy": "doNotSuppress",
+        })
+    });
+    let new_terms = match &rule.kind {
+        ir::RuleKind::FirstSeen { .. } => json!({
+            "fields": ctx.fields.iter().map(|f| &f.column).collect::<Vec<_>>(),
+            "history_window_start": format!("now-{}", ctx.lookback.text),
+        }),
+        _ => serde_json::Value::Null,
+    };
+    let scale = severity_scale(rule.severity);
+    let maturity = match ctx.status.as_str() {
+        "stable" | "test" => "production",
+        "deprecated" => "deprecated",
+        _ => "development",
+    };
+    Ok(json!({
+        "type": kind,
+        "severity": scale.elastic,
+        "risk_score": scale.elastic_risk,
+        "index": if kind == "esql" { vec![] } else { index },
+        "from": format!("now-{}", ctx.lookback.text),
+        "alert_suppression": suppression,
+        "new_terms": new_terms,
+        "threat": threat(&rule.attack),
+        "maturity": maturity,
+        "creation_date": rule.date.as_ref().map(|d| d.replace('-', "/")),
+        "updated_date": rule.modified.as_ref().or(rule.date.as_ref()).map(|d| d.replace('-', "/")),
+    }))
+}
+
+/// Kibana's duration: the largest of s, m, h that holds it whole.
+fn unit_of(seconds: u64) -> (u64, &'static str) {
+    [(3600, "h"), (60, "m")]
+        .into_iter()
+        .find(|(u, _)| seconds.is_multiple_of(*u))
+        .map_or((seconds, "s"), |(u, name)| (seconds / u, name))
+}
+
+/// Kibana's `threat`: per tactic the rule names, the techniques it names that belong to that
+/// tactic, sub-techniques under their technique.
+fn threat(ids: &[String]) -> serde_json::Value {
+    let reference = crate::attack::url;
+    let mut out = Vec::new();
+    for tactic in ids.iter().filter_map(|id| crate::attack::tactic(id)) {
+        let mut techniques: Vec<serde_json::Value> = Vec::new();
+        let mut parents: Vec<&str> = Vec::new();
+        for id in ids.iter().filter(|id| !id.starts_with("TA")) {
+            let Some(t) = crate::attack::technique(id) else {
+                continue;
+            };
+            if !t.tactics.contains(&tactic.id) {
+                continue;
+            }
+            let parent_id = id.split('.').next().unwrap_or(id);
+            if !parents.contains(&parent_id) {
+                parents.push(parent_id);
+                let name = crate::attack::technique(parent_id).map_or(t.name, |p| p.name);
+                techniques.push(json!({
+                    "id": parent_id, "name": name, "reference": reference(parent_id), "subtechnique": [],
+                }));
+            }
+            if id.contains('.') {
+                let pos = parents.iter().position(|p| *p == parent_id).unwrap_or(0);
+                if let Some(subs) = techniques[pos]["subtechnique"].as_array_mut() {
+                    subs.push(json!({"id": id, "name": t.name, "reference": reference(id)}));
+                }
+            }
+        }
+        out.push(json!({
+            "framework": "MITRE ATT&CK",
+            "tactic": {"id": tactic.id, "name": tactic.name, "reference": reference(tactic.id)},
+            "technique": techniques,
+        }));
+    }
+    serde_json::Value::Array(out)
+}

@@ -1,0 +1,297 @@
+//! Microsoft Sentinel: an ARM template per rule and one for the library (scheduled analytics
+//! rules, `Microsoft.OperationalInsights/workspaces/providers/alertRules`), and the
+//! Azure-Sentinel repository's YAML form. A rule that breaks one of Microsoft's documented
+//! limits for scheduled rules is an error here, so `detc check` reports it.
+
+use super::{Form, Output, RuleContext, TargetPart, severity_scale};
+use crate::diag::Diagnostic;
+use crate::ir;
+use crate::schema::Mapping;
+use crate::syntax::ast::Span;
+use crate::targets::{sentinel, source_mapping};
+use serde_json::json;
+
+pub(super) const OUTPUTS: [Output; 3] = [
+    Output {
+        template: "arm.json.j2",
+        path: "arm/{rule}.json",
+        form: Form::Json,
+    },
+    Output {
+        template: "arm.json.j2",
+        path: "detc.json",
+        form: Form::Json,
+    },
+    Output {
+        template: "rule.yaml.j2",
+        path: "yaml/{rule}.yaml",
+        form: Form::Text,
+    },
+];
+
+// Microsoft's limits for scheduled analytics rules (Azure-Sentinel's template schema tests,
+// ScheduledTemplateInternalModel.cs; learn.microsoft.com, "Create a scheduled analytics rule").
+const MAX_QUERY: usize = 10_000;
+const MIN_PERIOD: u64 = 300;
+const MAX_PERIOD: u64 = 14 * 86_400;
+const MAX_NAME: usize = 256;
+const MAX_DESCRIPTION: usize = 5_000;
+const MAX_ENTITIES: usize = 5;
+const MAX_CUSTOM_DETAILS: usize = 20;
+/// Alert grouping looks back at most this far.
+const MAX_GROUPING: u64 = 7 * 86_400;
+
+/// The Sentinel entity and identifier an alert field fills.
+fn entity(field: &ir::Field) -> Option<(&'static str, &'static str)> {
+    match field.name.as_str() {
+        "user.name" | "user.email" => Some(("Account", "FullName")),
+        "host.name" => Some(("Host", "HostName")),
+        "url.full" | "url.original" => Some(("URL", "Url")),
+        "url.domain" | "destination.domain" | "dns.question.name" => Some(("DNS", "DomainName")),
+        _ if field.ty == ir::FieldType::Ip => Some(("IP", "Address")),
+        _ => None,
+    }
+}
+
+pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> TargetPart {
+    let mut errors = Vec::new();
+    let mut error = |span: Span, message: String, hint: &str| {
+        let mut d = Diagnostic::error(
+            &rule.file,
+            span,
+            "E0602",
+            format!("rule `{}` cannot deploy to sentinel: {message}", rule.name),
+        );
+        d.hint = Some(hint.to_string());
+        errors.push(d);
+    };
+    let mut query = ctx.queries.get("kql").cloned().unwrap_or_default();
+    if let ir::RuleKind::Single(q) = &rule.kind {
+        let src = source_mapping(mapping, q)
+            .map_err(|e| vec![e.into_diagnostic(rule, crate::targets::TargetName::Sentinel)])?;
+        let extend = sentinel::alert_columns(&rule.fields, src, &q.source)
+            .map_err(|e| vec![e.into_diagnostic(rule, crate::targets::TargetName::Sentinel)])?;
+        query.push_str(&extend);
+    }
+    ctx.query = query;
+    ctx.language = "kql";
+
+    let frequency = ctx.schedule.seconds;
+    // A correlation query restricts itself to its range, so it may read more; a single-event
+    // query is exactly its period.
+    let period = match rule.kind {
+        ir::RuleKind::Single(_) => ctx.lookback.seconds,
+        _ => ctx.lookback.seconds.max(frequency),
+    };
+    let when = rule.schedule.map_or(rule.span, |s| s.span);
+    let range = match &rule.kind {
+        ir::RuleKind::Single(_) => rule.lookback.map_or(when, |l| l.span),
+        ir::RuleKind::Aggregate { window: d, .. }
+        | ir::RuleKind::Sequence { within: d, .. }
+        | ir::RuleKind::FirstSeen { lookback: d, .. } => d.span,
+    };
+    for (what, seconds, span) in [
+        ("runs every", frequency, when),
+        ("searches the last", period, range),
+    ] {
+        if !(MIN_PERIOD..=MAX_PERIOD).contains(&seconds) {
+            error(
+                span,
+                format!(
+                    "it {what} {}, and Sentinel allows 5m to 14d",
+                    ir::Duration::of(seconds)
+                ),
+                "shorten the window or lookback (or lengthen the schedule); or leave sentinel \
+                 out with `targets = [...]`",
+            );
+        }
+    }
+    if period < frequency {
+        error(
+            when,
+            "its period is shorter than its frequency".into(),
+            "make `lookback` at least the schedule",
+        );
+    }
+    if ctx.query.chars().count() > MAX_QUERY {
+        error(
+            rule.span,
+            format!(
+                "the query has {} characters; Sentinel allows {MAX_QUERY}",
+                ctx.query.chars().count()
+            ),
+            "move long value lists into a watchlist, or split the rule",
+        );
+    }
+    if ctx.title.chars().count() > MAX_NAME {
+        error(
+            rule.span,
+            format!("the title is longer than {MAX_NAME} characters"),
+            "shorten the title",
+        );
+    }
+    if ctx.description.chars().count() > MAX_DESCRIPTION {
+        error(
+            rule.span,
+            format!("the description is longer than {MAX_DESCRIPTION} characters"),
+            "shorten the description",
+        );
+    }
+    let entities: Vec<_> = rule
+        .fields
+        .iter()
+        .zip(&ctx.fields)
+        .filter_map(|(f, af)| {
+            entity(f).map(|(kind, id)| {
+                json!({"entityType": kind, "fieldMappings": [{"identifier": id, "columnName": af.column}]})
+            })
+        })
+        .collect();
+    let field_span = rule.fields.first().map_or(rule.span, |f| {
+        if f.span == Span::default() {
+            rule.span
+        } else {
+            f.span
+        }
+    });
+    if entities.is_empty() || entities.len() > MAX_ENTITIES {
+        error(
+            field_span,
+            format!(
+                "it maps {} entities from its alert fields; Sentinel needs 1 to {MAX_ENTITIES}",
+                entities.len()
+            ),
+            "list user, host, IP, URL or domain fields in `fields` (user.name → Account, \
+             host.name → Host, IPs → IP, url.* → URL, domains → DNS)",
+        );
+    }
+    if ctx.fields.len() > MAX_CUSTOM_DETAILS {
+        error(
+            field_span,
+            format!(
+                "it has {} alert fields; Sentinel allows {MAX_CUSTOM_DETAILS} custom details",
+                ctx.fields.len()
+            ),
+            "list fewer `fields`",
+        );
+    }
+    if let Some(s) = &rule.suppress {
+        error(
+            s.duration.span,
+            "Sentinel suppresses a whole rule, not repeats per key".into(),
+            "remove `suppress`, or leave sentinel out with `targets = [...]`",
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let details = custom_details(
+        &ctx.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+    );
+    let custom: serde_json::Map<String, serde_json::Value> = details
+        .into_iter()
+        .zip(&ctx.fields)
+        .map(|(k, f)| (k, json!(f.column)))
+        .collect();
+    let (tactics, techniques, subtechniques) = attack(&rule.attack);
+    Ok(json!({
+        "severity": severity_scale(rule.severity).sentinel,
+        "query_frequency": super::Span::of(frequency),
+        "query_period": super::Span::of(period),
+        "grouping_lookback": super::Span::of(period.min(MAX_GROUPING)),
+        "entity_mappings": entities,
+        "custom_details": custom,
+        "tactics": tactics,
+        "techniques": techniques,
+        "subtechniques": subtechniques,
+        "relevant_techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
+    }))
+}
+
+/// Tactic names as Sentinel spells them (`CommandAndControl`), technique ids, sub-technique
+/// ids.
+fn attack(ids: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut tactics = Vec::new();
+    let mut techniques = Vec::new();
+    let mut subs = Vec::new();
+    for id in ids {
+        if id.starts_with("TA") {
+            if let Some(t) = crate::attack::tactic(id) {
+                tactics.push(t.pascal_name());
+            }
+        } else {
+            let parent = id.split('.').next().unwrap_or(id).to_string();
+            if !techniques.contains(&parent) {
+                techniques.push(parent);
+            }
+            if id.contains('.') {
+                subs.push(id.clone());
+            }
+        }
+    }
+    (tactics, techniques, subs)
+}
+
+/// Custom-detail keys (letters, digits, `_`, at most 20 characters, unique): the field's last
+/// two name parts in PascalCase (`source.ip` → `SourceIp`), or fewer when too long.
+fn custom_details(fields: &[&str]) -> Vec<String> {
+    let pascal = |parts: &[&str]| -> String {
+        parts
+            .iter()
+            .flat_map(|p| p.split('_'))
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for f in fields {
+        let parts: Vec<&str> = f.split('.').collect();
+        let two = pascal(&parts[parts.len().saturating_sub(2)..]);
+        let mut key = if two.len() <= 20 {
+            two
+        } else {
+            pascal(&parts[parts.len() - 1..]).chars().take(20).collect()
+        };
+        let mut n = 2;
+        while keys.contains(&key) {
+            let suffix = n.to_string();
+            key = key.chars().take(20 - suffix.len()).collect::<String>() + &suffix;
+            n += 1;
+        }
+        keys.push(key);
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::custom_details;
+
+    #[test]
+    fn custom_detail_keys_are_short_and_unique() {
+        let keys = custom_details(&[
+            "user.name",
+            "source.ip",
+            "process.code_signature.subject_name",
+            "process.parent.command_line",
+            "a.source.ip",
+        ]);
+        assert_eq!(
+            keys,
+            [
+                "UserName",
+                "SourceIp",
+                "SubjectName",
+                "ParentCommandLine",
+                "SourceIp2"
+            ]
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! Splunk: an app (`detc/`) with one scheduled saved search per rule, Enterprise Security
+//! correlation-search, notable and risk settings, a `<rule>_filter` macro per rule for local
+//! tuning, and the app packed as `detc.tgz`.
+
+use super::{File, Form, Output, RuleContext, TargetPart, severity_scale};
+use crate::diag::Diagnostic;
+use crate::ir;
+use serde_json::json;
+use std::path::Path;
+
+pub(super) const OUTPUTS: [Output; 5] = [
+    out("app.conf.j2", "detc/default/app.conf"),
+    out("savedsearches.conf.j2", "detc/default/savedsearches.conf"),
+    out("macros.conf.j2", "detc/default/macros.conf"),
+    out("default.meta.j2", "detc/metadata/default.meta"),
+    out("README.j2", "detc/README.txt"),
+];
+
+const fn out(template: &'static str, path: &'static str) -> Output {
+    Output {
+        template,
+        path,
+        form: Form::Text,
+    }
+}
+
+/// Risk object type of an alert field in Enterprise Security's risk framework.
+fn risk_object_type(field: &str) -> Option<&'static str> {
+    match field {
+        "user.name" => Some("user"),
+        "host.name" => Some("system"),
+        f if f.ends_with(".ip") => Some("system"),
+        _ => None,
+    }
+}
+
+pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
+    let compiled = ctx.queries.get("spl").cloned().unwrap_or_default();
+    ctx.query = compiled;
+    ctx.language = "spl";
+    let Some(cron) = cron(ctx.schedule.seconds) else {
+        let span = rule.schedule.map_or(rule.span, |s| s.span);
+        let mut d = Diagnostic::error(
+            &rule.file,
+            span,
+            "E0601",
+            format!(
+                "rule `{}` cannot be scheduled on splunk: a cron schedule cannot run every {}",
+                rule.name, ctx.schedule.text
+            ),
+        );
+        d.hint = Some(
+            "use a schedule that divides an hour (1m … 30m), a day (1h … 12h), or is 1d or 7d"
+                .into(),
+        );
+        return Err(vec![d]);
+    };
+    let scale = severity_scale(rule.severity);
+    let risk_objects: Vec<_> = ctx
+        .fields
+        .iter()
+        .filter_map(|f| {
+            risk_object_type(&f.name).map(|t| {
+                json!({"risk_object_field": f.column, "risk_object_type": t, "risk_score": scale.splunk_risk})
+            })
+        })
+        .collect();
+    Ok(json!({
+        "cron": cron,
+        "severity": scale.splunk,
+        "level": scale.splunk_level,
+        "risk_score": scale.splunk_risk,
+        "risk_objects": risk_objects,
+        "techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
+        "tactics": rule.attack.iter().filter(|a| a.starts_with("TA")).collect::<Vec<_>>(),
+    }))
+}
+
+/// A cron expression that runs every `seconds`, when cron can say it exactly.
+pub fn cron(seconds: u64) -> Option<String> {
+    let m = seconds / 60;
+    let h = seconds / 3600;
+    if seconds % 60 != 0 || seconds == 0 {
+        None
+    } else if m < 60 && 60 % m == 0 {
+        Some(if m == 1 {
+            "* * * * *".into()
+        } else {
+            format!("*/{m} * * * *")
+        })
+    } else if seconds % 3600 == 0 && h < 24 && 24 % h == 0 {
+        Some(if h == 1 {
+            "0 * * * *".into()
+        } else {
+            format!("0 */{h} * * *")
+        })
+    } else if seconds == 86_400 {
+        Some("0 0 * * *".into())
+    } else if seconds == 7 * 86_400 {
+        Some("0 0 * * 0".into())
+    } else {
+        None
+    }
+}
+
+/// The app folder as `detc.tgz`: entries sorted, owned by root, fixed modes and times, so
+/// the archive is byte-stable.
+pub(super) fn archive(files: &[File]) -> std::io::Result<File> {
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    let mut paths: Vec<&File> = files.iter().collect();
+    paths.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut dirs: Vec<&Path> = Vec::new();
+    for f in &paths {
+        for dir in f
+            .path
+            .ancestors()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            if dir.as_os_str().is_empty() || dirs.contains(&dir) {
+                continue;
+            }
+            dirs.push(dir);
+            let mut h = header(tar::EntryType::Directory, 0o755, 0);
+            tar.append_data(&mut h, dir, std::io::empty())?;
+        }
+        let mut h = header(tar::EntryType::Regular, 0o644, f.contents.len() as u64);
+        tar.append_data(&mut h, &f.path, f.contents.as_slice())?;
+    }
+    let bytes = tar.into_inner()?.finish()?;
+    Ok(File {
+        path: "detc.tgz".into(),
+        contents: bytes,
+    })
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cron;
+
+    #[test]
+    fn cron_forms() {
+        for (s, c) in [
+            (60, Some("* * * * *")),
+            (300, Some("*/5 * * * *")),
+            (1800, Some("*/30 * * * *")),
+            (3600, Some("0 * * * *")),
+            (6 * 3600, Some("0 */6 * * *")),
+            (86_400, Some("0 0 * * *")),
+            (7 * 86_400, Some("0 0 * * 0")),
+            (45 * 60, None),
+            (5 * 3600, None),
+            (90, None),
+            (2 * 86_400, None),
+        ] {
+            assert_eq!(cron(s).as_deref(), c, "{s}");
+        }
+    }
+}
