@@ -3,6 +3,7 @@
 //! Data flows one way: `syntax` (text → AST) → `check` (AST + schema → IR) →
 //! `targets` (IR + mapping → query text).
 
+pub mod attack;
 pub mod catalog;
 pub mod check;
 pub mod diag;
