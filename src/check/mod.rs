@@ -3,6 +3,7 @@
 //! Everything a rule means is settled here: names resolved, lists expanded, values typed,
 //! `!=`/`not in` turned into `not`, regexes checked against the portable subset.
 
+mod attack;
 mod condition;
 mod metadata;
 
