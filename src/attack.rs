@@ -46,7 +46,9 @@ pub enum Status {
     Active,
     Deprecated,
     /// Revoked, usually in favour of another technique.
-    Revoked { by: Option<&'static str> },
+    Revoked {
+        by: Option<&'static str>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +128,9 @@ fn parse(text: &'static str) -> Table {
                 name,
                 shortname,
             }),
-            [id, name, shorts, status] if id.starts_with('T') => rows.push((id, name, shorts, status)),
+            [id, name, shorts, status] if id.starts_with('T') => {
+                rows.push((id, name, shorts, status))
+            }
             _ => panic!("targets/attack.tsv:{}: malformed row {line:?}", n + 1),
         }
     }
@@ -226,9 +230,15 @@ mod tests {
     #[test]
     fn tactics_and_statuses() {
         let c2 = tactic("TA0011").expect("TA0011");
-        assert_eq!((c2.name, c2.shortname), ("Command and Control", "command-and-control"));
+        assert_eq!(
+            (c2.name, c2.shortname),
+            ("Command and Control", "command-and-control")
+        );
         assert_eq!(c2.pascal_name(), "CommandAndControl");
-        assert_eq!(tactic("TA0043").expect("TA0043").pascal_name(), "Reconnaissance");
+        assert_eq!(
+            tactic("TA0043").expect("TA0043").pascal_name(),
+            "Reconnaissance"
+        );
         let valid = technique("T1078").expect("T1078");
         let names: Vec<&str> = valid.tactics().map(|t| t.name).collect();
         assert!(names.contains(&"Initial Access") && names.contains(&"Defense Evasion"));
