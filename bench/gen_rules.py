@@ -93,6 +93,15 @@ CIDRS_PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10
 ATTACK = """T1078 T1078.004 T1090 T1090.003 T1133 T1200 T1219 T1219.002 T1021.001
 T1059.001 T1059.003 T1070.003 T1071.001 T1105 T1110 T1114 T1530 T1539 T1555.003
 T1567.002 T1572 T1583 T1585 T1586 T1589 TA0001 TA0010 TA0011""".split()
+# A tactic of each technique above (targets/attack.tsv), so generated lists pass E0115.
+TACTIC_OF = {
+    "T1078": "TA0001", "T1090": "TA0011", "T1133": "TA0001", "T1200": "TA0001",
+    "T1219": "TA0011", "T1021": "TA0008", "T1059": "TA0002", "T1070": "TA0005",
+    "T1071": "TA0011", "T1105": "TA0011", "T1110": "TA0006", "T1114": "TA0009",
+    "T1530": "TA0009", "T1539": "TA0006", "T1555": "TA0006", "T1567": "TA0010",
+    "T1572": "TA0011", "T1583": "TA0042", "T1585": "TA0042", "T1586": "TA0042",
+    "T1589": "TA0043",
+}
 
 SEVERITIES = "informational low medium high critical".split()
 STATUSES = "experimental test stable deprecated".split()
@@ -585,6 +594,9 @@ def main():
         assert rid not in ids
         ids.add(rid)
         attack = sorted(set(r.sample(ATTACK, r.randint(1, 3))))
+        tactics = {a for a in attack if a.startswith("TA")}
+        tactics |= {TACTIC_OF[a.split(".")[0]] for a in attack if not a.startswith("TA")}
+        attack = sorted(tactics) + [a for a in attack if not a.startswith("TA")]
         tags = ["bench", folder.split("/")[0], src]
         used = set(matches)
         where = "\n    ".join(lines)

@@ -5,6 +5,7 @@
 //! ATT&CK Navigator layer of the techniques the rules cover. Both are pure functions of the
 //! checked project, sorted so that the same rules always give the same bytes.
 
+use crate::attack;
 use crate::ir::{self, RuleKind};
 use crate::project::{Config, Project};
 use crate::syntax::{self, ast};
@@ -38,13 +39,15 @@ pub fn is_tactic(id: &str) -> bool {
 
 /// The attack.mitre.org page of a technique, sub-technique or tactic id.
 pub fn attack_url(id: &str) -> String {
+    attack::url(id)
+}
+
+/// The ATT&CK name of a tactic, technique or sub-technique id, from the pinned table.
+pub fn attack_name(id: &str) -> Option<&'static str> {
     if is_tactic(id) {
-        format!("https://attack.mitre.org/tactics/{id}/")
+        attack::tactic(id).map(|t| t.name)
     } else {
-        format!(
-            "https://attack.mitre.org/techniques/{}/",
-            id.replace('.', "/")
-        )
+        attack::technique(id).map(|t| t.name)
     }
 }
 
@@ -137,9 +140,13 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// `[T1219.002](url) Remote Desktop Software, ...`
 fn attack_links(ids: &[String]) -> String {
     ids.iter()
-        .map(|id| format!("[{id}]({})", attack_url(id)))
+        .map(|id| match attack_name(id) {
+            Some(name) => format!("[{id}]({}) {}", attack_url(id), cell(name)),
+            None => format!("[{id}]({})", attack_url(id)),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -214,26 +221,29 @@ fn index(rules: &[&ir::Rule]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let name = |id: &str| cell(attack_name(id).unwrap_or("—"));
     let _ = writeln!(out, "## By ATT&CK technique\n");
-    let _ = writeln!(out, "| Technique | Rules |");
-    let _ = writeln!(out, "|---|---|");
+    let _ = writeln!(out, "| Technique | Name | Rules |");
+    let _ = writeln!(out, "|---|---|---|");
     for (id, names) in by_id.iter().filter(|(id, _)| !is_tactic(id)) {
         let _ = writeln!(
             out,
-            "| [{id}]({}) | {} |",
+            "| [{id}]({}) | {} | {} |",
             attack_url(id),
+            name(id),
             link_rules(names)
         );
     }
     if by_id.keys().any(|id| is_tactic(id)) {
         let _ = writeln!(out, "\n## By ATT&CK tactic\n");
-        let _ = writeln!(out, "| Tactic | Rules |");
-        let _ = writeln!(out, "|---|---|");
+        let _ = writeln!(out, "| Tactic | Name | Rules |");
+        let _ = writeln!(out, "|---|---|---|");
         for (id, names) in by_id.iter().filter(|(id, _)| is_tactic(id)) {
             let _ = writeln!(
                 out,
-                "| [{id}]({}) | {} |",
+                "| [{id}]({}) | {} | {} |",
                 attack_url(id),
+                name(id),
                 link_rules(names)
             );
         }
@@ -565,18 +575,23 @@ pub fn coverage(project: &Project) -> Layer {
     if !tactics.is_empty() {
         let _ = write!(
             description,
-            " Rules also tagged with tactics only: {}.",
+            " Tactics named: {}.",
             tactics
                 .iter()
-                .map(|(id, names)| format!("{id} ({})", join(names)))
+                .map(|(id, names)| {
+                    let n = names.len();
+                    let name = attack_name(id).map(|s| format!(" {s}")).unwrap_or_default();
+                    format!("{id}{name} ({n} rule{})", if n == 1 { "" } else { "s" })
+                })
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join(", ")
         );
     }
     Layer {
         name: "detc DPRK IT worker coverage".into(),
         versions: Versions {
-            attack: "17".into(),
+            // Navigator names ATT&CK releases by major version ("18" for 18.1).
+            attack: attack::major_version().into(),
             navigator: "5.1.0".into(),
             layer: "4.5".into(),
         },
@@ -601,7 +616,10 @@ pub fn coverage(project: &Project) -> Layer {
         metadata: tactics
             .iter()
             .map(|(id, names)| Metadata {
-                name: format!("tactic {id}"),
+                name: match attack_name(id) {
+                    Some(n) => format!("tactic {id} {n}"),
+                    None => format!("tactic {id}"),
+                },
                 value: join(names),
             })
             .collect(),

@@ -127,6 +127,31 @@ const CASES: &[(&str, &str, &str)] = &[
         "E0302",
         "process.nmae",
     ),
+    (
+        "attack = [TA0011, T1219.009]\n  from process_start\n  where exists process.name",
+        "E0112",
+        "T1219.009",
+    ),
+    (
+        "attack = [TA0099, T1219]\n  from process_start\n  where exists process.name",
+        "E0112",
+        "TA0099",
+    ),
+    (
+        "attack = [TA0011, T1043]\n  from process_start\n  where exists process.name",
+        "E0113",
+        "T1043",
+    ),
+    (
+        "attack = [TA0010, T1002]\n  from process_start\n  where exists process.name",
+        "E0114",
+        "T1002",
+    ),
+    (
+        "attack = [TA0001, T1219.002, T1078]\n  from process_start\n  where exists process.name",
+        "E0115",
+        "T1219.002",
+    ),
 ];
 
 fn rule_with(body: &str) -> String {
@@ -176,6 +201,86 @@ fn metadata_checks() {
         .find(|d| d.code == "E0101")
         .and_then(|d| d.hint.clone());
     assert_eq!(hint.as_deref(), Some("did you mean `author`?"));
+}
+
+/// (code, message, hint) of one diagnostic; `{v}` in the hint stands for the ATT&CK version.
+type Expected = (&'static str, &'static str, &'static str);
+
+/// (attack list, the diagnostics it gives, in order).
+const ATTACK_CASES: &[(&str, &[Expected])] = &[
+    ("[TA0011, T1219, T1219.002, T1219.003]", &[]),
+    ("[TA0040]", &[]),
+    (
+        "[TA0011, T9999, T1219.009, TA0099]",
+        &[
+            (
+                "E0112",
+                "unknown ATT&CK technique `T9999`",
+                "no such technique in ATT&CK {v} (the table in targets/attack.tsv)",
+            ),
+            (
+                "E0112",
+                "unknown ATT&CK technique `T1219.009`",
+                "`T1219` (Remote Access Tools) has no sub-technique `T1219.009` in ATT&CK {v} (the table in targets/attack.tsv)",
+            ),
+            (
+                "E0112",
+                "unknown ATT&CK tactic `TA0099`",
+                "no such tactic in ATT&CK {v} (the table in targets/attack.tsv)",
+            ),
+        ],
+    ),
+    (
+        "[TA0002, T1064]",
+        &[(
+            "E0113",
+            "`T1064` (Scripting) is a deprecated ATT&CK technique",
+            "deprecated in ATT&CK {v}; map the rule to a current technique",
+        )],
+    ),
+    (
+        "[TA0010, T1002]",
+        &[(
+            "E0114",
+            "`T1002` (Data Compressed) is a revoked ATT&CK technique",
+            "use `T1560` (Archive Collected Data) instead",
+        )],
+    ),
+    (
+        "[T1219.002]",
+        &[(
+            "E0115",
+            "`T1219.002` (Remote Desktop Software) is listed without any of its tactics",
+            "add one of its tactics: TA0011 (Command and Control)",
+        )],
+    ),
+    (
+        "[TA0011, T1078.004]",
+        &[(
+            "E0115",
+            "`T1078.004` (Cloud Accounts) is listed without any of its tactics",
+            "add one of its tactics: TA0001 (Initial Access), TA0003 (Persistence), TA0004 (Privilege Escalation), TA0005 (Defense Evasion)",
+        )],
+    ),
+];
+
+#[test]
+fn attack_ids_are_checked_against_the_pinned_table() {
+    let v = detc::attack::version();
+    for (list, want) in ATTACK_CASES {
+        let text = rule_with(&format!(
+            "attack = {list}\n  from process_start\n  where exists process.name"
+        ));
+        let got: Vec<(&str, String, String)> = common::check_text(&text)
+            .into_iter()
+            .map(|d| (d.code, d.message, d.hint.unwrap_or_default()))
+            .collect();
+        let want: Vec<(&str, String, String)> = want
+            .iter()
+            .map(|(c, m, h)| (*c, m.to_string(), h.replace("{v}", v)))
+            .collect();
+        assert_eq!(got, want, "attack = {list}");
+    }
 }
 
 #[test]

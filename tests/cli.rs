@@ -15,7 +15,7 @@ const GOOD: &str = r#"
 rule good_rule "A good rule" {
   id = "11111111-2222-4333-8444-555555555555"
   severity = high
-  attack = [T1219]
+  attack = [TA0011, T1219]
   from process_start
   where process.name == "anydesk.exe"
   test matches { process.name = "AnyDesk.exe" }
@@ -92,7 +92,7 @@ fn check_json_has_the_documented_shape() {
     let d = &v[0];
     assert_eq!(d["file"], "detections/a.det");
     assert_eq!(d["line"], 5);
-    assert_eq!(d["column"], 13);
+    assert_eq!(d["column"], 21);
     assert_eq!(d["code"], "E0106");
     assert_eq!(d["severity"], "error");
     assert!(d["message"].as_str().unwrap_or_default().contains("T12"));

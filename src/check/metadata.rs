@@ -353,14 +353,18 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
             value.span,
             "E0109",
             "`attack` takes a list of ATT&CK ids",
-            Some("write `attack = [T1219, T1078.004]`".into()),
+            Some("write `attack = [TA0011, T1219]`".into()),
         );
         return vec![];
     };
     let mut ids = Vec::new();
+    let mut spans = Vec::new();
     for item in items {
         match &item.kind {
-            ValueKind::Word(s) | ValueKind::Str(s) if is_attack_id(s) => ids.push(s.clone()),
+            ValueKind::Word(s) | ValueKind::Str(s) if is_attack_id(s) => {
+                ids.push(s.clone());
+                spans.push(item.span);
+            }
             ValueKind::Word(s) | ValueKind::Str(s) => sink.error(
                 item.span,
                 "E0106",
@@ -370,6 +374,8 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
             _ => sink.error(item.span, "E0106", "expected an ATT&CK id", None),
         }
     }
+    let listed: Vec<(&str, _)> = ids.iter().map(String::as_str).zip(spans).collect();
+    super::attack::check(sink, &listed);
     ids
 }
 

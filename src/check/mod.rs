@@ -4,6 +4,7 @@
 //! `!=`/`not in` turned into `not`, regexes checked against the portable subset.
 
 mod alerting;
+mod attack;
 mod condition;
 mod metadata;
 
