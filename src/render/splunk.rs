@@ -80,15 +80,15 @@ pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
 pub fn cron(seconds: u64) -> Option<String> {
     let m = seconds / 60;
     let h = seconds / 3600;
-    if seconds % 60 != 0 || seconds == 0 {
+    if !seconds.is_multiple_of(60) || seconds == 0 {
         None
-    } else if m < 60 && 60 % m == 0 {
+    } else if m < 60 && 60u64.is_multiple_of(m) {
         Some(if m == 1 {
             "* * * * *".into()
         } else {
             format!("*/{m} * * * *")
         })
-    } else if seconds % 3600 == 0 && h < 24 && 24 % h == 0 {
+    } else if seconds.is_multiple_of(3600) && h < 24 && 24u64.is_multiple_of(h) {
         Some(if h == 1 {
             "0 * * * *".into()
         } else {
