@@ -73,9 +73,8 @@ count_rules() { # DIR [PATH] -> number of rules
 import json, sys
 q = json.load(sys.stdin)
 rules = {e["rule"] for e in q}
-langs = {(e["target"], e["language"]) for e in q}
-if len(q) != len(rules) * len(langs):
-    sys.exit(f"bench: {len(q)} queries for {len(rules)} rules x {len(langs)} languages")
+if not rules:
+    sys.exit("bench: no compiled queries")
 print(len(rules))'
 }
 
@@ -88,10 +87,12 @@ say "shipped library: $SHIPPED rules"
 measure "check, shipped library" "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc check
 measure "compile --format json, shipped library (all targets, stdout to /dev/null)" \
     "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --format json
-measure "compile --out, shipped library ($((SHIPPED * 4)) files to $TMP_FS)" \
+measure "compile --out, shipped library (one file per query, to $TMP_FS)" \
     "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --out '{OUT}'
+measure "package, shipped library (every target: Splunk app and .tgz, ARM, YAML, NDJSON, TOML)" \
+    "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc package --out '{OUT}'
 if [[ -n "$SHM" ]]; then
-    BENCH_OUT_ROOT="$SHM" measure "compile --out, shipped library ($((SHIPPED * 4)) files to tmpfs)" \
+    BENCH_OUT_ROOT="$SHM" measure "compile --out, shipped library (one file per query, to tmpfs)" \
         "$SHIPPED" "$RUNS_SMALL" "$ROOT" -- detc compile --out '{OUT}'
 fi
 

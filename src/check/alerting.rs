@@ -97,18 +97,17 @@ fn resolve(
         let ValueKind::Word(name) = &v.kind else {
             continue;
         };
-        let found = match (kind, kind.result_fields()) {
-            (RuleKind::Single(q), _) => {
+        let found = match kind.result_fields() {
+            None => {
                 let ident = ast::Ident {
                     name: name.clone(),
                     span: v.span,
                 };
-                condition::field(sink, ctx, &q.source, &ident)
+                condition::field(sink, ctx, &kind.queries()[0].source, &ident)
             }
-            (_, Some(keys)) => {
-                let found = keys.into_iter().find(|k| &k.name == name);
+            Some(keys) => {
+                let found = keys.iter().find(|k| &k.name == name).cloned();
                 if found.is_none() {
-                    let keys = kind.result_fields().unwrap_or_default();
                     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
                     sink.error(
                         v.span,
@@ -119,7 +118,6 @@ fn resolve(
                 }
                 found
             }
-            (_, None) => None,
         };
         match found {
             Some(f) if out.iter().any(|o| o.name == f.name) => {

@@ -8,7 +8,7 @@ use crate::diag::Diagnostic;
 use crate::ir;
 use crate::schema::Mapping;
 use crate::syntax::ast::Span;
-use crate::targets::{sentinel, source_mapping};
+use crate::targets::{TargetName, sentinel, source_mapping};
 use serde_json::json;
 
 pub(super) const OUTPUTS: [Output; 3] = [
@@ -67,10 +67,9 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     };
     let mut query = ctx.queries.get("kql").cloned().unwrap_or_default();
     if let ir::RuleKind::Single(q) = &rule.kind {
-        let src = source_mapping(mapping, q)
-            .map_err(|e| vec![e.into_diagnostic(rule, crate::targets::TargetName::Sentinel)])?;
-        let extend = sentinel::alert_columns(&rule.fields, src, &q.source)
-            .map_err(|e| vec![e.into_diagnostic(rule, crate::targets::TargetName::Sentinel)])?;
+        let extend = source_mapping(mapping, q)
+            .and_then(|src| sentinel::alert_columns(&rule.fields, src, &q.source))
+            .map_err(|e| vec![e.into_diagnostic(rule, TargetName::Sentinel)])?;
         query.push_str(&extend);
     }
     ctx.query = query;
