@@ -271,7 +271,14 @@ def compiled_queries(path):
     return out, rules
 
 
+# Every packaged KQL query, for the Kusto.Language check (`--queries-out`): a single-event
+# rule's package adds an `extend` to what `detc compile` gave.
+packaged_kql = {}
+
+
 def same_query(rel, rule, language, query, compiled, line=None):
+    if language == "kql":
+        packaged_kql[rule] = query
     if compiled is None:
         return
     want = compiled.get((rule, language))
@@ -610,6 +617,8 @@ def main():
     ap.add_argument("--compiled", metavar="FILE", help="`detc compile --format json` of the same rules")
     ap.add_argument("--expect-rejections", action="store_true",
                     help="self-test: every file must be rejected, with the messages in DIR/expected.json")
+    ap.add_argument("--queries-out", metavar="FILE",
+                    help="write every packaged KQL query as `detc compile --format json` does, for check.py")
     args = ap.parse_args()
     if args.expect_rejections and not args.compiled:
         ap.error("the self-test needs --compiled (it has a rule whose query lost its quotes)")
@@ -618,6 +627,10 @@ def main():
         checked = check_dist(args.dist, compiled, None, ignore={"expected.json"})
     else:
         checked = check_dist(args.dist, compiled, rules)
+    if args.queries_out:
+        with open(args.queries_out, "w", encoding="utf-8") as f:
+            json.dump([{"rule": r, "id": r, "target": "sentinel", "language": "kql", "query": q}
+                       for r, q in sorted(packaged_kql.items())], f, indent=1)
     for rel, note in checked:
         print(f"{'FAIL' if rel in problems else 'ok  '} {rel}" + (f"  ({note})" if note else ""))
         for message in problems.get(rel, []):

@@ -72,4 +72,7 @@ cases=(--cases "$work/cases.json" --case-queries "$work/library.json")
 "$deps/venv/bin/python" "$here/packages.py" --dist "$here/package_selftest" --expect-rejections \
   --compiled "$work/library.json"
 (cd "$repo" && "$detc" package --out "$work/dist")
-"$deps/venv/bin/python" "$here/packages.py" --dist "$work/dist" --compiled "$work/library.json"
+"$deps/venv/bin/python" "$here/packages.py" --dist "$work/dist" --compiled "$work/library.json" \
+  --queries-out "$work/packaged.json"
+# The packaged KQL (with the `extend` a single-event rule's alert columns add) through Kusto.Language.
+"$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" packaged="$work/packaged.json"
