@@ -280,8 +280,31 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
     if let Some(a) = &rule.author {
         row("Author", cell(a));
     }
-    if let Some(s) = &rule.schedule {
-        row("Schedule", s.to_string());
+    row(
+        "Runs",
+        format!(
+            "every {} over the last {}",
+            ir::Duration::of(rule.schedule()),
+            ir::Duration::of(rule.lookback())
+        ),
+    );
+    row(
+        "Alert fields",
+        rule.fields
+            .iter()
+            .map(|f| code(&f.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(s) = &rule.suppress {
+        let by: Vec<String> = s.by.iter().map(|f| code(&f.name)).collect();
+        row(
+            "Suppress",
+            format!("repeats by {} for {}", by.join(", "), s.duration),
+        );
+    }
+    if !rule.targets.is_empty() {
+        row("Deployed to", rule.targets.join(", "));
     }
     row("File", code(&rule.file));
     out.push('\n');
@@ -355,6 +378,14 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
     let _ = writeln!(out, "## Queries\n");
     for t in TargetName::ALL {
         let _ = writeln!(out, "### {}\n", t.as_str());
+        if !rule.deploys_to(t.as_str()) {
+            let _ = writeln!(
+                out,
+                "> **Not deployed:** the rule's `targets` leave {} out.\n",
+                t.as_str()
+            );
+            continue;
+        }
         let mapping = &config.mappings[&t];
         match targets::compile(t, rule, mapping) {
             Ok(mut queries) => {
