@@ -1,11 +1,12 @@
 //! detc: detection rules as code, checked like a compiler and compiled to SPL, KQL, EQL and ES|QL.
 //!
 //! Data flows one way: `syntax` (text → AST) → `check` (AST + schema → IR) →
-//! `targets` (IR + mapping → query text) → `render` (queries → the files each SIEM imports).
+//! `targets` (IR + mapping → query text) → `render` (queries → the files each SIEM imports) → `deploy` (files → SIEM APIs).
 
 pub mod attack;
 pub mod catalog;
 pub mod check;
+pub mod deploy;
 pub mod diag;
 pub mod eval;
 pub mod hunt;

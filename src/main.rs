@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use detc::catalog;
+use detc::deploy;
 use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
@@ -60,6 +61,36 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
     },
+    /// Push the package of one target to its SIEM: plan (create / update / unchanged /
+    /// delete), then apply. Connection settings come from the environment (and `--config`).
+    Deploy {
+        #[command(flatten)]
+        input: Input,
+        #[arg(long, value_enum)]
+        target: TargetName,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete rules detc deployed earlier that the package no longer has.
+        #[arg(long)]
+        prune: bool,
+        /// `json` prints the plan and the outcome as one JSON object.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Report drift between a SIEM and the repository: exit 0 when they agree, 1 when not.
+    Diff {
+        #[command(flatten)]
+        input: Input,
+        #[arg(long, value_enum)]
+        target: TargetName,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Run every rule's test cases locally (inline `test` blocks and NDJSON case files).
     Test {
         #[command(flatten)]
@@ -110,6 +141,30 @@ struct Input {
     /// A schema file whose sources and fields are added to the shipped schema (repeatable).
     #[arg(long)]
     schema: Vec<PathBuf>,
+}
+
+/// How `deploy` and `diff` reach a SIEM.
+#[derive(clap::Args)]
+struct Connection {
+    /// A YAML file of non-secret settings (`SPLUNK_URL: https://…`); the environment wins.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Trust the root certificates in this PEM file instead of the public ones (a private CA).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Seconds before a request is given up (then retried).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Retries of a request after 429, 5xx or a dropped connection.
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+    /// The first wait before a retry, in milliseconds; each retry doubles it, plus jitter
+    /// (a 429's `Retry-After` wins).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    backoff: u64,
+    /// Templates that override the shipped ones, as for `package`.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -249,6 +304,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deploy {
+            input,
+            target,
+            dry_run,
+            prune,
+            format,
+            connection,
+        } => {
+            let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+            sync(&input, target, mode, prune, format, &connection)
+        }
+        Command::Diff {
+            input,
+            target,
+            format,
+            connection,
+        } => sync(&input, target, Mode::Diff, false, format, &connection),
         Command::Test {
             input,
             format,
@@ -457,6 +529,93 @@ fn print_diags(diags: &[(Diagnostic, Option<String>)], format: Format) -> anyhow
         }
     }
     Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Apply,
+    DryRun,
+    Diff,
+}
+
+/// `deploy` and `diff`: render the target's package, read what the SIEM holds, plan, and
+/// (deploy) apply. Exit status: 0 done (diff: no drift); 1 rule errors, a failed change (diff:
+/// drift); 2 a missing setting or a SIEM that cannot be read.
+fn sync(
+    input: &Input,
+    target: TargetName,
+    mode: Mode,
+    prune: bool,
+    format: Format,
+    conn: &Connection,
+) -> anyhow::Result<ExitCode> {
+    let (project, config) = match load(input, Format::Text)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let diags = project::check(&project, &config);
+    report(&project, &diags, Format::Text)?;
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        eprintln!("{}; nothing deployed", plural(errors, "error"));
+        return Ok(exit(errors));
+    }
+    let (rules, _) = render::contexts(&project, &config, target);
+    let files = render::render(target, &rules, conn.templates.as_deref())?;
+    let usage = |message: String| {
+        eprintln!("error: {}: {message}", target.as_str());
+        Ok(ExitCode::from(2))
+    };
+    let settings = match &conn.config {
+        Some(path) => match deploy::load_config(path) {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        },
+        None => Default::default(),
+    };
+    let options = deploy::http::Options {
+        timeout: std::time::Duration::from_secs(conn.timeout.max(1)),
+        retries: conn.retries,
+        backoff: std::time::Duration::from_millis(conn.backoff),
+        ca_cert: conn.ca_cert.clone(),
+        ..Default::default()
+    };
+    let mut siem = match deploy::connect(target, &settings, options) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let desired = match siem.desired(&files) {
+        Ok(d) => d,
+        Err(e) => return usage(e),
+    };
+    let remote = match siem.deployed() {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot read what the SIEM holds: {e}")),
+    };
+    let plan = deploy::plan(target, &desired, &remote, prune);
+    let outcome = (mode == Mode::Apply).then(|| deploy::apply(siem.as_mut(), &plan));
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let json = serde_json::json!({ "plan": plan, "report": outcome });
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+        Format::Text => {
+            write!(stdout, "{}", plan.text())?;
+            if let Some(r) = &outcome {
+                write!(stdout, "{}", r.text())?;
+            }
+        }
+    }
+    Ok(match (mode, outcome) {
+        (Mode::Diff, _) => exit(usize::from(plan.drifted())),
+        (_, Some(r)) => exit(usize::from(!r.ok())),
+        (_, None) => ExitCode::SUCCESS,
+    })
 }
 
 /// The targets asked for, in a stable order; all when none.

@@ -1,0 +1,494 @@
+//! The `deploy` stage: rendered packages → SIEM REST APIs, planned before anything changes.
+//!
+//! Each SIEM module turns its package files into the rules it should hold ([`Desired`]),
+//! reads what it holds ([`Remote`]), and applies one [`Change`] at a time. This module
+//! compares the two (a [`Plan`]), applies the plan in order, and stops at the first change
+//! that fails for good, reporting what was applied and what was not; the next run plans
+//! again from what the SIEM then holds, so it converges. Rules detc deploys carry a marker
+//! ([`MARKER`]); only marked rules are ever deleted, and only with `--prune`.
+
+pub mod elastic;
+pub mod http;
+pub mod sentinel;
+pub mod splunk;
+
+use crate::render::File;
+use crate::targets::TargetName;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The last line of the description of every rule detc deploys: how a later run (and a
+/// person) tells detc's rules from others.
+pub const MARKER: &str = "[managed by detc]";
+
+/// A description with the marker as its last line.
+pub fn mark(description: &str) -> String {
+    format!("{}\n\n{MARKER}", description.trim_end())
+}
+
+pub fn is_marked(description: &str) -> bool {
+    description.trim_end().ends_with(MARKER)
+}
+
+/// One rule as the package says the SIEM should hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    /// The SIEM's key for the rule (saved-search name, alert-rule id, `rule_id`).
+    pub key: String,
+    /// The detc rule it comes from, for messages.
+    pub rule: String,
+    /// The settings detc manages, as the SIEM's API spells them.
+    pub settings: Value,
+    /// Settings sent only when the rule is created, never compared or updated (a Splunk
+    /// filter macro's definition: the place users tune a rule).
+    pub initial: Value,
+}
+
+/// One rule as the SIEM holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remote {
+    pub key: String,
+    pub settings: Value,
+    /// Whether detc deployed it (it carries [`MARKER`]).
+    pub managed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Delete,
+}
+
+/// What to do with one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub key: String,
+    pub rule: String,
+    /// For an update: the settings that differ, with the SIEM's and the package's values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<Difference>,
+    /// What to send (create, update).
+    #[serde(skip)]
+    pub settings: Value,
+    /// What to send as well on create.
+    #[serde(skip)]
+    pub initial: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    pub setting: String,
+    pub deployed: Value,
+    pub package: Value,
+}
+
+/// Every change for one target, in the order they are applied: creates and updates in key
+/// order, then deletes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub target: TargetName,
+    pub changes: Vec<Change>,
+    /// Rules detc deployed that the package no longer has, left in place without `--prune`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<String>,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Whether the SIEM differs from the package (what `detc diff` reports).
+    pub fn drifted(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Unchanged) || !self.orphans.is_empty()
+    }
+
+    /// The plan as text: a summary line, then one line per change that does something.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{}: {} to create, {} to update, {} to delete, {} unchanged\n",
+            self.target.as_str(),
+            self.count(Action::Create),
+            self.count(Action::Update),
+            self.count(Action::Delete),
+            self.count(Action::Unchanged),
+        );
+        for c in &self.changes {
+            let (sign, word) = match c.action {
+                Action::Create => ("+", "create"),
+                Action::Update => ("~", "update"),
+                Action::Delete => ("-", "delete"),
+                Action::Unchanged => continue,
+            };
+            out.push_str(&format!("  {sign} {word} {}", c.key));
+            if c.rule != c.key {
+                out.push_str(&format!(" ({})", c.rule));
+            }
+            out.push('\n');
+            for d in &c.differences {
+                out.push_str(&format!(
+                    "      {}: {} -> {}\n",
+                    d.setting,
+                    short(&d.deployed),
+                    short(&d.package)
+                ));
+            }
+        }
+        for o in &self.orphans {
+            out.push_str(&format!(
+                "  ! {o} was deployed by detc and is no longer in the package (--prune deletes it)\n"
+            ));
+        }
+        out
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "(absent)".to_string(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(79).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Compare the package with the SIEM. A rule is unchanged when every setting detc manages
+/// has the package's value (the SIEM may hold more: its own defaults and bookkeeping).
+pub fn plan(target: TargetName, desired: &[Desired], remote: &[Remote], prune: bool) -> Plan {
+    let deployed: BTreeMap<&str, &Remote> = remote.iter().map(|r| (r.key.as_str(), r)).collect();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut wanted: Vec<&Desired> = desired.iter().collect();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    for d in wanted {
+        let (action, differences) = match deployed.get(d.key.as_str()) {
+            None => (Action::Create, vec![]),
+            Some(r) => {
+                let mut diffs = Vec::new();
+                differences(&d.settings, &r.settings, "", &mut diffs);
+                if diffs.is_empty() {
+                    (Action::Unchanged, diffs)
+                } else {
+                    (Action::Update, diffs)
+                }
+            }
+        };
+        changes.push(Change {
+            action,
+            key: d.key.clone(),
+            rule: d.rule.clone(),
+            differences,
+            settings: d.settings.clone(),
+            initial: d.initial.clone(),
+        });
+    }
+    let mut orphans = Vec::new();
+    for r in remote.iter().filter(|r| r.managed) {
+        if desired.iter().any(|d| d.key == r.key) {
+            continue;
+        }
+        if prune {
+            changes.push(Change {
+                action: Action::Delete,
+                key: r.key.clone(),
+                rule: r.key.clone(),
+                differences: vec![],
+                settings: Value::Null,
+                initial: Value::Null,
+            });
+        } else {
+            orphans.push(r.key.clone());
+        }
+    }
+    orphans.sort();
+    Plan {
+        target,
+        changes,
+        orphans,
+    }
+}
+
+/// The settings of `want` that `have` does not hold with the same value. Objects compare
+/// key by key (extra keys in `have` are the SIEM's own), arrays element by element.
+fn differences(want: &Value, have: &Value, path: &str, out: &mut Vec<Difference>) {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => {
+            for (k, wv) in w {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                differences(wv, h.get(k).unwrap_or(&Value::Null), &p, out);
+            }
+        }
+        (Value::Array(w), Value::Array(h)) if w.len() == h.len() => {
+            let mut inner = Vec::new();
+            for (wv, hv) in w.iter().zip(h) {
+                differences(wv, hv, path, &mut inner);
+            }
+            if !inner.is_empty() {
+                out.push(Difference {
+                    setting: path.to_string(),
+                    deployed: have.clone(),
+                    package: want.clone(),
+                });
+            }
+        }
+        _ if same_scalar(want, have) => {}
+        _ => out.push(Difference {
+            setting: path.to_string(),
+            deployed: have.clone(),
+            package: want.clone(),
+        }),
+    }
+}
+
+/// Equal values, where an empty array or object and an absent one are the same (APIs drop
+/// empty settings), and numbers compare by value (`0` and `0.0`).
+fn same_scalar(want: &Value, have: &Value) -> bool {
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    match (want, have) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => want == have || (empty(want) && empty(have)),
+    }
+}
+
+/// How applying a plan ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub target: TargetName,
+    pub applied: Vec<Change>,
+    /// The change that failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failed>,
+    /// Changes not attempted because an earlier one failed.
+    pub not_attempted: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failed {
+    pub change: Change,
+    pub error: String,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    pub fn text(&self) -> String {
+        let t = self.target.as_str();
+        let done = |c: &Change| format!("{:?} {}", c.action, c.key).to_lowercase();
+        let mut out = String::new();
+        for c in &self.applied {
+            out.push_str(&format!("{t}: {}: done\n", done(c)));
+        }
+        if let Some(f) = &self.failed {
+            out.push_str(&format!("{t}: {}: FAILED: {}\n", done(&f.change), f.error));
+            for c in &self.not_attempted {
+                out.push_str(&format!("{t}: {}: not attempted\n", done(c)));
+            }
+            out.push_str(&format!(
+                "{t}: stopped after {} of {} changes; nothing else was changed. Run deploy \
+                 again once the cause is fixed: it plans from what the SIEM holds now.\n",
+                self.applied.len(),
+                self.applied.len() + 1 + self.not_attempted.len()
+            ));
+        } else {
+            out.push_str(&format!("{t}: {} changes applied\n", self.applied.len()));
+        }
+        out
+    }
+}
+
+/// A SIEM detc deploys to.
+pub trait Siem {
+    /// The rules the package says the SIEM should hold.
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String>;
+    /// What the SIEM holds (in detc's namespace: app, workspace, space).
+    fn deployed(&mut self) -> Result<Vec<Remote>, String>;
+    /// Apply one create, update or delete.
+    fn apply(&mut self, change: &Change) -> Result<(), String>;
+}
+
+/// Apply the changes of a plan in order; stop at the first that fails for good.
+pub fn apply(siem: &mut dyn Siem, plan: &Plan) -> Report {
+    let mut report = Report {
+        target: plan.target,
+        applied: Vec::new(),
+        failed: None,
+        not_attempted: Vec::new(),
+    };
+    let mut pending = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged);
+    for change in pending.by_ref() {
+        match siem.apply(change) {
+            Ok(()) => report.applied.push(change.clone()),
+            Err(error) => {
+                report.failed = Some(Failed {
+                    change: change.clone(),
+                    error,
+                });
+                break;
+            }
+        }
+    }
+    report.not_attempted = pending.cloned().collect();
+    report
+}
+
+/// The SIEM of `target`, connected with settings from the environment and `config`.
+pub fn connect(
+    target: TargetName,
+    config: &BTreeMap<String, String>,
+    options: http::Options,
+) -> Result<Box<dyn Siem>, String> {
+    Ok(match target {
+        TargetName::Splunk => Box::new(splunk::Splunk::connect(config, options)?),
+        TargetName::Sentinel => Box::new(sentinel::Sentinel::connect(config, options)?),
+        TargetName::Elastic => Box::new(elastic::Kibana::connect(config, options)?),
+    })
+}
+
+/// Settings that only the environment may hold (a CI's secret store), never a file.
+pub const SECRETS: [&str; 3] = ["SPLUNK_TOKEN", "AZURE_CLIENT_SECRET", "KIBANA_API_KEY"];
+
+/// A `--config` file: a YAML map of the same names as the environment variables
+/// (`SPLUNK_URL: https://…`), without secrets.
+pub fn load_config(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
+    let (config, _): (BTreeMap<String, String>, _) =
+        crate::schema::load(path).map_err(|d| format!("{}: {}", d.file, d.message))?;
+    if let Some(key) = config.keys().find(|k| SECRETS.contains(&k.as_str())) {
+        return Err(format!(
+            "{}: `{key}` is a secret; set it in the environment (your CI's secret store), \
+             never in a file",
+            path.display()
+        ));
+    }
+    Ok(config)
+}
+
+/// A value from the environment, or why it is missing.
+pub fn env(name: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(format!("set {name} in the environment")),
+    }
+}
+
+/// A setting from the environment, else the config file, else a default.
+pub fn setting(
+    config: &BTreeMap<String, String>,
+    name: &str,
+    default: Option<&str>,
+) -> Result<String, String> {
+    env(name)
+        .or_else(|e| config.get(name).cloned().ok_or(e))
+        .or_else(|e| default.map(str::to_string).ok_or(e))
+}
+
+/// A base URL: https, or http to this machine only (tests, local proxies); no trailing `/`.
+pub fn base_url(name: &str, url: &str) -> Result<String, String> {
+    let url = url.trim_end_matches('/');
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if url.starts_with("https://") || local {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "{name} must be an https:// URL (got `{url}`); secrets are never sent in clear text"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn desired(key: &str, settings: Value) -> Desired {
+        Desired {
+            key: key.into(),
+            rule: key.into(),
+            settings,
+            initial: Value::Null,
+        }
+    }
+
+    fn remote(key: &str, settings: Value, managed: bool) -> Remote {
+        Remote {
+            key: key.into(),
+            settings,
+            managed,
+        }
+    }
+
+    #[test]
+    fn plans_create_update_unchanged_and_prunes_only_managed_rules() {
+        let want = [
+            desired("a", json!({"q": "x", "n": 1})),
+            desired("b", json!({"q": "y", "tags": []})),
+            desired("c", json!({"q": "z"})),
+        ];
+        let have = [
+            remote("b", json!({"q": "y", "server": 1}), true),
+            remote("c", json!({"q": "old"}), true),
+            remote("d", json!({}), true),
+            remote("e", json!({}), false),
+        ];
+        let p = plan(TargetName::Splunk, &want, &have, false);
+        let actions: Vec<_> = p
+            .changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("a", Action::Create),
+                ("b", Action::Unchanged),
+                ("c", Action::Update)
+            ]
+        );
+        assert_eq!(p.orphans, ["d"]);
+        assert_eq!(p.changes[2].differences[0].setting, "q");
+        let p = plan(TargetName::Splunk, &want, &have, true);
+        assert_eq!(
+            p.changes.last().map(|c| (c.key.as_str(), c.action)),
+            Some(("d", Action::Delete))
+        );
+        assert!(p.orphans.is_empty());
+        assert!(p.drifted());
+        let same = plan(TargetName::Splunk, &want[1..2], &have[..1], false);
+        assert!(!same.drifted());
+    }
+
+    #[test]
+    fn markers_and_urls() {
+        assert!(is_marked(&mark("A rule.\n")));
+        assert!(!is_marked("A rule."));
+        assert!(base_url("X", "http://example.com").is_err());
+        assert_eq!(
+            base_url("X", "http://127.0.0.1:9/").as_deref(),
+            Ok("http://127.0.0.1:9")
+        );
+        assert!(base_url("X", "https://siem:8089").is_ok());
+    }
+}

@@ -1,0 +1,348 @@
+//! The one HTTP client of `detc deploy`: TLS verified (optionally against a private CA),
+//! a timeout on every request, retries with exponential backoff and jitter on 429 (honouring
+//! `Retry-After`), 5xx and dropped connections, and no secret in any error it returns.
+
+use std::path::Path;
+use std::time::Duration;
+use ureq::Agent;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// How the client behaves; the CLI sets these from its flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it (plus up to 50% jitter).
+    pub backoff: Duration,
+    /// The longest `Retry-After` honoured; a longer one fails the request.
+    pub max_retry_after: Duration,
+    /// PEM file of the root certificates to trust instead of the public ones.
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(30),
+            retries: 4,
+            backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(120),
+            ca_cert: None,
+        }
+    }
+}
+
+/// A request failed for good (after its retries).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// The SIEM answered with an error status.
+    #[error("{method} {path}: HTTP {status}{}", detail(.body))]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// No answer: refused, dropped, timed out, TLS.
+    #[error("{method} {path}: {message}")]
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
+}
+
+fn detail(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        String::new()
+    } else {
+        let short: String = body.chars().take(300).collect();
+        format!(": {short}")
+    }
+}
+
+impl HttpError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            HttpError::Transport { .. } => None,
+        }
+    }
+}
+
+/// A response that arrived with a success status.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_str(&self.body).map_err(|e| format!("the answer is not JSON: {e}"))
+    }
+}
+
+/// One request, built by a SIEM module.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+impl Request {
+    pub fn new(method: &'static str, url: impl Into<String>) -> Request {
+        Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+    pub fn json(mut self, value: &serde_json::Value) -> Request {
+        self.body = Some(("application/json".into(), value.to_string().into_bytes()));
+        self
+    }
+    pub fn form(mut self, pairs: &[(String, String)]) -> Request {
+        let body = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.body = Some((
+            "application/x-www-form-urlencoded".into(),
+            body.into_bytes(),
+        ));
+        self
+    }
+}
+
+/// `application/x-www-form-urlencoded` for one key or value.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A path segment: everything but unreserved characters percent-encoded.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+pub struct Client {
+    agent: Agent,
+    options: Options,
+    /// Values that must never appear in what the client returns (tokens, keys, secrets).
+    secrets: Vec<String>,
+    /// Seed of the jitter (deterministic per client, so runs are reproducible).
+    jitter: u64,
+}
+
+impl Client {
+    pub fn new(options: Options, secrets: Vec<String>) -> Result<Client, String> {
+        let mut tls = TlsConfig::builder();
+        if let Some(path) = &options.ca_cert {
+            tls = tls.root_certs(RootCerts::new_with_certs(&read_ca(path)?));
+        }
+        let agent: Agent = Agent::config_builder()
+            .timeout_global(Some(options.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls.build())
+            .user_agent(concat!("detc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            options,
+            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+            jitter: 0x9e37_79b9_7f4a_7c15,
+        })
+    }
+
+    /// Treat one more value as a secret (a token obtained during the run).
+    pub fn add_secret(&mut self, secret: &str) {
+        if !secret.is_empty() {
+            self.secrets.push(secret.to_string());
+        }
+    }
+
+    /// Remove every secret from a text before it leaves the client.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[secret]"))
+    }
+
+    /// Send a request, retrying what is worth retrying. Success statuses (2xx) come back as
+    /// a [`Response`]; anything else as an [`HttpError`].
+    pub fn send(&mut self, req: &Request) -> Result<Response, HttpError> {
+        let path = redacted_path(&req.url);
+        let mut attempt = 0;
+        loop {
+            let outcome = self.once(req);
+            let wait = match &outcome {
+                Ok((status, _, retry_after)) if *status == 429 => {
+                    retry_after.or(Some(self.backoff(attempt)))
+                }
+                Ok((status, _, _)) if *status >= 500 => Some(self.backoff(attempt)),
+                Ok(_) => None,
+                Err(_) => Some(self.backoff(attempt)),
+            };
+            let retry = wait
+                .filter(|w| attempt < self.options.retries && *w <= self.options.max_retry_after);
+            match (outcome, retry) {
+                (_, Some(wait)) => {
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                (Ok((status, body, _)), None) if (200..300).contains(&status) => {
+                    return Ok(Response { status, body });
+                }
+                (Ok((status, body, _)), None) => {
+                    return Err(HttpError::Status {
+                        method: req.method.into(),
+                        path,
+                        status,
+                        body: self.redact(&body),
+                    });
+                }
+                (Err(message), None) => {
+                    return Err(HttpError::Transport {
+                        method: req.method.into(),
+                        path,
+                        message: self.redact(&message),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt: status, body and `Retry-After`, or why there was no answer.
+    fn once(&self, req: &Request) -> Result<(u16, String, Option<Duration>), String> {
+        let result = match req.method {
+            "GET" | "DELETE" => {
+                let mut r = if req.method == "GET" {
+                    self.agent.get(&req.url)
+                } else {
+                    self.agent.delete(&req.url)
+                };
+                for (k, v) in &req.headers {
+                    r = r.header(k, v);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = match req.method {
+                    "PUT" => self.agent.put(&req.url),
+                    "PATCH" => self.agent.patch(&req.url),
+                    _ => self.agent.post(&req.url),
+                };
+                for (k, v) in &req.headers {
+                    r = r.header(k, v);
+                }
+                match &req.body {
+                    Some((content_type, bytes)) => {
+                        r.header("Content-Type", content_type).send(&bytes[..])
+                    }
+                    None => r.send_empty(),
+                }
+            }
+        };
+        let mut response = result.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok((status, body, retry_after))
+    }
+
+    /// `backoff × 2^attempt`, plus up to half again of jitter.
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        // xorshift: jitter only needs to spread clients apart, not to be unpredictable.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let base = self.options.backoff.saturating_mul(1 << attempt.min(16));
+        let jitter = base.mul_f64((self.jitter % 1000) as f64 / 2000.0);
+        base + jitter
+    }
+}
+
+/// A URL for messages: scheme, host and path, without the query (which may carry tokens).
+fn redacted_path(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
+}
+
+fn read_ca(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "--ca-cert {}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+        assert_eq!(path_segment("detc - x/y"), "detc%20-%20x%2Fy");
+        assert_eq!(redacted_path("https://h/p?sig=s3cret"), "https://h/p");
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_backoff_grows() {
+        let mut c =
+            Client::new(Options::default(), vec!["tok".into(), String::new()]).expect("client");
+        assert_eq!(c.redact("Bearer tok!"), "Bearer [secret]!");
+        let (a, b) = (c.backoff(0), c.backoff(3));
+        assert!(a >= Duration::from_millis(500) && a <= Duration::from_millis(750));
+        assert!(b >= Duration::from_millis(4000) && b <= Duration::from_millis(6000));
+    }
+}

@@ -1,0 +1,285 @@
+//! Splunk: the REST API of the management port. Each stanza of the package's
+//! `savedsearches.conf` is a saved search in detc's app (`/servicesNS/{owner}/{app}/saved/
+//! searches`), created, updated by name, or deleted; each `<rule>_filter` macro of
+//! `macros.conf` is created when missing and never overwritten, since it holds local tuning
+//! (`/servicesNS/{owner}/{app}/configs/conf-macros`). Auth: `Authorization: Bearer <token>`.
+
+use super::http::{Client, HttpError, Options, Request, path_segment};
+use super::{Action, Change, Desired, Remote, Siem, base_url, is_marked, mark, setting};
+use crate::render::File;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// savedsearches.conf keys whose REST argument has another name.
+const REST_NAMES: [(&str, &str); 4] = [
+    ("enableSched", "is_scheduled"),
+    ("counttype", "alert_type"),
+    ("relation", "alert_comparator"),
+    ("quantity", "alert_threshold"),
+];
+
+/// A .conf stanza: its name and its keys in order.
+pub type Stanza = (String, Vec<(String, String)>);
+/// A REST entry: its name and its `content`.
+type Entry = (String, Map<String, Value>);
+
+const SEARCH: &str = "savedsearch/";
+const MACRO: &str = "macro/";
+const PAGE: usize = 100;
+
+pub struct Splunk {
+    client: Client,
+    /// `{url}/servicesNS/{owner}/{app}`
+    namespace: String,
+    app: String,
+    token: String,
+}
+
+impl Splunk {
+    pub fn connect(config: &BTreeMap<String, String>, options: Options) -> Result<Splunk, String> {
+        let url = base_url("SPLUNK_URL", &setting(config, "SPLUNK_URL", None)?)?;
+        let token = super::env("SPLUNK_TOKEN")?;
+        let app = setting(config, "SPLUNK_APP", Some("detc"))?;
+        let owner = setting(config, "SPLUNK_OWNER", Some("nobody"))?;
+        Ok(Splunk {
+            client: Client::new(options, vec![token.clone()])?,
+            namespace: format!(
+                "{url}/servicesNS/{}/{}",
+                path_segment(&owner),
+                path_segment(&app)
+            ),
+            app,
+            token,
+        })
+    }
+
+    fn request(&self, method: &'static str, path: &str) -> Request {
+        Request::new(method, format!("{}/{path}", self.namespace))
+            .header("Authorization", format!("Bearer {}", self.token))
+    }
+
+    /// Every entry of a collection in detc's app, page by page.
+    fn list(&mut self, collection: &str) -> Result<Vec<Entry>, String> {
+        let mut out = Vec::new();
+        loop {
+            let path = format!(
+                "{collection}?output_mode=json&count={PAGE}&offset={}",
+                out.len()
+            );
+            let page = self.send(&self.request("GET", &path))?;
+            let entries = page["entry"].as_array().cloned().unwrap_or_default();
+            let n = entries.len();
+            for e in entries {
+                // The namespace also shows objects other apps share; keep this app's.
+                if e["acl"]["app"].as_str().is_some_and(|a| a != self.app) {
+                    continue;
+                }
+                let name = e["name"].as_str().unwrap_or_default().to_string();
+                let content = e["content"].as_object().cloned().unwrap_or_default();
+                out.push((name, content));
+            }
+            let total = page["paging"]["total"].as_u64().unwrap_or(0) as usize;
+            let offset = page["paging"]["offset"].as_u64().unwrap_or(0) as usize;
+            if n == 0 || offset + n >= total {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn send(&mut self, req: &Request) -> Result<Value, String> {
+        let r = self.client.send(req).map_err(|e| e.to_string())?;
+        if r.body.trim().is_empty() {
+            Ok(Value::Null)
+        } else {
+            r.json()
+        }
+    }
+}
+
+impl Siem for Splunk {
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String> {
+        let conf = |name: &str| -> Result<Vec<Stanza>, String> {
+            let path = format!("detc/default/{name}");
+            let file = package
+                .iter()
+                .find(|f| f.path.to_str() == Some(path.as_str()))
+                .ok_or_else(|| format!("the Splunk package has no {path}"))?;
+            parse_conf(&String::from_utf8_lossy(&file.contents)).map_err(|e| format!("{path}: {e}"))
+        };
+        let mut out = Vec::new();
+        for (name, keys) in conf("savedsearches.conf")? {
+            let mut settings = Map::new();
+            for (k, v) in keys {
+                let k = REST_NAMES
+                    .iter()
+                    .find(|(conf, _)| *conf == k)
+                    .map_or(k.clone(), |(_, rest)| rest.to_string());
+                let v = if k == "description" { mark(&v) } else { v };
+                settings.insert(k, Value::String(v));
+            }
+            out.push(Desired {
+                key: format!("{SEARCH}{name}"),
+                rule: name,
+                settings: Value::Object(settings),
+                initial: Value::Null,
+            });
+        }
+        for (name, keys) in conf("macros.conf")? {
+            let initial: Map<String, Value> = keys
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            out.push(Desired {
+                key: format!("{MACRO}{name}"),
+                rule: name.trim_end_matches("_filter").to_string(),
+                settings: Value::Object(Map::new()),
+                initial: Value::Object(initial),
+            });
+        }
+        Ok(out)
+    }
+
+    fn deployed(&mut self) -> Result<Vec<Remote>, String> {
+        let mut out = Vec::new();
+        for (name, content) in self.list("saved/searches")? {
+            let settings: Map<String, Value> = content
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(as_conf(&v))))
+                .collect();
+            let managed = settings
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(is_marked);
+            out.push(Remote {
+                key: format!("{SEARCH}{name}"),
+                settings: Value::Object(settings),
+                managed,
+            });
+        }
+        for (name, _) in self.list("configs/conf-macros")? {
+            out.push(Remote {
+                key: format!("{MACRO}{name}"),
+                settings: Value::Object(Map::new()),
+                // Macros hold users' tuning: never deleted.
+                managed: false,
+            });
+        }
+        Ok(out)
+    }
+
+    fn apply(&mut self, change: &Change) -> Result<(), String> {
+        let (collection, name) = match change.key.strip_prefix(SEARCH) {
+            Some(name) => ("saved/searches", name),
+            None => (
+                "configs/conf-macros",
+                change.key.strip_prefix(MACRO).unwrap_or(&change.key),
+            ),
+        };
+        let item = format!("{collection}/{}", path_segment(name));
+        let params = |v: &Value, extra: &Value| -> Vec<(String, String)> {
+            [v, extra]
+                .iter()
+                .filter_map(|v| v.as_object())
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        };
+        let update = |s: &mut Splunk| {
+            let req = s
+                .request("POST", &format!("{item}?output_mode=json"))
+                .form(&params(&change.settings, &Value::Null));
+            s.send(&req).map(drop)
+        };
+        match change.action {
+            Action::Create => {
+                let mut form = vec![("name".to_string(), name.to_string())];
+                form.extend(params(&change.settings, &change.initial));
+                let req = self
+                    .request("POST", &format!("{collection}?output_mode=json"))
+                    .form(&form);
+                match self.client.send(&req) {
+                    Ok(_) => Ok(()),
+                    // It exists after all (an earlier attempt went through): a macro is
+                    // left as it is, a saved search is updated.
+                    Err(HttpError::Status { status: 409, .. })
+                        if collection != "saved/searches" =>
+                    {
+                        Ok(())
+                    }
+                    Err(HttpError::Status { status: 409, .. }) => update(self),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Action::Update => update(self),
+            Action::Delete => match self
+                .client
+                .send(&self.request("DELETE", &format!("{item}?output_mode=json")))
+            {
+                Ok(_) | Err(HttpError::Status { status: 404, .. }) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            },
+            Action::Unchanged => Ok(()),
+        }
+    }
+}
+
+/// A setting as savedsearches.conf writes it: Splunk's JSON gives booleans and numbers.
+fn as_conf(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Stanzas of a .conf file, with their keys in order. A value continues on the next line
+/// when a line ends with `\` (the newline is kept); `#` starts a comment line.
+pub fn parse_conf(text: &str) -> Result<Vec<Stanza>, String> {
+    let mut stanzas: Vec<Stanza> = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            stanzas.push((name.to_string(), Vec::new()));
+            continue;
+        }
+        let (key, first) = trimmed
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: expected `key = value`", n + 1))?;
+        let mut value = first.trim_start().to_string();
+        while value.ends_with('\\') {
+            value.pop();
+            value.push('\n');
+            match lines.next() {
+                Some((_, next)) => value.push_str(next),
+                None => break,
+            }
+        }
+        let stanza = stanzas
+            .last_mut()
+            .ok_or_else(|| format!("line {}: a key outside any stanza", n + 1))?;
+        stanza
+            .1
+            .push((key.trim().to_string(), value.trim_end().to_string()));
+    }
+    Ok(stanzas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_conf;
+
+    #[test]
+    fn conf_continuation_lines_keep_their_newlines() {
+        let s = parse_conf("# c\n[a]\nsearch = x\\\n| y\nk = v\n\n[b]\nd = 1\n").expect("parses");
+        assert_eq!(s[0].0, "a");
+        assert_eq!(s[0].1[0], ("search".into(), "x\n| y".into()));
+        assert_eq!(s[0].1[1], ("k".into(), "v".into()));
+        assert_eq!(s[1].1, [("d".into(), "1".into())]);
+        assert!(parse_conf("k = v\n").is_err());
+    }
+}

@@ -1,0 +1,704 @@
+//! `detc deploy` and `detc diff` against local SIEMs that implement the endpoints detc uses
+//! as the vendors document them (tests/support): the exact requests detc sends, plans,
+//! convergence, pruning only what detc manages, and injected faults (401, 409, 429 with
+//! Retry-After, 500, a slow answer, a dropped connection) without losing anything or
+//! showing a secret.
+
+mod support;
+
+use assert_cmd::Command;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::kibana::Kibana;
+use support::sentinel::Sentinel;
+use support::splunk::Splunk;
+use support::{Fault, Request};
+
+const RULES: &str = r#"
+rule remote_tool "Remote access tool started" {
+  id = "11111111-1111-4111-8111-111111111111"
+  severity = high
+  status = stable
+  attack = [TA0011, T1219]
+  description = "A remote access tool started."
+  from process_start where process.name in ["anydesk.exe", "rustdesk.exe"]
+}
+
+rule two_countries "Sign-ins from two countries within an hour" {
+  id = "22222222-2222-4222-8222-222222222222"
+  severity = medium
+  status = test
+  attack = [TA0001, T1078]
+  from authentication
+  where event.outcome == "success"
+  group by user.name window 1h
+  having distinct(source.geo.country_iso_code) >= 2
+}
+
+rule vpn_client "Consumer VPN client started" {
+  id = "33333333-3333-4333-8333-333333333333"
+  severity = low
+  attack = [TA0011, T1090]
+  from process_start where process.name == "astrill.exe"
+}
+"#;
+
+/// Every setting detc reads, so the tests see only what they set.
+const SETTINGS: [&str; 16] = [
+    "SPLUNK_URL",
+    "SPLUNK_TOKEN",
+    "SPLUNK_APP",
+    "SPLUNK_OWNER",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_SUBSCRIPTION_ID",
+    "AZURE_RESOURCE_GROUP",
+    "SENTINEL_WORKSPACE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_RESOURCE_MANAGER_URL",
+    "AZURE_TOKEN_SCOPE",
+    "KIBANA_URL",
+    "KIBANA_API_KEY",
+    "KIBANA_SPACE",
+];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+struct Repo {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Repo {
+    fn new(env: &[(&str, String)]) -> Repo {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("detections")).expect("mkdir");
+        std::fs::write(dir.path().join("detections/rules.det"), RULES).expect("write");
+        Repo {
+            dir,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn detc(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::cargo_bin("detc").expect("binary");
+        cmd.current_dir(self.path());
+        for k in SETTINGS {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        // Fast retries: tests wait for backoff, not for real time.
+        let out = cmd
+            .args(args)
+            .args(["--backoff", "10", "--timeout", "2"])
+            .output()
+            .expect("runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn deploy(&self, target: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["deploy", "--target", target];
+        args.extend_from_slice(extra);
+        self.detc(&args)
+    }
+}
+
+fn splunk_repo(splunk: &Splunk) -> Repo {
+    Repo::new(&[
+        ("SPLUNK_URL", splunk.url()),
+        ("SPLUNK_TOKEN", "test-token".into()),
+        ("SPLUNK_APP", "detc".into()),
+    ])
+}
+
+fn writes(reqs: &[Request]) -> Vec<&Request> {
+    reqs.iter().filter(|r| r.method != "GET").collect()
+}
+
+fn assert_no_secret(run: &Run, secrets: &[&str]) {
+    for s in secrets {
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "secret {s:?} printed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn splunk_plans_creates_exactly_and_converges() {
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+
+    let plan = repo.deploy("splunk", &["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .starts_with("splunk: 6 to create, 0 to update, 0 to delete, 0 unchanged"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("+ create savedsearch/remote_tool"));
+    assert!(plan.stdout.contains("+ create macro/remote_tool_filter"));
+    assert!(writes(&splunk.requests()).is_empty(), "dry run wrote");
+
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("6 changes applied"), "{}", run.stdout);
+
+    // Exactly what the REST API documents: form-encoded creates in the app's namespace,
+    // with a bearer token, savedsearches.conf keys as REST arguments.
+    let creates = splunk.requests_to("POST", "/servicesNS/nobody/detc/saved/searches");
+    assert_eq!(creates.len(), 3);
+    for r in &creates {
+        assert_eq!(r.header("authorization"), Some("Bearer test-token"));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(r.param("output_mode"), Some("json"));
+    }
+    let searches = splunk.saved_searches();
+    let tool = &searches["remote_tool"].params;
+    assert!(
+        tool["search"].ends_with("| `remote_tool_filter`"),
+        "{}",
+        tool["search"]
+    );
+    assert_eq!(tool["cron_schedule"], "*/5 * * * *");
+    assert_eq!(tool["dispatch.earliest_time"], "-300s");
+    assert_eq!(tool["alert_type"], "number of events");
+    assert_eq!(tool["alert_comparator"], "greater than");
+    assert_eq!(tool["alert_threshold"], "0");
+    assert!(tool["description"].ends_with("[managed by detc]"));
+    assert!(!tool.contains_key("enableSched"), "conf key sent as is");
+    // An experimental rule is deployed unscheduled.
+    assert!(
+        ["0", "false"].contains(&searches["vpn_client"].params["is_scheduled"].as_str()),
+        "{:?}",
+        searches["vpn_client"].params
+    );
+    assert_eq!(
+        splunk.macros()["remote_tool_filter"].params["definition"],
+        "search *"
+    );
+
+    // The second run reads, plans nothing, writes nothing.
+    splunk.clear_requests();
+    let again = repo.deploy("splunk", &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stdout
+            .starts_with("splunk: 0 to create, 0 to update, 0 to delete, 6 unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert!(writes(&splunk.requests()).is_empty());
+    let diff = repo.detc(&["diff", "--target", "splunk"]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+}
+
+#[test]
+fn splunk_updates_drift_keeps_tuning_and_prunes_only_its_own_rules() {
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+    assert_eq!(repo.deploy("splunk", &[]).code, 0);
+
+    // Someone edits a search in the SIEM and tunes a macro; an old detc rule and a rule of
+    // someone else's sit in the app.
+    let tuned = "search NOT user IN (\"svc_backup\")";
+    splunk.seed(
+        false,
+        "remote_tool",
+        "nobody",
+        "detc",
+        &[
+            ("search", "index=main"),
+            ("description", "edited\n\n[managed by detc]"),
+        ],
+    );
+    splunk.seed(
+        true,
+        "remote_tool_filter",
+        "nobody",
+        "detc",
+        &[("definition", tuned)],
+    );
+    splunk.seed(
+        false,
+        "retired_rule",
+        "nobody",
+        "detc",
+        &[
+            ("search", "index=x"),
+            ("description", "old\n\n[managed by detc]"),
+        ],
+    );
+    splunk.seed(
+        false,
+        "team_search",
+        "nobody",
+        "detc",
+        &[("search", "index=y"), ("description", "ours")],
+    );
+
+    let diff = repo.detc(&["diff", "--target", "splunk"]);
+    assert_eq!(diff.code, 1, "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("~ update savedsearch/remote_tool"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("search: \"index=main\" -> "),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("! savedsearch/retired_rule was deployed by detc"),
+        "{}",
+        diff.stdout
+    );
+    assert!(!diff.stdout.contains("team_search"), "{}", diff.stdout);
+
+    // Without --prune nothing is deleted.
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(splunk.saved_searches().contains_key("retired_rule"));
+    assert!(splunk.requests_to("DELETE", "").is_empty());
+
+    let run = repo.deploy("splunk", &["--prune"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("- delete savedsearch/retired_rule"),
+        "{}",
+        run.stdout
+    );
+    let searches = splunk.saved_searches();
+    assert!(!searches.contains_key("retired_rule"));
+    assert!(
+        searches.contains_key("team_search"),
+        "someone else's search deleted"
+    );
+    assert!(searches["remote_tool"].params["search"].ends_with("`remote_tool_filter`"));
+    assert_eq!(
+        splunk.macros()["remote_tool_filter"].params["definition"],
+        tuned
+    );
+}
+
+#[test]
+fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+
+    // 429 with Retry-After, a 500, a slow answer and a dropped connection: each retried.
+    let is_create = |name: &'static str| {
+        move |r: &Request| {
+            r.method == "POST" && r.form().iter().any(|(k, v)| k == "name" && v == name)
+        }
+    };
+    splunk.fail_when(is_create("remote_tool"), Fault::throttled(1));
+    splunk.fail_when(is_create("two_countries"), Fault::status(500));
+    splunk.fail_when(
+        is_create("vpn_client"),
+        Fault::Delay(Duration::from_secs(3)),
+    );
+    splunk.fail_when(is_create("remote_tool_filter"), Fault::Drop);
+    let start = Instant::now();
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After not honoured"
+    );
+    assert_eq!(splunk.saved_searches().len(), 3);
+    assert_eq!(splunk.macros().len(), 3);
+    assert_eq!(splunk.pending_faults(), 0);
+    // The slow create timed out on the client and was retried; whichever attempt the server
+    // saw first created it, a later one met "already exists" and updated: still one search.
+    assert!(
+        splunk.saved_searches()["vpn_client"].params["description"].ends_with("[managed by detc]")
+    );
+
+    // A rejected token stops the run at the first change: nothing after it is attempted,
+    // the report says so, and the token never shows.
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+    splunk.fail_when(is_create("two_countries"), Fault::status(401));
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("create savedsearch/two_countries: FAILED"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("HTTP 401"), "{}", run.stdout);
+    assert!(run.stdout.contains("not attempted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("stopped after 4 of 6 changes"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        splunk
+            .requests_to("POST", "")
+            .iter()
+            .filter(|r| is_create("two_countries")(r))
+            .count(),
+        1,
+        "a 401 is not retried"
+    );
+    assert_no_secret(&run, &["test-token"]);
+    let again = repo.deploy("splunk", &[]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .starts_with("splunk: 2 to create, 0 to update, 0 to delete, 4 unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(splunk.saved_searches().len(), 3);
+}
+
+fn sentinel_repo(sentinel: &Sentinel) -> Repo {
+    Repo::new(&[
+        ("AZURE_AUTHORITY_HOST", sentinel.url()),
+        ("AZURE_RESOURCE_MANAGER_URL", sentinel.url()),
+        ("AZURE_TENANT_ID", "tenant-1".into()),
+        ("AZURE_CLIENT_ID", "client-1".into()),
+        ("AZURE_CLIENT_SECRET", "secret-1".into()),
+        ("AZURE_SUBSCRIPTION_ID", "sub-1".into()),
+        ("AZURE_RESOURCE_GROUP", "rg-1".into()),
+        ("SENTINEL_WORKSPACE", "ws-1".into()),
+    ])
+}
+
+#[test]
+fn sentinel_signs_in_puts_rules_pages_through_and_converges() {
+    let sentinel = Sentinel::start();
+    // Other rules in the workspace, enough for the listing to take several pages.
+    for i in 0..3 {
+        sentinel.seed_rule(
+            &format!("other-{i}"),
+            "Scheduled",
+            serde_json::json!({"displayName": "theirs", "description": "not ours"}),
+        );
+    }
+    let repo = sentinel_repo(&sentinel);
+    let run = repo.deploy("sentinel", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("sentinel: 3 to create"),
+        "{}",
+        run.stdout
+    );
+
+    let token = sentinel.requests_to("POST", "/tenant-1/oauth2/v2.0/token");
+    assert_eq!(token.len(), 1, "one token per run");
+    let form = token[0].form();
+    for (k, v) in [
+        ("grant_type", "client_credentials"),
+        ("client_id", "client-1"),
+        ("client_secret", "secret-1"),
+        ("scope", "https://management.azure.com/.default"),
+    ] {
+        assert!(form.iter().any(|(fk, fv)| fk == k && fv == v), "{form:?}");
+    }
+    let puts = sentinel.requests_to("PUT", "");
+    assert_eq!(puts.len(), 3);
+    let issued = sentinel.issued_tokens();
+    for p in &puts {
+        assert_eq!(p.param("api-version"), Some("2024-09-01"));
+        assert_eq!(
+            p.header("authorization").map(str::to_string),
+            Some(format!("Bearer {}", issued[0]))
+        );
+        let body = p.json();
+        assert_eq!(body["kind"], "Scheduled");
+        assert!(
+            body["properties"]["description"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("[managed by detc]"))
+        );
+    }
+    let rules = sentinel.rules();
+    let tool = &rules["11111111-1111-4111-8111-111111111111"]["properties"];
+    assert_eq!(tool["queryFrequency"], "PT5M");
+    assert_eq!(tool["tactics"], serde_json::json!(["CommandAndControl"]));
+    assert_eq!(rules.len(), 6);
+    assert_no_secret(&run, &["secret-1", &issued[0]]);
+
+    sentinel.clear_requests();
+    let again = repo.deploy("sentinel", &["--prune"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .starts_with("sentinel: 0 to create, 0 to update, 0 to delete, 3 unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        sentinel.requests_to("GET", "").len() >= 3,
+        "did not follow nextLink"
+    );
+    assert!(
+        writes(&sentinel.requests())
+            .iter()
+            .all(|r| r.path.ends_with("/token"))
+    );
+    assert_eq!(sentinel.rules().len(), 6, "someone else's rules pruned");
+}
+
+#[test]
+fn sentinel_bad_secret_is_reported_without_the_secret() {
+    let sentinel = Sentinel::start();
+    let mut repo = sentinel_repo(&sentinel);
+    repo.env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    repo.env
+        .push(("AZURE_CLIENT_SECRET".into(), "wrong-secret-value".into()));
+    let run = repo.deploy("sentinel", &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("cannot sign in to Microsoft Entra ID"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert_no_secret(&run, &["wrong-secret-value"]);
+    assert!(sentinel.rules().is_empty());
+}
+
+fn kibana_repo(kibana: &Kibana, space: &str) -> Repo {
+    Repo::new(&[
+        ("KIBANA_URL", kibana.url()),
+        ("KIBANA_API_KEY", "test-key".into()),
+        ("KIBANA_SPACE", space.into()),
+    ])
+}
+
+#[test]
+fn kibana_creates_in_its_space_and_an_interrupted_run_converges() {
+    let kibana = Kibana::start();
+    kibana.add_space("sec");
+    let repo = kibana_repo(&kibana, "sec");
+
+    // The second create dies with a dropped connection on every attempt: the run stops.
+    let second = |r: &Request| {
+        r.method == "POST" && r.json()["rule_id"] == "22222222-2222-4222-8222-222222222222"
+    };
+    for _ in 0..3 {
+        kibana.fail_when(second, Fault::Drop);
+    }
+    let run = repo.deploy("elastic", &["--retries", "2"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("stopped after 1 of 3 changes"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(kibana.rules("sec").len(), 1);
+
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("elastic: 2 to create, 0 to update, 0 to delete, 1 unchanged"),
+        "{}",
+        run.stdout
+    );
+    let rules = kibana.rules("sec");
+    assert_eq!(rules.len(), 3);
+    assert!(kibana.rules("default").is_empty());
+    for r in writes(&kibana.requests()) {
+        assert!(
+            r.path.starts_with("/s/sec/api/detection_engine/rules"),
+            "{}",
+            r.path
+        );
+        assert_eq!(r.header("authorization"), Some("ApiKey test-key"));
+        assert!(r.header("kbn-xsrf").is_some());
+    }
+    let tool = &rules["11111111-1111-4111-8111-111111111111"];
+    assert_eq!(tool["type"], "eql");
+    assert_eq!(tool["threat"][0]["tactic"]["id"], "TA0011");
+    assert_eq!(
+        rules["22222222-2222-4222-8222-222222222222"]["type"],
+        "esql"
+    );
+
+    let again = repo.deploy("elastic", &[]);
+    assert!(
+        again
+            .stdout
+            .starts_with("elastic: 0 to create, 0 to update, 0 to delete, 3 unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert_no_secret(&again, &["test-key"]);
+}
+
+#[test]
+fn settings_errors_name_the_setting_and_refuse_secrets_in_files() {
+    let repo = Repo::new(&[]);
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("SPLUNK_URL"), "{}", run.stderr);
+
+    let repo = Repo::new(&[
+        ("SPLUNK_URL", "http://splunk.example.com:8089".into()),
+        ("SPLUNK_TOKEN", "t".into()),
+    ]);
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("must be an https:// URL"),
+        "{}",
+        run.stderr
+    );
+
+    let repo = Repo::new(&[]);
+    std::fs::write(
+        repo.path().join("deploy.yaml"),
+        "KIBANA_URL: https://kibana.example.com\nKIBANA_API_KEY: abc\n",
+    )
+    .expect("write");
+    let run = repo.deploy("elastic", &["--config", "deploy.yaml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`KIBANA_API_KEY` is a secret"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(&run, &["abc\n"]);
+
+    let repo2 = Repo::new(&[
+        ("KIBANA_URL", "https://127.0.0.1:9".into()),
+        ("KIBANA_API_KEY", "k".into()),
+    ]);
+    std::fs::write(repo2.path().join("ca.pem"), "not a certificate").expect("write");
+    let run = repo2.deploy("elastic", &["--ca-cert", "ca.pem"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--ca-cert ca.pem"), "{}", run.stderr);
+}
+
+#[test]
+fn tls_is_verified() {
+    // A plain-HTTP server behind an https:// URL: the TLS handshake fails, nothing is sent
+    // in clear text, and the key does not show.
+    let kibana = Kibana::start();
+    let url = kibana.url().replace("http://", "https://");
+    let repo = Repo::new(&[("KIBANA_URL", url), ("KIBANA_API_KEY", "test-key".into())]);
+    let run = repo.deploy("elastic", &["--retries", "0"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("cannot read what the SIEM holds"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(&run, &["test-key"]);
+    assert!(
+        kibana.requests().is_empty(),
+        "a request went out in clear text"
+    );
+}
+
+#[test]
+fn conflicts_and_vanished_rules_are_handled() {
+    // A stale listing (the rule was created after it was read): the create meets 409
+    // "already exists" and becomes an update.
+    let kibana = Kibana::start();
+    let repo = kibana_repo(&kibana, "default");
+    kibana.seed_rule(
+        "default",
+        serde_json::json!({
+            "rule_id": "33333333-3333-4333-8333-333333333333",
+            "name": "old", "description": "old", "type": "query", "risk_score": 1,
+            "severity": "low", "query": "*", "language": "kuery",
+        }),
+    );
+    kibana.fail_when(
+        |r: &Request| r.method == "GET" && r.path.ends_with("/_find"),
+        Fault::Status {
+            code: 200,
+            retry_after: None,
+            body: r#"{"page":1,"perPage":100,"total":0,"data":[]}"#.into(),
+        },
+    );
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("elastic: 3 to create"),
+        "{}",
+        run.stdout
+    );
+    let conflicts = kibana
+        .requests_to("PUT", "/api/detection_engine/rules")
+        .len();
+    assert_eq!(conflicts, 1, "the 409 did not become an update");
+    let vpn = &kibana.rules("default")["33333333-3333-4333-8333-333333333333"];
+    assert_eq!(vpn["type"], "eql");
+    assert!(
+        vpn["description"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("[managed by detc]"))
+    );
+
+    // An update whose rule vanished meanwhile (404) stops the run; the next run creates it.
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+    assert_eq!(repo.deploy("splunk", &[]).code, 0);
+    splunk.seed(
+        false,
+        "remote_tool",
+        "nobody",
+        "detc",
+        &[
+            ("search", "index=edited"),
+            ("description", "x\n\n[managed by detc]"),
+        ],
+    );
+    splunk.fail_when(
+        |r: &Request| r.method == "POST" && r.path.ends_with("/saved/searches/remote_tool"),
+        Fault::status(404),
+    );
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("update savedsearch/remote_tool: FAILED"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("HTTP 404"), "{}", run.stdout);
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        splunk.saved_searches()["remote_tool"].params["search"].ends_with("`remote_tool_filter`")
+    );
+}

@@ -1,0 +1,344 @@
+//! Splunk management-port REST mock (Splunk REST API Reference: `saved/searches`,
+//! `configs/conf-{file}`), JSON output only.
+//!
+//! Endpoints, under `/servicesNS/{owner}/{app}/` (owner/app `-` is a wildcard on GET):
+//! - `GET    saved/searches` | `configs/conf-macros`: list, paginated by `count` (default
+//!   30, `0` = all) and `offset`; optional `search` substring filter.
+//! - `POST   saved/searches` | `configs/conf-macros`: create from a form (`name`, plus
+//!   `search` for saved searches) -> 201; 409 if it exists; 400 if required args missing.
+//! - `POST   .../{name}`: update the posted params -> 200; `name` is rejected (400); 404.
+//! - `DELETE .../{name}` -> 200; 404 if missing.
+//!
+//! `output_mode=json` (query or form) is required to get JSON: without it Splunk answers
+//! Atom XML, and so does this mock. Auth: `Authorization: Bearer <token>` (Splunk
+//! authentication tokens); also `Splunk <token>` is accepted, as Splunk does.
+//! Listed `content` carries server defaults the client never sent (`disabled`,
+//! `is_scheduled`, ...) and booleans come back as JSON booleans, so a client diff must
+//! compare only the keys it manages and normalise `1`/`true`.
+use super::{Clock, Mock, Request, Response, encode};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+/// One stored object: the (string) params as posted, and its namespace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub owner: String,
+    pub app: String,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct State {
+    searches: BTreeMap<String, Entry>,
+    macros: BTreeMap<String, Entry>,
+    updated: BTreeMap<(bool, String), String>,
+}
+
+pub struct Splunk {
+    mock: Mock,
+    state: Arc<Mutex<State>>,
+    pub token: String,
+}
+
+impl Deref for Splunk {
+    type Target = Mock;
+    fn deref(&self) -> &Mock {
+        &self.mock
+    }
+}
+
+/// Params whose JSON form is a boolean (Splunk returns `true`/`false` for them).
+const BOOLS: &[&str] = &[
+    "disabled",
+    "is_scheduled",
+    "is_visible",
+    "alert.track",
+    "alert.suppress",
+    "alert.digest_mode",
+    "realtime_schedule",
+    "iseval",
+];
+/// Defaults every saved search shows in `content` though the client did not send them.
+const SEARCH_DEFAULTS: &[(&str, &str)] = &[
+    ("description", ""),
+    ("disabled", "0"),
+    ("is_scheduled", "0"),
+    ("cron_schedule", ""),
+    ("dispatch.earliest_time", ""),
+    ("dispatch.latest_time", ""),
+    ("alert.track", "0"),
+    ("alert_type", "always"),
+    ("actions", ""),
+];
+const MACRO_DEFAULTS: &[(&str, &str)] = &[
+    ("disabled", "0"),
+    ("iseval", "0"),
+    ("args", ""),
+    ("description", ""),
+];
+
+impl Splunk {
+    /// A Splunk accepting `Authorization: Bearer test-token`.
+    pub fn start() -> Splunk {
+        Splunk::with_token("test-token")
+    }
+    pub fn with_token(token: &str) -> Splunk {
+        let state = Arc::new(Mutex::new(State::default()));
+        let (st, tok) = (state.clone(), token.to_string());
+        let mock = Mock::serve(move |base| {
+            let base = base.to_string();
+            let clock = Mutex::new(Clock::new());
+            Box::new(move |req: &Request| handle(req, &base, &tok, &st, &clock))
+        });
+        Splunk {
+            mock,
+            state,
+            token: token.to_string(),
+        }
+    }
+    /// Saved searches by name (params as stored, strings).
+    pub fn saved_searches(&self) -> BTreeMap<String, Entry> {
+        self.state.lock().unwrap().searches.clone()
+    }
+    pub fn macros(&self) -> BTreeMap<String, Entry> {
+        self.state.lock().unwrap().macros.clone()
+    }
+    /// Pre-seed a saved search in `nobody/search` (defaults filled like a create).
+    pub fn seed_saved_search(&self, name: &str, params: &[(&str, &str)]) {
+        self.seed(false, name, "nobody", "search", params)
+    }
+    pub fn seed_macro(&self, name: &str, params: &[(&str, &str)]) {
+        self.seed(true, name, "nobody", "search", params)
+    }
+    pub fn seed(
+        &self,
+        is_macro: bool,
+        name: &str,
+        owner: &str,
+        app: &str,
+        params: &[(&str, &str)],
+    ) {
+        let defaults = if is_macro {
+            MACRO_DEFAULTS
+        } else {
+            SEARCH_DEFAULTS
+        };
+        let mut p: BTreeMap<String, String> = defaults
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        p.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let entry = Entry {
+            owner: owner.into(),
+            app: app.into(),
+            params: p,
+        };
+        let mut st = self.state.lock().unwrap();
+        let map = if is_macro {
+            &mut st.macros
+        } else {
+            &mut st.searches
+        };
+        map.insert(name.into(), entry);
+    }
+}
+
+fn msg(status: u16, kind: &str, text: &str) -> Response {
+    Response::json(status, &json!({"messages": [{"type": kind, "text": text}]}))
+}
+
+fn handle(
+    req: &Request,
+    base: &str,
+    token: &str,
+    st: &Mutex<State>,
+    clock: &Mutex<Clock>,
+) -> Response {
+    let auth = req.header("authorization").unwrap_or("");
+    let ok = [format!("Bearer {token}"), format!("Splunk {token}")]
+        .iter()
+        .any(|a| a == auth);
+    if !ok {
+        return msg(401, "WARN", "call not properly authenticated");
+    }
+    // /servicesNS/{owner}/{app}/saved/searches[/{name}] or .../configs/conf-macros[/{name}]
+    let seg = req.segments();
+    if seg.len() < 5 || seg[0] != "servicesNS" {
+        return msg(404, "ERROR", "Not Found");
+    }
+    let (owner, app) = (seg[1].clone(), seg[2].clone());
+    let is_macro = match (seg[3].as_str(), seg[4].as_str()) {
+        ("saved", "searches") => false,
+        ("configs", "conf-macros") => true,
+        _ => return msg(404, "ERROR", "Not Found"),
+    };
+    let name = match seg.len() {
+        5 => None,
+        6 => Some(seg[5].clone()),
+        _ => return msg(404, "ERROR", "Not Found"),
+    };
+    let form = req.form();
+    let json_out = req.param("output_mode") == Some("json")
+        || form.iter().any(|(k, v)| k == "output_mode" && v == "json");
+    let coll = if is_macro {
+        "configs/conf-macros"
+    } else {
+        "saved/searches"
+    };
+    let mut st = st.lock().unwrap();
+    let st = &mut *st;
+    let map = if is_macro {
+        &mut st.macros
+    } else {
+        &mut st.searches
+    };
+    let updated = &mut st.updated;
+    let entry_json = |n: &str, e: &Entry, updated: &BTreeMap<(bool, String), String>| {
+        let content: Map<String, Value> = e
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let val = if BOOLS.contains(&k.as_str()) {
+                    json!(matches!(v.as_str(), "1" | "true" | "True"))
+                } else {
+                    json!(v)
+                };
+                (k.clone(), val)
+            })
+            .collect();
+        json!({
+            "name": n,
+            "id": format!("{base}/servicesNS/{}/{}/{coll}/{}", e.owner, e.app, encode(n)),
+            "updated": updated.get(&(is_macro, n.to_string())).cloned().unwrap_or_default(),
+            "author": e.owner,
+            "acl": {"app": e.app, "owner": e.owner, "sharing": "app", "can_write": true, "modifiable": true},
+            "content": content,
+        })
+    };
+    let response = match (req.method.as_str(), name) {
+        ("GET", None) => {
+            let num = |k: &str, d: usize| req.param(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let (count, offset) = (num("count", 30), num("offset", 0));
+            let filter = req.param("search").unwrap_or("");
+            let all: Vec<(&String, &Entry)> = map
+                .iter()
+                .filter(|(_, e)| {
+                    (app == "-" || e.app == app)
+                        && (owner == "-" || e.owner == owner || e.owner == "nobody")
+                })
+                .filter(|(n, e)| {
+                    filter.is_empty()
+                        || n.contains(filter)
+                        || e.params.values().any(|v| v.contains(filter))
+                })
+                .collect();
+            let total = all.len();
+            let take = if count == 0 { usize::MAX } else { count };
+            let entry: Vec<Value> = all
+                .into_iter()
+                .skip(offset)
+                .take(take)
+                .map(|(n, e)| entry_json(n, e, updated))
+                .collect();
+            Response::json(
+                200,
+                &json!({
+                    "origin": format!("{base}/servicesNS/{owner}/{app}/{coll}"),
+                    "entry": entry,
+                    "paging": {"total": total, "perPage": count, "offset": offset},
+                    "messages": [],
+                }),
+            )
+        }
+        ("GET", Some(n)) => match map.get(&n) {
+            Some(e) => Response::json(
+                200,
+                &json!({"entry": [entry_json(&n, e, updated)], "paging": {"total": 1, "perPage": 30, "offset": 0}}),
+            ),
+            None => msg(404, "ERROR", &format!("Could not find object id={n}")),
+        },
+        ("POST", None) => {
+            let params: BTreeMap<String, String> = form
+                .into_iter()
+                .filter(|(k, _)| k != "output_mode")
+                .collect();
+            let Some(n) = params.get("name").cloned().filter(|n| !n.is_empty()) else {
+                return msg(400, "ERROR", "Argument \"name\" is required");
+            };
+            if !is_macro && params.get("search").is_none_or(|s| s.is_empty()) {
+                return msg(400, "ERROR", "Cannot create search with no search string.");
+            }
+            if map.contains_key(&n) {
+                return msg(
+                    409,
+                    "ERROR",
+                    &format!("An object with name={n} already exists"),
+                );
+            }
+            let defaults = if is_macro {
+                MACRO_DEFAULTS
+            } else {
+                SEARCH_DEFAULTS
+            };
+            let mut p: BTreeMap<String, String> = defaults
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            p.extend(params.into_iter().filter(|(k, _)| k != "name"));
+            let e = Entry {
+                owner: if owner == "-" { "nobody".into() } else { owner },
+                app,
+                params: p,
+            };
+            updated.insert((is_macro, n.clone()), clock.lock().unwrap().now());
+            map.insert(n.clone(), e.clone());
+            Response::json(
+                201,
+                &json!({"entry": [entry_json(&n, &e, updated)], "messages": []}),
+            )
+        }
+        ("POST", Some(n)) => {
+            let params: Vec<(String, String)> = form
+                .into_iter()
+                .filter(|(k, _)| k != "output_mode")
+                .collect();
+            // The update endpoint has no `name` argument: renaming is not possible.
+            if params.iter().any(|(k, _)| k == "name") {
+                return msg(
+                    400,
+                    "ERROR",
+                    "Argument \"name\" is not supported by this handler.",
+                );
+            }
+            let Some(e) = map.get_mut(&n) else {
+                return msg(404, "ERROR", &format!("Could not find object id={n}"));
+            };
+            e.params.extend(params);
+            let e = e.clone();
+            updated.insert((is_macro, n.clone()), clock.lock().unwrap().now());
+            Response::json(
+                200,
+                &json!({"entry": [entry_json(&n, &e, updated)], "messages": []}),
+            )
+        }
+        ("DELETE", Some(n)) => match map.remove(&n) {
+            Some(_) => {
+                updated.remove(&(is_macro, n));
+                Response::json(200, &json!({"entry": [], "messages": []}))
+            }
+            None => msg(404, "ERROR", &format!("Could not find object id={n}")),
+        },
+        _ => msg(405, "ERROR", "Method Not Allowed"),
+    };
+    if json_out || response.status >= 300 {
+        return response;
+    }
+    // Splunk's default output is Atom XML; the change is made either way.
+    let mut r = Response::empty(response.status);
+    r.body =
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"/>"
+            .to_vec();
+    r.with_header("Content-Type", "text/xml; charset=UTF-8")
+}
