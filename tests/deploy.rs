@@ -191,12 +191,13 @@ fn splunk_plans_creates_exactly_and_converges() {
     assert_eq!(tool["alert_threshold"], "0");
     assert!(tool["description"].ends_with("[managed by detc]"));
     assert!(!tool.contains_key("enableSched"), "conf key sent as is");
-    // An experimental rule is deployed unscheduled.
+    // An experimental rule is deployed disabled.
     assert!(
-        ["0", "false"].contains(&searches["vpn_client"].params["is_scheduled"].as_str()),
+        ["1", "true"].contains(&searches["vpn_client"].params["disabled"].as_str()),
         "{:?}",
         searches["vpn_client"].params
     );
+    assert_eq!(tool["disabled"], "0");
     assert_eq!(
         splunk.macros()["remote_tool_filter"].params["definition"],
         "search *"
@@ -626,6 +627,55 @@ fn tls_is_verified() {
         kibana.requests().is_empty(),
         "a request went out in clear text"
     );
+}
+
+#[test]
+fn listings_are_read_page_by_page() {
+    let splunk = Splunk::start();
+    for i in 0..130 {
+        let name = format!("team_{i:03}");
+        splunk.seed(false, &name, "nobody", "detc", &[("search", "index=x")]);
+    }
+    let repo = splunk_repo(&splunk);
+    let run = repo.deploy("splunk", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("splunk: 6 to create"),
+        "{}",
+        run.stdout
+    );
+    let offsets: Vec<String> = splunk
+        .requests_to("GET", "/saved/searches")
+        .iter()
+        .filter_map(|r| r.param("offset").map(str::to_string))
+        .collect();
+    assert_eq!(offsets, ["0", "100"]);
+
+    let kibana = Kibana::start();
+    for i in 0..130 {
+        kibana.seed_rule(
+            "default",
+            serde_json::json!({
+                "rule_id": format!("team-{i}"), "name": "theirs", "description": "theirs",
+                "type": "query", "risk_score": 1, "severity": "low", "query": "*",
+            }),
+        );
+    }
+    let repo = kibana_repo(&kibana, "default");
+    let run = repo.deploy("elastic", &["--dry-run", "--prune"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("elastic: 3 to create, 0 to update, 0 to delete"),
+        "{}",
+        run.stdout
+    );
+    let pages: Vec<String> = kibana
+        .requests_to("GET", "/_find")
+        .iter()
+        .filter_map(|r| r.param("page").map(str::to_string))
+        .collect();
+    assert_eq!(pages, ["1", "2"]);
 }
 
 #[test]
