@@ -263,20 +263,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             templates,
         } => {
-            let (project, config) = match load(&input, Format::Text)? {
+            let (project, config) = match load_checked(&input, "written")? {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let diags = project::check(&project, &config);
-            report(&project, &diags, Format::Text)?;
-            let errors = diags
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
-            if errors > 0 {
-                eprintln!("{}; nothing written", plural(errors, "error"));
-                return Ok(exit(errors));
-            }
             if let Some(dir) = &templates {
                 anyhow::ensure!(
                     dir.is_dir(),
@@ -406,20 +396,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             events,
             strict,
         } => {
-            let (project, config) = match load(&input, Format::Text)? {
+            let (project, config) = match load_checked(&input, "hunted")? {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let diags = project::check(&project, &config);
-            report(&project, &diags, Format::Text)?;
-            let errors = diags
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
-            if errors > 0 {
-                eprintln!("{}; nothing hunted", plural(errors, "error"));
-                return Ok(exit(errors));
-            }
             let (hunter, skipped) =
                 hunt::Hunter::new(&project.rules, &config.mappings[&TargetName::Elastic]);
             for s in &skipped {
@@ -480,6 +460,27 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config
         Vec::new()
     };
     let project = project::load(&requested, &context, &config);
+    Ok(Ok((project, config)))
+}
+
+/// `load`, then check as `detc check` does (what any target cannot express or deploy
+/// included): report the diagnostics, and stop with status 1 on errors, saying nothing was
+/// `done` (`written`, `hunted`, `deployed`).
+fn load_checked(input: &Input, done: &str) -> anyhow::Result<Result<(Project, Config), ExitCode>> {
+    let (project, config) = match load(input, Format::Text)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(Err(code)),
+    };
+    let diags = project::check(&project, &config);
+    report(&project, &diags, Format::Text)?;
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        eprintln!("{}; nothing {done}", plural(errors, "error"));
+        return Ok(Err(exit(errors)));
+    }
     Ok(Ok((project, config)))
 }
 
@@ -549,20 +550,10 @@ fn sync(
     format: Format,
     conn: &Connection,
 ) -> anyhow::Result<ExitCode> {
-    let (project, config) = match load(input, Format::Text)? {
+    let (project, config) = match load_checked(input, "deployed")? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let diags = project::check(&project, &config);
-    report(&project, &diags, Format::Text)?;
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
-        eprintln!("{}; nothing deployed", plural(errors, "error"));
-        return Ok(exit(errors));
-    }
     let (rules, _) = render::contexts(&project, &config, target);
     let files = render::render(target, &rules, conn.templates.as_deref())?;
     let usage = |message: String| {

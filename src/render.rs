@@ -164,33 +164,14 @@ pub struct SeverityScale {
     pub elastic_risk: u32,
 }
 
+#[rustfmt::skip]
 pub const SEVERITIES: [SeverityScale; 5] = [
-    scale(
-        ir::Severity::Informational,
-        ("informational", 2),
-        10,
-        "Informational",
-        "low",
-        10,
-    ),
-    scale(ir::Severity::Low, ("low", 3), 25, "Low", "low", 21),
-    scale(
-        ir::Severity::Medium,
-        ("medium", 4),
-        50,
-        "Medium",
-        "medium",
-        47,
-    ),
-    scale(ir::Severity::High, ("high", 5), 75, "High", "high", 73),
-    scale(
-        ir::Severity::Critical,
-        ("critical", 6),
-        100,
-        "High",
-        "critical",
-        99,
-    ),
+    //    detc                          Splunk (level)          risk  Sentinel         Elastic     risk
+    scale(ir::Severity::Informational, ("informational", 2),   10,   "Informational", "low",      10),
+    scale(ir::Severity::Low,           ("low", 3),             25,   "Low",           "low",      21),
+    scale(ir::Severity::Medium,        ("medium", 4),          50,   "Medium",        "medium",   47),
+    scale(ir::Severity::High,          ("high", 5),            75,   "High",          "high",     73),
+    scale(ir::Severity::Critical,      ("critical", 6),        100,  "High",          "critical", 99),
 ];
 
 const fn scale(

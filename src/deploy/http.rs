@@ -127,28 +127,24 @@ impl Request {
 
 /// `application/x-www-form-urlencoded` for one key or value.
 pub fn form_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encode(s, b"-_.*", true)
 }
 
 /// A path segment: everything but unreserved characters percent-encoded.
 pub fn path_segment(s: &str) -> String {
+    percent_encode(s, b"-_.~", false)
+}
+
+/// Percent-encode all but ASCII letters, digits and `keep` (a space as `+` when asked).
+fn percent_encode(s: &str, keep: &[u8], space_plus: bool) -> String {
     let mut out = String::new();
     for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else if b == b' ' && space_plus {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     out

@@ -31,16 +31,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     };
     ctx.query = ctx.queries.get(language).cloned().unwrap_or_default();
     ctx.language = language;
-    let mut index: Vec<&str> = Vec::new();
-    for q in rule.kind.queries() {
-        let i = mapping
-            .sources
-            .get(&q.source)
-            .and_then(|s| s.index.as_deref());
-        if let Some(i) = i.filter(|i| !index.contains(i)) {
-            index.push(i);
-        }
-    }
+    let index = crate::targets::elastic::indices(rule, mapping);
     if let (Some(s), ir::RuleKind::Sequence { .. }) = (&rule.suppress, &rule.kind) {
         let mut d = Diagnostic::error(
             &rule.file,

@@ -63,17 +63,8 @@ pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
         ir::RuleKind::FirstSeen { .. } => {
             Some("EQL cannot aggregate (first seen); ES|QL only".into())
         }
-        ir::RuleKind::Sequence { within, steps, .. } => {
-            let mut indices: Vec<&str> = Vec::new();
-            for q in steps {
-                let index = mapping
-                    .sources
-                    .get(&q.source)
-                    .and_then(|s| s.index.as_deref());
-                if let Some(i) = index.filter(|i| !indices.contains(i)) {
-                    indices.push(i);
-                }
-            }
+        ir::RuleKind::Sequence { within, .. } => {
+            let indices = indices(rule, mapping);
             Some(format!(
                 "ES|QL cannot express ordered sequences; EQL only. Run it on {} over the last \
                  {} (maxspan + schedule)",
@@ -82,6 +73,21 @@ pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
             ))
         }
     }
+}
+
+/// The index patterns of a rule's sources, each once, in step order.
+pub fn indices<'m>(rule: &ir::Rule, mapping: &'m Mapping) -> Vec<&'m str> {
+    let mut out: Vec<&str> = Vec::new();
+    for q in rule.kind.queries() {
+        let index = mapping
+            .sources
+            .get(&q.source)
+            .and_then(|s| s.index.as_deref());
+        if let Some(i) = index.filter(|i| !out.contains(i)) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// One source's events that meet a query, in both languages.
