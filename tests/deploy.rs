@@ -752,3 +752,47 @@ fn conflicts_and_vanished_rules_are_handled() {
         splunk.saved_searches()["remote_tool"].params["search"].ends_with("`remote_tool_filter`")
     );
 }
+
+/// Copy a folder tree (the shipped library into a test repository).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn the_shipped_library_deploys_everywhere_and_a_second_run_changes_nothing() {
+    let splunk = Splunk::start();
+    let sentinel = Sentinel::start();
+    let kibana = Kibana::start();
+    let mut env = splunk_repo(&splunk).env;
+    env.extend(sentinel_repo(&sentinel).env);
+    env.extend(kibana_repo(&kibana, "default").env);
+    let repo = Repo {
+        dir: tempfile::tempdir().expect("tmp"),
+        env,
+    };
+    copy_tree(Path::new("detections"), &repo.path().join("detections"));
+    for target in ["splunk", "sentinel", "elastic"] {
+        let first = repo.deploy(target, &[]);
+        assert_eq!(first.code, 0, "{target}: {}{}", first.stdout, first.stderr);
+        let second = repo.detc(&["diff", "--target", target]);
+        assert_eq!(
+            second.code, 0,
+            "{target} drifted right after deploy:\n{}",
+            second.stdout
+        );
+    }
+    assert_eq!(splunk.saved_searches().len(), 42);
+    assert_eq!(splunk.macros().len(), 42);
+    // Six rules search further back than Sentinel's 14 days and leave it out.
+    assert_eq!(sentinel.rules().len(), 36);
+    assert_eq!(kibana.rules("default").len(), 42);
+}
