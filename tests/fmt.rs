@@ -121,6 +121,18 @@ fn library_formats_idempotently_and_keeps_its_meaning() {
 }
 
 #[test]
+fn shipped_library_is_formatted() {
+    for (name, text) in read_tree(&root().join("detections")) {
+        let formatted = fmt(&name, &text);
+        assert!(
+            formatted == text,
+            "{name} is not formatted (run `detc fmt`): {}",
+            first_difference(&text, &formatted)
+        );
+    }
+}
+
+#[test]
 fn fixtures_format_idempotently_and_keep_their_meaning() {
     let fixtures = root().join("tests/fixtures");
     tree_formats_well(&read_tree(&fixtures.join("catalog/detections")));
