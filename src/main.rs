@@ -121,6 +121,14 @@ enum Command {
         #[arg(long, default_value = "docs/catalog")]
         out: PathBuf,
     },
+    /// Rewrite rule files in the canonical layout, comments kept (`--check`: only list them).
+    Fmt {
+        /// Rule files or folders; `detections/` by default.
+        paths: Vec<PathBuf>,
+        /// Write nothing: list the files that are not formatted and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a MITRE ATT&CK Navigator layer (JSON) of the techniques the rules cover.
     Coverage {
         #[command(flatten)]
@@ -294,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Deploy {
             input,
             target,
@@ -655,6 +664,90 @@ fn replace_dir(dir: &Path, files: &[render::File]) -> anyhow::Result<()> {
 }
 
 /// Write through a temporary file and rename, so a crash never leaves half a query behind.
+/// `detc fmt`: each file is parsed and printed by `syntax::print`; a file with syntax errors
+/// is reported as `check` reports it and left as it is. Exit status: 0 all formatted (or
+/// rewritten), 1 a syntax error or (`--check`) a file that is not formatted, 2 a path that
+/// does not exist.
+fn fmt(paths: &[PathBuf], check: bool) -> anyhow::Result<ExitCode> {
+    let default = [PathBuf::from(DEFAULT_TREE)];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let files = match project::discover(paths) {
+        Ok(files) => files,
+        Err(d) => {
+            print_diags(&[(d, None)], Format::Text)?;
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (mut errors, mut changed) = (0, 0);
+    for path in &files {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+        let result = match std::str::from_utf8(&bytes) {
+            Ok(text) => detc::syntax::print::format_text(&name, text).map(|f| (text, f)),
+            Err(_) => Err(detc::syntax::parse_bytes(&name, &bytes)
+                .err()
+                .unwrap_or_default()),
+        };
+        match result {
+            Err(diags) => {
+                errors += 1;
+                let text = String::from_utf8(bytes).ok();
+                let with_text: Vec<_> = diags.into_iter().map(|d| (d, text.clone())).collect();
+                print_diags(&with_text, Format::Text)?;
+            }
+            Ok((text, formatted)) if formatted == text => {}
+            Ok((_, formatted)) => {
+                changed += 1;
+                if check {
+                    println!("{name}: not formatted");
+                } else {
+                    write_exact(path, &formatted)?;
+                }
+            }
+        }
+    }
+    let what = if check {
+        "not formatted"
+    } else {
+        "reformatted"
+    };
+    eprintln!(
+        "{} checked: {} {what}{}",
+        plural(files.len(), "file"),
+        changed,
+        if errors > 0 {
+            format!(
+                ", {} with syntax errors left as they are",
+                plural(errors, "file")
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(if errors > 0 || (check && changed > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Replaces a file's contents atomically (a temporary file beside it, then a rename).
+fn write_exact(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".fmt-tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -379,10 +379,8 @@ fn test(
                 Op::StartsWith if nonempty(sink) => Test::StartsWith(strs, case),
                 Op::EndsWith if nonempty(sink) => Test::EndsWith(strs, case),
                 Op::Contains | Op::StartsWith | Op::EndsWith => return None,
-                Op::Like => {
-                    let raw = sink.text.get(v.span.start..v.span.end).unwrap_or_default();
-                    Test::Like(vec![crate::syntax::wildcard(raw)], case)
-                }
+                // The AST holds a `like` value as pattern text (`syntax::parse_like`).
+                Op::Like => Test::Like(vec![crate::syntax::parse_like(&strs[0])], case),
                 Op::Matches => match pattern::parse_regex(&strs[0]) {
                     Ok(re) => Test::Matches(re, case),
                     Err(e) => {

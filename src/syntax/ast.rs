@@ -68,7 +68,9 @@ pub struct Value {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
-    /// Both string forms, already unescaped.
+    /// Both string forms, already unescaped. The value of a `like` comparison is *pattern
+    /// text* instead: `*` and `?` are wildcards, `\*`, `\?` and `\\` a literal `*`, `?`
+    /// and backslash (`syntax::parse_like`), whichever way the literal was written.
     Str(String),
     Int(i64),
     Float(f64),
@@ -219,4 +221,131 @@ pub struct TestCase {
     pub expect: Expect,
     pub fields: Vec<(Ident, Value)>,
     pub span: Span,
+}
+
+// ------------------------------------------------------------------------------------------
+// Comparing trees without their spans (the formatter's round-trip tests, importers).
+
+impl File {
+    /// A copy with every span set to `Span::default()`: two files that say the same thing in
+    /// different layouts are equal after this.
+    pub fn without_spans(&self) -> File {
+        let mut f = self.clone();
+        for item in &mut f.items {
+            match item {
+                Item::List(l) => {
+                    l.span = Span::default();
+                    l.name.span = Span::default();
+                    erase_value(&mut l.values);
+                }
+                Item::Rule(r) => erase_rule(r),
+            }
+        }
+        f
+    }
+}
+
+fn erase_rule(r: &mut Rule) {
+    r.span = Span::default();
+    r.name.span = Span::default();
+    erase_value(&mut r.title);
+    for m in &mut r.meta {
+        m.key.span = Span::default();
+        erase_value(&mut m.value);
+    }
+    match &mut r.body {
+        Body::Single(q) => erase_query(q),
+        Body::Aggregate {
+            query,
+            group_by,
+            window,
+            having,
+        } => {
+            erase_query(query);
+            group_by.iter_mut().for_each(|i| i.span = Span::default());
+            erase_value(window);
+            erase_having(having);
+        }
+        Body::Sequence { by, within, steps } => {
+            by.iter_mut().for_each(|i| i.span = Span::default());
+            erase_value(within);
+            steps.iter_mut().for_each(erase_query);
+        }
+        Body::FirstSeen {
+            query,
+            field,
+            by,
+            lookback,
+        } => {
+            erase_query(query);
+            field.span = Span::default();
+            by.iter_mut().for_each(|i| i.span = Span::default());
+            erase_value(lookback);
+        }
+    }
+    for t in &mut r.tests {
+        t.span = Span::default();
+        for (f, v) in &mut t.fields {
+            f.span = Span::default();
+            erase_value(v);
+        }
+    }
+}
+
+fn erase_query(q: &mut Query) {
+    q.source.span = Span::default();
+    if let Some(e) = &mut q.condition {
+        erase_expr(e);
+    }
+}
+
+fn erase_expr(e: &mut Expr) {
+    // Iterative over the left spine: chains can be long.
+    let mut cur = e;
+    loop {
+        match cur {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                erase_expr(b);
+                cur = a;
+            }
+            Expr::Not(x, span) => {
+                *span = Span::default();
+                cur = x;
+            }
+            Expr::Compare(c) => {
+                c.span = Span::default();
+                c.op_span = Span::default();
+                c.field.span = Span::default();
+                if let Some(v) = &mut c.value {
+                    erase_value(v);
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn erase_having(h: &mut Having) {
+    match h {
+        Having::And(a, b) | Having::Or(a, b) => {
+            erase_having(a);
+            erase_having(b);
+        }
+        Having::Term(t) => {
+            t.span = Span::default();
+            t.op_span = Span::default();
+            t.func.span = Span::default();
+            if let Some(f) = &mut t.field {
+                f.span = Span::default();
+            }
+            erase_value(&mut t.value);
+        }
+    }
+}
+
+fn erase_value(v: &mut Value) {
+    v.span = Span::default();
+    if let ValueKind::List(items) | ValueKind::Cidr(items) = &mut v.kind {
+        items.iter_mut().for_each(erase_value);
+    }
 }

@@ -9,8 +9,9 @@
 //!    trees (long `and`/`or` chains and `not` runs, E0003) and range-checks numbers (E0004).
 
 pub mod ast;
+pub mod print;
 mod wildcard;
-pub use wildcard::wildcard;
+pub use wildcard::{like_pattern, parse_like, wildcard};
 
 use crate::diag::Diagnostic;
 use ast::{
@@ -65,6 +66,73 @@ pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<ast::File, Vec<Diagnostic
 
 /// Parse one file. `file` is only used to label diagnostics.
 pub fn parse(file: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
+    parse_inner(file, text, None)
+}
+
+/// A `#` comment: its span (from `#` to the end of its line, line break excluded) and where it
+/// sits, so that [`print`] can put it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub span: Span,
+    /// The comment as written, from `#` on, trailing blanks (and `\r`) removed.
+    pub text: String,
+    /// The byte offset where the comment's line starts.
+    pub line_start: usize,
+    /// Only blanks before it on its line (otherwise it trails code).
+    pub own_line: bool,
+    /// The line before it is blank (empty or only blanks).
+    pub blank_before: bool,
+    /// The line after it is blank.
+    pub blank_after: bool,
+}
+
+/// [`parse`], and also the file's comments in source order (for `detc fmt`). The comments
+/// are collected by the byte scan that runs anyway, so this costs no second pass.
+pub fn parse_with_comments(
+    file: &str,
+    text: &str,
+) -> Result<(ast::File, Vec<Comment>), Vec<Diagnostic>> {
+    let mut spans = Vec::new();
+    let ast = parse_inner(file, text, Some(&mut spans))?;
+    let comments = spans
+        .into_iter()
+        .map(|(start, end)| comment_at(text, start, end))
+        .collect();
+    Ok((ast, comments))
+}
+
+fn comment_at(text: &str, start: usize, end: usize) -> Comment {
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let own_line =
+        text[line_start..start].trim().is_empty() || text[line_start..start].trim() == "\u{FEFF}";
+    let blank_line = |line: &str| line.trim().is_empty();
+    let blank_before = line_start > 0 && {
+        let prev_end = line_start - 1;
+        let prev_start = text[..prev_end].rfind('\n').map_or(0, |i| i + 1);
+        prev_end > 0 && blank_line(&text[prev_start..prev_end])
+    };
+    let blank_after = end < text.len() && {
+        let next_start = end + 1;
+        let next_end = text[next_start..]
+            .find('\n')
+            .map_or(text.len(), |i| next_start + i);
+        next_end < text.len() && blank_line(&text[next_start..next_end])
+    };
+    Comment {
+        span: Span::new(start, end),
+        text: text[start..end].trim_end().to_string(),
+        line_start,
+        own_line,
+        blank_before,
+        blank_after,
+    }
+}
+
+fn parse_inner(
+    file: &str,
+    text: &str,
+    comments: Option<&mut Vec<(usize, usize)>>,
+) -> Result<ast::File, Vec<Diagnostic>> {
     if let Some(at) = text.find('\0') {
         return Err(vec![
             Diagnostic::error(
@@ -76,7 +144,7 @@ pub fn parse(file: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
             .with_hint("a .det file must be UTF-8 text"),
         ]);
     }
-    let scan = prescan(file, text).map_err(|d| vec![d])?;
+    let scan = prescan(file, text, comments).map_err(|d| vec![d])?;
     let mut pairs = match DetParser::parse(Rule::file, text) {
         Ok(pairs) => pairs,
         Err(e) => return Err(vec![syntax_error(file, text, &e, &scan)]),
@@ -97,14 +165,21 @@ struct Scan {
     unclosed: Vec<(u8, usize)>,
 }
 
-fn prescan(file: &str, text: &str) -> Res<Scan> {
+/// `comments`, when given, receives the span of every `#` comment.
+fn prescan(file: &str, text: &str, mut comments: Option<&mut Vec<(usize, usize)>>) -> Res<Scan> {
     let b = text.as_bytes();
     let mut newline = Next::new(b'\n');
     let mut stack: Vec<(u8, usize)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'#' => i = newline.from(text, i),
+            b'#' => {
+                let end = newline.from(text, i);
+                if let Some(c) = comments.as_deref_mut() {
+                    c.push((i, end));
+                }
+                i = end;
+            }
             b'"' => i = scan_escaped_string(file, text, i, &mut newline)?,
             b'\'' => i = scan_raw_string(file, text, i, &mut newline)?,
             c @ (b'(' | b'[' | b'{') => {
@@ -1042,7 +1117,18 @@ impl Builder<'_> {
                 Rule::field => field = Some(ident(&c)),
                 Rule::cmp_op => op = Some(self.op(c)?),
                 Rule::kw_cased => cased = true,
-                Rule::value => value = Some(self.value(c)?),
+                Rule::value => {
+                    let literal = c.as_str();
+                    let mut v = self.value(c)?;
+                    // A `like` pattern's meaning depends on how its literal is written
+                    // (`\*` vs `*`); the AST keeps it as pattern text (`ast::ValueKind::Str`).
+                    if matches!(op, Some((Op::Like, _)))
+                        && let ValueKind::Str(s) = &mut v.kind
+                    {
+                        *s = like_pattern(&wildcard(literal));
+                    }
+                    value = Some(v);
+                }
                 _ => return Err(self.unexpected(&c)),
             }
         }

@@ -1,6 +1,10 @@
 //! `like` patterns are read from the literal as written: in a `"..."` string, `\*` and `\?`
 //! are a literal `*` and `?`, while `*` and `?` are wildcards; a `'...'` string has no
 //! escapes, so every `*` and `?` in it is a wildcard (handy for Windows paths).
+//!
+//! The AST keeps a `like` value as *pattern text*, whichever way it was written: `*` and `?`
+//! are wildcards; `\*`, `\?` and `\\` a literal `*`, `?` and backslash; any other
+//! backslash is itself ([`like_pattern`], [`parse_like`]).
 
 use crate::ir::{WildPart, Wildcard};
 
@@ -56,6 +60,61 @@ pub fn wildcard(literal: &str) -> Wildcard {
     Wildcard(parts)
 }
 
+/// The pattern text of a wildcard: a literal `*`, `?` or `\` is escaped with a backslash.
+pub fn like_pattern(w: &Wildcard) -> String {
+    let mut out = String::new();
+    for part in &w.0 {
+        match part {
+            WildPart::AnyRun => out.push('*'),
+            WildPart::AnyOne => out.push('?'),
+            WildPart::Literal(s) => {
+                for c in s.chars() {
+                    if matches!(c, '*' | '?' | '\\') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The wildcard of pattern text (the inverse of [`like_pattern`]).
+pub fn parse_like(pattern: &str) -> Wildcard {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        let part = match c {
+            '*' => WildPart::AnyRun,
+            '?' => WildPart::AnyOne,
+            '\\' => {
+                match chars.peek() {
+                    Some(&e @ ('*' | '?' | '\\')) => {
+                        chars.next();
+                        text.push(e);
+                    }
+                    _ => text.push('\\'),
+                }
+                continue;
+            }
+            c => {
+                text.push(c);
+                continue;
+            }
+        };
+        if !text.is_empty() {
+            parts.push(WildPart::Literal(std::mem::take(&mut text)));
+        }
+        parts.push(part);
+    }
+    if !text.is_empty() {
+        parts.push(WildPart::Literal(text));
+    }
+    Wildcard(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +122,24 @@ mod tests {
 
     fn lit(s: &str) -> WildPart {
         Literal(s.into())
+    }
+
+    #[test]
+    fn pattern_text_round_trips() {
+        for literal in [
+            r#""C:\\*\\Temp\\?.exe""#,
+            r#""a\*b\?""#,
+            r"'C:\Users\*\it''s?'",
+            r#""\\\*x""#,
+            r#""""#,
+        ] {
+            let w = wildcard(literal);
+            assert_eq!(parse_like(&like_pattern(&w)), w, "{literal}");
+        }
+        assert_eq!(like_pattern(&wildcard(r"'C:\U\*'")), r"C:\\U\\*");
+        assert_eq!(like_pattern(&wildcard(r#""a\*b*""#)), r"a\*b*");
+        // A backslash before anything else is itself.
+        assert_eq!(parse_like(r"C:\U*").0, vec![lit("C:\\U"), AnyRun]);
     }
 
     #[test]
