@@ -701,6 +701,14 @@ fn corpus_process_creation_with_sigma_names() {
         &t.check_errors,
         10,
     );
+    let all = run_corpus(&files, &opts, None);
+    println!(
+        "whole corpus with keep_sigma_names: {} converted ({} check clean), {} refused",
+        all.converted,
+        all.checked,
+        all.refused.values().sum::<usize>()
+    );
+    print_top("refused, by reason", &all.refused, 20);
     assert!(total > 1000);
     assert!(
         t.converted * 10 >= total * 8,
