@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod project;
 pub mod render;
 pub mod schema;
+pub mod sigma;
 pub mod syntax;
 pub mod targets;
 pub mod testing;

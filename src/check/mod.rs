@@ -8,6 +8,8 @@ mod attack;
 mod condition;
 mod metadata;
 
+pub use condition::parse_cidr;
+
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::ir;
 use crate::schema::Schema;

@@ -1,0 +1,1219 @@
+//! Sigma documents → `ast::Rule`s.
+
+use super::condition::{self, Cond};
+use super::mapping::{Logsource, LogsourceMap};
+use super::value::{self, CmpOp, Linking, Num, Part, Raw, SigmaStr, Val};
+use super::{Converted, Options, Reason, SigmaError};
+use crate::ir::FieldType;
+use crate::schema::FieldTypeName;
+use crate::syntax::ast::{
+    self, Body, Comparison, Expr, Having, HavingTerm, Ident, Meta, Op, Query, Span, Value,
+    ValueKind,
+};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+
+type Declares = BTreeMap<String, BTreeMap<String, FieldTypeName>>;
+
+/// One YAML document, read leniently into the parts detc looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    pub title: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub description: Option<String>,
+    pub references: Vec<String>,
+    pub author: Option<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    pub tags: Vec<String>,
+    pub level: Option<String>,
+    pub falsepositives: Vec<String>,
+    pub logsource: Option<Logsource>,
+    /// Search identifiers (`condition` excluded).
+    pub searches: BTreeMap<String, J>,
+    /// The condition(s); several are OR-ed.
+    pub conditions: Vec<String>,
+    pub has_detection: bool,
+    pub correlation: Option<Correlation>,
+    pub generate: bool,
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Correlation {
+    pub kind: String,
+    pub rules: Vec<String>,
+    pub group_by: Vec<String>,
+    pub timespan: Option<String>,
+    pub condition: Option<serde_json::Map<String, J>>,
+    pub has_aliases: bool,
+}
+
+fn scalar_string(v: &J) -> Option<String> {
+    match v {
+        J::String(s) => Some(s.clone()),
+        J::Number(n) => Some(n.to_string()),
+        J::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn strings(v: Option<&J>) -> Vec<String> {
+    match v {
+        Some(J::Array(items)) => items.iter().filter_map(scalar_string).collect(),
+        Some(v) => scalar_string(v).into_iter().collect(),
+        None => vec![],
+    }
+}
+
+fn string(v: Option<&J>) -> Option<String> {
+    v.and_then(scalar_string)
+}
+
+impl Doc {
+    fn read(v: &J) -> Result<Doc, String> {
+        let J::Object(m) = v else {
+            return Err("a Sigma document must be a YAML mapping".into());
+        };
+        let mut d = Doc {
+            title: string(m.get("title")),
+            id: string(m.get("id")),
+            name: string(m.get("name")),
+            status: string(m.get("status")),
+            description: string(m.get("description")),
+            references: strings(m.get("references")),
+            author: string(m.get("author")),
+            date: string(m.get("date")),
+            modified: string(m.get("modified")),
+            tags: strings(m.get("tags")),
+            level: string(m.get("level")),
+            falsepositives: strings(m.get("falsepositives")),
+            action: string(m.get("action")),
+            generate: matches!(m.get("generate"), Some(J::Bool(true))),
+            ..Doc::default()
+        };
+        if let Some(ls) = m.get("logsource") {
+            let J::Object(ls) = ls else {
+                return Err("`logsource` must be a mapping".into());
+            };
+            d.logsource = Some(Logsource {
+                category: string(ls.get("category")),
+                product: string(ls.get("product")),
+                service: string(ls.get("service")),
+            });
+        }
+        if let Some(det) = m.get("detection") {
+            let J::Object(det) = det else {
+                return Err("`detection` must be a mapping".into());
+            };
+            d.has_detection = true;
+            for (k, v) in det {
+                match k.as_str() {
+                    "condition" => {
+                        d.conditions = match v {
+                            J::String(s) => vec![s.clone()],
+                            J::Array(items) => items
+                                .iter()
+                                .map(|i| match i {
+                                    J::String(s) => Ok(s.clone()),
+                                    _ => Err("`condition` must be a string or a list of strings"),
+                                })
+                                .collect::<Result<_, _>>()?,
+                            _ => {
+                                return Err(
+                                    "`condition` must be a string or a list of strings".into()
+                                );
+                            }
+                        }
+                    }
+                    // Sigma 1.x aggregation window; meaningless without an aggregation.
+                    "timeframe" => {}
+                    _ => {
+                        d.searches.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        if let Some(c) = m.get("correlation") {
+            let J::Object(c) = c else {
+                return Err("`correlation` must be a mapping".into());
+            };
+            d.correlation = Some(Correlation {
+                kind: string(c.get("type")).unwrap_or_default(),
+                rules: strings(c.get("rules")),
+                group_by: strings(c.get("group-by")),
+                timespan: string(c.get("timespan")),
+                condition: match c.get("condition") {
+                    Some(J::Object(m)) => Some(m.clone()),
+                    None => None,
+                    Some(_) => return Err("correlation `condition` must be a mapping".into()),
+                },
+                has_aliases: c.contains_key("aliases"),
+            });
+            if let Some(J::Bool(true)) = c.get("generate") {
+                d.generate = true;
+            }
+        }
+        Ok(d)
+    }
+
+    fn label(&self) -> String {
+        match (&self.title, &self.id) {
+            (Some(t), Some(id)) => format!("\"{t}\" ({id})"),
+            (Some(t), None) => format!("\"{t}\""),
+            (None, Some(id)) => format!("({id})"),
+            (None, None) => "(untitled)".into(),
+        }
+    }
+}
+
+/// `[a-z][a-z0-9_]*` from a file name.
+pub fn rule_name(path: &str) -> String {
+    let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let stem = file
+        .strip_suffix(".yml")
+        .or_else(|| file.strip_suffix(".yaml"))
+        .unwrap_or(file);
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name.insert_str(0, "sigma_");
+    }
+    name
+}
+
+pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, SigmaError>> {
+    let err = |rule: String, reason: Reason| SigmaError {
+        file: path.to_string(),
+        rule,
+        reason,
+    };
+    let stem = rule_name(path);
+    let values: Vec<J> = match serde_saphyr::from_multiple(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            return vec![Err(err(stem, Reason::Yaml(msg)))];
+        }
+    };
+    let mut docs = Vec::new();
+    let mut out = Vec::new();
+    for v in values.iter().filter(|v| !v.is_null()) {
+        match Doc::read(v) {
+            Ok(d) => docs.push(d),
+            Err(m) => out.push(Err(err(stem.clone(), Reason::Malformed(m)))),
+        }
+    }
+    if docs.iter().any(|d| d.action.is_some()) {
+        let label = docs.first().map(Doc::label).unwrap_or_else(|| stem.clone());
+        return vec![Err(err(
+            label,
+            Reason::Malformed(
+                "`action:` multi-document rules (Sigma 1.x global/reset/repeat) are not supported"
+                    .into(),
+            ),
+        ))];
+    }
+    // Rules referenced by a correlation are generated on their own only with `generate: true`.
+    let mut hidden = vec![false; docs.len()];
+    for d in &docs {
+        if let Some(c) = &d.correlation
+            && !d.generate
+        {
+            for r in &c.rules {
+                if let Some(i) = find(&docs, r) {
+                    hidden[i] = true;
+                }
+            }
+        }
+    }
+    let emitted: Vec<usize> = (0..docs.len()).filter(|&i| !hidden[i]).collect();
+    for (n, &i) in emitted.iter().enumerate() {
+        let d = &docs[i];
+        let name = if n == 0 {
+            stem.clone()
+        } else {
+            match &d.name {
+                Some(nm) => format!("{stem}_{}", rule_name(nm).trim_start_matches("sigma_")),
+                None => format!("{stem}_{}", n + 1),
+            }
+        };
+        out.push(one(&docs, d, name, opts).map_err(|r| err(d.label(), r)));
+    }
+    out
+}
+
+fn find(docs: &[Doc], r: &str) -> Option<usize> {
+    docs.iter()
+        .position(|d| d.name.as_deref() == Some(r) || d.id.as_deref() == Some(r))
+}
+
+/// Builds one rule: its metadata, then its body.
+struct Builder<'a> {
+    opts: &'a Options,
+    text: String,
+    declares: Declares,
+}
+
+fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted, Reason> {
+    let mut b = Builder {
+        opts,
+        text: String::new(),
+        declares: Declares::new(),
+    };
+    let title = d
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Reason::Malformed("the rule has no `title`".into()))?;
+    let meta = metadata(d)?;
+    let body = match &d.correlation {
+        Some(c) => b.correlation(docs, c)?,
+        None => {
+            let (source, cond) = b.detection(d)?;
+            Body::Single(Query {
+                source: ident(&source),
+                condition: Some(cond),
+            })
+        }
+    };
+    Ok(Converted {
+        rule: ast::Rule {
+            name: ident(&name),
+            title: str_value(&title),
+            meta,
+            body,
+            tests: vec![],
+            span: Span::default(),
+        },
+        text: b.text,
+        declares: b.declares,
+    })
+}
+
+fn ident(s: &str) -> Ident {
+    Ident {
+        name: s.to_string(),
+        span: Span::default(),
+    }
+}
+
+fn value(kind: ValueKind) -> Value {
+    Value {
+        kind,
+        span: Span::default(),
+    }
+}
+
+fn str_value(s: &str) -> Value {
+    value(ValueKind::Str(s.to_string()))
+}
+
+fn meta(key: &str, v: Value) -> Meta {
+    Meta {
+        key: ident(key),
+        value: v,
+    }
+}
+
+fn str_list(items: &[String]) -> Value {
+    value(ValueKind::List(
+        items.iter().map(|s| str_value(s)).collect(),
+    ))
+}
+
+fn date(key: &str, s: &str) -> Result<String, Reason> {
+    let d = s.replace('/', "-");
+    let ok = d.len() == 10
+        && d.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(Reason::Malformed(format!(
+            "`{key}: {s}` is not a date (YYYY-MM-DD or YYYY/MM/DD)"
+        )))
+    }
+}
+
+fn metadata(d: &Doc) -> Result<Vec<Meta>, Reason> {
+    let mut out = Vec::new();
+    let id =
+        d.id.clone()
+            .ok_or_else(|| Reason::Malformed("the rule has no `id`; detc needs one".into()))?;
+    out.push(meta("id", str_value(&id)));
+    let level = d.level.clone().ok_or_else(|| {
+        Reason::Malformed("the rule has no `level`; detc needs a severity".into())
+    })?;
+    let severity = level.to_ascii_lowercase();
+    if !["informational", "low", "medium", "high", "critical"].contains(&severity.as_str()) {
+        return Err(Reason::Malformed(format!("unknown level `{level}`")));
+    }
+    out.push(meta("severity", value(ValueKind::Word(severity))));
+    if let Some(status) = &d.status {
+        let s = status.to_ascii_lowercase();
+        match s.as_str() {
+            "unsupported" => return Err(Reason::StatusUnsupported),
+            "experimental" | "test" | "stable" | "deprecated" => {
+                out.push(meta("status", value(ValueKind::Word(s))))
+            }
+            _ => return Err(Reason::Malformed(format!("unknown status `{status}`"))),
+        }
+    }
+    let (attack, tags) = attack_and_tags(&d.tags);
+    if !attack.is_empty() {
+        let ids = attack
+            .into_iter()
+            .map(|a| value(ValueKind::Word(a)))
+            .collect();
+        out.push(meta("attack", value(ValueKind::List(ids))));
+    }
+    if !tags.is_empty() {
+        out.push(meta("tags", str_list(&tags)));
+    }
+    if let Some(desc) = &d.description {
+        out.push(meta("description", str_value(desc)));
+    }
+    if !d.falsepositives.is_empty() {
+        out.push(meta("false_positives", str_list(&d.falsepositives)));
+    }
+    if !d.references.is_empty() {
+        out.push(meta("references", str_list(&d.references)));
+    }
+    if let Some(a) = &d.author {
+        out.push(meta("author", str_value(a)));
+    }
+    if let Some(s) = &d.date {
+        out.push(meta("date", str_value(&date("date", s)?)));
+    }
+    if let Some(s) = &d.modified {
+        out.push(meta("modified", str_value(&date("modified", s)?)));
+    }
+    Ok(out)
+}
+
+/// `attack.t1059.001` → `T1059.001`, `attack.command-and-control` (or `_`) → `TA0011`;
+/// tactics first. Every other tag (groups, software, cve, ...) stays a tag as written.
+pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut tactics, mut techniques, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for t in tags {
+        let lower = t.to_ascii_lowercase();
+        let Some(x) = lower.strip_prefix("attack.") else {
+            rest.push(t.clone());
+            continue;
+        };
+        let technique = x.strip_prefix('t').is_some_and(|n| {
+            let (main, sub) = n.split_once('.').unwrap_or((n, "000"));
+            main.len() == 4
+                && sub.len() == 3
+                && main.chars().chain(sub.chars()).all(|c| c.is_ascii_digit())
+        });
+        if technique {
+            let id = x.to_ascii_uppercase();
+            if !techniques.contains(&id) {
+                techniques.push(id);
+            }
+        } else if let Some(ta) = crate::attack::tactics()
+            .iter()
+            .find(|ta| ta.shortname == x.replace('_', "-"))
+        {
+            let id = ta.id.to_string();
+            if !tactics.contains(&id) {
+                tactics.push(id);
+            }
+        } else {
+            rest.push(t.clone());
+        }
+    }
+    tactics.extend(techniques);
+    (tactics, rest)
+}
+
+/// The detc form of a `like` literal: a `"..."` string in which `\*` / `\?` are literal.
+fn like_literal(s: &SigmaStr) -> String {
+    let mut out = String::from("\"");
+    for p in &s.0 {
+        match p {
+            Part::Lit(t) => {
+                for c in t.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '"' => out.push_str("\\\""),
+                        '*' => out.push_str("\\*"),
+                        '?' => out.push_str("\\?"),
+                        '\n' => out.push_str("\\n"),
+                        '\t' => out.push_str("\\t"),
+                        '\r' => out.push_str("\\r"),
+                        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Part::Any => out.push('*'),
+            Part::One => out.push('?'),
+            // Filled in before conversion.
+            Part::Placeholder(n) => out.push_str(&format!("%{n}%")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether a name reads as a detc field (`a.b_c`, segments `[A-Za-z_@][A-Za-z0-9_]*`).
+fn is_field_name(s: &str) -> bool {
+    const RESERVED: [&str; 29] = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "contains",
+        "startswith",
+        "endswith",
+        "like",
+        "matches",
+        "exists",
+        "cased",
+        "from",
+        "where",
+        "group",
+        "by",
+        "window",
+        "having",
+        "sequence",
+        "within",
+        "first",
+        "seen",
+        "lookback",
+        "misses",
+        "rule",
+        "list",
+        "true",
+        "false",
+        "cidr",
+        "test",
+    ];
+    !RESERVED.contains(&s)
+        && s.split('.').all(|seg| {
+            let mut cs = seg.chars();
+            cs.next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '@')
+                && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// What one search identifier's field item holds after its modifiers.
+struct Item {
+    field: String,
+    linking: Linking,
+    /// Per value written, its alternatives.
+    values: Vec<Vec<Val>>,
+}
+
+/// The logsource a detection reads, resolved.
+struct Src<'a> {
+    ls: Logsource,
+    map: Option<&'a LogsourceMap>,
+    source: String,
+}
+
+fn and(a: Expr, b: Expr) -> Expr {
+    Expr::And(Box::new(a), Box::new(b))
+}
+fn or(a: Expr, b: Expr) -> Expr {
+    Expr::Or(Box::new(a), Box::new(b))
+}
+fn not(a: Expr) -> Expr {
+    Expr::Not(Box::new(a), Span::default())
+}
+fn fold(items: Vec<Expr>, f: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    items.into_iter().reduce(f)
+}
+
+fn cmp(field: &str, op: Op, cased: bool, v: Option<Value>) -> Expr {
+    Expr::Compare(Comparison {
+        field: ident(field),
+        op,
+        op_span: Span::default(),
+        cased,
+        value: v,
+        span: Span::default(),
+    })
+}
+
+fn num_value(n: Num) -> Value {
+    value(match n {
+        Num::Int(i) => ValueKind::Int(i),
+        Num::Float(x) => ValueKind::Float(x),
+    })
+}
+
+/// `f == v` for one value, `f in [...]` for several.
+fn eq_or_in(field: &str, cased: bool, mut vals: Vec<Value>) -> Expr {
+    if vals.len() == 1 {
+        cmp(field, Op::Eq, cased, vals.pop())
+    } else {
+        cmp(field, Op::In, cased, Some(value(ValueKind::List(vals))))
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn resolve_logsource(&mut self, d: &Doc) -> Result<Src<'a>, Reason> {
+        let ls = d
+            .logsource
+            .clone()
+            .ok_or_else(|| Reason::Malformed("the rule has no `logsource`".into()))?;
+        let map = self.opts.mapping.logsource(&ls);
+        let source = match map {
+            Some(m) => m.source.clone(),
+            None if self.opts.keep_sigma_names => {
+                let parts: Vec<String> = [&ls.product, &ls.category, &ls.service]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        p.chars()
+                            .map(|c| {
+                                let c = c.to_ascii_lowercase();
+                                if c.is_ascii_alphanumeric() { c } else { '_' }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    return Err(Reason::UnmappedLogsource(ls.to_string()));
+                }
+                format!("sigma_{}", parts.join("_"))
+            }
+            None => return Err(Reason::UnmappedLogsource(ls.to_string())),
+        };
+        if map.is_some() && !self.opts.schema.sources.contains_key(&source) {
+            return Err(Reason::Malformed(format!(
+                "the Sigma mapping sends logsource {ls} to `{source}`, which the schema does not declare"
+            )));
+        }
+        Ok(Src { ls, map, source })
+    }
+
+    /// A Sigma field's detc name and type; `hint` is the type a kept Sigma name gets.
+    fn field(
+        &mut self,
+        src: &Src,
+        name: &str,
+        hint: FieldTypeName,
+    ) -> Result<(String, FieldType), Reason> {
+        let schema = &self.opts.schema;
+        if let Some(detc) = self.opts.mapping.field(src.map, name) {
+            return match schema.field_type(&src.source, detc) {
+                Some(t) => Ok((detc.to_string(), t)),
+                None => Err(Reason::Malformed(format!(
+                    "the Sigma mapping sends field `{name}` to `{detc}`, which source `{}` does not declare",
+                    src.source
+                ))),
+            };
+        }
+        if !self.opts.keep_sigma_names {
+            return Err(Reason::UnmappedField {
+                field: name.to_string(),
+                logsource: src.ls.to_string(),
+            });
+        }
+        if !is_field_name(name) {
+            return Err(Reason::Value {
+                field: name.to_string(),
+                message: "the Sigma name is not a valid detc field name, so it cannot be kept"
+                    .into(),
+            });
+        }
+        if let Some(t) = schema.field_type(&src.source, name) {
+            return Ok((name.to_string(), t));
+        }
+        let fields = self.declares.entry(src.source.clone()).or_default();
+        let ty = *fields.entry(name.to_string()).or_insert(hint);
+        if ty != hint {
+            return Err(Reason::Value {
+                field: name.to_string(),
+                message: format!("used as {ty:?} and as {hint:?} in one rule"),
+            });
+        }
+        Ok((name.to_string(), ty.into()))
+    }
+
+    /// A rule's detection: its detc source and condition.
+    fn detection(&mut self, d: &Doc) -> Result<(String, Expr), Reason> {
+        if !d.has_detection {
+            return Err(Reason::Malformed("the rule has no `detection`".into()));
+        }
+        let src = self.resolve_logsource(d)?;
+        if d.conditions.is_empty() {
+            return Err(Reason::Malformed("the detection has no `condition`".into()));
+        }
+        let mut exprs = Vec::new();
+        for c in &d.conditions {
+            let parsed = condition::parse(c).map_err(Reason::Condition)?;
+            exprs.push(self.cond(&src, &d.searches, &parsed)?);
+        }
+        let source = src.source.clone();
+        Ok((source, fold(exprs, or).expect("at least one condition")))
+    }
+
+    fn cond(
+        &mut self,
+        src: &Src,
+        searches: &BTreeMap<String, J>,
+        c: &Cond,
+    ) -> Result<Expr, Reason> {
+        Ok(match c {
+            Cond::And(a, b) => and(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
+            Cond::Or(a, b) => or(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
+            Cond::Not(a) => not(self.cond(src, searches, a)?),
+            Cond::Ident(name) => match searches.get(name) {
+                Some(v) => self.search(src, name, v)?,
+                None => {
+                    return Err(Reason::Condition(format!(
+                        "no search identifier `{name}` in the detection"
+                    )));
+                }
+            },
+            Cond::Of { all, pattern } => {
+                let names: Vec<&String> = searches
+                    .keys()
+                    .filter(|n| match pattern {
+                        Some(p) => condition::pattern_matches(p, n),
+                        None => !n.starts_with('_'),
+                    })
+                    .collect();
+                if names.is_empty() {
+                    return Err(Reason::Condition(format!(
+                        "`{}` matches no search identifier",
+                        pattern.as_deref().unwrap_or("them")
+                    )));
+                }
+                let mut exprs = Vec::new();
+                for n in names {
+                    exprs.push(self.search(src, n, &searches[n])?);
+                }
+                fold(exprs, if *all { and } else { or }).expect("non-empty")
+            }
+        })
+    }
+
+    /// One search identifier: a map (AND of its fields), a list of maps (OR), or keywords.
+    fn search(&mut self, src: &Src, name: &str, v: &J) -> Result<Expr, Reason> {
+        match v {
+            J::Object(m) => self.field_map(src, name, m),
+            J::Array(items) if !items.is_empty() && items.iter().all(J::is_object) => {
+                let mut exprs = Vec::new();
+                for i in items {
+                    if let J::Object(m) = i {
+                        exprs.push(self.field_map(src, name, m)?);
+                    }
+                }
+                Ok(fold(exprs, or).expect("non-empty"))
+            }
+            J::Array(items) if items.iter().any(J::is_object) => Err(Reason::Malformed(format!(
+                "search identifier `{name}` mixes field maps and keywords"
+            ))),
+            J::Null => Err(Reason::Malformed(format!(
+                "search identifier `{name}` is empty"
+            ))),
+            _ => Err(Reason::Keywords),
+        }
+    }
+
+    fn field_map(
+        &mut self,
+        src: &Src,
+        name: &str,
+        m: &serde_json::Map<String, J>,
+    ) -> Result<Expr, Reason> {
+        if m.is_empty() {
+            return Err(Reason::Malformed(format!(
+                "search identifier `{name}` is empty"
+            )));
+        }
+        let mut exprs = Vec::new();
+        for (key, v) in m {
+            let mut parts = key.split('|');
+            let field = parts.next().unwrap_or_default().to_string();
+            if field.is_empty() {
+                return Err(Reason::Keywords);
+            }
+            let mods: Vec<String> = parts.map(str::to_string).collect();
+            let raws: Vec<Raw> = match v {
+                J::Array(items) => items.iter().map(raw).collect::<Result<_, _>>(),
+                v => raw(v).map(|r| vec![r]),
+            }
+            .map_err(|message| Reason::Value {
+                field: field.clone(),
+                message,
+            })?;
+            if raws.is_empty() {
+                return Err(Reason::Value {
+                    field,
+                    message: "an empty list of values matches nothing".into(),
+                });
+            }
+            let linking = Linking {
+                all: mods.iter().any(|m| m == "all"),
+                negate: mods.iter().any(|m| m == "neq"),
+            };
+            let values = raws
+                .iter()
+                .map(|r| value::apply(&mods, r, self.opts.placeholders.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|message| Reason::Value {
+                    field: field.clone(),
+                    message,
+                })?;
+            exprs.push(self.item(
+                src,
+                Item {
+                    field,
+                    linking,
+                    values,
+                },
+            )?);
+        }
+        Ok(fold(exprs, and).expect("non-empty"))
+    }
+
+    fn item(&mut self, src: &Src, item: Item) -> Result<Expr, Reason> {
+        let all_vals = item.values.iter().flatten();
+        let hint = if all_vals.clone().any(|v| matches!(v, Val::Cidr(_))) {
+            FieldTypeName::Ip
+        } else if all_vals.clone().any(|v| matches!(v, Val::Compare(..))) {
+            FieldTypeName::Number
+        } else {
+            FieldTypeName::String
+        };
+        let (name, ty) = self.field(src, &item.field, hint)?;
+        let err = |message: String| Reason::Value {
+            field: item.field.clone(),
+            message,
+        };
+        let e = if item.linking.all {
+            let mut exprs = Vec::new();
+            for alts in &item.values {
+                exprs.push(self.group(&name, ty, alts).map_err(err)?);
+            }
+            fold(exprs, and).expect("non-empty")
+        } else {
+            let alts: Vec<Val> = item.values.into_iter().flatten().collect();
+            self.group(&name, ty, &alts).map_err(err)?
+        };
+        Ok(if item.linking.negate { not(e) } else { e })
+    }
+
+    /// The OR of `vals` on one field, grouped into as few comparisons as detc allows.
+    fn group(&mut self, f: &str, ty: FieldType, vals: &[Val]) -> Result<Expr, String> {
+        // (op, cased) → values, in first-seen order.
+        let mut lists: Vec<((Op, bool), Vec<Value>)> = Vec::new();
+        let mut push =
+            |op: Op, cased: bool, v: Value| match lists.iter_mut().find(|(k, _)| *k == (op, cased))
+            {
+                Some((_, vs)) => vs.push(v),
+                None => lists.push(((op, cased), vec![v])),
+            };
+        let mut singles = Vec::new();
+        let mut cidrs = Vec::new();
+        let absent = |f: &str, ty: FieldType| {
+            let e = not(cmp(f, Op::Exists, false, None));
+            if ty == FieldType::String {
+                and(e, not(cmp(f, Op::Eq, false, Some(str_value("")))))
+            } else {
+                e
+            }
+        };
+        let present = |f: &str, ty: FieldType| {
+            let e = cmp(f, Op::Exists, false, None);
+            if ty == FieldType::String {
+                or(e, cmp(f, Op::Eq, false, Some(str_value(""))))
+            } else {
+                e
+            }
+        };
+        for v in vals {
+            match (v, ty) {
+                (Val::Null, _) => singles.push(absent(f, ty)),
+                (Val::Exists(true), _) => singles.push(present(f, ty)),
+                (Val::Exists(false), _) => singles.push(not(present(f, ty))),
+                (Val::Str { s, cased }, FieldType::String) => {
+                    if s.0
+                        .iter()
+                        .any(|p| matches!(p, Part::Lit(t) if t.contains('\0')))
+                    {
+                        return Err("the value holds NUL characters (a UTF-16 encoding without base64), which detc strings cannot carry".into());
+                    }
+                    let cased = *cased;
+                    match s.0.as_slice() {
+                        [] => push(Op::Eq, cased, str_value("")),
+                        [Part::Lit(t)] => push(Op::Eq, cased, str_value(t)),
+                        [Part::Any, Part::Lit(t)] => push(Op::EndsWith, cased, str_value(t)),
+                        [Part::Lit(t), Part::Any] => push(Op::StartsWith, cased, str_value(t)),
+                        [Part::Any, Part::Lit(t), Part::Any] => {
+                            push(Op::Contains, cased, str_value(t))
+                        }
+                        _ => {
+                            let lit = like_literal(s);
+                            let start = self.text.len();
+                            self.text.push_str(&lit);
+                            let span = Span::new(start, self.text.len());
+                            self.text.push('\n');
+                            singles.push(cmp(
+                                f,
+                                Op::Like,
+                                cased,
+                                Some(Value {
+                                    kind: ValueKind::Str(s.to_plain()),
+                                    span,
+                                }),
+                            ));
+                        }
+                    }
+                }
+                (Val::Num(n), FieldType::String) => push(Op::Eq, false, str_value(&n.to_string())),
+                (Val::Bool(b), FieldType::String) => push(Op::Eq, false, str_value(&b.to_string())),
+                (
+                    Val::Re {
+                        pattern,
+                        ignore_case,
+                        multiline,
+                        dotall,
+                    },
+                    FieldType::String,
+                ) => {
+                    let (anchors, dots) = regex_features(pattern);
+                    if *multiline && anchors {
+                        return Err(format!(
+                            "regex flag `m` changes what `^`/`$` mean in `{pattern}`; detc anchors only at the value's ends"
+                        ));
+                    }
+                    if *dotall && dots {
+                        return Err(format!(
+                            "regex flag `s` lets `.` match a newline in `{pattern}`; detc's `.` never does"
+                        ));
+                    }
+                    if let Err(e) = crate::pattern::parse_regex(pattern) {
+                        return Err(format!("regex `{pattern}`: {}", e.message));
+                    }
+                    singles.push(cmp(f, Op::Matches, !ignore_case, Some(str_value(pattern))));
+                }
+                (Val::Num(n), FieldType::Number) => push(Op::Eq, false, num_value(*n)),
+                (Val::Str { s, .. }, FieldType::Number) => {
+                    let n = s.as_literal().and_then(|t| {
+                        t.parse::<i64>().map(Num::Int).ok().or_else(|| {
+                            t.parse::<f64>()
+                                .ok()
+                                .filter(|x| x.is_finite())
+                                .map(Num::Float)
+                        })
+                    });
+                    match n {
+                        Some(n) => push(Op::Eq, false, num_value(n)),
+                        None => {
+                            return Err(format!(
+                                "`{f}` is a number field; `{}` is not a number",
+                                s.to_plain()
+                            ));
+                        }
+                    }
+                }
+                (Val::Compare(op, n), FieldType::Number) => {
+                    let op = match op {
+                        CmpOp::Lt => Op::Lt,
+                        CmpOp::Le => Op::Le,
+                        CmpOp::Gt => Op::Gt,
+                        CmpOp::Ge => Op::Ge,
+                    };
+                    singles.push(cmp(f, op, false, Some(num_value(*n))));
+                }
+                (Val::Cidr(c), FieldType::Ip) => {
+                    let c = if c.contains('/') {
+                        c.clone()
+                    } else if c.contains(':') {
+                        format!("{c}/128")
+                    } else {
+                        format!("{c}/32")
+                    };
+                    crate::check::parse_cidr(&c, true)
+                        .map_err(|m| format!("cidr `{c}`: {}", m.0))?;
+                    cidrs.push(str_value(&c));
+                }
+                (Val::Str { s, .. }, FieldType::Ip) => match s.as_literal() {
+                    Some(t) if t.parse::<std::net::IpAddr>().is_ok() => {
+                        push(Op::Eq, false, str_value(&t))
+                    }
+                    _ => {
+                        return Err(format!(
+                            "`{f}` is an ip field; `{}` is not an IP address (wildcards and substrings do not apply to ip fields)",
+                            s.to_plain()
+                        ));
+                    }
+                },
+                (Val::Bool(b), FieldType::Boolean) => {
+                    push(Op::Eq, false, value(ValueKind::Bool(*b)))
+                }
+                (Val::Str { s, .. }, FieldType::Boolean) => {
+                    match s.as_literal().map(|t| t.to_ascii_lowercase()).as_deref() {
+                        Some("true") => push(Op::Eq, false, value(ValueKind::Bool(true))),
+                        Some("false") => push(Op::Eq, false, value(ValueKind::Bool(false))),
+                        _ => {
+                            return Err(format!(
+                                "`{f}` is a boolean field; `{}` is not true or false",
+                                s.to_plain()
+                            ));
+                        }
+                    }
+                }
+                (v, ty) => {
+                    let what = match v {
+                        Val::Re { .. } => "a regular expression",
+                        Val::Cidr(_) => "a CIDR network",
+                        Val::Compare(..) => "a numeric comparison",
+                        Val::Num(_) => "a number",
+                        Val::Bool(_) => "a boolean",
+                        _ => "this value",
+                    };
+                    return Err(format!(
+                        "`{f}` is a {} field; {what} does not apply to it",
+                        ty.as_str()
+                    ));
+                }
+            }
+        }
+        let mut exprs = Vec::new();
+        for ((op, cased), vs) in lists {
+            exprs.push(match op {
+                Op::Eq => eq_or_in(f, cased, vs),
+                _ if vs.len() == 1 => cmp(f, op, cased, vs.into_iter().next()),
+                _ => cmp(f, op, cased, Some(value(ValueKind::List(vs)))),
+            });
+        }
+        if !cidrs.is_empty() {
+            exprs.push(cmp(f, Op::In, false, Some(value(ValueKind::Cidr(cidrs)))));
+        }
+        exprs.extend(singles);
+        Ok(fold(exprs, or).expect("at least one value"))
+    }
+
+    fn correlation(&mut self, docs: &[Doc], c: &Correlation) -> Result<Body, Reason> {
+        let bad = |m: String| Reason::Correlation(m);
+        if c.has_aliases {
+            return Err(bad(
+                "`aliases` (a group-by field named differently per rule) are not supported".into(),
+            ));
+        }
+        if c.rules.is_empty() {
+            return Err(bad("`rules` is empty".into()));
+        }
+        let seconds = timespan(c.timespan.as_deref())?;
+        if c.group_by.is_empty() {
+            return Err(bad("without `group-by` there is nothing to group on; detc aggregations and sequences need at least one key".into()));
+        }
+        let mut steps = Vec::new();
+        let mut srcs = Vec::new();
+        for r in &c.rules {
+            let i = find(docs, r).ok_or_else(|| {
+                bad(format!(
+                    "rule `{r}` is not in this file (only same-file references are resolved)"
+                ))
+            })?;
+            let d = &docs[i];
+            if d.correlation.is_some() {
+                return Err(bad(format!(
+                    "rule `{r}` is itself a correlation; chained correlations are not supported"
+                )));
+            }
+            let (source, cond) = self.detection(d)?;
+            let src = self.resolve_logsource(d)?;
+            steps.push(Query {
+                source: ident(&source),
+                condition: Some(cond),
+            });
+            srcs.push(src);
+        }
+        // Group-by keys under each referenced rule's logsource: one detc name for all.
+        let mut by: Vec<Ident> = Vec::new();
+        for g in &c.group_by {
+            let mut name: Option<String> = None;
+            for src in &srcs {
+                let (n, _) = self.field(src, g, FieldTypeName::String)?;
+                match &name {
+                    Some(prev) if *prev != n => {
+                        return Err(bad(format!(
+                            "group-by field `{g}` maps to `{prev}` and `{n}` in different rules"
+                        )));
+                    }
+                    _ => name = Some(n),
+                }
+            }
+            by.push(ident(&name.expect("rules is non-empty")));
+        }
+        let window = value(ValueKind::Duration(seconds));
+        let cond = c.condition.clone().unwrap_or_default();
+        match c.kind.as_str() {
+            "event_count" | "value_count" => {
+                let source = steps[0].source.name.clone();
+                if let Some(other) = steps.iter().find(|s| s.source.name != *source) {
+                    return Err(bad(format!(
+                        "{} over rules of different detc sources (`{source}`, `{}`); a detc aggregation reads one source",
+                        c.kind, other.source.name
+                    )));
+                }
+                let agg = if c.kind == "value_count" {
+                    let f = match cond.get("field") {
+                        Some(J::String(f)) => f.clone(),
+                        _ => return Err(bad("value_count needs `condition.field`".into())),
+                    };
+                    let (n, _) = self.field(&srcs[0], &f, FieldTypeName::String)?;
+                    ("distinct", Some(ident(&n)))
+                } else {
+                    ("count", None)
+                };
+                let having = having(&cond, agg)?;
+                let condition = fold(steps.into_iter().filter_map(|s| s.condition).collect(), or);
+                Ok(Body::Aggregate {
+                    query: Query {
+                        source: ident(&source),
+                        condition,
+                    },
+                    group_by: by,
+                    window,
+                    having,
+                })
+            }
+            "temporal_ordered" => {
+                if steps.len() < 2 {
+                    return Err(bad("temporal_ordered needs at least two rules".into()));
+                }
+                let n = steps.len() as i64;
+                let all_rules = cond.is_empty()
+                    || (cond.len() == 1
+                        && (cond.get("gte").and_then(J::as_i64) == Some(n)
+                            || cond.get("eq").and_then(J::as_i64) == Some(n)));
+                if !all_rules {
+                    return Err(bad("a temporal_ordered condition other than all rules (gte: number of rules) has no detc form".into()));
+                }
+                Ok(Body::Sequence {
+                    by,
+                    within: window,
+                    steps,
+                })
+            }
+            "temporal" => Err(bad(
+                "temporal (any order) has no detc form: detc sequences are ordered".into(),
+            )),
+            "" => Err(bad("the correlation has no `type`".into())),
+            other => Err(bad(format!("correlation type `{other}` is not supported"))),
+        }
+    }
+}
+
+fn raw(v: &J) -> Result<Raw, String> {
+    Ok(match v {
+        J::String(s) => Raw::Str(s.clone()),
+        J::Bool(b) => Raw::Bool(*b),
+        J::Null => Raw::Null,
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Raw::Num(Num::Int(i)),
+            None => match n.as_f64() {
+                Some(x) if x.is_finite() => Raw::Num(Num::Float(x)),
+                _ => return Err(format!("the number {n} is out of range")),
+            },
+        },
+        J::Array(_) | J::Object(_) => {
+            return Err("a value must be a string, number, boolean or null".into());
+        }
+    })
+}
+
+/// Whether a regex has `^`/`$` or `.` outside classes and escapes.
+fn regex_features(p: &str) -> (bool, bool) {
+    let (mut anchors, mut dots) = (false, false);
+    let mut chars = p.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '^' | '$' if !in_class => anchors = true,
+            '.' if !in_class => dots = true,
+            _ => {}
+        }
+    }
+    (anchors, dots)
+}
+
+/// `30s`, `5m`, `1h`, `7d`, `2w` → seconds.
+fn timespan(t: Option<&str>) -> Result<u64, Reason> {
+    let t = t.ok_or_else(|| Reason::Correlation("the correlation has no `timespan`".into()))?;
+    let bad = || Reason::Correlation(format!("timespan `{t}` is not a number of s, m, h, d or w"));
+    let unit = t.chars().last().ok_or_else(bad)?;
+    let n: u64 = t[..t.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        'w' => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(mult) {
+        Some(s) if s > 0 => Ok(s),
+        _ => Err(bad()),
+    }
+}
+
+fn having(cond: &serde_json::Map<String, J>, agg: (&str, Option<Ident>)) -> Result<Having, Reason> {
+    let mut terms = Vec::new();
+    for (k, v) in cond {
+        let op = match k.as_str() {
+            "gt" => Op::Gt,
+            "gte" => Op::Ge,
+            "lt" => Op::Lt,
+            "lte" => Op::Le,
+            "eq" => Op::Eq,
+            "neq" => Op::Ne,
+            "field" => continue,
+            other => {
+                return Err(Reason::Correlation(format!(
+                    "unknown condition operator `{other}`"
+                )));
+            }
+        };
+        let n = v
+            .as_i64()
+            .ok_or_else(|| Reason::Correlation(format!("condition `{k}` needs an integer")))?;
+        terms.push(Having::Term(HavingTerm {
+            func: ident(agg.0),
+            field: agg.1.clone(),
+            op,
+            op_span: Span::default(),
+            value: value(ValueKind::Int(n)),
+            span: Span::default(),
+        }));
+    }
+    terms
+        .into_iter()
+        .reduce(|a, b| Having::And(Box::new(a), Box::new(b)))
+        .ok_or_else(|| Reason::Correlation("the correlation has no `condition`".into()))
+}

@@ -1,0 +1,194 @@
+//! `targets/sigma.yaml`: Sigma logsources → detc sources, Sigma field names → detc fields.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The shipped mapping, built into the binary.
+pub const SHIPPED: &str = include_str!("../../targets/sigma.yaml");
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SigmaMapping {
+    #[serde(default)]
+    pub logsources: Vec<LogsourceMap>,
+    /// Global field map, tried after the matched logsource's own map.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsourceMap {
+    #[serde(rename = "match")]
+    pub matcher: Matcher,
+    pub source: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Matcher {
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+/// A rule's `logsource` (the keys detc looks at).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Logsource {
+    pub category: Option<String>,
+    pub product: Option<String>,
+    pub service: Option<String>,
+}
+
+impl std::fmt::Display for Logsource {
+    /// `windows/process_creation`, `windows/security`, `aws/cloudtrail`: product, then
+    /// category, then service, the parts that are set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<&str> = [&self.product, &self.category, &self.service]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if parts.is_empty() {
+            f.write_str("(empty logsource)")
+        } else {
+            f.write_str(&parts.join("/"))
+        }
+    }
+}
+
+impl Matcher {
+    /// How many keys the matcher names, when it matches `ls`.
+    fn score(&self, ls: &Logsource) -> Option<usize> {
+        let mut n = 0;
+        for (want, have) in [
+            (&self.category, &ls.category),
+            (&self.product, &ls.product),
+            (&self.service, &ls.service),
+        ] {
+            if let Some(w) = want {
+                match have {
+                    Some(h) if h.eq_ignore_ascii_case(w) => n += 1,
+                    _ => return None,
+                }
+            }
+        }
+        Some(n)
+    }
+}
+
+impl SigmaMapping {
+    /// The shipped mapping.
+    pub fn shipped() -> SigmaMapping {
+        // The shipped file is part of the binary and covered by tests.
+        Self::from_yaml(SHIPPED).expect("targets/sigma.yaml is valid")
+    }
+
+    pub fn from_yaml(text: &str) -> Result<SigmaMapping, String> {
+        serde_saphyr::from_str(text).map_err(|e| {
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_string()
+        })
+    }
+
+    /// The shipped mapping overlaid with a user's file (see the format in targets/sigma.yaml).
+    pub fn load(user: Option<&std::path::Path>) -> Result<SigmaMapping, String> {
+        let mut m = Self::shipped();
+        if let Some(path) = user {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let theirs = Self::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            m.merge(theirs);
+        }
+        Ok(m)
+    }
+
+    /// Overlay `other`: its matchers come first (and so win ties), its global fields replace ours.
+    pub fn merge(&mut self, other: SigmaMapping) {
+        let mut logsources = other.logsources;
+        logsources.append(&mut self.logsources);
+        self.logsources = logsources;
+        self.fields.extend(other.fields);
+    }
+
+    /// The most specific matcher for `ls` (the first among equals).
+    pub fn logsource(&self, ls: &Logsource) -> Option<&LogsourceMap> {
+        let mut best: Option<(usize, &LogsourceMap)> = None;
+        for m in &self.logsources {
+            if let Some(score) = m.matcher.score(ls)
+                && best.is_none_or(|(b, _)| score > b)
+            {
+                best = Some((score, m));
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
+    /// The detc name of a Sigma field under a matched logsource.
+    pub fn field<'a>(&'a self, ls: Option<&'a LogsourceMap>, name: &str) -> Option<&'a str> {
+        ls.and_then(|m| m.fields.get(name))
+            .or_else(|| self.fields.get(name))
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(c: Option<&str>, p: Option<&str>, s: Option<&str>) -> Logsource {
+        Logsource {
+            category: c.map(Into::into),
+            product: p.map(Into::into),
+            service: s.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn most_specific_matcher_wins_and_user_first() {
+        let mut m = SigmaMapping::from_yaml(
+            "logsources:\n  - match: {category: process_creation}\n    source: a\n  - match: {category: process_creation, product: windows}\n    source: b\n",
+        )
+        .unwrap();
+        let win = ls(Some("process_creation"), Some("Windows"), None);
+        assert_eq!(m.logsource(&win).unwrap().source, "b");
+        let linux = ls(Some("process_creation"), Some("linux"), None);
+        assert_eq!(m.logsource(&linux).unwrap().source, "a");
+        assert!(m.logsource(&ls(None, Some("windows"), None)).is_none());
+        m.merge(
+            SigmaMapping::from_yaml(
+                "logsources:\n  - match: {category: process_creation, product: windows}\n    source: c\n",
+            )
+            .unwrap(),
+        );
+        assert_eq!(m.logsource(&win).unwrap().source, "c");
+        assert_eq!(win.to_string(), "Windows/process_creation");
+    }
+
+    #[test]
+    fn shipped_mapping_names_declared_fields_only() {
+        let schema: crate::schema::Schema = crate::schema::from_yaml(
+            "targets/schema.yaml",
+            include_str!("../../targets/schema.yaml"),
+        )
+        .unwrap();
+        let m = SigmaMapping::shipped();
+        for l in &m.logsources {
+            let src = schema
+                .sources
+                .get(&l.source)
+                .unwrap_or_else(|| panic!("unknown source {}", l.source));
+            for f in l.fields.values().chain(m.fields.values()) {
+                assert!(src.fields.contains_key(f), "{} has no field {f}", l.source);
+            }
+        }
+    }
+}

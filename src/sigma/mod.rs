@@ -1,0 +1,199 @@
+//! Sigma rules (SigmaHQ, specification v2.1) → the same [`ast::Rule`]s `.det` files produce.
+//!
+//! [`convert_file`] reads one YAML file (one or several documents) and returns one result
+//! per rule: the converted rule, or a [`SigmaError`] naming the file, the rule and the exact
+//! reason it cannot be converted. Nothing is approximated: a Sigma construct detc cannot
+//! say with the same meaning is refused for that rule.
+//!
+//! Meanings:
+//!
+//! * a map of fields is an AND, a list of values an OR (AND under `all`), a list of maps
+//!   an OR; plain values compare case-insensitively (`cased` makes them case-sensitive);
+//! * wildcards `*`/`?` become `startswith`/`endswith`/`contains` where the pattern is one
+//!   of those shapes, otherwise `like`; a value without wildcards is `==`;
+//! * `re` is `matches cased` (Sigma regexes are case-sensitive), `re|i` is `matches`;
+//! * `null` is "absent" (`not exists f`, and for string fields also `not f == ""`, since
+//!   detc's `exists` is false for an empty string); `''` is `f == ""`; `exists: true` is
+//!   `exists f` (or `f == ""` for string fields). detc, like every target, does not tell a
+//!   null field from an absent one.
+//!
+//! `like` patterns are read by the checker from the source text (so `\*` can be a literal
+//! star), so a converted rule comes with a small [`Converted::text`] holding each `like`
+//! literal, written as a `"..."` .det string; the `like` values' spans point into it. Pass
+//! it as the file text when checking the rule.
+
+mod condition;
+mod convert;
+mod mapping;
+mod value;
+
+pub use mapping::{Logsource, LogsourceMap, Matcher, SigmaMapping};
+
+use crate::schema::{FieldTypeName, Schema};
+use crate::syntax::ast;
+use std::collections::{BTreeMap, HashMap};
+
+/// How to convert.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The detc schema (sources and field types); the shipped one by default.
+    pub schema: Schema,
+    /// Logsource and field mapping; the shipped `targets/sigma.yaml` by default.
+    pub mapping: SigmaMapping,
+    /// Keep Sigma's name for a field the mapping does not know, and read an unmapped
+    /// logsource as a synthesised source `sigma_<product>_<category>_<service>`; the
+    /// sources and fields this adds are returned in [`Converted::declares`].
+    pub keep_sigma_names: bool,
+    /// Values of `%name%` placeholders for the `expand` modifier.
+    pub placeholders: Option<HashMap<String, Vec<String>>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            schema: shipped_schema(),
+            mapping: SigmaMapping::shipped(),
+            keep_sigma_names: false,
+            placeholders: None,
+        }
+    }
+}
+
+/// The shipped detc schema.
+pub fn shipped_schema() -> Schema {
+    crate::schema::from_yaml(
+        "targets/schema.yaml",
+        include_str!("../../targets/schema.yaml"),
+    )
+    .expect("targets/schema.yaml is valid")
+}
+
+/// One converted rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converted {
+    pub rule: ast::Rule,
+    /// The text the spans of `like` values point into: give it to the checker as the
+    /// rule's file text (other spans are `Span::default()`).
+    pub text: String,
+    /// With `keep_sigma_names`: the sources and fields (with their types) the rule needs
+    /// beyond the schema, to merge into it (see [`merge_declares`]). Empty otherwise.
+    pub declares: BTreeMap<String, BTreeMap<String, FieldTypeName>>,
+}
+
+/// Why one Sigma rule was not converted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {rule}: {reason}")]
+pub struct SigmaError {
+    pub file: String,
+    /// The rule's title and id, as far as they are known.
+    pub rule: String,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Reason {
+    #[error("invalid YAML: {0}")]
+    Yaml(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("status `unsupported`: Sigma marks the rule as not convertible")]
+    StatusUnsupported,
+    #[error("logsource {0} has no detc mapping")]
+    UnmappedLogsource(String),
+    #[error("field `{field}` of logsource {logsource} has no detc mapping")]
+    UnmappedField { field: String, logsource: String },
+    #[error(
+        "keyword searches (values without a field) are not supported: detc has no full-text search"
+    )]
+    Keywords,
+    #[error("field `{field}`: {message}")]
+    Value { field: String, message: String },
+    #[error("condition: {0}")]
+    Condition(String),
+    #[error("correlation: {0}")]
+    Correlation(String),
+}
+
+impl Reason {
+    /// A short form for grouping refusals: the kind, with names but without values.
+    pub fn summary(&self) -> String {
+        match self {
+            Reason::Yaml(_) => "invalid YAML".into(),
+            Reason::Value { message, .. } => {
+                // Keep the message up to its first quoted value.
+                let cut = message.find(" (`").or_else(|| message.find(": `"));
+                let m = match cut {
+                    Some(i) => &message[..i],
+                    None => message,
+                };
+                let m = if m.starts_with("regex") {
+                    "regex outside detc's portable subset"
+                } else {
+                    m
+                };
+                format!("value: {m}")
+            }
+            Reason::Condition(m) if m.starts_with("no search identifier") => {
+                "condition: unknown identifier".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Convert every rule of one Sigma YAML file. `path` names the file in errors and gives
+/// the rule name (its stem).
+pub fn convert_file(
+    path: &str,
+    text: &str,
+    options: &Options,
+) -> Vec<Result<Converted, SigmaError>> {
+    convert::file(path, text, options)
+}
+
+/// Merge the `declares` of converted rules into a schema: new sources are added, new fields
+/// added to existing sources. A field declared with two types is an error.
+pub fn merge_declares<'a>(
+    schema: &mut Schema,
+    declares: impl IntoIterator<Item = &'a BTreeMap<String, BTreeMap<String, FieldTypeName>>>,
+) -> Result<(), String> {
+    for d in declares {
+        for (source, fields) in d {
+            let def =
+                schema
+                    .sources
+                    .entry(source.clone())
+                    .or_insert_with(|| crate::schema::SourceDef {
+                        description: Some(
+                            "Synthesised from Sigma logsource (keep_sigma_names)".into(),
+                        ),
+                        fields: BTreeMap::new(),
+                    });
+            for (f, ty) in fields {
+                match def.fields.get(f) {
+                    Some(t) if t != ty => {
+                        return Err(format!(
+                            "field `{f}` of source `{source}` is used as {t:?} and as {ty:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        def.fields.insert(f.clone(), *ty);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Read a placeholder file for `expand`: YAML `name: [value, ...]`.
+pub fn load_placeholders(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .to_string()
+    })
+}

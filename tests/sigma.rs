@@ -1,0 +1,718 @@
+//! Sigma → detc conversion: hand-written rules checked and evaluated end to end, and the
+//! SigmaHQ corpus at /work/shared/sigma (skipped when absent).
+
+use detc::check::{self, Context, Lists};
+use detc::eval::Matcher;
+use detc::ir;
+use detc::sigma::{self, Converted, Options, Reason, SigmaError};
+use detc::syntax::ast::{Body, ValueKind};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
+    let mut schema = opts.schema.clone();
+    sigma::merge_declares(&mut schema, [&c.declares])?;
+    let lists = Lists::new();
+    let ctx = Context {
+        schema: &schema,
+        lists: &lists,
+    };
+    let (rule, diags) = check::check_rule("sigma.det", &c.text, &c.rule, &ctx);
+    match rule {
+        Some(r) if diags.is_empty() => Ok(r),
+        _ => Err(diags
+            .iter()
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+/// The file's first rule (a correlation comes first; unreferenced rules follow it).
+fn convert_with(yaml: &str, opts: &Options) -> Result<Converted, Reason> {
+    let out = sigma::convert_file("rules/Test-Rule.yml", yaml, opts);
+    out.into_iter()
+        .next()
+        .expect("a rule")
+        .map_err(|e| e.reason)
+}
+
+/// A windows process_creation rule around `detection`.
+fn pc(detection: &str) -> String {
+    format!(
+        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n{detection}"
+    )
+}
+
+fn rule_with(yaml: &str, opts: &Options) -> ir::Rule {
+    let c = convert_with(yaml, opts).unwrap_or_else(|r| panic!("not converted: {r}"));
+    check(&c, opts).unwrap_or_else(|e| panic!("does not check: {e}\n{:#?}", c.rule.body))
+}
+
+fn rule(yaml: &str) -> ir::Rule {
+    rule_with(yaml, &Options::default())
+}
+
+fn refused(yaml: &str) -> String {
+    match convert_with(yaml, &Options::default()) {
+        Ok(c) => panic!("converted: {:#?}", c.rule.body),
+        Err(r) => r.to_string(),
+    }
+}
+
+fn hits(r: &ir::Rule, event: Value) -> bool {
+    Matcher::new(r).expect("matcher").matches(&event)
+}
+
+#[test]
+fn fields_and_lists_with_modifiers() {
+    let r = rule(&pc(r"
+  selection:
+    Image|endswith:
+      - '\powershell.exe'
+      - '\pwsh.exe'
+    CommandLine|contains: ' -enc '
+  filter:
+    ParentImage|startswith: 'C:\Program Files\'
+  condition: selection and not filter
+"));
+    let ev = |img: &str, cmd: &str, parent: Option<&str>| {
+        let mut e = json!({"process": {"executable": img, "command_line": cmd}});
+        if let Some(p) = parent {
+            e["process"]["parent"] = json!({"executable": p});
+        }
+        e
+    };
+    assert!(hits(&r, ev(r"C:\Windows\PowerShell.EXE", "x -ENC y", None)));
+    assert!(hits(
+        &r,
+        ev(
+            r"C:\x\pwsh.exe",
+            "a -enc b",
+            Some(r"C:\Windows\explorer.exe")
+        )
+    ));
+    assert!(!hits(
+        &r,
+        ev(
+            r"C:\x\pwsh.exe",
+            "a -enc b",
+            Some(r"c:\program files\x.exe")
+        )
+    ));
+    assert!(!hits(&r, ev(r"C:\x\cmd.exe", "a -enc b", None)));
+    assert!(!hits(&r, ev(r"C:\x\pwsh.exe", "a -encx b", None)));
+}
+
+#[test]
+fn wildcards_and_escapes() {
+    let r = rule(&pc(r"
+  selection:
+    Image: 'C:\Windows\\*\cmd?.exe'
+    CommandLine: 'lit\*star\?q\\back*'
+  condition: selection
+"));
+    let ev = |img: &str, cmd: &str| json!({"process": {"executable": img, "command_line": cmd}});
+    assert!(hits(
+        &r,
+        ev(r"c:\windows\system32\CMD1.exe", r"lit*star?q\back and more")
+    ));
+    assert!(!hits(
+        &r,
+        ev(r"c:\windows\system32\cmd.exe", r"lit*star?q\back")
+    ));
+    assert!(!hits(
+        &r,
+        ev(r"c:\windows\system32\cmd1.exe", r"litXstar?q\back")
+    ));
+    // `\*` after a backslash is a literal star (pySigma): `C:\Windows\*` is not a wildcard.
+    let lit = rule(&pc(
+        "  sel:\n    Image: 'C:\\Windows\\*'\n  condition: sel\n",
+    ));
+    assert!(hits(
+        &lit,
+        json!({"process": {"executable": "C:\\Windows*"}})
+    ));
+    assert!(!hits(
+        &lit,
+        json!({"process": {"executable": "C:\\Windows\\x"}})
+    ));
+    assert!(!hits(
+        &r,
+        ev(r"c:\windows\system32\cmd1.exe", r"lit*starXq\back")
+    ));
+    // A plain value is equality, case-insensitive.
+    let r = rule(&pc(
+        "  sel:\n    OriginalFileName: 'PowerShell.EXE'\n  condition: sel\n",
+    ));
+    assert!(hits(
+        &r,
+        json!({"process": {"pe": {"original_file_name": "powershell.exe"}}})
+    ));
+    assert!(!hits(
+        &r,
+        json!({"process": {"pe": {"original_file_name": "powershell.exe2"}}})
+    ));
+}
+
+#[test]
+fn cased_all_neq_and_lists_of_maps() {
+    let r = rule(&pc("
+  sel:
+    CommandLine|contains|all:
+      - 'a1'
+      - 'b2'
+    Image|cased: 'X.exe'
+  condition: sel
+"));
+    let ev = |img: &str, cmd: &str| json!({"process": {"executable": img, "command_line": cmd}});
+    assert!(hits(&r, ev("X.exe", "b2 A1")));
+    assert!(!hits(&r, ev("x.exe", "b2 A1")));
+    assert!(!hits(&r, ev("X.exe", "b2")));
+    let r = rule(&pc("
+  sel:
+    - Image|endswith: '\\a.exe'
+    - CommandLine|neq:
+        - 'x'
+        - 'y'
+  condition: sel
+"));
+    assert!(hits(&r, ev("c:\\a.exe", "x")));
+    assert!(hits(&r, ev("c:\\b.exe", "z")));
+    assert!(!hits(&r, ev("c:\\b.exe", "Y")));
+}
+
+#[test]
+fn null_empty_and_exists() {
+    let r = rule(&pc(
+        "  sel:\n    ParentCommandLine: null\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"name": "a"}})));
+    assert!(hits(
+        &r,
+        json!({"process": {"parent": {"command_line": null}}})
+    ));
+    assert!(!hits(
+        &r,
+        json!({"process": {"parent": {"command_line": ""}}})
+    ));
+    assert!(!hits(
+        &r,
+        json!({"process": {"parent": {"command_line": "x"}}})
+    ));
+    let r = rule(&pc("  sel:\n    ParentCommandLine: ''\n  condition: sel\n"));
+    assert!(hits(
+        &r,
+        json!({"process": {"parent": {"command_line": ""}}})
+    ));
+    assert!(!hits(&r, json!({"process": {"name": "a"}})));
+    let r = rule(&pc(
+        "  sel:\n    ParentCommandLine|exists: true\n  condition: sel\n",
+    ));
+    assert!(hits(
+        &r,
+        json!({"process": {"parent": {"command_line": ""}}})
+    ));
+    assert!(hits(
+        &r,
+        json!({"process": {"parent": {"command_line": "x"}}})
+    ));
+    assert!(!hits(&r, json!({"process": {"name": "a"}})));
+    let r = rule(&pc(
+        "  sel:\n    ParentCommandLine|exists: false\n  condition: sel\n",
+    ));
+    assert!(!hits(
+        &r,
+        json!({"process": {"parent": {"command_line": ""}}})
+    ));
+    assert!(hits(&r, json!({"process": {"name": "a"}})));
+}
+
+#[test]
+fn regular_expressions() {
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|re: '^a[0-9]+b$'\n  condition: sel\n",
+    ));
+    let ev = |cmd: &str| json!({"process": {"command_line": cmd}});
+    assert!(hits(&r, ev("a12b")));
+    assert!(!hits(&r, ev("A12B")), "re is case-sensitive");
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|re|i: 'x[0-9]'\n  condition: sel\n",
+    ));
+    assert!(hits(&r, ev("..X1..")));
+    // `m` without anchors and `s` without dots change nothing.
+    rule(&pc(
+        "  sel:\n    CommandLine|re|m|s: 'x[0-9]'\n  condition: sel\n",
+    ));
+    assert!(
+        refused(&pc(
+            "  sel:\n    CommandLine|re|m: '^x'\n  condition: sel\n"
+        ))
+        .contains("flag `m`")
+    );
+    assert!(
+        refused(&pc(
+            "  sel:\n    CommandLine|re|s: 'a.b'\n  condition: sel\n"
+        ))
+        .contains("flag `s`")
+    );
+    assert!(
+        refused(&pc(
+            "  sel:\n    CommandLine|re: '(?<=a)b'\n  condition: sel\n"
+        ))
+        .contains("regex")
+    );
+    // contains/startswith/endswith on a regex: it already matches anywhere.
+    rule(&pc(
+        "  sel:\n    CommandLine|re|contains: 'a|b'\n  condition: sel\n",
+    ));
+}
+
+#[test]
+fn numbers_and_comparisons() {
+    let r = rule(&pc(
+        "  sel:\n    ProcessId|gte: 100\n    ProcessId|lt: 200\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"pid": 150}})));
+    assert!(!hits(&r, json!({"process": {"pid": 200}})));
+    let r = rule(&pc(
+        "  sel:\n    ProcessId:\n      - 4\n      - '8'\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"pid": 8}})));
+    assert!(
+        refused(&pc("  sel:\n    CommandLine|gt: 5\n  condition: sel\n"))
+            .contains("numeric comparison")
+    );
+    assert!(
+        refused(&pc("  sel:\n    ProcessId: 'abc'\n  condition: sel\n")).contains("not a number")
+    );
+}
+
+#[test]
+fn cidr_on_ip_fields() {
+    let y = "title: Net\nid: 11111111-2222-3333-4444-555555555555\nlevel: low\nlogsource:\n  category: network_connection\n  product: windows\ndetection:\n  sel:\n    DestinationIp|cidr:\n      - '10.0.0.0/8'\n      - 'fd00::/8'\n      - '192.168.1.1'\n  other:\n    SourceIp: '127.0.0.1'\n  condition: sel or other\n";
+    let r = rule(y);
+    let ev = |d: &str| json!({"destination": {"ip": d}});
+    assert!(hits(&r, ev("10.1.2.3")));
+    assert!(hits(&r, ev("fd00::1")));
+    assert!(hits(&r, ev("192.168.1.1")));
+    assert!(!hits(&r, ev("192.168.1.2")));
+    assert!(hits(&r, json!({"source": {"ip": "127.0.0.1"}})));
+    let bad = y.replace("SourceIp: '127.0.0.1'", "SourceIp|startswith: '127.'");
+    assert!(refused(&bad).contains("ip field"));
+    let bad = y.replace("'10.0.0.0/8'", "'10.0.0.1/8'");
+    assert!(refused(&bad).contains("host bits"));
+}
+
+#[test]
+fn encodings() {
+    // base64 / base64offset values are exactly pySigma's.
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel\n",
+    ));
+    for enc in ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"] {
+        assert!(
+            hits(
+                &r,
+                json!({"process": {"command_line": format!("x {enc} y")}})
+            ),
+            "{enc}"
+        );
+    }
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|base64: 'ping'\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"command_line": "cGluZw=="}})));
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|wide|base64offset|contains: 'ping'\n  condition: sel\n",
+    ));
+    assert!(hits(
+        &r,
+        json!({"process": {"command_line": "..cABpAG4AZw.."}})
+    ));
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|utf16|base64: 'a'\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"command_line": "//5hAA=="}})));
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|utf16be|base64: 'a'\n  condition: sel\n",
+    ));
+    assert!(hits(&r, json!({"process": {"command_line": "AGE="}})));
+    assert!(refused(&pc("  sel:\n    CommandLine|wide: 'a'\n  condition: sel\n")).contains("NUL"));
+    assert!(
+        refused(&pc(
+            "  sel:\n    CommandLine|contains|base64: 'a'\n  condition: sel\n"
+        ))
+        .contains("wildcards")
+    );
+}
+
+#[test]
+fn windash_expands_dashes() {
+    let r = rule(&pc(
+        "  sel:\n    CommandLine|windash|contains: ' -exec bypass'\n  condition: sel\n",
+    ));
+    for d in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
+        assert!(
+            hits(
+                &r,
+                json!({"process": {"command_line": format!("x {d}exec bypass")}})
+            ),
+            "{d}"
+        );
+    }
+    assert!(!hits(
+        &r,
+        json!({"process": {"command_line": "x +exec bypass"}})
+    ));
+}
+
+#[test]
+fn expand_placeholders() {
+    let y = pc("  sel:\n    User|expand: '%admins%'\n  condition: sel\n");
+    assert!(refused(&y).contains("%admins%"));
+    let mut opts = Options::default();
+    let mut p = HashMap::new();
+    p.insert(
+        "admins".to_string(),
+        vec!["root".to_string(), "adm*".to_string()],
+    );
+    opts.placeholders = Some(p);
+    let r = rule_with(&y, &opts);
+    assert!(hits(&r, json!({"user": {"name": "ROOT"}})));
+    assert!(hits(&r, json!({"user": {"name": "admin"}})));
+    assert!(!hits(&r, json!({"user": {"name": "bob"}})));
+}
+
+#[test]
+fn conditions() {
+    let r = rule(&pc("
+  sel_a:
+    Image|endswith: '\\a.exe'
+  sel_b:
+    Image|endswith: '\\b.exe'
+  _ignored:
+    Image|endswith: '\\c.exe'
+  filter:
+    CommandLine|contains: 'safe'
+  condition: 1 of sel_* and not filter or all of them
+"));
+    let ev = |img: &str, cmd: &str| json!({"process": {"executable": img, "command_line": cmd}});
+    assert!(hits(&r, ev("x\\a.exe", "")));
+    assert!(!hits(&r, ev("x\\a.exe", "safe")));
+    assert!(!hits(&r, ev("x\\c.exe", "")));
+    // A list of conditions is an OR.
+    let r = rule(&pc("
+  a:
+    Image|endswith: '\\a.exe'
+  b:
+    Image|endswith: '\\b.exe'
+  condition:
+    - a
+    - b
+"));
+    assert!(hits(&r, ev("x\\b.exe", "")));
+    assert!(
+        refused(&pc("  a:\n    Image: x\n  condition: a | count() > 5\n")).contains("Sigma 1.x")
+    );
+    assert!(
+        refused(&pc("  a:\n    Image: x\n  condition: b\n")).contains("no search identifier `b`")
+    );
+    assert!(
+        refused(&pc("  a:\n    Image: x\n  condition: 1 of z*\n"))
+            .contains("matches no search identifier")
+    );
+}
+
+#[test]
+fn refusals_with_reasons() {
+    assert_eq!(
+        refused(&pc("  k:\n    - 'evil'\n  condition: k\n")),
+        Reason::Keywords.to_string()
+    );
+    assert!(
+        refused(&pc("  sel:\n    Hashes|contains: 'x'\n  condition: sel\n"))
+            .contains("field `Hashes` of logsource windows/process_creation has no detc mapping")
+    );
+    assert!(
+        refused(&pc(
+            "  sel:\n    Image|fieldref: ParentImage\n  condition: sel\n"
+        ))
+        .contains("compares two fields")
+    );
+    let unsup = pc("  sel:\n    Image: x\n  condition: sel\n")
+        .replace("status: test", "status: unsupported");
+    assert!(refused(&unsup).contains("unsupported"));
+    let ls =
+        pc("  sel:\n    Image: x\n  condition: sel\n").replace("process_creation", "pipe_created");
+    assert!(refused(&ls).contains("logsource windows/pipe_created has no detc mapping"));
+    let e = sigma::convert_file("a.yml", "title: [", &Options::default());
+    assert!(matches!(
+        &e[0],
+        Err(SigmaError {
+            reason: Reason::Yaml(_),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn metadata() {
+    let y = "title: Meta Rule\nid: 11111111-2222-3333-4444-555555555555\nstatus: experimental\ndescription: Desc\nreferences:\n  - https://example.com\nauthor: Someone\ndate: 2022/09/27\nmodified: 2023-01-02\ntags:\n  - attack.execution\n  - attack.t1059.001\n  - attack.command_and_control\n  - attack.g0032\n  - cve.2021-1234\nfalsepositives:\n  - Admins\nlevel: critical\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  sel:\n    Image: x\n  condition: sel\n";
+    let mut out = sigma::convert_file("x/7Zip-Exfil.yml", y, &Options::default());
+    let c = out.pop().unwrap().unwrap();
+    assert_eq!(c.rule.name.name, "sigma_7zip_exfil");
+    let r = check(&c, &Options::default()).unwrap();
+    assert_eq!(r.title, "Meta Rule");
+    assert_eq!(r.severity.as_str(), "critical");
+    assert_eq!(r.status.as_deref(), Some("experimental"));
+    assert_eq!(r.attack, vec!["TA0002", "TA0011", "T1059.001"]);
+    assert_eq!(r.tags, vec!["attack.g0032", "cve.2021-1234"]);
+    assert_eq!(r.date.as_deref(), Some("2022-09-27"));
+    assert_eq!(r.modified.as_deref(), Some("2023-01-02"));
+    assert_eq!(r.references, vec!["https://example.com"]);
+    assert_eq!(r.false_positives, vec!["Admins"]);
+    assert_eq!(r.author.as_deref(), Some("Someone"));
+}
+
+fn corr(kind_and_rest: &str) -> String {
+    format!(
+        "title: Corr\nid: 99999999-2222-3333-4444-555555555555\nlevel: high\ncorrelation:\n{kind_and_rest}\n---\ntitle: Base A\nid: 11111111-2222-3333-4444-555555555555\nname: base_a\nlevel: low\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  sel:\n    Image|endswith: '\\a.exe'\n  condition: sel\n---\ntitle: Base B\nid: 22222222-2222-3333-4444-555555555555\nname: base_b\nlevel: low\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  sel:\n    Image|endswith: '\\b.exe'\n  condition: sel\n"
+    )
+}
+
+#[test]
+fn correlations() {
+    let opts = Options::default();
+    let c = convert_with(
+        &corr("  type: event_count\n  rules: [base_a, 22222222-2222-3333-4444-555555555555]\n  group-by: [User]\n  timespan: 1h\n  condition:\n    gte: 5\n    lt: 100"),
+        &opts,
+    )
+    .unwrap();
+    let r = check(&c, &opts).unwrap();
+    assert!(matches!(r.kind, ir::RuleKind::Aggregate { .. }));
+    let c = convert_with(
+        &corr("  type: value_count\n  rules: [base_a]\n  group-by: [User]\n  timespan: 10m\n  condition:\n    field: CommandLine\n    gt: 3"),
+        &opts,
+    )
+    .unwrap();
+    match &c.rule.body {
+        Body::Aggregate { window, .. } => assert_eq!(window.kind, ValueKind::Duration(600)),
+        other => panic!("{other:?}"),
+    }
+    check(&c, &opts).unwrap();
+    let c = convert_with(
+        &corr("  type: temporal_ordered\n  rules: [base_a, base_b]\n  group-by: [User]\n  timespan: 5m"),
+        &opts,
+    )
+    .unwrap();
+    assert!(matches!(
+        check(&c, &opts).unwrap().kind,
+        ir::RuleKind::Sequence { .. }
+    ));
+    let e = convert_with(
+        &corr("  type: temporal\n  rules: [base_a, base_b]\n  group-by: [User]\n  timespan: 5m"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("ordered"));
+    let e = convert_with(
+        &corr("  type: event_count\n  rules: [nope]\n  group-by: [User]\n  timespan: 5m\n  condition: {gte: 2}"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not in this file"));
+    // With `generate: true` the referenced rules are converted too.
+    let all = sigma::convert_file(
+        "mr_x.yml",
+        &corr(
+            "  type: event_count\n  generate: true\n  rules: [base_a]\n  group-by: [User]\n  timespan: 1h\n  condition: {gte: 2}",
+        ),
+        &opts,
+    );
+    let names: Vec<String> = all
+        .iter()
+        .map(|r| r.as_ref().unwrap().rule.name.name.clone())
+        .collect();
+    assert_eq!(names, vec!["mr_x", "mr_x_base_a", "mr_x_base_b"]);
+}
+
+#[test]
+fn keep_sigma_names_synthesises_fields_and_sources() {
+    let opts = Options {
+        keep_sigma_names: true,
+        ..Options::default()
+    };
+    let r = rule_with(
+        &pc(
+            "  sel:\n    Hashes|contains: 'SHA256=AB'\n    IntegrityLevel: High\n  condition: sel\n",
+        ),
+        &opts,
+    );
+    assert!(hits(
+        &r,
+        json!({"Hashes": "MD5=1,SHA256=ab12", "IntegrityLevel": "high"})
+    ));
+    let y = pc("  sel:\n    PipeName: '\\x'\n  condition: sel\n")
+        .replace("process_creation", "pipe_created");
+    let c = convert_with(&y, &opts).unwrap();
+    assert!(c.declares.contains_key("sigma_windows_pipe_created"));
+    check(&c, &opts).unwrap();
+}
+
+// ------------------------------------------------------------------------------------------
+// The SigmaHQ corpus.
+
+const CORPUS: &str = "/work/shared/sigma";
+
+fn corpus_files() -> Option<Vec<std::path::PathBuf>> {
+    let root = Path::new(CORPUS);
+    if !root.is_dir() {
+        eprintln!("skipping: {CORPUS} is absent");
+        return None;
+    }
+    let mut files = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            p.is_dir() && (n.starts_with("rules") || n == "unsupported")
+        })
+        .collect();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Some(files)
+}
+
+struct Tally {
+    converted: usize,
+    checked: usize,
+    refused: HashMap<String, usize>,
+    check_errors: HashMap<String, usize>,
+}
+
+fn run_corpus(files: &[std::path::PathBuf], opts: &Options, only: Option<&str>) -> Tally {
+    let mut t = Tally {
+        converted: 0,
+        checked: 0,
+        refused: HashMap::new(),
+        check_errors: HashMap::new(),
+    };
+    for f in files {
+        let path = f.display().to_string();
+        if only.is_some_and(|o| !path.contains(o)) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for r in sigma::convert_file(&path, &text, opts) {
+            match r {
+                Ok(c) => {
+                    t.converted += 1;
+                    match check(&c, opts) {
+                        Ok(_) => t.checked += 1,
+                        Err(e) => {
+                            let first = e.split("; ").next().unwrap_or("").to_string();
+                            let key: String =
+                                first.split('`').take(2).collect::<Vec<_>>().join("`");
+                            *t.check_errors.entry(key).or_default() += 1;
+                        }
+                    }
+                }
+                Err(e) => *t.refused.entry(e.reason.summary()).or_default() += 1,
+            }
+        }
+    }
+    t
+}
+
+fn print_top(title: &str, m: &HashMap<String, usize>, n: usize) {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    println!(
+        "{title} ({} kinds, {} rules):",
+        v.len(),
+        m.values().sum::<usize>()
+    );
+    for (k, c) in v.into_iter().take(n) {
+        println!("  {c:5}  {k}");
+    }
+}
+
+#[test]
+fn corpus_converts_without_panicking() {
+    let Some(files) = corpus_files() else { return };
+    let start = Instant::now();
+    let opts = Options::default();
+    let t = run_corpus(&files, &opts, None);
+    let elapsed = start.elapsed();
+    println!(
+        "{} files: {} converted ({} check clean), {} refused, in {elapsed:?}",
+        files.len(),
+        t.converted,
+        t.checked,
+        t.refused.values().sum::<usize>()
+    );
+    print_top("refused, by reason", &t.refused, 20);
+    print_top(
+        "converted but rejected by `detc check`",
+        &t.check_errors,
+        10,
+    );
+    assert!(files.len() > 1000, "the corpus looks incomplete");
+    assert!(t.converted > 0);
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "conversion took {elapsed:?}"
+    );
+}
+
+#[test]
+fn corpus_process_creation_with_sigma_names() {
+    let Some(files) = corpus_files() else { return };
+    let opts = Options {
+        keep_sigma_names: true,
+        ..Options::default()
+    };
+    let t = run_corpus(&files, &opts, Some("/process_creation/"));
+    let refused: usize = t.refused.values().sum();
+    let total = t.converted + refused;
+    println!(
+        "process_creation with keep_sigma_names: {} of {total} converted ({} check clean)",
+        t.converted, t.checked
+    );
+    print_top("refused, by reason", &t.refused, 20);
+    print_top(
+        "converted but rejected by `detc check`",
+        &t.check_errors,
+        10,
+    );
+    let all = run_corpus(&files, &opts, None);
+    println!(
+        "whole corpus with keep_sigma_names: {} converted ({} check clean), {} refused",
+        all.converted,
+        all.checked,
+        all.refused.values().sum::<usize>()
+    );
+    print_top("refused, by reason", &all.refused, 20);
+    assert!(total > 1000);
+    assert!(
+        t.converted * 10 >= total * 8,
+        "only {} of {total} converted",
+        t.converted
+    );
+}
