@@ -19,7 +19,7 @@ fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
         schema: &schema,
         lists: &lists,
     };
-    let (rule, diags) = check::check_rule("sigma.det", &c.text, &c.rule, &ctx);
+    let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
     match rule {
         Some(r) if diags.is_empty() => Ok(r),
         _ => Err(diags

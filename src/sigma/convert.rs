@@ -263,14 +263,12 @@ fn find(docs: &[Doc], r: &str) -> Option<usize> {
 /// Builds one rule: its metadata, then its body.
 struct Builder<'a> {
     opts: &'a Options,
-    text: String,
     declares: Declares,
 }
 
 fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted, Reason> {
     let mut b = Builder {
         opts,
-        text: String::new(),
         declares: Declares::new(),
     };
     let title = d
@@ -298,7 +296,6 @@ fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted,
             tests: vec![],
             span: Span::default(),
         },
-        text: b.text,
         declares: b.declares,
     })
 }
@@ -446,24 +443,18 @@ pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
     (tactics, rest)
 }
 
-/// The detc form of a `like` literal: a `"..."` string in which `\*` / `\?` are literal.
-fn like_literal(s: &SigmaStr) -> String {
-    let mut out = String::from("\"");
+/// A `like` value as the AST holds it: pattern text, where `*` and `?` are wildcards and
+/// `\*`, `\?`, `\\` stand for the literal characters (Sigma's own escaping).
+fn like_text(s: &SigmaStr) -> String {
+    let mut out = String::new();
     for p in &s.0 {
         match p {
             Part::Lit(t) => {
                 for c in t.chars() {
-                    match c {
-                        '\\' => out.push_str("\\\\"),
-                        '"' => out.push_str("\\\""),
-                        '*' => out.push_str("\\*"),
-                        '?' => out.push_str("\\?"),
-                        '\n' => out.push_str("\\n"),
-                        '\t' => out.push_str("\\t"),
-                        '\r' => out.push_str("\\r"),
-                        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                        c => out.push(c),
+                    if matches!(c, '*' | '?' | '\\') {
+                        out.push('\\');
                     }
+                    out.push(c);
                 }
             }
             Part::Any => out.push('*'),
@@ -472,7 +463,6 @@ fn like_literal(s: &SigmaStr) -> String {
             Part::Placeholder(n) => out.push_str(&format!("%{n}%")),
         }
     }
-    out.push('"');
     out
 }
 
@@ -869,22 +859,15 @@ impl<'a> Builder<'a> {
                         [Part::Any, Part::Lit(t), Part::Any] => {
                             push(Op::Contains, cased, str_value(t))
                         }
-                        _ => {
-                            let lit = like_literal(s);
-                            let start = self.text.len();
-                            self.text.push_str(&lit);
-                            let span = Span::new(start, self.text.len());
-                            self.text.push('\n');
-                            singles.push(cmp(
-                                f,
-                                Op::Like,
-                                cased,
-                                Some(Value {
-                                    kind: ValueKind::Str(s.to_plain()),
-                                    span,
-                                }),
-                            ));
-                        }
+                        _ => singles.push(cmp(
+                            f,
+                            Op::Like,
+                            cased,
+                            Some(Value {
+                                kind: ValueKind::Str(like_text(s)),
+                                span: Span::default(),
+                            }),
+                        )),
                     }
                 }
                 (Val::Num(n), FieldType::String) => push(Op::Eq, false, str_value(&n.to_string())),

@@ -17,10 +17,8 @@
 //!   `exists f` (or `f == ""` for string fields). detc, like every target, does not tell a
 //!   null field from an absent one.
 //!
-//! `like` patterns are read by the checker from the source text (so `\*` can be a literal
-//! star), so a converted rule comes with a small [`Converted::text`] holding each `like`
-//! literal, written as a `"..."` .det string; the `like` values' spans point into it. Pass
-//! it as the file text when checking the rule.
+//! `like` values are pattern text, as in the AST of a `.det` file: `*` and `?` are
+//! wildcards, `\*`, `\?` and `\\` the literal characters (Sigma's own escaping).
 
 mod condition;
 mod convert;
@@ -72,9 +70,6 @@ pub fn shipped_schema() -> Schema {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Converted {
     pub rule: ast::Rule,
-    /// The text the spans of `like` values point into: give it to the checker as the
-    /// rule's file text (other spans are `Span::default()`).
-    pub text: String,
     /// With `keep_sigma_names`: the sources and fields (with their types) the rule needs
     /// beyond the schema, to merge into it (see [`merge_declares`]). Empty otherwise.
     pub declares: BTreeMap<String, BTreeMap<String, FieldTypeName>>,
