@@ -8,6 +8,7 @@ use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
 use detc::render;
+use detc::sigma::import as sigma_import;
 use detc::targets::TargetName;
 use detc::testing::{self, Status};
 use std::io::{IsTerminal as _, Write as _};
@@ -129,6 +130,11 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Convert rules of another format into `.det` files (`detc import sigma PATH...`).
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
     /// Write a MITRE ATT&CK Navigator layer (JSON) of the techniques the rules cover.
     Coverage {
         #[command(flatten)]
@@ -136,6 +142,22 @@ enum Command {
         /// The layer file; `-` for stdout.
         #[arg(long, default_value = "-", value_name = "FILE")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportFormat {
+    /// Sigma YAML rules (files or folders of `.yml`/`.yaml`) → one `.det` file per Sigma file.
+    Sigma {
+        #[command(flatten)]
+        input: Input,
+        /// Where the `.det` files go (the folder layout under each PATH is kept).
+        #[arg(long, required_unless_present = "report")]
+        out: Option<PathBuf>,
+        /// Also check and compile the converted rules for every target, and print how many
+        /// compile per target and why the others do not.
+        #[arg(long)]
+        report: bool,
     },
 }
 
@@ -149,6 +171,17 @@ struct Input {
     /// A schema file whose sources and fields are added to the shipped schema (repeatable).
     #[arg(long)]
     schema: Vec<PathBuf>,
+    /// A Sigma mapping file (logsources and fields, as targets/sigma.yaml) tried before the
+    /// shipped one, for the `.yml`/`.yaml` Sigma rules among the paths.
+    #[arg(long, value_name = "FILE")]
+    sigma_mapping: Option<PathBuf>,
+    /// Keep Sigma's name for a field the Sigma mapping does not know (the same name on every
+    /// target) instead of refusing the rule.
+    #[arg(long)]
+    sigma_keep_names: bool,
+    /// Values for Sigma's `expand` placeholders: YAML `name: [value, ...]`.
+    #[arg(long, value_name = "FILE")]
+    sigma_placeholders: Option<PathBuf>,
 }
 
 /// How `deploy` and `diff` reach a SIEM.
@@ -303,6 +336,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Import {
+            format: ImportFormat::Sigma { input, out, report },
+        } => import_sigma(&input, out.as_deref(), report),
         Command::Deploy {
             input,
             target,
@@ -448,10 +484,14 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config
         print_diags(&[(d, text)], format)?;
         Ok(ExitCode::from(code))
     };
-    let config = match Config::load(&input.schema, &input.mapping) {
+    let mut config = match Config::load(&input.schema, &input.mapping) {
         Ok(c) => c,
         Err(d) => return Ok(Err(failed(d)?)),
     };
+    if let Err(e) = sigma_settings(input, &mut config) {
+        eprintln!("error: {e}");
+        return Ok(Err(ExitCode::from(2)));
+    }
     let default = [PathBuf::from(DEFAULT_TREE)];
     let paths: &[PathBuf] = if input.paths.is_empty() {
         &default
@@ -468,8 +508,90 @@ fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config
     } else {
         Vec::new()
     };
-    let project = project::load(&requested, &context, &config);
+    let project = project::load(&requested, &context, &mut config);
     Ok(Ok((project, config)))
+}
+
+/// `detc import sigma`: convert, print each Sigma file's rules as one `.det` file with the
+/// Sigma author's attribution (Detection Rule License), and with `--report` check and compile
+/// what was written, per target.
+fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Result<ExitCode> {
+    let mut config = match Config::load(&input.schema, &input.mapping) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diags(&[(d, None)], Format::Text)?;
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Err(e) = sigma_settings(input, &mut config) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    // `--report` alone converts into a scratch folder, removed at the end.
+    let scratch = out.is_none();
+    let out = out.map_or_else(
+        || std::env::temp_dir().join(format!("detc-import-{}", std::process::id())),
+        Path::to_path_buf,
+    );
+    let options = detc::sigma::Options {
+        schema: config.schema.clone(),
+        mapping: config.sigma.mapping.clone(),
+        keep_sigma_names: config.sigma.keep_names,
+        placeholders: config.sigma.placeholders.clone(),
+    };
+    let mut imported = sigma_import::Imported::default();
+    for root in &input.paths {
+        let files = match project::discover(std::slice::from_ref(root)) {
+            Ok(f) => f,
+            Err(d) => {
+                print_diags(&[(d, None)], Format::Text)?;
+                return Ok(ExitCode::from(2));
+            }
+        };
+        for path in files
+            .iter()
+            .filter(|p| project::is_sigma(&p.display().to_string()))
+        {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            let target = out.join(relative).with_extension("det");
+            imported.file(path, &text, &options, &target)?;
+        }
+    }
+    for (file, reason) in &imported.refused {
+        eprintln!("{file}: refused: {reason}");
+    }
+    eprintln!(
+        "imported {} rules into {} files under {}; {} refused",
+        imported.converted,
+        imported.written.len(),
+        out.display(),
+        imported.refused.len()
+    );
+    if report {
+        let mut config = config;
+        let project = project::load(&imported.written, &[], &mut config);
+        print!("{}", sigma_import::report(&imported, &project, &config));
+    }
+    if scratch {
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    Ok(exit(usize::from(!imported.refused.is_empty())))
+}
+
+/// The Sigma flags of `input`, into `config`.
+fn sigma_settings(input: &Input, config: &mut Config) -> Result<(), String> {
+    config.sigma.mapping = detc::sigma::SigmaMapping::load(input.sigma_mapping.as_deref())?;
+    config.sigma.keep_names = input.sigma_keep_names;
+    if let Some(path) = &input.sigma_placeholders {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--sigma-placeholders {}: {e}", path.display()))?;
+        let values = detc::sigma::load_placeholders(&text)
+            .map_err(|e| format!("--sigma-placeholders {}: {e}", path.display()))?;
+        config.sigma.placeholders = Some(values);
+    }
+    Ok(())
 }
 
 /// `load`, then check as `detc check` does (what any target cannot express or deploy
@@ -683,7 +805,11 @@ fn fmt(paths: &[PathBuf], check: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let (mut errors, mut changed) = (0, 0);
-    for path in &files {
+    // Sigma files are read, never rewritten.
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "det"))
+    {
         let name = path.display().to_string();
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
         let result = match std::str::from_utf8(&bytes) {

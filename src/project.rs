@@ -34,11 +34,33 @@ const SHIPPED: [(&str, &str); 4] = [
     ),
 ];
 
-/// The schema and one mapping per target.
+/// The schema and one mapping per target, and how Sigma files are read.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub schema: Schema,
     pub mappings: BTreeMap<TargetName, Mapping>,
+    pub sigma: SigmaSettings,
+}
+
+/// How `.yml`/`.yaml` (Sigma) files become rules.
+#[derive(Debug, Clone)]
+pub struct SigmaSettings {
+    /// Logsource and field mapping: the shipped `targets/sigma.yaml`, overlaid by the user's.
+    pub mapping: crate::sigma::SigmaMapping,
+    /// Keep Sigma's name for a field the mapping does not know (on every target).
+    pub keep_names: bool,
+    /// Values for the `expand` modifier's `%placeholders%`.
+    pub placeholders: Option<std::collections::HashMap<String, Vec<String>>>,
+}
+
+impl Default for SigmaSettings {
+    fn default() -> Self {
+        SigmaSettings {
+            mapping: crate::sigma::SigmaMapping::shipped(),
+            keep_names: false,
+            placeholders: None,
+        }
+    }
 }
 
 impl Config {
@@ -48,6 +70,7 @@ impl Config {
         let mut config = Config {
             schema: Schema::default(),
             mappings: BTreeMap::new(),
+            sigma: SigmaSettings::default(),
         };
         for (file, text) in &SHIPPED[1..] {
             let m: Mapping = schema::from_yaml(file, text)?;
@@ -116,7 +139,20 @@ impl Project {
     }
 }
 
-/// `.det` files under each path (a file is taken as it is), sorted for a stable order.
+/// A `.det` file, or a Sigma rule (`.yml`, `.yaml`).
+pub fn is_rule_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "det" | "yml" | "yaml"))
+}
+
+/// Whether a file is read as Sigma YAML.
+pub fn is_sigma(name: &str) -> bool {
+    name.ends_with(".yml") || name.ends_with(".yaml")
+}
+
+/// Rule files (`.det`, Sigma `.yml`/`.yaml`) under each path (a file is taken as it is),
+/// sorted for a stable order.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
     let mut out = Vec::new();
     for p in paths {
@@ -143,7 +179,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "det") {
+        } else if is_rule_file(&path) {
             out.push(path);
         }
     }
@@ -161,7 +197,7 @@ fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
 
 /// Load and check `requested` files; `context` files (the rest of the tree) only supply
 /// lists and the names and ids that must stay unique.
-pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &Config) -> Project {
+pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &mut Config) -> Project {
     // The same file may be named two ways (`./detections/a.det`, `detections/a.det`).
     let identity = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
     let asked: HashSet<PathBuf> = requested.iter().map(identity).collect();
@@ -187,18 +223,27 @@ pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &Config) -> Proj
 pub fn check_text(name: &str, text: &str, config: &Config) -> Project {
     check_sources(
         vec![(name.to_string(), Ok(text.as_bytes().to_vec()), true)],
-        config,
+        &mut config.clone(),
     )
 }
 
 type Input = (String, Result<Vec<u8>, Diagnostic>, bool);
 
-fn check_sources(inputs: Vec<Input>, config: &Config) -> Project {
+fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     let mut project = Project::default();
     let mut parsed: Vec<(usize, ast::File)> = Vec::new();
+    let mut declares = Vec::new();
     for (name, bytes, is_requested) in inputs {
         let result = bytes.map_err(|d| vec![d]).and_then(|bytes| {
-            let parsed = syntax::parse_bytes(&name, &bytes);
+            let parsed = if is_sigma(&name) {
+                let (file, refusals) = sigma_file(&name, &bytes, config, &mut declares);
+                if is_requested {
+                    project.diagnostics.extend(refusals);
+                }
+                file
+            } else {
+                syntax::parse_bytes(&name, &bytes)
+            };
             project.files.push(SourceFile {
                 path: name.clone(),
                 text: String::from_utf8(bytes).ok(),
@@ -213,6 +258,12 @@ fn check_sources(inputs: Vec<Input>, config: &Config) -> Project {
         }
     }
 
+    if let Err(e) = keep_sigma_names(config, &declares) {
+        project
+            .diagnostics
+            .push(Diagnostic::error("sigma", ast::Span::default(), "E0701", e));
+    }
+    let config = &*config;
     let (lists, list_diags) = gather_lists(&project, &parsed);
     project.diagnostics.extend(list_diags);
     let ctx = Context {
@@ -289,6 +340,87 @@ fn check_sources(inputs: Vec<Input>, config: &Config) -> Project {
     project.diagnostics.extend(dup_diags);
     sort(&mut project.diagnostics);
     project
+}
+
+/// The rules of one Sigma file, as `.det` rules, and a diagnostic (E0700) with the reason
+/// for each rule that cannot be converted exactly.
+fn sigma_file(
+    name: &str,
+    bytes: &[u8],
+    config: &Config,
+    declares: &mut Vec<crate::sigma::Declares>,
+) -> (Result<ast::File, Vec<Diagnostic>>, Vec<Diagnostic>) {
+    use crate::sigma::Reason;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        let d = Diagnostic::error(
+            name,
+            ast::Span::default(),
+            "E0002",
+            "the file is not UTF-8 text",
+        );
+        return (Err(vec![d]), vec![]);
+    };
+    let options = crate::sigma::Options {
+        schema: config.schema.clone(),
+        mapping: config.sigma.mapping.clone(),
+        keep_sigma_names: config.sigma.keep_names,
+        placeholders: config.sigma.placeholders.clone(),
+    };
+    let mut file = ast::File::default();
+    let mut diags = Vec::new();
+    for result in crate::sigma::convert_file(name, text, &options) {
+        match result {
+            Ok(c) => {
+                declares.push(c.declares);
+                file.items.push(ast::Item::Rule(Box::new(c.rule)));
+            }
+            Err(e) => {
+                let hint = match &e.reason {
+                    Reason::UnmappedField { .. } => Some(
+                        "map it in a --sigma-mapping file, or keep Sigma's name with \
+                         --sigma-keep-names",
+                    ),
+                    Reason::UnmappedLogsource(_) => {
+                        Some("map the logsource to a detc source in a --sigma-mapping file")
+                    }
+                    _ => None,
+                };
+                let mut d = Diagnostic::error(
+                    name,
+                    ast::Span::default(),
+                    "E0700",
+                    format!("Sigma rule {} cannot be converted: {}", e.rule, e.reason),
+                );
+                d.hint = hint.map(str::to_string);
+                diags.push(d);
+            }
+        }
+    }
+    (Ok(file), diags)
+}
+
+/// With `--sigma-keep-names`: the fields Sigma rules kept their names for join the schema,
+/// named the same on every target that maps their source.
+fn keep_sigma_names(
+    config: &mut Config,
+    declares: &[crate::sigma::Declares],
+) -> Result<(), String> {
+    if declares.iter().all(|d| d.is_empty()) {
+        return Ok(());
+    }
+    crate::sigma::merge_declares(&mut config.schema, declares)?;
+    for d in declares {
+        for (source, fields) in d {
+            for m in config.mappings.values_mut() {
+                if let Some(src) = m.sources.get_mut(source) {
+                    for f in fields.keys() {
+                        src.fields.entry(f.clone()).or_insert_with(|| f.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec<Diagnostic>) {

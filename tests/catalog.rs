@@ -158,9 +158,9 @@ fn rule_errors_write_nothing() {
 /// techniques are exactly the library's technique ids (tactics are not techniques).
 #[test]
 fn shipped_library_docs_and_coverage() {
-    let config = Config::load(&[], &[]).expect("config");
+    let mut config = Config::load(&[], &[]).expect("config");
     let paths = project::discover(&[root().join("detections")]).expect("library");
-    let library = project::load(&paths, &[], &config);
+    let library = project::load(&paths, &[], &mut config);
     assert!(!library.rules.is_empty());
 
     let tmp = tempfile::tempdir().expect("temp dir");

@@ -9,9 +9,9 @@ use detc::targets::TargetName;
 use std::path::PathBuf;
 
 fn library() -> (project::Project, detc::project::Config) {
-    let config = common::config();
+    let mut config = common::config();
     let files = project::discover(&[PathBuf::from("detections")]).expect("detections/ exists");
-    let p = project::load(&files, &[], &config);
+    let p = project::load(&files, &[], &mut config);
     (p, config)
 }
 

@@ -11,9 +11,9 @@ use detc::targets::TargetName;
 use std::path::PathBuf;
 
 fn library() -> (project::Project, project::Config) {
-    let config = common::config();
+    let mut config = common::config();
     let files = project::discover(&[PathBuf::from("detections")]).expect("detections/ exists");
-    (project::load(&files, &[], &config), config)
+    (project::load(&files, &[], &mut config), config)
 }
 
 fn package(target: TargetName) -> Vec<render::File> {

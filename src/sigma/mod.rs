@@ -22,6 +22,7 @@
 
 mod condition;
 mod convert;
+pub mod import;
 mod mapping;
 mod value;
 
@@ -66,13 +67,16 @@ pub fn shipped_schema() -> Schema {
     .expect("targets/schema.yaml is valid")
 }
 
+/// Sources and fields (with their types) a converted rule needs beyond the schema.
+pub type Declares = BTreeMap<String, BTreeMap<String, FieldTypeName>>;
+
 /// One converted rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Converted {
     pub rule: ast::Rule,
     /// With `keep_sigma_names`: the sources and fields (with their types) the rule needs
     /// beyond the schema, to merge into it (see [`merge_declares`]). Empty otherwise.
-    pub declares: BTreeMap<String, BTreeMap<String, FieldTypeName>>,
+    pub declares: Declares,
 }
 
 /// Why one Sigma rule was not converted.
