@@ -7,6 +7,7 @@ use crate::ir;
 use crate::schema::{self, Mapping, Schema};
 use crate::syntax::{self, ast};
 use crate::targets::{self, Language, TargetName};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -200,7 +201,11 @@ fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
 pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &mut Config) -> Project {
     // The same file may be named two ways (`./detections/a.det`, `detections/a.det`).
     let identity = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-    let asked: HashSet<PathBuf> = requested.iter().map(identity).collect();
+    let asked: HashSet<PathBuf> = if context.is_empty() {
+        HashSet::new()
+    } else {
+        requested.iter().map(identity).collect()
+    };
     let all = requested.iter().map(|p| (p, true)).chain(
         context
             .iter()
@@ -233,25 +238,45 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     let mut project = Project::default();
     let mut parsed: Vec<(usize, ast::File)> = Vec::new();
     let mut declares = Vec::new();
-    for (name, bytes, is_requested) in inputs {
-        let result = bytes.map_err(|d| vec![d]).and_then(|bytes| {
-            let parsed = if is_sigma(&name) {
-                let (file, refusals) = sigma_file(&name, &bytes, config, &mut declares);
-                if is_requested {
-                    project.diagnostics.extend(refusals);
-                }
-                file
-            } else {
-                syntax::parse_bytes(&name, &bytes)
+    // Built once: the schema and Sigma mapping are the same for every Sigma file.
+    let sigma = inputs
+        .iter()
+        .any(|(name, _, _)| is_sigma(name))
+        .then(|| crate::sigma::Options {
+            schema: config.schema.clone(),
+            mapping: config.sigma.mapping.clone(),
+            keep_sigma_names: config.sigma.keep_names,
+            placeholders: config.sigma.placeholders.clone(),
+        });
+    // Parsing (and converting Sigma) is per file: on all cores, then gathered in order.
+    let read: Vec<_> = inputs
+        .into_par_iter()
+        .map(|(name, bytes, is_requested)| {
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(d) => return (name, None, Err(vec![d]), vec![], is_requested),
             };
+            let (parsed, refusals, declared) = match (is_sigma(&name), &sigma) {
+                (true, Some(options)) => sigma_file(&name, &bytes, options),
+                _ => (syntax::parse_bytes(&name, &bytes), vec![], vec![]),
+            };
+            let text = String::from_utf8(bytes).ok();
+            (name, Some((text, declared)), parsed, refusals, is_requested)
+        })
+        .collect();
+    for (name, read, parsed_file, refusals, is_requested) in read {
+        if let Some((text, declared)) = read {
+            declares.extend(declared);
             project.files.push(SourceFile {
-                path: name.clone(),
-                text: String::from_utf8(bytes).ok(),
+                path: name,
+                text,
                 requested: is_requested,
             });
-            parsed
-        });
-        match result {
+        }
+        if is_requested {
+            project.diagnostics.extend(refusals);
+        }
+        match parsed_file {
             Ok(file) => parsed.push((project.files.len() - 1, file)),
             Err(diags) if is_requested => project.diagnostics.extend(diags),
             Err(_) => {}
@@ -323,19 +348,23 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
         }
     }
 
-    for (idx, file) in &parsed {
-        let sf = &project.files[*idx];
-        if !sf.requested {
-            continue;
-        }
-        let text = sf.text.as_deref().unwrap_or_default();
-        for item in &file.items {
-            if let ast::Item::Rule(rule) = item {
-                let (ir, diags) = check::check_rule(&sf.path, text, rule, &ctx);
-                project.diagnostics.extend(diags);
-                project.rules.extend(ir);
-            }
-        }
+    // Rules check independently: on all cores, gathered in file and source order.
+    let ctx = &ctx;
+    let checked: Vec<_> = parsed
+        .par_iter()
+        .filter(|(idx, _)| project.files[*idx].requested)
+        .flat_map_iter(|(idx, file)| {
+            let sf = &project.files[*idx];
+            let text = sf.text.as_deref().unwrap_or_default();
+            file.items.iter().filter_map(move |item| match item {
+                ast::Item::Rule(rule) => Some(check::check_rule(&sf.path, text, rule, ctx)),
+                ast::Item::List(_) => None,
+            })
+        })
+        .collect();
+    for (ir, diags) in checked {
+        project.diagnostics.extend(diags);
+        project.rules.extend(ir);
     }
     project.diagnostics.extend(dup_diags);
     sort(&mut project.diagnostics);
@@ -347,9 +376,12 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
 fn sigma_file(
     name: &str,
     bytes: &[u8],
-    config: &Config,
-    declares: &mut Vec<crate::sigma::Declares>,
-) -> (Result<ast::File, Vec<Diagnostic>>, Vec<Diagnostic>) {
+    options: &crate::sigma::Options,
+) -> (
+    Result<ast::File, Vec<Diagnostic>>,
+    Vec<Diagnostic>,
+    Vec<crate::sigma::Declares>,
+) {
     use crate::sigma::Reason;
     let Ok(text) = std::str::from_utf8(bytes) else {
         let d = Diagnostic::error(
@@ -358,17 +390,12 @@ fn sigma_file(
             "E0002",
             "the file is not UTF-8 text",
         );
-        return (Err(vec![d]), vec![]);
-    };
-    let options = crate::sigma::Options {
-        schema: config.schema.clone(),
-        mapping: config.sigma.mapping.clone(),
-        keep_sigma_names: config.sigma.keep_names,
-        placeholders: config.sigma.placeholders.clone(),
+        return (Err(vec![d]), vec![], vec![]);
     };
     let mut file = ast::File::default();
     let mut diags = Vec::new();
-    for result in crate::sigma::convert_file(name, text, &options) {
+    let mut declares = Vec::new();
+    for result in crate::sigma::convert_file(name, text, options) {
         match result {
             Ok(c) => {
                 declares.push(c.declares);
@@ -396,7 +423,7 @@ fn sigma_file(
             }
         }
     }
-    (Ok(file), diags)
+    (Ok(file), diags, declares)
 }
 
 /// With `--sigma-keep-names`: the fields Sigma rules kept their names for join the schema,
@@ -494,19 +521,35 @@ pub fn compile(
 ) -> (Vec<Output>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let mut diags = project.diagnostics.clone();
-    for rule in &project.rules {
-        for &t in targets.iter().filter(|t| rule.deploys_to(t.as_str())) {
-            match targets::compile(t, rule, &config.mappings[&t]) {
-                Ok(queries) => out.extend(queries.into_iter().map(|c| Output {
-                    rule: rule.name.clone(),
-                    id: rule.id.clone(),
-                    target: t,
-                    language: c.language,
-                    query: c.query,
-                    note: targets::note(t, rule, &config.mappings[&t]),
-                })),
-                Err(e) => diags.push(e.into_diagnostic(rule, t)),
-            }
+    // Each rule compiles on its own: on all cores, gathered in rule order.
+    let compiled: Vec<Result<Vec<Output>, Diagnostic>> = project
+        .rules
+        .par_iter()
+        .flat_map_iter(|rule| {
+            targets
+                .iter()
+                .filter(|t| rule.deploys_to(t.as_str()))
+                .map(move |&t| {
+                    let queries = targets::compile(t, rule, &config.mappings[&t])
+                        .map_err(|e| e.into_diagnostic(rule, t))?;
+                    Ok(queries
+                        .into_iter()
+                        .map(|c| Output {
+                            rule: rule.name.clone(),
+                            id: rule.id.clone(),
+                            target: t,
+                            language: c.language,
+                            query: c.query,
+                            note: targets::note(t, rule, &config.mappings[&t]),
+                        })
+                        .collect())
+                })
+        })
+        .collect();
+    for c in compiled {
+        match c {
+            Ok(outputs) => out.extend(outputs),
+            Err(d) => diags.push(d),
         }
     }
     out.sort_by(|a, b| (&a.rule, a.target, a.language).cmp(&(&b.rule, b.target, b.language)));
