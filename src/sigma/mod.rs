@@ -25,7 +25,7 @@ mod convert;
 mod mapping;
 mod value;
 
-pub use mapping::{Logsource, LogsourceMap, Matcher, SigmaMapping};
+pub use mapping::{Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
 
 use crate::schema::{FieldTypeName, Schema};
 use crate::syntax::ast;
