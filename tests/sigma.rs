@@ -435,8 +435,12 @@ fn refusals_with_reasons() {
         Reason::Keywords.to_string()
     );
     assert!(
-        refused(&pc("  sel:\n    Hashes|contains: 'x'\n  condition: sel\n"))
-            .contains("field `Hashes` of logsource windows/process_creation has no detc mapping")
+        refused(&pc(
+            "  sel:\n    CurrentDirectory|contains: 'x'\n  condition: sel\n"
+        ))
+        .contains(
+            "field `CurrentDirectory` of logsource windows/process_creation has no detc mapping"
+        )
     );
     assert!(
         refused(&pc(
@@ -493,6 +497,37 @@ fn attack_tags_are_completed_or_kept_as_tags() {
         r.tags,
         vec!["attack.stealth", "attack.t1685", "attack.t1085"]
     );
+}
+
+#[test]
+fn hash_lists_become_one_field_per_algorithm() {
+    let sha = "A".repeat(64);
+    let md5 = "b".repeat(32);
+    let r = rule(&pc(&format!(
+        "  sel:\n    Hashes|contains:\n      - 'SHA256={sha}'\n      - 'MD5={md5}'\n  condition: sel\n"
+    )));
+    assert!(hits(
+        &r,
+        json!({"process": {"hash": {"sha256": sha.to_lowercase()}}})
+    ));
+    assert!(hits(&r, json!({"process": {"hash": {"md5": md5}}})));
+    assert!(!hits(
+        &r,
+        json!({"process": {"hash": {"sha256": "a".repeat(63)}}})
+    ));
+    for (v, why) in [
+        (format!("IMPHASH={md5}"), "without a detc field"),
+        ("SHA256=abc".to_string(), "not a full SHA256"),
+    ] {
+        let m = refused(&pc(&format!(
+            "  sel:\n    Hashes|contains: '{v}'\n  condition: sel\n"
+        )));
+        assert!(m.contains(why), "{m}");
+    }
+    let m = refused(&pc(&format!(
+        "  sel:\n    Hashes: 'SHA256={sha}'\n  condition: sel\n"
+    )));
+    assert!(m.contains("only with `contains"), "{m}");
 }
 
 #[test]

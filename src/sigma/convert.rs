@@ -841,6 +841,15 @@ impl<'a> Builder<'a> {
     }
 
     fn item(&mut self, src: &Src, item: Item) -> Result<Option<Expr>, Reason> {
+        if let Some(algs) = src.map.and_then(|m| m.hashes.get(&item.field)) {
+            match self.hashes(src, &item, algs) {
+                Ok(e) => return Ok(Some(e)),
+                // With keep_sigma_names, a hash test with no per-algorithm form keeps the
+                // Sigma field like any unmapped one.
+                Err(_) if self.opts.keep_sigma_names => {}
+                Err(r) => return Err(r),
+            }
+        }
         if let Some(implied) = src.map.and_then(|m| m.implied.get(&item.field)) {
             if is_implied(&item, implied) {
                 return Ok(None);
@@ -889,6 +898,97 @@ impl<'a> Builder<'a> {
             self.group(&name, ty, &alts).map_err(err)?
         };
         Ok(Some(if item.linking.negate { not(e) } else { e }))
+    }
+
+    /// A Sysmon `Hashes` test (`Hashes|contains: 'SHA256=<hex>'`) as equalities on the detc
+    /// field of each algorithm. `contains 'ALG=<full-length hex>'` holds exactly when that
+    /// algorithm's hash is the value (no algorithm name ends another, and the full length
+    /// leaves no room for a longer hash); anything else (an algorithm without a detc field,
+    /// such as IMPHASH, a partial hash, equality on the whole list) is refused.
+    fn hashes(
+        &mut self,
+        src: &Src,
+        item: &Item,
+        algs: &BTreeMap<String, String>,
+    ) -> Result<Expr, Reason> {
+        let bad = |message: String| Reason::Value {
+            field: item.field.clone(),
+            message,
+        };
+        let one = |v: &Val| -> Result<(String, String), Reason> {
+            let text = match v {
+                Val::Str { s, .. } => match s.0.as_slice() {
+                    [Part::Any, Part::Lit(t), Part::Any] => t.clone(),
+                    _ => {
+                        return Err(bad(format!(
+                            "a hash list is matched only with `contains 'ALG=<hash>'`: `{}`",
+                            s.to_plain()
+                        )));
+                    }
+                },
+                other => {
+                    return Err(bad(format!(
+                        "a hash list is matched only with `contains 'ALG=<hash>'`: `{}`",
+                        val_text(other)
+                    )));
+                }
+            };
+            let (alg, hash) = text.split_once('=').unwrap_or(("", &text));
+            let alg = alg.to_ascii_uppercase();
+            let len = match alg.as_str() {
+                "MD5" => 32,
+                "SHA1" => 40,
+                "SHA256" => 64,
+                _ => 0,
+            };
+            let field = algs.get(&alg).filter(|_| len > 0).ok_or_else(|| {
+                bad(format!(
+                    "hash algorithm without a detc field (detc has one field per algorithm: {}): `{text}`",
+                    algs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if hash.len() != len || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(bad(format!(
+                    "not a full {alg} hash, so `contains` is not an equality on one algorithm's field: `{text}`"
+                )));
+            }
+            Ok((field.clone(), hash.to_ascii_lowercase()))
+        };
+        let groups: Vec<Vec<(String, String)>> = item
+            .values
+            .iter()
+            .map(|alts| alts.iter().map(one).collect::<Result<_, _>>())
+            .collect::<Result<_, _>>()?;
+        let by_field = |pairs: Vec<(String, String)>| -> Result<Expr, Reason> {
+            let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
+            for (f, h) in pairs {
+                match fields.iter_mut().find(|(g, _)| *g == f) {
+                    Some((_, vs)) => vs.push(str_value(&h)),
+                    None => fields.push((f, vec![str_value(&h)])),
+                }
+            }
+            let mut exprs = Vec::new();
+            for (f, vs) in fields {
+                if self.opts.schema.field_type(&src.source, &f).is_none() {
+                    return Err(Reason::Malformed(format!(
+                        "the Sigma mapping sends `{}` hashes to `{f}`, which source `{}` does not declare",
+                        item.field, src.source
+                    )));
+                }
+                exprs.push(eq_or_in(&f, false, vs));
+            }
+            Ok(fold(exprs, or).expect("non-empty"))
+        };
+        let e = if item.linking.all {
+            let mut exprs = Vec::new();
+            for g in groups {
+                exprs.push(by_field(g)?);
+            }
+            fold(exprs, and).expect("non-empty")
+        } else {
+            by_field(groups.into_iter().flatten().collect())?
+        };
+        Ok(if item.linking.negate { not(e) } else { e })
     }
 
     /// The OR of `vals` on one field, grouped into as few comparisons as detc allows.

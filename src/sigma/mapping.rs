@@ -29,6 +29,10 @@ pub struct LogsourceMap {
     /// exactly these values is true on the source and converts to nothing.
     #[serde(default)]
     pub implied: BTreeMap<String, Vec<Scalar>>,
+    /// Sigma field holding Sysmon-style `ALG=hex,ALG=hex` hash lists → algorithm name
+    /// (`SHA256`) → the detc field holding that one hash.
+    #[serde(default)]
+    pub hashes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A YAML scalar in the mapping: `1`, `"true"`, `SetValue`.
@@ -221,7 +225,8 @@ mod tests {
                 .sources
                 .get(&l.source)
                 .unwrap_or_else(|| panic!("unknown source {}", l.source));
-            for f in l.fields.values().chain(m.fields.values()) {
+            let hashes = l.hashes.values().flat_map(|h| h.values());
+            for f in l.fields.values().chain(m.fields.values()).chain(hashes) {
                 assert!(src.fields.contains_key(f), "{} has no field {f}", l.source);
             }
         }
