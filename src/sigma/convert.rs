@@ -283,7 +283,7 @@ fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted,
             let (source, cond) = b.detection(d)?;
             Body::Single(Query {
                 source: ident(&source),
-                condition: Some(cond),
+                condition: cond,
             })
         }
     };
@@ -408,6 +408,15 @@ fn metadata(d: &Doc) -> Result<Vec<Meta>, Reason> {
 
 /// `attack.t1059.001` → `T1059.001`, `attack.command-and-control` (or `_`) → `TA0011`;
 /// tactics first. Every other tag (groups, software, cve, ...) stays a tag as written.
+///
+/// detc requires each technique to come with one of its tactics (E0115) and every id to be
+/// a current one of the pinned ATT&CK table (E0112-E0114). Sigma tags are often
+/// technique-only, and ATT&CK itself defines a technique's tactics, so a technique whose
+/// tactics the rule names none of gets all of them added: that states nothing the
+/// technique id did not already. A technique id the pinned table does not know (newer
+/// than it, like T1685 against ATT&CK 18.1), or one it marks deprecated or revoked, is not
+/// something detc can check, so it stays in `tags` as written (`attack.t1685`) rather than
+/// failing the rule; choosing a replacement id would be a guess.
 pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
     let (mut tactics, mut techniques, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for t in tags {
@@ -424,7 +433,11 @@ pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
         });
         if technique {
             let id = x.to_ascii_uppercase();
-            if !techniques.contains(&id) {
+            let current = crate::attack::technique(&id)
+                .is_some_and(|t| t.status == crate::attack::Status::Active);
+            if !current {
+                rest.push(t.clone());
+            } else if !techniques.contains(&id) {
                 techniques.push(id);
             }
         } else if let Some(ta) = crate::attack::tactics()
@@ -437,6 +450,17 @@ pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
             }
         } else {
             rest.push(t.clone());
+        }
+    }
+    let named = tactics.clone();
+    for id in &techniques {
+        let t = crate::attack::technique(id).expect("kept techniques are in the table");
+        if !t.tactics.iter().any(|ta| named.iter().any(|n| n == ta)) {
+            for ta in &t.tactics {
+                if !tactics.iter().any(|x| x == ta) {
+                    tactics.push(ta.to_string());
+                }
+            }
         }
     }
     tactics.extend(techniques);
@@ -534,6 +558,31 @@ fn not(a: Expr) -> Expr {
 }
 fn fold(items: Vec<Expr>, f: fn(Expr, Expr) -> Expr) -> Option<Expr> {
     items.into_iter().reduce(f)
+}
+
+// Conditions under construction are `Option<Expr>`, `None` standing for "true": a test the
+// logsource implies (see `implied` in targets/sigma.yaml) converts to nothing.
+
+fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Option<Expr> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(and(a, b)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn or_opt(a: Option<Expr>, b: Option<Expr>) -> Option<Expr> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(or(a, b)),
+        _ => None,
+    }
+}
+
+/// AND / OR of a non-empty list of conditions.
+fn fold_opt(
+    items: Vec<Option<Expr>>,
+    f: fn(Option<Expr>, Option<Expr>) -> Option<Expr>,
+) -> Option<Expr> {
+    items.into_iter().reduce(f).expect("non-empty")
 }
 
 fn cmp(field: &str, op: Op, cased: bool, v: Option<Value>) -> Expr {
@@ -644,8 +693,8 @@ impl<'a> Builder<'a> {
         Ok((name.to_string(), ty.into()))
     }
 
-    /// A rule's detection: its detc source and condition.
-    fn detection(&mut self, d: &Doc) -> Result<(String, Expr), Reason> {
+    /// A rule's detection: its detc source and condition (`None`: every event of the source).
+    fn detection(&mut self, d: &Doc) -> Result<(String, Option<Expr>), Reason> {
         if !d.has_detection {
             return Err(Reason::Malformed("the rule has no `detection`".into()));
         }
@@ -659,7 +708,7 @@ impl<'a> Builder<'a> {
             exprs.push(self.cond(&src, &d.searches, &parsed)?);
         }
         let source = src.source.clone();
-        Ok((source, fold(exprs, or).expect("at least one condition")))
+        Ok((source, fold_opt(exprs, or_opt)))
     }
 
     fn cond(
@@ -667,11 +716,19 @@ impl<'a> Builder<'a> {
         src: &Src,
         searches: &BTreeMap<String, J>,
         c: &Cond,
-    ) -> Result<Expr, Reason> {
+    ) -> Result<Option<Expr>, Reason> {
         Ok(match c {
-            Cond::And(a, b) => and(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
-            Cond::Or(a, b) => or(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
-            Cond::Not(a) => not(self.cond(src, searches, a)?),
+            Cond::And(a, b) => and_opt(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
+            Cond::Or(a, b) => or_opt(self.cond(src, searches, a)?, self.cond(src, searches, b)?),
+            Cond::Not(a) => match self.cond(src, searches, a)? {
+                Some(e) => Some(not(e)),
+                None => {
+                    return Err(Reason::Condition(format!(
+                        "a `not` negates a search that logsource {} always satisfies (it tests only what the logsource implies), so the rule can never match",
+                        src.ls
+                    )));
+                }
+            },
             Cond::Ident(name) => match searches.get(name) {
                 Some(v) => self.search(src, name, v)?,
                 None => {
@@ -698,13 +755,13 @@ impl<'a> Builder<'a> {
                 for n in names {
                     exprs.push(self.search(src, n, &searches[n])?);
                 }
-                fold(exprs, if *all { and } else { or }).expect("non-empty")
+                fold_opt(exprs, if *all { and_opt } else { or_opt })
             }
         })
     }
 
     /// One search identifier: a map (AND of its fields), a list of maps (OR), or keywords.
-    fn search(&mut self, src: &Src, name: &str, v: &J) -> Result<Expr, Reason> {
+    fn search(&mut self, src: &Src, name: &str, v: &J) -> Result<Option<Expr>, Reason> {
         match v {
             J::Object(m) => self.field_map(src, name, m),
             J::Array(items) if !items.is_empty() && items.iter().all(J::is_object) => {
@@ -714,7 +771,7 @@ impl<'a> Builder<'a> {
                         exprs.push(self.field_map(src, name, m)?);
                     }
                 }
-                Ok(fold(exprs, or).expect("non-empty"))
+                Ok(fold_opt(exprs, or_opt))
             }
             J::Array(items) if items.iter().any(J::is_object) => Err(Reason::Malformed(format!(
                 "search identifier `{name}` mixes field maps and keywords"
@@ -731,7 +788,7 @@ impl<'a> Builder<'a> {
         src: &Src,
         name: &str,
         m: &serde_json::Map<String, J>,
-    ) -> Result<Expr, Reason> {
+    ) -> Result<Option<Expr>, Reason> {
         if m.is_empty() {
             return Err(Reason::Malformed(format!(
                 "search identifier `{name}` is empty"
@@ -780,10 +837,43 @@ impl<'a> Builder<'a> {
                 },
             )?);
         }
-        Ok(fold(exprs, and).expect("non-empty"))
+        Ok(fold_opt(exprs, and_opt))
     }
 
-    fn item(&mut self, src: &Src, item: Item) -> Result<Expr, Reason> {
+    fn item(&mut self, src: &Src, item: Item) -> Result<Option<Expr>, Reason> {
+        if let Some(algs) = src.map.and_then(|m| m.hashes.get(&item.field)) {
+            match self.hashes(src, &item, algs) {
+                Ok(e) => return Ok(Some(e)),
+                // With keep_sigma_names, a hash test with no per-algorithm form keeps the
+                // Sigma field like any unmapped one.
+                Err(_) if self.opts.keep_sigma_names => {}
+                Err(r) => return Err(r),
+            }
+        }
+        if let Some(implied) = src.map.and_then(|m| m.implied.get(&item.field)) {
+            if is_implied(&item, implied) {
+                return Ok(None);
+            }
+            // Not exactly the implied values: the field is an ordinary field from here on,
+            // if the source has one for it.
+            if self.opts.mapping.field(src.map, &item.field).is_none()
+                && !self.opts.keep_sigma_names
+            {
+                let tested: Vec<String> = item.values.iter().flatten().map(val_text).collect();
+                let implied: Vec<String> = implied.iter().map(|v| v.to_string()).collect();
+                return Err(Reason::Value {
+                    field: item.field.clone(),
+                    message: format!(
+                        "the test is not exactly what logsource {} implies ({} in [{}]) and detc source `{}` has no field for it: `{}`",
+                        src.ls,
+                        item.field,
+                        implied.join(", "),
+                        src.source,
+                        tested.join(", ")
+                    ),
+                });
+            }
+        }
         let all_vals = item.values.iter().flatten();
         let hint = if all_vals.clone().any(|v| matches!(v, Val::Cidr(_))) {
             FieldTypeName::Ip
@@ -806,6 +896,97 @@ impl<'a> Builder<'a> {
         } else {
             let alts: Vec<Val> = item.values.into_iter().flatten().collect();
             self.group(&name, ty, &alts).map_err(err)?
+        };
+        Ok(Some(if item.linking.negate { not(e) } else { e }))
+    }
+
+    /// A Sysmon `Hashes` test (`Hashes|contains: 'SHA256=<hex>'`) as equalities on the detc
+    /// field of each algorithm. `contains 'ALG=<full-length hex>'` holds exactly when that
+    /// algorithm's hash is the value (no algorithm name ends another, and the full length
+    /// leaves no room for a longer hash); anything else (an algorithm without a detc field,
+    /// such as IMPHASH, a partial hash, equality on the whole list) is refused.
+    fn hashes(
+        &mut self,
+        src: &Src,
+        item: &Item,
+        algs: &BTreeMap<String, String>,
+    ) -> Result<Expr, Reason> {
+        let bad = |message: String| Reason::Value {
+            field: item.field.clone(),
+            message,
+        };
+        let one = |v: &Val| -> Result<(String, String), Reason> {
+            let text = match v {
+                Val::Str { s, .. } => match s.0.as_slice() {
+                    [Part::Any, Part::Lit(t), Part::Any] => t.clone(),
+                    _ => {
+                        return Err(bad(format!(
+                            "a hash list is matched only with `contains 'ALG=<hash>'`: `{}`",
+                            s.to_plain()
+                        )));
+                    }
+                },
+                other => {
+                    return Err(bad(format!(
+                        "a hash list is matched only with `contains 'ALG=<hash>'`: `{}`",
+                        val_text(other)
+                    )));
+                }
+            };
+            let (alg, hash) = text.split_once('=').unwrap_or(("", &text));
+            let alg = alg.to_ascii_uppercase();
+            let len = match alg.as_str() {
+                "MD5" => 32,
+                "SHA1" => 40,
+                "SHA256" => 64,
+                _ => 0,
+            };
+            let field = algs.get(&alg).filter(|_| len > 0).ok_or_else(|| {
+                bad(format!(
+                    "hash algorithm without a detc field (detc has one field per algorithm: {}): `{text}`",
+                    algs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if hash.len() != len || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(bad(format!(
+                    "not a full {alg} hash, so `contains` is not an equality on one algorithm's field: `{text}`"
+                )));
+            }
+            Ok((field.clone(), hash.to_ascii_lowercase()))
+        };
+        let groups: Vec<Vec<(String, String)>> = item
+            .values
+            .iter()
+            .map(|alts| alts.iter().map(one).collect::<Result<_, _>>())
+            .collect::<Result<_, _>>()?;
+        let by_field = |pairs: Vec<(String, String)>| -> Result<Expr, Reason> {
+            let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
+            for (f, h) in pairs {
+                match fields.iter_mut().find(|(g, _)| *g == f) {
+                    Some((_, vs)) => vs.push(str_value(&h)),
+                    None => fields.push((f, vec![str_value(&h)])),
+                }
+            }
+            let mut exprs = Vec::new();
+            for (f, vs) in fields {
+                if self.opts.schema.field_type(&src.source, &f).is_none() {
+                    return Err(Reason::Malformed(format!(
+                        "the Sigma mapping sends `{}` hashes to `{f}`, which source `{}` does not declare",
+                        item.field, src.source
+                    )));
+                }
+                exprs.push(eq_or_in(&f, false, vs));
+            }
+            Ok(fold(exprs, or).expect("non-empty"))
+        };
+        let e = if item.linking.all {
+            let mut exprs = Vec::new();
+            for g in groups {
+                exprs.push(by_field(g)?);
+            }
+            fold(exprs, and).expect("non-empty")
+        } else {
+            by_field(groups.into_iter().flatten().collect())?
         };
         Ok(if item.linking.negate { not(e) } else { e })
     }
@@ -1027,7 +1208,7 @@ impl<'a> Builder<'a> {
             let src = self.resolve_logsource(d)?;
             steps.push(Query {
                 source: ident(&source),
-                condition: Some(cond),
+                condition: cond,
             });
             srcs.push(src);
         }
@@ -1070,7 +1251,7 @@ impl<'a> Builder<'a> {
                     ("count", None)
                 };
                 let having = having(&cond, agg)?;
-                let condition = fold(steps.into_iter().filter_map(|s| s.condition).collect(), or);
+                let condition = fold_opt(steps.into_iter().map(|s| s.condition).collect(), or_opt);
                 Ok(Body::Aggregate {
                     query: Query {
                         source: ident(&source),
@@ -1124,6 +1305,42 @@ fn raw(v: &J) -> Result<Raw, String> {
             return Err("a value must be a string, number, boolean or null".into());
         }
     })
+}
+
+/// Whether a field item tests exactly the values the logsource implies for the field (as a
+/// set, each value a plain equality): then it is true on every event of the source. A test
+/// of fewer values narrows the source, a test of other values may name events the source
+/// holds on some target and not on another, so neither is dropped.
+fn is_implied(item: &Item, implied: &[super::mapping::Scalar]) -> bool {
+    if item.linking.negate || (item.linking.all && item.values.len() > 1) {
+        return false;
+    }
+    let mut tested = std::collections::BTreeSet::new();
+    for v in item.values.iter().flatten() {
+        let key = match v {
+            Val::Num(n) => n.to_string(),
+            Val::Bool(b) => b.to_string(),
+            Val::Str { s, .. } => match s.as_literal() {
+                Some(t) => t.to_lowercase(),
+                None => return false,
+            },
+            _ => return false,
+        };
+        tested.insert(key);
+    }
+    let implied: std::collections::BTreeSet<String> = implied.iter().map(|v| v.key()).collect();
+    tested == implied
+}
+
+/// A value as written, for messages.
+fn val_text(v: &Val) -> String {
+    match v {
+        Val::Num(n) => n.to_string(),
+        Val::Bool(b) => b.to_string(),
+        Val::Str { s, .. } => s.to_plain(),
+        Val::Null => "null".into(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Whether a regex has `^`/`$` or `.` outside classes and escapes.
@@ -1199,4 +1416,58 @@ fn having(cond: &serde_json::Map<String, J>, agg: (&str, Option<Ident>)) -> Resu
         .into_iter()
         .reduce(|a, b| Having::And(Box::new(a), Box::new(b)))
         .ok_or_else(|| Reason::Correlation("the correlation has no `condition`".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(tags: &[&str]) -> (Vec<String>, Vec<String>) {
+        attack_and_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn techniques_without_their_tactics_get_all_of_them() {
+        // T1547.001: persistence and privilege-escalation, in matrix order.
+        let (attack, tags) = split(&["attack.t1547.001"]);
+        assert_eq!(attack, vec!["TA0003", "TA0004", "T1547.001"]);
+        assert!(tags.is_empty());
+        // One of its tactics named: nothing added.
+        let (attack, _) = split(&["attack.privilege_escalation", "attack.t1547.001"]);
+        assert_eq!(attack, vec!["TA0004", "T1547.001"]);
+        // Tactics a rule names for another technique do not count for this one; added
+        // tactics are not repeated.
+        let (attack, _) = split(&[
+            "attack.execution",
+            "attack.t1003",
+            "attack.t1059.001",
+            "attack.t1566",
+            "attack.t1003",
+        ]);
+        assert_eq!(
+            attack,
+            vec!["TA0002", "TA0006", "TA0001", "T1003", "T1059.001", "T1566"]
+        );
+    }
+
+    #[test]
+    fn unknown_deprecated_and_revoked_techniques_stay_tags() {
+        let (attack, tags) = split(&[
+            "attack.stealth",
+            "attack.t1685",
+            "attack.T1085",
+            "attack.t1026",
+            "attack.t1059",
+        ]);
+        assert_eq!(attack, vec!["TA0002", "T1059"]);
+        assert_eq!(
+            tags,
+            vec![
+                "attack.stealth",
+                "attack.t1685",
+                "attack.T1085",
+                "attack.t1026"
+            ]
+        );
+    }
 }

@@ -24,6 +24,45 @@ pub struct LogsourceMap {
     pub source: String,
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// Sigma field → the values it has on every event the detc source holds for this
+    /// logsource (Sysmon `EventID: [1]` on process_creation). A test of the field with
+    /// exactly these values is true on the source and converts to nothing.
+    #[serde(default)]
+    pub implied: BTreeMap<String, Vec<Scalar>>,
+    /// Sigma field holding Sysmon-style `ALG=hex,ALG=hex` hash lists → algorithm name
+    /// (`SHA256`) → the detc field holding that one hash.
+    #[serde(default)]
+    pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A YAML scalar in the mapping: `1`, `"true"`, `SetValue`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+}
+
+impl Scalar {
+    /// The value as Sigma compares it: text, case-insensitively.
+    pub fn key(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Str(s) => s.to_lowercase(),
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
@@ -186,7 +225,8 @@ mod tests {
                 .sources
                 .get(&l.source)
                 .unwrap_or_else(|| panic!("unknown source {}", l.source));
-            for f in l.fields.values().chain(m.fields.values()) {
+            let hashes = l.hashes.values().flat_map(|h| h.values());
+            for f in l.fields.values().chain(m.fields.values()).chain(hashes) {
                 assert!(src.fields.contains_key(f), "{} has no field {f}", l.source);
             }
         }
