@@ -492,38 +492,7 @@ fn like_text(s: &SigmaStr) -> String {
 
 /// Whether a name reads as a detc field (`a.b_c`, segments `[A-Za-z_@][A-Za-z0-9_]*`).
 fn is_field_name(s: &str) -> bool {
-    const RESERVED: [&str; 29] = [
-        "and",
-        "or",
-        "not",
-        "in",
-        "contains",
-        "startswith",
-        "endswith",
-        "like",
-        "matches",
-        "exists",
-        "cased",
-        "from",
-        "where",
-        "group",
-        "by",
-        "window",
-        "having",
-        "sequence",
-        "within",
-        "first",
-        "seen",
-        "lookback",
-        "misses",
-        "rule",
-        "list",
-        "true",
-        "false",
-        "cidr",
-        "test",
-    ];
-    !RESERVED.contains(&s)
+    !crate::syntax::KEYWORDS.contains(&s)
         && s.split('.').all(|seg| {
             let mut cs = seg.chars();
             cs.next()

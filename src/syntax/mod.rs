@@ -587,7 +587,8 @@ fn human(r: Rule) -> &'static str {
     }
 }
 
-const KEYWORDS: &[&str] = &[
+/// The language's keywords: never a field name on their own.
+pub const KEYWORDS: &[&str] = &[
     "and",
     "or",
     "not",
