@@ -129,13 +129,7 @@ impl SigmaMapping {
     }
 
     pub fn from_yaml(text: &str) -> Result<SigmaMapping, String> {
-        serde_saphyr::from_str(text).map_err(|e| {
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_string()
-        })
+        super::from_yaml(text)
     }
 
     /// The shipped mapping overlaid with a user's file (see the format in targets/sigma.yaml).

@@ -188,6 +188,11 @@ pub fn merge_declares<'a>(
 
 /// Read a placeholder file for `expand`: YAML `name: [value, ...]`.
 pub fn load_placeholders(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    from_yaml(text)
+}
+
+/// A YAML document, or the first line of why not (the mapping and placeholder files).
+fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_saphyr::from_str(text).map_err(|e| {
         e.to_string()
             .lines()

@@ -120,16 +120,10 @@ impl Splunk {
         app: &str,
         params: &[(&str, &str)],
     ) {
-        let defaults = if is_macro {
-            MACRO_DEFAULTS
-        } else {
-            SEARCH_DEFAULTS
-        };
-        let mut p: BTreeMap<String, String> = defaults
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        p.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let p = with_defaults(
+            is_macro,
+            params.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let entry = Entry {
             owner: owner.into(),
             app: app.into(),
@@ -277,16 +271,7 @@ fn handle(
                     &format!("An object with name={n} already exists"),
                 );
             }
-            let defaults = if is_macro {
-                MACRO_DEFAULTS
-            } else {
-                SEARCH_DEFAULTS
-            };
-            let mut p: BTreeMap<String, String> = defaults
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            p.extend(params.into_iter().filter(|(k, _)| k != "name"));
+            let p = with_defaults(is_macro, params.into_iter().filter(|(k, _)| k != "name"));
             let e = Entry {
                 owner: if owner == "-" { "nobody".into() } else { owner },
                 app,
@@ -341,4 +326,22 @@ fn handle(
         b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"/>"
             .to_vec();
     r.with_header("Content-Type", "text/xml; charset=UTF-8")
+}
+
+/// An object's parameters over Splunk's defaults for its kind, as a create stores them.
+fn with_defaults(
+    is_macro: bool,
+    params: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    let defaults = if is_macro {
+        MACRO_DEFAULTS
+    } else {
+        SEARCH_DEFAULTS
+    };
+    let mut p: BTreeMap<String, String> = defaults
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    p.extend(params);
+    p
 }
