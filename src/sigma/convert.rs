@@ -200,13 +200,9 @@ pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, Sig
         reason,
     };
     let stem = rule_name(path);
-    let values: Vec<J> = match serde_saphyr::from_multiple(text) {
+    let values = match super::yaml::documents(text) {
         Ok(v) => v,
-        Err(e) => {
-            let msg = e.to_string();
-            let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            return vec![Err(err(stem, Reason::Yaml(msg)))];
-        }
+        Err(msg) => return vec![Err(err(stem, Reason::Yaml(msg)))],
     };
     let mut docs = Vec::new();
     let mut out = Vec::new();

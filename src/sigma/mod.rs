@@ -25,6 +25,7 @@ mod convert;
 pub mod import;
 mod mapping;
 mod value;
+mod yaml;
 
 pub use mapping::{Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
 
