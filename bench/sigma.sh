@@ -53,9 +53,9 @@ for pair in splunk:splunk kusto:sentinel eql:elastic esql:elastic; do
   ref="${pair%%:*}" target="${pair##*:}"
   t_ref=$(median "$python" "$here/sigma_reference.py" "$ref" "${folders[@]}")
   ref_counts=$(sed -n 's/.*converted \([0-9]*\), refused \([0-9]*\).*/\1 \/ \2/p' "$tmp/err")
-  # Convert, check and compile every rule for the target (refusals included: detc reports
-  # them and exits 1, after doing all the work).
-  t_detc=$(median "$detc" compile "${folders[@]}" --target "$target" --format json)
+  # Convert, check, compile and print every rule for the target; the refused ones are
+  # reported (and detc exits 1).
+  t_detc=$(median "$detc" compile "${folders[@]}" --target "$target" --format json --keep-going)
   ratio=$(echo "scale=0; $t_ref / $t_detc" | bc)
   echo "| $ref ($target) | $ref_counts | $t_ref | $t_detc | ${ratio}x |"
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The conformance suite: every query detc compiles (the shipped library, the operator
-# table, and a few hundred generated rules with hostile values) checked by the vendors'
-# own parsers: Kusto.Language for KQL, Elastic's `eql` and ES|QL grammar, and a Splunk
-# search-language tokenizer for SPL. Then real engines run the library's compiled EQL
+# table, a few hundred generated rules with hostile values, and the SigmaHQ corpus)
+# checked by the vendors' own parsers: Kusto.Language for KQL, Elastic's `eql` and ES|QL
+# grammar, and a Splunk search-language tokenizer for SPL. Then real engines run the library's compiled EQL
 # (`eql`) and KQL (DuckDB-KQL) over every `detc test` event, and over the events of every
 # correlation case (EQL sequences; KQL summarize, joins, first seen), and must agree with detc.
 # Last, the deployable packages of `detc package` are checked file by file (packages.py), the
@@ -62,9 +62,26 @@ cases=(--cases "$work/cases.json" --case-queries "$work/library.json")
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" --expect-rejections \
   "${cases[@]}" selftest="$here/selftest.json"
 
+# The SigmaHQ corpus (when present: SIGMA_CORPUS, else ../shared/sigma beside the repository,
+# else /work/shared/sigma): every query detc compiles from it. `--keep-going` writes what
+# compiles; the rules a target refuses are the import report's business (BENCHMARKS.md).
+sigma_corpus="${SIGMA_CORPUS:-}"
+for c in "$repo/../shared/sigma" /work/shared/sigma; do
+  [[ -z "$sigma_corpus" && -d "$c/rules" ]] && sigma_corpus="$c"
+done
+sigma=()
+if [[ -n "$sigma_corpus" ]]; then
+  (cd "$sigma_corpus" && "$detc" compile rules rules-emerging-threats rules-threat-hunting \
+    rules-compliance rules-dfir --format json --keep-going 2> /dev/null) > "$work/sigma.json" || true
+  sigma=(sigma="$work/sigma.json")
+else
+  echo "conformance: no Sigma corpus found (set SIGMA_CORPUS); its queries are not checked" >&2
+fi
+
 # 4. One run of each parser over all queries of its language, then the engines over the cases.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" "${cases[@]}" \
-  library="$work/library.json" operators="$work/operators.json" generated="$work/generated.json"
+  library="$work/library.json" operators="$work/operators.json" generated="$work/generated.json" \
+  "${sigma[@]}"
 
 # 5. The deployable packages. First known-bad package files (package_selftest/) must all be
 #    rejected; then every file `detc package` renders must pass: the Splunk app through Splunk

@@ -45,6 +45,10 @@ enum Command {
         /// Where compiled files go.
         #[arg(long, default_value = "build")]
         out: PathBuf,
+        /// Write (or print) every query that compiles even when other rules have errors
+        /// (e.g. a Sigma corpus with rules a target cannot say); still exits non-zero.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Render what each SIEM imports into dist/<target>/: a Splunk app (and its .tgz), Sentinel
     /// ARM templates and repository YAML, Kibana import NDJSON and detection-rules TOML.
@@ -257,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             format,
             out,
+            keep_going,
         } => {
             let (project, config) = match load(&input, format)? {
                 Ok(loaded) => loaded,
@@ -269,7 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .filter(|d| d.severity == Severity::Error)
                 .count();
             report(&project, &diags, Format::Text)?;
-            if errors > 0 {
+            if errors > 0 && !keep_going {
                 eprintln!("{}; nothing written", plural(errors, "error"));
                 return Ok(exit(errors));
             }
@@ -288,13 +293,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ));
                         write_atomic(&path, &c.query)?;
                     }
+                    let rules: std::collections::BTreeSet<&str> =
+                        compiled.iter().map(|c| c.rule.as_str()).collect();
                     eprintln!(
                         "compiled {} rules into {} queries under {}",
-                        project.rules.len(),
+                        rules.len(),
                         compiled.len(),
                         out.display()
                     );
                 }
+            }
+            if errors > 0 {
+                eprintln!(
+                    "{}; the rules without errors were compiled",
+                    plural(errors, "error")
+                );
+                return Ok(exit(errors));
             }
             Ok(ExitCode::SUCCESS)
         }

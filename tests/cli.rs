@@ -337,3 +337,34 @@ fn a_base_search_with_a_pipe_gets_its_own_search_command() {
         "index=edr | eval n=lower(name) | search process_name=\"anydesk.exe\""
     );
 }
+
+#[test]
+fn compile_keep_going_writes_what_compiles_and_still_fails() {
+    let bad = GOOD
+        .replace("good_rule", "bad_rule")
+        .replace("555555555555", "888888888888")
+        .replace("process.name ==", "proces.name ==");
+    let dir = tree(&[("detections/good.det", GOOD), ("detections/bad.det", &bad)]);
+    let plain = detc(dir.path()).arg("compile").output().expect("runs");
+    assert_eq!(plain.status.code(), Some(1));
+    assert!(!dir.path().join("build").exists(), "nothing written without it");
+
+    let out = detc(dir.path())
+        .args(["compile", "--keep-going"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("proces.name"), "{err}");
+    assert!(err.contains("compiled 1 rules into 4 queries"), "{err}");
+    assert!(dir.path().join("build/splunk/good_rule.spl").exists());
+    assert!(!dir.path().join("build/splunk/bad_rule.spl").exists());
+
+    let json = detc(dir.path())
+        .args(["compile", "--keep-going", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(4));
+}

@@ -487,7 +487,22 @@ fn any_string_op(f: &str, op: &str, values: &[String], cased: bool, negated: boo
         .iter()
         .map(|v| format!("{f} {op} {}", string(v)))
         .collect();
-    group(parts, if negated { " and " } else { " or " })
+    balanced_group(parts, if negated { " and " } else { " or " })
+}
+
+/// Alternatives joined with `sep`, like [`group`]. Kusto's parser nests `a or b or c …` one
+/// level per operand and stops at a depth limit (KS245: "Query syntax depth exceeds maximum
+/// safe limit"), so a long list is grouped in parenthesised chunks, which `and`/`or` allow.
+fn balanced_group(parts: Vec<String>, sep: &str) -> String {
+    const CHUNK: usize = 32;
+    if parts.len() <= CHUNK {
+        return group(parts, sep);
+    }
+    let chunks: Vec<String> = parts
+        .chunks(CHUNK)
+        .map(|c| group(c.to_vec(), sep))
+        .collect();
+    balanced_group(chunks, sep)
 }
 
 fn regex(f: &str, re: &Regex, case: Case, negated: bool) -> String {
@@ -565,6 +580,26 @@ fn field_ref(name: &str, ty: FieldType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lists_are_grouped_in_chunks() {
+        let values: Vec<String> = (0..100).map(|i| format!("v{i}")).collect();
+        let q = any_string_op("F", "contains", &values, false, false);
+        // Every value once, in order; no run of `or`s longer than one chunk.
+        let found: Vec<&str> = q.matches(r#""v"#).collect();
+        assert_eq!(found.len(), 100);
+        assert!(q.starts_with("((F contains \"v0\" or "));
+        assert!(q.contains("\"v31\") or (F contains \"v32\""));
+        let longest = q
+            .split(['(', ')'])
+            .map(|run| run.matches(" or ").count())
+            .max();
+        assert_eq!(longest, Some(31));
+        assert_eq!(
+            any_string_op("F", "contains", &values[..2], false, false),
+            "(F contains \"v0\" or F contains \"v1\")"
+        );
+    }
 
     #[test]
     fn strings_are_escaped() {
