@@ -448,3 +448,42 @@ fn web_keywords_need_the_raw_line() {
             .contains("stringContains~(event.original, \"${jndi:ldap:\")")
     );
 }
+
+#[test]
+fn firewall_and_more_zeek_logs() {
+    let r = rule(
+        "  category: firewall",
+        "  selection:\n    - dst_ip: 69.42.98.86\n    - src_ip: 69.42.98.86\n  condition: selection\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "CommonSecurityLog\n| where ipv4_is_in_any_range(DestinationIP, \"69.42.98.86/32\") or ipv4_is_in_any_range(SourceIP, \"69.42.98.86/32\")"
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .starts_with("network where observer.type == \"firewall\"")
+    );
+    // Vendor words: refused with the reason.
+    assert!(
+        refused(
+            "  category: firewall",
+            "  s:\n    action: accept\n  condition: s\n"
+        )
+        .contains("field `action` of logsource firewall has no detc mapping")
+    );
+
+    let r = rule(
+        "  product: zeek\n  service: kerberos",
+        "  s:\n    request_type: TGS\n    cipher: rc4-hmac\n  f:\n    service|startswith: '$'\n  condition: s and not f\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"bro:kerberos:json\" cipher=\"rc4-hmac\" request_type=\"TGS\" NOT service=\"$*\""
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .contains("zeek.kerberos.cipher in~ (\"rc4-hmac\")")
+    );
+}
