@@ -347,7 +347,10 @@ fn compile_keep_going_writes_what_compiles_and_still_fails() {
     let dir = tree(&[("detections/good.det", GOOD), ("detections/bad.det", &bad)]);
     let plain = detc(dir.path()).arg("compile").output().expect("runs");
     assert_eq!(plain.status.code(), Some(1));
-    assert!(!dir.path().join("build").exists(), "nothing written without it");
+    assert!(
+        !dir.path().join("build").exists(),
+        "nothing written without it"
+    );
 
     let out = detc(dir.path())
         .args(["compile", "--keep-going"])
