@@ -220,6 +220,25 @@ mod tests {
     }
 
     #[test]
+    fn filter_values_are_strings_integers_or_lists() {
+        let m: Mapping = from_yaml(
+            "m",
+            "target: sentinel\nsources:\n  a:\n    filter: {s: \"4104\", w: Word, i: 1, l: [12, \"x\"]}\n",
+        )
+        .unwrap();
+        let f = m.sources["a"].filter.as_ref().unwrap();
+        let s = |v: &str| FilterScalar::Str(v.into());
+        assert_eq!(
+            f["s"].values(),
+            [s("4104")],
+            "a quoted number stays a string"
+        );
+        assert_eq!(f["w"].values(), [s("Word")]);
+        assert_eq!(f["i"].values(), [FilterScalar::Int(1)]);
+        assert_eq!(f["l"].values(), [FilterScalar::Int(12), s("x")]);
+    }
+
+    #[test]
     fn unknown_keys_are_errors_with_position() {
         let text = "target: splunk\nsources:\n  a:\n    serch: 'index=a'\n";
         let err = from_yaml::<Mapping>("m.yaml", text).unwrap_err();
