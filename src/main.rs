@@ -220,6 +220,11 @@ enum Format {
 
 const DEFAULT_TREE: &str = "detections";
 
+// Converting and compiling thousands of rules is allocation-heavy (small strings, trees);
+// mimalloc takes a fifth off the time of the system allocator on the Sigma corpus.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

@@ -812,8 +812,107 @@ impl<'a> Builder<'a> {
             J::Null => Err(Reason::Malformed(format!(
                 "search identifier `{name}` is empty"
             ))),
-            _ => Err(Reason::Keywords),
+            J::Array(items) if items.is_empty() => Err(Reason::Malformed(format!(
+                "search identifier `{name}` is an empty list"
+            ))),
+            J::Array(items) => self.keywords(src, &[], items),
+            scalar => self.keywords(src, &[], std::slice::from_ref(scalar)),
         }
+    }
+
+    /// Keywords (values without a field, OR-ed, AND-ed under `|all`): each is matched
+    /// anywhere in the event's whole text, the field the logsource names as `keywords` in
+    /// targets/sigma.yaml. The Sigma specification applies keywords "to the full log
+    /// message"; pySigma's text backends render one as a substring term (`*value*` in
+    /// Lucene), so a keyword is a `contains` test (`*` and `?` inside it stay wildcards, and
+    /// `re` is an unanchored regex). A logsource without such a field refuses keywords.
+    fn keywords(
+        &mut self,
+        src: &Src,
+        mods: &[String],
+        items: &[J],
+    ) -> Result<Option<Expr>, Reason> {
+        let Some(field) = src.map.and_then(|m| m.keywords.clone()) else {
+            return Err(Reason::Keywords);
+        };
+        match self.opts.schema.field_type(&src.source, &field) {
+            Some(FieldType::String) => {}
+            _ => {
+                return Err(Reason::Malformed(format!(
+                    "the Sigma mapping names `{field}` as the keyword field of logsource {}, which source `{}` does not declare as a string field",
+                    src.ls, src.source
+                )));
+            }
+        }
+        let err = |message: String| Reason::Value {
+            field: "(keywords)".into(),
+            message,
+        };
+        if let Some(m) = mods.iter().find(|m| {
+            matches!(
+                m.as_str(),
+                "cidr" | "exists" | "lt" | "lte" | "gt" | "gte" | "fieldref" | "neq"
+            )
+        }) {
+            return Err(err(format!(
+                "modifier `{m}` does not apply to a keyword (a text search)"
+            )));
+        }
+        let linking = Linking {
+            all: mods.iter().any(|m| m == "all"),
+            negate: false,
+        };
+        let mut groups: Vec<Vec<Val>> = Vec::new();
+        for item in items {
+            // Keywords are text: a number or boolean is searched for as written.
+            let r = match raw(item).map_err(err)? {
+                Raw::Num(n) => Raw::Str(n.to_string()),
+                Raw::Bool(b) => Raw::Str(b.to_string()),
+                Raw::Null => return Err(err("a null keyword matches nothing".into())),
+                r => r,
+            };
+            let vals = value::apply(mods, &r, self.opts.placeholders.as_ref()).map_err(err)?;
+            let mut alts = Vec::new();
+            for v in vals {
+                alts.push(match v {
+                    Val::Str { s, cased } => {
+                        if s.0.is_empty() {
+                            return Err(err("an empty keyword would match every event".into()));
+                        }
+                        let mut parts = s.0;
+                        if parts.first() != Some(&Part::Any) {
+                            parts.insert(0, Part::Any);
+                        }
+                        if parts.last() != Some(&Part::Any) {
+                            parts.push(Part::Any);
+                        }
+                        Val::Str {
+                            s: SigmaStr(parts),
+                            cased,
+                        }
+                    }
+                    re @ Val::Re { .. } => re,
+                    other => {
+                        return Err(err(format!(
+                            "`{}` is not a text value, so it cannot be a keyword",
+                            val_text(&other)
+                        )));
+                    }
+                });
+            }
+            groups.push(alts);
+        }
+        let e = if linking.all {
+            let mut exprs = Vec::new();
+            for alts in &groups {
+                exprs.push(self.group(&field, FieldType::String, alts).map_err(err)?);
+            }
+            fold(exprs, and).expect("non-empty")
+        } else {
+            let alts: Vec<Val> = groups.into_iter().flatten().collect();
+            self.group(&field, FieldType::String, &alts).map_err(err)?
+        };
+        Ok(Some(e))
     }
 
     fn field_map(
@@ -831,10 +930,21 @@ impl<'a> Builder<'a> {
         for (key, v) in m {
             let mut parts = key.split('|');
             let field = parts.next().unwrap_or_default().to_string();
-            if field.is_empty() {
-                return Err(Reason::Keywords);
-            }
             let mods: Vec<String> = parts.map(str::to_string).collect();
+            if field.is_empty() {
+                // `'|all': [...]`: keywords with modifiers.
+                let items = match v {
+                    J::Array(items) if items.is_empty() => {
+                        return Err(Reason::Malformed(format!(
+                            "search identifier `{name}` has an empty keyword list"
+                        )));
+                    }
+                    J::Array(items) => items.clone(),
+                    v => vec![v.clone()],
+                };
+                exprs.push(self.keywords(src, &mods, &items)?);
+                continue;
+            }
             let raws: Vec<Raw> = match v {
                 J::Array(items) => items.iter().map(raw).collect::<Result<_, _>>(),
                 v => raw(v).map(|r| vec![r]),

@@ -33,6 +33,10 @@ pub struct LogsourceMap {
     /// (`SHA256`) → the detc field holding that one hash.
     #[serde(default)]
     pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+    /// The detc field (a string field of `source`) holding the event's whole text, for
+    /// Sigma keyword searches (values without a field). Without it keywords are refused.
+    #[serde(default)]
+    pub keywords: Option<String>,
     /// Sigma field → values: the logsource is the events of the detc source whose field has
     /// one of these values (Sysmon 12 `EventType` DeleteKey or DeleteValue for registry_delete).
     /// The test is added to every rule read through this entry.
@@ -57,6 +61,8 @@ struct Candidate {
     hashes: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default, rename = "where")]
     selects: BTreeMap<String, Vec<Scalar>>,
+    #[serde(default)]
+    keywords: Option<String>,
 }
 
 fn candidates<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LogsourceMap>, D::Error> {
@@ -70,6 +76,7 @@ fn candidates<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LogsourceMap
             implied: c.implied,
             hashes: c.hashes,
             selects: c.selects,
+            keywords: c.keywords,
             fallback: Vec::new(),
         })
         .collect())
@@ -121,6 +128,19 @@ pub struct Matcher {
     pub product: Option<String>,
     #[serde(default)]
     pub service: Option<String>,
+    /// Keys (`category`, `product`, `service`) the rule's logsource must not carry: Sigma
+    /// `product: linux` alone (every Linux log) is another logsource than linux/auditd.
+    #[serde(default)]
+    pub absent: Vec<LogsourceKey>,
+}
+
+/// One of the logsource keys detc reads.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogsourceKey {
+    Category,
+    Product,
+    Service,
 }
 
 /// A rule's `logsource` (the keys detc looks at).
@@ -163,6 +183,17 @@ impl Matcher {
                     _ => return None,
                 }
             }
+        }
+        for key in &self.absent {
+            let have = match key {
+                LogsourceKey::Category => &ls.category,
+                LogsourceKey::Product => &ls.product,
+                LogsourceKey::Service => &ls.service,
+            };
+            if have.is_some() {
+                return None;
+            }
+            n += 1;
         }
         Some(n)
     }
@@ -254,6 +285,38 @@ mod tests {
     }
 
     #[test]
+    fn absent_keys_must_be_absent() {
+        let m = SigmaMapping::from_yaml(
+            "logsources:\n  - match: {product: linux, absent: [category, service]}\n    source: syslog\n  - match: {product: linux, service: auditd}\n    source: auditd\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.logsource(&ls(None, Some("linux"), None)).unwrap().source,
+            "syslog"
+        );
+        assert_eq!(
+            m.logsource(&ls(None, Some("linux"), Some("auditd")))
+                .unwrap()
+                .source,
+            "auditd"
+        );
+        assert!(
+            m.logsource(&ls(None, Some("linux"), Some("cron")))
+                .is_none()
+        );
+        assert!(
+            m.logsource(&ls(Some("file_event"), Some("linux"), None))
+                .is_none()
+        );
+        assert!(
+            SigmaMapping::from_yaml(
+                "logsources:\n  - match: {product: linux, absent: [vendor]}\n    source: s\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn shipped_mapping_names_declared_fields_only() {
         let schema: crate::schema::Schema = crate::schema::from_yaml(
             "targets/schema.yaml",
@@ -269,6 +332,14 @@ mod tests {
             let hashes = l.hashes.values().flat_map(|h| h.values());
             for f in l.fields.values().chain(m.fields.values()).chain(hashes) {
                 assert!(src.fields.contains_key(f), "{} has no field {f}", l.source);
+            }
+            if let Some(k) = &l.keywords {
+                assert_eq!(
+                    src.fields.get(k),
+                    Some(&crate::schema::FieldTypeName::String),
+                    "{}: keyword field {k} must be a string field",
+                    l.source
+                );
             }
             for f in l.selects.keys() {
                 assert!(

@@ -103,7 +103,7 @@ pub enum Reason {
     #[error("field `{field}` of logsource {logsource} has no detc mapping")]
     UnmappedField { field: String, logsource: String },
     #[error(
-        "keyword searches (values without a field) are not supported: detc has no full-text search"
+        "keyword searches (values without a field) are not supported for this logsource: its detc source has no field holding the event's whole text (`keywords` in targets/sigma.yaml)"
     )]
     Keywords,
     #[error("field `{field}`: {message}")]

@@ -1,0 +1,482 @@
+//! Sigma keyword searches and the Linux, network and application logsources
+//! (targets/sigma.yaml "Linux, network and applications"): conversion, evaluation, and
+//! the query each target gets.
+
+use detc::check::{self, Context, Lists};
+use detc::eval::Matcher;
+use detc::ir;
+use detc::project::Config;
+use detc::sigma::{self, Converted, Options, Reason};
+use detc::targets::{self, Language, TargetName};
+use serde_json::{Value, json};
+
+fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
+    let mut schema = opts.schema.clone();
+    sigma::merge_declares(&mut schema, [&c.declares])?;
+    let lists = Lists::new();
+    let ctx = Context {
+        schema: &schema,
+        lists: &lists,
+    };
+    let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
+    match rule {
+        Some(r) if diags.is_empty() => Ok(r),
+        _ => Err(diags
+            .iter()
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+fn convert(yaml: &str) -> Result<Converted, Reason> {
+    sigma::convert_file("rules/Test-Rule.yml", yaml, &Options::default())
+        .into_iter()
+        .next()
+        .expect("a rule")
+        .map_err(|e| e.reason)
+}
+
+/// A rule with `logsource` (YAML lines, indented by 2) around `detection`.
+fn sigma_rule(logsource: &str, detection: &str) -> String {
+    format!(
+        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n{logsource}\ndetection:\n{detection}"
+    )
+}
+
+fn rule(logsource: &str, detection: &str) -> ir::Rule {
+    let c =
+        convert(&sigma_rule(logsource, detection)).unwrap_or_else(|r| panic!("not converted: {r}"));
+    check(&c, &Options::default())
+        .unwrap_or_else(|e| panic!("does not check: {e}\n{:#?}", c.rule.body))
+}
+
+fn refused(logsource: &str, detection: &str) -> String {
+    match convert(&sigma_rule(logsource, detection)) {
+        Ok(c) => panic!("converted: {:#?}", c.rule.body),
+        Err(r) => r.to_string(),
+    }
+}
+
+fn hits(r: &ir::Rule, event: Value) -> bool {
+    Matcher::new(r).expect("matcher").matches(&event)
+}
+
+/// The query of `r` on `target` in `language`, or the compile error's message.
+fn query(r: &ir::Rule, target: TargetName, language: Language) -> Result<String, String> {
+    let config = Config::load(&[], &[]).expect("shipped config");
+    match targets::compile(target, r, &config.mappings[&target]) {
+        Ok(qs) => Ok(qs
+            .into_iter()
+            .find(|q| q.language == language)
+            .expect("the language")
+            .query),
+        Err(e) => Err(e.message),
+    }
+}
+
+fn spl(r: &ir::Rule) -> Result<String, String> {
+    query(r, TargetName::Splunk, Language::Spl)
+}
+fn kql(r: &ir::Rule) -> Result<String, String> {
+    query(r, TargetName::Sentinel, Language::Kql)
+}
+fn eql(r: &ir::Rule) -> Result<String, String> {
+    query(r, TargetName::Elastic, Language::Eql)
+}
+fn esql(r: &ir::Rule) -> Result<String, String> {
+    query(r, TargetName::Elastic, Language::Esql)
+}
+
+const LINUX: &str = "  product: linux";
+
+#[test]
+fn keywords_are_substrings_of_the_whole_text() {
+    let r = rule(
+        LINUX,
+        r"
+  keywords:
+    - 'rm -rf /var/log'
+    - 'Trojan*FOUND'
+    - 4294967295
+  filter:
+    - '/syslog.'
+  condition: keywords and not filter
+",
+    );
+    let ev = |m: &str| json!({"message": m});
+    assert!(hits(&r, ev("sudo: jdoe : COMMAND=/bin/RM -RF /var/log/x")));
+    assert!(hits(&r, ev("clamd: /tmp/x: Trojan.Agent FOUND")));
+    assert!(hits(&r, ev("auid=4294967295 ses=1")));
+    assert!(!hits(&r, ev("rm -rf /var/log/syslog.1")));
+    assert!(!hits(&r, ev("rm -r /var/log")));
+    assert!(!hits(&r, json!({"process": {"name": "rm -rf /var/log"}})));
+}
+
+#[test]
+fn keywords_under_all_are_and_and_regexes_are_unanchored() {
+    let r = rule(
+        LINUX,
+        r"
+  kw:
+    '|all':
+      - 'pkexec'
+      - 'XAUTH'
+  rx:
+    '|re':
+      - 'GID=(0|10),'
+  condition: kw or rx
+",
+    );
+    let ev = |m: &str| json!({"message": m});
+    assert!(hits(
+        &r,
+        ev("pkexec: The value for environment variable XAUTHORITY")
+    ));
+    assert!(!hits(&r, ev("pkexec: nothing else")));
+    assert!(hits(
+        &r,
+        ev("useradd[1]: new user: name=x, UID=0, GID=10, home=/root")
+    ));
+    assert!(!hits(
+        &r,
+        ev("useradd[1]: new user: name=x, UID=0, GID=100, home=/root")
+    ));
+}
+
+#[test]
+fn keywords_without_a_whole_text_field_are_refused_with_the_reason() {
+    let win = "  product: windows\n  category: process_creation";
+    assert_eq!(
+        refused(win, "  k:\n    - 'evil'\n  condition: k\n"),
+        Reason::Keywords.to_string()
+    );
+    assert!(
+        refused(
+            win,
+            "  k:\n    '|all':\n      - a\n      - b\n  condition: k\n"
+        )
+        .contains("keyword searches")
+    );
+    assert!(refused(LINUX, "  k:\n    - ''\n  condition: k\n").contains("empty keyword"));
+    assert!(
+        refused(
+            LINUX,
+            "  k:\n    '|cidr':\n      - 10.0.0.0/8\n  condition: k\n"
+        )
+        .contains("does not apply to a keyword")
+    );
+    assert!(refused(LINUX, "  k: []\n  condition: k\n").contains("empty list"));
+}
+
+#[test]
+fn product_linux_alone_is_syslog_and_other_linux_services_are_not() {
+    let r = rule(LINUX, "  k:\n    - 'x'\n  condition: k\n");
+    assert_eq!(r.kind.queries()[0].source, "syslog");
+    assert!(
+        refused(
+            "  product: linux\n  service: cron",
+            "  k:\n    - 'x'\n  condition: k\n"
+        )
+        .contains("logsource linux/cron has no detc mapping")
+    );
+    let r = rule(
+        "  product: linux\n  service: sshd",
+        "  k:\n    - 'Corrupted MAC on input'\n  condition: k\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "Syslog\n| where ProcessName == \"sshd\"\n| where SyslogMessage contains \"Corrupted MAC on input\""
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "(sourcetype=syslog OR sourcetype=linux_secure) process=sshd _raw=\"*Corrupted MAC on input*\""
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .contains("stringContains~(message, \"Corrupted MAC on input\")")
+    );
+}
+
+#[test]
+fn syslog_keywords_per_target() {
+    let r = rule(
+        LINUX,
+        "  k:\n    - 'stack smashing detected'\n  condition: k\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "(sourcetype=syslog OR sourcetype=linux_secure) _raw=\"*stack smashing detected*\""
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "Syslog\n| where SyslogMessage contains \"stack smashing detected\""
+    );
+    assert!(
+        esql(&r)
+            .unwrap()
+            .starts_with("FROM logs-system.syslog-*,logs-system.auth-*\n| WHERE message RLIKE")
+    );
+}
+
+const AUDITD: &str = "  product: linux\n  service: auditd";
+
+#[test]
+fn auditd_records_by_their_own_field_names() {
+    let r = rule(
+        AUDITD,
+        r"
+  selection:
+    type: 'EXECVE'
+    a0: 'chattr'
+    a1|contains: '-i'
+  condition: selection
+",
+    );
+    assert!(hits(
+        &r,
+        json!({"auditd": {"log": {"record_type": "EXECVE", "a0": "chattr", "a1": "-i"}}})
+    ));
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"linux:audit\" a0=\"chattr\" a1=\"*-i*\" type=\"EXECVE\""
+    );
+    let k = kql(&r).unwrap();
+    assert!(k.starts_with("LinuxAudit_CL\n| extend AuditA0 = extract(@'(?:^|[\\s\\x27\\x1d])a0=\"?([^\"\\s]*)', 1, RawData)"), "{k}");
+    assert!(
+        k.ends_with(
+            "| where AuditA0 =~ \"chattr\" and AuditA1 contains \"-i\" and AuditType =~ \"EXECVE\""
+        ),
+        "{k}"
+    );
+    // Elastic's pipeline moves EXECVE arguments into process.args: no field per position.
+    assert!(eql(&r).unwrap_err().contains("auditd.log.a0"));
+
+    let r = rule(
+        AUDITD,
+        r"
+  selection:
+    type: 'PATH'
+    name: '/etc/ld.so.preload'
+    exe|endswith: '/vi'
+  condition: selection
+",
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "any where endsWith~(process.executable, \"/vi\") and auditd.log.name in~ (\"/etc/ld.so.preload\") and event.action in~ (\"PATH\")"
+    );
+    assert!(spl(&r).unwrap().contains("exe=\"*/vi\""));
+}
+
+#[test]
+fn auditd_keywords_read_the_whole_record() {
+    let r = rule(AUDITD, "  k:\n    - '--to-ports 42'\n  condition: k\n");
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"linux:audit\" _raw=\"*--to-ports 42*\""
+    );
+    assert!(
+        kql(&r)
+            .unwrap()
+            .ends_with("| where RawData contains \"--to-ports 42\"")
+    );
+    // Elastic keeps the raw record unindexed (event.original): refused there.
+    assert!(eql(&r).unwrap_err().contains("event.original"));
+}
+
+#[test]
+fn opencanary_and_rpc_firewall() {
+    let r = rule(
+        "  category: application\n  product: opencanary",
+        "  selection:\n    logtype: 2000\n  condition: selection\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=opencanary | where 'logtype'==2000"
+    );
+    assert_eq!(kql(&r).unwrap(), "OpenCanary_CL\n| where logtype == 2000");
+    assert_eq!(eql(&r).unwrap(), "any where opencanary.logtype == 2000");
+
+    // EventLog and EventID are what the source holds: they drop out.
+    let r = rule(
+        "  category: application\n  product: rpc_firewall",
+        r"
+  selection:
+    EventLog: RPCFW
+    EventID: 3
+    InterfaceUuid: 367abb81-9844-35f1-ad32-98f038001003
+    OpNum: 12
+  condition: selection
+",
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "any where event.code == \"3\" and winlog.channel == \"RPCFW\" and (winlog.event_data.param7 in~ (\"367abb81-9844-35f1-ad32-98f038001003\") and winlog.event_data.param8 in~ (\"12\"))"
+    );
+    assert!(spl(&r).unwrap().ends_with(
+        "| search rpcfw_interface_uuid=\"367abb81-9844-35f1-ad32-98f038001003\" rpcfw_opnum=\"12\""
+    ));
+    assert!(
+        kql(&r)
+            .unwrap()
+            .ends_with("| where RpcInterfaceUuid =~ \"367abb81-9844-35f1-ad32-98f038001003\" and RpcOpNum =~ \"12\"")
+    );
+}
+
+#[test]
+fn dns_category_uses_resolver_logs() {
+    let r = rule(
+        "  category: dns",
+        "  selection:\n    query: 'api.telegram.org'\n    record_type: TXT\n  condition: selection\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "tag=network tag=resolution tag=dns query=\"api.telegram.org\" record_type=\"TXT\""
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "ASimDnsActivityLogs\n| where DnsQuery =~ \"api.telegram.org\" and DnsQueryTypeName =~ \"TXT\""
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .starts_with("network where dns.question.name in~")
+    );
+}
+
+#[test]
+fn zeek_logs() {
+    let http = "  product: zeek\n  service: http";
+    let r = rule(
+        http,
+        r"
+  selection:
+    status_code: 200
+    uri: /wsman
+    method: POST
+  condition: selection
+",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "ZeekHttp_CL\n| where method =~ \"POST\" and status_code == 200 and uri =~ \"/wsman\""
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "network where http.request.method in~ (\"POST\") and http.response.status_code == 200 and url.original in~ (\"/wsman\")"
+    );
+    // Zeek's list fields are mapped on Elastic only.
+    let r = rule(
+        http,
+        "  selection:\n    resp_mime_types|contains: 'dosexec'\n  condition: selection\n",
+    );
+    assert!(spl(&r).unwrap_err().contains("zeek.http.resp_mime_types"));
+    assert!(kql(&r).unwrap_err().contains("zeek.http.resp_mime_types"));
+    assert!(eql(&r).is_ok());
+
+    let r = rule(
+        "  product: zeek\n  service: smb_files",
+        "  selection:\n    name: atsvc\n  k:\n    - samr\n  condition: selection and not k\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"bro:smb_files:json\" name=\"atsvc\" NOT _raw=\"*samr*\""
+    );
+    assert!(kql(&r).unwrap_err().contains("event.original"));
+}
+
+#[test]
+fn fortigate_antivirus_and_application_logs() {
+    let r = rule(
+        "  product: fortigate\n  service: event",
+        "  selection:\n    action: Add\n    cfgpath: system.admin\n  condition: selection\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "CommonSecurityLog\n| where DeviceProduct == \"Fortigate\"\n| where DeviceVendor == \"Fortinet\"\n| extend FortiCfgPath = extract(@'(?:^|;)FTNTFGTcfgpath=([^;]*)', 1, AdditionalExtensions)\n| where DeviceAction =~ \"Add\" and FortiCfgPath =~ \"system.admin\""
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=fortigate_event action=\"Add\" cfgpath=\"system.admin\""
+    );
+
+    let r = rule(
+        "  category: antivirus",
+        "  selection:\n    Signature|startswith: 'HTool'\n  condition: selection\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "tag=malware tag=attack signature=\"HTool*\""
+    );
+    assert!(
+        kql(&r)
+            .unwrap()
+            .contains("tostring(AdditionalFields.ThreatName) startswith \"HTool\"")
+    );
+    assert!(eql(&r).unwrap_err().contains("threat.name"));
+
+    let r = rule(
+        "  category: application\n  product: jvm",
+        "  k:\n    - 'com.sun.jndi.ldap.'\n  condition: k\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "JvmApplicationLog_CL\n| where RawData contains \"com.sun.jndi.ldap.\""
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"jvm:application\" _raw=\"*com.sun.jndi.ldap.*\""
+    );
+}
+
+#[test]
+fn web_keywords_need_the_raw_line() {
+    let r = rule(
+        "  category: webserver",
+        "  k:\n    - '${jndi:ldap:'\n  condition: k\n",
+    );
+    assert_eq!(spl(&r).unwrap(), "tag=web _raw=\"*${jndi:ldap:*\"");
+    assert!(kql(&r).unwrap_err().contains("event.original"));
+    assert!(eql(&r).unwrap_err().contains("event.original"));
+}
+
+#[test]
+fn firewall_and_more_zeek_logs() {
+    let r = rule(
+        "  category: firewall",
+        "  selection:\n    - dst_ip: 69.42.98.86\n    - src_ip: 69.42.98.86\n  condition: selection\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "CommonSecurityLog\n| where ipv4_is_in_any_range(DestinationIP, \"69.42.98.86/32\") or ipv4_is_in_any_range(SourceIP, \"69.42.98.86/32\")"
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .starts_with("network where observer.type == \"firewall\"")
+    );
+    // Vendor words: refused with the reason.
+    assert!(
+        refused(
+            "  category: firewall",
+            "  s:\n    action: accept\n  condition: s\n"
+        )
+        .contains("field `action` of logsource firewall has no detc mapping")
+    );
+
+    let r = rule(
+        "  product: zeek\n  service: kerberos",
+        "  s:\n    request_type: TGS\n    cipher: rc4-hmac\n  f:\n    service|startswith: '$'\n  condition: s and not f\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"bro:kerberos:json\" cipher=\"rc4-hmac\" request_type=\"TGS\" NOT service=\"$*\""
+    );
+    assert!(
+        eql(&r)
+            .unwrap()
+            .contains("zeek.kerberos.cipher in~ (\"rc4-hmac\")")
+    );
+}
