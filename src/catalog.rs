@@ -362,7 +362,12 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
                     }
                 }
                 for (k, v) in m.filter.iter().flatten() {
-                    parts.push(format!("filter {}", code(&format!("{k} = {v}"))));
+                    let vs: Vec<String> = v.values().iter().map(|v| v.to_string()).collect();
+                    let test = match vs.as_slice() {
+                        [one] => format!("{k} = {one}"),
+                        _ => format!("{k} in [{}]", vs.join(", ")),
+                    };
+                    parts.push(format!("filter {}", code(&test)));
                 }
             }
             let where_ = if parts.is_empty() {

@@ -71,7 +71,7 @@ struct Source {
     /// The Elastic mapping's event category and exact filters (ECS fields), which tell an
     /// ECS event's source when it does not name one.
     category: Option<String>,
-    filter: Vec<(String, String)>,
+    filter: Vec<(String, Vec<String>)>,
 }
 
 impl Source {
@@ -104,7 +104,7 @@ impl Source {
                 eval::values(event, field)
                     .iter()
                     .filter_map(text)
-                    .any(|v| v == *want)
+                    .any(|v| want.contains(&v))
             })
     }
 }
@@ -159,9 +159,15 @@ impl Hunter {
                 name: name.to_string(),
                 category: m.and_then(|m| m.category.clone()),
                 filter: m
-                    .and_then(|m| m.filter.clone())
-                    .unwrap_or_default()
+                    .and_then(|m| m.filter.as_ref())
                     .into_iter()
+                    .flatten()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.values().iter().map(|v| v.to_string()).collect(),
+                        )
+                    })
                     .collect(),
             }
         };

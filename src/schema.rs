@@ -79,10 +79,11 @@ pub struct SourceMapping {
     /// Elastic: the EQL event category.
     #[serde(default)]
     pub category: Option<String>,
-    /// Exact, case-sensitive equalities every event of the source meets (target field → value).
-    /// A user mapping that sets it replaces it whole (`filter: {}` removes the shipped one).
+    /// Exact, case-sensitive equalities every event of the source meets (target field → value,
+    /// or a list of values: any of them). A user mapping that sets it replaces it whole
+    /// (`filter: {}` removes the shipped one).
     #[serde(default)]
-    pub filter: Option<BTreeMap<String, String>>,
+    pub filter: Option<BTreeMap<String, FilterValue>>,
     /// Sentinel: columns computed before the condition (`| extend NAME = KQL`), e.g. to turn
     /// a vendor's codes into the values the schema's field uses.
     #[serde(default)]
@@ -90,6 +91,42 @@ pub struct SourceMapping {
     /// Logical field → the target's field name.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+}
+
+/// A source filter's value: one value, or a list of values (the field has one of them).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum FilterValue {
+    One(FilterScalar),
+    AnyOf(Vec<FilterScalar>),
+}
+
+/// One filter value as written: a string, or an integer for a numeric target column (such as
+/// the `EventID` int column of Sentinel's event tables), which the query compares unquoted.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum FilterScalar {
+    Int(i64),
+    Str(String),
+}
+
+impl FilterValue {
+    pub fn values(&self) -> &[FilterScalar] {
+        match self {
+            FilterValue::One(v) => std::slice::from_ref(v),
+            FilterValue::AnyOf(vs) => vs,
+        }
+    }
+}
+
+impl std::fmt::Display for FilterScalar {
+    /// The value as text (the form an event's field is compared with).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilterScalar::Int(i) => write!(f, "{i}"),
+            FilterScalar::Str(s) => f.write_str(s),
+        }
+    }
 }
 
 impl Mapping {
@@ -180,6 +217,25 @@ mod tests {
             Some(Default::default()),
             "an empty filter replaces"
         );
+    }
+
+    #[test]
+    fn filter_values_are_strings_integers_or_lists() {
+        let m: Mapping = from_yaml(
+            "m",
+            "target: sentinel\nsources:\n  a:\n    filter: {s: \"4104\", w: Word, i: 1, l: [12, \"x\"]}\n",
+        )
+        .unwrap();
+        let f = m.sources["a"].filter.as_ref().unwrap();
+        let s = |v: &str| FilterScalar::Str(v.into());
+        assert_eq!(
+            f["s"].values(),
+            [s("4104")],
+            "a quoted number stays a string"
+        );
+        assert_eq!(f["w"].values(), [s("Word")]);
+        assert_eq!(f["i"].values(), [FilterScalar::Int(1)]);
+        assert_eq!(f["l"].values(), [FilterScalar::Int(12), s("x")]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Sigma documents → `ast::Rule`s.
 
 use super::condition::{self, Cond};
-use super::mapping::{Logsource, LogsourceMap};
+use super::mapping::{Logsource, LogsourceMap, Scalar};
 use super::value::{self, CmpOp, Linking, Num, Part, Raw, SigmaStr, Val};
 use super::{Converted, Options, Reason, SigmaError};
 use crate::ir::FieldType;
@@ -260,12 +260,16 @@ fn find(docs: &[Doc], r: &str) -> Option<usize> {
 struct Builder<'a> {
     opts: &'a Options,
     declares: Declares,
+    /// Set when the error being returned is that the logsource candidate has no detc field
+    /// for a Sigma field (or hash algorithm) the rule tests: the next candidate is tried.
+    unmapped: bool,
 }
 
 fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted, Reason> {
     let mut b = Builder {
         opts,
         declares: Declares::new(),
+        unmapped: false,
     };
     let title = d
         .title
@@ -276,9 +280,9 @@ fn one(docs: &[Doc], d: &Doc, name: String, opts: &Options) -> Result<Converted,
     let body = match &d.correlation {
         Some(c) => b.correlation(docs, c)?,
         None => {
-            let (source, cond) = b.detection(d)?;
+            let (src, cond) = b.detection(d)?;
             Body::Single(Query {
-                source: ident(&source),
+                source: ident(&src.source),
                 condition: cond,
             })
         }
@@ -578,40 +582,55 @@ fn eq_or_in(field: &str, cased: bool, mut vals: Vec<Value>) -> Expr {
 }
 
 impl<'a> Builder<'a> {
-    fn resolve_logsource(&mut self, d: &Doc) -> Result<Src<'a>, Reason> {
+    /// The candidates a rule's logsource is read through, in order (see `fallback` in
+    /// targets/sigma.yaml).
+    fn resolve_logsource(&mut self, d: &Doc) -> Result<Vec<Src<'a>>, Reason> {
         let ls = d
             .logsource
             .clone()
             .ok_or_else(|| Reason::Malformed("the rule has no `logsource`".into()))?;
-        let map = self.opts.mapping.logsource(&ls);
-        let source = match map {
-            Some(m) => m.source.clone(),
-            None if self.opts.keep_sigma_names => {
-                let parts: Vec<String> = [&ls.product, &ls.category, &ls.service]
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        p.chars()
-                            .map(|c| {
-                                let c = c.to_ascii_lowercase();
-                                if c.is_ascii_alphanumeric() { c } else { '_' }
-                            })
-                            .collect()
-                    })
-                    .collect();
-                if parts.is_empty() {
-                    return Err(Reason::UnmappedLogsource(ls.to_string()));
-                }
-                format!("sigma_{}", parts.join("_"))
-            }
-            None => return Err(Reason::UnmappedLogsource(ls.to_string())),
+        let Some(map) = self.opts.mapping.logsource(&ls) else {
+            return Ok(vec![self.synthesised(ls)?]);
         };
-        if map.is_some() && !self.opts.schema.sources.contains_key(&source) {
-            return Err(Reason::Malformed(format!(
-                "the Sigma mapping sends logsource {ls} to `{source}`, which the schema does not declare"
-            )));
+        let mut out = Vec::new();
+        for m in map.candidates() {
+            if !self.opts.schema.sources.contains_key(&m.source) {
+                return Err(Reason::Malformed(format!(
+                    "the Sigma mapping sends logsource {ls} to `{}`, which the schema does not declare",
+                    m.source
+                )));
+            }
+            out.push(Src {
+                ls: ls.clone(),
+                map: Some(m),
+                source: m.source.clone(),
+            });
         }
-        Ok(Src { ls, map, source })
+        Ok(out)
+    }
+
+    /// An unmapped logsource: with `keep_sigma_names`, a source named after it.
+    fn synthesised(&self, ls: Logsource) -> Result<Src<'a>, Reason> {
+        let parts: Vec<String> = [&ls.product, &ls.category, &ls.service]
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                p.chars()
+                    .map(|c| {
+                        let c = c.to_ascii_lowercase();
+                        if c.is_ascii_alphanumeric() { c } else { '_' }
+                    })
+                    .collect()
+            })
+            .collect();
+        if !self.opts.keep_sigma_names || parts.is_empty() {
+            return Err(Reason::UnmappedLogsource(ls.to_string()));
+        }
+        Ok(Src {
+            source: format!("sigma_{}", parts.join("_")),
+            ls,
+            map: None,
+        })
     }
 
     /// A Sigma field's detc name and type; `hint` is the type a kept Sigma name gets.
@@ -632,6 +651,7 @@ impl<'a> Builder<'a> {
             };
         }
         if !self.opts.keep_sigma_names {
+            self.unmapped = true;
             return Err(Reason::UnmappedField {
                 field: name.to_string(),
                 logsource: src.ls.to_string(),
@@ -658,22 +678,70 @@ impl<'a> Builder<'a> {
         Ok((name.to_string(), ty.into()))
     }
 
-    /// A rule's detection: its detc source and condition (`None`: every event of the source).
-    fn detection(&mut self, d: &Doc) -> Result<(String, Option<Expr>), Reason> {
+    /// A rule's detection: the logsource candidate it reads and its condition (`None`: every
+    /// event of the source). The first candidate that maps every field the rule tests wins;
+    /// when none does, the first one's refusal is the rule's.
+    fn detection(&mut self, d: &Doc) -> Result<(Src<'a>, Option<Expr>), Reason> {
         if !d.has_detection {
             return Err(Reason::Malformed("the rule has no `detection`".into()));
         }
-        let src = self.resolve_logsource(d)?;
+        let candidates = self.resolve_logsource(d)?;
         if d.conditions.is_empty() {
             return Err(Reason::Malformed("the detection has no `condition`".into()));
         }
+        let mut first_err = None;
+        for src in candidates {
+            let declares = self.declares.clone();
+            self.unmapped = false;
+            match self.conditions(&src, d) {
+                Ok(cond) => return Ok((src, cond)),
+                Err(r) => {
+                    self.declares = declares;
+                    let next = self.unmapped;
+                    first_err.get_or_insert(r);
+                    if !next {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(first_err.expect("a logsource has at least one candidate"))
+    }
+
+    /// The detection's condition(s) read through one candidate, with the candidate's `where`.
+    fn conditions(&mut self, src: &Src, d: &Doc) -> Result<Option<Expr>, Reason> {
         let mut exprs = Vec::new();
         for c in &d.conditions {
             let parsed = condition::parse(c).map_err(Reason::Condition)?;
-            exprs.push(self.cond(&src, &d.searches, &parsed)?);
+            exprs.push(self.cond(src, &d.searches, &parsed)?);
         }
-        let source = src.source.clone();
-        Ok((source, fold_opt(exprs, or_opt)))
+        let cond = fold_opt(exprs, or_opt);
+        let Some(m) = src.map else {
+            return Ok(cond);
+        };
+        let mut selects = Vec::new();
+        for (field, values) in &m.selects {
+            let (name, ty) = self.field(src, field, FieldTypeName::String)?;
+            let vals: Vec<Val> = values
+                .iter()
+                .map(|v| match v {
+                    Scalar::Int(i) => Val::Num(Num::Int(*i)),
+                    Scalar::Bool(b) => Val::Bool(*b),
+                    Scalar::Str(t) => Val::Str {
+                        s: SigmaStr(vec![Part::Lit(t.clone())]),
+                        cased: false,
+                    },
+                })
+                .collect();
+            let e = self.group(&name, ty, &vals).map_err(|message| {
+                Reason::Malformed(format!(
+                    "the Sigma mapping's `where` on `{field}` for logsource {}: {message}",
+                    src.ls
+                ))
+            })?;
+            selects.push(Some(e));
+        }
+        Ok(selects.into_iter().fold(cond, and_opt))
     }
 
     fn cond(
@@ -921,7 +989,7 @@ impl<'a> Builder<'a> {
                 Ok(e) => return Ok(Some(e)),
                 // With keep_sigma_names, a hash test with no per-algorithm form keeps the
                 // Sigma field like any unmapped one.
-                Err(_) if self.opts.keep_sigma_names => {}
+                Err(_) if self.opts.keep_sigma_names => self.unmapped = false,
                 Err(r) => return Err(r),
             }
         }
@@ -934,6 +1002,7 @@ impl<'a> Builder<'a> {
             if self.opts.mapping.field(src.map, &item.field).is_none()
                 && !self.opts.keep_sigma_names
             {
+                self.unmapped = true;
                 let tested: Vec<String> = item.values.iter().flatten().map(val_text).collect();
                 let implied: Vec<String> = implied.iter().map(|v| v.to_string()).collect();
                 return Err(Reason::Value {
@@ -990,6 +1059,8 @@ impl<'a> Builder<'a> {
             field: item.field.clone(),
             message,
         };
+        // An algorithm without a detc field: the candidate does not map the rule.
+        let unmapped = std::cell::Cell::new(false);
         let one = |v: &Val| -> Result<(String, String), Reason> {
             let text = match v {
                 Val::Str { s, .. } => match s.0.as_slice() {
@@ -1011,12 +1082,13 @@ impl<'a> Builder<'a> {
             let (alg, hash) = text.split_once('=').unwrap_or(("", &text));
             let alg = alg.to_ascii_uppercase();
             let len = match alg.as_str() {
-                "MD5" => 32,
+                "MD5" | "IMPHASH" => 32,
                 "SHA1" => 40,
                 "SHA256" => 64,
                 _ => 0,
             };
             let field = algs.get(&alg).filter(|_| len > 0).ok_or_else(|| {
+                unmapped.set(true);
                 bad(format!(
                     "hash algorithm without a detc field (detc has one field per algorithm: {}): `{text}`",
                     algs.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -1029,11 +1101,13 @@ impl<'a> Builder<'a> {
             }
             Ok((field.clone(), hash.to_ascii_lowercase()))
         };
-        let groups: Vec<Vec<(String, String)>> = item
+        let groups: Result<Vec<Vec<(String, String)>>, Reason> = item
             .values
             .iter()
             .map(|alts| alts.iter().map(one).collect::<Result<_, _>>())
-            .collect::<Result<_, _>>()?;
+            .collect();
+        self.unmapped = unmapped.get();
+        let groups = groups?;
         let by_field = |pairs: Vec<(String, String)>| -> Result<Expr, Reason> {
             let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
             for (f, h) in pairs {
@@ -1279,10 +1353,9 @@ impl<'a> Builder<'a> {
                     "rule `{r}` is itself a correlation; chained correlations are not supported"
                 )));
             }
-            let (source, cond) = self.detection(d)?;
-            let src = self.resolve_logsource(d)?;
+            let (src, cond) = self.detection(d)?;
             steps.push(Query {
-                source: ident(&source),
+                source: ident(&src.source),
                 condition: cond,
             });
             srcs.push(src);
@@ -1386,7 +1459,7 @@ fn raw(v: &J) -> Result<Raw, String> {
 /// set, each value a plain equality): then it is true on every event of the source. A test
 /// of fewer values narrows the source, a test of other values may name events the source
 /// holds on some target and not on another, so neither is dropped.
-fn is_implied(item: &Item, implied: &[super::mapping::Scalar]) -> bool {
+fn is_implied(item: &Item, implied: &[Scalar]) -> bool {
     if item.linking.negate || (item.linking.all && item.values.len() > 1) {
         return false;
     }

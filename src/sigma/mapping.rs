@@ -37,6 +37,56 @@ pub struct LogsourceMap {
     /// Sigma keyword searches (values without a field). Without it keywords are refused.
     #[serde(default)]
     pub keywords: Option<String>,
+    /// Sigma field → values: the logsource is the events of the detc source whose field has
+    /// one of these values (Sysmon 12 `EventType` DeleteKey or DeleteValue for registry_delete).
+    /// The test is added to every rule read through this entry.
+    #[serde(default, rename = "where")]
+    pub selects: BTreeMap<String, Vec<Scalar>>,
+    /// Further candidates, tried in order for a rule that tests a field (or a hash
+    /// algorithm) this entry does not map. Their own `match` is unused.
+    #[serde(default, deserialize_with = "candidates")]
+    pub fallback: Vec<LogsourceMap>,
+}
+
+/// One `fallback` entry: a logsource entry without `match` (it has its parent's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Candidate {
+    source: String,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    implied: BTreeMap<String, Vec<Scalar>>,
+    #[serde(default)]
+    hashes: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default, rename = "where")]
+    selects: BTreeMap<String, Vec<Scalar>>,
+    #[serde(default)]
+    keywords: Option<String>,
+}
+
+fn candidates<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LogsourceMap>, D::Error> {
+    let list: Vec<Candidate> = Vec::deserialize(d)?;
+    Ok(list
+        .into_iter()
+        .map(|c| LogsourceMap {
+            matcher: Matcher::default(),
+            source: c.source,
+            fields: c.fields,
+            implied: c.implied,
+            hashes: c.hashes,
+            selects: c.selects,
+            keywords: c.keywords,
+            fallback: Vec::new(),
+        })
+        .collect())
+}
+
+impl LogsourceMap {
+    /// This entry, then its fallbacks: the candidates a rule is read through, in order.
+    pub fn candidates(&self) -> impl Iterator<Item = &LogsourceMap> {
+        std::iter::once(self).chain(&self.fallback)
+    }
 }
 
 /// A YAML scalar in the mapping: `1`, `"true"`, `SetValue`.
@@ -274,7 +324,7 @@ mod tests {
         )
         .unwrap();
         let m = SigmaMapping::shipped();
-        for l in &m.logsources {
+        for l in m.logsources.iter().flat_map(LogsourceMap::candidates) {
             let src = schema
                 .sources
                 .get(&l.source)
@@ -288,6 +338,13 @@ mod tests {
                     src.fields.get(k),
                     Some(&crate::schema::FieldTypeName::String),
                     "{}: keyword field {k} must be a string field",
+                    l.source
+                );
+            }
+            for f in l.selects.keys() {
+                assert!(
+                    l.fields.contains_key(f),
+                    "{}: `where` field {f} unmapped",
                     l.source
                 );
             }

@@ -14,7 +14,7 @@ use super::{
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::{Mapping, SourceMapping};
+use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
 use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
@@ -120,15 +120,15 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
         ));
     }
 
-    let filter = |eq: &dyn Fn(&str, &str) -> String| -> Vec<String> {
+    let filter = |quote: fn(&str) -> String, any_of: &str| -> Vec<String> {
         src.filter
             .iter()
             .flatten()
-            .map(|(k, v)| eq(&field(k), v))
+            .map(|(k, v)| filter_test(&field(k), v, quote, any_of))
             .collect()
     };
-    let mut eql_parts = filter(&|f, v| format!("{f} == {}", eql_string(v)));
-    let mut esql_where = filter(&|f, v| format!("{f} == {}", string(v)));
+    let mut eql_parts = filter(eql_string, "in");
+    let mut esql_where = filter(string, "IN");
     if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
         let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(field);
@@ -152,6 +152,23 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
         index,
         esql_where,
     })
+}
+
+/// A source filter: `f == "v"`, `f == 1`, or `f in ("a", "b")` (ES|QL `IN`).
+fn filter_test(f: &str, value: &FilterValue, quote: fn(&str) -> String, any_of: &str) -> String {
+    let literal = |v: &FilterScalar| match v {
+        FilterScalar::Int(i) => i.to_string(),
+        FilterScalar::Str(s) => quote(s),
+    };
+    match value.values() {
+        [one] => format!("{f} == {}", literal(one)),
+        // An empty list admits no event.
+        [] => "false".to_string(),
+        many => {
+            let items: Vec<String> = many.iter().map(literal).collect();
+            format!("{f} {any_of} ({})", items.join(", "))
+        }
+    }
 }
 
 /// A single-event rule: the source's events that meet the condition.

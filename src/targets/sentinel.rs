@@ -46,7 +46,7 @@ use super::{
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
-use crate::schema::{Mapping, SourceMapping};
+use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
 use std::fmt::Write as _;
 
 /// Compile any rule.
@@ -163,7 +163,7 @@ fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> 
         );
     }
     for (column, value) in src.filter.iter().flatten() {
-        let _ = write!(out, "\n| where {} == {}", column_ref(column), string(value));
+        let _ = write!(out, "\n| where {}", filter_test(&column_ref(column), value));
     }
     for (column, expr) in src.extend.iter().flatten() {
         let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
@@ -176,6 +176,23 @@ fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> 
         let _ = write!(out, "\n| where {body}");
     }
     Ok(out)
+}
+
+/// A source filter: `col == "v"`, `col == 1` (an integer column), `col in ("a", "b")`.
+fn filter_test(column: &str, value: &FilterValue) -> String {
+    let literal = |v: &FilterScalar| match v {
+        FilterScalar::Int(i) => i.to_string(),
+        FilterScalar::Str(s) => string(s),
+    };
+    match value.values() {
+        [one] => format!("{column} == {}", literal(one)),
+        // An empty list admits no event.
+        [] => "false".to_string(),
+        many => {
+            let items: Vec<String> = many.iter().map(literal).collect();
+            format!("{column} in ({})", items.join(", "))
+        }
+    }
 }
 
 /// A logical field name as a KQL column name: `user.name` → `user_name`.
