@@ -162,6 +162,7 @@ impl Hunter {
                     .and_then(|m| m.filter.clone())
                     .unwrap_or_default()
                     .into_iter()
+                    .map(|(field, value)| (field, value.to_string()))
                     .collect(),
             }
         };

@@ -26,7 +26,7 @@ pub mod import;
 mod mapping;
 mod value;
 
-pub use mapping::{Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
+pub use mapping::{FieldMap, Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
 
 use crate::schema::{FieldTypeName, Schema};
 use crate::syntax::ast;

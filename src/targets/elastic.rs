@@ -14,7 +14,7 @@ use super::{
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::{Mapping, SourceMapping};
+use crate::schema::{FilterValue, Mapping, SourceMapping};
 use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
@@ -120,18 +120,21 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
         ));
     }
 
-    let filter = |eq: &dyn Fn(&str, &str) -> String| -> Vec<String> {
+    let filter = |text: fn(&str) -> String| -> Vec<String> {
         src.filter
             .iter()
             .flatten()
-            .map(|(k, v)| eq(&field(k), v))
+            .map(|(k, v)| match v {
+                FilterValue::Number(n) => format!("{} == {n}", field(k)),
+                FilterValue::Text(s) => format!("{} == {}", field(k), text(s)),
+            })
             .collect()
     };
-    let mut eql_parts = filter(&|f, v| format!("{f} == {}", eql_string(v)));
-    let mut esql_where = filter(&|f, v| format!("{f} == {}", string(v)));
+    let mut eql_parts = filter(eql_string);
+    let mut esql_where = filter(string);
     if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
-        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(field);
+        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(|n| field(&n));
         let eql = join(&n, " and ", " or ", &mut |atom, neg| {
             Ok(eql_test(atom, &name(atom)?, neg))
         })?;
@@ -200,7 +203,7 @@ fn aggregate(
     having: &ir::Having,
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src)?;
-    let name = |f: &ir::Field| field_name(src, f, &q.source).map(field);
+    let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
     let mut aggs: Vec<(String, String)> = Vec::new();
@@ -248,7 +251,7 @@ fn sequence(
         let src = source_mapping(mapping, q)?;
         let keys = by
             .iter()
-            .map(|f| field_name(src, f, &q.source).map(field))
+            .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
             .collect::<Result<Vec<_>>>()?;
         rendered.push((event(q, src)?.eql, keys));
     }
@@ -283,9 +286,9 @@ fn first_seen(
     let e = event(q, src)?;
     let mut keys = by
         .iter()
-        .map(|f| field_name(src, f, &q.source).map(field))
+        .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
         .collect::<Result<Vec<_>>>()?;
-    keys.push(field_name(src, value, &q.source).map(field)?);
+    keys.push(field_name(src, value, &q.source).map(|n| field(&n))?);
     // Column names no key takes.
     let free = |name: &str| {
         let mut n = name.to_string();
