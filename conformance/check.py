@@ -15,6 +15,7 @@ full, a summary per language and engine and a closing `N passed, M failed, K ski
 exit 1 on any failure.
 """
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -93,9 +94,14 @@ def kql_schema(repo):
             continue
         schema[table] = dict(columns)
         computed = set((m.get("extend") or {}).keys())
-        for column in list((m.get("filter") or {}).keys()) + list(m.get("fields", {}).values()):
+        # A field family's pattern (`EventData.*`, `*_`) names its column with a `*`: a dynamic
+        # column's root, or a column per member that an `extend` key with a `*` computes.
+        # `~` maps a field nowhere.
+        mapped = [c for c in m.get("fields", {}).values() if c is not None]
+        for column in list((m.get("filter") or {}).keys()) + mapped:
             root = column.split(".")[0]
-            if root not in columns and root not in computed:
+            per_member = any(fnmatch.fnmatchcase(root, k) for k in computed if "*" in k)
+            if root not in columns and root not in computed and not per_member:
                 missing.append(f"{table}.{root} (source {source})")
     if missing:
         sys.exit("conformance: no declared type in sentinel_columns.yaml for: " + ", ".join(missing))
@@ -489,7 +495,7 @@ def _step(query, splunk):
         rest = rest[1:]
     if rest:
         raise Failure(f"unexpected command `{rest[0][0][1] if rest[0] else ''}` in a sequence step")
-    return set(fields) | set(keys), tokens
+    return fields | set(keys), tokens
 
 
 def _sequence_tail(commands, fields):
@@ -573,7 +579,7 @@ def spl_shape(query, splunk):
                 r.take("WORD", what="a step flag")
                 r.take_seq("=", "1")
             r.done()
-        _sequence_tail(rest[len(step_cmds):], set(fields) | set(keys))
+        _sequence_tail(rest[len(step_cmds):], fields | set(keys))
     else:
         raise Failure(f"unexpected command `{command}`")
     return _shape(tokens)
@@ -615,7 +621,7 @@ def _multisearch(query, splunk):
     """`| multisearch [search STEP] [search STEP] ...` and the sequence tail."""
     text = query[len("| multisearch "):]
     tokens = spl_tokens(text, offsets=True)
-    i, steps, fields, shape = 0, 0, set(), [("|", "|"), ("WORD", "multisearch")]
+    i, steps, fields, shape = 0, 0, Fields(), [("|", "|"), ("WORD", "multisearch")]
     while i < len(tokens) and tokens[i][0] == "[":
         if i + 1 >= len(tokens) or tokens[i + 1][:2] != ("WORD", "search"):
             raise Failure("a multisearch subsearch must start with `search`")
@@ -648,12 +654,42 @@ def _shape(tokens):
     return [(k, None if k == "STR" else t) for k, t in tokens]
 
 
+class Fields(set):
+    """Splunk field names a source gives: its mapped names, and every name a field family's
+    pattern makes (`*` is a member name, `[A-Za-z_][A-Za-z0-9_]*`)."""
+
+    def __init__(self, names=(), patterns=()):
+        super().__init__(names)
+        self.patterns = list(patterns)
+
+    def add_mapping(self, fields):
+        for key, name in fields.items():
+            if name is None:  # `~`: no place on Splunk
+                continue
+            if key.endswith(".*"):
+                member = re.escape(name).replace(r"\*", "[A-Za-z_][A-Za-z0-9_]*")
+                self.patterns.append(re.compile(member + r"\Z"))
+            else:
+                self.add(name)
+
+    def __contains__(self, name):
+        return super().__contains__(name) or any(p.match(name) for p in self.patterns)
+
+    def __or__(self, other):
+        return Fields(set(self) | set(other), self.patterns + getattr(other, "patterns", []))
+
+    def __ior__(self, other):
+        self.update(other)
+        self.patterns += getattr(other, "patterns", [])
+        return self
+
+
 def splunk_mapping(repo):
     """Base search -> the field names any source with that base search may use."""
     mapping = yaml.safe_load(open(os.path.join(repo, "targets", "splunk.yaml"), encoding="utf-8"))
     out = {}
     for m in mapping["sources"].values():
-        out.setdefault(m["search"].strip(), set()).update(m["fields"].values())
+        out.setdefault(m["search"].strip(), Fields()).add_mapping(m["fields"])
     return out
 
 

@@ -67,7 +67,15 @@ impl Default for SigmaSettings {
 impl Config {
     /// The shipped data, overlaid with the user's `--schema` and `--mapping` files in order.
     pub fn load(schemas: &[PathBuf], mappings: &[PathBuf]) -> Result<Config, Diagnostic> {
+        // A family written wrong is an error of the file that writes it.
+        let families = |file: &str, checked: Result<(), String>| {
+            checked.map_err(|e| {
+                Diagnostic::error(file, ast::Span::default(), "E0501", e)
+                    .with_hint("see the field family format at the top of targets/schema.yaml")
+            })
+        };
         let mut schema: Schema = schema::from_yaml(SHIPPED[0].0, SHIPPED[0].1)?;
+        families(SHIPPED[0].0, schema.check_families())?;
         let mut config = Config {
             schema: Schema::default(),
             mappings: BTreeMap::new(),
@@ -75,10 +83,12 @@ impl Config {
         };
         for (file, text) in &SHIPPED[1..] {
             let m: Mapping = schema::from_yaml(file, text)?;
+            families(file, m.check_families())?;
             config.mappings.insert(target_of(&m, file)?, m);
         }
         for path in schemas {
             let (extra, _): (Schema, _) = schema::load(path)?;
+            families(&path.display().to_string(), extra.check_families())?;
             for (name, src) in extra.sources {
                 match schema.sources.get_mut(&name) {
                     Some(ours) => ours.fields.extend(src.fields),
@@ -90,7 +100,9 @@ impl Config {
         }
         for path in mappings {
             let (m, _): (Mapping, _) = schema::load(path)?;
-            let target = target_of(&m, &path.display().to_string())?;
+            let file = path.display().to_string();
+            families(&file, m.check_families())?;
+            let target = target_of(&m, &file)?;
             if let Some(ours) = config.mappings.get_mut(&target) {
                 ours.merge(m);
             }
@@ -441,7 +453,9 @@ fn keep_sigma_names(
             for m in config.mappings.values_mut() {
                 if let Some(src) = m.sources.get_mut(source) {
                     for f in fields.keys() {
-                        src.fields.entry(f.clone()).or_insert_with(|| f.clone());
+                        src.fields
+                            .entry(f.clone())
+                            .or_insert_with(|| Some(f.clone()));
                     }
                 }
             }

@@ -2,11 +2,21 @@
 //!
 //! `schema.yaml` declares each logical source and the type of each field; one mapping file
 //! per target says where a source lives there and what each field is called.
+//!
+//! **Field families.** A schema key `prefix.*` (`winlog.event_data.*: string`) declares every
+//! field `prefix.<Name>` whose `Name` is one segment `[A-Za-z_][A-Za-z0-9_]*` (a *member*),
+//! with that type; a field declared by its own name wins. In a target mapping the same key
+//! maps every member by a pattern in which `*` stands for `Name` (`winlog.event_data.*:
+//! "EventData.*"`); an entry for the member itself wins, and `~` says that a field (member
+//! or not) has no place on that target. [`SourceDef::lookup`] and [`SourceMapping::field`]
+//! are the only places that resolve names, so `check`, every target, the evaluator and the
+//! catalog agree.
 
 use crate::diag::Diagnostic;
 use crate::ir::FieldType;
 use crate::syntax::ast::Span;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -46,11 +56,108 @@ impl From<FieldTypeName> for FieldType {
 
 impl Schema {
     pub fn field_type(&self, source: &str, field: &str) -> Option<FieldType> {
-        self.sources
-            .get(source)?
-            .fields
-            .get(field)
-            .map(|t| (*t).into())
+        self.sources.get(source)?.field_type(field)
+    }
+
+    /// Every family key is `prefix.*` with a plain field name as prefix.
+    pub fn check_families(&self) -> Result<(), String> {
+        for (name, src) in &self.sources {
+            for key in src.fields.keys() {
+                check_family_key(key).map_err(|e| format!("source `{name}`: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key suffix that makes a field key a family.
+const FAMILY: &str = ".*";
+
+/// Whether `s` can be a family member's name: one segment `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_member_name(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `prefix.Name` as the family key `prefix.*` and the member `Name`, when `Name` is one.
+fn member_of(name: &str) -> Option<(String, &str)> {
+    let (prefix, member) = name.rsplit_once('.')?;
+    is_member_name(member).then(|| (format!("{prefix}{FAMILY}"), member))
+}
+
+/// A field key with a `*` must be a family key: `prefix.*`, the prefix a dotted name.
+fn check_family_key(key: &str) -> Result<(), String> {
+    if !key.contains('*') {
+        return Ok(());
+    }
+    let plain = key.strip_suffix(FAMILY).is_some_and(|prefix| {
+        prefix.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_@".contains(c))
+        })
+    });
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}`: a field family is written `prefix.*` (a `*` only as the last segment)"
+        ))
+    }
+}
+
+/// Where a field name stands among a source's declared fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldLookup {
+    /// Declared by its own name.
+    Declared(FieldTypeName),
+    /// A member of a declared family.
+    Member(FieldTypeName),
+    /// Under a family's prefix, but not a member name (`family` is the family key).
+    NotAMember {
+        family: String,
+    },
+    Unknown,
+}
+
+impl SourceDef {
+    /// How `name` is declared: by itself, as a family member, or not at all.
+    pub fn lookup(&self, name: &str) -> FieldLookup {
+        if let Some(t) = self.fields.get(name).filter(|_| !name.ends_with(FAMILY)) {
+            return FieldLookup::Declared(*t);
+        }
+        if let Some(t) = member_of(name).and_then(|(family, _)| self.fields.get(&family)) {
+            return FieldLookup::Member(*t);
+        }
+        let family = self.families().find(|f| {
+            name.strip_prefix(&f[..f.len() - 1])
+                .is_some_and(|rest| !rest.is_empty())
+        });
+        match family {
+            Some(f) => FieldLookup::NotAMember {
+                family: f.to_string(),
+            },
+            None => FieldLookup::Unknown,
+        }
+    }
+
+    /// The type of a declared field or family member.
+    pub fn field_type(&self, name: &str) -> Option<FieldType> {
+        match self.lookup(name) {
+            FieldLookup::Declared(t) | FieldLookup::Member(t) => Some(t.into()),
+            FieldLookup::NotAMember { .. } | FieldLookup::Unknown => None,
+        }
+    }
+
+    /// The family keys (`winlog.event_data.*`).
+    pub fn families(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .keys()
+            .map(String::as_str)
+            .filter(|k| k.ends_with(FAMILY))
     }
 }
 
@@ -80,17 +187,18 @@ pub struct SourceMapping {
     #[serde(default)]
     pub category: Option<String>,
     /// Exact, case-sensitive equalities every event of the source meets (target field → value,
-    /// or a list of values: any of them). A user mapping that sets it replaces it whole
-    /// (`filter: {}` removes the shipped one).
+    /// or a list of values: any of them; a YAML number for a numeric column, text otherwise).
+    /// A user mapping that sets it replaces it whole (`filter: {}` removes the shipped one).
     #[serde(default)]
     pub filter: Option<BTreeMap<String, FilterValue>>,
     /// Sentinel: columns computed before the condition (`| extend NAME = KQL`), e.g. to turn
     /// a vendor's codes into the values the schema's field uses.
     #[serde(default)]
     pub extend: Option<BTreeMap<String, String>>,
-    /// Logical field → the target's field name.
+    /// Logical field → the target's field name; `~`: no place on this target. A family key
+    /// (`prefix.*`) maps every member by a pattern whose `*` stands for the member's name.
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, Option<String>>,
 }
 
 /// A source filter's value: one value, or a list of values (the field has one of them).
@@ -129,7 +237,58 @@ impl std::fmt::Display for FilterScalar {
     }
 }
 
+impl SourceMapping {
+    /// The target's name for a logical field: its own entry, else its family's pattern with
+    /// the member's name for `*`. `None`: the field has no place on this target.
+    pub fn field(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(entry) = self.fields.get(name) {
+            return entry.as_deref().map(Cow::Borrowed);
+        }
+        let (family, member) = member_of(name)?;
+        let pattern = self.fields.get(&family)?.as_deref()?;
+        Some(Cow::Owned(pattern.replace('*', member)))
+    }
+
+    /// Every family key is `prefix.*` and its pattern holds exactly one `*`; an `extend`
+    /// key with a `*` (a column per member) holds one, and its expression names the member
+    /// `{*}`.
+    fn check_families(&self) -> Result<(), String> {
+        for (key, value) in &self.fields {
+            check_family_key(key)?;
+            if let (true, Some(v)) = (key.ends_with(FAMILY), value)
+                && v.matches('*').count() != 1
+            {
+                return Err(format!(
+                    "`{key}: {v}`: a family's pattern holds one `*`, which stands for the member's name"
+                ));
+            }
+        }
+        for (column, expr) in self.extend.iter().flatten() {
+            let stars = column.matches('*').count();
+            let named = expr.contains(MEMBER);
+            if stars > 1 || (stars == 1) != named {
+                return Err(format!(
+                    "extend `{column}`: a column per family member has one `*` in its name and names the member `{MEMBER}` in its expression; other columns have neither"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How an `extend` expression of a column per family member names the member.
+pub const MEMBER: &str = "{*}";
+
 impl Mapping {
+    /// The family rules of every source (see [`SourceMapping::field`]).
+    pub fn check_families(&self) -> Result<(), String> {
+        for (name, src) in &self.sources {
+            src.check_families()
+                .map_err(|e| format!("source `{name}`: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Overlay `other` (a user's file) on this one: source by source, key by key, field by field.
     pub fn merge(&mut self, other: Mapping) {
         for (name, theirs) in other.sources {
@@ -209,14 +368,114 @@ mod tests {
         base.merge(user);
         let a = &base.sources["a"];
         assert_eq!(a.search.as_deref(), Some("index=a"));
-        assert_eq!(a.fields["x"], "X");
-        assert_eq!(a.fields["y"], "why");
+        assert_eq!(a.field("x").as_deref(), Some("X"));
+        assert_eq!(a.field("y").as_deref(), Some("why"));
         assert_eq!(base.sources["b"].search.as_deref(), Some("index=b"));
         assert_eq!(
             base.sources["b"].filter,
             Some(Default::default()),
             "an empty filter replaces"
         );
+    }
+
+    fn source(yaml: &str) -> SourceDef {
+        let s: Schema = from_yaml("s", &format!("sources:\n  s:\n    fields: {yaml}\n")).unwrap();
+        s.check_families().unwrap();
+        s.sources["s"].clone()
+    }
+
+    #[test]
+    fn family_members_and_explicit_fields() {
+        let s = source("{a.*: string, a.N: number, b: ip}");
+        assert_eq!(
+            s.lookup("a.Name_1"),
+            FieldLookup::Member(FieldTypeName::String)
+        );
+        assert_eq!(
+            s.lookup("a.N"),
+            FieldLookup::Declared(FieldTypeName::Number)
+        );
+        assert_eq!(s.lookup("b"), FieldLookup::Declared(FieldTypeName::Ip));
+        for bad in ["a.x.y", "a.1x", "a.@x"] {
+            assert_eq!(
+                s.lookup(bad),
+                FieldLookup::NotAMember {
+                    family: "a.*".into()
+                },
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            s.lookup("a.*"),
+            FieldLookup::NotAMember {
+                family: "a.*".into()
+            }
+        );
+        assert_eq!(s.lookup("c.x"), FieldLookup::Unknown);
+        assert_eq!(s.field_type("a.x"), Some(FieldType::String));
+        assert_eq!(s.field_type("a.x.y"), None);
+    }
+
+    #[test]
+    fn family_keys_must_end_in_a_star_segment() {
+        for key in ["a*", "a.*.b", "*", "a.b*", "a..*"] {
+            let s: Schema = from_yaml(
+                "s",
+                &format!("sources:\n  s:\n    fields: {{'{key}': string}}\n"),
+            )
+            .unwrap();
+            let err = s.check_families().unwrap_err();
+            assert!(err.contains("prefix.*"), "{key}: {err}");
+        }
+    }
+
+    fn mapping(yaml: &str) -> Mapping {
+        from_yaml("m", &format!("target: sentinel\nsources:\n  s:\n{yaml}")).unwrap()
+    }
+
+    #[test]
+    fn family_mapping_explicit_wins_and_tilde_is_no_place() {
+        let m = mapping("    fields: {a.*: 'E.*', a.X: Col, a.Y: ~, b: B}\n");
+        m.check_families().unwrap();
+        let s = &m.sources["s"];
+        assert_eq!(s.field("a.Name").as_deref(), Some("E.Name"));
+        assert_eq!(s.field("a.X").as_deref(), Some("Col"));
+        assert_eq!(s.field("a.Y"), None);
+        assert_eq!(s.field("a.x.y"), None, "not a member");
+        assert_eq!(s.field("b").as_deref(), Some("B"));
+        assert_eq!(s.field("c"), None);
+    }
+
+    #[test]
+    fn family_mapping_checks() {
+        for (yaml, needle) in [
+            ("    fields: {a.*: 'E'}\n", "one `*`"),
+            ("    fields: {a.*: '**'}\n", "one `*`"),
+            ("    fields: {'a*': 'E'}\n", "prefix.*"),
+            ("    extend: {'*_': 'f(x)'}\n", "{*}"),
+            ("    extend: {'C': 'f({*})'}\n", "{*}"),
+            ("    extend: {'*_*': 'f({*})'}\n", "{*}"),
+        ] {
+            let err = mapping(yaml).check_families().unwrap_err();
+            assert!(err.contains(needle), "{yaml}: {err}");
+        }
+        mapping("    fields: {a.*: '*_'}\n    extend: {'*_': 'f({*})'}\n")
+            .check_families()
+            .unwrap();
+    }
+
+    #[test]
+    fn user_mapping_overlays_a_family() {
+        let mut base = mapping("    fields: {a.*: 'E.*', a.X: Col}\n");
+        base.merge(mapping("    fields: {a.*: 'F_*', a.Z: ~}\n"));
+        let s = &base.sources["s"];
+        assert_eq!(s.field("a.Name").as_deref(), Some("F_Name"));
+        assert_eq!(
+            s.field("a.X").as_deref(),
+            Some("Col"),
+            "the shipped member entry stays"
+        );
+        assert_eq!(s.field("a.Z"), None, "`~` in the overlay removes a member");
     }
 
     #[test]

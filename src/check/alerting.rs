@@ -151,10 +151,10 @@ fn default_fields(ctx: &Context, kind: &RuleKind) -> Vec<ir::Field> {
     }
     if let Some(def) = ctx.schema.sources.get(&q.source) {
         for name in DEFAULT_ENTITY_FIELDS {
-            if let Some(ty) = def.fields.get(name) {
+            if let Some(ty) = def.field_type(name) {
                 add(ir::Field {
                     name: name.to_string(),
-                    ty: (*ty).into(),
+                    ty,
                     span: Default::default(),
                 });
             }

@@ -4,6 +4,7 @@ use super::{Context, Sink, resolve_list};
 use crate::diag::did_you_mean;
 use crate::ir::{self, Case, Cidr, FieldType, NumOp, Number, Scalar, Test, Wildcard};
 use crate::pattern;
+use crate::schema::FieldLookup;
 use crate::syntax::ast::{self, Op, Span, ValueKind};
 use std::net::IpAddr;
 
@@ -141,13 +142,28 @@ pub(super) fn field(
     f: &ast::Ident,
 ) -> Option<ir::Field> {
     let def = ctx.schema.sources.get(source)?;
-    match def.fields.get(&f.name) {
-        Some(ty) => Some(ir::Field {
+    match def.lookup(&f.name) {
+        FieldLookup::Declared(ty) | FieldLookup::Member(ty) => Some(ir::Field {
             name: f.name.clone(),
-            ty: (*ty).into(),
+            ty: ty.into(),
             span: f.span,
         }),
-        None => {
+        FieldLookup::NotAMember { family } => {
+            sink.error(
+                f.span,
+                "E0302",
+                format!(
+                    "source `{source}` has no field `{}`: it is not a member of the family `{family}`",
+                    f.name
+                ),
+                Some(format!(
+                    "a member of `{family}` is `{}` followed by one name of letters, digits and `_` that does not start with a digit",
+                    &family[..family.len() - 1]
+                )),
+            );
+            None
+        }
+        FieldLookup::Unknown => {
             let hint = did_you_mean(&f.name, def.fields.keys().map(String::as_str))
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| {

@@ -1,7 +1,7 @@
 //! Sigma documents → `ast::Rule`s.
 
 use super::condition::{self, Cond};
-use super::mapping::{Logsource, LogsourceMap, Scalar};
+use super::mapping::{FieldMap, Logsource, LogsourceMap, Scalar};
 use super::value::{self, CmpOp, Linking, Num, Part, Raw, SigmaStr, Val};
 use super::{Converted, Options, Reason, SigmaError};
 use crate::ir::FieldType;
@@ -641,14 +641,26 @@ impl<'a> Builder<'a> {
         hint: FieldTypeName,
     ) -> Result<(String, FieldType), Reason> {
         let schema = &self.opts.schema;
-        if let Some(detc) = self.opts.mapping.field(src.map, name) {
-            return match schema.field_type(&src.source, detc) {
-                Some(t) => Ok((detc.to_string(), t)),
-                None => Err(Reason::Malformed(format!(
-                    "the Sigma mapping sends field `{name}` to `{detc}`, which source `{}` does not declare",
-                    src.source
-                ))),
-            };
+        match self.opts.mapping.field(src.map, name) {
+            FieldMap::To(detc) => {
+                return match schema.field_type(&src.source, &detc) {
+                    Some(t) => Ok((detc.into_owned(), t)),
+                    None => Err(Reason::Malformed(format!(
+                        "the Sigma mapping sends field `{name}` to `{detc}`, which source `{}` does not declare",
+                        src.source
+                    ))),
+                };
+            }
+            FieldMap::NotAMember { family } => {
+                return Err(Reason::Value {
+                    field: name.to_string(),
+                    message: format!(
+                        "logsource {} maps its other fields to members of `{family}`, and a member's name is letters, digits and `_` not starting with a digit",
+                        src.ls
+                    ),
+                });
+            }
+            FieldMap::Unmapped => {}
         }
         if !self.opts.keep_sigma_names {
             self.unmapped = true;
@@ -999,7 +1011,7 @@ impl<'a> Builder<'a> {
             }
             // Not exactly the implied values: the field is an ordinary field from here on,
             // if the source has one for it.
-            if self.opts.mapping.field(src.map, &item.field).is_none()
+            if self.opts.mapping.field(src.map, &item.field) == FieldMap::Unmapped
                 && !self.opts.keep_sigma_names
             {
                 self.unmapped = true;

@@ -1,6 +1,8 @@
 //! `targets/sigma.yaml`: Sigma logsources → detc sources, Sigma field names → detc fields.
 
+use crate::schema::is_member_name;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The shipped mapping, built into the binary.
@@ -11,9 +13,9 @@ pub const SHIPPED: &str = include_str!("../../targets/sigma.yaml");
 pub struct SigmaMapping {
     #[serde(default)]
     pub logsources: Vec<LogsourceMap>,
-    /// Global field map, tried after the matched logsource's own map.
+    /// Global field map, tried after the matched logsource's own map (`~`: no mapping).
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,8 +24,10 @@ pub struct LogsourceMap {
     #[serde(rename = "match")]
     pub matcher: Matcher,
     pub source: String,
+    /// Sigma field → detc field (`~`: no mapping). The key `"*"` maps every other Sigma
+    /// name to a member of a field family (`"*": winlog.event_data.*`).
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, Option<String>>,
     /// Sigma field → the values it has on every event the detc source holds for this
     /// logsource (Sysmon `EventID: [1]` on process_creation). A test of the field with
     /// exactly these values is true on the source and converts to nothing.
@@ -54,7 +58,7 @@ pub struct LogsourceMap {
 struct Candidate {
     source: String,
     #[serde(default)]
-    fields: BTreeMap<String, String>,
+    fields: BTreeMap<String, Option<String>>,
     #[serde(default)]
     implied: BTreeMap<String, Vec<Scalar>>,
     #[serde(default)]
@@ -243,12 +247,40 @@ impl SigmaMapping {
         best.map(|(_, m)| m)
     }
 
-    /// The detc name of a Sigma field under a matched logsource.
-    pub fn field<'a>(&'a self, ls: Option<&'a LogsourceMap>, name: &str) -> Option<&'a str> {
-        ls.and_then(|m| m.fields.get(name))
-            .or_else(|| self.fields.get(name))
-            .map(String::as_str)
+    /// The detc name of a Sigma field under a matched logsource: the logsource's own entry,
+    /// else the global one, else the logsource's catch-all `"*"` (a family member named
+    /// like the Sigma field).
+    pub fn field<'a>(&'a self, ls: Option<&'a LogsourceMap>, name: &str) -> FieldMap<'a> {
+        let own = ls
+            .and_then(|m| m.fields.get(name))
+            .or_else(|| self.fields.get(name));
+        if let Some(entry) = own {
+            return entry
+                .as_deref()
+                .map_or(FieldMap::Unmapped, |f| FieldMap::To(Cow::Borrowed(f)));
+        }
+        match ls.and_then(|m| m.fields.get(CATCH_ALL)) {
+            Some(Some(family)) if is_member_name(name) => {
+                FieldMap::To(Cow::Owned(family.replace('*', name)))
+            }
+            Some(Some(family)) => FieldMap::NotAMember { family },
+            _ => FieldMap::Unmapped,
+        }
     }
+}
+
+/// The Sigma field key that maps every other name of a logsource to a family member.
+pub const CATCH_ALL: &str = "*";
+
+/// Where a Sigma field goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldMap<'a> {
+    /// This detc field.
+    To(Cow<'a, str>),
+    /// Nowhere: no entry, or a `~` one.
+    Unmapped,
+    /// The catch-all would make it a member of `family`, but the name cannot be one.
+    NotAMember { family: &'a str },
 }
 
 #[cfg(test)]
@@ -330,8 +362,20 @@ mod tests {
                 .get(&l.source)
                 .unwrap_or_else(|| panic!("unknown source {}", l.source));
             let hashes = l.hashes.values().flat_map(|h| h.values());
-            for f in l.fields.values().chain(m.fields.values()).chain(hashes) {
-                assert!(src.fields.contains_key(f), "{} has no field {f}", l.source);
+            let named = l.fields.iter().chain(&m.fields);
+            for (sigma, f) in named.filter_map(|(k, v)| Some((k, v.as_ref()?))) {
+                if sigma == CATCH_ALL {
+                    assert!(
+                        src.fields.contains_key(f),
+                        "{}: the catch-all names `{f}`, which is not a family of the source",
+                        l.source
+                    );
+                } else {
+                    assert!(src.field_type(f).is_some(), "{} has no field {f}", l.source);
+                }
+            }
+            for f in hashes {
+                assert!(src.field_type(f).is_some(), "{} has no field {f}", l.source);
             }
             if let Some(k) = &l.keywords {
                 assert_eq!(

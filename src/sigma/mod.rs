@@ -27,7 +27,7 @@ mod mapping;
 mod value;
 mod yaml;
 
-pub use mapping::{Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
+pub use mapping::{FieldMap, Logsource, LogsourceMap, Matcher, Scalar, SigmaMapping};
 
 use crate::schema::{FieldTypeName, Schema};
 use crate::syntax::ast;

@@ -131,7 +131,7 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
     let mut esql_where = filter(string, "IN");
     if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
-        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(field);
+        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(|n| field(&n));
         let eql = join(&n, " and ", " or ", &mut |atom, neg| {
             Ok(eql_test(atom, &name(atom)?, neg))
         })?;
@@ -217,7 +217,7 @@ fn aggregate(
     having: &ir::Having,
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src)?;
-    let name = |f: &ir::Field| field_name(src, f, &q.source).map(field);
+    let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
     let mut aggs: Vec<(String, String)> = Vec::new();
@@ -265,7 +265,7 @@ fn sequence(
         let src = source_mapping(mapping, q)?;
         let keys = by
             .iter()
-            .map(|f| field_name(src, f, &q.source).map(field))
+            .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
             .collect::<Result<Vec<_>>>()?;
         rendered.push((event(q, src)?.eql, keys));
     }
@@ -300,9 +300,9 @@ fn first_seen(
     let e = event(q, src)?;
     let mut keys = by
         .iter()
-        .map(|f| field_name(src, f, &q.source).map(field))
+        .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
         .collect::<Result<Vec<_>>>()?;
-    keys.push(field_name(src, value, &q.source).map(field)?);
+    keys.push(field_name(src, value, &q.source).map(|n| field(&n))?);
     // Column names no key takes.
     let free = |name: &str| {
         let mut n = name.to_string();

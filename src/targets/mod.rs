@@ -13,6 +13,7 @@ use crate::ir::{self, Atom, Cond, Wildcard};
 use crate::schema::{Mapping, SourceMapping};
 use crate::syntax::ast::Span;
 use serde::Serialize;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -165,27 +166,24 @@ pub(crate) fn source_mapping<'m>(
     })
 }
 
-/// The target's name for a logical field.
+/// The target's name for a logical field (its own entry or its family's pattern, see
+/// [`SourceMapping::field`]).
 pub fn field_name<'m>(
     source: &'m SourceMapping,
     field: &ir::Field,
     source_name: &str,
-) -> Result<&'m str> {
-    source
-        .fields
-        .get(&field.name)
-        .map(String::as_str)
-        .ok_or_else(|| {
-            CompileError::new(
-                "E0402",
-                field.span,
-                format!(
-                    "field `{}` of `{source_name}` has no name on this target",
-                    field.name
-                ),
-            )
-            .hint("map it under the source's `fields:` in the target's mapping file")
-        })
+) -> Result<Cow<'m, str>> {
+    source.field(&field.name).ok_or_else(|| {
+        CompileError::new(
+            "E0402",
+            field.span,
+            format!(
+                "field `{}` of `{source_name}` has no name on this target",
+                field.name
+            ),
+        )
+        .hint("map it under the source's `fields:` in the target's mapping file")
+    })
 }
 
 /// A condition with `not` pushed down onto the tests (De Morgan), so each target only

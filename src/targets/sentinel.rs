@@ -46,13 +46,14 @@ use super::{
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
-use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
+use crate::schema::{FilterScalar, FilterValue, MEMBER, Mapping, SourceMapping, is_member_name};
 use std::fmt::Write as _;
 
 /// Compile any rule.
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    let used = &fields_used(rule);
     let query = match &rule.kind {
-        ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None)?,
+        ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
         ir::RuleKind::Aggregate {
             query,
             group_by,
@@ -64,10 +65,11 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             group_by,
             window.seconds,
             having,
+            used,
         )?,
         ir::RuleKind::Sequence {
             by, within, steps, ..
-        } => sequence(steps, by, within.seconds, rule.schedule(), mapping)?,
+        } => sequence(steps, by, within.seconds, rule.schedule(), mapping, used)?,
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -81,6 +83,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             by,
             lookback.seconds,
             rule.schedule(),
+            used,
         )?,
     };
     Ok(vec![Compiled {
@@ -103,7 +106,7 @@ pub fn result_column(
     let renamed = column.contains('.') || matches!(kind, ir::RuleKind::Sequence { .. });
     if renamed {
         Ok(logical_column(&field.name))
-    } else if plain_identifier(column, &[]) {
+    } else if plain_identifier(&column, &[]) {
         Ok(column.to_string())
     } else {
         Err(CompileError::new(
@@ -125,7 +128,7 @@ pub fn alert_columns(fields: &[ir::Field], src: &SourceMapping, source: &str) ->
             parts.push(format!(
                 "{} = {}",
                 logical_column(&f.name),
-                field_ref(column, f.ty)
+                field_ref(&column, f.ty)
             ));
         }
     }
@@ -138,14 +141,98 @@ pub fn alert_columns(fields: &[ir::Field], src: &SourceMapping, source: &str) ->
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let mut used = Vec::new();
+    if let Some(c) = &q.condition {
+        c.visit_atoms(&mut |a| used.push(&a.field));
+    }
     Ok(vec![Compiled {
         language: Language::Kql,
-        query: events(q, src, None)?,
+        query: events(q, src, None, &used)?,
     }])
 }
 
+/// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
+/// fields whose computed family columns its queries need.
+fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
+    let mut out: Vec<&ir::Field> = Vec::new();
+    for q in rule.kind.queries() {
+        if let Some(c) = &q.condition {
+            c.visit_atoms(&mut |a| out.push(&a.field));
+        }
+    }
+    fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {
+        match h {
+            ir::Having::And(hs) | ir::Having::Or(hs) => hs.iter().for_each(|h| having(h, out)),
+            ir::Having::Term(t) => match &t.agg {
+                ir::Aggregate::Count => {}
+                ir::Aggregate::Distinct(f)
+                | ir::Aggregate::Sum(f)
+                | ir::Aggregate::Min(f)
+                | ir::Aggregate::Max(f) => out.push(f),
+            },
+        }
+    }
+    match &rule.kind {
+        ir::RuleKind::Single(_) => {}
+        ir::RuleKind::Aggregate {
+            group_by,
+            having: h,
+            ..
+        } => {
+            out.extend(group_by);
+            having(h, &mut out);
+        }
+        ir::RuleKind::Sequence { by, .. } => out.extend(by),
+        ir::RuleKind::FirstSeen { field, by, .. } => {
+            out.push(field);
+            out.extend(by);
+        }
+    }
+    out.extend(&rule.fields);
+    out
+}
+
+/// The `| extend` lines: the source's own computed columns, then one for each column per
+/// family member (an `extend` key with a `*`, see targets/sentinel.yaml) that a field in
+/// `used` is read from, each once, in order of first use.
+fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
+    let mut out = String::new();
+    let (per_member, own): (Vec<_>, Vec<_>) = src
+        .extend
+        .iter()
+        .flatten()
+        .partition(|(column, _)| column.contains('*'));
+    for (column, expr) in &own {
+        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
+    }
+    let mut done: Vec<String> = Vec::new();
+    for f in used {
+        let Some(column) = src.field(&f.name) else {
+            continue;
+        };
+        if done.iter().any(|d| *d == *column) || own.iter().any(|(c, _)| **c == *column) {
+            continue;
+        }
+        let computed = per_member.iter().find_map(|(key, expr)| {
+            let (before, after) = key.split_once('*')?;
+            let member = column.strip_prefix(before)?.strip_suffix(after)?;
+            is_member_name(member).then(|| expr.replace(MEMBER, member))
+        });
+        if let Some(expr) = computed {
+            let _ = write!(out, "\n| extend {} = {expr}", identifier(&column));
+            done.push(column.into_owned());
+        }
+    }
+    out
+}
+
 /// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.
-fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> {
+fn events(
+    q: &Query,
+    src: &SourceMapping,
+    since: Option<u64>,
+    used: &[&ir::Field],
+) -> Result<String> {
     let table = src.table.as_deref().ok_or_else(|| {
         CompileError::new(
             "E0401",
@@ -165,13 +252,11 @@ fn events(q: &Query, src: &SourceMapping, since: Option<u64>) -> Result<String> 
     for (column, value) in src.filter.iter().flatten() {
         let _ = write!(out, "\n| where {}", filter_test(&column_ref(column), value));
     }
-    for (column, expr) in src.extend.iter().flatten() {
-        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
-    }
+    out.push_str(&extends(src, used));
     if let Some(cond) = &q.condition {
         let body = join(&nnf(cond, false), " and ", " or ", &mut |atom, negated| {
             let column = field_name(src, &atom.field, &q.source)?;
-            Ok(test(atom, &field_ref(column, atom.field.ty), negated))
+            Ok(test(atom, &field_ref(&column, atom.field.ty), negated))
         })?;
         let _ = write!(out, "\n| where {body}");
     }
@@ -247,7 +332,7 @@ fn keys(
         let column = field_name(src, f, source)?;
         let name = logical_column(&f.name);
         if column.contains('.') {
-            let path = column_ref(column);
+            let path = column_ref(&column);
             let _ = write!(
                 stages,
                 "\n| mv-expand {name} = iff(gettype({path}) == \"array\", {path}, pack_array({path}))\
@@ -257,13 +342,13 @@ fn keys(
             columns.push(name);
         } else if always_rename {
             let value = match f.ty {
-                FieldType::String | FieldType::Ip => identifier(column),
-                _ => convert(&identifier(column), f.ty),
+                FieldType::String | FieldType::Ip => identifier(&column),
+                _ => convert(&identifier(&column), f.ty),
             };
             let _ = write!(stages, "\n| extend {name} = {value}");
             columns.push(name);
         } else {
-            columns.push(identifier(column));
+            columns.push(identifier(&column));
         }
     }
     let present: Vec<String> = columns
@@ -284,8 +369,9 @@ fn aggregate(
     group_by: &[ir::Field],
     window: u64,
     having: &ir::Having,
+    used: &[&ir::Field],
 ) -> Result<String> {
-    let mut out = events(q, src, Some(window))?;
+    let mut out = events(q, src, Some(window), used)?;
     let keys = keys(group_by, src, &q.source, false)?;
     out.push_str(&keys.stages);
     // Each distinct aggregate once, in order of first use, under a name of its own.
@@ -331,7 +417,7 @@ fn aggregate_expr(
     source: &str,
 ) -> Result<(String, String)> {
     let numeric = |func: &str, f: &ir::Field| -> Result<(String, String)> {
-        let column = column_ref(field_name(src, f, source)?);
+        let column = column_ref(&field_name(src, f, source)?);
         Ok((
             format!("{func}_{}", logical_column(&f.name)),
             format!("{func}(todouble({column}))"),
@@ -340,14 +426,14 @@ fn aggregate_expr(
     match agg {
         ir::Aggregate::Count => Ok(("event_count".into(), "count()".into())),
         ir::Aggregate::Distinct(f) => {
-            let value = field_ref(field_name(src, f, source)?, f.ty);
+            let value = field_ref(&field_name(src, f, source)?, f.ty);
             Ok((
                 format!("distinct_{}", logical_column(&f.name)),
                 format!("count_distinctif({value}, {})", has_value(&value, f.ty)),
             ))
         }
         ir::Aggregate::Sum(f) if numbers => {
-            let column = column_ref(field_name(src, f, source)?);
+            let column = column_ref(&field_name(src, f, source)?);
             Ok((
                 format!("numbers_{}", logical_column(&f.name)),
                 format!("countif(isnotnull(todouble({column})))"),
@@ -366,6 +452,7 @@ fn sequence(
     within: u64,
     schedule: u64,
     mapping: &Mapping,
+    used: &[&ir::Field],
 ) -> Result<String> {
     let since = within + schedule;
     let mut out = String::new();
@@ -374,7 +461,7 @@ fn sequence(
         let src = source_mapping(mapping, step)?;
         let k = i + 1;
         let keys = keys(by, src, &step.source, true)?;
-        let mut q = events(step, src, Some(since))?;
+        let mut q = events(step, src, Some(since), used)?;
         q.push_str(&keys.stages);
         let mut projected = keys.columns.clone();
         projected.push(format!("T{k} = TimeGenerated"));
@@ -423,8 +510,9 @@ fn first_seen(
     by: &[ir::Field],
     lookback: u64,
     schedule: u64,
+    used: &[&ir::Field],
 ) -> Result<String> {
-    let mut out = events(q, src, Some(lookback + schedule))?;
+    let mut out = events(q, src, Some(lookback + schedule), used)?;
     let mut fields = by.to_vec();
     fields.push(field.clone());
     let keys = keys(&fields, src, &q.source, false)?;

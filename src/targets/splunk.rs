@@ -119,7 +119,7 @@ fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
             let mut searchable = true;
             let _ = join(c, " ", " OR ", &mut |atom, neg| {
                 let n = name(atom)?;
-                searchable &= search_test(atom, n, neg).is_some();
+                searchable &= search_test(atom, &n, neg).is_some();
                 Ok(String::new())
             })?;
             let group = |s: String| match c {
@@ -128,12 +128,12 @@ fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
             };
             if searchable {
                 let s = join(c, " ", " OR ", &mut |atom, neg| {
-                    Ok(search_test(atom, name(atom)?, neg).unwrap_or_default())
+                    Ok(search_test(atom, &name(atom)?, neg).unwrap_or_default())
                 })?;
                 terms.push(group(s));
             } else {
                 let s = join(c, " AND ", " OR ", &mut |atom, neg| {
-                    where_test(atom, name(atom)?, neg)
+                    where_test(atom, &name(atom)?, neg)
                 })?;
                 wheres.push(group(s));
             }
@@ -172,7 +172,7 @@ fn since(seconds: u64) -> String {
 /// A mapped field as a `stats`/`streamstats` `by` field: it must be a plain name.
 fn by_field(src: &SourceMapping, field: &ir::Field, source: &str) -> Result<String> {
     let f = field_name(src, field, source)?;
-    if plain_identifier(f, &['.']) {
+    if plain_identifier(&f, &['.']) {
         Ok(f.to_string())
     } else {
         Err(CompileError::new(
@@ -261,10 +261,10 @@ fn stats_call(
     source: &str,
 ) -> Result<(String, String)> {
     let f = field_name(src, field, source)?;
-    let arg = if plain_identifier(f, &['.']) {
+    let arg = if plain_identifier(&f, &['.']) {
         f.to_string()
     } else {
-        format!("eval({})", eval_field(f, field.span)?)
+        format!("eval({})", eval_field(&f, field.span)?)
     };
     let clean: String = f
         .chars()
@@ -406,7 +406,7 @@ fn sequence(
 /// A whole condition in eval form, for `if()`.
 fn where_cond(c: &ir::Cond, src: &SourceMapping, source: &str) -> Result<String> {
     join(&nnf(c, false), " AND ", " OR ", &mut |atom, neg| {
-        where_test(atom, field_name(src, &atom.field, source)?, neg)
+        where_test(atom, &field_name(src, &atom.field, source)?, neg)
     })
 }
 
@@ -628,7 +628,7 @@ mod tests {
             ..SourceMapping::default()
         };
         src.fields
-            .insert("process.name".into(), "process_name".into());
+            .insert("process.name".into(), Some("process_name".into()));
         assert_eq!(
             events(&q, &src, Some(60)).unwrap(),
             r#"index=x earliest=-60s latest=now process_name="a""#

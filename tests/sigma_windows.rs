@@ -1,0 +1,357 @@
+//! Sigma rules of the Windows event log channels (product windows, one service each, and
+//! ps_module): which detc source each reads, and the query each target gets, with the
+//! EventData items as members of the `winlog.event_data.*` family.
+
+use detc::check::{self, Context, Lists};
+use detc::ir;
+use detc::project::Config;
+use detc::sigma::{self, Options};
+use detc::targets::{self, Language, TargetName};
+
+/// A Sigma rule around a logsource and a detection.
+fn sigma(logsource: &str, detection: &str) -> String {
+    format!(
+        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n{logsource}\ndetection:\n{detection}"
+    )
+}
+
+fn service(name: &str, detection: &str) -> String {
+    sigma(&format!("  product: windows\n  service: {name}"), detection)
+}
+
+/// The converted and checked rule, or the refusal's text.
+fn convert(yaml: &str) -> Result<ir::Rule, String> {
+    let opts = Options::default();
+    let converted = sigma::convert_file("rules/Test-Rule.yml", yaml, &opts)
+        .into_iter()
+        .next()
+        .expect("a rule")
+        .map_err(|e| e.reason.to_string())?;
+    let lists = Lists::new();
+    let ctx = Context {
+        schema: &opts.schema,
+        lists: &lists,
+    };
+    let (rule, diags) = check::check_rule("sigma.det", "", &converted.rule, &ctx);
+    match rule {
+        Some(r) if diags.is_empty() => Ok(r),
+        _ => Err(format!("does not check: {diags:?}")),
+    }
+}
+
+fn rule(yaml: &str) -> ir::Rule {
+    convert(yaml).unwrap_or_else(|e| panic!("refused: {e}"))
+}
+
+/// One target's query in one language, or the compile error's message.
+fn compiled(r: &ir::Rule, target: TargetName, language: Language) -> Result<String, String> {
+    let config = Config::load(&[], &[]).expect("shipped mappings");
+    let out = targets::compile(target, r, &config.mappings[&target]).map_err(|e| e.message)?;
+    Ok(out
+        .into_iter()
+        .find(|c| c.language == language)
+        .expect("the language")
+        .query)
+}
+
+fn spl(r: &ir::Rule) -> String {
+    compiled(r, TargetName::Splunk, Language::Spl).expect("splunk")
+}
+fn kql(r: &ir::Rule) -> String {
+    compiled(r, TargetName::Sentinel, Language::Kql).expect("sentinel")
+}
+fn eql(r: &ir::Rule) -> String {
+    compiled(r, TargetName::Elastic, Language::Eql).expect("elastic eql")
+}
+fn esql(r: &ir::Rule) -> String {
+    compiled(r, TargetName::Elastic, Language::Esql).expect("elastic esql")
+}
+
+#[test]
+fn security_items_without_a_column_read_the_eventdata_xml_on_sentinel() {
+    let r = rule(&service(
+        "security",
+        "  selection:\n    EventID: 5136\n    AttributeLDAPDisplayName: 'msDS-KeyCredentialLink'\n    ObjectClass: 'user'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_security");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Security" AttributeLDAPDisplayName="msDS-KeyCredentialLink" EventCode="5136" ObjectClass="user""#
+    );
+    let k = kql(&r);
+    assert!(k.starts_with("SecurityEvent\n| extend EventCode = tostring(EventID)\n| extend LogonTypeText = tostring(LogonType)\n"), "{k}");
+    for item in ["AttributeLDAPDisplayName", "ObjectClass"] {
+        assert!(
+            k.contains(&format!(
+                "| extend {item}_ = coalesce(tostring(column_ifexists(\"{item}\", \"\")), replace_string(replace_string(replace_string(replace_string(replace_string(extract(@'<Data Name=\"{item}\">([^<]*)<', 1, EventData), \"&lt;\", \"<\"), \"&gt;\", \">\"), \"&quot;\", \"\\\"\"), \"&apos;\", \"'\"), \"&amp;\", \"&\"))"
+            )),
+            "{item}: {k}"
+        );
+    }
+    assert!(k.ends_with(r#"| where AttributeLDAPDisplayName_ =~ "msDS-KeyCredentialLink" and EventCode =~ "5136" and ObjectClass_ =~ "user""#), "{k}");
+    assert_eq!(
+        eql(&r),
+        r#"any where winlog.event_data.AttributeLDAPDisplayName in~ ("msDS-KeyCredentialLink") and event.code in~ ("5136") and winlog.event_data.ObjectClass in~ ("user")"#
+    );
+    assert!(esql(&r).starts_with("FROM logs-system.security-*\n"));
+}
+
+#[test]
+fn guid_items_are_rebuilt_in_the_windows_form_on_sentinel() {
+    let r = rule(&service(
+        "security",
+        "  selection:\n    EventID: 4719\n    SubcategoryGuid: '{0CCE9217-69AE-11D9-BED3-505054503030}'\n  condition: selection\n",
+    ));
+    let k = kql(&r);
+    assert!(k.contains(r#"| extend SubcategoryGuid_guid = iff(isnull(SubcategoryGuid), "", strcat("{", toupper(tostring(SubcategoryGuid)), "}"))"#), "{k}");
+    assert!(
+        k.contains(r#"SubcategoryGuid_guid =~ "{0CCE9217-69AE-11D9-BED3-505054503030}""#),
+        "{k}"
+    );
+}
+
+#[test]
+fn system_properties_and_bad_names_are_refused_with_the_reason() {
+    let level = convert(&service(
+        "system",
+        "  selection:\n    Provider_Name: 'Microsoft-Windows-Kernel-General'\n    Level: 4\n  condition: selection\n",
+    ))
+    .unwrap_err();
+    assert_eq!(
+        level,
+        "field `Level` of logsource windows/system has no detc mapping"
+    );
+    let data = convert(&service(
+        "application",
+        "  selection:\n    Data|contains: 'x'\n  condition: selection\n",
+    ))
+    .unwrap_err();
+    assert_eq!(
+        data,
+        "field `Data` of logsource windows/application has no detc mapping"
+    );
+    let bad = convert(&service(
+        "system",
+        "  selection:\n    Some-Name: 'x'\n  condition: selection\n",
+    ))
+    .unwrap_err();
+    assert!(
+        bad.starts_with("field `Some-Name`: logsource windows/system maps its other fields to members of `winlog.event_data.*`"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn system_and_application_items_read_the_event_table_on_sentinel() {
+    let r = rule(&service(
+        "system",
+        "  selection:\n    Provider_Name: 'Service Control Manager'\n    EventID: 7036\n    param1: 'Windows Defender Antivirus Service'\n  condition: selection\n",
+    ));
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:System" EventCode="7036" SourceName="Service Control Manager" param1="Windows Defender Antivirus Service""#
+    );
+    let k = kql(&r);
+    assert!(k.starts_with("Event\n| where EventLog == \"System\"\n| extend EventCode = tostring(EventID)\n| extend param1_ = replace_string("), "{k}");
+    assert!(
+        !k.contains("column_ifexists"),
+        "the Event table has no item columns: {k}"
+    );
+    assert_eq!(
+        eql(&r),
+        r#"any where event.code in~ ("7036") and winlog.provider_name in~ ("Service Control Manager") and winlog.event_data.param1 in~ ("Windows Defender Antivirus Service")"#
+    );
+    let r = rule(&service(
+        "application",
+        "  selection:\n    Provider_Name: 'Application Error'\n    EventID: 1000\n    AppName: 'lsass.exe'\n  condition: selection\n",
+    ));
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Application" AppName="lsass.exe" EventCode="1000" SourceName="Application Error""#
+    );
+    assert!(kql(&r).contains("AppName_ =~ \"lsass.exe\""));
+    assert!(esql(&r).contains("TO_LOWER(winlog.event_data.AppName) == \"lsass.exe\""));
+}
+
+#[test]
+fn module_logging_compiles_for_splunk_and_sentinel_and_is_refused_on_elastic() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: ps_module",
+        "  selection:\n    ContextInfo|contains: 'Set-PSReadlineOption'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "powershell_module");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-PowerShell/Operational" EventCode=4103 ContextInfo="*Set-PSReadlineOption*""#
+    );
+    assert_eq!(
+        kql(&r),
+        "WindowsEvent\n| where Channel == \"Microsoft-Windows-PowerShell/Operational\"\n| where EventID == 4103\n| extend EventCode = tostring(EventID)\n| where tostring(EventData.ContextInfo) contains \"Set-PSReadlineOption\""
+    );
+    let e = compiled(&r, TargetName::Elastic, Language::Eql).unwrap_err();
+    assert_eq!(
+        e,
+        "field `winlog.event_data.ContextInfo` of `powershell_module` has no name on this target"
+    );
+    // The implied event id drops out; another one is an ordinary test.
+    let r = rule(&sigma(
+        "  product: windows\n  category: ps_module",
+        "  selection:\n    EventID: 4103\n    Payload|contains: 'Invoke-Mimikatz'\n  condition: selection\n",
+    ));
+    assert!(spl(&r).ends_with(r#"EventCode=4103 Payload="*Invoke-Mimikatz*""#));
+}
+
+#[test]
+fn defender_names_with_spaces() {
+    let r = rule(&service(
+        "windefend",
+        "  selection:\n    EventID: 5007\n    NewValue|contains: '\\Microsoft\\Windows Defender\\Exclusions'\n  filter:\n    ProcessName|endswith: '\\MsMpEng.exe'\n  condition: selection and not filter\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_defender");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-Windows Defender/Operational" EventCode="5007" New_Value="*\\Microsoft\\Windows Defender\\Exclusions*" NOT Process_Name="*\\MsMpEng.exe""#
+    );
+    let k = kql(&r);
+    assert!(
+        k.starts_with(
+            "WindowsEvent\n| where Channel == \"Microsoft-Windows-Windows Defender/Operational\"\n"
+        ),
+        "{k}"
+    );
+    assert!(k.contains(r#"tostring(EventData.["New Value"]) contains "\\Microsoft\\Windows Defender\\Exclusions""#), "{k}");
+    assert!(
+        k.contains(r#"tostring(EventData.["Process Name"]) !endswith "\\MsMpEng.exe""#),
+        "{k}"
+    );
+    // The Defender data stream moves Process Name to process.executable.
+    assert_eq!(
+        eql(&r),
+        r#"any where event.code in~ ("5007") and stringContains~(winlog.event_data.New_Value, "\\Microsoft\\Windows Defender\\Exclusions") and not (endsWith~(process.executable, "\\MsMpEng.exe"))"#
+    );
+    assert!(esql(&r).starts_with("FROM logs-windows.windows_defender-*\n"));
+    // Sentinel maps only the Defender names it can spell; another one is refused there only.
+    let r = rule(&service(
+        "windefend",
+        "  selection:\n    Scan_Type: 'Antimalware'\n  condition: selection\n",
+    ));
+    assert!(compiled(&r, TargetName::Sentinel, Language::Kql).is_err());
+    assert!(compiled(&r, TargetName::Splunk, Language::Spl).is_ok());
+}
+
+#[test]
+fn channels_read_only_their_own_events_on_every_target() {
+    let r = rule(&service(
+        "bits-client",
+        "  selection:\n    EventID: 16403\n    RemoteName|contains: 'http://1'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_bits_client");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-Bits-Client/Operational" EventCode="16403" RemoteName="*http://1*""#
+    );
+    assert_eq!(
+        kql(&r),
+        "WindowsEvent\n| where Channel == \"Microsoft-Windows-Bits-Client/Operational\"\n| extend EventCode = tostring(EventID)\n| where EventCode =~ \"16403\" and tostring(EventData.RemoteName) contains \"http://1\""
+    );
+    assert_eq!(
+        eql(&r),
+        r#"any where winlog.channel == "Microsoft-Windows-Bits-Client/Operational" and (event.code in~ ("16403") and stringContains~(winlog.event_data.RemoteName, "http://1"))"#
+    );
+    assert!(esql(&r).starts_with(
+        "FROM logs-*\n| WHERE winlog.channel == \"Microsoft-Windows-Bits-Client/Operational\"\n"
+    ));
+    // A provider's several channels: selected by provider.
+    let r = rule(&service(
+        "security-mitigations",
+        "  selection:\n    EventID: 11\n    ImageName|contains: '\\Users\\Public\\'\n  condition: selection\n",
+    ));
+    assert!(
+        spl(&r).starts_with(r#"source="XmlWinEventLog:Microsoft-Windows-Security-Mitigations/*" "#)
+    );
+    assert!(kql(&r).starts_with(
+        "WindowsEvent\n| where Provider == \"Microsoft-Windows-Security-Mitigations\"\n"
+    ));
+    assert!(eql(&r).starts_with(
+        r#"any where winlog.provider_name == "Microsoft-Windows-Security-Mitigations" and "#
+    ));
+}
+
+#[test]
+fn userdata_channels_map_the_event_id_only() {
+    let r = rule(&service(
+        "applocker",
+        "  selection:\n    EventID:\n      - 8004\n      - 8007\n  condition: selection\n",
+    ));
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-AppLocker/*" (EventCode="8004" OR EventCode="8007")"#
+    );
+    assert!(esql(&r).starts_with("FROM logs-windows.applocker_*-*\n"));
+    assert!(kql(&r).contains("| where Provider == \"Microsoft-Windows-AppLocker\""));
+    let refused = convert(&service(
+        "wmi",
+        "  selection:\n    EventID: 5858\n    Operation|contains: 'cleareventlog'\n  condition: selection\n",
+    ))
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        "field `Operation` of logsource windows/wmi has no detc mapping"
+    );
+    let r = rule(&service(
+        "sysmon",
+        "  selection:\n    EventID: 16\n  condition: selection\n",
+    ));
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode="16""#
+    );
+    assert!(kql(&r).starts_with(
+        "WindowsEvent\n| where Channel == \"Microsoft-Windows-Sysmon/Operational\"\n"
+    ));
+    assert!(esql(&r).starts_with("FROM logs-windows.sysmon_operational-*\n"));
+}
+
+#[test]
+fn every_channel_logsource_reads_its_source() {
+    for (svc, source) in [
+        ("codeintegrity-operational", "windows_codeintegrity"),
+        ("appxdeployment-server", "windows_appx_deployment"),
+        ("appxpackaging-om", "windows_appx_packaging"),
+        ("appmodel-runtime", "windows_appmodel_runtime"),
+        ("firewall-as", "windows_firewall"),
+        ("dns-client", "windows_dns_client"),
+        ("dns-server", "windows_dns_server"),
+        ("taskscheduler", "windows_taskscheduler"),
+        ("iis-configuration", "windows_iis_configuration"),
+        ("ntlm", "windows_ntlm"),
+        ("smbclient-security", "windows_smbclient_security"),
+        ("smbserver-connectivity", "windows_smbserver_connectivity"),
+        ("lsa-server", "windows_lsa"),
+        ("shell-core", "windows_shell_core"),
+        ("diagnosis-scripted", "windows_diagnosis_scripted"),
+        ("openssh", "windows_openssh"),
+        ("capi2", "windows_capi2"),
+        (
+            "certificateservicesclient-lifecycle-system",
+            "windows_certificate_lifecycle",
+        ),
+        ("driver-framework", "windows_driver_frameworks"),
+    ] {
+        let r = rule(&service(
+            svc,
+            "  selection:\n    EventID: 1\n    SomeItem: 'x'\n  condition: selection\n",
+        ));
+        assert_eq!(r.kind.queries()[0].source, source, "{svc}");
+        for target in TargetName::ALL {
+            let language = match target {
+                TargetName::Splunk => Language::Spl,
+                TargetName::Sentinel => Language::Kql,
+                TargetName::Elastic => Language::Eql,
+            };
+            let q = compiled(&r, target, language)
+                .unwrap_or_else(|e| panic!("{svc} on {target:?}: {e}"));
+            assert!(q.contains("SomeItem"), "{svc} {target:?}: {q}");
+        }
+    }
+}
