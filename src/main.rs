@@ -285,9 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match format {
                 Format::Json => {
-                    let mut stdout = std::io::stdout().lock();
-                    serde_json::to_writer_pretty(&mut stdout, &compiled)?;
-                    writeln!(stdout)?;
+                    print_json(&compiled)?;
                 }
                 Format::Text => {
                     for c in &compiled {
@@ -395,9 +393,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let count = |s: Status| results.iter().filter(|r| r.status == s).count();
             match format {
                 Format::Json => {
-                    let mut stdout = std::io::stdout().lock();
-                    serde_json::to_writer_pretty(&mut stdout, &results)?;
-                    writeln!(stdout)?;
+                    print_json(&results)?;
                 }
                 Format::Text => {
                     let mut stdout = std::io::stdout().lock();
@@ -661,22 +657,31 @@ fn report(project: &Project, diags: &[Diagnostic], format: Format) -> anyhow::Re
     print_diags(&with_text, format)
 }
 
+/// Pretty JSON and a newline on stdout, in large writes (stdout flushes at every line).
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
 fn print_diags(diags: &[(Diagnostic, Option<String>)], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Text => {
-            let mut err = std::io::stderr().lock();
+            // stderr is unbuffered: one write per diagnostic would be one system call each.
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
             for (d, text) in diags {
                 write!(err, "{}", diag::render_text(d, text.as_deref()))?;
             }
+            err.flush()?;
         }
         Format::Json => {
             let json: Vec<_> = diags
                 .iter()
                 .map(|(d, t)| diag::to_json(d, t.as_deref()))
                 .collect();
-            let mut stdout = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut stdout, &json)?;
-            writeln!(stdout)?;
+            print_json(&json)?;
         }
     }
     Ok(())

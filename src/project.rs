@@ -218,13 +218,19 @@ pub fn load(requested: &[PathBuf], context: &[PathBuf], config: &mut Config) -> 
     } else {
         requested.iter().map(identity).collect()
     };
-    let all = requested.iter().map(|p| (p, true)).chain(
-        context
-            .iter()
-            .filter(|p| !asked.contains(&identity(p)))
-            .map(|p| (p, false)),
-    );
+    let all: Vec<(&PathBuf, bool)> = requested
+        .iter()
+        .map(|p| (p, true))
+        .chain(
+            context
+                .iter()
+                .filter(|p| !asked.contains(&identity(p)))
+                .map(|p| (p, false)),
+        )
+        .collect();
+    // Read on all cores too: a few thousand small files are mostly system-call time.
     let inputs = all
+        .into_par_iter()
         .map(|(path, req)| {
             (
                 path.display().to_string(),
