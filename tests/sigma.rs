@@ -1,56 +1,25 @@
 //! Sigma → detc conversion: hand-written rules checked and evaluated end to end, and the
 //! SigmaHQ corpus at /work/shared/sigma (skipped when absent).
 
-use detc::check::{self, Context, Lists};
-use detc::eval::Matcher;
+mod common;
+
+use common::sigma::{check, convert_with, hits, rule_text, rule_with};
 use detc::ir;
 use detc::project::Config;
-use detc::sigma::{self, Converted, Options, Reason, SigmaError};
+use detc::sigma::{self, Options, Reason, SigmaError};
 use detc::syntax::ast::{Body, ValueKind};
 use detc::targets::{self, TargetName};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
-fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
-    let mut schema = opts.schema.clone();
-    sigma::merge_declares(&mut schema, [&c.declares])?;
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &schema,
-        lists: &lists,
-    };
-    let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
-    match rule {
-        Some(r) if diags.is_empty() => Ok(r),
-        _ => Err(diags
-            .iter()
-            .map(|d| format!("{}: {}", d.code, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-    }
-}
-
-/// The file's first rule (a correlation comes first; unreferenced rules follow it).
-fn convert_with(yaml: &str, opts: &Options) -> Result<Converted, Reason> {
-    let out = sigma::convert_file("rules/Test-Rule.yml", yaml, opts);
-    out.into_iter()
-        .next()
-        .expect("a rule")
-        .map_err(|e| e.reason)
-}
-
 /// A windows process_creation rule around `detection`.
 fn pc(detection: &str) -> String {
-    format!(
-        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n{detection}"
+    rule_text(
+        "  category: process_creation\n  product: windows",
+        detection,
     )
-}
-
-fn rule_with(yaml: &str, opts: &Options) -> ir::Rule {
-    let c = convert_with(yaml, opts).unwrap_or_else(|r| panic!("not converted: {r}"));
-    check(&c, opts).unwrap_or_else(|e| panic!("does not check: {e}\n{:#?}", c.rule.body))
 }
 
 fn rule(yaml: &str) -> ir::Rule {
@@ -58,14 +27,7 @@ fn rule(yaml: &str) -> ir::Rule {
 }
 
 fn refused(yaml: &str) -> String {
-    match convert_with(yaml, &Options::default()) {
-        Ok(c) => panic!("converted: {:#?}", c.rule.body),
-        Err(r) => r.to_string(),
-    }
-}
-
-fn hits(r: &ir::Rule, event: Value) -> bool {
-    Matcher::new(r).expect("matcher").matches(&event)
+    common::sigma::refused_with(yaml, &Options::default())
 }
 
 #[test]

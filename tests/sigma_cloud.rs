@@ -4,51 +4,19 @@
 //! with the shipped mappings (snapshots hold the query text), and the refusals that keep
 //! meanings exact.
 
-use detc::check::{self, Context, Lists};
-use detc::project::Config;
-use detc::sigma::{self, Options};
-use detc::targets::{self, TargetName};
+mod common;
 
-/// A Sigma rule of `logsource` (YAML lines, indented by 2) around `detection`.
-fn rule(logsource: &str, detection: &str) -> String {
-    format!(
-        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n{logsource}\ndetection:\n{detection}"
-    )
-}
+use common::sigma::{compile, rule_text as rule, rule_with};
+use detc::sigma::Options;
+use detc::targets::TargetName;
 
 /// The rule converted, checked and compiled for every target: one `target (language)`
 /// header and the query per compiled form.
 fn compiled(yaml: &str) -> String {
-    let opts = Options::default();
-    let out = sigma::convert_file("rules/Test-Rule.yml", yaml, &opts);
-    let c = out
-        .into_iter()
-        .next()
-        .expect("a rule")
-        .unwrap_or_else(|e| panic!("not converted: {}", e.reason));
-    let mut schema = opts.schema.clone();
-    sigma::merge_declares(&mut schema, [&c.declares]).expect("declares merge");
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &schema,
-        lists: &lists,
-    };
-    let (r, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
-    let r = match r {
-        Some(r) if diags.is_empty() => r,
-        _ => panic!(
-            "does not check: {}",
-            diags
-                .iter()
-                .map(|d| format!("{}: {}", d.code, d.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-    };
-    let config = Config::load(&[], &[]).expect("shipped schema and mappings load");
+    let r = rule_with(yaml, &Options::default());
     let mut text = String::new();
     for target in TargetName::ALL {
-        let forms = targets::compile(target, &r, &config.mappings[&target])
+        let forms = compile(&r, target)
             .unwrap_or_else(|e| panic!("{} does not compile: {}", target.as_str(), e.message));
         for f in forms {
             text.push_str(&format!(
@@ -64,11 +32,7 @@ fn compiled(yaml: &str) -> String {
 
 /// Why the rule is refused at conversion.
 fn refused(yaml: &str) -> String {
-    let out = sigma::convert_file("rules/Test-Rule.yml", yaml, &Options::default());
-    match out.into_iter().next().expect("a rule") {
-        Ok(c) => panic!("converted: {:#?}", c.rule.body),
-        Err(e) => e.reason.to_string(),
-    }
+    common::sigma::refused_with(yaml, &Options::default())
 }
 
 const AZURE_AUDIT: &str = "  product: azure\n  service: auditlogs";
@@ -254,25 +218,11 @@ fn kubernetes_audit_event() {
 
 /// Per target: the compiled queries, or the compile error's message.
 fn per_target(yaml: &str) -> Vec<(TargetName, Result<Vec<String>, String>)> {
-    let opts = Options::default();
-    let c = sigma::convert_file("rules/Test-Rule.yml", yaml, &opts)
-        .into_iter()
-        .next()
-        .expect("a rule")
-        .unwrap_or_else(|e| panic!("not converted: {}", e.reason));
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &opts.schema,
-        lists: &lists,
-    };
-    let (r, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
-    assert!(diags.is_empty(), "does not check");
-    let r = r.expect("checked");
-    let config = Config::load(&[], &[]).expect("shipped schema and mappings load");
+    let r = rule_with(yaml, &Options::default());
     TargetName::ALL
         .into_iter()
         .map(|t| {
-            let out = targets::compile(t, &r, &config.mappings[&t])
+            let out = compile(&r, t)
                 .map(|fs| fs.into_iter().map(|f| f.query).collect())
                 .map_err(|e| e.message);
             (t, out)

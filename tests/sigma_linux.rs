@@ -2,77 +2,20 @@
 //! (targets/sigma.yaml "Linux, network and applications"): conversion, evaluation, and
 //! the query each target gets.
 
-use detc::check::{self, Context, Lists};
-use detc::eval::Matcher;
+mod common;
+
+use common::sigma::{hits, query, rule_text, rule_with};
 use detc::ir;
-use detc::project::Config;
-use detc::sigma::{self, Converted, Options, Reason};
-use detc::targets::{self, Language, TargetName};
-use serde_json::{Value, json};
-
-fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
-    let mut schema = opts.schema.clone();
-    sigma::merge_declares(&mut schema, [&c.declares])?;
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &schema,
-        lists: &lists,
-    };
-    let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
-    match rule {
-        Some(r) if diags.is_empty() => Ok(r),
-        _ => Err(diags
-            .iter()
-            .map(|d| format!("{}: {}", d.code, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-    }
-}
-
-fn convert(yaml: &str) -> Result<Converted, Reason> {
-    sigma::convert_file("rules/Test-Rule.yml", yaml, &Options::default())
-        .into_iter()
-        .next()
-        .expect("a rule")
-        .map_err(|e| e.reason)
-}
-
-/// A rule with `logsource` (YAML lines, indented by 2) around `detection`.
-fn sigma_rule(logsource: &str, detection: &str) -> String {
-    format!(
-        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n{logsource}\ndetection:\n{detection}"
-    )
-}
+use detc::sigma::{Options, Reason};
+use detc::targets::{Language, TargetName};
+use serde_json::json;
 
 fn rule(logsource: &str, detection: &str) -> ir::Rule {
-    let c =
-        convert(&sigma_rule(logsource, detection)).unwrap_or_else(|r| panic!("not converted: {r}"));
-    check(&c, &Options::default())
-        .unwrap_or_else(|e| panic!("does not check: {e}\n{:#?}", c.rule.body))
+    rule_with(&rule_text(logsource, detection), &Options::default())
 }
 
 fn refused(logsource: &str, detection: &str) -> String {
-    match convert(&sigma_rule(logsource, detection)) {
-        Ok(c) => panic!("converted: {:#?}", c.rule.body),
-        Err(r) => r.to_string(),
-    }
-}
-
-fn hits(r: &ir::Rule, event: Value) -> bool {
-    Matcher::new(r).expect("matcher").matches(&event)
-}
-
-/// The query of `r` on `target` in `language`, or the compile error's message.
-fn query(r: &ir::Rule, target: TargetName, language: Language) -> Result<String, String> {
-    let config = Config::load(&[], &[]).expect("shipped config");
-    match targets::compile(target, r, &config.mappings[&target]) {
-        Ok(qs) => Ok(qs
-            .into_iter()
-            .find(|q| q.language == language)
-            .expect("the language")
-            .query),
-        Err(e) => Err(e.message),
-    }
+    common::sigma::refused_with(&rule_text(logsource, detection), &Options::default())
 }
 
 fn spl(r: &ir::Rule) -> Result<String, String> {

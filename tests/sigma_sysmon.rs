@@ -1,47 +1,18 @@
 //! Sigma rules of the Sysmon-style categories that need Sysmon's own fields: candidates in
 //! targets/sigma.yaml (`fallback`), the `sysmon_*` sources, `where`, and list filters.
 
-use detc::check::{self, Context, Lists};
-use detc::eval::Matcher;
+mod common;
+
+use common::sigma::{compile, convert_with, hits, rule_text, rule_with};
 use detc::ir;
-use detc::project::Config;
-use detc::sigma::{self, Converted, Options, Reason, SigmaMapping};
+use detc::sigma::{Options, SigmaMapping};
 use detc::syntax::ast::Body;
-use detc::targets::{self, Language, TargetName};
+use detc::targets::{Language, TargetName};
 use serde_json::{Value, json};
-
-fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
-    let mut schema = opts.schema.clone();
-    sigma::merge_declares(&mut schema, [&c.declares])?;
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &schema,
-        lists: &lists,
-    };
-    let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
-    match rule {
-        Some(r) if diags.is_empty() => Ok(r),
-        _ => Err(diags
-            .iter()
-            .map(|d| format!("{}: {}", d.code, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-    }
-}
-
-fn convert_with(yaml: &str, opts: &Options) -> Result<Converted, Reason> {
-    sigma::convert_file("rules/Test-Rule.yml", yaml, opts)
-        .into_iter()
-        .next()
-        .expect("a rule")
-        .map_err(|e| e.reason)
-}
 
 /// A rule of `logsource` (YAML flow mapping) around `detection`.
 fn sigma_rule(logsource: &str, detection: &str) -> String {
-    format!(
-        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource: {logsource}\ndetection:\n{detection}"
-    )
+    rule_text(&format!("  {logsource}"), detection)
 }
 
 fn windows(category: &str, detection: &str) -> String {
@@ -52,16 +23,11 @@ fn windows(category: &str, detection: &str) -> String {
 }
 
 fn rule(yaml: &str) -> ir::Rule {
-    let opts = Options::default();
-    let c = convert_with(yaml, &opts).unwrap_or_else(|r| panic!("not converted: {r}"));
-    check(&c, &opts).unwrap_or_else(|e| panic!("does not check: {e}"))
+    rule_with(yaml, &Options::default())
 }
 
 fn refused(yaml: &str) -> String {
-    match convert_with(yaml, &Options::default()) {
-        Ok(c) => panic!("converted: {:#?}", c.rule.body),
-        Err(r) => r.to_string(),
-    }
+    common::sigma::refused_with(yaml, &Options::default())
 }
 
 fn source(r: &ir::Rule) -> String {
@@ -70,11 +36,9 @@ fn source(r: &ir::Rule) -> String {
 
 /// The rule's query per language (SPL, KQL, EQL, ES|QL), compiled with the shipped mappings.
 fn compiled(r: &ir::Rule) -> Vec<(Language, String)> {
-    let config = Config::load(&[], &[]).expect("shipped schema and mappings load");
     let mut out = Vec::new();
     for t in TargetName::ALL {
-        let qs = targets::compile(t, r, &config.mappings[&t])
-            .unwrap_or_else(|e| panic!("{}: {}", t.as_str(), e.message));
+        let qs = compile(r, t).unwrap_or_else(|e| panic!("{}: {}", t.as_str(), e.message));
         out.extend(qs.into_iter().map(|q| (q.language, q.query)));
     }
     out
@@ -87,25 +51,14 @@ fn query(r: &ir::Rule, lang: Language) -> String {
         Language::Kql => TargetName::Sentinel,
         Language::Eql | Language::Esql => TargetName::Elastic,
     };
-    let config = Config::load(&[], &[]).unwrap();
-    targets::compile(t, r, &config.mappings[&t])
-        .unwrap_or_else(|e| panic!("{}: {}", t.as_str(), e.message))
-        .into_iter()
-        .find(|q| q.language == lang)
-        .map(|q| q.query)
-        .expect("a query in that language")
+    common::sigma::query(r, t, lang).unwrap_or_else(|e| panic!("{}: {e}", t.as_str()))
 }
 
 fn compile_error(r: &ir::Rule, t: TargetName) -> String {
-    let config = Config::load(&[], &[]).unwrap();
-    match targets::compile(t, r, &config.mappings[&t]) {
+    match compile(r, t) {
         Ok(q) => panic!("compiled: {q:?}"),
         Err(e) => format!("{}: {}", e.code, e.message),
     }
-}
-
-fn hits(r: &ir::Rule, event: Value) -> bool {
-    Matcher::new(r).expect("matcher").matches(&event)
 }
 
 #[test]

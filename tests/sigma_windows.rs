@@ -2,18 +2,12 @@
 //! ps_module): which detc source each reads, and the query each target gets, with the
 //! EventData items as members of the `winlog.event_data.*` family.
 
-use detc::check::{self, Context, Lists};
-use detc::ir;
-use detc::project::Config;
-use detc::sigma::{self, Options};
-use detc::targets::{self, Language, TargetName};
+mod common;
 
-/// A Sigma rule around a logsource and a detection.
-fn sigma(logsource: &str, detection: &str) -> String {
-    format!(
-        "title: Test\nid: 11111111-2222-3333-4444-555555555555\nstatus: test\nlevel: high\nlogsource:\n{logsource}\ndetection:\n{detection}"
-    )
-}
+use common::sigma::{check, convert_with, query as compiled, rule_text as sigma};
+use detc::ir;
+use detc::sigma::Options;
+use detc::targets::{Language, TargetName};
 
 fn service(name: &str, detection: &str) -> String {
     sigma(&format!("  product: windows\n  service: {name}"), detection)
@@ -22,36 +16,12 @@ fn service(name: &str, detection: &str) -> String {
 /// The converted and checked rule, or the refusal's text.
 fn convert(yaml: &str) -> Result<ir::Rule, String> {
     let opts = Options::default();
-    let converted = sigma::convert_file("rules/Test-Rule.yml", yaml, &opts)
-        .into_iter()
-        .next()
-        .expect("a rule")
-        .map_err(|e| e.reason.to_string())?;
-    let lists = Lists::new();
-    let ctx = Context {
-        schema: &opts.schema,
-        lists: &lists,
-    };
-    let (rule, diags) = check::check_rule("sigma.det", "", &converted.rule, &ctx);
-    match rule {
-        Some(r) if diags.is_empty() => Ok(r),
-        _ => Err(format!("does not check: {diags:?}")),
-    }
+    let c = convert_with(yaml, &opts).map_err(|r| r.to_string())?;
+    check(&c, &opts).map_err(|e| format!("does not check: {e}"))
 }
 
 fn rule(yaml: &str) -> ir::Rule {
     convert(yaml).unwrap_or_else(|e| panic!("refused: {e}"))
-}
-
-/// One target's query in one language, or the compile error's message.
-fn compiled(r: &ir::Rule, target: TargetName, language: Language) -> Result<String, String> {
-    let config = Config::load(&[], &[]).expect("shipped mappings");
-    let out = targets::compile(target, r, &config.mappings[&target]).map_err(|e| e.message)?;
-    Ok(out
-        .into_iter()
-        .find(|c| c.language == language)
-        .expect("the language")
-        .query)
 }
 
 fn spl(r: &ir::Rule) -> String {

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+pub mod sigma;
+
 use detc::project::{self, Config, Output};
 use detc::targets::TargetName;
 
