@@ -550,7 +550,7 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
     );
     let options = detc::sigma::Options {
         schema: config.schema.clone(),
-        mapping: config.sigma.mapping.clone(),
+        mapping: config.sigma.mapping(),
         keep_sigma_names: config.sigma.keep_names,
         placeholders: config.sigma.placeholders.clone(),
     };
@@ -597,7 +597,9 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
 
 /// The Sigma flags of `input`, into `config`.
 fn sigma_settings(input: &Input, config: &mut Config) -> Result<(), String> {
-    config.sigma.mapping = detc::sigma::SigmaMapping::load(input.sigma_mapping.as_deref())?;
+    if let Some(path) = &input.sigma_mapping {
+        config.sigma.mapping = Some(detc::sigma::SigmaMapping::load(Some(path))?);
+    }
     config.sigma.keep_names = input.sigma_keep_names;
     if let Some(path) = &input.sigma_placeholders {
         let text = std::fs::read_to_string(path)

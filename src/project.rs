@@ -44,23 +44,24 @@ pub struct Config {
 }
 
 /// How `.yml`/`.yaml` (Sigma) files become rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SigmaSettings {
-    /// Logsource and field mapping: the shipped `targets/sigma.yaml`, overlaid by the user's.
-    pub mapping: crate::sigma::SigmaMapping,
+    /// Logsource and field mapping: the shipped `targets/sigma.yaml` overlaid by the user's;
+    /// `None`: the shipped one, read only once a Sigma file is (reading it would be a large
+    /// part of a `detc check` of `.det` files).
+    pub mapping: Option<crate::sigma::SigmaMapping>,
     /// Keep Sigma's name for a field the mapping does not know (on every target).
     pub keep_names: bool,
     /// Values for the `expand` modifier's `%placeholders%`.
     pub placeholders: Option<std::collections::HashMap<String, Vec<String>>>,
 }
 
-impl Default for SigmaSettings {
-    fn default() -> Self {
-        SigmaSettings {
-            mapping: crate::sigma::SigmaMapping::shipped(),
-            keep_names: false,
-            placeholders: None,
-        }
+impl SigmaSettings {
+    /// The Sigma mapping in effect.
+    pub fn mapping(&self) -> crate::sigma::SigmaMapping {
+        self.mapping
+            .clone()
+            .unwrap_or_else(crate::sigma::SigmaMapping::shipped)
     }
 }
 
@@ -262,7 +263,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
         .any(|(name, _, _)| is_sigma(name))
         .then(|| crate::sigma::Options {
             schema: config.schema.clone(),
-            mapping: config.sigma.mapping.clone(),
+            mapping: config.sigma.mapping(),
             keep_sigma_names: config.sigma.keep_names,
             placeholders: config.sigma.placeholders.clone(),
         });
