@@ -56,7 +56,11 @@ fn is_blank_or_comment(line: &str) -> bool {
 }
 
 fn document(lines: &[&str]) -> Option<J> {
-    let mut r = Reader { lines, pos: 0 };
+    let mut r = Reader {
+        lines,
+        pos: 0,
+        depth: 0,
+    };
     let (_, indent, _) = r.peek()?; // an empty document is left to serde-saphyr
     let v = r.block(indent)?;
     r.peek().is_none().then_some(v)
@@ -65,7 +69,13 @@ fn document(lines: &[&str]) -> Option<J> {
 struct Reader<'a, 'l> {
     lines: &'l [&'a str],
     pos: usize,
+    /// Nesting of the node being read: past [`MAX_DEPTH`] serde-saphyr (and its limits)
+    /// reads the document, so no input can exhaust the stack here.
+    depth: usize,
 }
+
+/// Sigma rules nest a few levels; anything deeper is left to serde-saphyr.
+const MAX_DEPTH: usize = 32;
 
 impl<'a> Reader<'a, '_> {
     /// The next line with content: (index, indent, text after the indent).
@@ -92,11 +102,17 @@ impl<'a> Reader<'a, '_> {
     /// A block node whose first line has indent `n`.
     fn block(&mut self, n: usize) -> Option<J> {
         let (_, _, t) = self.peek()?;
-        if is_item(t) {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let v = if is_item(t) {
             self.sequence(n)
         } else {
             self.mapping(n, None)
-        }
+        };
+        self.depth -= 1;
+        v
     }
 
     fn sequence(&mut self, n: usize) -> Option<J> {
@@ -122,7 +138,13 @@ impl<'a> Reader<'a, '_> {
             } else if is_item(content) {
                 return None;
             } else if entry(content).is_some() {
-                self.mapping(column, Some(content))?
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return None;
+                }
+                let m = self.mapping(column, Some(content))?;
+                self.depth -= 1;
+                m
             } else {
                 self.value(content, n)?
             };
@@ -471,6 +493,23 @@ mod tests {
             // The full reader still gives its value or its error.
             let _ = documents(text);
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde_saphyr() {
+        let deep: String = (0..10_000)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(fast(&deep).is_none());
+        let _ = documents(&deep); // serde-saphyr's own limits decide; no crash
+        let items: String = (0..10_000)
+            .map(|i| format!("{}- k{i}:\n", " ".repeat(2 * i)))
+            .collect();
+        assert!(fast(&items).is_none());
+        let shallow: String = (0..20)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(same(&shallow));
     }
 
     #[test]
