@@ -25,6 +25,7 @@ import sys
 import yaml
 import eql
 import engines
+from packages import StrictLoader
 from eql.errors import EqlError, EqlParseError
 from eql.parser import elasticsearch_syntax, parse_query
 from antlr4 import CommonTokenStream, InputStream
@@ -81,24 +82,12 @@ def check_esql(query):
 
 # ---------------------------------------------------------------- KQL
 
-class _NoDuplicateKeys(yaml.SafeLoader):
-    def construct_mapping(self, node, deep=False):
-        keys = set()
-        for k, _ in node.value:
-            key = self.construct_object(k, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", k.start_mark)
-            keys.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def kql_schema(repo):
     """{table: {column: type}} for every table and column the Sentinel mapping uses."""
     mapping = yaml.safe_load(open(os.path.join(repo, "targets", "sentinel.yaml"), encoding="utf-8"))
     # A table written twice would silently keep only its last columns: refused.
     declared = yaml.load(open(os.path.join(HERE, "sentinel_columns.yaml"), encoding="utf-8"),
-                         Loader=_NoDuplicateKeys)["tables"]
+                         Loader=StrictLoader)["tables"]
     schema, missing = {}, []
     for source, m in mapping["sources"].items():
         table = m["table"]

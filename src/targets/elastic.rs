@@ -8,13 +8,13 @@
 //! an event from a negated test.
 
 use super::{
-    CompileError, Compiled, Language, Result, affix_patterns, field_name, group, join, join_having,
-    nnf, plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
+    join_having, nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
+use crate::schema::{Mapping, SourceMapping};
 use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
@@ -152,23 +152,6 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
         index,
         esql_where,
     })
-}
-
-/// A source filter: `f == "v"`, `f == 1`, or `f in ("a", "b")` (ES|QL `IN`).
-fn filter_test(f: &str, value: &FilterValue, quote: fn(&str) -> String, any_of: &str) -> String {
-    let literal = |v: &FilterScalar| match v {
-        FilterScalar::Int(i) => i.to_string(),
-        FilterScalar::Str(s) => quote(s),
-    };
-    match value.values() {
-        [one] => format!("{f} == {}", literal(one)),
-        // An empty list admits no event.
-        [] => "false".to_string(),
-        many => {
-            let items: Vec<String> = many.iter().map(literal).collect();
-            format!("{f} {any_of} ({})", items.join(", "))
-        }
-    }
 }
 
 /// A single-event rule: the source's events that meet the condition.

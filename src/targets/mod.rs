@@ -10,7 +10,7 @@ pub mod splunk;
 
 use crate::diag::Diagnostic;
 use crate::ir::{self, Atom, Cond, Wildcard};
-use crate::schema::{Mapping, SourceMapping};
+use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
 use crate::syntax::ast::Span;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -255,6 +255,29 @@ pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
     }
     out.push('"');
     out
+}
+
+/// A source filter: `f == "v"`, `f == 1` (an integer column), or `f in ("a", "b")` (`any_of`:
+/// KQL and EQL `in`, ES|QL `IN`).
+pub fn filter_test(
+    f: &str,
+    value: &FilterValue,
+    quote: fn(&str) -> String,
+    any_of: &str,
+) -> String {
+    let literal = |v: &FilterScalar| match v {
+        FilterScalar::Int(i) => i.to_string(),
+        FilterScalar::Str(s) => quote(s),
+    };
+    match value.values() {
+        [one] => format!("{f} == {}", literal(one)),
+        // An empty list admits no event.
+        [] => "false".to_string(),
+        many => {
+            let items: Vec<String> = many.iter().map(literal).collect();
+            format!("{f} {any_of} ({})", items.join(", "))
+        }
+    }
 }
 
 /// Several alternatives joined with `sep`, parenthesised when there is more than one.

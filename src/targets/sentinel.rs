@@ -40,13 +40,13 @@
 //!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, group, join, join_having, nnf,
-    plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, field_name, filter_test, group, join, join_having,
+    nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
-use crate::schema::{FilterScalar, FilterValue, MEMBER, Mapping, SourceMapping, is_member_name};
+use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
 use std::fmt::Write as _;
 
 /// Compile any rule.
@@ -250,7 +250,11 @@ fn events(
         );
     }
     for (column, value) in src.filter.iter().flatten() {
-        let _ = write!(out, "\n| where {}", filter_test(&column_ref(column), value));
+        let _ = write!(
+            out,
+            "\n| where {}",
+            filter_test(&column_ref(column), value, string, "in")
+        );
     }
     out.push_str(&extends(src, used));
     if let Some(cond) = &q.condition {
@@ -261,23 +265,6 @@ fn events(
         let _ = write!(out, "\n| where {body}");
     }
     Ok(out)
-}
-
-/// A source filter: `col == "v"`, `col == 1` (an integer column), `col in ("a", "b")`.
-fn filter_test(column: &str, value: &FilterValue) -> String {
-    let literal = |v: &FilterScalar| match v {
-        FilterScalar::Int(i) => i.to_string(),
-        FilterScalar::Str(s) => string(s),
-    };
-    match value.values() {
-        [one] => format!("{column} == {}", literal(one)),
-        // An empty list admits no event.
-        [] => "false".to_string(),
-        many => {
-            let items: Vec<String> = many.iter().map(literal).collect();
-            format!("{column} in ({})", items.join(", "))
-        }
-    }
 }
 
 /// A logical field name as a KQL column name: `user.name` → `user_name`.
