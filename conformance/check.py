@@ -25,7 +25,6 @@ import sys
 import yaml
 import eql
 import engines
-from packages import StrictLoader
 from eql.errors import EqlError, EqlParseError
 from eql.parser import elasticsearch_syntax, parse_query
 from antlr4 import CommonTokenStream, InputStream
@@ -81,6 +80,20 @@ def check_esql(query):
 
 
 # ---------------------------------------------------------------- KQL
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key written twice (which a plain load would silently merge)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for k, _ in node.value:
+            key = self.construct_object(k, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", k.start_mark)
+            keys.add(key)
+        return super().construct_mapping(node, deep)
+
 
 def kql_schema(repo):
     """{table: {column: type}} for every table and column the Sentinel mapping uses."""

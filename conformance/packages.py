@@ -233,18 +233,6 @@ def strict_json(text):
     return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
 
 
-class StrictLoader(yaml.SafeLoader):
-    def construct_mapping(self, node, deep=False):
-        keys = set()
-        for k, _ in node.value:
-            key = self.construct_object(k, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", k.start_mark)
-            keys.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def load(path, rel):
     text = open(path, encoding="utf-8").read()
     try:
@@ -252,7 +240,7 @@ def load(path, rel):
             return text, strict_json(text)
         if path.endswith(".toml"):
             return text, tomllib.loads(text)
-        return text, yaml.load(text, Loader=StrictLoader)
+        return text, yaml.load(text, Loader=check.StrictLoader)
     except (ValueError, tomllib.TOMLDecodeError) as e:
         fail(rel, f"does not parse: {e}")
     except yaml.YAMLError as e:
