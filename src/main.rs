@@ -745,14 +745,10 @@ fn sync(
     };
     let plan = deploy::plan(target, &desired, &remote, prune);
     let outcome = (mode == Mode::Apply).then(|| deploy::apply(siem.as_mut(), &plan));
-    let mut stdout = std::io::stdout().lock();
     match format {
-        Format::Json => {
-            let json = serde_json::json!({ "plan": plan, "report": outcome });
-            serde_json::to_writer_pretty(&mut stdout, &json)?;
-            writeln!(stdout)?;
-        }
+        Format::Json => print_json(&serde_json::json!({ "plan": plan, "report": outcome }))?,
         Format::Text => {
+            let mut stdout = std::io::stdout().lock();
             write!(stdout, "{}", plan.text())?;
             if let Some(r) = &outcome {
                 write!(stdout, "{}", r.text())?;
