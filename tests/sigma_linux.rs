@@ -358,7 +358,10 @@ fn fortigate_antivirus_and_application_logs() {
             .unwrap()
             .contains("tostring(AdditionalFields.ThreatName) startswith \"HTool\"")
     );
-    assert!(eql(&r).unwrap_err().contains("threat.name"));
+    assert_eq!(
+        eql(&r).unwrap(),
+        "file where event.code == \"malicious_file\" and (startsWith~(file.Ext.malware_signature.primary.signature.name, \"HTool\"))"
+    );
 
     let r = rule(
         "  category: application\n  product: jvm",
