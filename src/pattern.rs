@@ -144,12 +144,14 @@ impl CharSet {
         CharSet::from_ranges(chars.iter().map(|&c| (c as u32, c as u32)))
     }
 
+    /// Every scalar value: everything but the surrogate gap (what `from_ranges` makes of
+    /// `(0, MAX_CHAR)`, built directly: `.*` is in most printed patterns).
     fn all() -> CharSet {
-        CharSet::from_ranges([(0, MAX_CHAR)])
+        CharSet(vec![(0, 0xD7FF), (0xE000, MAX_CHAR)])
     }
 
     fn is_all(&self) -> bool {
-        *self == CharSet::all()
+        self.0 == [(0, 0xD7FF), (0xE000, MAX_CHAR)]
     }
 
     fn single(&self) -> Option<char> {
@@ -241,9 +243,12 @@ fn dot() -> Node {
     class_node(true, CharSet::chars(&['\n']))
 }
 
-/// Any character at all.
+/// Any character at all (`class_node(true, CharSet::default())`, in its canonical form).
 fn any_char() -> Node {
-    class_node(true, CharSet::default())
+    Node::Class(Class {
+        negated: false,
+        set: CharSet::all(),
+    })
 }
 
 fn concat(items: Vec<Node>) -> Node {
@@ -807,6 +812,11 @@ const PERL_CLASS_META: &str = "\\[]^-&~";
 /// means that character.
 const LUCENE_META: &str = ".?+*|{}[]()\"\\#@&<>~^$-!";
 
+/// Whether `c` is one of a dialect's metacharacters (all ASCII).
+fn is_meta(meta: &str, c: char) -> bool {
+    c.is_ascii() && meta.as_bytes().contains(&(c as u8))
+}
+
 /// Characters printed as hex escapes in the Perl form because they are invisible.
 fn is_invisible(c: char) -> bool {
     c.is_control()
@@ -843,7 +853,7 @@ impl Printer {
                             let _ = write!(out, "\\x{{{v:X}}}");
                         }
                     }
-                    c if meta.contains(c) => {
+                    c if is_meta(meta, c) => {
                         out.push('\\');
                         out.push(c);
                     }
@@ -852,7 +862,7 @@ impl Printer {
             }
             Dialect::Lucene => {
                 // Lucene has no escapes for control characters: they are written raw.
-                if LUCENE_META.contains(c) {
+                if is_meta(LUCENE_META, c) {
                     out.push('\\');
                 }
                 out.push(c);
@@ -884,6 +894,14 @@ impl Printer {
                 Dialect::Perl => "(?:)",
                 Dialect::Lucene => "()",
             }),
+            // ASCII needs no Unicode case tables (and no allocation): a letter is `[aA]`.
+            Node::Char(c) if self.ignore_case && c.is_ascii_alphabetic() => {
+                out.push('[');
+                self.char(c.to_ascii_lowercase(), true, out);
+                self.char(c.to_ascii_uppercase(), true, out);
+                out.push(']');
+            }
+            Node::Char(c) if !self.ignore_case || c.is_ascii() => self.char(*c, false, out),
             Node::Char(c) => {
                 let variants = if self.ignore_case {
                     case_variants(*c)
@@ -900,6 +918,8 @@ impl Printer {
                     self.char(*c, false, out);
                 }
             }
+            // Any character, in either case mode: no set arithmetic needed.
+            Node::Class(class) if !class.negated && class.set.is_all() => self.set(&class.set, out),
             Node::Class(class) => self.set(&class.effective(self.ignore_case), out),
             Node::Concat(items) => {
                 for item in items {
@@ -1153,6 +1173,13 @@ mod tests {
 
     const S: Case = Case::Sensitive;
     const I: Case = Case::Insensitive;
+
+    #[test]
+    fn shortcuts_equal_the_general_forms() {
+        assert_eq!(any_char(), class_node(true, CharSet::default()));
+        assert_eq!(CharSet::all(), CharSet::from_ranges([(0, MAX_CHAR)]));
+        assert!(CharSet::from_ranges([(0, MAX_CHAR)]).is_all());
+    }
 
     fn re(src: &str) -> Regex {
         parse_regex(src).unwrap_or_else(|e| panic!("{src:?} rejected: {e:?}"))

@@ -263,11 +263,9 @@ fn entry(t: &str) -> Option<(String, &str)> {
         let rest = rest.trim_start_matches(' ').strip_prefix(':')?;
         return (rest.is_empty() || rest.starts_with(' ')).then_some((key, rest));
     }
-    let colon = t
-        .find(": ")
-        .or_else(|| t.ends_with(':').then(|| t.len() - 1))?;
+    let colon = find2(t, b':', b' ').or_else(|| t.ends_with(':').then(|| t.len() - 1))?;
     let key = t[..colon].trim_end_matches(' ');
-    if key.is_empty() || key.contains(" #") || plain_start_is_special(key) {
+    if key.is_empty() || comment_start(key).is_some() || plain_start_is_special(key) {
         return None;
     }
     match resolve(key)? {
@@ -290,9 +288,26 @@ fn plain(s: &str) -> Option<&str> {
     if plain_start_is_special(s) {
         return None;
     }
-    let end = s.find(" #").or_else(|| s.find("\t#")).unwrap_or(s.len());
+    let end = comment_start(s).unwrap_or(s.len());
     let v = s[..end].trim_end_matches([' ', '\t']);
-    (!v.contains(": ") && !v.ends_with(':') && !v.contains(":\t")).then_some(v)
+    let colon_blank = v
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b':' && matches!(w[1], b' ' | b'\t'));
+    (!colon_blank && !v.ends_with(':')).then_some(v)
+}
+
+/// Where the two ASCII bytes `a b` first occur: a plain byte scan, cheaper than a `str`
+/// searcher on the short lines of a rule file.
+fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
+    s.as_bytes().windows(2).position(|w| w[0] == a && w[1] == b)
+}
+
+/// Where a comment starts: the blank before the first `#` that follows a blank.
+fn comment_start(s: &str) -> Option<usize> {
+    s.as_bytes()
+        .windows(2)
+        .position(|w| matches!(w[0], b' ' | b'\t') && w[1] == b'#')
 }
 
 /// Resolve a plain scalar as YAML 1.2's core schema does: null, booleans, plain decimal

@@ -240,19 +240,26 @@ pub fn join<'a>(
 pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() && control.is_some() => {
-                out.push_str(&control.map(|f| f(c)).unwrap_or_default())
-            }
-            c => out.push(c),
-        }
+    // Copy the runs between escapes whole.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let escaped: Cow<str> = match c {
+            '"' => "\\\"".into(),
+            '\\' => "\\\\".into(),
+            '\n' => "\\n".into(),
+            '\r' => "\\r".into(),
+            '\t' => "\\t".into(),
+            c if c.is_control() => match control {
+                Some(f) => f(c).into(),
+                None => continue,
+            },
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        out.push_str(&escaped);
+        run = i + c.len_utf8();
     }
+    out.push_str(&s[run..]);
     out.push('"');
     out
 }
