@@ -442,3 +442,61 @@ fn classic_powershell_reads_the_windows_powershell_log() {
     assert_eq!(r.kind.queries()[0].source, "windows_msexchange_management");
     assert!(kql(&r).starts_with("Event\n| where EventLog == \"MSExchange Management\"\n"));
 }
+
+/// Aurora's CommandLine on file, network and image-load events is the acting process's:
+/// MDE has it (Sentinel); CIM, Sysmon and (unverified) Elastic Defend give it no place.
+#[test]
+fn aurora_command_line_on_edr_events_compiles_for_sentinel_only() {
+    for (category, table) in [
+        ("file_event", "DeviceFileEvents"),
+        ("network_connection", "DeviceNetworkEvents"),
+        ("image_load", "DeviceImageLoadEvents"),
+    ] {
+        let r = rule(&sigma(
+            &format!("  product: windows\n  category: {category}"),
+            "  selection:\n    Image|endswith: '\\rundll32.exe'\n    CommandLine|contains: 'Temp'\n  condition: selection\n",
+        ));
+        let k = kql(&r);
+        assert!(k.starts_with(table), "{category}: {k}");
+        assert!(
+            k.contains(r#"InitiatingProcessCommandLine contains "Temp""#),
+            "{category}: {k}"
+        );
+        for (target, language) in [
+            (TargetName::Splunk, Language::Spl),
+            (TargetName::Elastic, Language::Eql),
+        ] {
+            let e = compiled(&r, target, language).unwrap_err();
+            assert!(e.contains("`process.command_line`"), "{category}: {e}");
+        }
+    }
+    let r = rule(&sigma(
+        "  product: windows\n  category: file_event",
+        "  selection:\n    IntegrityLevel: 'Medium'\n  condition: selection\n",
+    ));
+    assert!(kql(&r).ends_with(r#"| where InitiatingProcessIntegrityLevel =~ "Medium""#));
+}
+
+#[test]
+fn script_block_path_is_the_script_file() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: ps_script",
+        "  selection:\n    ScriptBlockText|contains: 'Invoke-WebRequest'\n  filter:\n    Path|startswith: 'C:\\Packages\\'\n  condition: selection and not filter\n",
+    ));
+    assert!(
+        spl(&r).ends_with(r#"ScriptBlockText="*Invoke-WebRequest*" NOT Path="C:\\Packages\\*""#),
+        "{}",
+        spl(&r)
+    );
+    let k = kql(&r);
+    assert!(
+        k.contains(r#"| extend Path_ = replace_string(replace_string(replace_string(replace_string(replace_string(extract(@'<Data Name="Path">([^<]*)<', 1, EventData)"#),
+        "{k}"
+    );
+    assert!(k.contains(r#"Path_ !startswith "C:\\Packages\\""#), "{k}");
+    assert!(
+        eql(&r).contains(r#"not (startsWith~(file.path, "C:\\Packages\\"))"#),
+        "{}",
+        eql(&r)
+    );
+}
