@@ -500,3 +500,20 @@ fn script_block_path_is_the_script_file() {
         eql(&r)
     );
 }
+
+#[test]
+fn sysmon_errors_read_event_255() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: sysmon_error",
+        "  selection:\n    Description|contains: 'Failed to open service configuration with error'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "sysmon_error");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=255 Description="*Failed to open service configuration with error*""#
+    );
+    assert!(kql(&r).ends_with(
+        r#"| where tostring(EventData.Description) contains "Failed to open service configuration with error""#
+    ));
+    assert!(eql(&r).contains(r#"stringContains~(process.pe.description, "Failed to open service configuration with error")"#), "{}", eql(&r));
+}
