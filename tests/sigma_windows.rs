@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sigma::{check, convert_with, query as compiled, rule_text as sigma};
+use common::sigma::{check, convert_with, hits, query as compiled, rule_text as sigma};
 use detc::ir;
 use detc::sigma::Options;
 use detc::targets::{Language, TargetName};
@@ -92,13 +92,13 @@ fn system_properties_and_bad_names_are_refused_with_the_reason() {
         "field `Level` of logsource windows/system has no detc mapping"
     );
     let data = convert(&service(
-        "application",
+        "system",
         "  selection:\n    Data|contains: 'x'\n  condition: selection\n",
     ))
     .unwrap_err();
     assert_eq!(
         data,
-        "field `Data` of logsource windows/application has no detc mapping"
+        "field `Data` of logsource windows/system has no detc mapping"
     );
     let bad = convert(&service(
         "system",
@@ -324,4 +324,196 @@ fn every_channel_logsource_reads_its_source() {
             assert!(q.contains("SomeItem"), "{svc} {target:?}: {q}");
         }
     }
+}
+
+/// The unnamed <Data> items: Sigma `Data` is "some item ...", read on Sentinel from the
+/// items joined with U+0001 (which no XML text holds); no field holds them on Splunk or
+/// Elastic.
+#[test]
+fn unnamed_data_items_are_some_item_tests_on_sentinel() {
+    let r = rule(&service(
+        "application",
+        "  selection:\n    Provider_Name|contains: 'MSSQL'\n    EventID: 33205\n    Data|contains|all:\n      - 'object_name:sysadmin'\n      - 'statement:alter server role'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_application");
+    let k = kql(&r);
+    assert!(
+        k.contains(r#"| extend Data_items = replace_string(replace_string(replace_string(replace_string(replace_string(strcat("\u0001", strcat_array(extract_all(@'<Data>([^<]*)</Data>', EventData), "\u0001"), "\u0001"), "&lt;", "<")"#),
+        "{k}"
+    );
+    assert!(
+        k.ends_with(r#"| where Data_items contains "object_name:sysadmin" and Data_items contains "statement:alter server role" and EventCode =~ "33205" and Source contains "MSSQL""#),
+        "{k}"
+    );
+    for target in [TargetName::Splunk, TargetName::Elastic] {
+        let language = if target == TargetName::Splunk {
+            Language::Spl
+        } else {
+            Language::Eql
+        };
+        assert_eq!(
+            compiled(&r, target, language).unwrap_err(),
+            "field `winlog.event_data_unnamed` of `windows_application` has no name on this target"
+        );
+    }
+    // Equality, startswith and endswith are anchored at the separators.
+    let r = rule(&service(
+        "application",
+        "  selection:\n    - Data: 'a'\n    - Data|startswith: 'b'\n    - Data|endswith: 'c'\n  condition: selection\n",
+    ));
+    let k = kql(&r);
+    assert!(
+        k.ends_with(r#"| where Data_items contains "\u0001a\u0001" or Data_items contains "\u0001b" or Data_items contains "c\u0001""#),
+        "{k}"
+    );
+    let ev = |items: &[&str]| {
+        let joined: String = items.iter().map(|i| format!("{i}\u{1}")).collect();
+        serde_json::json!({ "winlog": { "event_data_unnamed": format!("\u{1}{joined}") } })
+    };
+    assert!(hits(&r, ev(&["x", "a"])));
+    assert!(hits(&r, ev(&["bx"])));
+    assert!(hits(&r, ev(&["xc", "y"])));
+    assert!(!hits(&r, ev(&["xa", "ay"])));
+    assert!(!hits(&r, ev(&["xb", "cy"])));
+}
+
+#[test]
+fn unnamed_data_tests_that_could_span_items_are_refused() {
+    for (value, shown) in [
+        ("Data|contains: 'a*b'", "*a*b*"),
+        ("Data|contains: 'a?b'", "*a?b*"),
+        ("Data|re: 'a.b'", "re a.b"),
+        ("Data: ''", ""),
+    ] {
+        let e = convert(&service(
+            "application",
+            &format!("  selection:\n    {value}\n  condition: selection\n"),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "field `Data`: `Data` is a list of values (the unnamed EventData items): only a plain contains, startswith, endswith or equality of a non-empty value says \"some item\" exactly (a wildcard or a regex could span two items): `{shown}`"
+            ),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn classic_powershell_reads_the_windows_powershell_log() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: ps_classic_start",
+        "  selection:\n    Data|contains: 'EngineVersion=2.'\n  filter:\n    Data|contains: 'HostVersion=2.'\n  condition: selection and not filter\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_powershell_classic");
+    let k = kql(&r);
+    assert!(
+        k.starts_with("Event\n| where EventLog == \"Windows PowerShell\"\n| extend EventCode = tostring(EventID)\n| extend Data_items = "),
+        "{k}"
+    );
+    assert!(
+        k.ends_with(r#"| where Data_items contains "EngineVersion=2." and Data_items !contains "HostVersion=2." and EventCode =~ "400""#),
+        "{k}"
+    );
+    for (ls, id) in [
+        ("category: ps_classic_provider_start", Some("600")),
+        ("category: ps_classic_script", Some("800")),
+        ("service: powershell-classic", None),
+    ] {
+        let r = rule(&sigma(
+            &format!("  product: windows\n  {ls}"),
+            "  selection:\n    Data|contains: 'Set-MpPreference'\n  condition: selection\n",
+        ));
+        assert_eq!(r.kind.queries()[0].source, "windows_powershell_classic");
+        let k = kql(&r);
+        let cond = match id {
+            Some(id) => format!(
+                "| where Data_items contains \"Set-MpPreference\" and EventCode =~ \"{id}\""
+            ),
+            None => "| where Data_items contains \"Set-MpPreference\"".to_string(),
+        };
+        assert!(k.ends_with(&cond), "{ls}: {k}");
+    }
+    let r = rule(&service(
+        "msexchange-management",
+        "  selection:\n    EventID: 6\n    Data|contains: 'Install-TransportAgent'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "windows_msexchange_management");
+    assert!(kql(&r).starts_with("Event\n| where EventLog == \"MSExchange Management\"\n"));
+}
+
+/// Aurora's CommandLine on file, network and image-load events is the acting process's:
+/// MDE has it (Sentinel); CIM, Sysmon and (unverified) Elastic Defend give it no place.
+#[test]
+fn aurora_command_line_on_edr_events_compiles_for_sentinel_only() {
+    for (category, table) in [
+        ("file_event", "DeviceFileEvents"),
+        ("network_connection", "DeviceNetworkEvents"),
+        ("image_load", "DeviceImageLoadEvents"),
+    ] {
+        let r = rule(&sigma(
+            &format!("  product: windows\n  category: {category}"),
+            "  selection:\n    Image|endswith: '\\rundll32.exe'\n    CommandLine|contains: 'Temp'\n  condition: selection\n",
+        ));
+        let k = kql(&r);
+        assert!(k.starts_with(table), "{category}: {k}");
+        assert!(
+            k.contains(r#"InitiatingProcessCommandLine contains "Temp""#),
+            "{category}: {k}"
+        );
+        for (target, language) in [
+            (TargetName::Splunk, Language::Spl),
+            (TargetName::Elastic, Language::Eql),
+        ] {
+            let e = compiled(&r, target, language).unwrap_err();
+            assert!(e.contains("`process.command_line`"), "{category}: {e}");
+        }
+    }
+    let r = rule(&sigma(
+        "  product: windows\n  category: file_event",
+        "  selection:\n    IntegrityLevel: 'Medium'\n  condition: selection\n",
+    ));
+    assert!(kql(&r).ends_with(r#"| where InitiatingProcessIntegrityLevel =~ "Medium""#));
+}
+
+#[test]
+fn script_block_path_is_the_script_file() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: ps_script",
+        "  selection:\n    ScriptBlockText|contains: 'Invoke-WebRequest'\n  filter:\n    Path|startswith: 'C:\\Packages\\'\n  condition: selection and not filter\n",
+    ));
+    assert!(
+        spl(&r).ends_with(r#"ScriptBlockText="*Invoke-WebRequest*" NOT Path="C:\\Packages\\*""#),
+        "{}",
+        spl(&r)
+    );
+    let k = kql(&r);
+    assert!(
+        k.contains(r#"| extend Path_ = replace_string(replace_string(replace_string(replace_string(replace_string(extract(@'<Data Name="Path">([^<]*)<', 1, EventData)"#),
+        "{k}"
+    );
+    assert!(k.contains(r#"Path_ !startswith "C:\\Packages\\""#), "{k}");
+    assert!(
+        eql(&r).contains(r#"not (startsWith~(file.path, "C:\\Packages\\"))"#),
+        "{}",
+        eql(&r)
+    );
+}
+
+#[test]
+fn sysmon_errors_read_event_255() {
+    let r = rule(&sigma(
+        "  product: windows\n  category: sysmon_error",
+        "  selection:\n    Description|contains: 'Failed to open service configuration with error'\n  condition: selection\n",
+    ));
+    assert_eq!(r.kind.queries()[0].source, "sysmon_error");
+    assert_eq!(
+        spl(&r),
+        r#"source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=255 Description="*Failed to open service configuration with error*""#
+    );
+    assert!(kql(&r).ends_with(
+        r#"| where tostring(EventData.Description) contains "Failed to open service configuration with error""#
+    ));
+    assert!(eql(&r).contains(r#"stringContains~(process.pe.description, "Failed to open service configuration with error")"#), "{}", eql(&r));
 }

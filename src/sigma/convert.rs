@@ -996,6 +996,9 @@ impl<'a> Builder<'a> {
     }
 
     fn item(&mut self, src: &Src, item: Item) -> Result<Option<Expr>, Reason> {
+        if let Some(field) = src.map.and_then(|m| m.items.get(&item.field)) {
+            return self.items(src, item, field).map(Some);
+        }
         if let Some(algs) = src.map.and_then(|m| m.hashes.get(&item.field)) {
             match self.hashes(src, &item, algs) {
                 Ok(e) => return Ok(Some(e)),
@@ -1054,6 +1057,75 @@ impl<'a> Builder<'a> {
             self.group(&name, ty, &alts).map_err(err)?
         };
         Ok(Some(if item.linking.negate { not(e) } else { e }))
+    }
+
+    /// A test of a list of values (the unnamed EventData items, Sigma `Data`) on the detc
+    /// field holding them joined: U+0001, then each item followed by U+0001. XML 1.0 text
+    /// cannot hold U+0001, so no item holds it, and "some item contains / starts with /
+    /// ends with / equals V" is exactly "the joined text contains V / U+0001 V /
+    /// V U+0001 / U+0001 V U+0001". A wildcard inside the value could span two items, a
+    /// regex likewise, and an empty value cannot tell no items from one empty one: those
+    /// tests are refused.
+    fn items(&mut self, src: &Src, item: Item, field: &str) -> Result<Expr, Reason> {
+        const SEP: char = '\u{1}';
+        let bad = |message: String| Reason::Value {
+            field: item.field.clone(),
+            message,
+        };
+        match self.opts.schema.field_type(&src.source, field) {
+            Some(FieldType::String) => {}
+            _ => {
+                return Err(Reason::Malformed(format!(
+                    "the Sigma mapping sends the items of `{}` to `{field}`, which source `{}` does not declare as a string field",
+                    item.field, src.source
+                )));
+            }
+        }
+        let one = |v: &Val| -> Result<Val, Reason> {
+            let refuse = || {
+                bad(format!(
+                    "`{}` is a list of values (the unnamed EventData items): only a plain contains, startswith, endswith or equality of a non-empty value says \"some item\" exactly (a wildcard or a regex could span two items): `{}`",
+                    item.field,
+                    match v {
+                        Val::Re { pattern, .. } => format!("re {pattern}"),
+                        v => val_text(v),
+                    }
+                ))
+            };
+            let (parts, cased) = match v {
+                Val::Str { s, cased } => (s.0.clone(), *cased),
+                Val::Num(n) => (vec![Part::Lit(n.to_string())], false),
+                _ => return Err(refuse()),
+            };
+            let joined = match parts.as_slice() {
+                [Part::Lit(t)] if !t.is_empty() && !t.contains(SEP) => format!("{SEP}{t}{SEP}"),
+                [Part::Any, Part::Lit(t)] if !t.contains(SEP) => format!("{t}{SEP}"),
+                [Part::Lit(t), Part::Any] if !t.contains(SEP) => format!("{SEP}{t}"),
+                [Part::Any, Part::Lit(t), Part::Any] if !t.contains(SEP) => t.clone(),
+                _ => return Err(refuse()),
+            };
+            Ok(Val::Str {
+                s: SigmaStr(vec![Part::Any, Part::Lit(joined), Part::Any]),
+                cased,
+            })
+        };
+        let groups = item
+            .values
+            .iter()
+            .map(|alts| alts.iter().map(one).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let err = |message: String| bad(message);
+        let e = if item.linking.all {
+            let mut exprs = Vec::new();
+            for alts in &groups {
+                exprs.push(self.group(field, FieldType::String, alts).map_err(err)?);
+            }
+            fold(exprs, and).expect("non-empty")
+        } else {
+            let alts: Vec<Val> = groups.into_iter().flatten().collect();
+            self.group(field, FieldType::String, &alts).map_err(err)?
+        };
+        Ok(if item.linking.negate { not(e) } else { e })
     }
 
     /// A Sysmon `Hashes` test (`Hashes|contains: 'SHA256=<hex>'`) as equalities on the detc

@@ -37,6 +37,11 @@ pub struct LogsourceMap {
     /// (`SHA256`) → the detc field holding that one hash.
     #[serde(default)]
     pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Sigma field naming a list of values (the unnamed EventData items, Sigma `Data`) →
+    /// the detc string field holding them joined: U+0001, then each item followed by
+    /// U+0001. A test of the field means "some item ..." (see targets/sigma.yaml).
+    #[serde(default)]
+    pub items: BTreeMap<String, String>,
     /// The detc field (a string field of `source`) holding the event's whole text, for
     /// Sigma keyword searches (values without a field). Without it keywords are refused.
     #[serde(default)]
@@ -63,6 +68,8 @@ struct Candidate {
     implied: BTreeMap<String, Vec<Scalar>>,
     #[serde(default)]
     hashes: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    items: BTreeMap<String, String>,
     #[serde(default, rename = "where")]
     selects: BTreeMap<String, Vec<Scalar>>,
     #[serde(default)]
@@ -79,6 +86,7 @@ fn candidates<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LogsourceMap
             fields: c.fields,
             implied: c.implied,
             hashes: c.hashes,
+            items: c.items,
             selects: c.selects,
             keywords: c.keywords,
             fallback: Vec::new(),
@@ -376,6 +384,14 @@ mod tests {
             }
             for f in hashes {
                 assert!(src.field_type(f).is_some(), "{} has no field {f}", l.source);
+            }
+            for f in l.items.values() {
+                assert_eq!(
+                    src.fields.get(f),
+                    Some(&crate::schema::FieldTypeName::String),
+                    "{}: item-list field {f} must be a string field",
+                    l.source
+                );
             }
             if let Some(k) = &l.keywords {
                 assert_eq!(
