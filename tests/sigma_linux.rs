@@ -572,3 +572,24 @@ fn cisco_aaa_reads_the_tacacs_accounting_records() {
         "any where (stringContains~(message, \"show history\") or stringContains~(message, \"clear logging\"))"
     );
 }
+
+#[test]
+fn auditd_regex_with_an_anchor_in_a_leading_group() {
+    // lnx_auditd_hidden_files_directories: `(^|\/)\.[^.\/]` is `^\.[^./]|/\.[^./]`.
+    let r = rule(
+        AUDITD,
+        "  selection:\n    type: EXECVE\n    a1|re: '(^|\\/)\\.[^.\\/]'\n  condition: selection\n",
+    );
+    let ev = |a1: &str| json!({"auditd": {"log": {"record_type": "EXECVE", "a1": a1}}});
+    assert!(hits(&r, ev(".ssh")));
+    assert!(hits(&r, ev("/tmp/.hidden")));
+    assert!(!hits(&r, ev("../x")));
+    assert!(!hits(&r, ev("a.b")));
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"linux:audit\" type=\"EXECVE\" | where match('a1', \"\\\\A\\\\.[^./]|/\\\\.[^./]\")"
+    );
+    assert!(kql(&r).unwrap().ends_with(
+        "| where AuditA1 matches regex \"\\\\A\\\\.[^./]|/\\\\.[^./]\" and AuditType =~ \"EXECVE\""
+    ));
+}
