@@ -11,6 +11,9 @@
 //!   `\s` = `[\t\n\x0B\f\r ]`); `.` is any character except `\n`;
 //! * `^` / `$` are allowed only at the ends of the pattern or of a top-level alternative and
 //!   mean the start / the very end of the value (`$` never matches before a trailing newline);
+//!   a group that opens an alternative and has `^` at the start of some of its own
+//!   alternatives is distributed over the rest of it first (`(^|/)\.x` is `^\.x|/\.x`, the
+//!   same language), so its `^` opens a top-level alternative;
 //! * quantifiers are greedy (a lazy `*?` is accepted and printed greedy: whether a value
 //!   matches does not depend on greediness); counts are at most 1000, and nested counted
 //!   repetitions may multiply to at most 1000 (RE2's limit).
@@ -336,7 +339,8 @@ fn error(offset: usize, message: impl Into<String>, hint: Option<&str>) -> Patte
 
 const ANCHOR_HINT: &str = "some targets always match the whole value and have no anchors, so \
     `^` and `$` can only be translated at the ends of the pattern or of a top-level \
-    alternative; for example write `^a|^b` instead of `(^a|^b)`";
+    alternative (a group opening the pattern, like `(^|/)x`, is spread over it); for example \
+    write `^a|^b` instead of `(^a|^b)+`";
 const WORD_BOUNDARY_HINT: &str = "engines disagree on what a word character is (ASCII or \
     Unicode) and Lucene has no word boundaries; match the neighbouring character explicitly, \
     e.g. `[^0-9A-Za-z_]foo`";
@@ -381,45 +385,47 @@ pub fn parse_regex(src: &str) -> Result<Regex, PatternError> {
             ignore_case = true;
             items.remove(0);
         }
-        let mut start = false;
-        let mut end = false;
-        if let Some(Ast::Assertion(a)) = items.first()
-            && a.kind == ast::AssertionKind::StartLine
-        {
-            start = true;
-            items.remove(0);
+        for mut items in distribute_leading_group(items) {
+            let mut start = false;
+            let mut end = false;
+            if let Some(Ast::Assertion(a)) = items.first()
+                && a.kind == ast::AssertionKind::StartLine
+            {
+                start = true;
+                items.remove(0);
+            }
+            if let Some(Ast::Assertion(a)) = items.last()
+                && a.kind == ast::AssertionKind::EndLine
+            {
+                end = true;
+                items.pop();
+            }
+            let body = concat(
+                items
+                    .into_iter()
+                    .map(|a| conv.node(a, 1))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            if !start && !end && body == Node::Empty {
+                let offset = alternative.span().end.offset;
+                return Err(if several {
+                    error(
+                        offset,
+                        "empty alternative: the pattern would match every value",
+                        Some("remove the extra `|`; for an optional part use `?`, e.g. `a(?:bc)?`"),
+                    )
+                } else {
+                    error(
+                        offset,
+                        "empty pattern",
+                        Some(
+                            "an empty pattern matches every value; to test that a field is present use `exists f`",
+                        ),
+                    )
+                });
+            }
+            branches.push(Branch { start, end, body });
         }
-        if let Some(Ast::Assertion(a)) = items.last()
-            && a.kind == ast::AssertionKind::EndLine
-        {
-            end = true;
-            items.pop();
-        }
-        let body = concat(
-            items
-                .into_iter()
-                .map(|a| conv.node(a, 1))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
-        if !start && !end && body == Node::Empty {
-            let offset = alternative.span().end.offset;
-            return Err(if several {
-                error(
-                    offset,
-                    "empty alternative: the pattern would match every value",
-                    Some("remove the extra `|`; for an optional part use `?`, e.g. `a(?:bc)?`"),
-                )
-            } else {
-                error(
-                    offset,
-                    "empty pattern",
-                    Some(
-                        "an empty pattern matches every value; to test that a field is present use `exists f`",
-                    ),
-                )
-            });
-        }
-        branches.push(Branch { start, end, body });
     }
     let weight: u64 = branches.iter().map(|b| b.body.weight()).sum();
     if weight > MAX_WEIGHT {
@@ -438,6 +444,58 @@ pub fn parse_regex(src: &str) -> Result<Regex, PatternError> {
         ignore_case,
         branches,
     })
+}
+
+/// The items of one alternative, with a leading group that has `^` at the start of one of
+/// its own alternatives distributed over the rest: `(^|/)x` gives `^x` and `/x`, which match
+/// the same values as the group (an unanchored search for `(^|/)x` finds `x` at the start or
+/// after a `/`). Capturing and plain non-capturing groups only (a group with flags, or a
+/// repeated group, is left as it is and refused if it holds `^`); groups opening the
+/// distributed items are distributed in turn.
+fn distribute_leading_group(items: Vec<&Ast>) -> Vec<Vec<&Ast>> {
+    fn alternatives(ast: &Ast) -> Vec<&Ast> {
+        match ast {
+            Ast::Alternation(a) => a.asts.iter().collect(),
+            other => vec![other],
+        }
+    }
+    fn items_of(ast: &Ast) -> Vec<&Ast> {
+        match ast {
+            Ast::Concat(c) => c.asts.iter().collect(),
+            Ast::Empty(_) => Vec::new(),
+            other => vec![other],
+        }
+    }
+    fn plain(g: &ast::Group) -> bool {
+        match &g.kind {
+            ast::GroupKind::NonCapturing(flags) => flags.items.is_empty(),
+            _ => true,
+        }
+    }
+    // `^` opens the alternative, or opens one alternative of a plain group opening it.
+    fn opens_with_start(ast: &Ast) -> bool {
+        match items_of(ast).first() {
+            Some(Ast::Assertion(a)) => a.kind == ast::AssertionKind::StartLine,
+            Some(Ast::Group(g)) => {
+                plain(g) && alternatives(&g.ast).into_iter().any(opens_with_start)
+            }
+            _ => false,
+        }
+    }
+    if let Some(Ast::Group(g)) = items.first() {
+        let inner = alternatives(&g.ast);
+        if plain(g) && inner.iter().any(|a| opens_with_start(a)) {
+            return inner
+                .into_iter()
+                .flat_map(|a| {
+                    let mut v = items_of(a);
+                    v.extend(items[1..].iter().copied());
+                    distribute_leading_group(v)
+                })
+                .collect();
+        }
+    }
+    vec![items]
 }
 
 fn is_leading_ignore_case(f: &ast::SetFlags) -> bool {
@@ -1579,6 +1637,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_leading_group_with_start_anchors_is_distributed() {
+        // `(^|/)\.x` is `^\.x|/\.x`: the same values match, on every engine.
+        let r = re("(^|/)\\.[^./]");
+        assert_eq!(r.branches, re("^\\.[^./]|/\\.[^./]").branches);
+        for (text, hit) in [
+            (".bashrc", true),
+            ("/tmp/.x", true),
+            ("a.b", false),
+            ("/..", false),
+        ] {
+            assert_eq!(perl_match(&r, Case::Sensitive, text), hit, "{text}");
+            assert_eq!(tree_match(&r, Case::Sensitive, text), hit, "{text}");
+        }
+        // Nested leading groups, flags before the group, and other top-level alternatives.
+        assert_eq!(
+            re("(?i)((?:^a|b)|c)d|e").branches,
+            re("(?i)^ad|bd|cd|e").branches
+        );
+    }
+
     // ---- Subset: rejection, with offsets and hints ----
 
     #[test]
@@ -1617,7 +1696,9 @@ mod tests {
             ("a(?s:.)", 3, "flag `s`"),
             ("a^b", 1, "`^` is only allowed"),
             ("a$b", 1, "`$` is only allowed"),
-            ("(^a|^b)", 1, "`^` is only allowed"),
+            ("(^a|^b)+", 1, "`^` is only allowed"),
+            ("x(^a|b)", 2, "`^` is only allowed"),
+            ("(a(^|b))", 3, "`^` is only allowed"),
             ("^^a", 1, "`^` is only allowed"),
             ("a$$", 1, "`$` is only allowed"),
             ("x|(a$)", 4, "`$` is only allowed"),

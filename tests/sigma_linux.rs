@@ -426,3 +426,173 @@ fn firewall_and_more_zeek_logs() {
             .contains("zeek.kerberos.cipher in~ (\"rc4-hmac\")")
     );
 }
+
+#[test]
+fn proxy_url_parts_status_cookie_and_destination() {
+    let proxy = "  category: proxy";
+    let r = rule(
+        proxy,
+        r"
+  selection:
+    cs-method: GET
+    cs-uri-stem: '/+CSCOL+/csvrloader.jar'
+    sc-status: 200
+  condition: selection
+",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "tag=web http_method=\"GET\" uri_path=\"/+CSCOL+/csvrloader.jar\" | where 'status'==200"
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "web where http.request.method in~ (\"GET\") and url.path in~ (\"/+CSCOL+/csvrloader.jar\") and http.response.status_code == 200"
+    );
+    // CommonSecurityLog keeps only the whole RequestURL and no HTTP status.
+    assert!(
+        kql(&r)
+            .unwrap_err()
+            .contains("field `url.path` of `web_request` has no name")
+    );
+
+    let r = rule(
+        proxy,
+        "  selection:\n    c-uri-extension: [exe, hta]\n    c-uri-query|contains: 'ver='\n  condition: selection\n",
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "web where url.extension in~ (\"exe\", \"hta\") and stringContains~(url.query, \"ver=\")"
+    );
+    assert!(spl(&r).unwrap_err().contains("url.extension"));
+
+    let r = rule(
+        proxy,
+        "  selection:\n    cs-cookie|endswith: '=csm-hit=s-24KU'\n  filter:\n    dst_ip|cidr: 10.0.0.0/8\n  condition: selection and not filter\n",
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "CommonSecurityLog\n| where RequestCookies endswith \"=csm-hit=s-24KU\" and not(coalesce(ipv4_is_in_any_range(DestinationIP, \"10.0.0.0/8\"), false))"
+    );
+    assert!(spl(&r).unwrap_err().contains("destination.ip"));
+    assert!(eql(&r).unwrap_err().contains("http.request.cookie"));
+}
+
+#[test]
+fn linux_auth_sudo_and_daemon_logs() {
+    let r = rule(
+        "  product: linux\n  service: auth",
+        "  k:\n    '|all':\n      - 'pkexec'\n      - 'XAUTHORITY'\n  condition: k\n",
+    );
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=linux_secure _raw=\"*pkexec*\" _raw=\"*XAUTHORITY*\""
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "Syslog\n| where Facility in (\"auth\", \"authpriv\")\n| where SyslogMessage contains \"pkexec\" and SyslogMessage contains \"XAUTHORITY\""
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "any where stringContains~(message, \"pkexec\") and stringContains~(message, \"XAUTHORITY\")"
+    );
+
+    let r = rule(
+        "  product: linux\n  service: sudo",
+        "  selection:\n    USER:\n      - '#-*'\n      - '#*4294967295'\n  condition: selection\n",
+    );
+    assert!(hits(&r, json!({"user": {"effective": {"name": "#-1"}}})));
+    assert!(!hits(&r, json!({"user": {"effective": {"name": "root"}}})));
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=linux_secure process=sudo | rex field=_raw \";\\s*USER=(?<sudo_run_as_user>[^ ;]*)\" | search (sudo_run_as_user=\"#-*\" OR sudo_run_as_user=\"#*4294967295\")"
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "Syslog\n| where ProcessName == \"sudo\"\n| extend SudoRunAsUser = extract(@';\\s*USER=([^ ;]*)', 1, SyslogMessage)\n| where SudoRunAsUser startswith \"#-\" or SudoRunAsUser matches regex \"\\\\A#(?s:.)*4294967295\\\\z\""
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "any where process.name == \"sudo\" and (startsWith~(system.auth.sudo.user, \"#-\") or system.auth.sudo.user regex \"\\\\#.*4294967295\")"
+    );
+
+    for (service, spl_search, table, index) in [
+        (
+            "guacamole",
+            "sourcetype=syslog process=guacd",
+            "Syslog",
+            "logs-system.syslog-*",
+        ),
+        (
+            "clamav",
+            "sourcetype=clamav",
+            "ClamavLog_CL",
+            "logs-clamav.log-*",
+        ),
+        (
+            "vsftpd",
+            "sourcetype=vsftpd",
+            "VsftpdLog_CL",
+            "logs-vsftpd.log-*",
+        ),
+    ] {
+        let r = rule(
+            &format!("  product: linux\n  service: {service}"),
+            "  k:\n    - 'Trojan*FOUND'\n  condition: k\n",
+        );
+        assert!(spl(&r).unwrap().starts_with(spl_search), "{service}");
+        assert!(kql(&r).unwrap().starts_with(table), "{service}");
+        assert!(
+            esql(&r).unwrap().starts_with(&format!("FROM {index}")),
+            "{service}"
+        );
+    }
+}
+
+#[test]
+fn cisco_aaa_reads_the_tacacs_accounting_records() {
+    let r = rule(
+        "  product: cisco\n  service: aaa\n  category: accounting",
+        "  keywords:\n    - 'show history'\n    - 'clear logging'\n  condition: keywords\n",
+    );
+    assert!(hits(
+        &r,
+        json!({"message": "stop task_id=6 service=shell priv-lvl=15 cmd=show history <cr>"})
+    ));
+    assert!(!hits(
+        &r,
+        json!({"message": "CmdSet=[ CmdAV=show CmdArgAV=history CmdArgAV=<cr> ]"})
+    ));
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"tacacs:accounting\" (_raw=\"*show history*\" OR _raw=\"*clear logging*\")"
+    );
+    assert_eq!(
+        kql(&r).unwrap(),
+        "TacacsAccounting_CL\n| where (RawData contains \"show history\" or RawData contains \"clear logging\")"
+    );
+    assert_eq!(
+        eql(&r).unwrap(),
+        "any where (stringContains~(message, \"show history\") or stringContains~(message, \"clear logging\"))"
+    );
+}
+
+#[test]
+fn auditd_regex_with_an_anchor_in_a_leading_group() {
+    // lnx_auditd_hidden_files_directories: `(^|\/)\.[^.\/]` is `^\.[^./]|/\.[^./]`.
+    let r = rule(
+        AUDITD,
+        "  selection:\n    type: EXECVE\n    a1|re: '(^|\\/)\\.[^.\\/]'\n  condition: selection\n",
+    );
+    let ev = |a1: &str| json!({"auditd": {"log": {"record_type": "EXECVE", "a1": a1}}});
+    assert!(hits(&r, ev(".ssh")));
+    assert!(hits(&r, ev("/tmp/.hidden")));
+    assert!(!hits(&r, ev("../x")));
+    assert!(!hits(&r, ev("a.b")));
+    assert_eq!(
+        spl(&r).unwrap(),
+        "sourcetype=\"linux:audit\" type=\"EXECVE\" | where match('a1', \"\\\\A\\\\.[^./]|/\\\\.[^./]\")"
+    );
+    assert!(kql(&r).unwrap().ends_with(
+        "| where AuditA1 matches regex \"\\\\A\\\\.[^./]|/\\\\.[^./]\" and AuditType =~ \"EXECVE\""
+    ));
+}
