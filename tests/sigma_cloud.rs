@@ -274,3 +274,66 @@ fn aws_cloudtrail_object_keys_on_splunk_and_sentinel() {
         }
     }
 }
+
+#[test]
+fn aws_cloudtrail_source_address_holds_service_names() {
+    // CloudTrail writes a service name ("AWS Internal", ec2.amazonaws.com) where no client
+    // address applies: sourceIPAddress is the text field, so such values can be tested.
+    insta::assert_snapshot!(
+        "aws_cloudtrail_source_address",
+        compiled(&rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  filter:\n    - eventSource: 'ssm.amazonaws.com'\n    - sourceIPAddress: 'AWS Internal'\n  condition: selection and not filter\n"
+        ))
+    );
+}
+
+#[test]
+fn google_workspace_admin_and_login_reports() {
+    // The report's API service is implied; the event name is event.action everywhere.
+    insta::assert_snapshot!(
+        "google_workspace_admin",
+        compiled(&rule(
+            "  product: gcp\n  service: google_workspace.admin",
+            "  selection:\n    eventService: admin.googleapis.com\n    eventName:\n      - GRANT_DELEGATED_ADMIN_PRIVILEGES\n      - GRANT_ADMIN_PRIVILEGE\n  condition: selection\n"
+        ))
+    );
+    insta::assert_snapshot!(
+        "google_workspace_login",
+        compiled(&rule(
+            "  product: gcp\n  service: google_workspace.login",
+            "  selection:\n    protoPayload.Servicename: 'login.googleapis.com'\n    protoPayload.metadata.event.eventName:\n      - 'suspicious_login'\n      - 'suspicious_programmatic_login'\n  condition: selection\n"
+        ))
+    );
+    // An admin event's parameters: Sentinel and Elastic have them as fields; Splunk's
+    // add-on keeps them as name / value lists.
+    let yaml = rule(
+        "  product: gcp\n  service: google_workspace.admin",
+        "  selection:\n    eventService: 'admin.googleapis.com'\n    eventName: 'CHANGE_APPLICATION_SETTING'\n    setting_name|startswith: 'ContextAwareAccess'\n  mfa:\n    new_value: 'false'\n  condition: selection or mfa\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no place for the parameter");
+                assert!(e.contains("google_workspace.admin."), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(q.contains("GWorkspace_ReportsAPI_admin_CL"), "{q}");
+                assert!(q.contains("SETTING_NAME_s startswith"), "{q}");
+                assert!(q.contains(r#"NEW_VALUE_s =~ "false""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains("google_workspace.admin.setting.name"), "{q}");
+                assert!(q.contains("google_workspace.admin.new_value"), "{q}");
+            }
+        }
+    }
+    // Another service's name is not what the report holds: refused, never read as true.
+    let why = refused(&rule(
+        "  product: gcp\n  service: google_workspace.admin",
+        "  selection:\n    eventService: login.googleapis.com\n    eventName: REMOVE_PRIVILEGE\n  condition: selection\n",
+    ));
+    assert!(why.contains("eventService"), "{why}");
+}
