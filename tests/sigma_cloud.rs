@@ -337,3 +337,126 @@ fn google_workspace_admin_and_login_reports() {
     ));
     assert!(why.contains("eventService"), "{why}");
 }
+
+/// The rule compiles for exactly `only` among the targets; every other target refuses it
+/// naming `field`. The compiled queries of `only`, joined.
+fn only_on(yaml: &str, only: TargetName, field: &str) -> String {
+    let mut compiled = String::new();
+    for (target, out) in per_target(yaml) {
+        if target == only {
+            compiled = out
+                .unwrap_or_else(|e| panic!("{} does not compile: {e}", target.as_str()))
+                .join("\n");
+        } else {
+            let e = out.expect_err(target.as_str());
+            assert!(e.contains(field), "{}: {e}", target.as_str());
+        }
+    }
+    compiled
+}
+
+#[test]
+fn azure_activitylogs_keywords_read_splunk_raw_entry() {
+    // Keywords search the entry's whole text: Splunk's _raw JSON; Sentinel and Elastic keep
+    // no such text.
+    let yaml = rule(
+        "  product: azure\n  service: activitylogs",
+        "  keywords:\n    - Microsoft.Authorization/roleAssignments/write\n  condition: keywords\n",
+    );
+    let q = only_on(&yaml, TargetName::Splunk, "event.original");
+    assert_eq!(
+        q,
+        r#"sourcetype="azure:monitor:activity" _raw="*Microsoft.Authorization/roleAssignments/write*""#
+    );
+}
+
+#[test]
+fn azure_activitylogs_category_resource_and_provider() {
+    // CategoryValue and ResourceId everywhere; the provider alone only on Sentinel.
+    insta::assert_snapshot!(
+        "azure_activitylogs_category_resource",
+        compiled(&rule(
+            "  product: azure\n  service: activitylogs",
+            "  selection:\n    CategoryValue: 'Administrative'\n    ResourceId|contains: 'AdFederationService'\n    OperationNameValue: 'Microsoft.ADHybridHealthService/services/delete'\n  condition: selection\n"
+        ))
+    );
+    let q = only_on(
+        &rule(
+            "  product: azure\n  service: activitylogs",
+            "  selection:\n    CategoryValue: 'Administrative'\n    ResourceProviderValue: 'Microsoft.ADHybridHealthService'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "azure.resource.provider_name",
+    );
+    assert!(
+        q.contains(r#"ResourceProviderValue =~ "Microsoft.ADHybridHealthService""#),
+        "{q}"
+    );
+}
+
+#[test]
+fn m365_exchange_outcome() {
+    // eventSource / eventName / status are the record's Workload, Operation and outcome;
+    // Splunk has no outcome field.
+    let yaml = rule(
+        "  product: m365\n  service: exchange",
+        "  selection:\n    eventSource: Exchange\n    eventName: 'Add-FederatedDomain'\n    status: success\n  condition: selection\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no outcome");
+                assert!(e.contains("event.outcome"), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(
+                    q.contains(r#"Outcome_ = iff(tolower(ResultStatus) in ("failed", "false"), "failure", "success")"#),
+                    "{q}"
+                );
+                assert!(q.contains(r#"OfficeWorkload =~ "Exchange""#), "{q}");
+                assert!(q.contains(r#"Outcome_ =~ "success""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains(r#"event.provider in~ ("Exchange")"#), "{q}");
+                assert!(q.contains(r#"event.outcome in~ ("success")"#), "{q}");
+            }
+        }
+    }
+}
+
+#[test]
+fn whole_objects_are_json_text_on_sentinel_only() {
+    // requestParameters / TargetResources without a key: a substring of the object's JSON
+    // text, which only Sentinel stores.
+    let q = only_on(
+        &rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    eventSource: s3.amazonaws.com\n    eventName: PutBucketVersioning\n    requestParameters|contains: 'Suspended'\n  filter:\n    responseElements|contains: 'Failure'\n  condition: selection and not filter\n",
+        ),
+        TargetName::Sentinel,
+        "aws.cloudtrail.re",
+    );
+    assert!(
+        q.contains(r#"RequestParameters contains "Suspended""#),
+        "{q}"
+    );
+    assert!(q.contains("ResponseElements"), "{q}");
+    let q = only_on(
+        &rule(
+            AZURE_AUDIT,
+            "  selection:\n    Category: RoleManagement\n    TargetResources|contains: '62e90394-69f5-4237-9190-012177145e10'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "azure.auditlogs.properties.target_resources",
+    );
+    assert!(
+        q.contains("TargetResourcesText_ = tostring(TargetResources)"),
+        "{q}"
+    );
+    assert!(
+        q.contains(r#"TargetResourcesText_ contains "62e90394-69f5-4237-9190-012177145e10""#),
+        "{q}"
+    );
+}
