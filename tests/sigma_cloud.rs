@@ -460,3 +460,27 @@ fn whole_objects_are_json_text_on_sentinel_only() {
         "{q}"
     );
 }
+
+#[test]
+fn cisco_duo_authentication_log() {
+    insta::assert_snapshot!(
+        "cisco_duo_bypass",
+        compiled(&rule(
+            "  product: cisco\n  service: duo",
+            "  selection:\n    event_type: authentication\n    reason: bypass_user\n  condition: selection\n"
+        ))
+    );
+}
+
+#[test]
+fn onelogin_events_on_sentinel_only() {
+    // Sentinel's OneLogin connector; Elastic has no integration and detc cites no Splunk
+    // add-on: the source has no location there (E0401), which is the stated reason.
+    let yaml = rule(
+        "  product: onelogin\n  service: onelogin.events",
+        "  selection1:\n    event_type_id: 532\n  selection2:\n    event_type_id: 553\n  condition: 1 of selection*\n",
+    );
+    let q = only_on(&yaml, TargetName::Sentinel, "onelogin_events");
+    assert!(q.starts_with("OneLoginEventsV2_CL\n"), "{q}");
+    assert!(q.contains("EventTypeId == 532"), "{q}");
+}
