@@ -484,3 +484,16 @@ fn onelogin_events_on_sentinel_only() {
     assert!(q.starts_with("OneLoginEventsV2_CL\n"), "{q}");
     assert!(q.contains("EventTypeId == 532"), "{q}");
 }
+
+#[test]
+fn m365_cmdlet_parameters_are_json_text_on_sentinel_only() {
+    let q = only_on(
+        &rule(
+            "  product: m365\n  service: audit",
+            "  selection:\n    Operation:\n      - 'New-InboxRule'\n      - 'Set-InboxRule'\n    Parameters|contains:\n      - 'DeleteMessage'\n      - 'MoveToFolder'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "o365.audit.Parameters",
+    );
+    assert!(q.contains(r#"Parameters contains "DeleteMessage""#), "{q}");
+}
