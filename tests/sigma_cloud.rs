@@ -497,3 +497,32 @@ fn m365_cmdlet_parameters_are_json_text_on_sentinel_only() {
     );
     assert!(q.contains(r#"Parameters contains "DeleteMessage""#), "{q}");
 }
+
+#[test]
+fn aws_cloudtrail_status_is_the_outcome() {
+    // `status: success` (from Elastic's rules, event.outcome): no error on the call.
+    let yaml = rule(
+        "  product: aws\n  service: cloudtrail",
+        "  selection:\n    eventSource: 'iam.amazonaws.com'\n    eventName: 'DeleteSAMLProvider'\n    status: 'success'\n  condition: selection\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no outcome field");
+                assert!(e.contains("event.outcome"), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(
+                    q.contains(r#"iff(isnotempty(ErrorCode) or isnotempty(ErrorMessage), "failure", "success")"#),
+                    "{q}"
+                );
+                assert!(q.contains(r#"Outcome_ =~ "success""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains(r#"event.outcome in~ ("success")"#), "{q}");
+            }
+        }
+    }
+}
