@@ -1,5 +1,6 @@
 //! Sigma → detc for cloud and SaaS audit logs (Entra ID audit / sign-in / risk detection,
-//! Azure Activity, Okta, Google Cloud audit, GitHub, Bitbucket, Microsoft 365, Kubernetes):
+//! Azure Activity, AWS CloudTrail, Okta, Google Cloud audit, Google Workspace admin / login,
+//! GitHub, Bitbucket, Microsoft 365, Kubernetes, Cisco Duo, OneLogin):
 //! one representative rule per logsource, converted, checked and compiled for every target
 //! with the shipped mappings (snapshots hold the query text), and the refusals that keep
 //! meanings exact.
@@ -475,7 +476,7 @@ fn cisco_duo_authentication_log() {
 #[test]
 fn onelogin_events_on_sentinel_only() {
     // Sentinel's OneLogin connector; Elastic has no integration and detc cites no Splunk
-    // add-on: the source has no location there (E0401), which is the stated reason.
+    // add-on: the source has no mapping there (E0401), which is the stated reason.
     let yaml = rule(
         "  product: onelogin\n  service: onelogin.events",
         "  selection1:\n    event_type_id: 532\n  selection2:\n    event_type_id: 553\n  condition: 1 of selection*\n",
