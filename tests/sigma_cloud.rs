@@ -527,3 +527,24 @@ fn aws_cloudtrail_status_is_the_outcome() {
         }
     }
 }
+
+#[test]
+fn aws_cloudtrail_list_valued_key_is_json_text_on_sentinel_only() {
+    // requestParameters.layers is a list: Sentinel reads its JSON text out of the object.
+    let q = only_on(
+        &rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    eventSource: lambda.amazonaws.com\n    eventName|startswith: 'UpdateFunctionConfiguration'\n    requestParameters.layers|contains: 'arn:aws:lambda'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "aws.cloudtrail.flattened.request_parameters.layers",
+    );
+    assert!(
+        q.contains("RequestLayers_ = tostring(parse_json(RequestParameters).layers)"),
+        "{q}"
+    );
+    assert!(
+        q.contains(r#"RequestLayers_ contains "arn:aws:lambda""#),
+        "{q}"
+    );
+}
