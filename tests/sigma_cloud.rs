@@ -1,5 +1,6 @@
 //! Sigma → detc for cloud and SaaS audit logs (Entra ID audit / sign-in / risk detection,
-//! Azure Activity, Okta, Google Cloud audit, GitHub, Bitbucket, Microsoft 365, Kubernetes):
+//! Azure Activity, AWS CloudTrail, Okta, Google Cloud audit, Google Workspace admin / login,
+//! GitHub, Bitbucket, Microsoft 365, Kubernetes, Cisco Duo, OneLogin):
 //! one representative rule per logsource, converted, checked and compiled for every target
 //! with the shipped mappings (snapshots hold the query text), and the refusals that keep
 //! meanings exact.
@@ -273,4 +274,277 @@ fn aws_cloudtrail_object_keys_on_splunk_and_sentinel() {
             }
         }
     }
+}
+
+#[test]
+fn aws_cloudtrail_source_address_holds_service_names() {
+    // CloudTrail writes a service name ("AWS Internal", ec2.amazonaws.com) where no client
+    // address applies: sourceIPAddress is the text field, so such values can be tested.
+    insta::assert_snapshot!(
+        "aws_cloudtrail_source_address",
+        compiled(&rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  filter:\n    - eventSource: 'ssm.amazonaws.com'\n    - sourceIPAddress: 'AWS Internal'\n  condition: selection and not filter\n"
+        ))
+    );
+}
+
+#[test]
+fn google_workspace_admin_and_login_reports() {
+    // The report's API service is implied; the event name is event.action everywhere.
+    insta::assert_snapshot!(
+        "google_workspace_admin",
+        compiled(&rule(
+            "  product: gcp\n  service: google_workspace.admin",
+            "  selection:\n    eventService: admin.googleapis.com\n    eventName:\n      - GRANT_DELEGATED_ADMIN_PRIVILEGES\n      - GRANT_ADMIN_PRIVILEGE\n  condition: selection\n"
+        ))
+    );
+    insta::assert_snapshot!(
+        "google_workspace_login",
+        compiled(&rule(
+            "  product: gcp\n  service: google_workspace.login",
+            "  selection:\n    protoPayload.Servicename: 'login.googleapis.com'\n    protoPayload.metadata.event.eventName:\n      - 'suspicious_login'\n      - 'suspicious_programmatic_login'\n  condition: selection\n"
+        ))
+    );
+    // An admin event's parameters: Sentinel and Elastic have them as fields; Splunk's
+    // add-on keeps them as name / value lists.
+    let yaml = rule(
+        "  product: gcp\n  service: google_workspace.admin",
+        "  selection:\n    eventService: 'admin.googleapis.com'\n    eventName: 'CHANGE_APPLICATION_SETTING'\n    setting_name|startswith: 'ContextAwareAccess'\n  mfa:\n    new_value: 'false'\n  condition: selection or mfa\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no place for the parameter");
+                assert!(e.contains("google_workspace.admin."), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(q.contains("GWorkspace_ReportsAPI_admin_CL"), "{q}");
+                assert!(q.contains("SETTING_NAME_s startswith"), "{q}");
+                assert!(q.contains(r#"NEW_VALUE_s =~ "false""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains("google_workspace.admin.setting.name"), "{q}");
+                assert!(q.contains("google_workspace.admin.new_value"), "{q}");
+            }
+        }
+    }
+    // Another service's name is not what the report holds: refused, never read as true.
+    let why = refused(&rule(
+        "  product: gcp\n  service: google_workspace.admin",
+        "  selection:\n    eventService: login.googleapis.com\n    eventName: REMOVE_PRIVILEGE\n  condition: selection\n",
+    ));
+    assert!(why.contains("eventService"), "{why}");
+}
+
+/// The rule compiles for exactly `only` among the targets; every other target refuses it
+/// naming `field`. The compiled queries of `only`, joined.
+fn only_on(yaml: &str, only: TargetName, field: &str) -> String {
+    let mut compiled = String::new();
+    for (target, out) in per_target(yaml) {
+        if target == only {
+            compiled = out
+                .unwrap_or_else(|e| panic!("{} does not compile: {e}", target.as_str()))
+                .join("\n");
+        } else {
+            let e = out.expect_err(target.as_str());
+            assert!(e.contains(field), "{}: {e}", target.as_str());
+        }
+    }
+    compiled
+}
+
+#[test]
+fn azure_activitylogs_keywords_read_splunk_raw_entry() {
+    // Keywords search the entry's whole text: Splunk's _raw JSON; Sentinel and Elastic keep
+    // no such text.
+    let yaml = rule(
+        "  product: azure\n  service: activitylogs",
+        "  keywords:\n    - Microsoft.Authorization/roleAssignments/write\n  condition: keywords\n",
+    );
+    let q = only_on(&yaml, TargetName::Splunk, "event.original");
+    assert_eq!(
+        q,
+        r#"sourcetype="azure:monitor:activity" _raw="*Microsoft.Authorization/roleAssignments/write*""#
+    );
+}
+
+#[test]
+fn azure_activitylogs_category_resource_and_provider() {
+    // CategoryValue and ResourceId everywhere; the provider alone only on Sentinel.
+    insta::assert_snapshot!(
+        "azure_activitylogs_category_resource",
+        compiled(&rule(
+            "  product: azure\n  service: activitylogs",
+            "  selection:\n    CategoryValue: 'Administrative'\n    ResourceId|contains: 'AdFederationService'\n    OperationNameValue: 'Microsoft.ADHybridHealthService/services/delete'\n  condition: selection\n"
+        ))
+    );
+    let q = only_on(
+        &rule(
+            "  product: azure\n  service: activitylogs",
+            "  selection:\n    CategoryValue: 'Administrative'\n    ResourceProviderValue: 'Microsoft.ADHybridHealthService'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "azure.resource.provider_name",
+    );
+    assert!(
+        q.contains(r#"ResourceProviderValue =~ "Microsoft.ADHybridHealthService""#),
+        "{q}"
+    );
+}
+
+#[test]
+fn m365_exchange_outcome() {
+    // eventSource / eventName / status are the record's Workload, Operation and outcome;
+    // Splunk has no outcome field.
+    let yaml = rule(
+        "  product: m365\n  service: exchange",
+        "  selection:\n    eventSource: Exchange\n    eventName: 'Add-FederatedDomain'\n    status: success\n  condition: selection\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no outcome");
+                assert!(e.contains("event.outcome"), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(
+                    q.contains(r#"Outcome_ = iff(tolower(ResultStatus) in ("failed", "false"), "failure", "success")"#),
+                    "{q}"
+                );
+                assert!(q.contains(r#"OfficeWorkload =~ "Exchange""#), "{q}");
+                assert!(q.contains(r#"Outcome_ =~ "success""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains(r#"event.provider in~ ("Exchange")"#), "{q}");
+                assert!(q.contains(r#"event.outcome in~ ("success")"#), "{q}");
+            }
+        }
+    }
+}
+
+#[test]
+fn whole_objects_are_json_text_on_sentinel_only() {
+    // requestParameters / TargetResources without a key: a substring of the object's JSON
+    // text, which only Sentinel stores.
+    let q = only_on(
+        &rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    eventSource: s3.amazonaws.com\n    eventName: PutBucketVersioning\n    requestParameters|contains: 'Suspended'\n  filter:\n    responseElements|contains: 'Failure'\n  condition: selection and not filter\n",
+        ),
+        TargetName::Sentinel,
+        "aws.cloudtrail.re",
+    );
+    assert!(
+        q.contains(r#"RequestParameters contains "Suspended""#),
+        "{q}"
+    );
+    assert!(q.contains("ResponseElements"), "{q}");
+    let q = only_on(
+        &rule(
+            AZURE_AUDIT,
+            "  selection:\n    Category: RoleManagement\n    TargetResources|contains: '62e90394-69f5-4237-9190-012177145e10'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "azure.auditlogs.properties.target_resources",
+    );
+    assert!(
+        q.contains("TargetResourcesText_ = tostring(TargetResources)"),
+        "{q}"
+    );
+    assert!(
+        q.contains(r#"TargetResourcesText_ contains "62e90394-69f5-4237-9190-012177145e10""#),
+        "{q}"
+    );
+}
+
+#[test]
+fn cisco_duo_authentication_log() {
+    insta::assert_snapshot!(
+        "cisco_duo_bypass",
+        compiled(&rule(
+            "  product: cisco\n  service: duo",
+            "  selection:\n    event_type: authentication\n    reason: bypass_user\n  condition: selection\n"
+        ))
+    );
+}
+
+#[test]
+fn onelogin_events_on_sentinel_only() {
+    // Sentinel's OneLogin connector; Elastic has no integration and detc cites no Splunk
+    // add-on: the source has no mapping there (E0401), which is the stated reason.
+    let yaml = rule(
+        "  product: onelogin\n  service: onelogin.events",
+        "  selection1:\n    event_type_id: 532\n  selection2:\n    event_type_id: 553\n  condition: 1 of selection*\n",
+    );
+    let q = only_on(&yaml, TargetName::Sentinel, "onelogin_events");
+    assert!(q.starts_with("OneLoginEventsV2_CL\n"), "{q}");
+    assert!(q.contains("EventTypeId == 532"), "{q}");
+}
+
+#[test]
+fn m365_cmdlet_parameters_are_json_text_on_sentinel_only() {
+    let q = only_on(
+        &rule(
+            "  product: m365\n  service: audit",
+            "  selection:\n    Operation:\n      - 'New-InboxRule'\n      - 'Set-InboxRule'\n    Parameters|contains:\n      - 'DeleteMessage'\n      - 'MoveToFolder'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "o365.audit.Parameters",
+    );
+    assert!(q.contains(r#"Parameters contains "DeleteMessage""#), "{q}");
+}
+
+#[test]
+fn aws_cloudtrail_status_is_the_outcome() {
+    // `status: success` (from Elastic's rules, event.outcome): no error on the call.
+    let yaml = rule(
+        "  product: aws\n  service: cloudtrail",
+        "  selection:\n    eventSource: 'iam.amazonaws.com'\n    eventName: 'DeleteSAMLProvider'\n    status: 'success'\n  condition: selection\n",
+    );
+    for (target, out) in per_target(&yaml) {
+        match target {
+            TargetName::Splunk => {
+                let e = out.expect_err("splunk has no outcome field");
+                assert!(e.contains("event.outcome"), "{e}");
+            }
+            TargetName::Sentinel => {
+                let q = out.expect("sentinel compiles").join("\n");
+                assert!(
+                    q.contains(r#"iff(isnotempty(ErrorCode) or isnotempty(ErrorMessage), "failure", "success")"#),
+                    "{q}"
+                );
+                assert!(q.contains(r#"Outcome_ =~ "success""#), "{q}");
+            }
+            TargetName::Elastic => {
+                let q = out.expect("elastic compiles").join("\n");
+                assert!(q.contains(r#"event.outcome in~ ("success")"#), "{q}");
+            }
+        }
+    }
+}
+
+#[test]
+fn aws_cloudtrail_list_valued_key_is_json_text_on_sentinel_only() {
+    // requestParameters.layers is a list: Sentinel reads its JSON text out of the object.
+    let q = only_on(
+        &rule(
+            "  product: aws\n  service: cloudtrail",
+            "  selection:\n    eventSource: lambda.amazonaws.com\n    eventName|startswith: 'UpdateFunctionConfiguration'\n    requestParameters.layers|contains: 'arn:aws:lambda'\n  condition: selection\n",
+        ),
+        TargetName::Sentinel,
+        "aws.cloudtrail.flattened.request_parameters.layers",
+    );
+    assert!(
+        q.contains("RequestLayers_ = tostring(parse_json(RequestParameters).layers)"),
+        "{q}"
+    );
+    assert!(
+        q.contains(r#"RequestLayers_ contains "arn:aws:lambda""#),
+        "{q}"
+    );
 }
