@@ -191,8 +191,10 @@ pub struct SourceMapping {
     /// A user mapping that sets it replaces it whole (`filter: {}` removes the shipped one).
     #[serde(default)]
     pub filter: Option<BTreeMap<String, FilterValue>>,
-    /// Sentinel: columns computed before the condition (`| extend NAME = KQL`), e.g. to turn
-    /// a vendor's codes into the values the schema's field uses.
+    /// Computed fields. Sentinel: columns computed before the condition (`| extend NAME =
+    /// KQL`), e.g. to turn a vendor's codes into the values the schema's field uses.
+    /// Splunk: field name → the SPL pipeline computing it (`rex ... | eval NAME=...`), run
+    /// after the base search by the queries that read the field.
     #[serde(default)]
     pub extend: Option<BTreeMap<String, String>>,
     /// Logical field → the target's field name; `~`: no place on this target. A family key

@@ -344,6 +344,47 @@ pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
 }
 
+/// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
+/// fields whose computed columns (Sentinel `extend`, Splunk `extend`) its queries need.
+pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
+    let mut out: Vec<&ir::Field> = Vec::new();
+    for q in rule.kind.queries() {
+        if let Some(c) = &q.condition {
+            c.visit_atoms(&mut |a| out.push(&a.field));
+        }
+    }
+    fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {
+        match h {
+            ir::Having::And(hs) | ir::Having::Or(hs) => hs.iter().for_each(|h| having(h, out)),
+            ir::Having::Term(t) => match &t.agg {
+                ir::Aggregate::Count => {}
+                ir::Aggregate::Distinct(f)
+                | ir::Aggregate::Sum(f)
+                | ir::Aggregate::Min(f)
+                | ir::Aggregate::Max(f) => out.push(f),
+            },
+        }
+    }
+    match &rule.kind {
+        ir::RuleKind::Single(_) => {}
+        ir::RuleKind::Aggregate {
+            group_by,
+            having: h,
+            ..
+        } => {
+            out.extend(group_by);
+            having(h, &mut out);
+        }
+        ir::RuleKind::Sequence { by, .. } => out.extend(by),
+        ir::RuleKind::FirstSeen { field, by, .. } => {
+            out.push(field);
+            out.extend(by);
+        }
+    }
+    out.extend(&rule.fields);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

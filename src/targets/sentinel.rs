@@ -40,8 +40,8 @@
 //!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, filter_test, group, join, join_having,
-    nnf, plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, field_name, fields_used, filter_test, group, join,
+    join_having, nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
@@ -149,47 +149,6 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
         language: Language::Kql,
         query: events(q, src, None, &used)?,
     }])
-}
-
-/// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
-/// fields whose computed family columns its queries need.
-fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
-    let mut out: Vec<&ir::Field> = Vec::new();
-    for q in rule.kind.queries() {
-        if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| out.push(&a.field));
-        }
-    }
-    fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {
-        match h {
-            ir::Having::And(hs) | ir::Having::Or(hs) => hs.iter().for_each(|h| having(h, out)),
-            ir::Having::Term(t) => match &t.agg {
-                ir::Aggregate::Count => {}
-                ir::Aggregate::Distinct(f)
-                | ir::Aggregate::Sum(f)
-                | ir::Aggregate::Min(f)
-                | ir::Aggregate::Max(f) => out.push(f),
-            },
-        }
-    }
-    match &rule.kind {
-        ir::RuleKind::Single(_) => {}
-        ir::RuleKind::Aggregate {
-            group_by,
-            having: h,
-            ..
-        } => {
-            out.extend(group_by);
-            having(h, &mut out);
-        }
-        ir::RuleKind::Sequence { by, .. } => out.extend(by),
-        ir::RuleKind::FirstSeen { field, by, .. } => {
-            out.push(field);
-            out.extend(by);
-        }
-    }
-    out.extend(&rule.fields);
-    out
 }
 
 /// The `| extend` lines: the source's own computed columns, then one for each column per

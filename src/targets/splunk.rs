@@ -35,8 +35,8 @@
 //!   the last time before it; kept when there is a first and no sighting within L of it.
 
 use super::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, group, join,
-    join_having, nnf, plain_identifier, source_mapping,
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, fields_used, group,
+    join, join_having, nnf, plain_identifier, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
@@ -46,14 +46,15 @@ use crate::syntax::ast::Span;
 
 /// Compile any rule.
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    let used = &fields_used(rule);
     let query = match &rule.kind {
-        ir::RuleKind::Single(q) => return compile(q, source_mapping(mapping, q)?),
+        ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
         ir::RuleKind::Aggregate {
             query,
             group_by,
             window,
             having,
-        } => aggregate(query, mapping, group_by, window.seconds, having)?,
+        } => aggregate(query, mapping, group_by, window.seconds, having, used)?,
         ir::RuleKind::Sequence {
             by,
             within,
@@ -61,7 +62,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             span,
         } => {
             let schedule = rule.schedule();
-            sequence(mapping, by, within.seconds, schedule, steps, *span)?
+            sequence(mapping, by, within.seconds, schedule, steps, *span, used)?
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -71,7 +72,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             ..
         } => {
             let schedule = rule.schedule();
-            first_seen(query, mapping, field, by, lookback.seconds, schedule)?
+            first_seen(query, mapping, field, by, lookback.seconds, schedule, used)?
         }
     };
     Ok(vec![Compiled {
@@ -82,9 +83,13 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+    let mut used = Vec::new();
+    if let Some(c) = &q.condition {
+        c.visit_atoms(&mut |a| used.push(&a.field));
+    }
     Ok(vec![Compiled {
         language: Language::Spl,
-        query: events(q, src, None)?,
+        query: events(q, src, None, &used)?,
     }])
 }
 
@@ -100,13 +105,22 @@ fn base_search<'m>(q: &Query, src: &'m SourceMapping) -> Result<&'m str> {
     })
 }
 
-/// The events of `q`: base search, search terms, `| where`. With `last`, only the events
-/// of the last `last` seconds: `earliest=-Ns latest=now` in a plain base search, or a
-/// `| where _time > ...` right after a base search with pipes (which may start with a
-/// generating command, where time modifiers do not belong).
-fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
+/// The events of `q`: base search, search terms, computed fields, `| where`. With `last`,
+/// only the events of the last `last` seconds: `earliest=-Ns latest=now` in a plain base
+/// search, or a `| where _time > ...` right after a base search with pipes (which may start
+/// with a generating command, where time modifiers do not belong). Terms join a plain base
+/// search; after any pipe (`... | eval x=...`) they need a `search` command of their own,
+/// so only the terms reading a computed field wait for it.
+fn events(
+    q: &Query,
+    src: &SourceMapping,
+    last: Option<u64>,
+    used: &[&ir::Field],
+) -> Result<String> {
     let base = base_search(q, src)?;
-    let mut terms = Vec::new();
+    let computed = extends(src, used);
+    let mut early_terms = Vec::new();
+    let mut late_terms = Vec::new();
     let mut wheres = Vec::new();
     if let Some(cond) = &q.condition {
         let root = nnf(cond, false);
@@ -117,9 +131,11 @@ fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
         for c in &conjuncts {
             let name = |atom: &Atom| field_name(src, &atom.field, &q.source);
             let mut searchable = true;
+            let mut reads_computed = false;
             let _ = join(c, " ", " OR ", &mut |atom, neg| {
                 let n = name(atom)?;
                 searchable &= search_test(atom, &n, neg).is_some();
+                reads_computed |= src.extend.as_ref().is_some_and(|e| e.contains_key(&*n));
                 Ok(String::new())
             })?;
             let group = |s: String| match c {
@@ -130,7 +146,11 @@ fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
                 let s = join(c, " ", " OR ", &mut |atom, neg| {
                     Ok(search_test(atom, &name(atom)?, neg).unwrap_or_default())
                 })?;
-                terms.push(group(s));
+                if base.contains('|') || reads_computed {
+                    late_terms.push(group(s));
+                } else {
+                    early_terms.push(group(s));
+                }
             } else {
                 let s = join(c, " AND ", " OR ", &mut |atom, neg| {
                     where_test(atom, &name(atom)?, neg)
@@ -147,21 +167,44 @@ fn events(q: &Query, src: &SourceMapping, last: Option<u64>) -> Result<String> {
             out.push_str(&format!(" earliest=-{seconds}s latest=now"));
         }
     }
-    if !terms.is_empty() {
-        // Terms join the base search only when it is one plain search; after any pipe
-        // (`... | eval x=...`) they need a `search` command of their own.
-        out.push_str(if base.contains('|') {
-            " | search "
-        } else {
-            " "
-        });
-        out.push_str(&terms.join(" "));
+    for t in &early_terms {
+        out.push(' ');
+        out.push_str(t);
+    }
+    out.push_str(&computed);
+    if !late_terms.is_empty() {
+        out.push_str(" | search ");
+        out.push_str(&late_terms.join(" "));
     }
     if !wheres.is_empty() {
         out.push_str(" | where ");
         out.push_str(&wheres.join(" AND "));
     }
     Ok(out)
+}
+
+/// The pipelines (` | rex ... | eval ...`) of the computed fields (`extend`, see
+/// targets/splunk.yaml) that a field in `used` is read from, each once, in order of first
+/// use: a query pays for a computed field only when it reads it.
+fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
+    let Some(extend) = &src.extend else {
+        return String::new();
+    };
+    let mut done: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for f in used {
+        let Some(name) = src.field(&f.name) else {
+            continue;
+        };
+        if let Some((name, pipeline)) = extend.get_key_value(name.as_ref())
+            && !done.contains(&name.as_str())
+        {
+            out.push_str(" | ");
+            out.push_str(pipeline.trim());
+            done.push(name);
+        }
+    }
+    out
 }
 
 /// The eval test "time within the last `seconds`".
@@ -204,6 +247,7 @@ fn aggregate(
     group_by: &[ir::Field],
     window: u64,
     having: &ir::Having,
+    used: &[&ir::Field],
 ) -> Result<String> {
     let src = source_mapping(mapping, q)?;
     let by = unique(
@@ -246,7 +290,7 @@ fn aggregate(
         .join(", ");
     Ok(format!(
         "{} | stats {stats} by {} | where {cond}",
-        events(q, src, Some(window))?,
+        events(q, src, Some(window), used)?,
         by.join(", ")
     ))
 }
@@ -281,6 +325,7 @@ fn sequence(
     schedule: u64,
     steps: &[Query],
     span: Span,
+    used: &[&ir::Field],
 ) -> Result<String> {
     if steps.len() != 2 {
         let n = if steps.len() > 2 {
@@ -336,7 +381,7 @@ fn sequence(
             for k in 0..steps.len() {
                 sets.push(format!("{}={}", flag(k), u8::from(k == i)));
             }
-            events(q, src, Some(last))?
+            events(q, src, Some(last), used)?
         } else {
             let all = Query {
                 condition: None,
@@ -350,7 +395,7 @@ fn sequence(
                 };
                 sets.push(format!("{}={v}", flag(k)));
             }
-            events(&all, src, Some(last))?
+            events(&all, src, Some(last), used)?
         };
         for (common, names) in &keys {
             if *common != names[i0] {
@@ -420,6 +465,7 @@ fn first_seen(
     by: &[ir::Field],
     lookback: u64,
     schedule: u64,
+    used: &[&ir::Field],
 ) -> Result<String> {
     let src = source_mapping(mapping, q)?;
     let mut names = by
@@ -429,7 +475,7 @@ fn first_seen(
     names.push(by_field(src, field, &q.source)?);
     Ok(format!(
         "{} | eval detc_new=if(_time>relative_time(now(), \"-{schedule}s\"), _time, null()), detc_old=if(_time<=relative_time(now(), \"-{schedule}s\"), _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
-        events(q, src, Some(lookback + schedule))?,
+        events(q, src, Some(lookback + schedule), used)?,
         unique(names).join(", ")
     ))
 }
@@ -630,12 +676,12 @@ mod tests {
         src.fields
             .insert("process.name".into(), Some("process_name".into()));
         assert_eq!(
-            events(&q, &src, Some(60)).unwrap(),
+            events(&q, &src, Some(60), &[]).unwrap(),
             r#"index=x earliest=-60s latest=now process_name="a""#
         );
         src.search = Some("| tstats count by process_name".into());
         assert_eq!(
-            events(&q, &src, Some(60)).unwrap(),
+            events(&q, &src, Some(60), &[]).unwrap(),
             r#"| tstats count by process_name | where _time > relative_time(now(), "-60s") | search process_name="a""#
         );
     }
