@@ -305,6 +305,15 @@ impl Cidr {
 pub struct Wildcard(pub Vec<WildPart>);
 
 impl Wildcard {
+    /// Whether the pattern matches the empty value (only `*` runs and empty literals).
+    pub fn matches_empty(&self) -> bool {
+        self.0.iter().all(|p| match p {
+            WildPart::AnyRun => true,
+            WildPart::Literal(s) => s.is_empty(),
+            WildPart::AnyOne => false,
+        })
+    }
+
     /// `v` with any run before and/or after: `contains v` is `*v*`, `startswith v` is `v*`.
     pub fn affix(v: &str, any_before: bool, any_after: bool) -> Wildcard {
         let mut parts = Vec::new();

@@ -100,6 +100,19 @@ enum Node {
     },
 }
 
+impl Node {
+    /// Whether the node can match the empty string.
+    fn nullable(&self) -> bool {
+        match self {
+            Node::Empty => true,
+            Node::Char(_) | Node::Class(_) => false,
+            Node::Concat(items) => items.iter().all(Node::nullable),
+            Node::Alt(items) => items.iter().any(Node::nullable),
+            Node::Repeat { node, min, .. } => *min == 0 || node.nullable(),
+        }
+    }
+}
+
 /// A character class: its members, and whether it is negated. The negation is kept apart
 /// because case-insensitivity applies to the members before negating (`(?i)[^a]` rejects
 /// `A`); see [`class_node`] for the canonical form.
@@ -1149,6 +1162,12 @@ impl Regex {
         }
     }
 
+    /// Whether the pattern matches the empty value (some alternative's body can match
+    /// nothing; anchors match at the start and end of `""`).
+    pub fn matches_empty(&self) -> bool {
+        self.branches.iter().any(|b| b.body.nullable())
+    }
+
     /// Whether the pattern itself starts with `(?i)` (it is then case-insensitive whatever
     /// `Case` it is printed with).
     pub fn has_ignore_case_flag(&self) -> bool {
@@ -1231,6 +1250,27 @@ mod tests {
 
     const S: Case = Case::Sensitive;
     const I: Case = Case::Insensitive;
+
+    #[test]
+    fn matches_empty_agrees_with_the_regex_crate() {
+        for src in [
+            "a",
+            "a*",
+            "^$",
+            "^",
+            "(a|)",
+            "(?:ab)?c?",
+            "x|y*",
+            "[a-z]+",
+            "a{0,3}",
+            "(a+|b)*",
+            "^a|$",
+        ] {
+            let re = parse_regex(src).unwrap();
+            let rust = regex::Regex::new(&re.to_perl(S)).unwrap();
+            assert_eq!(re.matches_empty(), rust.is_match(""), "{src}");
+        }
+    }
 
     #[test]
     fn shortcuts_equal_the_general_forms() {

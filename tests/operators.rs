@@ -13,7 +13,7 @@ fn table(language: Language) -> String {
     let config = common::config();
     let p = project::check_text("tests/fixtures/operators.det", text, &config);
     assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
-    assert_eq!(p.rules.len(), 114);
+    assert_eq!(p.rules.len(), 116);
     let (outputs, diags) = project::compile(&p, &config, &TargetName::ALL);
     let mut out = String::new();
     for rule in &p.rules {

@@ -44,7 +44,7 @@ use super::{
     join_having, nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
-use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
+use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
 use std::fmt::Write as _;
@@ -473,7 +473,27 @@ fn first_seen(
     Ok(out)
 }
 
+/// An atom's test. Kusto reads an absent string as `""`, so a test that `""` passes
+/// (`contains ""`, `like "*"`, a regex matching the empty value) is guarded: an absent
+/// field fails every test, and passes its negation.
 fn test(atom: &Atom, f: &str, negated: bool) -> String {
+    let matches_empty = match &atom.test {
+        Test::Contains(vs, _) | Test::StartsWith(vs, _) | Test::EndsWith(vs, _) => {
+            vs.iter().any(String::is_empty)
+        }
+        Test::Like(ws, _) => ws.iter().any(Wildcard::matches_empty),
+        Test::Matches(re, _) => re.matches_empty(),
+        _ => false,
+    };
+    let p = unguarded_test(atom, f, negated);
+    match (matches_empty, negated) {
+        (false, _) => p,
+        (true, false) => format!("(isnotempty({f}) and {p})"),
+        (true, true) => format!("(isempty({f}) or {p})"),
+    }
+}
+
+fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
     let cased = |case: &Case| *case == Case::Sensitive;
     match &atom.test {
         Test::Equals(values, case) if atom.field.ty == FieldType::String => {
