@@ -456,7 +456,19 @@ def _events(query, splunk):
     its time range. Returns (the commands after the filters, their fields, whether timed)."""
     base = _base(query, splunk)
     fields = splunk[base]
-    tokens = spl_tokens(query[len(base):])
+    after = query[len(base):]
+    # A computed field's pipeline (the mapping's `extend`, verbatim) follows the base
+    # search and its own terms, before any other command; then `| search` may follow.
+    computed = False
+    for pipeline in fields.computed.values():
+        i = after.find(" | " + pipeline)
+        if i < 0:
+            continue
+        if "|" in after[:i]:
+            raise Failure("a computed field's pipeline after another command")
+        after = after[:i] + after[i + 3 + len(pipeline):]
+        computed = True
+    tokens = spl_tokens(after)
     if any(k in "[]" for k, _ in tokens):
         raise Failure("a subsearch bracket outside a string (only `multisearch` takes subsearches)")
     commands = _commands(tokens)
@@ -479,7 +491,7 @@ def _events(query, splunk):
     while rest and rest[0][:1] in ([("WORD", "search")], [("WORD", "where")]):
         r = _Reader(rest[0], fields)
         name = r.take("WORD")
-        if name in names or (name == "search" and "where" in names) or (name == "search" and "|" not in base):
+        if name in names or (name == "search" and "where" in names) or (name == "search" and "|" not in base and not computed):
             raise Failure(f"unexpected command `{name}`")
         names.append(name)
         r.where() if name == "where" else r.search()
@@ -677,6 +689,8 @@ class Fields(set):
     def __init__(self, names=(), patterns=()):
         super().__init__(names)
         self.patterns = list(patterns)
+        # computed field -> the SPL pipeline the source's `extend` computes it with
+        self.computed = {}
 
     def add_mapping(self, fields):
         for key, name in fields.items():
@@ -705,7 +719,10 @@ def splunk_mapping(repo):
     mapping = yaml.safe_load(open(os.path.join(repo, "targets", "splunk.yaml"), encoding="utf-8"))
     out = {}
     for m in mapping["sources"].values():
-        out.setdefault(m["search"].strip(), Fields()).add_mapping(m["fields"])
+        fields = out.setdefault(m["search"].strip(), Fields())
+        fields.add_mapping(m["fields"])
+        for name, pipeline in (m.get("extend") or {}).items():
+            fields.computed[name] = pipeline.strip()
     return out
 
 

@@ -845,7 +845,7 @@ fn corpus_converts_without_panicking() {
             share % 10
         );
         assert!(
-            share >= CORPUS_FLOOR_PER_MILLE,
+            share >= corpus_floor_per_mille(target),
             "{}: only {n} of {} release rules compile",
             target.as_str(),
             r.rules
@@ -853,8 +853,15 @@ fn corpus_converts_without_panicking() {
     }
 }
 
-/// The share (in thousandths) of the release folders' rules that must compile per target.
-const CORPUS_FLOOR_PER_MILLE: usize = 905;
+/// The share (in thousandths) of the release folders' rules that must compile per target:
+/// issue 9's 95% where it is met; Elastic's integrations drop or reshape the data of about
+/// 130 more rules (BENCHMARKS.md), which detc refuses rather than approximate.
+fn corpus_floor_per_mille(target: TargetName) -> usize {
+    match target {
+        TargetName::Splunk | TargetName::Sentinel => 950,
+        TargetName::Elastic => 920,
+    }
+}
 
 #[test]
 fn corpus_process_creation_with_sigma_names() {
