@@ -95,10 +95,6 @@ fn current_directory_reads_sysmon_1_on_every_target() {
         r#"WindowsEvent
 | where EventID == 1
 | where Provider == "Microsoft-Windows-Sysmon"
-| extend IMPHASH = extract(@"IMPHASH=([0-9A-Fa-f]{32})", 1, tostring(EventData.Hashes))
-| extend MD5 = extract(@"MD5=([0-9A-Fa-f]{32})", 1, tostring(EventData.Hashes))
-| extend SHA1 = extract(@"SHA1=([0-9A-Fa-f]{40})", 1, tostring(EventData.Hashes))
-| extend SHA256 = extract(@"SHA256=([0-9A-Fa-f]{64})", 1, tostring(EventData.Hashes))
 | where tostring(EventData.CurrentDirectory) startswith "C:\\Users\\" and tostring(EventData.Image) endswith "\\rundll32.exe""#.to_string(),
     ));
     assert_eq!(q[2], (
@@ -172,7 +168,6 @@ fn registry_delete_is_sysmon_12_with_a_delete_event_type() {
         r#"WindowsEvent
 | where EventID in (12, 13, 14)
 | where Provider == "Microsoft-Windows-Sysmon"
-| extend EventCode = tostring(EventID)
 | where tostring(EventData.TargetObject) contains "\\Windows Defender\\Exclusions\\" and tostring(EventData.EventType) in~ ("DeleteKey", "DeleteValue")"#
     );
     assert_eq!(

@@ -49,7 +49,7 @@ fn security_items_without_a_column_read_the_eventdata_xml_on_sentinel() {
         r#"source="XmlWinEventLog:Security" AttributeLDAPDisplayName="msDS-KeyCredentialLink" EventCode="5136" ObjectClass="user""#
     );
     let k = kql(&r);
-    assert!(k.starts_with("SecurityEvent\n| extend EventCode = tostring(EventID)\n| extend LogonTypeText = tostring(LogonType)\n"), "{k}");
+    assert!(k.starts_with("SecurityEvent\n| extend EventCode = tostring(EventID)\n| extend AttributeLDAPDisplayName_ = "), "{k}");
     for item in ["AttributeLDAPDisplayName", "ObjectClass"] {
         assert!(
             k.contains(&format!(
@@ -156,7 +156,7 @@ fn module_logging_compiles_for_splunk_and_sentinel_and_is_refused_on_elastic() {
     );
     assert_eq!(
         kql(&r),
-        "WindowsEvent\n| where Channel == \"Microsoft-Windows-PowerShell/Operational\"\n| where EventID == 4103\n| extend EventCode = tostring(EventID)\n| where tostring(EventData.ContextInfo) contains \"Set-PSReadlineOption\""
+        "WindowsEvent\n| where Channel == \"Microsoft-Windows-PowerShell/Operational\"\n| where EventID == 4103\n| where tostring(EventData.ContextInfo) contains \"Set-PSReadlineOption\""
     );
     let e = compiled(&r, TargetName::Elastic, Language::Eql).unwrap_err();
     assert_eq!(

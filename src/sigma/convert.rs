@@ -1114,16 +1114,15 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|alts| alts.iter().map(one).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
-        let err = |message: String| bad(message);
         let e = if item.linking.all {
             let mut exprs = Vec::new();
             for alts in &groups {
-                exprs.push(self.group(field, FieldType::String, alts).map_err(err)?);
+                exprs.push(self.group(field, FieldType::String, alts).map_err(&bad)?);
             }
             fold(exprs, and).expect("non-empty")
         } else {
             let alts: Vec<Val> = groups.into_iter().flatten().collect();
-            self.group(field, FieldType::String, &alts).map_err(err)?
+            self.group(field, FieldType::String, &alts).map_err(&bad)?
         };
         Ok(if item.linking.negate { not(e) } else { e })
     }

@@ -151,25 +151,28 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     }])
 }
 
-/// The `| extend` lines: the source's own computed columns, then one for each column per
-/// family member (an `extend` key with a `*`, see targets/sentinel.yaml) that a field in
-/// `used` is read from, each once, in order of first use.
+/// The `| extend` lines a query needs: the source's own computed columns that a field in
+/// `used` is read from, or that another needed column's expression names, in mapping
+/// order; then one for each column per family member (an `extend` key with a `*`, see
+/// targets/sentinel.yaml) that a field in `used` is read from, each once, in order of
+/// first use. A query pays for a computed column only when it reads it.
 fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
-    let mut out = String::new();
     let (per_member, own): (Vec<_>, Vec<_>) = src
         .extend
         .iter()
         .flatten()
         .partition(|(column, _)| column.contains('*'));
-    for (column, expr) in &own {
-        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
-    }
-    let mut done: Vec<String> = Vec::new();
+    let mut members: Vec<(String, String)> = Vec::new();
+    let mut needed: Vec<&str> = Vec::new();
     for f in used {
         let Some(column) = src.field(&f.name) else {
             continue;
         };
-        if done.iter().any(|d| *d == *column) || own.iter().any(|(c, _)| **c == *column) {
+        if let Some((own_column, _)) = own.iter().find(|(c, _)| **c == *column) {
+            needed.push(own_column);
+            continue;
+        }
+        if members.iter().any(|(c, _)| *c == *column) {
             continue;
         }
         let computed = per_member.iter().find_map(|(key, expr)| {
@@ -178,11 +181,41 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
             is_member_name(member).then(|| expr.replace(MEMBER, member))
         });
         if let Some(expr) = computed {
-            let _ = write!(out, "\n| extend {} = {expr}", identifier(&column));
-            done.push(column.into_owned());
+            members.push((column.into_owned(), expr));
         }
     }
+    // Own columns that a needed expression reads (a worklist: each expression once).
+    let mut exprs: Vec<&str> = members.iter().map(|(_, e)| e.as_str()).collect();
+    exprs.extend(
+        own.iter()
+            .filter(|(c, _)| needed.contains(&c.as_str()))
+            .map(|(_, e)| e.as_str()),
+    );
+    let mut next = 0;
+    while let Some(expr) = exprs.get(next).copied() {
+        for (column, own_expr) in &own {
+            if !needed.contains(&column.as_str()) && names(expr, column) {
+                needed.push(column);
+                exprs.push(own_expr);
+            }
+        }
+        next += 1;
+    }
+    let mut out = String::new();
+    for (column, expr) in own.iter().filter(|(c, _)| needed.contains(&c.as_str())) {
+        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
+    }
+    for (column, expr) in &members {
+        let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
+    }
     out
+}
+
+/// Whether KQL `expr` names `column` (as a whole identifier).
+fn names(expr: &str, column: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    expr.match_indices(column)
+        .any(|(i, _)| !expr[..i].ends_with(ident) && !expr[i + column.len()..].starts_with(ident))
 }
 
 /// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.
@@ -670,6 +703,29 @@ mod tests {
             any_string_op("F", "contains", &values[..2], false, false),
             "(F contains \"v0\" or F contains \"v1\")"
         );
+    }
+
+    #[test]
+    fn only_the_computed_columns_a_query_reads_and_those_they_read() {
+        let src: SourceMapping = serde_saphyr::from_str(
+            "table: T\nextend:\n  A: 'f(X)'\n  AB: 'x'\n  B: 'g(A, AB)'\n  C: 'h(B)'\n  D: 'k(Y)'\n  '*_': 'm({*})'\nfields:\n  b: B\n  d: D\n  e.*: '*_'\n",
+        )
+        .unwrap();
+        let field = |name: &str| ir::Field {
+            name: name.into(),
+            ty: FieldType::String,
+            span: Default::default(),
+        };
+        let (b, d, m) = (field("b"), field("d"), field("e.M"));
+        assert_eq!(
+            extends(&src, &[&b]),
+            "\n| extend A = f(X)\n| extend AB = x\n| extend B = g(A, AB)"
+        );
+        assert_eq!(
+            extends(&src, &[&m, &d, &m]),
+            "\n| extend D = k(Y)\n| extend M_ = m(M)"
+        );
+        assert_eq!(extends(&src, &[]), "");
     }
 
     #[test]
