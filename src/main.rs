@@ -569,7 +569,11 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
         {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let relative = path.strip_prefix(root).unwrap_or(path);
+            // A file found in a folder keeps its place under it; a file named itself, its name.
+            let relative = match path.strip_prefix(root) {
+                Ok(r) if !r.as_os_str().is_empty() => r,
+                _ => Path::new(path.file_name().unwrap_or(path.as_os_str())),
+            };
             let target = out.join(relative).with_extension("det");
             imported.file(path, &text, &options, &target)?;
         }

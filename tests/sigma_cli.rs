@@ -98,6 +98,21 @@ fn sigma_files_check_compile_and_import_to_the_same_queries() {
         from_det, from_sigma,
         "the .det file compiles differently from its Sigma rule"
     );
+
+    // A file named on its own is written under --out by its own name.
+    let (code, _, err) = detc(
+        dir.path(),
+        &[
+            "import",
+            "sigma",
+            "sigma/win/anydesk_temp.yml",
+            "--out",
+            "one",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let one = std::fs::read_to_string(dir.path().join("one/anydesk_temp.det")).expect("written");
+    assert_eq!(one, det);
 }
 
 #[test]
