@@ -344,6 +344,59 @@ pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
 }
 
+/// A source's computed fields (`extend`, but the per-member keys with a `*`) that a query
+/// needs, in mapping order: those a field in `used` is read from, and those that a needed
+/// one's expression, or one of `also_read` (other expressions the query carries), names.
+/// Each is (name, expression: KQL on Sentinel, an SPL pipeline on Splunk).
+pub(crate) fn computed_fields<'m>(
+    src: &'m SourceMapping,
+    used: &[&ir::Field],
+    also_read: &[&str],
+) -> Vec<(&'m str, &'m str)> {
+    let own: Vec<(&str, &str)> = src
+        .extend
+        .iter()
+        .flatten()
+        .filter(|(name, _)| !name.contains('*'))
+        .map(|(n, e)| (n.as_str(), e.as_str()))
+        .collect();
+    let mut needed: Vec<&str> = own
+        .iter()
+        .filter(|(name, _)| {
+            used.iter()
+                .any(|f| src.field(&f.name).is_some_and(|n| *n == **name))
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    // The expressions to read for names (a worklist: each once).
+    let mut exprs: Vec<&str> = also_read.to_vec();
+    exprs.extend(
+        own.iter()
+            .filter(|(n, _)| needed.contains(n))
+            .map(|(_, e)| *e),
+    );
+    let mut next = 0;
+    while let Some(expr) = exprs.get(next).copied() {
+        for (name, own_expr) in &own {
+            if !needed.contains(name) && names(expr, name) {
+                needed.push(name);
+                exprs.push(own_expr);
+            }
+        }
+        next += 1;
+    }
+    own.into_iter()
+        .filter(|(n, _)| needed.contains(n))
+        .collect()
+}
+
+/// Whether `expr` names `name` as a whole identifier (letters, digits, `_`).
+fn names(expr: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    expr.match_indices(name)
+        .any(|(i, _)| !expr[..i].ends_with(ident) && !expr[i + name.len()..].starts_with(ident))
+}
+
 /// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
 /// fields whose computed columns (Sentinel `extend`, Splunk `extend`) its queries need.
 pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {

@@ -40,8 +40,8 @@
 //!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, field_name, fields_used, filter_test, group, join,
-    join_having, nnf, plain_identifier, quoted, source_mapping,
+    CompileError, Compiled, Language, Result, computed_fields, field_name, fields_used,
+    filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test, Wildcard};
@@ -157,25 +157,15 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
 /// targets/sentinel.yaml) that a field in `used` is read from, each once, in order of
 /// first use. A query pays for a computed column only when it reads it.
 fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
-    let (per_member, own): (Vec<_>, Vec<_>) = src
-        .extend
-        .iter()
-        .flatten()
-        .partition(|(column, _)| column.contains('*'));
     let mut members: Vec<(String, String)> = Vec::new();
-    let mut needed: Vec<&str> = Vec::new();
     for f in used {
         let Some(column) = src.field(&f.name) else {
             continue;
         };
-        if let Some((own_column, _)) = own.iter().find(|(c, _)| **c == *column) {
-            needed.push(own_column);
-            continue;
-        }
         if members.iter().any(|(c, _)| *c == *column) {
             continue;
         }
-        let computed = per_member.iter().find_map(|(key, expr)| {
+        let computed = src.extend.iter().flatten().find_map(|(key, expr)| {
             let (before, after) = key.split_once('*')?;
             let member = column.strip_prefix(before)?.strip_suffix(after)?;
             is_member_name(member).then(|| expr.replace(MEMBER, member))
@@ -184,38 +174,15 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
             members.push((column.into_owned(), expr));
         }
     }
-    // Own columns that a needed expression reads (a worklist: each expression once).
-    let mut exprs: Vec<&str> = members.iter().map(|(_, e)| e.as_str()).collect();
-    exprs.extend(
-        own.iter()
-            .filter(|(c, _)| needed.contains(&c.as_str()))
-            .map(|(_, e)| e.as_str()),
-    );
-    let mut next = 0;
-    while let Some(expr) = exprs.get(next).copied() {
-        for (column, own_expr) in &own {
-            if !needed.contains(&column.as_str()) && names(expr, column) {
-                needed.push(column);
-                exprs.push(own_expr);
-            }
-        }
-        next += 1;
-    }
+    let member_exprs: Vec<&str> = members.iter().map(|(_, e)| e.as_str()).collect();
     let mut out = String::new();
-    for (column, expr) in own.iter().filter(|(c, _)| needed.contains(&c.as_str())) {
+    for (column, expr) in computed_fields(src, used, &member_exprs) {
         let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
     }
     for (column, expr) in &members {
         let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
     }
     out
-}
-
-/// Whether KQL `expr` names `column` (as a whole identifier).
-fn names(expr: &str, column: &str) -> bool {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    expr.match_indices(column)
-        .any(|(i, _)| !expr[..i].ends_with(ident) && !expr[i + column.len()..].starts_with(ident))
 }
 
 /// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.

@@ -35,8 +35,8 @@
 //!   the last time before it; kept when there is a first and no sighting within L of it.
 
 use super::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, field_name, fields_used, group,
-    join, join_having, nnf, plain_identifier, source_mapping,
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
+    fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
@@ -184,27 +184,13 @@ fn events(
 }
 
 /// The pipelines (` | rex ... | eval ...`) of the computed fields (`extend`, see
-/// targets/splunk.yaml) that a field in `used` is read from, each once, in order of first
-/// use: a query pays for a computed field only when it reads it.
+/// targets/splunk.yaml) the query reads: a query pays for a computed field only when it
+/// reads it.
 fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
-    let Some(extend) = &src.extend else {
-        return String::new();
-    };
-    let mut done: Vec<&str> = Vec::new();
-    let mut out = String::new();
-    for f in used {
-        let Some(name) = src.field(&f.name) else {
-            continue;
-        };
-        if let Some((name, pipeline)) = extend.get_key_value(name.as_ref())
-            && !done.contains(&name.as_str())
-        {
-            out.push_str(" | ");
-            out.push_str(pipeline.trim());
-            done.push(name);
-        }
-    }
-    out
+    computed_fields(src, used, &[])
+        .into_iter()
+        .map(|(_, pipeline)| format!(" | {}", pipeline.trim()))
+        .collect()
 }
 
 /// The eval test "time within the last `seconds`".
