@@ -2,12 +2,12 @@
 //!
 //! Events are JSON objects with ECS names, nested (`{"process": {"name": ..}}`) or dotted
 //! (`{"process.name": ..}`) alike. A field holding an array matches when any element
-//! matches, as in Elastic; a missing field and `null` are both absent, and an absent field
+//! matches, as in Elastic; a missing field, `null` and `""` are all absent, and an absent field
 //! fails every test, so `not TEST` holds for it. Case-insensitive tests fold ASCII letters
 //! (the check stage has turned values with other cased letters into patterns), and patterns
 //! run the very regex text the targets print (`Regex::to_perl`), so there is one meaning.
 
-use crate::ir::{self, Case, Cidr, FieldType, NumOp, Scalar, Test};
+use crate::ir::{self, Case, Cidr, NumOp, Scalar, Test};
 use crate::pattern;
 use crate::syntax::ast::Span;
 use serde_json::Value;
@@ -36,7 +36,6 @@ enum Node {
 #[derive(Debug)]
 struct Prepared {
     field: String,
-    ty: FieldType,
     test: Check,
     span: Span,
 }
@@ -135,7 +134,6 @@ fn node(c: &ir::Cond) -> Result<Node, EvalError> {
         ir::Cond::Not(c) => Node::Not(Box::new(node(c)?)),
         ir::Cond::Atom(a) => Node::Test(Box::new(Prepared {
             field: a.field.name.clone(),
-            ty: a.field.ty,
             test: check(&a.test, a.span)?,
             span: a.span,
         })),
@@ -247,7 +245,7 @@ fn decisive<'a>(
 /// Whether one (non-null) value of the field passes the test.
 fn holds(p: &Prepared, v: &Value) -> bool {
     match &p.test {
-        Check::Exists => p.ty != FieldType::String || text(v).is_some_and(|s| !s.is_empty()),
+        Check::Exists => true,
         Check::Strings { values, fold, how } => text(v).is_some_and(|s| {
             let s = if *fold {
                 s.to_ascii_lowercase()
@@ -331,9 +329,12 @@ fn collect<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
     }
 }
 
+/// A field's values; `null` and `""` are absent (Kusto stores an absent string as `""`, so
+/// the language reads the two alike on every target).
 fn leaves<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     match v {
         Value::Null => {}
+        Value::String(s) if s.is_empty() => {}
         Value::Array(items) => items.iter().for_each(|i| leaves(i, out)),
         other => out.push(other),
     }

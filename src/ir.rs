@@ -208,8 +208,27 @@ pub enum Test {
     Compare(NumOp, Number),
     /// IP address in any of the networks (also `==` on an ip field, as a host network).
     InCidr(Vec<Cidr>),
-    /// Present and not null.
+    /// Present: not null and not `""`.
     Exists,
+}
+
+impl Test {
+    /// Whether the empty value `""` passes the test (`like "*"`, a regex matching `""`).
+    /// The language reads `""` as absent, which fails every test, so each target guards
+    /// such a test where its engine would see `""` as a value.
+    pub fn passes_empty(&self) -> bool {
+        match self {
+            Test::Equals(vs, _) => vs
+                .iter()
+                .any(|v| matches!(v, Scalar::Str(s) if s.is_empty())),
+            Test::Contains(vs, _) | Test::StartsWith(vs, _) | Test::EndsWith(vs, _) => {
+                vs.iter().any(String::is_empty)
+            }
+            Test::Like(ws, _) => ws.iter().any(Wildcard::matches_empty),
+            Test::Matches(re, _) => re.matches_empty(),
+            Test::Compare(..) | Test::InCidr(_) | Test::Exists => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

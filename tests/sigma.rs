@@ -148,50 +148,32 @@ fn cased_all_neq_and_lists_of_maps() {
     assert!(!hits(&r, ev("c:\\b.exe", "Y")));
 }
 
+/// Sigma's null, `''` and `exists: false` are one test in detc, where `""` is absent
+/// (README: the empty string); `exists: true` is its negation.
 #[test]
 fn null_empty_and_exists() {
-    let r = rule(&pc(
-        "  sel:\n    ParentCommandLine: null\n  condition: sel\n",
-    ));
-    assert!(hits(&r, json!({"process": {"name": "a"}})));
-    assert!(hits(
-        &r,
-        json!({"process": {"parent": {"command_line": null}}})
-    ));
-    assert!(!hits(
-        &r,
-        json!({"process": {"parent": {"command_line": ""}}})
-    ));
-    assert!(!hits(
-        &r,
-        json!({"process": {"parent": {"command_line": "x"}}})
-    ));
-    let r = rule(&pc("  sel:\n    ParentCommandLine: ''\n  condition: sel\n"));
-    assert!(hits(
-        &r,
-        json!({"process": {"parent": {"command_line": ""}}})
-    ));
-    assert!(!hits(&r, json!({"process": {"name": "a"}})));
+    let empty = json!({"process": {"parent": {"command_line": ""}}});
+    let null = json!({"process": {"parent": {"command_line": null}}});
+    let missing = json!({"process": {"name": "a"}});
+    let value = json!({"process": {"parent": {"command_line": "x"}}});
+    for absent in ["null", "''", "|exists: false"] {
+        let sel = match absent.strip_prefix('|') {
+            Some(m) => format!("ParentCommandLine|{m}"),
+            None => format!("ParentCommandLine: {absent}"),
+        };
+        let r = rule(&pc(&format!("  sel:\n    {sel}\n  condition: sel\n")));
+        for ev in [&empty, &null, &missing] {
+            assert!(hits(&r, ev.clone()), "{absent} on {ev}");
+        }
+        assert!(!hits(&r, value.clone()), "{absent}");
+    }
     let r = rule(&pc(
         "  sel:\n    ParentCommandLine|exists: true\n  condition: sel\n",
     ));
-    assert!(hits(
-        &r,
-        json!({"process": {"parent": {"command_line": ""}}})
-    ));
-    assert!(hits(
-        &r,
-        json!({"process": {"parent": {"command_line": "x"}}})
-    ));
-    assert!(!hits(&r, json!({"process": {"name": "a"}})));
-    let r = rule(&pc(
-        "  sel:\n    ParentCommandLine|exists: false\n  condition: sel\n",
-    ));
-    assert!(!hits(
-        &r,
-        json!({"process": {"parent": {"command_line": ""}}})
-    ));
-    assert!(hits(&r, json!({"process": {"name": "a"}})));
+    assert!(hits(&r, value));
+    for ev in [empty, null, missing] {
+        assert!(!hits(&r, ev.clone()), "exists on {ev}");
+    }
 }
 
 #[test]

@@ -368,6 +368,30 @@ fn test(
                 }
                 !empty
             };
+            // A field holding "" is absent (Kusto cannot tell the two apart), and an absent
+            // field fails every test: comparing with "" is always a mistake.
+            let only_empty = match op {
+                Op::Eq | Op::Ne | Op::In | Op::NotIn => strs.iter().any(String::is_empty),
+                Op::Like => strs[0].is_empty(),
+                _ => false,
+            };
+            if only_empty {
+                let negated = matches!(op, Op::Ne | Op::NotIn);
+                sink.error(
+                    v.span,
+                    "E0308",
+                    format!(
+                        "`{}` compares with the empty string, which no field holds: a field holding \"\" is absent on every target",
+                        op.as_str()
+                    ),
+                    Some(format!(
+                        "write `{}exists {}` to test for an absent or empty field",
+                        if negated { "" } else { "not " },
+                        f.name
+                    )),
+                );
+                return None;
+            }
             // ASCII letters fold the same way on every target; a value with other cased
             // letters is matched as a pattern, which spells each letter's cases out.
             if case == Case::Insensitive && strs.iter().any(|s| has_non_ascii_case(s)) {

@@ -1235,27 +1235,13 @@ impl<'a> Builder<'a> {
             };
         let mut singles = Vec::new();
         let mut cidrs = Vec::new();
-        let absent = |f: &str, ty: FieldType| {
-            let e = not(cmp(f, Op::Exists, false, None));
-            if ty == FieldType::String {
-                and(e, not(cmp(f, Op::Eq, false, Some(str_value("")))))
-            } else {
-                e
-            }
-        };
-        let present = |f: &str, ty: FieldType| {
-            let e = cmp(f, Op::Exists, false, None);
-            if ty == FieldType::String {
-                or(e, cmp(f, Op::Eq, false, Some(str_value(""))))
-            } else {
-                e
-            }
-        };
+        // `""` is absent in detc (docs: the empty string), so Sigma's null, `''` and
+        // `exists: false` are one test, and `exists: true` its negation.
+        let absent = |f: &str| not(cmp(f, Op::Exists, false, None));
         for v in vals {
             match (v, ty) {
-                (Val::Null, _) => singles.push(absent(f, ty)),
-                (Val::Exists(true), _) => singles.push(present(f, ty)),
-                (Val::Exists(false), _) => singles.push(not(present(f, ty))),
+                (Val::Null | Val::Exists(false), _) => singles.push(absent(f)),
+                (Val::Exists(true), _) => singles.push(cmp(f, Op::Exists, false, None)),
                 (Val::Str { s, cased }, FieldType::String) => {
                     if s.0
                         .iter()
@@ -1265,7 +1251,7 @@ impl<'a> Builder<'a> {
                     }
                     let cased = *cased;
                     match s.0.as_slice() {
-                        [] => push(Op::Eq, cased, str_value("")),
+                        [] => singles.push(absent(f)),
                         [Part::Lit(t)] => push(Op::Eq, cased, str_value(t)),
                         [Part::Any, Part::Lit(t)] => push(Op::EndsWith, cased, str_value(t)),
                         [Part::Lit(t), Part::Any] => push(Op::StartsWith, cased, str_value(t)),

@@ -1,8 +1,11 @@
 //! Elastic: EQL (`category where ...`) and ES|QL (`FROM index | WHERE ...`).
 //!
 //! EQL: case-insensitive equality is `in~`, substrings use the `~` functions, patterns use
-//! `regex` with the case folding spelled out in the pattern. A negated EQL test needs no
-//! guard: EQL's `not` holds for events that lack the field.
+//! `regex` with the case folding spelled out in the pattern. EQL's `not` holds for events
+//! that lack the field (a `must_not` query), except that Elasticsearch rewrites a negated
+//! comparison into the opposite one, so a negated number or boolean test is guarded with
+//! `f == null or ...`. A test that `""` passes is guarded with `f != ""` in both languages
+//! (`""` is absent, README), and ES|QL tests the EQL event category itself.
 //! ES|QL: case-insensitive equality compares `TO_LOWER(field)`, every pattern (and
 //! substring) test is `RLIKE`, and `NOT COALESCE(test, FALSE)` keeps a null from hiding
 //! an event from a negated test.
@@ -99,7 +102,8 @@ struct Event<'m> {
     esql_where: Vec<String>,
 }
 
-fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
+/// `eql_extra`: more EQL tests every event must pass (a sequence step's key presence).
+fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<Event<'m>> {
     let missing = |key: &str| {
         CompileError::new(
             "E0401",
@@ -127,21 +131,28 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
             .map(|(k, v)| filter_test(&field(k), v, quote, any_of))
             .collect()
     };
+    // Both languages select the same events of the source: EQL's `category where` is
+    // ES|QL's `event.category` test.
+    let mut esql_where = Vec::new();
+    if category != "any" {
+        esql_where.push(format!("event.category == {}", string(category)));
+    }
+    esql_where.extend(filter(string, "IN"));
     let mut eql_parts = filter(eql_string, "in");
-    let mut esql_where = filter(string, "IN");
+    let mut eql_cond = None;
     if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
         let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(|n| field(&n));
-        let eql = join(&n, " and ", " or ", &mut |atom, neg| {
+        eql_cond = Some(join(&n, " and ", " or ", &mut |atom, neg| {
             Ok(eql_test(atom, &name(atom)?, neg))
-        })?;
-        let esql = join(&n, " AND ", " OR ", &mut |atom, neg| {
+        })?);
+        esql_where.push(join(&n, " AND ", " OR ", &mut |atom, neg| {
             Ok(esql_test(atom, &name(atom)?, neg))
-        })?;
-        let wrap = |s: String, others: bool| if others { format!("({s})") } else { s };
-        eql_parts.push(wrap(eql, !eql_parts.is_empty()));
-        esql_where.push(esql);
+        })?);
     }
+    let others = !eql_parts.is_empty() || !eql_extra.is_empty();
+    eql_parts.extend(eql_cond.map(|c| if others { format!("({c})") } else { c }));
+    eql_parts.extend(eql_extra.iter().cloned());
     let eql = if eql_parts.is_empty() {
         format!("{category} where true")
     } else {
@@ -156,7 +167,7 @@ fn event<'m>(q: &Query, src: &'m SourceMapping) -> Result<Event<'m>> {
 
 /// A single-event rule: the source's events that meet the condition.
 pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
-    let e = event(q, src)?;
+    let e = event(q, src, &[])?;
     let mut esql = format!("FROM {}", index_pattern(e.index));
     for w in &e.esql_where {
         let _ = write!(esql, "\n| WHERE {w}");
@@ -174,8 +185,8 @@ pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
 }
 
 /// ES|QL from the source over the last `seconds`, the query's conditions, and only events
-/// with a value for every one of `keys`.
-fn esql_events(e: &Event, seconds: u64, keys: &[String]) -> String {
+/// with a value for every one of `keys` (name, type).
+fn esql_events(e: &Event, seconds: u64, keys: &[(String, FieldType)]) -> String {
     let mut esql = format!(
         "FROM {}\n| WHERE @timestamp > NOW() - {}",
         index_pattern(e.index),
@@ -185,10 +196,24 @@ fn esql_events(e: &Event, seconds: u64, keys: &[String]) -> String {
         let _ = write!(esql, "\n| WHERE {w}");
     }
     if !keys.is_empty() {
-        let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+        let present: Vec<String> = keys
+            .iter()
+            .map(|(k, ty)| match ty {
+                FieldType::String => format!("{k} IS NOT NULL AND {k} != \"\""),
+                _ => format!("{k} IS NOT NULL"),
+            })
+            .collect();
         let _ = write!(esql, "\n| WHERE {}", present.join(" AND "));
     }
     esql
+}
+
+/// The EQL test that a sequence key has a value (`""` is absent, as everywhere).
+fn eql_present(k: &str, ty: FieldType) -> String {
+    match ty {
+        FieldType::String => format!("{k} != null and {k} != \"\""),
+        _ => format!("{k} != null"),
+    }
 }
 
 /// Aggregation: ES|QL over the last window, grouped, `having` tested on the groups.
@@ -199,7 +224,7 @@ fn aggregate(
     window: ir::Duration,
     having: &ir::Having,
 ) -> Result<Vec<Compiled>> {
-    let e = event(q, src)?;
+    let e = event(q, src, &[])?;
     let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
@@ -207,6 +232,14 @@ fn aggregate(
     let test = join_having(having, " AND ", " OR ", &mut |term| {
         let (label, expr) = match &term.agg {
             Aggregate::Count => ("count()".to_string(), "COUNT(*)".to_string()),
+            // `""` is absent, not a value to count.
+            Aggregate::Distinct(f) if f.ty == FieldType::String => (
+                format!("distinct({})", f.name),
+                format!(
+                    "COUNT_DISTINCT(CASE({0} == \"\", NULL, {0}), 40000)",
+                    name(f)?
+                ),
+            ),
             Aggregate::Distinct(f) => (
                 format!("distinct({})", f.name),
                 format!("COUNT_DISTINCT({}, 40000)", name(f)?),
@@ -221,7 +254,12 @@ fn aggregate(
         }
         Ok(format!("{label} {} {}", term.op.as_str(), term.value))
     })?;
-    let mut esql = esql_events(&e, window.seconds, &keys);
+    let typed: Vec<(String, FieldType)> = keys
+        .iter()
+        .cloned()
+        .zip(group_by.iter().map(|f| f.ty))
+        .collect();
+    let mut esql = esql_events(&e, window.seconds, &typed);
     let stats: Vec<String> = aggs.iter().map(|(l, x)| format!("{l} = {x}")).collect();
     let _ = write!(
         esql,
@@ -250,7 +288,13 @@ fn sequence(
             .iter()
             .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
             .collect::<Result<Vec<_>>>()?;
-        rendered.push((event(q, src)?.eql, keys));
+        // EQL joins events that both lack the key; the language's absent key joins nothing.
+        let present: Vec<String> = keys
+            .iter()
+            .zip(by)
+            .map(|(k, f)| eql_present(k, f.ty))
+            .collect();
+        rendered.push((event(q, src, &present)?.eql, keys));
     }
     let shared = rendered.windows(2).all(|w| w[0].1 == w[1].1);
     let mut eql = String::from("sequence");
@@ -280,7 +324,7 @@ fn first_seen(
     covered: u64,
     schedule: u64,
 ) -> Result<Vec<Compiled>> {
-    let e = event(q, src)?;
+    let e = event(q, src, &[])?;
     let mut keys = by
         .iter()
         .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
@@ -302,7 +346,9 @@ fn first_seen(
     );
     let lookback = covered - schedule;
     let s = esql_span(schedule);
-    let mut esql = esql_events(&e, covered, &keys);
+    let types = by.iter().chain([value]).map(|f| f.ty);
+    let typed: Vec<(String, FieldType)> = keys.iter().cloned().zip(types).collect();
+    let mut esql = esql_events(&e, covered, &typed);
     let _ = write!(
         esql,
         "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})",
@@ -356,7 +402,23 @@ fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
             format!("cidrMatch({f}, {})", args.join(", "))
         }
     };
-    if negated { format!("not ({p})") } else { p }
+    let p = if atom.test.passes_empty() {
+        format!("({f} != \"\" and {p})")
+    } else {
+        p
+    };
+    match (negated, &atom.test) {
+        (false, _) => p,
+        // Elasticsearch rewrites a negated comparison into the opposite one (`not (f <= 0)`
+        // into `f > 0`), which fails for an event without the field; the language's `not`
+        // holds for it.
+        (true, Test::Compare(..) | Test::Equals(..))
+            if matches!(atom.field.ty, FieldType::Number | FieldType::Boolean) =>
+        {
+            format!("({f} == null or not ({p}))")
+        }
+        (true, _) => format!("not ({p})"),
+    }
 }
 
 fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
@@ -384,6 +446,11 @@ fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
             let args: Vec<String> = nets.iter().map(|n| string(&n.to_string())).collect();
             format!("CIDR_MATCH({f}, {})", args.join(", "))
         }
+    };
+    let p = if atom.test.passes_empty() {
+        format!("({f} != \"\" AND {p})")
+    } else {
+        p
     };
     if negated {
         format!("NOT COALESCE({p}, FALSE)")

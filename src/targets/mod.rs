@@ -142,9 +142,8 @@ pub fn result_field(
     let src = source_mapping(mapping, q)?;
     match target {
         TargetName::Sentinel => sentinel::result_column(&rule.kind, src, field, &q.source),
-        TargetName::Splunk | TargetName::Elastic => {
-            Ok(field_name(src, field, &q.source)?.to_string())
-        }
+        TargetName::Splunk => splunk::result_field(rule, mapping, field),
+        TargetName::Elastic => Ok(field_name(src, field, &q.source)?.to_string()),
     }
 }
 

@@ -44,7 +44,7 @@ use super::{
     filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
 };
 use crate::ir;
-use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test, Wildcard};
+use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
 use std::fmt::Write as _;
@@ -477,16 +477,8 @@ fn first_seen(
 /// (`contains ""`, `like "*"`, a regex matching the empty value) is guarded: an absent
 /// field fails every test, and passes its negation.
 fn test(atom: &Atom, f: &str, negated: bool) -> String {
-    let matches_empty = match &atom.test {
-        Test::Contains(vs, _) | Test::StartsWith(vs, _) | Test::EndsWith(vs, _) => {
-            vs.iter().any(String::is_empty)
-        }
-        Test::Like(ws, _) => ws.iter().any(Wildcard::matches_empty),
-        Test::Matches(re, _) => re.matches_empty(),
-        _ => false,
-    };
     let p = unguarded_test(atom, f, negated);
-    match (matches_empty, negated) {
+    match (atom.test.passes_empty(), negated) {
         (false, _) => p,
         (true, false) => format!("(isnotempty({f}) and {p})"),
         (true, true) => format!("(isempty({f}) or {p})"),

@@ -275,8 +275,9 @@ fn aggregate(
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!(
-        "{} | stats {stats} by {} | where {cond}",
+        "{}{} | stats {stats} by {} | where {cond}",
         events(q, src, Some(window), used)?,
+        keys_present(&by, span_of(group_by))?,
         by.join(", ")
     ))
 }
@@ -291,7 +292,11 @@ fn stats_call(
     source: &str,
 ) -> Result<(String, String)> {
     let f = field_name(src, field, source)?;
-    let arg = if plain_identifier(&f, &['.']) {
+    let arg = if field.ty == FieldType::String {
+        // `""` is absent, not a value (`dc` would count it).
+        let q = eval_field(&f, field.span)?;
+        format!("eval(if({q}!=\"\", {q}, null()))")
+    } else if plain_identifier(&f, &['.']) {
         f.to_string()
     } else {
         format!("eval({})", eval_field(&f, field.span)?)
@@ -301,6 +306,47 @@ fn stats_call(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     Ok((format!("{func}({arg})"), format!("{stem}_{clean}")))
+}
+
+/// Each sequence key's name in the results and per step: one common name, the steps' own
+/// when they agree, else `detc_keyN`.
+fn sequence_keys(
+    by: &[ir::Field],
+    steps: &[Query],
+    srcs: &[&SourceMapping],
+) -> Result<Vec<(String, Vec<String>)>> {
+    let mut keys = Vec::new();
+    for (j, field) in by.iter().enumerate() {
+        let names = steps
+            .iter()
+            .zip(srcs)
+            .map(|(q, src)| by_field(src, field, &q.source))
+            .collect::<Result<Vec<_>>>()?;
+        let common = if names.iter().all(|n| *n == names[0]) {
+            names[0].clone()
+        } else {
+            format!("detc_key{}", j + 1)
+        };
+        keys.push((common, names));
+    }
+    Ok(keys)
+}
+
+/// The name an alert field has in the rows a rule's search returns. A sequence returns its
+/// last step's rows, whose keys carry their common name; other rules, the first (only)
+/// query's own names.
+pub fn result_field(rule: &ir::Rule, mapping: &Mapping, field: &ir::Field) -> Result<String> {
+    if let ir::RuleKind::Sequence { by, steps, .. } = &rule.kind
+        && let Some(j) = by.iter().position(|k| k.name == field.name)
+    {
+        let srcs = steps
+            .iter()
+            .map(|q| source_mapping(mapping, q))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(sequence_keys(by, steps, &srcs)?.swap_remove(j).0);
+    }
+    let q = &rule.kind.queries()[0];
+    Ok(field_name(source_mapping(mapping, q)?, field, &q.source)?.to_string())
 }
 
 /// `sequence by K within W { S1 where C1  S2 where C2 }` (see the module comment).
@@ -331,21 +377,7 @@ fn sequence(
         .iter()
         .map(|q| source_mapping(mapping, q))
         .collect::<Result<Vec<_>>>()?;
-    // Each key's name per step; one common name, the steps' own when they agree.
-    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
-    for (j, field) in by.iter().enumerate() {
-        let names = steps
-            .iter()
-            .zip(&srcs)
-            .map(|(q, src)| by_field(src, field, &q.source))
-            .collect::<Result<Vec<_>>>()?;
-        let common = if names.iter().all(|n| *n == names[0]) {
-            names[0].clone()
-        } else {
-            format!("detc_key{}", j + 1)
-        };
-        keys.push((common, names));
-    }
+    let keys = sequence_keys(by, steps, &srcs)?;
     let flag = |i: usize| format!("detc_step{}", i + 1);
     // One search per source, so an event matching several steps is one row.
     let mut sources: Vec<&str> = Vec::new();
@@ -412,13 +444,7 @@ fn sequence(
         format!("| multisearch {}", subs.join(" "))
     };
     let names = unique(keys.iter().map(|(c, _)| c.clone()));
-    let present = names
-        .iter()
-        .map(|n| Ok(format!("isnotnull({})", eval_field(n, span)?)))
-        .collect::<Result<Vec<_>>>()?;
-    if !present.is_empty() {
-        out.push_str(&format!(" | where {}", present.join(" AND ")));
-    }
+    out.push_str(&keys_present(&names, span)?);
     let by_clause = if names.is_empty() {
         String::new()
     } else {
@@ -432,6 +458,26 @@ fn sequence(
         flag(1)
     ));
     Ok(out)
+}
+
+/// ` | where` every key has a value (`""` is absent, as everywhere), or nothing.
+fn keys_present(names: &[String], span: Span) -> Result<String> {
+    let present = names
+        .iter()
+        .map(|n| {
+            let f = eval_field(n, span)?;
+            Ok(format!("isnotnull({f}) AND {f}!=\"\""))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(if present.is_empty() {
+        String::new()
+    } else {
+        format!(" | where {}", present.join(" AND "))
+    })
+}
+
+fn span_of(fields: &[ir::Field]) -> Span {
+    fields.first().map_or_else(Span::default, |f| f.span)
 }
 
 /// A whole condition in eval form, for `if()`.
@@ -460,8 +506,9 @@ fn first_seen(
         .collect::<Result<Vec<_>>>()?;
     names.push(by_field(src, field, &q.source)?);
     Ok(format!(
-        "{} | eval detc_new=if(_time>relative_time(now(), \"-{schedule}s\"), _time, null()), detc_old=if(_time<=relative_time(now(), \"-{schedule}s\"), _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
+        "{}{} | eval detc_new=if(_time>relative_time(now(), \"-{schedule}s\"), _time, null()), detc_old=if(_time<=relative_time(now(), \"-{schedule}s\"), _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
         events(q, src, Some(lookback + schedule), used)?,
+        keys_present(&unique(names.clone()), field.span)?,
         unique(names).join(", ")
     ))
 }
@@ -473,7 +520,8 @@ fn search_safe(v: &str) -> bool {
 
 /// The search-term form of a test, if there is an exact one.
 fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
-    if !plain_identifier(f, &['.']) {
+    // `""` passes it: only `where` can tell `""` (absent) from a value.
+    if !plain_identifier(f, &['.']) || atom.test.passes_empty() {
         return None;
     }
     let term = |pattern: String| format!("{f}={pattern}");
@@ -529,9 +577,9 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
     let p = match &atom.test {
         Test::Exists => {
             return Ok(if negated {
-                format!("isnull({f})")
+                format!("(isnull({f}) OR {f}=\"\")")
             } else {
-                format!("isnotnull({f})")
+                format!("(isnotnull({f}) AND {f}!=\"\")")
             });
         }
         Test::Equals(vs, case) if atom.field.ty == FieldType::String => {
@@ -560,10 +608,11 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
             " OR ",
         ),
     };
-    Ok(if negated {
-        format!("(isnull({f}) OR NOT ({p}))")
-    } else {
-        p
+    Ok(match (negated, atom.test.passes_empty()) {
+        (false, false) => p,
+        (false, true) => format!("({f}!=\"\" AND {p})"),
+        (true, false) => format!("(isnull({f}) OR NOT ({p}))"),
+        (true, true) => format!("(isnull({f}) OR {f}=\"\" OR NOT ({p}))"),
     })
 }
 

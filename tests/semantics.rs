@@ -1,0 +1,258 @@
+//! One meaning on every target: a regression test per divergence that random differential
+//! testing found (issue 14), each pinning the evaluator's verdict and the exact text every
+//! target prints. `conformance/differential.py` runs the same forms through real engines.
+
+mod common;
+
+use detc::eval::{Correlator, Matcher};
+use detc::project::{self, Output};
+use detc::targets::Language;
+use serde_json::{Value, json};
+
+fn query(outputs: &[Output], language: Language) -> String {
+    outputs
+        .iter()
+        .find(|o| o.language == language)
+        .unwrap_or_else(|| panic!("no {language:?} query"))
+        .query
+        .clone()
+}
+
+fn compiled(body: &str) -> Vec<Output> {
+    let (outputs, diags) = common::compile_text(&common::rule("r", body));
+    assert!(diags.is_empty(), "{diags:#?}");
+    outputs
+}
+
+fn matches(body: &str, event: Value) -> bool {
+    let text = common::rule("r", body);
+    let p = project::check_text("t.det", &text, &common::config());
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    Matcher::new(&p.rules[0])
+        .expect("single-event")
+        .matches(&event)
+}
+
+/// Divergence 1: `exists` on an ip field holding `""` was true in the evaluator.
+#[test]
+fn exists_on_an_empty_ip_is_false() {
+    let body = "from payroll_change where exists source.ip";
+    assert!(!matches(body, json!({"source": {"ip": ""}})));
+    assert!(matches(body, json!({"source": {"ip": "10.1.2.3"}})));
+    assert!(!matches(body, json!({})));
+    let nobody = "from payroll_change where not exists source.ip";
+    assert!(matches(nobody, json!({"source": {"ip": ""}})));
+}
+
+/// Divergence 2: `""` is absent on every target. A test `""` passes is guarded where the
+/// engine sees `""` as a value; a comparison with `""` is refused with a hint.
+#[test]
+fn the_empty_string_is_absent_everywhere() {
+    // The evaluator: `""` fails every test and passes every negation.
+    let any = "from process_start where process.name like \"*\"";
+    assert!(!matches(any, json!({"process": {"name": ""}})));
+    assert!(matches(any, json!({"process": {"name": " "}})));
+    let none = "from process_start where not process.name like \"*\"";
+    assert!(matches(none, json!({"process": {"name": ""}})));
+    assert!(matches(none, json!({})));
+    let re = "from process_start where process.name matches 'x*'";
+    assert!(!matches(re, json!({"process": {"name": ""}})));
+    assert!(matches(re, json!({"process": {"name": "a"}})));
+
+    // Each engine that sees `""` as a value guards the test; Kusto reads `""` as absent.
+    let out = compiled(any);
+    let pattern = r#"matches regex "\\A(?s:.)*\\z""#;
+    for (language, text) in [
+        (
+            Language::Kql,
+            format!("| where (isnotempty(FileName) and FileName {pattern})"),
+        ),
+        (
+            Language::Eql,
+            r#"((process.name != "" and process.name regex ".*"))"#.into(),
+        ),
+        (
+            Language::Esql,
+            r#"| WHERE (process.name != "" AND process.name RLIKE ".*")"#.into(),
+        ),
+        (
+            Language::Spl,
+            r#"| where ('process_name'!="" AND match('process_name', "\\A(?s:.)*\\z"))"#.into(),
+        ),
+    ] {
+        let q = query(&out, language);
+        assert!(q.ends_with(&text), "{language:?}: {q}");
+    }
+    let out = compiled(none);
+    for (language, text) in [
+        (Language::Kql, format!("| where (isempty(FileName) or not(FileName {pattern}))")),
+        (Language::Eql, r#"(not ((process.name != "" and process.name regex ".*")))"#.into()),
+        (
+            Language::Esql,
+            r#"| WHERE NOT COALESCE((process.name != "" AND process.name RLIKE ".*"), FALSE)"#.into(),
+        ),
+        (
+            Language::Spl,
+            r#"| where (isnull('process_name') OR 'process_name'="" OR NOT (match('process_name', "\\A(?s:.)*\\z")))"#.into(),
+        ),
+    ] {
+        let q = query(&out, language);
+        assert!(q.ends_with(&text), "{language:?}: {q}");
+    }
+
+    // `exists` in a `where` clause of SPL also reads `""` as absent.
+    let out = compiled("from process_start where exists process.name or process.pid > 4");
+    assert!(
+        query(&out, Language::Spl)
+            .contains("((isnotnull('process_name') AND 'process_name'!=\"\") OR 'process_id'>4)"),
+        "{}",
+        query(&out, Language::Spl)
+    );
+
+    // A comparison with `""` never holds: refused, with the test to write instead.
+    for (cond, hint) in [
+        ("process.name == \"\"", "not exists process.name"),
+        ("process.name in [\"a\", \"\"]", "not exists process.name"),
+        ("process.name like \"\"", "not exists process.name"),
+        ("process.name != cased \"\"", "`exists process.name`"),
+        ("process.name not in [\"\"]", "`exists process.name`"),
+    ] {
+        let diags = common::check_text(&common::rule(
+            "r",
+            &format!("from process_start where {cond}"),
+        ));
+        assert_eq!(diags.len(), 1, "{cond}: {diags:#?}");
+        assert_eq!(diags[0].code, "E0308", "{cond}");
+        assert!(
+            diags[0].hint.as_deref().unwrap_or("").contains(hint),
+            "{cond}: {:?}",
+            diags[0].hint
+        );
+    }
+}
+
+/// Divergence 3: Elasticsearch rewrites `not (f <= 0)` into `f > 0`, false for an absent
+/// field; the guard keeps the language's meaning.
+#[test]
+fn eql_negated_comparison_holds_for_an_absent_field() {
+    let body = "from payroll_change where not hr.tenure_days <= 0";
+    assert!(matches(body, json!({})));
+    assert!(!matches(body, json!({"hr": {"tenure_days": -3}})));
+    let out = compiled(body);
+    assert!(
+        query(&out, Language::Eql)
+            .ends_with("(hr.tenure_days == null or not (hr.tenure_days <= 0))"),
+        "{}",
+        query(&out, Language::Eql)
+    );
+    let out = compiled("from payroll_change where payroll.payee.matches_legal_name != true");
+    assert!(
+        query(&out, Language::Eql).ends_with(
+            "(payroll.payee.matches_legal_name == null or not (payroll.payee.matches_legal_name == true))"
+        ),
+        "{}",
+        query(&out, Language::Eql)
+    );
+}
+
+const SEQUENCE: &str = "sequence by user.name within 5m {\n    process_start where process.name == \"a.exe\"\n    authentication where event.outcome == \"success\"\n  }";
+
+/// Divergence 4: an EQL sequence joined two events that both lacked the `by` key.
+#[test]
+fn eql_sequence_steps_need_their_key() {
+    let out = compiled(SEQUENCE);
+    let eql = query(&out, Language::Eql);
+    assert!(
+        eql.contains(
+            "[process where event.type == \"start\" and (process.name in~ (\"a.exe\")) and user.name != null and user.name != \"\"]"
+        ),
+        "{eql}"
+    );
+    assert_eq!(
+        eql.matches("user.name != null and user.name != \"\"")
+            .count(),
+        2,
+        "{eql}"
+    );
+
+    // The evaluator joins no events without the key, nor with `""` as the key.
+    let text = common::rule("r", SEQUENCE);
+    let p = project::check_text("t.det", &text, &common::config());
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let rule = &p.rules[0];
+    for user in [json!(null), json!(""), json!("jdoe")] {
+        let mut c = Correlator::new(rule).expect("correlation");
+        let events = [
+            json!({"event.source": "process_start", "process.name": "a.exe", "user.name": user}),
+            json!({"event.source": "authentication", "event.outcome": "success", "user.name": user}),
+        ];
+        let alerts: usize = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| c.push(e, 60_000 * i as i64, i).len())
+            .sum();
+        assert_eq!(alerts, usize::from(user == "jdoe"), "user.name = {user}");
+    }
+}
+
+/// Divergence 5: ES|QL read every log of a shared index pattern (`logs-*`) where EQL read
+/// only the source's event category.
+#[test]
+fn esql_selects_the_eql_category() {
+    let out = compiled(
+        "from authentication where event.outcome == \"success\"\n  group by source.ip window 1h\n  having count() >= 3",
+    );
+    let esql = query(&out, Language::Esql);
+    assert!(
+        esql.starts_with("FROM logs-*\n| WHERE @timestamp > NOW() - 1 hour\n| WHERE event.category == \"authentication\"\n"),
+        "{esql}"
+    );
+    let out = compiled("from authentication where event.outcome == \"success\"");
+    assert!(query(&out, Language::Eql).starts_with("authentication where "));
+    assert!(
+        query(&out, Language::Esql).contains("| WHERE event.category == \"authentication\"\n"),
+        "{}",
+        query(&out, Language::Esql)
+    );
+    // `distinct` does not count `""` as a value.
+    let out = compiled(
+        "from authentication where event.outcome == \"success\"\n  group by source.ip window 1h\n  having distinct(user.name) >= 3",
+    );
+    assert!(
+        query(&out, Language::Esql)
+            .contains("COUNT_DISTINCT(CASE(user.name == \"\", NULL, user.name), 40000)"),
+        "{}",
+        query(&out, Language::Esql)
+    );
+}
+
+/// Divergence 6: a Splunk sequence returns its last step's rows, so its alert fields are
+/// the names those rows carry, not the first step's.
+#[test]
+fn splunk_sequence_alert_fields_name_the_returned_rows() {
+    let text = common::rule(
+        "r",
+        "sequence by user.name within 5m {\n    directory_audit where event.outcome == \"success\"\n    authentication where event.outcome == \"success\"\n  }",
+    );
+    let config = common::config();
+    let p = project::check_text("t.det", &text, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let target = detc::targets::TargetName::Splunk;
+    let mapping = &config.mappings[&target];
+    let rule = &p.rules[0];
+    let key = match &rule.kind {
+        detc::ir::RuleKind::Sequence { by, .. } => by[0].clone(),
+        _ => unreachable!(),
+    };
+    let column = detc::targets::result_field(target, rule, mapping, &key).expect("column");
+    let spl = detc::targets::compile(target, rule, mapping).expect("compiles")[0]
+        .query
+        .clone();
+    // directory_audit names the user `src_user`, authentication `user`: the rows carry
+    // the common name.
+    assert_eq!(column, "detc_key1");
+    assert!(
+        spl.contains(&format!("isnotnull('{column}')")),
+        "{column} not a key of {spl}"
+    );
+}
