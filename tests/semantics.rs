@@ -145,6 +145,24 @@ fn eql_negated_comparison_holds_for_an_absent_field() {
         "{}",
         query(&out, Language::Eql)
     );
+    // The other languages keep their null-safe negations.
+    for (language, text) in [
+        (
+            Language::Esql,
+            "| WHERE NOT COALESCE(hr.tenure_days <= 0, FALSE)",
+        ),
+        (
+            Language::Kql,
+            "| where not(coalesce(TenureDays_d <= 0, false))",
+        ),
+        (
+            Language::Spl,
+            "| where (isnull('tenure_days') OR NOT ('tenure_days'<=0))",
+        ),
+    ] {
+        let q = query(&out, language);
+        assert!(q.ends_with(text), "{language:?}: {q}");
+    }
     let out = compiled("from payroll_change where payroll.payee.matches_legal_name != true");
     assert!(
         query(&out, Language::Eql).ends_with(
@@ -173,6 +191,11 @@ fn eql_sequence_steps_need_their_key() {
             .count(),
         2,
         "{eql}"
+    );
+    let spl = query(&out, Language::Spl);
+    assert!(
+        spl.contains("| where isnotnull('user') AND 'user'!=\"\" | sort 0 _time"),
+        "{spl}"
     );
 
     // The evaluator joins no events without the key, nor with `""` as the key.
