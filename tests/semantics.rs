@@ -93,7 +93,7 @@ fn the_empty_string_is_absent_everywhere() {
         ),
         (
             Language::Spl,
-            r#"| where (isnull('process_name') OR 'process_name'="" OR NOT (match('process_name', "\\A(?s:.)*\\z")))"#.into(),
+            r#"| where (isnull('process_name') OR 'process_name'=="" OR NOT (match('process_name', "\\A(?s:.)*\\z")))"#.into(),
         ),
     ] {
         let q = query(&out, language);

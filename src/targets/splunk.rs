@@ -577,7 +577,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
     let p = match &atom.test {
         Test::Exists => {
             return Ok(if negated {
-                format!("(isnull({f}) OR {f}=\"\")")
+                format!("(isnull({f}) OR {f}==\"\")")
             } else {
                 format!("(isnotnull({f}) AND {f}!=\"\")")
             });
@@ -612,7 +612,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
         (false, false) => p,
         (false, true) => format!("({f}!=\"\" AND {p})"),
         (true, false) => format!("(isnull({f}) OR NOT ({p}))"),
-        (true, true) => format!("(isnull({f}) OR {f}=\"\" OR NOT ({p}))"),
+        (true, true) => format!("(isnull({f}) OR {f}==\"\" OR NOT ({p}))"),
     })
 }
 
