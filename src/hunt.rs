@@ -677,6 +677,9 @@ fn hunt(
     };
     let mut states: Vec<State<Arc<Box<RawValue>>>> =
         hunter.correlations.iter().map(|c| c.rule.state()).collect();
+    // Whether the input's first timed event has started every rule's clock (its warm-up,
+    // for first seen), as `detc test` starts it with every event of a case.
+    let mut begun = false;
     // Messages go around the progress bar, and a failing stderr must not stop the hunt.
     let mut say = |text: String| bar.suspend(|| drop(writeln!(err, "{text}")));
 
@@ -720,6 +723,18 @@ fn hunt(
                 }
                 Verdict::Event(rules, correlating) => {
                     summary.events += 1;
+                    if !begun && !states.is_empty() {
+                        let time = match &correlating {
+                            Some(c) => c.time.as_ref().ok().copied(),
+                            None => serde_json::from_slice::<Value>(batch.text(line))
+                                .ok()
+                                .and_then(|e| eval::event_time(&e).ok()),
+                        };
+                        if let Some(t) = time {
+                            states.iter_mut().for_each(|s| s.begin(t));
+                            begun = true;
+                        }
+                    }
                     if rules.is_empty() && correlating.is_none() {
                         continue;
                     }

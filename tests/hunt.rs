@@ -481,3 +481,37 @@ fn a_reader_that_stops_early_ends_the_hunt_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
 }
+
+/// A first-seen rule's warm-up counts from the input's first event, whether or not it
+/// meets the rule, as `detc test` counts it from a case's first event (the differential
+/// test found hunt counting from the first matching event only).
+#[test]
+fn first_seen_warm_up_starts_at_the_first_event() {
+    let rule = r#"
+rule new_host "New host for a binary" {
+  id = "11111111-2222-4333-8444-999999999999"
+  severity = low
+  from network_connection
+  where network.transport == "tcp"
+  first seen host.name by process.executable lookback 1d
+}
+"#;
+    let dir = tree(&[("rules/r.det", rule.as_bytes())]);
+    let events = [
+        json!({"@timestamp": "2026-01-01T00:00:00Z", "event.source": "network_connection"}),
+        json!({"@timestamp": "2026-01-03T00:00:00Z", "event.source": "network_connection",
+               "network.transport": "tcp", "host.name": "h", "process.executable": "p"}),
+    ];
+    let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let run = hunt(
+        dir.path(),
+        &["rules", "--events", "-"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.err);
+    let alerts: Vec<Value> = lines(&run.out)
+        .into_iter()
+        .filter(|l| l.get("group").is_some())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{}", run.out);
+}

@@ -305,6 +305,15 @@ impl<T: Clone> State<T> {
             .is_some_and(|n| n.saturating_sub(time) > rule.window)
     }
 
+    /// The input's first event came at `time`, whether or not it meets the rule: a
+    /// first-seen rule's warm-up counts from it (a caller that feeds only the events that
+    /// meet a query says so here).
+    pub fn begin(&mut self, time: i64) {
+        if let Data::FirstSeen { start, .. } = &mut self.data {
+            start.get_or_insert(time);
+        }
+    }
+
     /// Events held in the state (for tests of expiry): aggregation entries, partial
     /// sequences, or first-seen pairs.
     pub fn size(&self) -> usize {
