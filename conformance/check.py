@@ -351,8 +351,19 @@ class _Reader:
                 if self.peek("WORD", "_time") and func == "min":
                     self.pos += 1
                 elif self.peek("WORD", "eval"):
+                    # `eval('f')`, or `eval(if('f'!="", 'f', null()))`: a value that is not ""
                     self.take_seq("eval", "(")
-                    self.field(self.take("FIELD", what="a field"))
+                    if self.peek("WORD", "if"):
+                        self.take_seq("if", "(")
+                        name = self.take("FIELD", what="a field")
+                        self.field(name)
+                        self.not_empty_rest()
+                        self.take(",")
+                        if self.take("FIELD", what="the same field") != name:
+                            raise Failure("`if` must yield the field it tests")
+                        self.take_seq(",", "null", "(", ")", ")")
+                    else:
+                        self.field(self.take("FIELD", what="a field"))
                     self.take(")")
                 else:
                     self.field(self.take("WORD", what="a field"))
@@ -365,6 +376,11 @@ class _Reader:
         self.take("WORD", "by")
         self.name_list()
         return names
+
+    def not_empty_rest(self):
+        """The `!=""` after a field: it holds a value that is not the empty string."""
+        if self.take("OP", what="`!=`") != "!=" or self.take("STR", what='`""`') != "":
+            raise Failure('expected `!=""`')
 
     def new_name(self):
         name = self.take("WORD", what="a result name")
@@ -527,19 +543,26 @@ def _step(query, splunk):
 
 
 def _sequence_tail(commands, fields):
-    """`| where isnotnull('k') AND ... | sort 0 _time | streamstats current=f global=f
-    window=1 last(detc_step1) AS detc_prev_step1 last(_time) AS detc_prev_time by k, ...
+    """`| where isnotnull('k') AND 'k'!="" AND ... | sort 0 _time | streamstats current=f
+    global=f window=1 last(detc_step1) AS detc_prev_step1 last(_time) AS detc_prev_time by k, ...
     | where detc_step2=1 AND detc_prev_step1=1 AND _time-detc_prev_time<=N`."""
     if commands and commands[0][:2] == [("WORD", "where"), ("WORD", "isnotnull")]:
         r = _Reader(commands[0], fields)
         r.take("WORD", "where")
         while True:
             r.take_seq("isnotnull", "(")
-            r.field(r.take("FIELD", what="a key"))
+            key = r.take("FIELD", what="a key")
+            r.field(key)
             r.take(")")
             if not r.peek("WORD", "AND"):
                 break
             r.pos += 1
+            if r.peek("FIELD", key):  # `'k'!=""`: the key is not the empty string
+                r.pos += 1
+                r.not_empty_rest()
+                if not r.peek("WORD", "AND"):
+                    break
+                r.pos += 1
         r.done()
         commands = commands[1:]
     if len(commands) != 3:

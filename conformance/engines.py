@@ -1,14 +1,20 @@
-"""Real engines judge detc's own test cases.
+"""Real engines judge detc's test cases (the library's own, and differential.py's generated ones).
 
 For every case that `detc test --format json` lists (a rule, an ECS event, detc's verdict):
 
-* EQL: the event becomes an Elasticsearch document (fields renamed by targets/elastic.yaml,
-  plus `event.category` and the source's filter values, so the query's own source filter
-  passes) and Elastic's `eql` PythonEngine runs the compiled EQL over it;
+* EQL: the event becomes an Elasticsearch document (fields renamed by targets/elastic.yaml and
+  indexed as a field of the schema's type would index them, plus `event.category` and the
+  source's filter values, so the query's own source filter passes) and Elastic's `eql` library
+  parses the compiled EQL. Where the library's PythonEngine is known to differ from
+  Elasticsearch (ADJUSTMENTS below: three-valued `not`, one global case-folding switch and
+  Python's folding, `regex` anchored at the start only, no `?` wildcard), each test is given
+  the value Elasticsearch documents for it and that verdict is used; sequences then run on the
+  PythonEngine over those values;
 * KQL: the event becomes one row of the source's Sentinel table, with every column that
   sentinel_columns.yaml declares for it (fields renamed by targets/sentinel.yaml, dynamic
   properties inside their JSON column, filter columns set, `extend` inputs inverted where
-  possible), and DuckDB-KQL runs the compiled KQL over it (kql_engine.py, in its own venv).
+  possible), and DuckDB-KQL runs the compiled KQL over it (kql_engine.py, in its own venv);
+  the functions duckdb-kql lacks get the value Microsoft documents for them (ADJUSTMENTS).
 
 Each engine's verdict must equal detc's. The cases an engine cannot judge the way the real
 SIEM would are skipped by the table SKIPS below, and only by it; every other disagreement
@@ -16,6 +22,7 @@ fails the suite.
 """
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import re
@@ -24,63 +31,49 @@ import subprocess
 import eql
 import eql.ast
 import eql.functions
+import eql.parser
 import eql.utils
 import eql.walkers
 import yaml
-from eql.parser import elasticsearch_syntax, parse_query
+from eql.parser import elasticsearch_syntax, parse_query, skip_optimizations
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---------------------------------------------------------------- the skip table
 # The constructs duckdb-kql declares unsupported (KqlUnsupportedError.construct) that may be
-# skipped; any other unsupported construct fails the suite until it is named here.
+# skipped; any other unsupported construct fails the suite until it is named here. (The IP-range
+# functions, count_distinctif, minif and maxif are computed instead: ADJUSTMENTS.)
 KQL_UNSUPPORTED = {"function:ipv4_is_in_any_range", "function:ipv6_is_in_any_range",
-                   "aggregate:count_distinctif"}
+                   "aggregate:count_distinctif", "aggregate:minif", "aggregate:maxif"}
 
 # id: (engine, predicate, reason). The code below tests each predicate where it can first be
 # known and names the entry; a skip prints one line with the entry's reason and what
 # triggered it. Nothing else may turn a disagreement into a skip.
 SKIPS = {
-    "eql-case": (
-        "eql",
-        "the query mixes case-sensitive tests (`==`, `in`, functions without `~`, from `cased`) "
-        "with case-insensitive ones (`~`), and the tests whose outcome on this event changes with "
-        "case folding are not all of one kind, or the query text does not tell their kind",
-        "eql 1.0.1 folds case for all string tests or for none (eql.utils.CASE_INSENSITIVE); its "
-        "parser drops the `~` that tells Elasticsearch which tests fold, so neither mode is "
-        "Elasticsearch's for such a query"),
     "eql-array": (
         "eql",
         "the document holds an array in a field the query reads",
-        "eql's PythonEngine compares an array as one value (`f in~ (\"x\")` is false for "
-        "[\"x\"]); Elasticsearch matches when any element does"),
-    "eql-not-null": (
+        "Elasticsearch documents EQL on array (multi-value) fields as unsupported, with "
+        "inconsistent results (EQL syntax reference, Limitations: \"Array field values are not "
+        "supported\"), so no verdict can be computed for it"),
+    "eql-uncomputable": (
         "eql",
-        "a `not` in the query applies to a test whose field is absent from the document, and "
-        "the verdict changes when that `not` holds",
-        "eql's PythonEngine is three-valued: `not` of a test on a missing field is null, so "
-        "the event is dropped; Elasticsearch translates `not` to a bool `must_not` query (the "
-        "QL NotQuery), which keeps documents without the field"),
-    "eql-regex-prefix": (
-        "eql",
-        "a `regex` test matches a prefix of the field's value but not the whole value, and the "
-        "verdict changes when that test fails",
-        "eql's `match` uses Python's re.match, anchored at the start only; an Elasticsearch "
-        "regex (Lucene) must match the whole value"),
-    "eql-wildcard-?": (
-        "eql",
-        "a `:`/`like` pattern holds `?`",
-        "eql's wildcard has no single-character `?` (it matches itself); Elasticsearch's has"),
+        "a test whose Elasticsearch outcome the runner cannot compute: a Lucene regex operator "
+        "(`&` intersection, `~` complement, `<n-m>` interval), a function or comparison detc "
+        "does not emit, or a comparison of a value with a literal of another type",
+        "the adjustments compute only what Elasticsearch documents for the tests detc emits"),
     "kql-unsupported": (
         "kql",
-        "duckdb-kql raises KqlUnsupportedError for one of: " + ", ".join(sorted(KQL_UNSUPPORTED)),
+        "duckdb-kql raises KqlUnsupportedError for one of: " + ", ".join(sorted(KQL_UNSUPPORTED))
+        + ", and the runner cannot compute its value (an argument that is not a column or a "
+        "dynamic property, or a range that is not a literal)",
         "duckdb-kql 1.1.2 has no IP-range functions and no count_distinctif aggregate (no mapping "
         "in its translate/functions.py)"),
     "eql-maxspan-second": (
         "eql",
         "two events of a sequence case lie more than maxspan but less than maxspan + 1s apart",
-        "eql 1.0.1 compares maxspan at whole-second granularity (shared/oracles/eql_check.py "
-        "engine limits); Elasticsearch compares milliseconds"),
+        "eql 1.0.1 compares maxspan at whole-second granularity (walkers.convert_time_range "
+        "divides by 1000); Elasticsearch compares milliseconds"),
     "kql-scheduled-window": (
         "kql",
         "the evaluator's verdict for the scheduled run ending at the case's last event (its events "
@@ -105,6 +98,62 @@ SKIPS = {
         "two fields of the event (or a field and the source's filter) map to one target field "
         "with different values",
         "no document or row on that target can hold both values: the mapping merges the fields"),
+}
+
+# id: (engine, where the engine departs from the vendor, what the runner computes instead and the
+# vendor documentation it rests on). An outcome lists the adjustments that changed its verdict
+# (Outcome.adjusted): the verdict the engine alone would give is not the one used.
+ADJUSTMENTS = {
+    "eql-not-null": (
+        "eql",
+        "eql's PythonEngine is three-valued: a test on a field the document lacks is null, `not` "
+        "of null is null, and a null condition drops the event",
+        "Elasticsearch runs each EQL test as a query (term, terms, range, wildcard, regexp) that a "
+        "document without the field does not match, `!=` and `not` as a bool `must_not`, which "
+        "keeps it: the test is false and its negation true (EQL syntax reference: `not` \"returns "
+        "true if the condition to the right is false\", `my_field == null` matches documents "
+        "without a value; Query DSL, Boolean query: must_not)"),
+    "eql-case": (
+        "eql",
+        "eql folds case for every string test or for none (one global switch, "
+        "eql.utils.CASE_INSENSITIVE; the parser drops the `~`), and folds with Python's "
+        "str.lower()",
+        "each test folds as written: `==`, `!=`, `in`, `like`, `regex` and functions without `~` "
+        "are case-sensitive, `:`, `in~`, `like~`, `regex~` and `f~(...)` are not (EQL syntax "
+        "reference: Comparison operators, Lookup operators, Case-insensitive functions); a "
+        "case-insensitive term or wildcard query matches a character or its other case as Java's "
+        "Character.toUpperCase/toLowerCase give it (Term query, `case_insensitive`)"),
+    "eql-regex": (
+        "eql",
+        "eql's `regex` runs Python's re.match: anchored at the start only, `.` stops at a newline, "
+        "the pattern read as Python syntax",
+        "Elasticsearch runs a Lucene regexp query: the pattern must match the whole value (\"Lucene's "
+        "patterns are always anchored\"), `.` matches any character, `@` any string, `#` nothing, "
+        "`\\` escapes any character, `\"...\"` is literal (Regular expression syntax)"),
+    "eql-wildcard": (
+        "eql",
+        "eql's wildcard has no single-character `?` and no `\\` escape, and its `*` stops at a "
+        "newline",
+        "`*` matches zero or more characters and `?` exactly one (EQL syntax reference, Wildcards)"),
+    "kql-ip-range": (
+        "kql",
+        "duckdb-kql has no ipv4_is_in_any_range / ipv6_is_in_any_range",
+        "the call is replaced by a helper column holding, per row, the function's documented value: "
+        "true if the address is in any of the networks, false if not, null when the address does "
+        "not parse (ipv4_is_in_any_range(), ipv6_is_in_any_range(): an IPv4 address given to the "
+        "IPv6 function is its IPv4-mapped IPv6 address)"),
+    "kql-minif-maxif": (
+        "kql",
+        "duckdb-kql has no minif / maxif",
+        "minif(x, p) is the least x over the rows where p holds, and aggregations ignore nulls "
+        "(minif(), maxif(); Null values: aggregate functions): the call is rewritten as "
+        "min(iff(p, x, datetime(null))), which duckdb-kql runs"),
+    "kql-count-distinctif": (
+        "kql",
+        "duckdb-kql has no count_distinctif",
+        "count_distinctif(x, p) is the exact number of distinct x over the rows where p holds "
+        "(count_distinctif()); duckdb-kql renders dcountif as exactly that, count(DISTINCT x) "
+        "FILTER (WHERE p), so the call is renamed"),
 }
 
 # How to store an event value for an `extend` column: the vendor columns that make the
@@ -140,6 +189,7 @@ class Outcome:
     def __init__(self, engine, case, query):
         self.engine, self.case, self.query, self.built = engine, case, query, None
         self.status, self.verdict, self.detail, self.skip_id = None, None, "", None
+        self.adjusted = []  # ADJUSTMENTS ids that changed the verdict
 
 
 # ---------------------------------------------------------------- events and mappings
@@ -170,19 +220,50 @@ def _number(v):
     return v
 
 
-def coerce(value, kind):
-    """The value as the target indexes a field of the schema's type: detc reads numbers given
-    as strings as numbers, and so do a long field in Elasticsearch and a long column."""
+class _Absent:
+    """A value an Elasticsearch field of that type does not index (see es_index)."""
+
+
+ABSENT = _Absent()
+
+
+def es_index(value, kind):
+    """The value as an Elasticsearch field of the schema's type indexes it, ABSENT when it
+    indexes nothing. keyword: the text (a JSON number or boolean as its text); long/double:
+    a number, a numeric string coerced, an empty string null (NumberFieldMapper: an empty
+    string with `coerce` is null); ip: a valid address, which reads back (doc values, the
+    `fields` a sequence joins on) in canonical form; boolean: true/false or "true"/"false".
+    Any other value is malformed, and `logs-*-*` data streams ignore malformed values
+    (ignore_malformed: the field is not indexed, the rest of the document is)."""
     if isinstance(value, list):
-        return [coerce(v, kind) for v in value]
+        return [v for v in (es_index(x, kind) for x in value) if v is not ABSENT]
     if kind == "number":
-        return _number(value)
-    if kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if kind in ("string", "ip") and isinstance(value, bool):
-        return "true" if value else "false"
-    if kind in ("string", "ip") and isinstance(value, (int, float)):
-        return str(value)
+        if isinstance(value, bool):
+            return ABSENT
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d+)?", value):
+            return _number(value)
+        return ABSENT
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value in ("true", "false"):
+            return value == "true"
+        return ABSENT
+    if kind == "ip":  # an ip field holds the address: its values read back in canonical form
+        if isinstance(value, str):
+            try:
+                a = ipaddress.ip_address(value)
+            except ValueError:
+                return ABSENT
+            return str(a.ipv4_mapped or a) if a.version == 6 else str(a)
+        return ABSENT
+    if kind == "string":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return json.dumps(value)
     return value
 
 
@@ -195,6 +276,14 @@ class Mappings:
         self.elastic = load(repo, "targets", "elastic.yaml")["sources"]
         self.sentinel = load(repo, "targets", "sentinel.yaml")["sources"]
         self.columns = load(HERE, "sentinel_columns.yaml")["tables"]
+
+    def kind(self, source, field):
+        """The schema type of a field, a family member's from its family."""
+        fields = self.schema[source]
+        if field in fields:
+            return fields[field]
+        prefix = field.rsplit(".", 1)[0]
+        return fields.get(prefix + ".*")
 
 
 class Target:
@@ -211,7 +300,12 @@ class Target:
         self.values[name], self.origin[name] = value, origin
 
 
-# ---------------------------------------------------------------- EQL
+def _filter_value(value):
+    """A source filter's value as one event holds it: a list filter's first value."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+# ---------------------------------------------------------------- EQL: documents and parsing
 
 @contextlib.contextmanager
 def case_folding(insensitive):
@@ -229,7 +323,7 @@ _parsed = {}
 
 
 def eql_parse(query, insensitive):
-    # Parse under the mode it runs in: the optimizer folds `in` lists under the current mode.
+    """The query as eql alone reads it (optimized, literals folded under the mode it runs in)."""
     key = (query, insensitive)
     if key not in _parsed:
         with case_folding(insensitive):
@@ -237,17 +331,66 @@ def eql_parse(query, insensitive):
     return _parsed[key]
 
 
+# Which tests Elasticsearch runs case-insensitively. eql's parser reads `:`, `in~`, `like~`,
+# `regex~` and `f~(...)` but keeps no trace of the `~`; these wrappers of its callbacks note
+# the node each one builds (by identity: the unoptimized tree keeps the parser's nodes; the
+# entry holds the node, so its id is never reused).
+_FOLDS = {}
+
+
+def _note_folding():
+    cls = eql.parser.LarkToEQL
+    if getattr(cls, "_detc_noted", False):
+        return
+    string_predicate, in_set, function_call = cls.string_predicate, cls.in_set, cls.function_call
+
+    def string_predicate_noted(self, node):
+        info = string_predicate(self, node)
+        _FOLDS[id(info.node)] = (info.node, str(node["STRING_PREDICATE"]) in (":", "like~", "regex~"))
+        return info
+
+    def in_set_noted(self, node):
+        info = in_set(self, node)
+        _FOLDS[id(info.node)] = (info.node, node.get("IN") == "in~")
+        return info
+
+    def function_call_noted(self, node, prev_node=None, prev_arg=None):
+        info = function_call(self, node, prev_node, prev_arg)
+        text = self.text[node.meta.start_pos:node.meta.end_pos]
+        _FOLDS[id(info.node)] = (info.node, re.match(r"\s*[\w.]+~\s*\(", text) is not None)
+        return info
+
+    cls.string_predicate, cls.in_set, cls.function_call = string_predicate_noted, in_set_noted, function_call_noted
+    cls._detc_noted = True
+
+
+_marked = {}
+
+
+def eql_parse_marked(query):
+    """The query's tree as the parser built it (no optimization, literals as written), with
+    _FOLDS telling which of its tests fold case. Cached, so the nodes' identities stay valid."""
+    if query not in _marked:
+        _note_folding()
+        with case_folding(False), skip_optimizations:
+            _marked[query] = parse_query(query)
+    return _marked[query]
+
+
 def eql_document(event, source, m):
+    """(flat {target field: indexed value}, nested document) of one event."""
     mapping = m.elastic[source]
     doc = Target()
     if mapping["category"] != "any":
         doc.put("event.category", mapping["category"], "the source's category")
     for field, value in (mapping.get("filter") or {}).items():
-        doc.put(field, value, "the source's filter")
+        doc.put(field, _filter_value(value), "the source's filter")
     for field, value in sorted(flatten(event).items()):
         target = mapping["fields"].get(field)
         if target is not None:  # an unmapped field cannot be in the compiled query
-            doc.put(target, coerce(value, m.schema[source].get(field)), field)
+            indexed = es_index(value, m.kind(source, field))
+            if indexed is not ABSENT:
+                doc.put(target, indexed, field)
     nested = {}
     for name, value in doc.values.items():
         *parents, last = name.split(".")
@@ -262,137 +405,286 @@ def _field_name(node):
     return ".".join([node.base] + [str(p) for p in node.path])
 
 
-def _unescape_eql(body):
-    simple = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+# ---------------------------------------------------------------- EQL: Elasticsearch's value of a test
 
-    def one(m):
-        text = m.group(1)
-        if text.startswith("u{"):
-            return chr(int(text[2:-1], 16))
-        return simple.get(text, text)
-    return re.sub(r"\\(u\{[0-9a-fA-F]+\}|.)", one, body, flags=re.S)
+class CannotCompute(Exception):
+    """A test whose Elasticsearch outcome the runner cannot compute (a skip)."""
 
 
-_EQL_TOKEN = re.compile(r'''(?P<str>"""(?:.*?)"""|"(?:[^"\\]|\\.)*")
-                          |(?P<name>[A-Za-z_@?][\w.@]*~?)
-                          |(?P<op>==|!=|<=|>=|[<>:(),\[\]])
-                          |(?P<space>\s+)
-                          |(?P<other>.)''', re.X | re.S)
-_EQL_KEYWORDS = {"and", "or", "not", "where", "by", "with", "sequence", "sample", "until", "of",
-                 "true", "false", "null", "in", "in~", "like", "like~", "regex", "regex~"}
-_CASE_FUNCTIONS = {"stringContains", "startsWith", "endsWith", "wildcard", "indexOf"}
+class OracleMismatch(Exception):
+    """eql and the computed Elasticsearch outcome differ where no known departure explains it:
+    an error of the runner (or of eql), reported as an engine error, never skipped."""
 
 
-def eql_tokens(query):
-    return [(m.lastgroup, m.group()) for m in _EQL_TOKEN.finditer(query) if m.lastgroup != "space"]
+def _other_case(c):
+    """Java's Character.isLowerCase(c) ? toUpperCase(c) : toLowerCase(c), for the simple
+    (one-character) case mappings; a character without one is its own other case."""
+    lower, upper = c.lower(), c.upper()
+    if c != upper and len(upper) == 1:
+        return upper
+    if c != lower and len(lower) == 1:
+        return lower
+    return c
 
 
-def has_cased_letter(text):
-    return any(c.lower() != c.upper() for c in text)
+def _char_re(c, fold):
+    if fold:
+        o = _other_case(c)
+        if o != c:
+            return "[" + re.escape(c) + re.escape(o) + "]"
+    return re.escape(c)
 
 
-def folds_every_letter(pattern):
-    """True if every cased letter of a regex sits in a [...] class that holds its other case
-    too, as detc spells case-insensitive patterns: such a regex ignores case by itself."""
-    i = 0
+def _literal_re(text, fold):
+    return "".join(_char_re(c, fold) for c in text)
+
+
+def _wildcard_re(pattern, fold):
+    """An Elasticsearch wildcard pattern (`*`, `?`, `\\` escaping the next character)."""
+    out, i = [], 0
     while i < len(pattern):
         c = pattern[i]
-        if c == "\\":
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(_char_re(pattern[i + 1], fold))
             i += 2
             continue
-        if c == "[":
-            j = i + 1
-            if pattern[j:j + 1] == "^":
-                j += 1
-            members, first = set(), True
-            while j < len(pattern) and (pattern[j] != "]" or first):
-                first = False
-                if pattern[j] == "\\":  # an escape (\d, \\, \]) adds no bare letter
+        out.append(".*" if c == "*" else "." if c == "?" else _char_re(c, fold))
+        i += 1
+    return "".join(out)
+
+
+def lucene_re(pattern):
+    """A Lucene regular expression (Elasticsearch's regexp syntax, all optional operators on, as
+    a regexp query has them by default) as an equivalent Python pattern to run with fullmatch and
+    re.DOTALL | re.ASCII. CannotCompute for the operators Python has no form for."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                raise CannotCompute("a Lucene regex ending in `\\`")
+            d = pattern[i + 1]
+            out.append("\\" + d if d in "dDsSwW" else re.escape(d))
+            i += 2
+        elif c == '"':
+            j = pattern.find('"', i + 1)
+            if j < 0:
+                raise CannotCompute("an unclosed `\"` in a Lucene regex")
+            out.append(re.escape(pattern[i + 1:j]))
+            i = j + 1
+        elif c == "[":
+            j, body = i + 1, "["
+            if j < n and pattern[j] == "^":
+                body, j = "[^", j + 1
+            items = 0
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "\\" and j + 1 < n:
+                    d = pattern[j + 1]
+                    body += "\\" + d if d in "dDsSwW" else re.escape(d)
                     j += 2
-                elif j + 2 < len(pattern) and pattern[j + 1] == "-" and pattern[j + 2] != "]":
-                    members.update(chr(k) for k in range(ord(pattern[j]), ord(pattern[j + 2]) + 1))
-                    j += 3
-                else:
-                    members.add(pattern[j])
+                elif pattern[j] == "-" and items and j + 1 < n and pattern[j + 1] != "]":
+                    body += "-"
                     j += 1
-            # A negated class is closed under case exactly when the set it excludes is.
-            if any(x.swapcase() not in members for x in members if x.lower() != x.upper()):
-                return False
+                    continue
+                else:
+                    body += re.escape(pattern[j])
+                    j += 1
+                items += 1
+            if j >= n:
+                raise CannotCompute("an unclosed `[` in a Lucene regex")
+            out.append(body + "]")
+            i = j + 1
+        elif c == ".":
+            out.append(".")
+        elif c == "@":
+            out.append(".*")
+        elif c == "#":
+            out.append("(?!)")
+        elif c in "&~<":
+            raise CannotCompute(f"the Lucene regex operator `{c}`")
+        elif c == "{":
+            j = pattern.find("}", i)
+            if j < 0 or not re.fullmatch(r"\d+(,\d*)?", pattern[i + 1:j]):
+                raise CannotCompute("a malformed `{...}` in a Lucene regex")
+            out.append(pattern[i:j + 1])
             i = j + 1
             continue
-        if c.lower() != c.upper():
+        elif c in "*+?|()":
+            out.append(c)
+        else:
+            out.append(re.escape(c))
+        if c not in "\\\"[{":
+            i += 1
+    return "".join(out)
+
+
+def _in_networks(value, networks):
+    """cidrMatch as Elasticsearch's ip field runs it: addresses as 128-bit values, an IPv4
+    address as its IPv4-mapped IPv6 address (Lucene InetAddressPoint)."""
+    def v6(addr):
+        return addr if addr.version == 6 else ipaddress.IPv6Address("::ffff:" + str(addr))
+    a = v6(ipaddress.ip_address(value))
+    for text in networks:
+        net = ipaddress.ip_network(text, strict=False)
+        if net.version == 4:
+            net = ipaddress.IPv6Network(f"::ffff:{net.network_address}/{96 + net.prefixlen}")
+        if a in net:
+            return True
+    return False
+
+
+_OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _same_type(value, literal):
+    if isinstance(literal, bool) or isinstance(value, bool):
+        return isinstance(literal, bool) and isinstance(value, bool)
+    if isinstance(literal, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(literal, str) and isinstance(value, str)
+
+
+def _constant(node):
+    """A constant operand as a literal (the unoptimized tree keeps `-3` as arithmetic)."""
+    if isinstance(node, (eql.ast.Literal, eql.ast.Field)):
+        return node
+    folded = node.optimize(recursive=True)
+    return folded if isinstance(folded, eql.ast.Literal) else node
+
+
+def es_test(node, flat, folds):
+    """Elasticsearch's outcome (True/False) of one test of an EQL query on one document."""
+    if isinstance(node, eql.ast.Comparison):
+        left, op, right = _constant(node.left), node.comparator, _constant(node.right)
+        if not isinstance(left, eql.ast.Field) and isinstance(right, eql.ast.Field):
+            left, right, op = right, left, _FLIP[op]
+        if not isinstance(left, eql.ast.Field) or not isinstance(right, eql.ast.Literal):
+            raise CannotCompute(f"comparison {node}")
+        value = flat.get(_field_name(left))
+        if isinstance(right, eql.ast.Null):
+            if op not in ("==", "!="):
+                raise CannotCompute(f"comparison {node}")
+            return (value is None) == (op == "==")
+        if value is None:
+            return op == "!="  # term query misses; `!=` is its must_not
+        if not _same_type(value, right.value):
+            raise CannotCompute(f"{_field_name(left)} = {value!r} compared with {right.value!r}")
+        return _OPS[op](value, right.value)
+    if isinstance(node, eql.ast.InSet):
+        container = [_constant(c) for c in node.container]
+        if not isinstance(node.expression, eql.ast.Field) or not all(
+                isinstance(c, eql.ast.Literal) for c in container):
+            raise CannotCompute(f"lookup {node}")
+        value = flat.get(_field_name(node.expression))
+        if value is None:
             return False
-        i += 1
-    return True
+        for c in container:
+            if not _same_type(value, c.value):
+                raise CannotCompute(f"{value!r} looked up in {node}")
+            if isinstance(c.value, str) and folds:
+                if re.fullmatch(_literal_re(c.value, True), value, re.S):
+                    return True
+            elif value == c.value:
+                return True
+        return False
+    if isinstance(node, eql.ast.FunctionCall):
+        args = node.arguments
+        if not args or not isinstance(args[0], eql.ast.Field) or not all(
+                isinstance(a, eql.ast.String) for a in args[1:]):
+            raise CannotCompute(f"function {node}")
+        value = flat.get(_field_name(args[0]))
+        if value is None:
+            return False
+        literals = [a.value for a in args[1:]]
+        if node.name == "cidrMatch":
+            return _in_networks(value, literals)
+        if not isinstance(value, str):
+            raise CannotCompute(f"{node.name} on {value!r}")
+        if node.name == "wildcard":
+            return any(re.fullmatch(_wildcard_re(p, folds), value, re.S) for p in literals)
+        if node.name == "match":
+            flags = re.S | re.ASCII | (re.I if folds else 0)
+            return any(re.fullmatch(lucene_re(p), value, flags) for p in literals)
+        if node.name in ("stringContains", "startsWith", "endsWith") and len(literals) == 1:
+            body = _literal_re(literals[0], folds)
+            pattern = {"stringContains": f".*{body}.*", "startsWith": f"{body}.*", "endsWith": f".*{body}"}[node.name]
+            return re.fullmatch(pattern, value, re.S) is not None
+        raise CannotCompute(f"function {node.name}")
+    if isinstance(node, (eql.ast.IsNull, eql.ast.IsNotNull)) and isinstance(node.expr, eql.ast.Field):
+        return (flat.get(_field_name(node.expr)) is None) == isinstance(node, eql.ast.IsNull)
+    if isinstance(node, eql.ast.Boolean):
+        return node.value
+    raise CannotCompute(f"{type(node).__name__} {node}")
 
 
-def eql_case_kinds(query, exact_fields):
-    """(has a case-insensitive test, has a case-sensitive test), read from the query text since
-    eql's AST no longer says which tests carried `~`. Tests whose literals hold no cased letter,
-    regexes that spell both cases, and the source filter (whose exact value the document
-    carries) cannot depend on case and count as neither."""
-    toks = eql_tokens(query)
-
-    def literals(k):
-        """The string literals of the operand that starts at token k: one, or a (...) list."""
-        out, depth = [], 0
-        for kind, text in toks[k:]:
-            if kind == "str":
-                out.append(_unescape_eql(text[3:-3] if text.startswith('"""') else text[1:-1]))
-            elif text in "([":
-                depth += 1
-            elif text in ")]":
-                depth -= 1
-            if depth <= 0:
-                break
-        return out
-
-    def sensitive(values, regex):
-        return any(not folds_every_letter(v) if regex else has_cased_letter(v) for v in values)
-
-    ci = cs = False
-    for k, (kind, text) in enumerate(toks):
-        nxt = toks[k + 1][1] if k + 1 < len(toks) else ""
-        if kind == "name" and text in ("in~", "like~", "regex~") or text == ":":
-            ci |= any(has_cased_letter(v) for v in literals(k + 1))
-        elif text in ("in", "like"):
-            cs |= sensitive(literals(k + 1), regex=False)
-        elif text == "regex":
-            cs |= sensitive(literals(k + 1), regex=True)
-        elif text in ("==", "!=") and k > 0 and toks[k - 1][1] not in exact_fields:
-            cs |= sensitive(literals(k + 1) if toks[k + 1][0] == "str" else [], regex=False)
-        elif kind == "name" and nxt == "(" and text not in _EQL_KEYWORDS:
-            args = literals(k + 1)
-            if text.endswith("~"):
-                ci |= any(has_cased_letter(v) for v in args)
-            elif text in ("match", "regex"):
-                cs |= sensitive(args, regex=True)
-            elif text in _CASE_FUNCTIONS:
-                cs |= sensitive(args, regex=False)
-    return ci, cs
+_converted = {}
 
 
-def eql_atom_folds(atom, query):
-    """Whether Elasticsearch folds case in this test of the parsed query: True or False when
-    the query text tells (the function is written once, with or without `~`; every `regex`
-    of the query has the same form), None when it cannot."""
-    if isinstance(atom, eql.ast.FunctionCall) and atom.name == "match":
-        forms = {text for kind, text in eql_tokens(query) if text in ("regex", "regex~")}
-        return "regex~" in forms if len(forms) == 1 else None
-    if isinstance(atom, eql.ast.FunctionCall):
-        flat, text = " ".join(query.split()), " ".join(str(atom).split())
-        plain, tilde = text in flat, text.replace(atom.name + "(", atom.name + "~(", 1) in flat
-        return tilde if plain != tilde else None
-    return None
-
-
-def eql_atoms(ast):
-    return [n for n in ast if isinstance(n, (eql.ast.FunctionCall, eql.ast.InSet, eql.ast.Comparison))]
-
-
-def eql_value(node, event, insensitive):
+def eql_engine_test(node, event, insensitive):
+    """eql's own value of one test (True, False or None) under one folding mode."""
+    key = (id(node), insensitive)
     with case_folding(insensitive):
-        return eql.PythonEngine().convert(node, scoped=True)(event)
+        if key not in _converted:
+            _converted[key] = (node, eql.PythonEngine().convert(node, scoped=True))
+        try:
+            return _converted[key][1](event)
+        except Exception:  # a type eql cannot compare is its null
+            return None
+
+
+def _kleene_not(v):
+    return None if v is None else not v
+
+
+def es_condition(node, flat, event, notes, global_fold):
+    """(Elasticsearch's value, eql's own value) of a condition on one document. Each test gets
+    Elasticsearch's outcome; where it differs from eql's own (in eql's global folding mode), the
+    departure is named in `notes`; eql's own value keeps its three-valued logic."""
+    if isinstance(node, eql.ast.And):
+        parts = [es_condition(t, flat, event, notes, global_fold) for t in node.terms]
+        es, own = all(p[0] for p in parts), [p[1] for p in parts]
+        return es, (False if False in own else None if None in own else True)
+    if isinstance(node, eql.ast.Or):
+        parts = [es_condition(t, flat, event, notes, global_fold) for t in node.terms]
+        es, own = any(p[0] for p in parts), [p[1] for p in parts]
+        return es, (True if True in own else None if None in own else False)
+    if isinstance(node, eql.ast.Not):
+        es, own = es_condition(node.term, flat, event, notes, global_fold)
+        return not es, _kleene_not(own)
+    folds = folds_case(node)
+    es = es_test(node, flat, folds)
+    own = eql_engine_test(node, event, global_fold)
+    if own is None:
+        notes.add("eql-not-null")
+    elif own != es:
+        mine = own if folds == global_fold else eql_engine_test(node, event, folds)
+        if mine != own:
+            notes.add("eql-case")
+        if mine is None:
+            notes.add("eql-not-null")
+        elif mine != es:
+            if isinstance(node, eql.ast.FunctionCall) and node.name == "match":
+                notes.add("eql-regex")
+            elif isinstance(node, eql.ast.FunctionCall) and node.name == "wildcard":
+                notes.add("eql-wildcard")
+            elif folds:
+                notes.add("eql-case")
+            else:
+                raise OracleMismatch(f"eql gives {mine} where Elasticsearch gives {es} for "
+                                     f"`{node}` on {flat!r}, and no known departure explains it")
+    return es, own
+
+
+def folds_case(node):
+    entry = _FOLDS.get(id(node))
+    return entry is not None and entry[0] is node and entry[1]
+
+
+def _query_folds(ast):
+    """Whether any test of the query folds case: the mode eql alone would have to pick."""
+    return any(folds_case(n) for n in ast)
 
 
 def eql_matches(ast, event, insensitive):
@@ -406,35 +698,22 @@ def eql_matches(ast, event, insensitive):
     return bool(hits)
 
 
-class _Replaced(eql.walkers.RecursiveWalker):
-    """The query with some of its nodes (picked by identity) replaced by boolean literals."""
-
-    def __init__(self, values):
-        super().__init__()
-        self.values = values  # {id(node): bool}
-
-    def _walk_base_node(self, node, *args, **kwargs):
-        if id(node) in self.values:
-            return eql.ast.Boolean(self.values[id(node)])
-        return super()._walk_base_node(node, *args, **kwargs)
-
-
 def judge_eql(out, case, m):
-    """A single event, or (a correlation case) the case's events in time order: a sequence."""
+    """A single event, or (a correlation case) the case's events in time order: a sequence.
+    Each test takes Elasticsearch's value; a sequence then runs on eql's engine with each step's
+    condition replaced by a flag holding Elasticsearch's value of it for each event."""
     query = out.query
     if isinstance(case["event"], list):
         parts = [(t, src, ev) for t, _, src, ev in case_events(case)]
     else:
         parts = [(0, case["source"], case["event"])]
-    flats, docs, exact = [], [], set()
+    flats, docs = [], []
     for t, source, ev in parts:
-        mapping = m.elastic[source]
         flat, nested = eql_document(ev, source, m)
         flats.append(flat)
-        docs.append(eql.Event(mapping["category"], t, nested))
-        exact |= set(mapping.get("filter") or {})
+        docs.append(eql.Event(m.elastic[source]["category"], t, nested))
     out.built = [d.data for d in docs] if isinstance(case["event"], list) else docs[0].data
-    ast = eql_parse(query, False)  # the case-sensitive parse keeps every literal as written
+    ast = eql_parse_marked(query)
 
     read = sorted({_field_name(n) for n in ast if isinstance(n, eql.ast.Field)})
     arrays = [f"{f} = {flat[f]!r}" for flat in flats for f in read if isinstance(flat.get(f), list)]
@@ -446,44 +725,35 @@ def judge_eql(out, case, m):
         near = [(a[0], b[0]) for i, a in enumerate(parts) for b in parts[i + 1:] if w < abs(b[0] - a[0]) < w + 1000]
         if near:
             raise Skip("eql-maxspan-second", f"maxspan {w} ms; events {near[0][1] - near[0][0]} ms apart")
-    for n in ast:
-        if isinstance(n, eql.ast.FunctionCall) and n.name == "wildcard" and any(
-                isinstance(a, eql.ast.String) and "?" in a.value for a in n.arguments[1:]):
-            raise Skip("eql-wildcard-?", str(n))
 
-    ci, cs = eql_case_kinds(query, exact)
-    folding = not cs  # with only one kind of test, the engine's matching mode is exact
-    if ci and cs:
-        # Either mode is exact when no test changes with folding on these events, and one is
-        # when every test that changes folds the same way in Elasticsearch.
-        changed = [a for a in eql_atoms(ast)
-                   if any(eql_value(a, d, True) != eql_value(a, d, False) for d in docs)]
-        folds = {eql_atom_folds(a, query) for a in changed}
-        if None in folds or len(folds) > 1:
-            raise Skip("eql-case", "; ".join(" ".join(str(a).split()) for a in changed))
-        folding = folds.pop() if folds else True
-    ast = eql_parse(query, folding)
-    event = docs if isinstance(case["event"], list) else docs[0]
-    verdict = eql_matches(ast, event, folding)
-    # Where the engine departs from Elasticsearch on this event, the test takes Elasticsearch's
-    # value in a copy of the query; if that changes the verdict, the engine cannot judge it.
-    with case_folding(folding):
-        flags = eql.functions.regex_flags()
-    prefix_only = {}
-    for n in ast:
-        if isinstance(n, eql.ast.FunctionCall) and n.name == "match" and isinstance(n.arguments[0], eql.ast.Field):
-            pattern = "|".join(a.value for a in n.arguments[1:])
-            for flat in flats:
-                value = flat.get(_field_name(n.arguments[0]))
-                if isinstance(value, str) and re.match(pattern, value, flags) and not re.fullmatch(pattern, value, flags):
-                    prefix_only[id(n)] = (False, f"{' '.join(str(n).split())} on {value!r}")
-    # A `not` of a test on a missing field holds in Elasticsearch (a `must_not` query).
-    null_nots = {id(n): (True, " ".join(str(n).split())) for n in ast
-                 if isinstance(n, eql.ast.Not) and any(eql_value(n.term, d, folding) is None for d in docs)}
-    for skip_id, replaced in (("eql-regex-prefix", prefix_only), ("eql-not-null", null_nots)):
-        if replaced and eql_matches(_Replaced({k: v for k, (v, _) in replaced.items()}).walk(ast),
-                                    event, folding) != verdict:
-            raise Skip(skip_id, "; ".join(text for _, text in replaced.values()))
+    global_fold = _query_folds(ast)
+    notes = set()
+    first = ast.first
+    try:
+        if isinstance(first, eql.ast.EventQuery):
+            ok = first.event_type in ("any", docs[0].type)
+            es, own = es_condition(first.query, flats[0], docs[0], notes, global_fold) if ok else (False, False)
+            verdict, own_verdict = ok and es, bool(ok and own)
+        elif isinstance(first, eql.ast.Sequence):
+            steps, flagged = first.queries, []
+            for flat, doc in zip(flats, docs):
+                flags = {}
+                for k, sub in enumerate(steps):
+                    ok = sub.query.event_type in ("any", doc.type)
+                    flags[f"detc_step_{k}"] = ok and es_condition(sub.query.query, flat, doc, notes, global_fold)[0]
+                flagged.append(eql.Event(doc.type, doc.time, dict(doc.data, **flags)))
+            marked = eql.ast.Sequence(
+                [eql.ast.SubqueryBy(eql.ast.EventQuery("any", eql.ast.Comparison(
+                    eql.ast.Field(f"detc_step_{k}"), eql.ast.Comparison.EQ, eql.ast.Boolean(True))), sub.join_values, sub.data)
+                 for k, sub in enumerate(steps)], first.max_span, first.close)
+            verdict = eql_matches(eql.ast.PipedQuery(marked, ast.pipes), flagged, False)
+            own_verdict = eql_matches(eql_parse(query, global_fold), docs, global_fold)
+        else:
+            raise CannotCompute(f"a {type(first).__name__} query")
+    except CannotCompute as e:
+        raise Skip("eql-uncomputable", str(e))
+    if verdict != own_verdict:
+        out.adjusted = sorted(notes) or ["eql-not-null"]
     return verdict
 
 
@@ -501,11 +771,15 @@ def kql_reads(query, column):
 
 
 def kql_store(value, kind, field, column):
-    """The value as a Sentinel column of that Kusto type stores it."""
+    """The value as a Sentinel column of that Kusto type stores it. An empty value is null in a
+    column of any type but string (Kusto's null values: every scalar type but string has a null;
+    an empty string is the string's missing value)."""
     if kind == "dynamic":
         return json.dumps(value)
     if isinstance(value, list):
         raise Skip("kql-array", f"{field} = {value!r} -> {column} ({kind})")
+    if value == "" and kind != "string":
+        return None
     if kind == "string":
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -530,7 +804,7 @@ def kql_row(case, query, m):
     extend = mapping.get("extend") or {}
     row = Target()
     for column, value in (mapping.get("filter") or {}).items():
-        row.put(column, value, "the source's filter")
+        row.put(column, _filter_value(value), "the source's filter")
     flat = flatten(case["event"])
     for column, expression in extend.items():
         fields = [f for f, c in mapping["fields"].items() if c == column and f in flat]
@@ -578,6 +852,126 @@ def kql_row(case, query, m):
     return table, columns, values
 
 
+
+# ---------------------------------------------------------------- KQL: what duckdb-kql lacks
+
+_IP_CALL = re.compile(r"\b(ipv4|ipv6)_is_in_any_range\(")
+_KQL_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _kql_call_args(query, start):
+    """The argument texts of the call whose `(` is at start, and the index after its `)`."""
+    args, depth, i, begin = [], 0, start, start + 1
+    while i < len(query):
+        c = query[i]
+        if c == '"':
+            i = _KQL_STRING.match(query, i).end()
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                args.append(query[begin:i].strip())
+                return args, i + 1
+        elif c == "," and depth == 1:
+            args.append(query[begin:i].strip())
+            begin = i + 1
+        i += 1
+    raise Skip("kql-unsupported", f"an unclosed call at {query[start - 20:start]!r}")
+
+
+_ADDRESS_ARG = re.compile(r"(?:tostring\(([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)+)\))|([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)")
+
+
+def _kql_address(arg, columns, row):
+    """The value of an IP function's address argument in a row, as text ("" when absent; None
+    when the row's table has no such column): a column, or a dynamic column's property
+    (`tostring(Col.prop)` or `Col.prop`)."""
+    m = _ADDRESS_ARG.fullmatch(arg)
+    if not m:
+        raise Skip("kql-unsupported", f"an IP-range function on `{arg}`")
+    root, path = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    names = [c for c, _ in columns]
+    if root not in names or (path and columns[names.index(root)][1] != "JSON"):
+        return None  # another table's column (a property path only reads a dynamic column)
+    value = row[names.index(root)]
+    if path:
+        value = json.loads(value) if isinstance(value, str) else value
+        for p in path[1:].split("."):
+            value = value.get(p) if isinstance(value, dict) else None
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def _blank_kql_strings(query):
+    """The query with every string literal's body blanked, positions kept."""
+    return _KQL_STRING.sub(lambda m: '"' + "x" * (len(m.group()) - 2) + '"', query)
+
+
+def kql_ip_in_any_range(family, address, ranges):
+    """ipv4_is_in_any_range / ipv6_is_in_any_range as Microsoft documents them: null when the
+    address does not parse (for the IPv6 function an IPv4 address is its IPv4-mapped IPv6
+    address), else whether it lies in any of the ranges."""
+    try:
+        a = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if family == "ipv4":
+        if a.version != 4:
+            return None
+        nets = [ipaddress.IPv4Network(r, strict=False) for r in ranges]
+    else:
+        if a.version == 4:
+            a = ipaddress.IPv6Address("::ffff:" + str(a))
+        nets = []
+        for r in ranges:
+            n = ipaddress.ip_network(r, strict=False)
+            nets.append(n if n.version == 6 else ipaddress.IPv6Network(f"::ffff:{n.network_address}/{96 + n.prefixlen}"))
+    return any(a in n for n in nets)
+
+
+def kql_substitute(query, tables):
+    """(query, tables, adjustments): the query and its tables with what duckdb-kql lacks
+    computed (ADJUSTMENTS kql-ip-range, kql-count-distinctif). Skip when it cannot be."""
+    used = []
+    if "count_distinctif(" in _strip_kql_strings(query):
+        query = re.sub(r"\bcount_distinctif\(", "dcountif(", query)
+        used.append("kql-count-distinctif")
+    while True:
+        m = re.search(r"\b(min|max)if\(", _blank_kql_strings(query))
+        if not m:
+            break
+        args, end = _kql_call_args(query, m.end() - 1)
+        if len(args) != 2 or args[0] != "TimeGenerated":
+            raise Skip("kql-unsupported", f"{m.group(1)}if({', '.join(args)})")
+        query = query[:m.start()] + f"{m.group(1)}(iff({args[1]}, {args[0]}, datetime(null)))" + query[end:]
+        used.append("kql-minif-maxif")
+    k = 0
+    while True:
+        m = _IP_CALL.search(_blank_kql_strings(query))
+        if not m:
+            break
+        args, end = _kql_call_args(query, m.end() - 1)
+        if len(args) < 2 or not all(_KQL_STRING.fullmatch(a) for a in args[1:]):
+            raise Skip("kql-unsupported", f"{m.group(1)}_is_in_any_range with ranges {args[1:]}")
+        ranges = [json.loads(a) for a in args[1:]]
+        helper = f"DetcIpRange{k}"
+        k += 1
+        new_tables = []
+        for t in tables:
+            rows = []
+            for row in t["rows"]:
+                address = _kql_address(args[0], t["columns"], row)
+                # a table without the column is another step's: its helper is never read
+                value = None if address is None else kql_ip_in_any_range(m.group(1), address, ranges)
+                rows.append(list(row) + [value])
+            new_tables.append(dict(t, columns=t["columns"] + [[helper, "BOOLEAN"]], rows=rows))
+        tables = new_tables
+        query = query[:m.start()] + helper + query[end:]
+        used.append("kql-ip-range")
+    return query, tables, sorted(set(used))
 # ---------------------------------------------------------------- correlation cases
 
 def event_time_ms(value):
@@ -664,17 +1058,37 @@ def kql_tables(case, query, m):
         entry = tables.setdefault(table, {"table": table, "columns": columns, "rows": [], "offsets": []})
         entry["rows"].append(values)
         entry["offsets"].append(t - last)
+    # A table the query reads that no event of the case is in exists, empty.
+    for name in re.findall(r"^\s*([A-Za-z_]\w*)\s*$", _strip_kql_strings(query), re.M):
+        if name in m.columns and name not in tables:
+            tables[name] = {"table": name, "columns": [[c, DUCKDB_TYPES[k]] for c, k in m.columns[name].items()],
+                            "rows": [], "offsets": []}
     return list(tables.values())
 
 
 # ---------------------------------------------------------------- driver
 
-def run(cases, compiled, repo, work, kql_python, flip=False):
+_ROW_WISE = re.compile(r"\|\s*(where|extend)\b")
+
+
+def _row_wise(query):
+    """Whether a single-event query keeps every column and judges each row alone (only `where`
+    and `extend` after the table), so one table of many events judges each by its row id."""
+    lines = [line.strip() for line in _strip_kql_strings(query).split("\n") if line.strip()]
+    return all(_ROW_WISE.match(line) for line in lines[1:])
+
+
+def run(cases, compiled, repo, work, kql_python, flip=False, m=None):
     """Judge every case with both engines; returns a list of Outcome. With flip, detc's
-    verdict is inverted first (the self-test: every judged case must then disagree)."""
-    m = Mappings(repo)
+    verdict is inverted first (the self-test: every judged case must then disagree).
+
+    A correlation case (its `event` a list) may carry `kql_window`: True when its caller knows
+    that the evaluator's verdict for the scheduled run equals its verdict for the case, or the
+    detail of a `kql-scheduled-window` skip; without it, kql_window_verdict runs `detc hunt`.
+    The single-event cases of one rule run in one KQL table, one row each."""
+    m = m or Mappings(repo)
     queries = {(e["rule"], e["language"]): e["query"] for e in compiled}
-    outcomes, kql_batch = [], []
+    outcomes, kql_batch, groups, eql_outs = [], [], {}, []
     for case in cases:
         if not isinstance(case.get("matched"), bool):
             continue  # a case detc itself skipped has no verdict to compare
@@ -683,12 +1097,7 @@ def run(cases, compiled, repo, work, kql_python, flip=False):
             case = dict(case, matched=not case["matched"])
         if (case["rule"], "eql") in queries:
             out = Outcome("eql", case, queries[(case["rule"], "eql")])
-            try:
-                settle(out, judge_eql(out, case, m))
-            except Skip as s:
-                out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
-            except Exception as e:  # an engine crash is a failure, reported with the case
-                out.status, out.detail = "error", f"{type(e).__name__}: {e}"
+            eql_outs.append(out)
             outcomes.append(out)
         if (case["rule"], "kql") in queries:
             out = Outcome("kql", case, queries[(case["rule"], "kql")])
@@ -700,25 +1109,56 @@ def run(cases, compiled, repo, work, kql_python, flip=False):
                         dict({c: v for (c, _), v in zip(t["columns"], row) if v not in (None, "")},
                              TimeGenerated=f"last event {o:+d} ms")
                         for row, o in zip(t["rows"], t["offsets"])]} for t in tables]
-                    kql_window_verdict(case, out.query, repo, work, matched)
+                    window = case.get("kql_window")
+                    if window is None:
+                        kql_window_verdict(case, out.query, repo, work, matched)
+                    elif window is not True:
+                        raise Skip("kql-scheduled-window", str(window))
+                    query, tables, used = kql_substitute(out.query, tables)
+                    kql_batch.append(([(None, out)], {"tables": tables, "query": query}, used))
                 else:
                     table, columns, values = kql_row(case, out.query, m)
                     out.built = {"table": table, "row": {c: v for (c, _), v in zip(columns, values)}}
-                    tables = [{"table": table, "columns": columns, "rows": [values], "offsets": None}]
-                kql_batch.append((out, {"id": len(kql_batch), "tables": tables, "query": out.query}))
+                    key = (case["rule"], out.query) if _row_wise(out.query) else id(out)
+                    group = groups.setdefault(key, {"table": table, "columns": columns, "rows": [], "outs": [],
+                                                    "query": out.query})
+                    group["rows"].append(values)
+                    group["outs"].append(out)
             except Skip as s:
                 out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
             except Exception as e:
                 out.status, out.detail = "error", f"{type(e).__name__}: {e}"
-    if kql_batch:
-        for out, result in zip([o for o, _ in kql_batch], run_kql([c for _, c in kql_batch], work, kql_python)):
-            if "rows" in result:
-                settle(out, result["rows"] > 0)
-            elif "unsupported" in result and result["unsupported"] in KQL_UNSUPPORTED:
-                out.status, out.skip_id, out.detail = "skip", "kql-unsupported", result["unsupported"]
-            else:
-                out.status = "error"
-                out.detail = result.get("message") or result.get("error")
+    for group in groups.values():
+        columns = group["columns"] + [["DetcRow", "BIGINT"]]
+        rows = [list(values) + [k] for k, values in enumerate(group["rows"])]
+        try:
+            query, tables, used = kql_substitute(group["query"], [
+                {"table": group["table"], "columns": columns, "rows": rows, "offsets": None}])
+        except Skip as s:
+            for out in group["outs"]:
+                out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
+            continue
+        kql_batch.append((list(enumerate(group["outs"])), {"tables": tables, "query": query, "key": "DetcRow"}, used))
+    pending = start_kql([dict(c, id=i) for i, (_, c, _) in enumerate(kql_batch)], work, kql_python) if kql_batch else None
+    # The EQL cases are judged here while kql_engine.py runs.
+    for out in eql_outs:
+        try:
+            settle(out, judge_eql(out, out.case, m))
+        except Skip as s:
+            out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
+        except Exception as e:  # an engine crash is a failure, reported with the case
+            out.status, out.detail = "error", f"{type(e).__name__}: {e}"
+    if pending:
+        for (members, _, used), result in zip(kql_batch, finish_kql(pending)):
+            for row, out in members:
+                if "keys" in result or "rows" in result:
+                    settle(out, row in set(result["keys"]) if "keys" in result else result["rows"] > 0)
+                    out.adjusted = list(used)
+                elif "unsupported" in result and result["unsupported"] in KQL_UNSUPPORTED:
+                    out.status, out.skip_id, out.detail = "skip", "kql-unsupported", result["unsupported"]
+                else:
+                    out.status = "error"
+                    out.detail = result.get("message") or result.get("error")
     return outcomes
 
 
@@ -727,12 +1167,20 @@ def settle(out, verdict):
     out.status = "agree" if verdict == out.case["matched"] else "disagree"
 
 
-def run_kql(batch, work, kql_python):
+def start_kql(batch, work, kql_python):
+    """Start kql_engine.py on a batch of cases; finish_kql waits for its results."""
     cases_file = os.path.join(work, "kql_engine_cases.json")
     results_file = os.path.join(work, "kql_engine_results.json")
     with open(cases_file, "w", encoding="utf-8") as f:
         json.dump(batch, f)
-    subprocess.run([kql_python, os.path.join(HERE, "kql_engine.py"), cases_file, results_file], check=True)
+    proc = subprocess.Popen([kql_python, os.path.join(HERE, "kql_engine.py"), cases_file, results_file])
+    return proc, results_file
+
+
+def finish_kql(pending):
+    proc, results_file = pending
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
     with open(results_file, encoding="utf-8") as f:
         return json.load(f)
 

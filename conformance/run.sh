@@ -5,8 +5,9 @@
 # grammar, and a Splunk search-language tokenizer for SPL. Then real engines run the library's compiled EQL
 # (`eql`) and KQL (DuckDB-KQL) over every `detc test` event, and over the events of every
 # correlation case (EQL sequences; KQL summarize, joins, first seen), and must agree with detc.
-# Last, the deployable packages of `detc package` are checked file by file (packages.py), the
-# Splunk app by Splunk AppInspect.
+# Then the deployable packages of `detc package` are checked file by file (packages.py), the
+# Splunk app by Splunk AppInspect. Last, the random differential test (differential.py):
+# generated rules and events through detc hunt, DuckDB-KQL and the eql engine, 2 minutes.
 # Installs what it needs (pip, npm) into conformance/.deps, which git ignores, and reuses
 # it while the pins are unchanged.
 #
@@ -93,3 +94,9 @@ fi
   --queries-out "$work/packaged.json"
 # The packaged KQL (with the `extend` a single-event rule's alert columns add) through Kusto.Language.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" packaged="$work/packaged.json"
+
+# 6. The random differential test (docs/CONFORMANCE.md): generated rules of every form and
+#    operator, and events built from their literals, judged by `detc hunt`, DuckDB-KQL and the
+#    `eql` engine (with Elasticsearch's documented semantics); ES|QL must select the source as
+#    EQL does. A fixed seed and the CI bound: batches for 2 minutes; any disagreement fails.
+"$deps/venv/bin/python" "$here/differential.py" --repo "$repo" --detc "$detc" --seed 20261207 --minutes 2

@@ -279,3 +279,62 @@ fn splunk_sequence_alert_fields_name_the_returned_rows() {
         "{column} not a key of {spl}"
     );
 }
+
+fn refusals(text: &str) -> Vec<(String, String)> {
+    let (_, diags) = common::compile_text(&common::rule("r", text));
+    diags
+        .iter()
+        .map(|d| (d.code.to_string(), d.message.clone()))
+        .collect()
+}
+
+/// Found by the generator: an EQL step names no index, so a sequence over two sources that
+/// share an event category let one source's events fill the other's step.
+#[test]
+fn eql_sequence_steps_must_tell_their_sources_apart() {
+    let refused = refusals(
+        "sequence by user.name within 5m {\n    directory_audit where event.outcome == \"success\"\n    hr_record where event.action == \"hire\"\n  }",
+    );
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0].0, "E0404");
+    assert!(
+        refused[0].1.contains("elastic")
+            && refused[0]
+                .1
+                .contains("`directory_audit` events from `hr_record` events"),
+        "{refused:#?}"
+    );
+    // Categories (or filters) that differ set the steps apart.
+    assert!(refusals(SEQUENCE).is_empty());
+}
+
+/// Found by the generator: two sources read from one table (`linux_auth_log` is the auth
+/// facilities of `Syslog`) overlap, so a step took the other source's events.
+#[test]
+fn sequence_steps_from_overlapping_sources_are_refused() {
+    let refused = refusals(
+        "sequence by message within 10m {\n    linux_auth_log where message != \"x\"\n    syslog where not exists host.name\n  }",
+    );
+    let targets: Vec<&str> = refused
+        .iter()
+        .filter(|(code, _)| code == "E0404")
+        .filter_map(|(_, m)| ["sentinel", "elastic"].into_iter().find(|t| m.contains(t)))
+        .collect();
+    assert_eq!(targets, ["sentinel", "elastic"], "{refused:#?}");
+}
+
+/// Found by the generator: Kusto's `max` of a group without numbers is null, and Kusto's
+/// `null != 9` holds, so `having max(f) != 9` fired on a group with no value.
+#[test]
+fn kql_min_and_max_terms_need_a_value() {
+    let out = compiled(
+        "from network_connection where exists network.transport\n  group by host.name window 30s\n  having max(source.port) != 9 or min(source.port) < 2",
+    );
+    let kql = query(&out, Language::Kql);
+    assert!(
+        kql.ends_with(
+            "| where (isnotnull(max_source_port) and max_source_port != 9) or (isnotnull(min_source_port) and min_source_port < 2)"
+        ),
+        "{kql}"
+    );
+}

@@ -12,12 +12,13 @@
 
 use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
-    join_having, nnf, plain_identifier, quoted, source_mapping,
+    join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
 };
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
+use crate::syntax::ast::Span;
 use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
@@ -38,8 +39,11 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             having,
         ),
         ir::RuleKind::Sequence {
-            by, within, steps, ..
-        } => sequence(steps, by, *within, mapping),
+            by,
+            within,
+            steps,
+            span,
+        } => sequence(steps, by, *within, *span, mapping),
         ir::RuleKind::FirstSeen {
             query,
             field: f,
@@ -279,8 +283,15 @@ fn sequence(
     steps: &[Query],
     by: &[ir::Field],
     within: ir::Duration,
+    span: Span,
     mapping: &Mapping,
 ) -> Result<Vec<Compiled>> {
+    // An EQL step names no index: it takes any event of the sequence's indices that meets
+    // its category and filters.
+    steps_apart(steps, mapping, span, "EQL", |a, b| {
+        matches!((a.category.as_deref(), b.category.as_deref()),
+            (Some(x), Some(y)) if x != y && x != "any" && y != "any")
+    })?;
     let mut rendered = Vec::new();
     for q in steps {
         let src = source_mapping(mapping, q)?;

@@ -147,6 +147,49 @@ pub fn result_field(
     }
 }
 
+/// A sequence's steps read sources that no event of the target belongs to both of, so
+/// each step takes only its own source's events, as in the evaluator: `apart` says when the
+/// target's selection (category, table) tells two sources apart, or a filter field both
+/// set to values no event holds at once does. Otherwise E0404 names the two sources.
+pub(crate) fn steps_apart(
+    steps: &[ir::Query],
+    mapping: &Mapping,
+    span: Span,
+    language: &str,
+    apart: impl Fn(&SourceMapping, &SourceMapping) -> bool,
+) -> Result<()> {
+    let filters_apart = |a: &SourceMapping, b: &SourceMapping| {
+        let (Some(fa), Some(fb)) = (&a.filter, &b.filter) else {
+            return false;
+        };
+        fa.iter().any(|(k, va)| {
+            fb.get(k)
+                .is_some_and(|vb| va.values().iter().all(|x| !vb.values().contains(x)))
+        })
+    };
+    for (i, a) in steps.iter().enumerate() {
+        for b in &steps[i + 1..] {
+            let (sa, sb) = (source_mapping(mapping, a)?, source_mapping(mapping, b)?);
+            if a.source != b.source && !apart(sa, sb) && !filters_apart(sa, sb) {
+                return Err(CompileError::new(
+                    "E0404",
+                    span,
+                    format!(
+                        "{language} cannot tell `{}` events from `{}` events (the mapping reads \
+                         both from the same data), so a step could take the other source's events",
+                        a.source, b.source
+                    ),
+                )
+                .hint(
+                    "give one of the sources a filter that excludes the other's events in the \
+                     target's mapping, or use one source in both steps",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a query's source lives on the mapping's target.
 pub(crate) fn source_mapping<'m>(
     mapping: &'m Mapping,

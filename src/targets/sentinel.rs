@@ -22,7 +22,8 @@
 //!   `dcount`; empty strings are Kusto's absent strings and are not values); `sum`/`min`/
 //!   `max` read `todouble(f)`, so numbers stored as text count and other text is null,
 //!   which the aggregates skip; a `sum` term also needs `countif(isnotnull(...)) > 0`, as
-//!   the sum of no numbers holds no value. Aggregates are named after the function and the logical
+//!   the sum of no numbers holds no value, and a `min`/`max` term `isnotnull()` (Kusto's
+//!   `null != N` is true). Aggregates are named after the function and the logical
 //!   field (`distinct_user_name`), each once.
 //! - **Sequence**: a chain of inner joins on the keys, one per step, over the last
 //!   W + schedule (schedule defaults to W). Step 1's events carry their time as `T1`; each
@@ -42,6 +43,7 @@
 use super::{
     CompileError, Compiled, Language, Result, computed_fields, field_name, fields_used,
     filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
+    steps_apart,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
@@ -68,8 +70,21 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             used,
         )?,
         ir::RuleKind::Sequence {
-            by, within, steps, ..
-        } => sequence(steps, by, within.seconds, rule.schedule(), mapping, used)?,
+            by,
+            within,
+            steps,
+            span,
+        } => {
+            // Each step reads its table; two sources of one table need a filter apart.
+            steps_apart(
+                steps,
+                mapping,
+                *span,
+                "KQL",
+                |a, b| matches!((&a.table, &b.table), (Some(x), Some(y)) if x != y),
+            )?;
+            sequence(steps, by, within.seconds, rule.schedule(), mapping, used)?
+        }
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -343,6 +358,10 @@ fn aggregate(
         let test = format!("{} {} {}", name_of(&t.agg, false)?, t.op.as_str(), t.value);
         Ok(match t.agg {
             ir::Aggregate::Sum(_) => format!("({} > 0 and {test})", name_of(&t.agg, true)?),
+            // Kusto's `min`/`max` of no numbers is null, and `null != N` holds in Kusto.
+            ir::Aggregate::Min(_) | ir::Aggregate::Max(_) => {
+                format!("(isnotnull({}) and {test})", name_of(&t.agg, false)?)
+            }
             _ => test,
         })
     })?;
