@@ -338,3 +338,24 @@ fn kql_min_and_max_terms_need_a_value() {
         "{kql}"
     );
 }
+
+/// Found by the generator: each sequence step computed the Sentinel columns that any step
+/// reads, so a `SecurityEvent` step parsed a Sysmon field out of its XML (and an engine
+/// without `column_ifexists` failed on it).
+#[test]
+fn sequence_steps_compute_only_their_own_columns() {
+    let text = common::rule(
+        "r",
+        "sequence by process.executable within 10m {\n    sysmon_file_create_stream_hash where winlog.event_data.CreationUtcTime matches \"^x\"\n    windows_security where source.domain contains \"corp\"\n  }",
+    );
+    let config = common::config();
+    let p = project::check_text("t.det", &text, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let target = detc::targets::TargetName::Sentinel;
+    let kql = detc::targets::compile(target, &p.rules[0], &config.mappings[&target])
+        .expect("compiles")[0]
+        .query
+        .clone();
+    let second = &kql[kql.find("| join").expect("a join")..];
+    assert!(!second.contains("CreationUtcTime"), "{kql}");
+}

@@ -441,6 +441,21 @@ fn names(expr: &str, name: &str) -> bool {
 
 /// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
 /// fields whose computed columns (Sentinel `extend`, Splunk `extend`) its queries need.
+/// The fields some queries of a rule (a sequence's steps from one search) read, and the
+/// keys: what that search must compute, where [`fields_used`] is the whole rule's.
+pub(crate) fn fields_read<'a>(
+    queries: impl IntoIterator<Item = &'a ir::Query>,
+    keys: &'a [ir::Field],
+) -> Vec<&'a ir::Field> {
+    let mut out: Vec<&ir::Field> = keys.iter().collect();
+    for q in queries {
+        if let Some(c) = &q.condition {
+            c.visit_atoms(&mut |a| out.push(&a.field));
+        }
+    }
+    out
+}
+
 pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
     let mut out: Vec<&ir::Field> = Vec::new();
     for q in rule.kind.queries() {

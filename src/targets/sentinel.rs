@@ -41,9 +41,9 @@
 //!   each (keys, F), reported when it falls in the last S.
 
 use super::{
-    CompileError, Compiled, Language, Result, computed_fields, field_name, fields_used,
-    filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
-    steps_apart,
+    CompileError, Compiled, Language, Result, computed_fields, field_name, fields_read,
+    fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
+    source_mapping, steps_apart,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
@@ -83,7 +83,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
                 "KQL",
                 |a, b| matches!((&a.table, &b.table), (Some(x), Some(y)) if x != y),
             )?;
-            sequence(steps, by, within.seconds, rule.schedule(), mapping, used)?
+            sequence(steps, by, within.seconds, rule.schedule(), mapping)?
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -417,7 +417,6 @@ fn sequence(
     within: u64,
     schedule: u64,
     mapping: &Mapping,
-    used: &[&ir::Field],
 ) -> Result<String> {
     let since = within + schedule;
     let mut out = String::new();
@@ -426,7 +425,8 @@ fn sequence(
         let src = source_mapping(mapping, step)?;
         let k = i + 1;
         let keys = keys(by, src, &step.source, true)?;
-        let mut q = events(step, src, Some(since), used)?;
+        // Each step computes only the columns it reads (another step's table may lack them).
+        let mut q = events(step, src, Some(since), &fields_read([step], by))?;
         q.push_str(&keys.stages);
         let mut projected = keys.columns.clone();
         projected.push(format!("T{k} = TimeGenerated"));

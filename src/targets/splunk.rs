@@ -36,7 +36,7 @@
 
 use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
-    fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
+    fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
 };
 use crate::ir;
 use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
@@ -62,7 +62,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             span,
         } => {
             let schedule = rule.schedule();
-            sequence(mapping, by, within.seconds, schedule, steps, *span, used)?
+            sequence(mapping, by, within.seconds, schedule, steps, *span)?
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -357,7 +357,6 @@ fn sequence(
     schedule: u64,
     steps: &[Query],
     span: Span,
-    used: &[&ir::Field],
 ) -> Result<String> {
     if steps.len() != 2 {
         let n = if steps.len() > 2 {
@@ -399,7 +398,7 @@ fn sequence(
             for k in 0..steps.len() {
                 sets.push(format!("{}={}", flag(k), u8::from(k == i)));
             }
-            events(q, src, Some(last), used)?
+            events(q, src, Some(last), &fields_read([q], by))?
         } else {
             let all = Query {
                 condition: None,
@@ -413,7 +412,12 @@ fn sequence(
                 };
                 sets.push(format!("{}={v}", flag(k)));
             }
-            events(&all, src, Some(last), used)?
+            events(
+                &all,
+                src,
+                Some(last),
+                &fields_read(mine.iter().map(|&k| &steps[k]), by),
+            )?
         };
         for (common, names) in &keys {
             if *common != names[i0] {
