@@ -212,7 +212,8 @@ fn esql_events(e: &Event, seconds: u64, keys: &[(String, FieldType)]) -> String 
     esql
 }
 
-/// The EQL test that a sequence key has a value (`""` is absent, as everywhere).
+/// The EQL test that a field has a value (`""` is absent, as everywhere): `exists`, and a
+/// sequence key.
 fn eql_present(k: &str, ty: FieldType) -> String {
     match ty {
         FieldType::String => format!("{k} != null and {k} != \"\""),
@@ -391,9 +392,8 @@ fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
     let p = match &atom.test {
         Test::Exists => {
             return match (atom.field.ty == FieldType::String, negated) {
-                (true, false) => format!("{f} != null and {f} != \"\""),
+                (_, false) => eql_present(f, atom.field.ty),
                 (true, true) => format!("({f} == null or {f} == \"\")"),
-                (false, false) => format!("{f} != null"),
                 (false, true) => format!("{f} == null"),
             };
         }
