@@ -18,6 +18,12 @@ fn query(outputs: &[Output], language: Language) -> String {
         .clone()
 }
 
+/// The query of `language` ends with `text`.
+fn ends_with(outputs: &[Output], language: Language, text: &str) {
+    let q = query(outputs, language);
+    assert!(q.ends_with(text), "{language:?}: {q}");
+}
+
 fn compiled(body: &str) -> Vec<Output> {
     let (outputs, diags) = common::compile_text(&common::rule("r", body));
     assert!(diags.is_empty(), "{diags:#?}");
@@ -80,8 +86,7 @@ fn the_empty_string_is_absent_everywhere() {
             r#"| where ('process_name'!="" AND match('process_name', "\\A(?s:.)*\\z"))"#.into(),
         ),
     ] {
-        let q = query(&out, language);
-        assert!(q.ends_with(&text), "{language:?}: {q}");
+        ends_with(&out, language, &text);
     }
     let out = compiled(none);
     for (language, text) in [
@@ -96,8 +101,7 @@ fn the_empty_string_is_absent_everywhere() {
             r#"| where (isnull('process_name') OR 'process_name'=="" OR NOT (match('process_name', "\\A(?s:.)*\\z")))"#.into(),
         ),
     ] {
-        let q = query(&out, language);
-        assert!(q.ends_with(&text), "{language:?}: {q}");
+        ends_with(&out, language, &text);
     }
 
     // `exists` in a `where` clause of SPL also reads `""` as absent.
@@ -160,8 +164,7 @@ fn eql_negated_comparison_holds_for_an_absent_field() {
             "| where (isnull('tenure_days') OR NOT ('tenure_days'<=0))",
         ),
     ] {
-        let q = query(&out, language);
-        assert!(q.ends_with(text), "{language:?}: {q}");
+        ends_with(&out, language, &text);
     }
     let out = compiled("from payroll_change where payroll.payee.matches_legal_name != true");
     assert!(
