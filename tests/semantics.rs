@@ -164,7 +164,7 @@ fn eql_negated_comparison_holds_for_an_absent_field() {
             "| where (isnull('tenure_days') OR NOT ('tenure_days'<=0))",
         ),
     ] {
-        ends_with(&out, language, &text);
+        ends_with(&out, language, text);
     }
     let out = compiled("from payroll_change where payroll.payee.matches_legal_name != true");
     assert!(
