@@ -193,8 +193,9 @@ class Gen:
         return e
 
     def usb_device(self):
-        # Shaped as targets/elastic.yaml reads this source: Windows Security event 6416.
-        e = self.base("host", "info", "PnpDeviceConnected", "system.security")
+        # Windows Security event 6416 as the System integration's pipeline writes it
+        # (elastic/integrations@269a41a7, test-6416.json-expected.json): category process.
+        e = self.base("process", "info", "new-external-device-recognized-by-system", "system.security")
         e["event"]["code"] = "6416"
         did, vid, pid, vendor, product, dtype = self.pick(USB)
         e["device"] = {"id": did, "vendor": {"id": vid, "name": vendor}, "product": {"id": pid, "name": product},
