@@ -8,6 +8,7 @@
 use crate::attack;
 use crate::ir::{self, RuleKind};
 use crate::project::{Config, Project};
+use crate::schema;
 use crate::syntax::{self, ast};
 use crate::targets::{self, Language, TargetName};
 use crate::testing::{self, CaseResult, Status};
@@ -251,6 +252,40 @@ fn index(rules: &[&ir::Rule]) -> String {
     out
 }
 
+/// The enrichment a rule needs from `source` on each target: the whole source, or the
+/// fields of it that the rule reads (its own entry or its family's).
+fn enrichment_needs<'c>(
+    rule: &ir::Rule,
+    source: &str,
+    config: &'c Config,
+) -> Vec<(TargetName, String, &'c str)> {
+    let read: BTreeSet<&str> = targets::fields_used(rule)
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for t in TargetName::ALL {
+        let Some(m) = config.mappings.get(&t).and_then(|m| m.sources.get(source)) else {
+            continue;
+        };
+        for (key, how) in &m.enrichment {
+            let what = if key == schema::WHOLE_SOURCE {
+                "the source itself".to_string()
+            } else if read.contains(key.as_str())
+                || key
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| read.iter().any(|f| f.starts_with(prefix)))
+            {
+                format!("field {}", code(key))
+            } else {
+                continue;
+            };
+            out.push((t, what, how.as_str()));
+        }
+    }
+    out
+}
+
 fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", rule.title);
@@ -354,6 +389,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
                 for (label, value) in [
                     ("base search", &m.search),
                     ("table", &m.table),
+                    ("with", &m.union.as_ref().map(|u| u.join(", "))),
                     ("index", &m.index),
                     ("EQL category", &m.category),
                 ] {
@@ -378,6 +414,17 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
             let _ = writeln!(out, "| {} | {} |", t.as_str(), cell(&where_));
         }
         out.push('\n');
+        let needs = enrichment_needs(rule, &source, config);
+        if !needs.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not in the vendors' stock data (the mappings' `enrichment:`), to be built:\n"
+            );
+            for (t, what, how) in needs {
+                let _ = writeln!(out, "- {}, {what}: {}", t.as_str(), how.trim());
+            }
+            out.push('\n');
+        }
     }
 
     let _ = writeln!(out, "## Queries\n");

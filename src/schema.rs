@@ -180,6 +180,11 @@ pub struct SourceMapping {
     /// Sentinel: the table.
     #[serde(default)]
     pub table: Option<String>,
+    /// Sentinel: further tables read with `table`, as `union isfuzzy=true Table, (expr), ...`
+    /// (a workspace without one of them still runs the query). An entry is a table, or a
+    /// table with `| extend` giving its columns the types `table` has.
+    #[serde(default)]
+    pub union: Option<Vec<String>>,
     /// Elastic: the index pattern (ES|QL `FROM`).
     #[serde(default)]
     pub index: Option<String>,
@@ -201,7 +206,35 @@ pub struct SourceMapping {
     /// (`prefix.*`) maps every member by a pattern whose `*` stands for the member's name.
     #[serde(default)]
     pub fields: BTreeMap<String, Option<String>>,
+    /// Where the vendor documents the data this entry relies on (URLs or document titles).
+    #[serde(default)]
+    pub source: Option<References>,
+    /// Data the vendor's stock product does not give, and what must be built for it: key
+    /// `source` for the whole source (a custom table, index or input), or a logical field of
+    /// `fields` (a lookup, an ingest pipeline, a DCR transformation).
+    #[serde(default)]
+    pub enrichment: BTreeMap<String, String>,
 }
+
+/// One reference or a list of them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum References {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl References {
+    pub fn all(&self) -> &[String] {
+        match self {
+            References::One(r) => std::slice::from_ref(r),
+            References::Many(rs) => rs,
+        }
+    }
+}
+
+/// The `enrichment` key that stands for the whole source rather than one field.
+pub const WHOLE_SOURCE: &str = "source";
 
 /// A source filter's value: one value, or a list of values (the field has one of them).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -265,6 +298,13 @@ impl SourceMapping {
                 ));
             }
         }
+        for key in self.enrichment.keys() {
+            if key != WHOLE_SOURCE && !self.fields.contains_key(key) {
+                return Err(format!(
+                    "enrichment `{key}`: name a field of this source's `fields`, or `{WHOLE_SOURCE}` for the whole source"
+                ));
+            }
+        }
         for (column, expr) in self.extend.iter().flatten() {
             let stars = column.matches('*').count();
             let named = expr.contains(MEMBER);
@@ -297,12 +337,15 @@ impl Mapping {
             let ours = self.sources.entry(name).or_default();
             ours.search = theirs.search.or(ours.search.take());
             ours.table = theirs.table.or(ours.table.take());
+            ours.union = theirs.union.or(ours.union.take());
             ours.index = theirs.index.or(ours.index.take());
             ours.category = theirs.category.or(ours.category.take());
             // A source's filter and computed columns are settings of the source: replaced whole.
             ours.filter = theirs.filter.or(ours.filter.take());
             ours.extend = theirs.extend.or(ours.extend.take());
+            ours.source = theirs.source.or(ours.source.take());
             ours.fields.extend(theirs.fields);
+            ours.enrichment.extend(theirs.enrichment);
         }
     }
 }
@@ -478,6 +521,25 @@ mod tests {
             "the shipped member entry stays"
         );
         assert_eq!(s.field("a.Z"), None, "`~` in the overlay removes a member");
+    }
+
+    #[test]
+    fn vendor_references_and_enrichment_name_the_source_or_its_fields() {
+        let m = mapping(
+            "    source: https://example.invalid/table\n    fields: {a: A}\n    enrichment: {source: custom table, a: a lookup}\n",
+        );
+        m.check_families().unwrap();
+        let s = &m.sources["s"];
+        assert_eq!(
+            s.source.as_ref().unwrap().all(),
+            ["https://example.invalid/table"]
+        );
+        let listed = mapping("    source: [one, two]\n");
+        assert_eq!(listed.sources["s"].source.as_ref().unwrap().all().len(), 2);
+        let err = mapping("    fields: {a: A}\n    enrichment: {b: what}\n")
+            .check_families()
+            .unwrap_err();
+        assert!(err.contains("enrichment `b`"), "{err}");
     }
 
     #[test]

@@ -253,6 +253,31 @@ fn user_mapping_overrides_a_field() {
 }
 
 #[test]
+fn a_sentinel_source_reads_further_tables_as_a_fuzzy_union() {
+    let mapping = "target: sentinel\nsources:\n  process_start:\n    union: [\"Other | extend FileName = tostring(FileName)\"]\n";
+    let dir = tree(&[("detections/good.det", GOOD), ("mine.yaml", mapping)]);
+    let out = detc(dir.path())
+        .args(["compile", "--target", "sentinel", "--format", "json"])
+        .args(["--mapping", "mine.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let query = v[0]["query"].as_str().unwrap_or_default();
+    assert!(
+        query.starts_with(
+            "union isfuzzy=true DeviceProcessEvents, (Other | extend FileName = tostring(FileName))\n| where"
+        ),
+        "{query}"
+    );
+}
+
+#[test]
 fn bad_mapping_is_a_diagnostic() {
     let dir = tree(&[
         ("detections/good.det", GOOD),

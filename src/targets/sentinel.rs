@@ -76,13 +76,11 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             span,
         } => {
             // Each step reads its table; two sources of one table need a filter apart.
-            steps_apart(
-                steps,
-                mapping,
-                *span,
-                "KQL",
-                |a, b| matches!((&a.table, &b.table), (Some(x), Some(y)) if x != y),
-            )?;
+            steps_apart(steps, mapping, *span, "KQL", |a, b| {
+                matches!((&a.table, &b.table), (Some(x), Some(y)) if x != y)
+                    && a.union.is_none()
+                    && b.union.is_none()
+            })?;
             sequence(steps, by, within.seconds, rule.schedule(), mapping)?
         }
         ir::RuleKind::FirstSeen {
@@ -215,7 +213,17 @@ fn events(
         )
         .hint("set `table:` for the source in the Sentinel mapping")
     })?;
-    let mut out = identifier(table);
+    let mut out = match src.union.as_deref() {
+        Some(more) if !more.is_empty() => {
+            let more: Vec<String> = more.iter().map(|e| format!("({e})")).collect();
+            format!(
+                "union isfuzzy=true {}, {}",
+                identifier(table),
+                more.join(", ")
+            )
+        }
+        _ => identifier(table),
+    };
     if let Some(seconds) = since {
         let _ = write!(
             out,
@@ -437,7 +445,8 @@ fn sequence(
             continue;
         }
         // One row can meet two consecutive steps only when both read the same table.
-        let order = if source_mapping(mapping, &steps[i - 1])?.table == src.table {
+        let previous = source_mapping(mapping, &steps[i - 1])?;
+        let order = if (&previous.table, &previous.union) == (&src.table, &src.union) {
             ">"
         } else {
             ">="
