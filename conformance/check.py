@@ -4,8 +4,8 @@
     check.py --repo ROOT --work DIR [--cases CASES.json --case-queries COMPILED.json] LABEL=COMPILED.json...
 
 Each COMPILED.json is the output of `detc compile --format json`. KQL goes to Microsoft's
-Kusto.Language (check_kql.js, one node process for all queries) with a schema built from
-targets/sentinel.yaml and sentinel_columns.yaml; EQL to Elastic's `eql` library
+Kusto.Language (check_kql.js, one node process for all queries) with Microsoft's table
+schemas (conformance/vendor/sentinel/, read by vendor_sentinel.py); EQL to Elastic's `eql` library
 (Elasticsearch dialect); ES|QL to Elastic's ANTLR grammar (`esql-parser`). SPL has no
 published parser: a tokenizer here reads it the way Splunk's search language does and
 checks that it holds exactly the commands and terms detc emits. With --cases (the output
@@ -15,7 +15,6 @@ full, a summary per language and engine and a closing `N passed, M failed, K ski
 exit 1 on any failure.
 """
 import argparse
-import fnmatch
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import sys
 import yaml
 import eql
 import engines
+import vendor_sentinel
 from eql.errors import EqlError, EqlParseError
 from eql.parser import elasticsearch_syntax, parse_query
 from antlr4 import CommonTokenStream, InputStream
@@ -96,31 +96,22 @@ class StrictLoader(yaml.SafeLoader):
 
 
 def kql_schema(repo):
-    """{table: {column: type}} for every table and column the Sentinel mapping uses."""
-    mapping = yaml.safe_load(open(os.path.join(repo, "targets", "sentinel.yaml"), encoding="utf-8"))
-    # A table written twice would silently keep only its last columns: refused.
-    declared = yaml.load(open(os.path.join(HERE, "sentinel_columns.yaml"), encoding="utf-8"),
-                         Loader=StrictLoader)["tables"]
-    schema, missing = {}, []
+    """{table: {column: type}}: Microsoft's table schemas (the Azure-Sentinel KQL validation
+    schemas and the Azure Monitor table reference, conformance/vendor/sentinel/tables), with
+    the deployment's custom tables and enrichment columns that the mapping marks `enrichment:`
+    (vendor/sentinel/enrichment_tables.yaml). vendor_sentinel.py checks each mapped column;
+    here every table the mapping reads must have a schema."""
+    mapping = yaml.load(open(os.path.join(repo, "targets", "sentinel.yaml"), encoding="utf-8"),
+                        Loader=StrictLoader)
+    schema = vendor_sentinel.kusto_schema()
+    missing = []
     for source, m in mapping["sources"].items():
-        table = m["table"]
-        columns = declared.get(table)
-        if columns is None:
-            missing.append(f"table {table} (source {source})")
-            continue
-        schema[table] = dict(columns)
-        computed = set((m.get("extend") or {}).keys())
-        # A field family's pattern (`EventData.*`, `*_`) names its column with a `*`: a dynamic
-        # column's root, or a column per member that an `extend` key with a `*` computes.
-        # `~` maps a field nowhere.
-        mapped = [c for c in m.get("fields", {}).values() if c is not None]
-        for column in list((m.get("filter") or {}).keys()) + mapped:
-            root = column.split(".")[0]
-            per_member = any(fnmatch.fnmatchcase(root, k) for k in computed if "*" in k)
-            if root not in columns and root not in computed and not per_member:
-                missing.append(f"{table}.{root} (source {source})")
+        for table in [m["table"]] + [t for t, _ in vendor_sentinel.union_members(m)]:
+            if table not in schema:
+                missing.append(f"{table} (source {source})")
     if missing:
-        sys.exit("conformance: no declared type in sentinel_columns.yaml for: " + ", ".join(missing))
+        sys.exit("conformance: no Microsoft or enrichment schema for the tables: " + ", ".join(missing)
+                 + " (see conformance/vendor_sentinel.py)")
     return schema
 
 
@@ -773,8 +764,10 @@ def main():
         with open(args.case_queries, encoding="utf-8") as f:
             compiled = json.load(f)
         # In the self-test every detc verdict is flipped, so every judged case must fail.
+        # strict: the library's own cases must become vendor rows (no `kql-extend` skip), and
+        # each rule must have a `test matches` event that KQL judges.
         outcomes = engines.run(cases, compiled, args.repo, args.work, args.kql_python,
-                               flip=args.expect_rejections)
+                               flip=args.expect_rejections, strict=True)
 
     items = []  # (label, entry)
     for spec in args.batches:

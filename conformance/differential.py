@@ -45,6 +45,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import engines  # noqa: E402
+import vendor_sentinel  # noqa: E402
 
 DEFAULT_SEED = 20261207
 TARGETS = ("splunk", "sentinel", "elastic")
@@ -68,7 +69,7 @@ class Catalog:
         el = load(repo, "targets", "elastic.yaml")["sources"]
         se = load(repo, "targets", "sentinel.yaml")["sources"]
         sp = load(repo, "targets", "splunk.yaml")["sources"]
-        columns = load(HERE, "sentinel_columns.yaml")["tables"]
+        columns = vendor_sentinel.kusto_schema()  # Microsoft's table schemas
         self.fields = {}
         for source, spec in schema.items():
             if source not in el or source not in se or source not in sp:
@@ -1243,6 +1244,12 @@ def _filter_present(text, field, value, esql):
     values = value if isinstance(value, list) else [value]
     lits = [json.dumps(v) if isinstance(v, str) else str(v) for v in values]
     f = re.escape(field)
+    # ES|QL tests membership on ECS array fields (event.category, event.type): each value as
+    # `CONCAT(",", MV_CONCAT(f, ","), ",") LIKE "*,v,*"`.
+    member = [rf'CONCAT\(",", MV_CONCAT\({f}, ","\), ","\) LIKE "\*,{re.escape(str(v))},\*"'
+              for v in values]
+    if esql and all(re.search(m, text) for m in member):
+        return True
     if len(lits) == 1:
         return re.search(rf"(?<![\w.]){f}\s*==\s*{re.escape(lits[0])}", text) is not None or \
             re.search(rf"(?<![\w.]){f}\s+(IN|in)\s*\(\s*{re.escape(lits[0])}\s*\)", text) is not None

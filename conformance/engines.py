@@ -10,11 +10,14 @@ For every case that `detc test --format json` lists (a rule, an ECS event, detc'
   Python's folding, `regex` anchored at the start only, no `?` wildcard), each test is given
   the value Elasticsearch documents for it and that verdict is used; sequences then run on the
   PythonEngine over those values;
-* KQL: the event becomes one row of the source's Sentinel table, with every column that
-  sentinel_columns.yaml declares for it (fields renamed by targets/sentinel.yaml, dynamic
-  properties inside their JSON column, filter columns set, `extend` inputs inverted where
-  possible), and DuckDB-KQL runs the compiled KQL over it (kql_engine.py, in its own venv);
-  the functions duckdb-kql lacks get the value Microsoft documents for them (ADJUSTMENTS).
+* KQL: the event becomes one row of the source's Sentinel table, with every column of
+  Microsoft's schema of the table (vendor_sentinel.kusto_schema: conformance/vendor/sentinel/;
+  fields renamed by targets/sentinel.yaml, dynamic properties inside their JSON column, filter
+  columns set, `extend` inputs inverted), the tables of the source's `union` present (empty),
+  and DuckDB-KQL runs the compiled KQL over it (kql_engine.py, in its own venv); the
+  functions duckdb-kql lacks get the value Microsoft documents for them (ADJUSTMENTS). With
+  `strict` (the library's own cases), an `extend` that cannot be inverted fails the case
+  instead of skipping it, and every rule must have a `test matches` event that KQL judges.
 
 Each engine's verdict must equal detc's. The cases an engine cannot judge the way the real
 SIEM would are skipped by the table SKIPS below, and only by it; every other disagreement
@@ -36,6 +39,8 @@ import eql.utils
 import eql.walkers
 import yaml
 from eql.parser import elasticsearch_syntax, parse_query, skip_optimizations
+
+import vendor_sentinel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -93,6 +98,15 @@ SKIPS = {
         "kql",
         "the event holds an array for a field whose Sentinel column is not dynamic",
         "a Sentinel string, number or bool column holds one value"),
+    "kql-no-such-row": (
+        "kql",
+        "the event holds a value that the table never records: a column whose values are a closed "
+        "set (conformance/vendor/sentinel/values.yaml `closed`, each value cited from Microsoft's "
+        "own queries), e.g. an event.action of another target's vocabulary, or a file read in "
+        "DeviceFileEvents",
+        "no row of the table can hold the event: on this target the case describes data that the "
+        "vendor does not record (a library rule must still have a `test matches` event that KQL "
+        "judges: check.py fails otherwise)"),
     "merged-fields": (
         "eql, kql",
         "two fields of the event (or a field and the source's filter) map to one target field "
@@ -169,6 +183,15 @@ EXTEND_INVERSES = {
     # tolong("") is null, so an absent number stays absent.
     'tolong(AutonomousSystemNumber)':
         lambda v: {} if v is None else {"AutonomousSystemNumber": str(int(_number(v)))} if _is_integer(v) else None,
+    # DeviceLogonEvents: the outcome is the ActionType (LogonSuccess, LogonFailed).
+    'iff(ActionType == "LogonSuccess", "success", "failure")':
+        lambda v: {"ActionType": "LogonSuccess"} if v == "success" else {"ActionType": "LogonFailed"} if v == "failure" else None,
+    # AuditLogs Result: success | failure | timeout | unknownFutureValue.
+    'case(Result == "success", "success", Result == "failure", "failure", "unknown")':
+        lambda v: {"Result": v} if v in ("success", "failure") else {"Result": "timeout"} if v == "unknown" else None,
+    # The first target resource's UPN (an absent value: no target resources).
+    'tostring(TargetResources[0].userPrincipalName)':
+        lambda v: {} if v is None else {"TargetResources": [{"userPrincipalName": v}]} if isinstance(v, str) else None,
 }
 
 DUCKDB_TYPES = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "real": "DOUBLE",
@@ -275,7 +298,9 @@ class Mappings:
         self.schema = {s: m["fields"] for s, m in load(repo, "targets", "schema.yaml")["sources"].items()}
         self.elastic = load(repo, "targets", "elastic.yaml")["sources"]
         self.sentinel = load(repo, "targets", "sentinel.yaml")["sources"]
-        self.columns = load(HERE, "sentinel_columns.yaml")["tables"]
+        # Microsoft's table schemas (and the deployment's custom tables / enrichment columns).
+        self.columns = vendor_sentinel.kusto_schema()
+        self.citations = vendor_sentinel.Citations()
 
     def kind(self, source, field):
         """The schema type of a field, a family member's from its family."""
@@ -377,10 +402,31 @@ def eql_parse_marked(query):
     return _marked[query]
 
 
+class EqlTarget(Target):
+    """An Elasticsearch document. Where the mapping gives two logical fields one vendor field
+    whose value holds both (targets/elastic.yaml, usb_device: Windows 6416 keeps the device
+    serial as the last segment of winlog.event_data.DeviceId, the vendor and product ids inside
+    one VendorIds string, manufacturer and product in one DeviceDescription), the event's two
+    values are that one field's value and its part: the document holds the whole (the value that
+    contains the other), as the vendor writes it. Values that are not whole and part, or a field
+    and the source's filter, cannot be one document (merged-fields)."""
+
+    def put(self, name, value, origin):
+        if name in self.values and self.values[name] != value:
+            have, other = self.values[name], self.origin[name]
+            if (isinstance(have, str) and isinstance(value, str) and "the source's" not in other + origin
+                    and (value in have or have in value)):
+                if value in have:
+                    return
+                self.values[name], self.origin[name] = value, f"{origin} (holding {other})"
+                return
+        super().put(name, value, origin)
+
+
 def eql_document(event, source, m):
     """(flat {target field: indexed value}, nested document) of one event."""
     mapping = m.elastic[source]
-    doc = Target()
+    doc = EqlTarget()
     if mapping["category"] != "any":
         doc.put("event.category", mapping["category"], "the source's category")
     for field, value in (mapping.get("filter") or {}).items():
@@ -795,16 +841,28 @@ def kql_store(value, kind, field, column):
     return value
 
 
-def kql_row(case, query, m):
-    """(table, [[column, duckdb type]], [value]) for the case's event."""
+class KqlRow(EqlTarget):
+    """A Sentinel row: the same whole-and-part rule as EqlTarget, for the same vendor data
+    (targets/sentinel.yaml usb_device: Defender's AdditionalFields.DeviceId ends in the serial,
+    VendorIds holds both ids, DeviceDescription the one name)."""
+
+
+def kql_row(case, query, m, table=None):
+    """(table, [[column, duckdb type]], [value]) for the case's event, as a row of the source's
+    table or of `table` (a member of the source's `union`, with that table's column types)."""
     source = case["source"]
     mapping = m.sentinel[source]
-    table = mapping["table"]
+    converted = set()
+    for member, expr in vendor_sentinel.union_members(mapping):
+        if member == table:
+            converted = {c for c, _ in re.findall(r"\b([A-Za-z_]\w*)\s*=\s*(todynamic|parse_json)\(", expr)}
+    main = m.columns[mapping["table"]]
+    retyped = set() if table in (None, mapping["table"]) else {
+        c for c, k in m.columns[table].items() if k == "string" and main.get(c) == "dynamic" and c not in converted}
+    table = table or mapping["table"]
     types = m.columns[table]
     extend = mapping.get("extend") or {}
-    row = Target()
-    for column, value in (mapping.get("filter") or {}).items():
-        row.put(column, _filter_value(value), "the source's filter")
+    row = KqlRow()
     flat = flatten(case["event"])
     for column, expression in extend.items():
         fields = [f for f, c in mapping["fields"].items() if c == column and f in flat]
@@ -818,7 +876,13 @@ def kql_row(case, query, m):
                                          f"{'' if inverse else ' (no inverse known for this extend)'}")
             continue
         for vendor_column, vendor_value in vendor.items():
+            if isinstance(vendor_value, (list, dict)) and types.get(vendor_column) == "dynamic":
+                vendor_value = json.dumps(vendor_value)
             row.put(vendor_column, vendor_value, f"{column} ({', '.join(fields) or 'absent'})")
+    # The filter's value, or the one of a list filter that an inverted `extend` already set.
+    for column, value in (mapping.get("filter") or {}).items():
+        if not (isinstance(value, list) and row.values.get(column) in value):
+            row.put(column, _filter_value(value), "the source's filter")
     for field, value in sorted(flat.items()):
         column = mapping["fields"].get(field)
         if column is None or column in extend:
@@ -828,6 +892,13 @@ def kql_row(case, query, m):
             row.put(column, value, field)
         else:
             row.put(column, kql_store(value, types[root], field, column), field)
+    # A column whose values are a closed set (Microsoft's own queries cite each): the row must
+    # hold one of them, or no such row exists.
+    for column in m.citations.closed.get(table, []):
+        value = row.values.get(column)
+        if value not in (None, "") and str(value) not in m.citations.known(table, column):
+            raise Skip("kql-no-such-row", f"{table}.{column} = {value!r}: {table} records only "
+                                          f"{', '.join(sorted(m.citations.known(table, column)))}")
     # Dynamic properties into their JSON objects; absent strings are "" as Kusto stores them
     # (a Kusto string is never null); other absent columns are null.
     objects = {}
@@ -843,8 +914,16 @@ def kql_row(case, query, m):
         if kind not in DUCKDB_TYPES:
             raise ValueError(f"no DuckDB type for Kusto type {kind!r} ({table}.{column})")
         columns.append([column, DUCKDB_TYPES[kind]])
-        if kind == "dynamic":
-            values.append(json.dumps(objects[column]) if column in objects else row.values.get(column))
+        if kind == "dynamic" or (kind == "string" and column in converted):
+            # A string column that the union member's expression converts with todynamic holds
+            # the JSON text of an object, as the vendor writes it ({} without properties).
+            values.append(json.dumps(objects[column]) if column in objects
+                          else row.values.get(column, "{}" if kind == "string" else None))
+        elif kind == "string" and column in retyped:
+            # A string here that is dynamic in the source's main table: Kusto's union keeps the
+            # two apart (Column_string, Column_dynamic), duckdb-kql's UNION BY NAME casts the text
+            # to JSON, which "" is not; an unset one is null (the mapping reads neither).
+            values.append(row.values.get(column))
         elif kind == "string":
             values.append(row.values.get(column, ""))
         else:
@@ -1047,6 +1126,20 @@ def kql_window_verdict(case, query, repo, work, matched):
         raise Skip("kql-scheduled-window", f"{how}: {len(seen)}, whole case matched={matched}")
 
 
+def union_tables(sources, m, present):
+    """Empty tables for the tables (main and `union` members) of the sources' mappings that
+    `present` lacks: a query reads every one of them."""
+    out = []
+    for source in sources:
+        mapping = m.sentinel[source]
+        for member in [mapping["table"]] + [t for t, _ in vendor_sentinel.union_members(mapping)]:
+            if member not in present and member in m.columns:
+                present.add(member)
+                out.append({"table": member, "columns": [[c, DUCKDB_TYPES[k]] for c, k in m.columns[member].items()],
+                            "rows": [], "offsets": None})
+    return out
+
+
 def kql_tables(case, query, m):
     """The case's events as rows of their Sentinel tables, TimeGenerated as an offset (ms)
     from the last event; kql_engine.py places the last event just before its now()."""
@@ -1063,7 +1156,8 @@ def kql_tables(case, query, m):
         if name in m.columns and name not in tables:
             tables[name] = {"table": name, "columns": [[c, DUCKDB_TYPES[k]] for c, k in m.columns[name].items()],
                             "rows": [], "offsets": []}
-    return list(tables.values())
+    extra = union_tables({source for _, _, source, _ in events}, m, set(tables))
+    return list(tables.values()) + [dict(t, offsets=[]) for t in extra]
 
 
 # ---------------------------------------------------------------- driver
@@ -1078,14 +1172,18 @@ def _row_wise(query):
     return all(_ROW_WISE.match(line) for line in lines[1:])
 
 
-def run(cases, compiled, repo, work, kql_python, flip=False, m=None):
+def run(cases, compiled, repo, work, kql_python, flip=False, m=None, strict=False):
     """Judge every case with both engines; returns a list of Outcome. With flip, detc's
     verdict is inverted first (the self-test: every judged case must then disagree).
 
     A correlation case (its `event` a list) may carry `kql_window`: True when its caller knows
     that the evaluator's verdict for the scheduled run equals its verdict for the case, or the
     detail of a `kql-scheduled-window` skip; without it, kql_window_verdict runs `detc hunt`.
-    The single-event cases of one rule run in one KQL table, one row each."""
+    The single-event cases of one rule run in one KQL table, one row each.
+
+    With strict (the library's own cases), a `kql-extend` skip is an error: the library's
+    events must become vendor rows; and a rule whose KQL judged none of its `test matches`
+    cases gets an error outcome (it cannot be shown to fire on Sentinel's data)."""
     m = m or Mappings(repo)
     queries = {(e["rule"], e["language"]): e["query"] for e in compiled}
     outcomes, kql_batch, groups, eql_outs = [], [], {}, []
@@ -1124,8 +1222,27 @@ def run(cases, compiled, repo, work, kql_python, flip=False, m=None):
                                                     "query": out.query})
                     group["rows"].append(values)
                     group["outs"].append(out)
+                    # The same event as a row of each `union` member (e.g. a non-interactive
+                    # sign-in): the query must reach the same verdict from there.
+                    for member, _ in vendor_sentinel.union_members(m.sentinel[case["source"]]):
+                        extra = Outcome("kql", dict(case, case=f"{case['case']} [as {member}]"), out.query)
+                        outcomes.append(extra)
+                        try:
+                            mtable, mcolumns, mvalues = kql_row(case, out.query, m, table=member)
+                        except Skip as s:
+                            extra.status, extra.skip_id, extra.detail = "skip", s.skip_id, s.detail
+                            continue
+                        extra.built = {"table": mtable, "row": {c: v for (c, _), v in zip(mcolumns, mvalues)}}
+                        mkey = (key, member) if _row_wise(out.query) else id(extra)
+                        mgroup = groups.setdefault(mkey, {"table": mtable, "columns": mcolumns, "rows": [],
+                                                          "outs": [], "query": out.query})
+                        mgroup["rows"].append(mvalues)
+                        mgroup["outs"].append(extra)
             except Skip as s:
                 out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
+                if strict and s.skip_id == "kql-extend":
+                    out.status, out.detail = "error", (f"the library's event cannot be a vendor row: {s.detail} "
+                                                       "(add its inverse to EXTEND_INVERSES, or change the mapping)")
             except Exception as e:
                 out.status, out.detail = "error", f"{type(e).__name__}: {e}"
     for group in groups.values():
@@ -1138,6 +1255,7 @@ def run(cases, compiled, repo, work, kql_python, flip=False, m=None):
             for out in group["outs"]:
                 out.status, out.skip_id, out.detail = "skip", s.skip_id, s.detail
             continue
+        tables += union_tables({o.case["source"] for o in group["outs"]}, m, {t["table"] for t in tables})
         kql_batch.append((list(enumerate(group["outs"])), {"tables": tables, "query": query, "key": "DetcRow"}, used))
     pending = start_kql([dict(c, id=i) for i, (_, c, _) in enumerate(kql_batch)], work, kql_python) if kql_batch else None
     # The EQL cases are judged here while kql_engine.py runs.
@@ -1159,7 +1277,28 @@ def run(cases, compiled, repo, work, kql_python, flip=False, m=None):
                 else:
                     out.status = "error"
                     out.detail = result.get("message") or result.get("error")
+    if strict:
+        outcomes += unjudged_rules(outcomes) + unjudged_rules(outcomes, "eql")
     return outcomes
+
+
+def unjudged_rules(outcomes, engine="kql"):
+    """An error outcome for each rule whose KQL (or EQL) judged none of its `test matches` cases
+    (all skipped): nothing shows that the rule can fire on the vendor's rows (documents)."""
+    rules = {}
+    for o in outcomes:
+        if o.engine == engine and o.case.get("expect_match"):
+            rules.setdefault(o.case["rule"], []).append(o)
+    out = []
+    what = "a row KQL" if engine == "kql" else "an Elasticsearch document EQL"
+    for rule, outs in sorted(rules.items()):
+        if not any(o.status in ("agree", "disagree") for o in outs):
+            bad = Outcome(engine, dict(outs[0].case, case="(all its test matches cases)"), outs[0].query)
+            bad.status = "error"
+            bad.detail = (f"no `test matches` event of the rule is {what} could judge: "
+                          + "; ".join(f"{o.case['case']}: [{o.skip_id or o.status}] {o.detail}" for o in outs))
+            out.append(bad)
+    return out
 
 
 def settle(out, verdict):

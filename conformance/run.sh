@@ -6,7 +6,8 @@
 # (`eql`) and KQL (DuckDB-KQL) over every `detc test` event, and over the events of every
 # correlation case (EQL sequences; KQL summarize, joins, first seen), and must agree with detc.
 # Then the deployable packages of `detc package` are checked file by file (packages.py), the
-# Splunk app by Splunk AppInspect. Last, the random differential test (differential.py):
+# Splunk app by Splunk AppInspect. Then the mappings against the vendors' own schemas and
+# sample events (vendor_<target>.py). Last, the random differential test (differential.py):
 # generated rules and events through detc hunt, DuckDB-KQL and the eql engine, 2 minutes.
 # Installs what it needs (pip, npm) into conformance/.deps, which git ignores, and reuses
 # it while the pins are unchanged.
@@ -95,7 +96,16 @@ fi
 # The packaged KQL (with the `extend` a single-event rule's alert columns add) through Kusto.Language.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" packaged="$work/packaged.json"
 
-# 6. The random differential test (docs/CONFORMANCE.md): generated rules of every form and
+# 6. Vendor truth (docs/CONFORMANCE.md): every table, column, field, tag, sourcetype and
+#    filter value the shipped mappings name, checked against the vendors' published schemas
+#    and sample events in conformance/vendor/ (each checker first rejects its known-bad
+#    entries); each library source's selection must select the vendor's own sample events.
+for t in sentinel elastic splunk; do
+  "$deps/venv/bin/python" "$here/vendor_$t.py" --repo "$repo" --detc "$detc" --work "$work" --selftest
+  "$deps/venv/bin/python" "$here/vendor_$t.py" --repo "$repo" --detc "$detc" --work "$work"
+done
+
+# 7. The random differential test (docs/CONFORMANCE.md): generated rules of every form and
 #    operator, and events built from their literals, judged by `detc hunt`, DuckDB-KQL and the
 #    `eql` engine (with Elasticsearch's documented semantics); ES|QL must select the source as
 #    EQL does. A fixed seed and the CI bound: batches for 2 minutes; any disagreement fails.

@@ -1,6 +1,6 @@
 //! Correlation rules compiled to KQL for Microsoft Sentinel: the LANGUAGE.md examples and
 //! further forms, snapshotted. Each snapshot was checked with Kusto.Language's analyzer
-//! (`run_all.sh kql --schema`) against conformance/sentinel_columns.yaml.
+//! against Microsoft's table schemas (conformance/vendor/sentinel/tables/, conformance/run.sh).
 
 mod common;
 

@@ -792,7 +792,8 @@ fn the_shipped_library_deploys_everywhere_and_a_second_run_changes_nothing() {
     }
     assert_eq!(splunk.saved_searches().len(), 42);
     assert_eq!(splunk.macros().len(), 42);
-    // Six rules search further back than Sentinel's 14 days and leave it out.
-    assert_eq!(sentinel.rules().len(), 36);
+    // Six rules search further back than Sentinel's 14 days and leave it out, and one
+    // (mfa_phone_registered_voip_number) does not deploy there.
+    assert_eq!(sentinel.rules().len(), 35);
     assert_eq!(kibana.rules("default").len(), 42);
 }

@@ -106,3 +106,89 @@ fn every_case_of_the_library_passes_locally() {
         );
     }
 }
+
+/// Every source entry of the shipped mappings names the vendor material it rests on.
+#[test]
+fn every_shipped_mapping_entry_cites_its_vendor_source() {
+    let (_, config) = library();
+    for (target, mapping) in &config.mappings {
+        let missing: Vec<&str> = mapping
+            .sources
+            .iter()
+            .filter(|(_, m)| m.source.as_ref().is_none_or(|s| s.all().is_empty()))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{}: sources without `source:`: {missing:?}",
+            target.as_str()
+        );
+    }
+}
+
+/// README's "What to ingest" section is the shipped mappings' own account of the library's
+/// sources: where each is read on each target, and what must be built (`enrichment:`).
+#[test]
+fn readme_ingestion_section_matches_the_mappings() {
+    let (p, config) = library();
+    let mut readers: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &p.rules {
+        for s in detc::catalog::sources(r) {
+            *readers.entry(s).or_default() += 1;
+        }
+    }
+    let code = |s: &str| format!("`{}`", s.replace('|', "\\|"));
+    let mut block = String::from(
+        "| source | Splunk base search | Sentinel table | Elastic index | rules |\n| --- | --- | --- | --- | ---: |\n",
+    );
+    let mut needs = String::new();
+    for (source, n) in &readers {
+        let place = |t: TargetName| config.mappings[&t].sources.get(source);
+        let splunk = place(TargetName::Splunk).and_then(|m| m.search.as_deref());
+        let sentinel = place(TargetName::Sentinel).map(|m| {
+            let mut tables: Vec<String> = m.table.iter().cloned().collect();
+            for e in m.union.iter().flatten() {
+                tables.push(e.split(" | ").next().unwrap_or(e).trim().to_string());
+            }
+            tables.join(", ")
+        });
+        let elastic = place(TargetName::Elastic).and_then(|m| m.index.as_deref());
+        block.push_str(&format!(
+            "| {} | {} | {} | {} | {n} |\n",
+            code(source),
+            splunk.map(code).unwrap_or_default(),
+            sentinel.as_deref().map(code).unwrap_or_default(),
+            elastic.map(code).unwrap_or_default(),
+        ));
+        for t in TargetName::ALL {
+            for (key, how) in place(t).map(|m| &m.enrichment).into_iter().flatten() {
+                let what = if key == detc::schema::WHOLE_SOURCE {
+                    "the source".to_string()
+                } else {
+                    code(key)
+                };
+                let how = how.split_whitespace().collect::<Vec<_>>().join(" ");
+                needs.push_str(&format!(
+                    "- {} on {}, {what}: {how}\n",
+                    code(source),
+                    t.as_str()
+                ));
+            }
+        }
+    }
+    block.push_str(
+        "\nTo be built (the mappings' `enrichment:`; each rule's catalog page lists its own):\n\n",
+    );
+    block.push_str(&needs);
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let (begin, end) = ("<!-- ingestion:begin -->\n", "<!-- ingestion:end -->");
+    let start = readme
+        .find(begin)
+        .expect("README has the ingestion markers")
+        + begin.len();
+    let stop = readme[start..].find(end).expect("end marker") + start;
+    assert!(
+        readme[start..stop] == block,
+        "README's ingestion section differs from the mappings; it should read:\n{begin}{block}{end}"
+    );
+}

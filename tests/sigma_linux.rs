@@ -338,7 +338,7 @@ fn fortigate_antivirus_and_application_logs() {
     );
     assert_eq!(
         kql(&r).unwrap(),
-        "CommonSecurityLog\n| where DeviceProduct == \"Fortigate\"\n| where DeviceVendor == \"Fortinet\"\n| extend FortiCfgPath = extract(@'(?:^|;)FTNTFGTcfgpath=([^;]*)', 1, AdditionalExtensions)\n| where DeviceAction =~ \"Add\" and FortiCfgPath =~ \"system.admin\""
+        "CommonSecurityLog\n| where DeviceProduct == \"Fortigate\"\n| where DeviceVendor == \"Fortinet\"\n| extend FortiCfgPath = extract(@'(?:^|;)(?:FTNTFGT|FortinetFortiGate)cfgpath=([^;]*)', 1, AdditionalExtensions)\n| where DeviceAction =~ \"Add\" and FortiCfgPath =~ \"system.admin\""
     );
     assert_eq!(
         spl(&r).unwrap(),

@@ -70,7 +70,7 @@ fn edr_fields_keep_reading_the_edr_source() {
     assert_eq!(source(&r), "process_start");
     assert_eq!(
         query(&r, Language::Kql),
-        "DeviceProcessEvents\n| where ActionType == \"ProcessCreated\"\n| where ProcessCommandLine contains \"javascript:\" and FolderPath endswith \"\\\\rundll32.exe\""
+        "DeviceProcessEvents\n| where ProcessCommandLine contains \"javascript:\" and FolderPath endswith \"\\\\rundll32.exe\""
     );
     assert_eq!(
         query(&r, Language::Spl),
@@ -104,7 +104,7 @@ fn current_directory_reads_sysmon_1_on_every_target() {
     assert_eq!(q[3], (
         Language::Esql,
         r#"FROM logs-windows.sysmon_operational-*
-| WHERE event.category == "process"
+| WHERE CONCAT(",", MV_CONCAT(event.category, ","), ",") LIKE "*,process,*"
 | WHERE event.code == "1"
 | WHERE process.working_directory RLIKE "[cC]:\\\\[uU][sS][eE][rR][sS]\\\\.*" AND process.executable RLIKE ".*\\\\[rR][uU][nN][dD][lL][lL]32\\.[eE][xX][eE]""#.to_string(),
     ));
@@ -176,7 +176,7 @@ fn registry_delete_is_sysmon_12_with_a_delete_event_type() {
         r#"registry where event.code in ("12", "13", "14") and (stringContains~(registry.path, "\\Windows Defender\\Exclusions\\") and winlog.event_data.EventType in~ ("DeleteKey", "DeleteValue"))"#
     );
     assert!(q[3].1.starts_with(
-        "FROM logs-windows.sysmon_operational-*\n| WHERE event.category == \"registry\"\n| WHERE event.code IN (\"12\", \"13\", \"14\")\n| WHERE registry.path RLIKE "
+        "FROM logs-windows.sysmon_operational-*\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,registry,*\"\n| WHERE event.code IN (\"12\", \"13\", \"14\")\n| WHERE registry.path RLIKE "
     ));
     assert!(q[3].1.ends_with(
         r#" AND TO_LOWER(winlog.event_data.EventType) IN ("deletekey", "deletevalue")"#

@@ -119,7 +119,7 @@ fn system_and_application_items_read_the_event_table_on_sentinel() {
     ));
     assert_eq!(
         spl(&r),
-        r#"source="XmlWinEventLog:System" EventCode="7036" SourceName="Service Control Manager" param1="Windows Defender Antivirus Service""#
+        r#"source="XmlWinEventLog:System" EventCode="7036" Name="Service Control Manager" param1="Windows Defender Antivirus Service""#
     );
     let k = kql(&r);
     assert!(k.starts_with("Event\n| where EventLog == \"System\"\n| extend EventCode = tostring(EventID)\n| extend param1_ = replace_string("), "{k}");
@@ -137,7 +137,7 @@ fn system_and_application_items_read_the_event_table_on_sentinel() {
     ));
     assert_eq!(
         spl(&r),
-        r#"source="XmlWinEventLog:Application" AppName="lsass.exe" EventCode="1000" SourceName="Application Error""#
+        r#"source="XmlWinEventLog:Application" AppName="lsass.exe" EventCode="1000" Name="Application Error""#
     );
     assert!(kql(&r).contains("AppName_ =~ \"lsass.exe\""));
     assert!(esql(&r).contains("TO_LOWER(winlog.event_data.AppName) == \"lsass.exe\""));
@@ -349,7 +349,7 @@ fn unnamed_data_items_are_some_item_tests() {
     // Splunk: the plain terms stay in the base search, the item tests follow the pipeline.
     assert_eq!(
         spl(&r),
-        r#"source="XmlWinEventLog:Application" EventCode="33205" SourceName="*MSSQL*" | rex max_match=0 field=_raw "<Data>(?<detc_data_item>[^<]*)</Data>" | eval detc_data_items=replace(replace(replace(replace(replace(urldecode("%01").mvjoin(detc_data_item, urldecode("%01")).urldecode("%01"), "&lt;", "<"), "&gt;", ">"), "&quot;", "\""), "&apos;", "'"), "&amp;", "&") | search detc_data_items="*object_name:sysadmin*" detc_data_items="*statement:alter server role*""#
+        r#"source="XmlWinEventLog:Application" EventCode="33205" Name="*MSSQL*" | rex max_match=0 field=_raw "<Data>(?<detc_data_item>[^<]*)</Data>" | eval detc_data_items=replace(replace(replace(replace(replace(urldecode("%01").mvjoin(detc_data_item, urldecode("%01")).urldecode("%01"), "&lt;", "<"), "&gt;", ">"), "&quot;", "\""), "&apos;", "'"), "&amp;", "&") | search detc_data_items="*object_name:sysadmin*" detc_data_items="*statement:alter server role*""#
     );
     assert_eq!(
         compiled(&r, TargetName::Elastic, Language::Eql).unwrap_err(),

@@ -17,7 +17,7 @@ use super::{
 use crate::ir;
 use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
 use crate::pattern::Regex;
-use crate::schema::{Mapping, SourceMapping};
+use crate::schema::{FilterScalar, Mapping, SourceMapping};
 use crate::syntax::ast::Span;
 use std::fmt::Write as _;
 
@@ -136,12 +136,27 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
             .collect()
     };
     // Both languages select the same events of the source: EQL's `category where` is
-    // ES|QL's `event.category` test.
+    // ES|QL's `event.category` test, a test of membership as EQL's is.
     let mut esql_where = Vec::new();
     if category != "any" {
-        esql_where.push(format!("event.category == {}", string(category)));
+        esql_where.push(esql_member("event.category", &[category]));
     }
-    esql_where.extend(filter(string, "IN"));
+    for (k, v) in src.filter.iter().flatten() {
+        let words: Option<Vec<&str>> = v
+            .values()
+            .iter()
+            .map(|v| match v {
+                FilterScalar::Str(s) if plain_identifier(s, &['-']) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        esql_where.push(match words {
+            Some(words) if ECS_ARRAYS.contains(&k.as_str()) && !words.is_empty() => {
+                esql_member(&field(k), &words)
+            }
+            _ => filter_test(&field(k), v, string, "IN"),
+        });
+    }
     let mut eql_parts = filter(eql_string, "in");
     let mut eql_cond = None;
     if let Some(cond) = &q.condition {
@@ -528,6 +543,28 @@ fn list(vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
 }
 
 /// An ES|QL string literal: other characters as they are (its grammar takes them raw).
+/// The ECS fields a source's selection tests that hold arrays (ECS `normalize: array`):
+/// Okta files a sign-in under `event.category: ["authentication", "session"]`.
+const ECS_ARRAYS: &[&str] = &["event.category", "event.type"];
+
+/// ES|QL: `field` holds one of `words` (plain words, as the ECS vocabularies of
+/// [`ECS_ARRAYS`] are). A comparison on a field with several values is null in ES|QL
+/// (Elastic, "ES|QL multivalued fields"), which would drop the event; the field's values
+/// joined between commas hold `,word,` instead. (MV_CONTAINS says it directly but is only
+/// in Elasticsearch 9.2 and later.)
+fn esql_member(field: &str, words: &[&str]) -> String {
+    let tests: Vec<String> = words
+        .iter()
+        .map(|w| {
+            format!(
+                "CONCAT(\",\", MV_CONCAT({field}, \",\"), \",\") LIKE {}",
+                string(&format!("*,{w},*"))
+            )
+        })
+        .collect();
+    group(tests, " OR ")
+}
+
 pub fn string(s: &str) -> String {
     quoted(s, None)
 }

@@ -49,6 +49,7 @@ use crate::ir;
 use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Compile any rule.
@@ -77,9 +78,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
         } => {
             // Each step reads its table; two sources of one table need a filter apart.
             steps_apart(steps, mapping, *span, "KQL", |a, b| {
-                matches!((&a.table, &b.table), (Some(x), Some(y)) if x != y)
-                    && a.union.is_none()
-                    && b.union.is_none()
+                tables(a).is_disjoint(&tables(b))
             })?;
             sequence(steps, by, within.seconds, rule.schedule(), mapping)?
         }
@@ -196,6 +195,13 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
         let _ = write!(out, "\n| extend {} = {expr}", identifier(column));
     }
     out
+}
+
+/// The tables a source reads: `table` and the table each `union` entry starts with.
+fn tables(src: &SourceMapping) -> BTreeSet<&str> {
+    let more = src.union.iter().flatten();
+    let heads = more.filter_map(|e| e.split(|c: char| c == '|' || c.is_whitespace()).next());
+    src.table.as_deref().into_iter().chain(heads).collect()
 }
 
 /// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.
@@ -690,6 +696,14 @@ mod tests {
             any_string_op("F", "contains", &values[..2], false, false),
             "(F contains \"v0\" or F contains \"v1\")"
         );
+    }
+
+    #[test]
+    fn a_union_reads_its_first_table_and_each_member_s_table() {
+        let src: SourceMapping =
+            serde_saphyr::from_str("table: A\nunion: ['B | extend X = todynamic(X)', C]\n")
+                .unwrap();
+        assert_eq!(tables(&src), BTreeSet::from(["A", "B", "C"]));
     }
 
     #[test]
