@@ -1151,8 +1151,13 @@ def kql_tables(case, query, m):
         entry = tables.setdefault(table, {"table": table, "columns": columns, "rows": [], "offsets": []})
         entry["rows"].append(values)
         entry["offsets"].append(t - last)
-    # A table the query reads that no event of the case is in exists, empty.
-    for name in re.findall(r"^\s*([A-Za-z_]\w*)\s*$", _strip_kql_strings(query), re.M):
+    # A table the query reads that no event of the case is in exists, empty: a line that is a
+    # table, or each table of a `union isfuzzy=true A, (B | ...)` line.
+    text = _strip_kql_strings(query)
+    names = re.findall(r"^\s*([A-Za-z_]\w*)\s*$", text, re.M)
+    for union in re.findall(r"^\s*union isfuzzy=true (.*)$", text, re.M):
+        names += re.findall(r"(?:^|,\s*\(?)([A-Za-z_]\w*)", union)
+    for name in names:
         if name in m.columns and name not in tables:
             tables[name] = {"table": name, "columns": [[c, DUCKDB_TYPES[k]] for c, k in m.columns[name].items()],
                             "rows": [], "offsets": []}

@@ -133,10 +133,13 @@ class Vendor:
             for key in ("EventID", "EventCode"):
                 if key in dd["example"]:
                     dd["event_codes"].add(str(dd["example"][key][0]))
-        xml = [d["fields"] for d in self.data_sources.values()
+        xml = [d["fields"] | set(d["example"]) for d in self.data_sources.values()
                if d["source"].startswith("XmlWinEventLog:") and d["sourcetype"].lower() == "xmlwineventlog"
                and "EventCode" in d["example"]]  # an XML example, not a classic-format one
         self.common_xml = set.intersection(*xml) - {"tag", "eventtype", "tag::eventtype"}
+        self.sc = {local: load_security_content(os.path.join(VENDOR, local))
+                   for local in self.provenance if local.startswith("security_content/")
+                   and os.path.exists(os.path.join(VENDOR, local))}
         with open(os.path.join(VENDOR, "sysmon", "sysmon-schema-4.81-events.json"), encoding="utf-8") as f:
             self.sysmon = json.load(f)["events"]
         with open(os.path.join(VENDOR, "unverified.yaml"), encoding="utf-8") as f:
@@ -219,7 +222,33 @@ class Vendor:
             return ("aplura", None)
         if local.startswith("sysmon/"):
             return ("sysmon", None)
+        if local in self.sc:
+            return ("sc", local)
         return ("other", local)
+
+
+def load_security_content(path):
+    """What a splunk/security_content macro or detection says about the data it reads: the
+    source / sourcetype / EventCode values of a macro's definition and of a detection's search
+    and test data (`tests[].attack_data[]`: how Splunk indexes the vendor's own test events),
+    and a detection's `required_fields`."""
+    with open(path, encoding="utf-8") as f:
+        d = yaml.safe_load(f)
+    out = {"sources": set(), "sourcetypes": set(), "event_codes": set(), "fields": set()}
+    text = " ".join(str(d.get(k) or "") for k in ("definition", "search"))
+    for key, q, bare in re.findall(r'\b(source|sourcetype)\s*=\s*(?:"([^"]*)"|([^\s()"]+))', text):
+        out[key + "s"].add(q or bare)
+    for m in re.finditer(r'\bEventCode\s*(?:=\s*"?(\d+)"?|IN\s*\(([^)]*)\))', text):
+        out["event_codes"] |= {m.group(1)} if m.group(1) else set(re.findall(r"\d+", m.group(2)))
+    for t in d.get("tests") or []:
+        for a in t.get("attack_data") or []:
+            if a.get("source"):
+                out["sources"].add(str(a["source"]))
+            if a.get("sourcetype"):
+                out["sourcetypes"].add(str(a["sourcetype"]))
+    tags = d.get("tags") or {}
+    out["fields"] |= set(tags.get("required_fields") or d.get("required_fields") or [])
+    return out
 
 
 def sample_format(text):
@@ -420,7 +449,7 @@ def check_entry(name, e, vendor, literals, library):
     refs = [refs] if isinstance(refs, str) else list(refs or [])
     if not refs:
         bad("no `source:` (the vendor document this entry rests on)")
-    cited = {"cim": set(), "ds": [], "fact": [], "aplura": False, "sysmon": False}
+    cited = {"cim": set(), "ds": [], "fact": [], "sc": [], "aplura": False, "sysmon": False}
     enr = e.get("enrichment") or {}
     whole = "source" in enr
     for r in refs:
@@ -430,7 +459,7 @@ def check_entry(name, e, vendor, literals, library):
             if not whole:  # a custom source cites what describes it, not vendor material
                 bad(str(p))
             continue
-        if kind_ in ("cim", "ds", "fact"):
+        if kind_ in ("cim", "ds", "fact", "sc"):
             (cited[kind_].add if kind_ == "cim" else cited[kind_].append)(what)
         elif kind_ in ("aplura", "sysmon"):
             cited[kind_] = True
@@ -442,7 +471,11 @@ def check_entry(name, e, vendor, literals, library):
         return problems
     tags = {v for k, _, vs in terms if k == "tag" for v in vs}
     dss = [vendor.data_sources[k] for k in cited["ds"]]
-    facts = [vendor.facts[u] for u in cited["fact"]]
+    # security_content macros and detections read like documentation facts.
+    facts = [vendor.facts[u] for u in cited["fact"]] + [
+        {"sources": sorted(c["sources"]), "sourcetypes": sorted(c["sourcetypes"]),
+         "event_codes": sorted(c["event_codes"]), "fields": sorted(c["fields"])}
+        for c in (vendor.sc[k] for k in cited["sc"])]
     ds = None
     if tags:
         for t in sorted(tags - vendor.constraint_tags):
@@ -501,7 +534,7 @@ def check_entry(name, e, vendor, literals, library):
                 elif key == "source":
                     if any(fnmatch.fnmatchcase(s, v.lower()) for s in src_ok):
                         pass
-                    elif v.startswith("XmlWinEventLog:") and not dss:
+                    elif v.startswith("XmlWinEventLog:") and not src_ok:
                         vendor.notes.append(f"{name}: source={v}: no vendor data source of this channel; the "
                                             "source follows the add-on's XmlWinEventLog:<channel> naming")
                     else:
@@ -538,7 +571,7 @@ def check_entry(name, e, vendor, literals, library):
             continue
         if splunk_name not in allowed:
             where = [f"CIM {ds['model']}.{ds['name']}"] if ds else []
-            where += [os.path.basename(k) for k in cited["ds"]] + [u for u in cited["fact"]]
+            where += [os.path.basename(k) for k in cited["ds"] + cited["sc"]] + [u for u in cited["fact"]]
             bad(f"{logical} -> {splunk_name}: not a field of {', '.join(where) or 'any cited vendor material'}; "
                 f"mark `enrichment: {{{logical}: what must be built}}` or map a vendor field")
     for key in enr:
@@ -694,6 +727,13 @@ def selftest_cases(mapping):
          r"source\.geo\.country_iso_code -> src_country_iso_code: not a field"),
         ("host_logon", variant("host_logon", search="index=wineventlog EventCode IN (4624, 4625)"),
          r"index=wineventlog: an index is a deployment choice"),
+        # Sigma-only findings: Splunk names the Defender channel's XML events WinEventLog:...;
+        # the stock XML event has no rendered Message.
+        ("windows_defender", variant("windows_defender",
+                                     search='source="XmlWinEventLog:Microsoft-Windows-Windows Defender/Operational"'),
+         r"source=XmlWinEventLog:Microsoft-Windows-Windows Defender/Operational: no cited vendor data source"),
+        ("windows_application", variant("windows_application", enrichment={}),
+         r"message -> Message: not a field"),
     ]
 
 

@@ -191,6 +191,17 @@ fn shipped_library_docs_and_coverage() {
         );
     }
 
+    // What the mappings mark `enrichment:` is listed on the pages of the rules that read it.
+    let page = |name: &str| fs::read_to_string(out.join(format!("rules/{name}.md"))).expect("page");
+    let anonymizer = page("signin_from_anonymizing_network");
+    assert!(
+        anonymizer.contains("- sentinel, field `source.as.organization.name`: ")
+            && anonymizer.contains("- splunk, field `source.as.organization.name`: "),
+        "{anonymizer}"
+    );
+    assert!(page("payroll_shared_bank_account").contains("- sentinel, the source itself: "));
+    assert!(!page("rmm_tool_started").contains("the source itself"));
+
     let out = detc(&root()).arg("coverage").output().expect("runs");
     assert!(
         out.status.success(),

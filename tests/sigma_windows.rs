@@ -180,7 +180,7 @@ fn defender_names_with_spaces() {
     assert_eq!(r.kind.queries()[0].source, "windows_defender");
     assert_eq!(
         spl(&r),
-        r#"source="XmlWinEventLog:Microsoft-Windows-Windows Defender/Operational" EventCode="5007" New_Value="*\\Microsoft\\Windows Defender\\Exclusions*" NOT Process_Name="*\\MsMpEng.exe""#
+        r#"source="*WinEventLog:Microsoft-Windows-Windows Defender/Operational" EventCode="5007" New_Value="*\\Microsoft\\Windows Defender\\Exclusions*" NOT Process_Name="*\\MsMpEng.exe""#
     );
     let k = kql(&r);
     assert!(
