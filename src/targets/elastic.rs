@@ -542,7 +542,6 @@ fn list(vs: &[Scalar], quote: impl Fn(&str) -> String) -> String {
     format!("({})", items.join(", "))
 }
 
-/// An ES|QL string literal: other characters as they are (its grammar takes them raw).
 /// The ECS fields a source's selection tests that hold arrays (ECS `normalize: array`):
 /// Okta files a sign-in under `event.category: ["authentication", "session"]`.
 const ECS_ARRAYS: &[&str] = &["event.category", "event.type"];
@@ -565,6 +564,7 @@ fn esql_member(field: &str, words: &[&str]) -> String {
     group(tests, " OR ")
 }
 
+/// An ES|QL string literal: other characters as they are (its grammar takes them raw).
 pub fn string(s: &str) -> String {
     quoted(s, None)
 }
