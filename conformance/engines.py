@@ -74,6 +74,12 @@ SKIPS = {
         "dynamic property, or a range that is not a literal)",
         "duckdb-kql 1.1.2 has no IP-range functions and no count_distinctif aggregate (no mapping "
         "in its translate/functions.py)"),
+    "kql-case-columns": (
+        "kql",
+        "duckdb-kql refuses the query with a KqlSchemaError saying that two columns differ only in "
+        "case (e.g. a computed key column `message` beside the vendor table's `Message`)",
+        "DuckDB identifiers ignore case, so duckdb-kql 1.1.2 cannot hold both columns (its schema "
+        "rule R7); Kusto keeps them apart (KQL column names are case-sensitive)"),
     "eql-maxspan-second": (
         "eql",
         "two events of a sequence case lie more than maxspan but less than maxspan + 1s apart",
@@ -186,6 +192,9 @@ EXTEND_INVERSES = {
     # DeviceLogonEvents: the outcome is the ActionType (LogonSuccess, LogonFailed).
     'iff(ActionType == "LogonSuccess", "success", "failure")':
         lambda v: {"ActionType": "LogonSuccess"} if v == "success" else {"ActionType": "LogonFailed"} if v == "failure" else None,
+    # DeviceLogonEvents LogonType: the name, RDP logons also in Defender's long spelling.
+    'iff(LogonType == "Remote interactive (RDP) logons", "RemoteInteractive", LogonType)':
+        lambda v: {} if v is None else {"LogonType": v} if isinstance(v, str) else None,
     # AuditLogs Result: success | failure | timeout | unknownFutureValue.
     'case(Result == "success", "success", Result == "failure", "failure", "unknown")':
         lambda v: {"Result": v} if v in ("success", "failure") else {"Result": "timeout"} if v == "unknown" else None,
@@ -1279,6 +1288,8 @@ def run(cases, compiled, repo, work, kql_python, flip=False, m=None, strict=Fals
                     out.adjusted = list(used)
                 elif "unsupported" in result and result["unsupported"] in KQL_UNSUPPORTED:
                     out.status, out.skip_id, out.detail = "skip", "kql-unsupported", result["unsupported"]
+                elif re.match(r"KqlSchemaError: .* differ only in case\b", result.get("error") or ""):
+                    out.status, out.skip_id, out.detail = "skip", "kql-case-columns", result["error"]
                 else:
                     out.status = "error"
                     out.detail = result.get("message") or result.get("error")
