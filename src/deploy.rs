@@ -404,17 +404,44 @@ pub fn setting(
 }
 
 /// A base URL: https, or http to this machine only (tests, local proxies); no trailing `/`.
+/// The host is the parsed URL's, so `http://127.0.0.1.invalid` or `http://127.0.0.1@host`
+/// is not this machine; credentials in the URL are refused (they would be logged).
 pub fn base_url(name: &str, url: &str) -> Result<String, String> {
     let url = url.trim_end_matches('/');
-    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p));
-    if url.starts_with("https://") || local {
-        Ok(url.to_string())
-    } else {
-        Err(format!(
-            "{name} must be an https:// URL (got `{url}`); secrets are never sent in clear text"
-        ))
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("{name} is not a URL (`{url}`): {e}"))?;
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "{name} holds credentials before its host (`{url}`); give the secret in its own setting"
+        ));
+    }
+    // The parser takes `[::1]` as the host of `[::1].invalid`: the authority must be exactly
+    // the host and its port.
+    let host_port = match (uri.host(), uri.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    };
+    if !authority.eq_ignore_ascii_case(&host_port) {
+        return Err(format!("{name} is not a URL with a host (`{url}`)"));
+    }
+    let loopback = match uri.host() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    match uri.scheme_str() {
+        Some("https") if uri.host().is_some() => Ok(url.to_string()),
+        Some("http") if loopback => Ok(url.to_string()),
+        _ => Err(format!(
+            "{name} must be an https:// URL, or http:// to this machine (got `{url}`); secrets are never sent in clear text"
+        )),
     }
 }
 
@@ -490,5 +517,25 @@ mod tests {
             Ok("http://127.0.0.1:9")
         );
         assert!(base_url("X", "https://siem:8089").is_ok());
+        assert!(base_url("X", "https://kibana.example/base/path/").is_ok());
+        for local in [
+            "http://localhost:8089",
+            "http://[::1]:9",
+            "http://127.0.0.2",
+        ] {
+            assert_eq!(base_url("X", local).as_deref(), Ok(local), "{local}");
+        }
+        // The host decides, not the text's prefix.
+        for remote in [
+            "http://localhost.invalid",
+            "http://127.0.0.1.invalid",
+            "http://127.0.0.1@splunk.invalid",
+            "http://[::1].invalid",
+            "https://user:secret@splunk.invalid",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(base_url("X", remote).is_err(), "{remote}");
+        }
     }
 }

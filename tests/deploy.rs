@@ -571,17 +571,24 @@ fn settings_errors_name_the_setting_and_refuse_secrets_in_files() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("SPLUNK_URL"), "{}", run.stderr);
 
-    let repo = Repo::new(&[
-        ("SPLUNK_URL", "http://splunk.example.com:8089".into()),
-        ("SPLUNK_TOKEN", "t".into()),
-    ]);
-    let run = repo.deploy("splunk", &[]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("must be an https:// URL"),
-        "{}",
-        run.stderr
-    );
+    // Clear text only to this machine, judged by the parsed host, not by the text's prefix.
+    for url in [
+        "http://splunk.example.com:8089",
+        "http://localhost.invalid:8089",
+        "http://127.0.0.1.invalid:8089",
+        "http://127.0.0.1@splunk.invalid:8089",
+    ] {
+        let repo = Repo::new(&[("SPLUNK_URL", url.into()), ("SPLUNK_TOKEN", "t".into())]);
+        let run = repo.deploy("splunk", &[]);
+        assert_eq!(run.code, 2, "{url}");
+        assert!(
+            run.stderr.contains("SPLUNK_URL")
+                && (run.stderr.contains("must be an https:// URL")
+                    || run.stderr.contains("credentials before its host")),
+            "{url}: {}",
+            run.stderr
+        );
+    }
 
     let repo = Repo::new(&[]);
     std::fs::write(
