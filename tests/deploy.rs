@@ -480,8 +480,9 @@ fn sentinel_bad_secret_is_reported_without_the_secret() {
     let sentinel = Sentinel::start();
     let mut repo = sentinel_repo(&sentinel);
     repo.env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    // The fake Entra echoes the request body in its 401: the secret comes back URL-encoded.
     repo.env
-        .push(("AZURE_CLIENT_SECRET".into(), "wrong-secret-value".into()));
+        .push(("AZURE_CLIENT_SECRET".into(), "az8Q~wrong+SECRET/=".into()));
     let run = repo.deploy("sentinel", &[]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -490,7 +491,19 @@ fn sentinel_bad_secret_is_reported_without_the_secret() {
         run.stderr
     );
     assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert_no_secret(&run, &["wrong-secret-value"]);
+    assert!(
+        run.stderr.contains("client_secret=[secret]"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(
+        &run,
+        &[
+            "az8Q~wrong+SECRET/=",
+            "az8Q%7Ewrong%2BSECRET%2F%3D",
+            "SECRET",
+        ],
+    );
     assert!(sentinel.rules().is_empty());
 }
 

@@ -125,6 +125,69 @@ impl Request {
     }
 }
 
+/// The forms in which a server may echo a secret: as is; percent-encoded as a form value or a
+/// path (either case of hex digits); JSON-escaped (also with `\/`); and inside base64 (as in
+/// `Basic base64(user:secret)`): for each of the three alignments the secret can start at,
+/// the run of base64 characters that its bytes alone decide.
+fn secret_forms(secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_string()];
+    for encoded in [form_encode(secret), path_segment(secret)] {
+        forms.push(lower_hex(&encoded));
+        forms.push(encoded);
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json[1..json.len() - 1].to_string();
+    forms.push(json.replace('/', "\\/"));
+    forms.push(json);
+    let bytes = secret.as_bytes();
+    for lead in 0..3usize {
+        let mut data = vec![0u8; lead];
+        data.extend_from_slice(bytes);
+        let text = base64(&data);
+        // Character i holds bits [6i, 6i + 6): keep those inside the secret's bits.
+        let (from, to) = ((lead * 8).div_ceil(6), (lead + bytes.len()) * 8 / 6);
+        if to >= from + 8 {
+            forms.push(text[from..to].to_string());
+        }
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// Percent-escapes with lowercase hex digits (`%2f`), as some servers echo them.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let esc = rest.get(i..i + 3).unwrap_or(&rest[i..]);
+        out.push_str(&esc.to_ascii_lowercase());
+        rest = &rest[i + esc.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Standard base64 with padding.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `application/x-www-form-urlencoded` for one key or value.
 pub fn form_encode(s: &str) -> String {
     percent_encode(s, b"-_.*", true)
@@ -176,15 +239,23 @@ impl Client {
         Ok(Client {
             agent,
             options,
-            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+            secrets: Vec::new(),
             jitter: 0x9e37_79b9_7f4a_7c15,
+        })
+        .map(|mut c| {
+            secrets.iter().for_each(|s| c.add_secret(s));
+            c
         })
     }
 
-    /// Treat one more value as a secret (a token obtained during the run).
+    /// Treat one more value as a secret (a token obtained during the run), in every form a
+    /// server may echo it (see [`secret_forms`]).
     pub fn add_secret(&mut self, secret: &str) {
         if !secret.is_empty() {
-            self.secrets.push(secret.to_string());
+            self.secrets.extend(secret_forms(secret));
+            // Longest first, so no shorter form leaves part of a longer one behind.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.secrets.dedup();
         }
     }
 
@@ -330,6 +401,34 @@ mod tests {
         assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
         assert_eq!(path_segment("detc - x/y"), "detc%20-%20x%2Fy");
         assert_eq!(redacted_path("https://h/p?sig=s3cret"), "https://h/p");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_echoed_form() {
+        let secret = "az8Q~SECRET+/=é\"x";
+        let mut c = Client::new(Options::default(), vec![]).expect("client");
+        c.add_secret(secret);
+        let basic = |user: &str| base64(format!("{user}:{secret}").as_bytes());
+        for echoed in [
+            format!("client_secret={}&x=1", form_encode(secret)),
+            format!("client_secret={}", lower_hex(&form_encode(secret))),
+            format!("/p/{}", path_segment(secret)),
+            format!(
+                "{{\"client_secret\":{}}}",
+                serde_json::to_string(secret).unwrap()
+            ),
+            format!("Authorization: Basic {}", basic("u")),
+            format!("Authorization: Basic {}", basic("us")),
+            format!("Authorization: Basic {}", basic("usr")),
+        ] {
+            let out = c.redact(&echoed);
+            assert!(out.contains("[secret]"), "{echoed} -> {out}");
+            for leak in ["SECRET", "U0VDUkVU", "TRUNDRV", "FQ1JFV"] {
+                assert!(!out.contains(leak), "{echoed} -> {out}");
+            }
+        }
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab"), "YWI=");
     }
 
     #[test]

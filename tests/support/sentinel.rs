@@ -216,10 +216,14 @@ fn handle(
             );
         }
         if get("client_secret") != Some(c.client_secret.as_str()) {
+            // Hostile: the error echoes the request body, secret and all, URL-encoded.
             return aad_err(
                 401,
                 "invalid_client",
-                "AADSTS7000215: Invalid client secret provided.",
+                &format!(
+                    "AADSTS7000215: Invalid client secret provided. Request: {}",
+                    String::from_utf8_lossy(&req.body)
+                ),
             );
         }
         if get("scope") != Some("https://management.azure.com/.default") {
