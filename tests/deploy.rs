@@ -671,6 +671,28 @@ fn listings_are_read_page_by_page() {
         .collect();
     assert_eq!(offsets, ["0", "100"]);
 
+    // Objects other apps share globally are listed in detc's namespace too (150 of them, as
+    // with Enterprise Security): the next offset counts the entries read, not those kept.
+    let splunk = Splunk::start();
+    for i in 0..150 {
+        splunk.seed_global(false, &format!("es_search_{i:03}"), "SA-ThreatIntelligence");
+    }
+    splunk.seed(
+        false,
+        "team_000",
+        "nobody",
+        "detc",
+        &[("search", "index=x")],
+    );
+    let run = splunk_repo(&splunk).deploy("splunk", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let offsets: Vec<String> = splunk
+        .requests_to("GET", "/saved/searches")
+        .iter()
+        .filter_map(|r| r.param("offset").map(str::to_string))
+        .collect();
+    assert_eq!(offsets, ["0", "100"]);
+
     let kibana = Kibana::start();
     for i in 0..130 {
         kibana.seed_rule(

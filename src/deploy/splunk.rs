@@ -58,17 +58,25 @@ impl Splunk {
             .header("Authorization", format!("Bearer {}", self.token))
     }
 
-    /// Every entry of a collection in detc's app, page by page.
+    /// Every entry of a collection in detc's app, page by page: the next offset counts the
+    /// entries read (other apps' shared objects too), and a server whose paging does not
+    /// advance is an error, not an endless listing.
     fn list(&mut self, collection: &str) -> Result<Vec<Entry>, String> {
         let mut out = Vec::new();
+        let mut read = 0;
         loop {
-            let path = format!(
-                "{collection}?output_mode=json&count={PAGE}&offset={}",
-                out.len()
-            );
+            let path = format!("{collection}?output_mode=json&count={PAGE}&offset={read}");
             let page = self.send(&self.request("GET", &path))?;
+            let answered = page["paging"]["offset"].as_u64().map(|o| o as usize);
+            if answered.is_some_and(|o| o != read) {
+                return Err(format!(
+                    "{collection}: asked for the entries from offset {read}, the server answered offset {}; its paging does not advance",
+                    answered.unwrap_or_default()
+                ));
+            }
             let entries = page["entry"].as_array().cloned().unwrap_or_default();
             let n = entries.len();
+            read += n;
             for e in entries {
                 // The namespace also shows objects other apps share; keep this app's.
                 if e["acl"]["app"].as_str().is_some_and(|a| a != self.app) {
@@ -79,8 +87,7 @@ impl Splunk {
                 out.push((name, content));
             }
             let total = page["paging"]["total"].as_u64().unwrap_or(0) as usize;
-            let offset = page["paging"]["offset"].as_u64().unwrap_or(0) as usize;
-            if n == 0 || offset + n >= total {
+            if n == 0 || read >= total {
                 return Ok(out);
             }
         }

@@ -27,6 +27,9 @@ pub struct Entry {
     pub owner: String,
     pub app: String,
     pub params: BTreeMap<String, String>,
+    /// Shared globally by its app: listed in every app's namespace (as Enterprise Security's
+    /// apps share their searches and macros).
+    pub global: bool,
 }
 
 #[derive(Default)]
@@ -120,6 +123,28 @@ impl Splunk {
         app: &str,
         params: &[(&str, &str)],
     ) {
+        self.seed_entry(is_macro, name, owner, app, params, false)
+    }
+    /// Pre-seed an object that another app shares globally (listed in detc's namespace too).
+    pub fn seed_global(&self, is_macro: bool, name: &str, app: &str) {
+        self.seed_entry(
+            is_macro,
+            name,
+            "nobody",
+            app,
+            &[("search", "index=x")],
+            true,
+        )
+    }
+    fn seed_entry(
+        &self,
+        is_macro: bool,
+        name: &str,
+        owner: &str,
+        app: &str,
+        params: &[(&str, &str)],
+        global: bool,
+    ) {
         let p = with_defaults(
             is_macro,
             params.iter().map(|(k, v)| (k.to_string(), v.to_string())),
@@ -128,6 +153,7 @@ impl Splunk {
             owner: owner.into(),
             app: app.into(),
             params: p,
+            global,
         };
         let mut st = self.state.lock().unwrap();
         let map = if is_macro {
@@ -207,7 +233,7 @@ fn handle(
             "id": format!("{base}/servicesNS/{}/{}/{coll}/{}", e.owner, e.app, encode(n)),
             "updated": updated.get(&(is_macro, n.to_string())).cloned().unwrap_or_default(),
             "author": e.owner,
-            "acl": {"app": e.app, "owner": e.owner, "sharing": "app", "can_write": true, "modifiable": true},
+            "acl": {"app": e.app, "owner": e.owner, "sharing": if e.global { "global" } else { "app" }, "can_write": true, "modifiable": true},
             "content": content,
         })
     };
@@ -219,7 +245,7 @@ fn handle(
             let all: Vec<(&String, &Entry)> = map
                 .iter()
                 .filter(|(_, e)| {
-                    (app == "-" || e.app == app)
+                    (app == "-" || e.app == app || e.global)
                         && (owner == "-" || e.owner == owner || e.owner == "nobody")
                 })
                 .filter(|(n, e)| {
@@ -276,6 +302,7 @@ fn handle(
                 owner: if owner == "-" { "nobody".into() } else { owner },
                 app,
                 params: p,
+                global: false,
             };
             updated.insert((is_macro, n.clone()), clock.lock().unwrap().now());
             map.insert(n.clone(), e.clone());
