@@ -31,6 +31,43 @@ pub fn is_marked(description: &str) -> bool {
     description.trim_end().ends_with(MARKER)
 }
 
+/// The most pages one listing reads (a million objects at 100 a page).
+pub const MAX_PAGES: usize = 10_000;
+
+/// What one listing has read: a page must bring only keys not seen before (a server that
+/// repeats a page, or links back to one, would list forever), and there are at most
+/// [`MAX_PAGES`] pages.
+#[derive(Default)]
+pub struct Listing {
+    keys: std::collections::HashSet<String>,
+    pages: usize,
+}
+
+impl Listing {
+    /// Take one page's keys; `what` names the listing in the error.
+    pub fn page<'k>(
+        &mut self,
+        what: &str,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<(), String> {
+        self.pages += 1;
+        if self.pages > MAX_PAGES {
+            return Err(format!(
+                "{what}: still listing after {MAX_PAGES} pages; the server's paging does not end"
+            ));
+        }
+        for key in keys {
+            if !self.keys.insert(key.to_string()) {
+                return Err(format!(
+                    "{what}: page {} repeats `{key}`, already listed; the server's paging does not advance",
+                    self.pages
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One rule as the package says the SIEM should hold it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {

@@ -10,7 +10,7 @@ use assert_cmd::Command;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::kibana::Kibana;
-use support::sentinel::Sentinel;
+use support::sentinel::{Sentinel, SentinelConfig};
 use support::splunk::Splunk;
 use support::{Fault, Request};
 
@@ -647,6 +647,46 @@ fn tls_is_verified() {
         kibana.requests().is_empty(),
         "a request went out in clear text"
     );
+}
+
+/// Servers whose paging never ends (Kibana repeating a page under a huge `total`, an ARM
+/// `nextLink` to the page it is on) fail the run with what happened, after a few requests.
+#[test]
+fn endless_listings_are_errors() {
+    let kibana = Kibana::start();
+    for i in 0..3 {
+        kibana.seed_rule(
+            "default",
+            serde_json::json!({
+                "rule_id": format!("team-{i}"), "name": "theirs", "description": "theirs",
+                "type": "query", "risk_score": 1, "severity": "low", "query": "*",
+            }),
+        );
+    }
+    kibana.repeat_pages();
+    let run = kibana_repo(&kibana, "default").deploy("elastic", &["--dry-run"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("paging does not advance"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(kibana.requests_to("GET", "/_find").len(), 2);
+
+    let sentinel = Sentinel::with_config(SentinelConfig {
+        next_link_to_itself: true,
+        ..SentinelConfig::default()
+    });
+    for i in 0..5 {
+        sentinel.seed_rule(
+            &format!("rule-{i}"),
+            "Scheduled",
+            serde_json::json!({"description": "theirs"}),
+        );
+    }
+    let run = sentinel_repo(&sentinel).deploy("sentinel", &["--dry-run"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("ARM alertRules"), "{}", run.stderr);
 }
 
 #[test]

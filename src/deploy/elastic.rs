@@ -4,7 +4,9 @@
 //! the lines of the package's `rules.ndjson`.
 
 use super::http::{Client, HttpError, Options, Request, form_encode, path_segment};
-use super::{Action, Change, Desired, Remote, Siem, base_url, env, is_marked, mark, setting};
+use super::{
+    Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
+};
 use crate::render::File;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -75,6 +77,7 @@ impl Siem for Kibana {
 
     fn deployed(&mut self) -> Result<Vec<Remote>, String> {
         let mut out = Vec::new();
+        let mut listing = Listing::default();
         for page in 1.. {
             let url = format!("{}/_find?page={page}&per_page={PAGE}", self.rules);
             let answer = self
@@ -84,6 +87,10 @@ impl Siem for Kibana {
                 .json()?;
             let data = answer["data"].as_array().cloned().unwrap_or_default();
             let n = data.len();
+            let keys = data
+                .iter()
+                .map(|r| r["rule_id"].as_str().unwrap_or_default());
+            listing.page("Kibana rules/_find", keys)?;
             for rule in data {
                 out.push(Remote {
                     key: rule["rule_id"].as_str().unwrap_or_default().to_string(),

@@ -4,7 +4,9 @@
 //! resources of the package's per-rule ARM templates.
 
 use super::http::{Client, HttpError, Options, Request, path_segment};
-use super::{Action, Change, Desired, Remote, Siem, base_url, env, is_marked, mark, setting};
+use super::{
+    Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
+};
 use crate::render::File;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -150,8 +152,13 @@ impl Siem for Sentinel {
 
     fn deployed(&mut self) -> Result<Vec<Remote>, String> {
         let mut out = Vec::new();
+        let mut listing = Listing::default();
+        let mut visited = std::collections::HashSet::new();
         let mut next = Some(self.url(None));
         while let Some(url) = next.take() {
+            if !visited.insert(url.clone()) {
+                return Err("ARM alertRules: a nextLink points to a page already read; the listing would not end".into());
+            }
             if !url.starts_with(&format!("{}/", self.arm)) {
                 return Err(format!(
                     "ARM answered with a nextLink outside {}; not followed",
@@ -160,6 +167,11 @@ impl Siem for Sentinel {
             }
             let req = self.request("GET", url)?;
             let page = self.client.send(&req).map_err(|e| e.to_string())?.json()?;
+            let rules = page["value"].as_array().into_iter().flatten();
+            listing.page(
+                "ARM alertRules",
+                rules.map(|r| r["name"].as_str().unwrap_or_default()),
+            )?;
             for r in page["value"].as_array().into_iter().flatten() {
                 let managed = r["properties"]["description"]
                     .as_str()

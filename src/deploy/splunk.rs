@@ -5,7 +5,7 @@
 //! (`/servicesNS/{owner}/{app}/configs/conf-macros`). Auth: `Authorization: Bearer <token>`.
 
 use super::http::{Client, HttpError, Options, Request, path_segment};
-use super::{Action, Change, Desired, Remote, Siem, base_url, is_marked, mark, setting};
+use super::{Action, Change, Desired, MAX_PAGES, Remote, Siem, base_url, is_marked, mark, setting};
 use crate::render::File;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ impl Splunk {
     fn list(&mut self, collection: &str) -> Result<Vec<Entry>, String> {
         let mut out = Vec::new();
         let mut read = 0;
-        loop {
+        for _ in 0..MAX_PAGES {
             let path = format!("{collection}?output_mode=json&count={PAGE}&offset={read}");
             let page = self.send(&self.request("GET", &path))?;
             let answered = page["paging"]["offset"].as_u64().map(|o| o as usize);
@@ -91,6 +91,9 @@ impl Splunk {
                 return Ok(out);
             }
         }
+        Err(format!(
+            "{collection}: still listing after {MAX_PAGES} pages; the server's paging does not end"
+        ))
     }
 
     fn send(&mut self, req: &Request) -> Result<Value, String> {

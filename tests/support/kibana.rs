@@ -29,6 +29,8 @@ struct State {
     /// (space, rule_id) -> rule.
     rules: BTreeMap<(String, String), Value>,
     spaces: BTreeSet<String>,
+    /// Hostile: `_find` ignores `page` (always the first) and reports a huge `total`.
+    repeat_pages: bool,
 }
 
 pub struct Kibana {
@@ -76,6 +78,10 @@ impl Kibana {
         } else {
             format!("{}/s/{space}", self.url())
         }
+    }
+    /// From now on `_find` repeats its first page and reports a total of a million.
+    pub fn repeat_pages(&self) {
+        self.state.lock().unwrap().repeat_pages = true;
     }
     /// Rules of one space by rule_id.
     pub fn rules(&self, space: &str) -> BTreeMap<String, Value> {
@@ -211,6 +217,7 @@ fn handle(req: &Request, key: &str, st: &Mutex<State>, clock: &Mutex<Clock>) -> 
                     .max(1)
             };
             let (page, per_page) = (num("page", 1), num("per_page", 20));
+            let page = if st.repeat_pages { 1 } else { page };
             let all: Vec<&Value> = st
                 .rules
                 .iter()
@@ -225,7 +232,8 @@ fn handle(req: &Request, key: &str, st: &Mutex<State>, clock: &Mutex<Clock>) -> 
                 .collect();
             Response::json(
                 200,
-                &json!({"page": page, "perPage": per_page, "total": all.len(), "data": data}),
+                &json!({"page": page, "perPage": per_page,
+                        "total": if st.repeat_pages { 1_000_000 } else { all.len() }, "data": data}),
             )
         }
         (m @ ("GET" | "DELETE"), ["api", "detection_engine", "rules"]) => {

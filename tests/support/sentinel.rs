@@ -35,6 +35,8 @@ pub struct SentinelConfig {
     pub api_version: String,
     /// Rules per list page (small by default so clients must follow `nextLink`).
     pub page_size: usize,
+    /// Hostile: every `nextLink` points to the page it is on.
+    pub next_link_to_itself: bool,
     /// `properties` required by `PUT` for kind `Scheduled` (ScheduledAlertRuleProperties).
     pub required_scheduled: Vec<String>,
 }
@@ -62,6 +64,7 @@ impl Default for SentinelConfig {
             workspace: "ws-1".into(),
             api_version: "2024-09-01".into(),
             page_size: 2,
+            next_link_to_itself: false,
             required_scheduled: req.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -323,7 +326,11 @@ fn handle(
                 body["nextLink"] = json!(format!(
                     "{base}{root}?api-version={}&%24skipToken={}",
                     c.api_version,
-                    skip + c.page_size
+                    if c.next_link_to_itself {
+                        skip
+                    } else {
+                        skip + c.page_size
+                    }
                 ));
             }
             Response::json(200, &body)
