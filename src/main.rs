@@ -203,6 +203,10 @@ struct Connection {
     /// Retries of a request after 429, 5xx or a dropped connection.
     #[arg(long, default_value_t = 4)]
     retries: u32,
+    /// Seconds the whole run may take: past it no request is sent and no retry waits, and
+    /// the run stops with an error (0: no deadline).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    deadline: u64,
     /// The first wait before a retry, in milliseconds; each retry doubles it, plus jitter
     /// (a 429's `Retry-After` wins).
     #[arg(long, default_value_t = 500, value_name = "MS")]
@@ -733,6 +737,7 @@ fn sync(
         retries: conn.retries,
         backoff: std::time::Duration::from_millis(conn.backoff),
         ca_cert: conn.ca_cert.clone(),
+        deadline: (conn.deadline > 0).then(|| std::time::Duration::from_secs(conn.deadline)),
         ..Default::default()
     };
     let mut siem = match deploy::connect(target, &settings, options) {

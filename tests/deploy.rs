@@ -689,6 +689,39 @@ fn endless_listings_are_errors() {
     assert!(run.stderr.contains("ARM alertRules"), "{}", run.stderr);
 }
 
+/// A run ends by its deadline: a SIEM that keeps answering 429 gets no more requests and
+/// no more waiting once `--deadline` would pass, and the error says so.
+#[test]
+fn a_run_stops_at_its_deadline() {
+    let splunk = Splunk::start();
+    for _ in 0..30 {
+        splunk.fail_when(|r: &Request| r.method == "GET", Fault::throttled(1));
+    }
+    let start = Instant::now();
+    let run = splunk_repo(&splunk).deploy(
+        "splunk",
+        &["--dry-run", "--retries", "100", "--deadline", "3"],
+    );
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(run.stderr.contains("deadline of 3s"), "{}", run.stderr);
+    assert!(
+        splunk.pending_faults() > 20,
+        "requests went on after the deadline"
+    );
+
+    let help = Command::cargo_bin("detc")
+        .unwrap()
+        .args(["deploy", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--deadline <SECONDS>"));
+}
+
 #[test]
 fn listings_are_read_page_by_page() {
     let splunk = Splunk::start();

@@ -19,6 +19,8 @@ pub struct Options {
     pub max_retry_after: Duration,
     /// PEM file of the root certificates to trust instead of the public ones.
     pub ca_cert: Option<std::path::PathBuf>,
+    /// The whole run's time: no request starts, and no retry waits, past it.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for Options {
@@ -29,6 +31,7 @@ impl Default for Options {
             backoff: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(120),
             ca_cert: None,
+            deadline: None,
         }
     }
 }
@@ -220,6 +223,8 @@ pub struct Client {
     secrets: Vec<String>,
     /// Seed of the jitter (deterministic per client, so runs are reproducible).
     jitter: u64,
+    /// When the client was made: the run's deadline counts from here.
+    started: std::time::Instant,
 }
 
 impl Client {
@@ -241,6 +246,7 @@ impl Client {
             options,
             secrets: Vec::new(),
             jitter: 0x9e37_79b9_7f4a_7c15,
+            started: std::time::Instant::now(),
         })
         .map(|mut c| {
             secrets.iter().for_each(|s| c.add_secret(s));
@@ -266,12 +272,29 @@ impl Client {
             .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[secret]"))
     }
 
+    /// The run's deadline, when it has passed or passes within `wait`.
+    fn past_deadline(&self, wait: Duration) -> Option<Duration> {
+        self.options
+            .deadline
+            .filter(|d| self.started.elapsed() + wait >= *d)
+    }
+
     /// Send a request, retrying what is worth retrying. Success statuses (2xx) come back as
     /// a [`Response`]; anything else as an [`HttpError`].
     pub fn send(&mut self, req: &Request) -> Result<Response, HttpError> {
         let path = redacted_path(&req.url);
         let mut attempt = 0;
         loop {
+            if let Some(deadline) = self.past_deadline(Duration::ZERO) {
+                return Err(HttpError::Transport {
+                    method: req.method.into(),
+                    path,
+                    message: format!(
+                        "not sent: the run's deadline of {}s has passed (--deadline)",
+                        deadline.as_secs()
+                    ),
+                });
+            }
             let outcome = self.once(req);
             let wait = match &outcome {
                 Ok((status, _, retry_after)) if *status == 429 => {
@@ -283,6 +306,20 @@ impl Client {
             };
             let retry = wait
                 .filter(|w| attempt < self.options.retries && *w <= self.options.max_retry_after);
+            if let Some(deadline) = retry.and_then(|w| self.past_deadline(w)) {
+                let last = match &outcome {
+                    Ok((status, _, _)) => format!("HTTP {status}"),
+                    Err(message) => self.redact(message),
+                };
+                return Err(HttpError::Transport {
+                    method: req.method.into(),
+                    path,
+                    message: format!(
+                        "{last}; not retried: the run's deadline of {}s would pass (--deadline)",
+                        deadline.as_secs()
+                    ),
+                });
+            }
             match (outcome, retry) {
                 (_, Some(wait)) => {
                     std::thread::sleep(wait);
