@@ -404,11 +404,14 @@ impl Batch {
 }
 
 /// The next batch (`None` at the end of the input), and the read error that cut it short,
-/// if any: the lines read before an error are still hunted.
+/// if any: the lines read before an error are still hunted. An overlong line ends the batch
+/// where it starts when `skip_overlong` is off (`--strict` stops there, and the rest of the
+/// line may never end, as `/dev/zero` does); otherwise the rest of it is skipped.
 fn read_batch(
     r: &mut (impl BufRead + ?Sized),
     first_line: u64,
     consumed: &AtomicU64,
+    skip_overlong: bool,
 ) -> (Option<Batch>, Option<io::Error>) {
     let mut b = Batch {
         first_line,
@@ -426,12 +429,15 @@ fn read_batch(
             }
             if b.data.last() != Some(&b'\n') && n > MAX_LINE {
                 b.data.truncate(start);
-                r.skip_until(b'\n')?;
                 b.lines.push(Line {
                     start,
                     end: start,
                     too_long: true,
                 });
+                if !skip_overlong {
+                    break;
+                }
+                r.skip_until(b'\n')?;
                 continue;
             }
             if first_line == 1 && b.lines.is_empty() && b.data[start..].starts_with(BOM) {
@@ -645,12 +651,13 @@ fn hunt(
     } = events;
     // Depth 1: the reader fills the next batch while this thread judges the current one.
     let (tx, rx) = mpsc::sync_channel::<io::Result<Batch>>(1);
+    let strict = options.strict;
     let spawned = std::thread::Builder::new()
         .name("detc-hunt-read".into())
         .spawn(move || {
             let mut next = 1;
             loop {
-                let (batch, error) = read_batch(&mut reader, next, &consumed);
+                let (batch, error) = read_batch(&mut reader, next, &consumed, !strict);
                 let more = batch.is_some() && error.is_none();
                 // A closed channel means the hunt stopped early; nothing more to read.
                 if let Some(b) = batch {
@@ -683,14 +690,17 @@ fn hunt(
     // Messages go around the progress bar, and a failing stderr must not stop the hunt.
     let mut say = |text: String| bar.suspend(|| drop(writeln!(err, "{text}")));
 
+    // The first line not read yet: where a read error (a truncated gzip) cut the input.
+    let mut unread = 1;
     for msg in rx {
         let batch = match msg {
             Ok(b) => b,
             Err(e) => {
-                summary.stopped = Some(format!("{name}: cannot read: {e}"));
+                summary.stopped = Some(format!("{name}:{unread}: cannot read: {e}"));
                 return Ok(());
             }
         };
+        unread = batch.first_line + batch.lines.len() as u64;
         let verdicts: Vec<Verdict> = batch
             .lines
             .par_iter()
@@ -1000,9 +1010,9 @@ rule a_any_anydesk "Anything AnyDesk" {
         assert_eq!(out.lines().count() as u64, s.events * 2);
         assert_eq!(s.malformed, 0);
         assert!(
-            s.stopped
-                .as_deref()
-                .is_some_and(|w| w.starts_with("ev.ndjson: cannot read: ")),
+            s.stopped.as_deref().is_some_and(
+                |w| w.starts_with(&format!("ev.ndjson:{}: cannot read: ", s.events + 1))
+            ),
             "{s}"
         );
     }
@@ -1042,12 +1052,25 @@ rule a_any_anydesk "Anything AnyDesk" {
             v.extend_from_slice(b"\n{}\n");
             v
         });
-        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0));
+        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), true);
         assert!(error.is_none());
         let b = b.expect("a batch");
         assert_eq!(b.lines.len(), 2);
         assert!(b.lines[0].too_long);
         assert_eq!(b.text(&b.lines[1]), b"{}\n");
+    }
+
+    #[test]
+    fn strict_stops_at_an_endless_line() {
+        // A line that never ends (as `--events /dev/zero`): under --strict the reader stops
+        // at the limit instead of skipping to a newline that never comes.
+        let endless = io::Read::chain(&b"{}\n"[..], io::repeat(0));
+        let mut r = io::BufReader::new(endless);
+        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), false);
+        assert!(error.is_none());
+        let b = b.expect("a batch");
+        assert_eq!(b.lines.len(), 2);
+        assert!(b.lines[1].too_long);
     }
 
     #[test]

@@ -515,3 +515,22 @@ rule new_host "New host for a binary" {
         .collect();
     assert_eq!(alerts.len(), 1, "{}", run.out);
 }
+
+/// `--strict` stops at a line longer than 64 MiB even when the line never ends.
+#[cfg(unix)]
+#[test]
+fn strict_stops_at_an_endless_line() {
+    let dir = tree(&[("rules.det", RULES.as_bytes())]);
+    let run = hunt(
+        dir.path(),
+        &["--strict", "--events", "/dev/zero", "rules.det"],
+        None,
+    );
+    assert_eq!(run.code, Some(1), "{}", run.err);
+    assert!(
+        run.err
+            .contains("/dev/zero:1: malformed line: line is longer than 64 MiB"),
+        "{}",
+        run.err
+    );
+}
