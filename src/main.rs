@@ -571,8 +571,24 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
             .iter()
             .filter(|p| project::is_sigma(&p.display().to_string()))
         {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path.display().to_string();
+            let text = match std::fs::read(path).map(String::from_utf8) {
+                Ok(Ok(text)) => text,
+                Ok(Err(e)) => {
+                    let at = e.utf8_error().valid_up_to();
+                    let (line, col) =
+                        detc::diag::line_col(&String::from_utf8_lossy(e.as_bytes()), at);
+                    imported.unreadable(
+                        format!("{name}:{line}:{col}"),
+                        "E0002 the file is not valid UTF-8 text".into(),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    imported.unreadable(name, format!("E0500 cannot read: {e}"));
+                    continue;
+                }
+            };
             // A file found in a folder keeps its place under it; a file named itself, its name.
             let relative = match path.strip_prefix(root) {
                 Ok(r) if !r.as_os_str().is_empty() => r,
@@ -852,7 +868,7 @@ fn fmt(paths: &[PathBuf], check: bool) -> anyhow::Result<ExitCode> {
         match result {
             Err(diags) => {
                 errors += 1;
-                let text = String::from_utf8(bytes).ok();
+                let text = Some(String::from_utf8_lossy(&bytes).into_owned());
                 let with_text: Vec<_> = diags.into_iter().map(|d| (d, text.clone())).collect();
                 print_diags(&with_text, Format::Text)?;
             }

@@ -279,7 +279,12 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
                 (true, Some(options)) => sigma_file(&name, &bytes, options),
                 _ => (syntax::parse_bytes(&name, &bytes), vec![], vec![]),
             };
-            let text = String::from_utf8(bytes).ok();
+            // Not UTF-8: the text up to the first invalid byte (where the diagnostic points) is
+            // the file's own, so a lossy copy still gives its line and column.
+            let text = Some(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
             (name, Some((text, declared)), parsed, refusals, is_requested)
         })
         .collect();
@@ -402,14 +407,9 @@ fn sigma_file(
     Vec<crate::sigma::Declares>,
 ) {
     use crate::sigma::Reason;
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        let d = Diagnostic::error(
-            name,
-            ast::Span::default(),
-            "E0002",
-            "the file is not UTF-8 text",
-        );
-        return (Err(vec![d]), vec![], vec![]);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(_) => return (syntax::parse_bytes(name, bytes), vec![], vec![]),
     };
     let mut file = ast::File::default();
     let mut diags = Vec::new();

@@ -139,3 +139,31 @@ fn refusals_name_the_file_and_the_reason_and_the_report_counts_per_target() {
     }
     assert!(report.contains("| 1 | keyword searches"), "{report}");
 }
+
+/// One file that is not UTF-8 is refused alone, at its line and column; the folder's other
+/// rules still import. A `.det` file with an invalid byte gets its line and column too.
+#[test]
+fn an_unreadable_file_is_refused_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("sigma")).expect("mkdir");
+    std::fs::write(dir.path().join("sigma/good.yml"), SIGMA).expect("write");
+    std::fs::write(
+        dir.path().join("sigma/bad.yml"),
+        b"title: x\nid: \xff\xfe\n",
+    )
+    .expect("write");
+    let (code, _, err) = detc(dir.path(), &["import", "sigma", "sigma", "--out", "out"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad.yml:2:5: refused: E0002"), "{err}");
+    assert!(err.contains("imported 1 rules into 1 files"), "{err}");
+    assert!(dir.path().join("out/good.det").exists());
+
+    std::fs::write(
+        dir.path().join("r.det"),
+        b"rule r \"x\" {\n  id = \"\xff\"\n}\n",
+    )
+    .expect("write");
+    let (code, _, err) = detc(dir.path(), &["check", "r.det"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("r.det:2:9"), "{err}");
+}

@@ -27,6 +27,12 @@ pub struct Imported {
 }
 
 impl Imported {
+    /// A file that could not be read as text: refused alone, the others still import.
+    pub fn unreadable(&mut self, file: String, why: String) {
+        self.refused_summary.push("unreadable file".into());
+        self.refused.push((file, why));
+    }
+
     /// Convert one Sigma file and write its rules to `target` (nothing when none converts).
     pub fn file(
         &mut self,

@@ -56,9 +56,9 @@ pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<ast::File, Vec<Diagnostic
                     file,
                     Span::new(at, (at + len).min(bytes.len()).max(at)),
                     E_ENCODING,
-                    format!("the file is not valid UTF-8 (invalid byte at offset {at})"),
+                    format!("the file is not valid UTF-8 (an invalid byte at offset {at})"),
                 )
-                .with_hint("save the file as UTF-8 text; .det files cannot be binary"),
+                .with_hint("save the file as UTF-8 text; rule files cannot be binary"),
             ])
         }
     }
