@@ -472,9 +472,19 @@ fn arm_string(s: String) -> String {
     }
 }
 
-/// A Splunk .conf value: a newline continues the value on the next line (`\` at the end).
+/// A Splunk .conf value: a newline continues the value on the next line (`\` at the end,
+/// which the reader turns back into the newline). A value that itself ends in `\` would
+/// continue into the next key, so it gets one more continuation, onto an empty line: the
+/// reader keeps its `\` and trims the newline that empty line adds. (The reader trims every
+/// value: leading and trailing whitespace does not survive any .conf.)
 fn conf_value(s: String) -> String {
-    s.replace('\n', "\\\n")
+    let continued = s.replace('\n', "\\\n");
+    // (A `\` that only whitespace follows continues a line too.)
+    if s.trim_end().ends_with('\\') {
+        continued + "\\\n"
+    } else {
+        continued
+    }
 }
 
 /// A YAML scalar: a literal block (`|-`, indented by `indent`) for multi-line text that it
@@ -564,5 +574,49 @@ mod tests {
     #[test]
     fn conf_values_continue_lines() {
         assert_eq!(conf_value("a\n| b".into()), "a\\\n| b");
+    }
+
+    /// A `key = value` line as Splunk AppInspect's configuration parser reads it
+    /// (splunk_appinspect/configuration_parser.py, join_lines and configuration_lexer): a
+    /// line ending in `\` (whitespace after it aside) continues on the next, its last
+    /// character becoming a newline; the value is what follows the first `=`, trimmed.
+    /// Returns the value and the lines that follow.
+    fn read_conf(text: &str) -> (String, Vec<&str>) {
+        let mut lines = text.split('\n');
+        let mut item = String::new();
+        for line in lines.by_ref() {
+            if line.trim_end().ends_with('\\') {
+                item.push_str(&line[..line.len() - 1]);
+                item.push('\n');
+            } else {
+                item.push_str(line);
+                break;
+            }
+        }
+        let (_, value) = item.split_once('=').expect("key = value");
+        (value.trim().to_string(), lines.collect())
+    }
+
+    #[test]
+    fn conf_values_round_trip_through_the_reader() {
+        for value in [
+            "plain",
+            "ends in a backslash \\",
+            "\\",
+            "two \\\\",
+            "a\\\nb",
+            "line one\nline two \\",
+            "C:\\Temp\\\n| search x=\"y\\\\\"",
+            "= and [brackets] and # not a comment",
+            "a backslash, then spaces \\  ",
+        ] {
+            let written = format!("description = {}\nsearch = next", conf_value(value.into()));
+            let (read, rest) = read_conf(&written);
+            assert_eq!(read, value.trim(), "{written:?}");
+            assert!(
+                rest.contains(&"search = next"),
+                "the next key was swallowed: {written:?}"
+            );
+        }
     }
 }

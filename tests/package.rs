@@ -247,3 +247,40 @@ fn the_documented_severity_table_is_the_one_used() {
         );
     }
 }
+
+/// A description ending in `\` (SigmaHQ's file_event_win_susp_colorcpl.yml has one) must not
+/// continue into the next key of savedsearches.conf: `search` stays a key of its own.
+#[test]
+fn a_conf_value_ending_in_a_backslash_keeps_the_next_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rule = r#"rule colorcpl "Colorcpl writes a file" {
+  id = "3b5e0b4c-7a8e-4f0e-9d55-7f3b2c1a9e10"
+  severity = low
+  attack = [TA0005, T1564]
+  description = 'Writes under C:\Windows\System32\spool\drivers\color\'
+  from file_event
+  where process.name == "colorcpl.exe"
+}
+"#;
+    std::fs::write(dir.path().join("r.det"), rule).expect("write");
+    Command::cargo_bin("detc")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["package", "r.det", "--target", "splunk", "--out", "dist"])
+        .assert()
+        .success();
+    let conf = std::fs::read_to_string(
+        dir.path()
+            .join("dist/splunk/detc/default/savedsearches.conf"),
+    )
+    .expect("savedsearches.conf");
+    let lines: Vec<&str> = conf.lines().collect();
+    let search = lines
+        .iter()
+        .position(|l| l.starts_with("search = "))
+        .expect("a search key");
+    assert!(
+        !lines[search - 1].trim_end().ends_with('\\'),
+        "the line before `search` continues into it:\n{conf}"
+    );
+}
