@@ -571,6 +571,32 @@ mod tests {
         assert_eq!(yaml_scalar("x: y".into(), None), r#""x: y""#);
     }
 
+    /// Hostile text as a YAML value, read back by a YAML parser: the same text.
+    #[test]
+    fn yaml_scalars_round_trip_through_a_reader() {
+        for value in [
+            "plain",
+            "a\nb",
+            "trailing space \nnext",
+            " leading",
+            "ends\n",
+            "x: y # z",
+            "- [a, {b}] & *c !d %e @f `g",
+            "'single' \"double\" \\ back",
+            "tab\there\r\ncrlf",
+            "\u{feff}bom and \u{7} bell",
+            "|\n>-\n---\n...",
+            "",
+        ] {
+            for indent in [None, Some(2), Some(6)] {
+                let doc = format!("k: {}\n", yaml_scalar(value.into(), indent));
+                let read: std::collections::BTreeMap<String, String> =
+                    serde_saphyr::from_str(&doc).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
+                assert_eq!(read["k"], value, "{doc:?}");
+            }
+        }
+    }
+
     #[test]
     fn conf_values_continue_lines() {
         assert_eq!(conf_value("a\n| b".into()), "a\\\n| b");
