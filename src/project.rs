@@ -431,9 +431,13 @@ fn sigma_file(
                     }
                     _ => None,
                 };
+                let at = match e.reason {
+                    Reason::Yaml(_, at) => at,
+                    _ => 0,
+                };
                 let mut d = Diagnostic::error(
                     name,
-                    ast::Span::default(),
+                    ast::Span::new(at, at),
                     "E0700",
                     format!("Sigma rule {} cannot be converted: {}", e.rule, e.reason),
                 );

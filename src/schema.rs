@@ -353,16 +353,26 @@ impl Mapping {
 /// Parse a YAML document, turning a parse error into a diagnostic at its line and column.
 pub fn from_yaml<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> Result<T, Diagnostic> {
     serde_saphyr::from_str(text).map_err(|e| {
-        let offset = e
-            .location()
-            .map(|l| offset_of(text, l.line() as usize, l.column() as usize))
-            .unwrap_or(0);
-        let message = e.to_string();
-        // The error text repeats the location; keep only its first line.
-        let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+        let (message, offset) = yaml_error(text, &e);
         Diagnostic::error(file, Span::new(offset, offset + 1), "E0501", message)
             .with_hint("see the mapping format in the README")
     })
+}
+
+/// A YAML parse error: its message (the first line, without the `error: line L column C: `
+/// it starts with, which the diagnostic's place says) and the byte offset it points at.
+pub fn yaml_error(text: &str, e: &serde_saphyr::Error) -> (String, usize) {
+    let at = e.location().map_or(0, |l| {
+        offset_of(text, l.line() as usize, l.column() as usize)
+    });
+    let message = e.to_string();
+    let first = message.lines().next().unwrap_or("invalid YAML");
+    let what = first
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.strip_prefix("line "))
+        .and_then(|rest| rest.split_once(": "))
+        .map_or(first, |(_, what)| what);
+    (what.to_string(), at)
 }
 
 /// Read and parse a YAML file.
@@ -380,6 +390,7 @@ pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Di
     Ok((value, text))
 }
 
+/// The byte offset of a 1-based line and column (in characters).
 fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let line_start = text
         .split_inclusive('\n')

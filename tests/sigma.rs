@@ -402,7 +402,7 @@ fn refusals_with_reasons() {
     assert!(matches!(
         &e[0],
         Err(SigmaError {
-            reason: Reason::Yaml(_),
+            reason: Reason::Yaml(..),
             ..
         })
     ));

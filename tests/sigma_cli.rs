@@ -158,6 +158,19 @@ fn an_unreadable_file_is_refused_alone() {
     assert!(err.contains("imported 1 rules into 1 files"), "{err}");
     assert!(dir.path().join("out/good.det").exists());
 
+    // Bad YAML is refused at the place the parser points at, in import and in check alike.
+    std::fs::remove_file(dir.path().join("sigma/bad.yml")).expect("rm");
+    std::fs::write(
+        dir.path().join("sigma/bad.yml"),
+        "title: x\ndetection:\n  sel:\n    a: [1, 2\n  condition: sel\n",
+    )
+    .expect("write");
+    let (_, _, err) = detc(dir.path(), &["import", "sigma", "sigma", "--out", "out"]);
+    assert!(err.contains("bad.yml:5:12: refused: "), "{err}");
+    let (_, _, err) = detc(dir.path(), &["check", "sigma/bad.yml"]);
+    assert!(err.contains("bad.yml:5:12: error[E0700]"), "{err}");
+    assert!(!err.contains("line 5 column 12"), "{err}");
+
     std::fs::write(
         dir.path().join("r.det"),
         b"rule r \"x\" {\n  id = \"\xff\"\n}\n",

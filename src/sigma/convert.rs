@@ -202,7 +202,7 @@ pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, Sig
     let stem = rule_name(path);
     let values = match super::yaml::documents(text) {
         Ok(v) => v,
-        Err(msg) => return vec![Err(err(stem, Reason::Yaml(msg)))],
+        Err((msg, at)) => return vec![Err(err(stem, Reason::Yaml(msg, at)))],
     };
     let mut docs = Vec::new();
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! `detc import sigma`: Sigma files → `.det` files (printed by the one `.det` printer, with
 //! the Sigma author's attribution), and the per-target report of what compiles.
 
-use super::{Options, convert_file};
+use super::{Options, Reason, convert_file};
 use crate::project::{Config, Project};
 use crate::syntax::ast::ValueKind;
 use crate::syntax::print::print_rule;
@@ -65,8 +65,16 @@ impl Imported {
                 }
                 Err(e) => {
                     self.refused_summary.push(e.reason.summary());
+                    // A YAML error points into the file.
+                    let place = match e.reason {
+                        Reason::Yaml(_, at) => {
+                            let (line, col) = crate::diag::line_col(text, at);
+                            format!("{name}:{line}:{col}")
+                        }
+                        _ => name.clone(),
+                    };
                     self.refused
-                        .push((name.clone(), format!("{}: {}", e.rule, e.reason)));
+                        .push((place, format!("{}: {}", e.rule, e.reason)));
                 }
             }
         }

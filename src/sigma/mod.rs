@@ -92,8 +92,9 @@ pub struct SigmaError {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Reason {
+    /// The parser's message and the byte offset it points at.
     #[error("invalid YAML: {0}")]
-    Yaml(String),
+    Yaml(String, usize),
     #[error("{0}")]
     Malformed(String),
     #[error("status `unsupported`: Sigma marks the rule as not convertible")]
@@ -118,7 +119,7 @@ impl Reason {
     /// A short form for grouping refusals: the kind, with names but without values.
     pub fn summary(&self) -> String {
         match self {
-            Reason::Yaml(_) => "invalid YAML".into(),
+            Reason::Yaml(..) => "invalid YAML".into(),
             Reason::Value { message, .. } => {
                 // Keep the message up to its first quoted value.
                 let cut = message.find(" (`").or_else(|| message.find(": `"));

@@ -11,15 +11,13 @@
 
 use serde_json::{Map, Number, Value as J};
 
-/// The documents of one YAML file, or the parse error's first line.
-pub fn documents(text: &str) -> Result<Vec<J>, String> {
+/// The documents of one YAML file, or the parse error: its first line without the location,
+/// and the byte offset it points at.
+pub fn documents(text: &str) -> Result<Vec<J>, (String, usize)> {
     if let Some(docs) = fast(text) {
         return Ok(docs);
     }
-    serde_saphyr::from_multiple(text).map_err(|e| {
-        let msg = e.to_string();
-        msg.lines().next().unwrap_or("invalid YAML").to_string()
-    })
+    serde_saphyr::from_multiple(text).map_err(|e| crate::schema::yaml_error(text, &e))
 }
 
 /// The documents, when every one is inside the subset the fast reader knows; else `None`.
