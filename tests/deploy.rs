@@ -649,12 +649,9 @@ fn tls_is_verified() {
     );
 }
 
-/// Servers whose paging never ends (Kibana repeating a page under a huge `total`, an ARM
-/// `nextLink` to the page it is on) fail the run with what happened, after a few requests.
-#[test]
-fn endless_listings_are_errors() {
-    let kibana = Kibana::start();
-    for i in 0..3 {
+/// `n` rules of another team in Kibana's default space (not marked as detc's).
+fn seed_their_rules(kibana: &Kibana, n: usize) {
+    for i in 0..n {
         kibana.seed_rule(
             "default",
             serde_json::json!({
@@ -663,6 +660,14 @@ fn endless_listings_are_errors() {
             }),
         );
     }
+}
+
+/// Servers whose paging never ends (Kibana repeating a page under a huge `total`, an ARM
+/// `nextLink` to the page it is on) fail the run with what happened, after a few requests.
+#[test]
+fn endless_listings_are_errors() {
+    let kibana = Kibana::start();
+    seed_their_rules(&kibana, 3);
     kibana.repeat_pages();
     let run = kibana_repo(&kibana, "default").deploy("elastic", &["--dry-run"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
@@ -767,15 +772,7 @@ fn listings_are_read_page_by_page() {
     assert_eq!(offsets, ["0", "100"]);
 
     let kibana = Kibana::start();
-    for i in 0..130 {
-        kibana.seed_rule(
-            "default",
-            serde_json::json!({
-                "rule_id": format!("team-{i}"), "name": "theirs", "description": "theirs",
-                "type": "query", "risk_score": 1, "severity": "low", "query": "*",
-            }),
-        );
-    }
+    seed_their_rules(&kibana, 130);
     let repo = kibana_repo(&kibana, "default");
     let run = repo.deploy("elastic", &["--dry-run", "--prune"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
