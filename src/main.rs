@@ -575,13 +575,7 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
             let text = match std::fs::read(path).map(String::from_utf8) {
                 Ok(Ok(text)) => text,
                 Ok(Err(e)) => {
-                    let at = e.utf8_error().valid_up_to();
-                    let (line, col) =
-                        detc::diag::line_col(&String::from_utf8_lossy(e.as_bytes()), at);
-                    imported.unreadable(
-                        format!("{name}:{line}:{col}"),
-                        "E0002 the file is not valid UTF-8 text".into(),
-                    );
+                    imported.not_utf8(&name, e.as_bytes(), e.utf8_error().valid_up_to());
                     continue;
                 }
                 Err(e) => {

@@ -220,41 +220,8 @@ fn failed_compile_writes_nothing_and_keeps_old_output() {
     );
 }
 
-#[test]
-fn user_mapping_overrides_a_field() {
-    let mapping = "target: sentinel\nsources:\n  process_start:\n    fields:\n      process.name: MyProcessName\n";
-    let dir = tree(&[("detections/good.det", GOOD), ("mine.yaml", mapping)]);
-    let out = detc(dir.path())
-        .args([
-            "compile",
-            "--target",
-            "sentinel",
-            "--format",
-            "json",
-            "--mapping",
-            "mine.yaml",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(
-        v[0]["query"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("MyProcessName =~ \"anydesk.exe\""),
-        "{v}"
-    );
-}
-
-#[test]
-fn a_sentinel_source_reads_further_tables_as_a_fuzzy_union() {
-    let mapping = "target: sentinel\nsources:\n  process_start:\n    union: [\"Other | extend FileName = tostring(FileName)\"]\n";
+/// The Sentinel query `detc compile` gives for the GOOD rule with `mapping` as `--mapping`.
+fn sentinel_query_with_mapping(mapping: &str) -> String {
     let dir = tree(&[("detections/good.det", GOOD), ("mine.yaml", mapping)]);
     let out = detc(dir.path())
         .args(["compile", "--target", "sentinel", "--format", "json"])
@@ -268,7 +235,25 @@ fn a_sentinel_source_reads_further_tables_as_a_fuzzy_union() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let query = v[0]["query"].as_str().unwrap_or_default();
+    v[0]["query"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn user_mapping_overrides_a_field() {
+    let query = sentinel_query_with_mapping(
+        "target: sentinel\nsources:\n  process_start:\n    fields:\n      process.name: MyProcessName\n",
+    );
+    assert!(
+        query.contains("MyProcessName =~ \"anydesk.exe\""),
+        "{query}"
+    );
+}
+
+#[test]
+fn a_sentinel_source_reads_further_tables_as_a_fuzzy_union() {
+    let query = sentinel_query_with_mapping(
+        "target: sentinel\nsources:\n  process_start:\n    union: [\"Other | extend FileName = tostring(FileName)\"]\n",
+    );
     assert!(
         query.starts_with(
             "union isfuzzy=true DeviceProcessEvents, (Other | extend FileName = tostring(FileName))\n| where"

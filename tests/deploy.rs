@@ -727,6 +727,15 @@ fn a_run_stops_at_its_deadline() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--deadline <SECONDS>"));
 }
 
+/// The `offset` of each page of saved searches that detc asked Splunk for.
+fn listing_offsets(splunk: &Splunk) -> Vec<String> {
+    splunk
+        .requests_to("GET", "/saved/searches")
+        .iter()
+        .filter_map(|r| r.param("offset").map(str::to_string))
+        .collect()
+}
+
 #[test]
 fn listings_are_read_page_by_page() {
     let splunk = Splunk::start();
@@ -742,12 +751,7 @@ fn listings_are_read_page_by_page() {
         "{}",
         run.stdout
     );
-    let offsets: Vec<String> = splunk
-        .requests_to("GET", "/saved/searches")
-        .iter()
-        .filter_map(|r| r.param("offset").map(str::to_string))
-        .collect();
-    assert_eq!(offsets, ["0", "100"]);
+    assert_eq!(listing_offsets(&splunk), ["0", "100"]);
 
     // Objects other apps share globally are listed in detc's namespace too (150 of them, as
     // with Enterprise Security): the next offset counts the entries read, not those kept.
@@ -764,12 +768,7 @@ fn listings_are_read_page_by_page() {
     );
     let run = splunk_repo(&splunk).deploy("splunk", &["--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let offsets: Vec<String> = splunk
-        .requests_to("GET", "/saved/searches")
-        .iter()
-        .filter_map(|r| r.param("offset").map(str::to_string))
-        .collect();
-    assert_eq!(offsets, ["0", "100"]);
+    assert_eq!(listing_offsets(&splunk), ["0", "100"]);
 
     let kibana = Kibana::start();
     seed_their_rules(&kibana, 130);

@@ -138,10 +138,10 @@ fn secret_forms(secret: &str) -> Vec<String> {
         forms.push(lower_hex(&encoded));
         forms.push(encoded);
     }
-    let json = serde_json::to_string(secret).unwrap_or_default();
-    let json = json[1..json.len() - 1].to_string();
-    forms.push(json.replace('/', "\\/"));
-    forms.push(json);
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted.strip_prefix('"').and_then(|j| j.strip_suffix('"'));
+    forms.push(json.unwrap_or_default().replace('/', "\\/"));
+    forms.push(json.unwrap_or_default().to_string());
     let bytes = secret.as_bytes();
     for lead in 0..3usize {
         let mut data = vec![0u8; lead];
@@ -241,17 +241,17 @@ impl Client {
             .user_agent(concat!("detc/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Client {
+        let mut client = Client {
             agent,
             options,
             secrets: Vec::new(),
             jitter: 0x9e37_79b9_7f4a_7c15,
             started: std::time::Instant::now(),
-        })
-        .map(|mut c| {
-            secrets.iter().for_each(|s| c.add_secret(s));
-            c
-        })
+        };
+        for s in &secrets {
+            client.add_secret(s);
+        }
+        Ok(client)
     }
 
     /// Treat one more value as a secret (a token obtained during the run), in every form a

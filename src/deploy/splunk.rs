@@ -67,11 +67,12 @@ impl Splunk {
         for _ in 0..MAX_PAGES {
             let path = format!("{collection}?output_mode=json&count={PAGE}&offset={read}");
             let page = self.send(&self.request("GET", &path))?;
-            let answered = page["paging"]["offset"].as_u64().map(|o| o as usize);
-            if answered.is_some_and(|o| o != read) {
+            if let Some(answered) = page["paging"]["offset"]
+                .as_u64()
+                .filter(|&o| o != read as u64)
+            {
                 return Err(format!(
-                    "{collection}: asked for the entries from offset {read}, the server answered offset {}; its paging does not advance",
-                    answered.unwrap_or_default()
+                    "{collection}: asked for the entries from offset {read}, the server answered offset {answered}; its paging does not advance"
                 ));
             }
             let entries = page["entry"].as_array().cloned().unwrap_or_default();

@@ -26,11 +26,23 @@ pub struct Imported {
     pub refused_summary: Vec<String>,
 }
 
+/// `name:line:column` of byte offset `at` of `text`.
+fn place(name: &str, text: &str, at: usize) -> String {
+    let (line, column) = crate::diag::line_col(text, at);
+    format!("{name}:{line}:{column}")
+}
+
 impl Imported {
-    /// A file that could not be read as text: refused alone, the others still import.
+    /// A file that could not be read: refused alone, the others still import.
     pub fn unreadable(&mut self, file: String, why: String) {
         self.refused_summary.push("unreadable file".into());
         self.refused.push((file, why));
+    }
+
+    /// A file that is not UTF-8 text: refused alone, at its first invalid byte `at`.
+    pub fn not_utf8(&mut self, name: &str, bytes: &[u8], at: usize) {
+        let place = place(name, &String::from_utf8_lossy(bytes), at);
+        self.unreadable(place, "E0002 the file is not valid UTF-8 text".into());
     }
 
     /// Convert one Sigma file and write its rules to `target` (nothing when none converts).
@@ -67,10 +79,7 @@ impl Imported {
                     self.refused_summary.push(e.reason.summary());
                     // A YAML error points into the file.
                     let place = match e.reason {
-                        Reason::Yaml(_, at) => {
-                            let (line, col) = crate::diag::line_col(text, at);
-                            format!("{name}:{line}:{col}")
-                        }
+                        Reason::Yaml(_, at) => place(&name, text, at),
                         _ => name.clone(),
                     };
                     self.refused
