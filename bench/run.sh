@@ -4,6 +4,7 @@
 #   bench/run.sh                 # everything; prints Markdown tables on stdout
 #   bench/run.sh --only rules    # check and compile only (about 3 minutes on 2 cores)
 #   bench/run.sh --only hunt     # detc hunt only (bench/hunt.sh; about 4 minutes)
+#   bench/run.sh --only scaling  # check time against condition size (bench/scaling.py; 1 minute)
 #
 # Knobs (environment): RUNS_SMALL (default 20) timed runs per case on the shipped
 # library, RUNS_LARGE (default 10) per case on the generated tree, GEN_RULES (5000),
@@ -15,8 +16,8 @@ set -euo pipefail
 ONLY=""
 case "${1:-}" in
     "") ;;
-    --only) ONLY=${2:-}; [[ "$ONLY" == rules || "$ONLY" == hunt ]] || { echo "usage: $0 [--only rules|hunt]" >&2; exit 2; } ;;
-    *) echo "usage: $0 [--only rules|hunt]" >&2; exit 2 ;;
+    --only) ONLY=${2:-}; [[ "$ONLY" =~ ^(rules|hunt|scaling)$ ]] || { echo "usage: $0 [--only rules|hunt|scaling]" >&2; exit 2; } ;;
+    *) echo "usage: $0 [--only rules|hunt|scaling]" >&2; exit 2 ;;
 esac
 
 RUNS_SMALL=${RUNS_SMALL:-20}
@@ -49,6 +50,10 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 # Put this build first on PATH so the commands (and the table) read `detc ...`.
 export PATH="$TARGET_DIR/release:$PATH"
 [[ "$(command -v detc)" = "$TARGET_DIR/release/detc" ]] || die "PATH lookup of detc failed"
+
+if [[ "$ONLY" == scaling ]]; then
+    exec python3 "$BENCH/scaling.py" --detc "$TARGET_DIR/release/detc"
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/detc-bench.XXXXXX")
 SHM=""
@@ -154,4 +159,10 @@ BENCH_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
 if [[ "$ONLY" != rules ]]; then
     echo
     HUNT_NO_BUILD=1 "$BENCH/hunt.sh" || die "bench/hunt.sh failed"
+fi
+
+# 7. Scaling with the size of one condition (bench/scaling.py) ---------------------------
+if [[ "$ONLY" != rules ]]; then
+    echo
+    python3 "$BENCH/scaling.py" --detc "$TARGET_DIR/release/detc" || die "bench/scaling.py failed"
 fi

@@ -213,12 +213,14 @@ fn exists(field: &str) -> Expr {
     })
 }
 
+/// Two operands as one chain, nested as built (no joining), so printing must keep the
+/// parentheses.
 fn and(a: Expr, b: Expr) -> Expr {
-    Expr::And(Box::new(a), Box::new(b))
+    Expr::And(vec![a, b])
 }
 
 fn or(a: Expr, b: Expr) -> Expr {
-    Expr::Or(Box::new(a), Box::new(b))
+    Expr::Or(vec![a, b])
 }
 
 fn not(a: Expr) -> Expr {
@@ -427,16 +429,16 @@ fn hand_built() -> File {
             query: query("authentication", None),
             group_by: vec![id("source.ip"), id("user.name")],
             window: val(ValueKind::Duration(86_400)),
-            having: Having::Or(
-                Box::new(Having::And(
-                    Box::new(term("count", None, Op::Gt, 5)),
-                    Box::new(term("distinct", Some("user.name"), Op::Ge, 3)),
-                )),
-                Box::new(Having::Or(
-                    Box::new(term("sum", Some("bytes"), Op::Ne, -1)),
-                    Box::new(term("max", Some("bytes"), Op::Le, 0)),
-                )),
-            ),
+            having: Having::Or(vec![
+                Having::And(vec![
+                    term("count", None, Op::Gt, 5),
+                    term("distinct", Some("user.name"), Op::Ge, 3),
+                ]),
+                Having::Or(vec![
+                    term("sum", Some("bytes"), Op::Ne, -1),
+                    term("max", Some("bytes"), Op::Le, 0),
+                ]),
+            ]),
         },
         vec![],
     );

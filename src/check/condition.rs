@@ -103,32 +103,28 @@ fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {
     })
 }
 
-/// Conditions, flattening chains of `and`/`or` so deep input stays shallow in the IR.
+/// Conditions. A chain's operands that are chains of the same operator (`a and (b and c)`)
+/// join it, so the IR holds one `And`/`Or` per alternation of operators.
 fn expr(sink: &mut Sink, ctx: &Context, source: &str, e: &ast::Expr) -> Option<ir::Cond> {
     match e {
-        ast::Expr::And(..) | ast::Expr::Or(..) => {
+        ast::Expr::And(xs) | ast::Expr::Or(xs) => {
             let is_and = matches!(e, ast::Expr::And(..));
             let mut operands = Vec::new();
-            let mut stack = vec![e];
             let mut ok = true;
-            while let Some(node) = stack.pop() {
-                match (node, is_and) {
-                    (ast::Expr::And(a, b), true) | (ast::Expr::Or(a, b), false) => {
-                        stack.push(b);
-                        stack.push(a);
+            for x in xs {
+                match (expr(sink, ctx, source, x), is_and) {
+                    (Some(ir::Cond::And(ys)), true) | (Some(ir::Cond::Or(ys)), false) => {
+                        operands.extend(ys)
                     }
-                    _ => match expr(sink, ctx, source, node) {
-                        Some(c) => operands.push(c),
-                        None => ok = false,
-                    },
+                    (Some(c), _) => operands.push(c),
+                    (None, _) => ok = false,
                 }
             }
-            let cond = if is_and {
+            ok.then_some(if is_and {
                 ir::Cond::And(operands)
             } else {
                 ir::Cond::Or(operands)
-            };
-            ok.then_some(cond)
+            })
         }
         ast::Expr::Not(inner, _) => Some(ir::Cond::Not(Box::new(expr(sink, ctx, source, inner)?))),
         ast::Expr::Compare(c) => comparison(sink, ctx, source, c),
@@ -603,13 +599,23 @@ fn mask(c: Cidr) -> Cidr {
 
 fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Option<ir::Having> {
     match h {
-        ast::Having::And(a, b) | ast::Having::Or(a, b) => {
-            let (a, b) = (having(sink, ctx, source, a), having(sink, ctx, source, b));
-            let (a, b) = (a?, b?);
-            Some(if matches!(h, ast::Having::And(..)) {
-                ir::Having::And(vec![a, b])
+        ast::Having::And(xs) | ast::Having::Or(xs) => {
+            let is_and = matches!(h, ast::Having::And(..));
+            let mut operands = Vec::new();
+            let mut ok = true;
+            for x in xs {
+                match (having(sink, ctx, source, x), is_and) {
+                    (Some(ir::Having::And(ys)), true) | (Some(ir::Having::Or(ys)), false) => {
+                        operands.extend(ys)
+                    }
+                    (Some(c), _) => operands.push(c),
+                    (None, _) => ok = false,
+                }
+            }
+            ok.then_some(if is_and {
+                ir::Having::And(operands)
             } else {
-                ir::Having::Or(vec![a, b])
+                ir::Having::Or(operands)
             })
         }
         ast::Having::Term(t) => {

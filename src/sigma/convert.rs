@@ -516,12 +516,6 @@ struct Src<'a> {
     source: String,
 }
 
-fn and(a: Expr, b: Expr) -> Expr {
-    Expr::And(Box::new(a), Box::new(b))
-}
-fn or(a: Expr, b: Expr) -> Expr {
-    Expr::Or(Box::new(a), Box::new(b))
-}
 fn not(a: Expr) -> Expr {
     Expr::Not(Box::new(a), Span::default())
 }
@@ -534,14 +528,14 @@ fn fold(items: Vec<Expr>, f: fn(Expr, Expr) -> Expr) -> Option<Expr> {
 
 fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Option<Expr> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(and(a, b)),
+        (Some(a), Some(b)) => Some(Expr::and(a, b)),
         (x, None) | (None, x) => x,
     }
 }
 
 fn or_opt(a: Option<Expr>, b: Option<Expr>) -> Option<Expr> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(or(a, b)),
+        (Some(a), Some(b)) => Some(Expr::or(a, b)),
         _ => None,
     }
 }
@@ -919,7 +913,7 @@ impl<'a> Builder<'a> {
             for alts in &groups {
                 exprs.push(self.group(&field, FieldType::String, alts).map_err(err)?);
             }
-            fold(exprs, and).expect("non-empty")
+            fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = groups.into_iter().flatten().collect();
             self.group(&field, FieldType::String, &alts).map_err(err)?
@@ -1051,7 +1045,7 @@ impl<'a> Builder<'a> {
             for alts in &item.values {
                 exprs.push(self.group(&name, ty, alts).map_err(err)?);
             }
-            fold(exprs, and).expect("non-empty")
+            fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = item.values.into_iter().flatten().collect();
             self.group(&name, ty, &alts).map_err(err)?
@@ -1119,7 +1113,7 @@ impl<'a> Builder<'a> {
             for alts in &groups {
                 exprs.push(self.group(field, FieldType::String, alts).map_err(&bad)?);
             }
-            fold(exprs, and).expect("non-empty")
+            fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = groups.into_iter().flatten().collect();
             self.group(field, FieldType::String, &alts).map_err(&bad)?
@@ -1209,14 +1203,14 @@ impl<'a> Builder<'a> {
                 }
                 exprs.push(eq_or_in(&f, false, vs));
             }
-            Ok(fold(exprs, or).expect("non-empty"))
+            Ok(fold(exprs, Expr::or).expect("non-empty"))
         };
         let e = if item.linking.all {
             let mut exprs = Vec::new();
             for g in groups {
                 exprs.push(by_field(g)?);
             }
-            fold(exprs, and).expect("non-empty")
+            fold(exprs, Expr::and).expect("non-empty")
         } else {
             by_field(groups.into_iter().flatten().collect())?
         };
@@ -1391,7 +1385,7 @@ impl<'a> Builder<'a> {
             exprs.push(cmp(f, Op::In, false, Some(value(ValueKind::Cidr(cidrs)))));
         }
         exprs.extend(singles);
-        Ok(fold(exprs, or).expect("at least one value"))
+        Ok(fold(exprs, Expr::or).expect("at least one value"))
     }
 
     fn correlation(&mut self, docs: &[Doc], c: &Correlation) -> Result<Body, Reason> {
@@ -1629,10 +1623,13 @@ fn having(cond: &serde_json::Map<String, J>, agg: (&str, Option<Ident>)) -> Resu
             span: Span::default(),
         }));
     }
-    terms
-        .into_iter()
-        .reduce(|a, b| Having::And(Box::new(a), Box::new(b)))
-        .ok_or_else(|| Reason::Correlation("the correlation has no `condition`".into()))
+    match terms.len() {
+        0 => Err(Reason::Correlation(
+            "the correlation has no `condition`".into(),
+        )),
+        1 => Ok(terms.remove(0)),
+        _ => Ok(Having::And(terms)),
+    }
 }
 
 #[cfg(test)]

@@ -121,17 +121,46 @@ pub struct Query {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// A chain `A and B and ...` of two or more operands, as written: a flat chain is one
+    /// level of nesting, however long.
+    And(Vec<Expr>),
+    /// A chain `A or B or ...` of two or more operands.
+    Or(Vec<Expr>),
     /// `not EXPR`; the span covers the `not` keyword and its operand.
     Not(Box<Expr>, Span),
     Compare(Comparison),
 }
 
 impl Expr {
+    /// `a and b`, joining onto `a` when it is already an `and` chain.
+    pub fn and(a: Expr, b: Expr) -> Expr {
+        match a {
+            Expr::And(mut xs) => {
+                xs.push(b);
+                Expr::And(xs)
+            }
+            a => Expr::And(vec![a, b]),
+        }
+    }
+
+    /// `a or b`, joining onto `a` when it is already an `or` chain.
+    pub fn or(a: Expr, b: Expr) -> Expr {
+        match a {
+            Expr::Or(mut xs) => {
+                xs.push(b);
+                Expr::Or(xs)
+            }
+            a => Expr::Or(vec![a, b]),
+        }
+    }
+
+    /// From the first operand's start to the last's end: walks the two edges only.
     pub fn span(&self) -> Span {
         match self {
-            Expr::And(a, b) | Expr::Or(a, b) => a.span().to(b.span()),
+            Expr::And(xs) | Expr::Or(xs) => match (xs.first(), xs.last()) {
+                (Some(a), Some(b)) => a.span().to(b.span()),
+                _ => Span::default(),
+            },
             Expr::Not(_, span) => *span,
             Expr::Compare(c) => c.span,
         }
@@ -192,8 +221,9 @@ pub struct Comparison {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Having {
-    And(Box<Having>, Box<Having>),
-    Or(Box<Having>, Box<Having>),
+    /// Two or more operands, as for [`Expr::And`].
+    And(Vec<Having>),
+    Or(Vec<Having>),
     Term(HavingTerm),
 }
 
@@ -300,26 +330,18 @@ fn erase_query(q: &mut Query) {
 }
 
 fn erase_expr(e: &mut Expr) {
-    // Iterative over the left spine: chains can be long.
-    let mut cur = e;
-    loop {
-        match cur {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                erase_expr(b);
-                cur = a;
-            }
-            Expr::Not(x, span) => {
-                *span = Span::default();
-                cur = x;
-            }
-            Expr::Compare(c) => {
-                c.span = Span::default();
-                c.op_span = Span::default();
-                c.field.span = Span::default();
-                if let Some(v) = &mut c.value {
-                    erase_value(v);
-                }
-                return;
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(erase_expr),
+        Expr::Not(x, span) => {
+            *span = Span::default();
+            erase_expr(x);
+        }
+        Expr::Compare(c) => {
+            c.span = Span::default();
+            c.op_span = Span::default();
+            c.field.span = Span::default();
+            if let Some(v) = &mut c.value {
+                erase_value(v);
             }
         }
     }
@@ -327,10 +349,7 @@ fn erase_expr(e: &mut Expr) {
 
 fn erase_having(h: &mut Having) {
     match h {
-        Having::And(a, b) | Having::Or(a, b) => {
-            erase_having(a);
-            erase_having(b);
-        }
+        Having::And(xs) | Having::Or(xs) => xs.iter_mut().for_each(erase_having),
         Having::Term(t) => {
             t.span = Span::default();
             t.op_span = Span::default();

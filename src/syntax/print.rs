@@ -590,24 +590,14 @@ fn prec(e: &Expr) -> u8 {
     }
 }
 
-/// A chain of one operator along the left spine: the operator, its operands in order, and
-/// the precedence each operand needs.
-fn chain(e: &Expr) -> Option<(&'static str, Vec<&Expr>, u8)> {
-    let (op, min) = match e {
-        // An `and` under an `or` is parenthesised, as the library writes it.
-        Expr::Or(..) => ("or", 3),
-        Expr::And(..) => ("and", 3),
-        _ => return None,
-    };
-    let mut operands = Vec::new();
-    let mut cur = e;
-    while let (Expr::Or(a, b), "or") | (Expr::And(a, b), "and") = (cur, op) {
-        operands.push(&**b);
-        cur = a;
+/// A chain: its operator, its operands in order, and the precedence each operand needs.
+fn chain(e: &Expr) -> Option<(&'static str, &[Expr], u8)> {
+    // An `and` under an `or` is parenthesised, as the library writes it.
+    match e {
+        Expr::Or(xs) => Some(("or", xs, 3)),
+        Expr::And(xs) => Some(("and", xs, 3)),
+        _ => None,
     }
-    operands.push(cur);
-    operands.reverse();
-    Some((op, operands, min))
 }
 
 fn flat_expr(e: &Expr, min: u8) -> String {
@@ -667,11 +657,17 @@ fn having_prec(h: &Having) -> u8 {
 fn flat_having(h: &Having, min: u8) -> String {
     let s = match h {
         // As in conditions: an `and` under an `or` is parenthesised.
-        Having::Or(a, b) => {
-            let left = if matches!(**a, Having::Or(..)) { 1 } else { 3 };
-            format!("{} or {}", flat_having(a, left), flat_having(b, 3))
+        Having::Or(xs) | Having::And(xs) => {
+            let op = if matches!(h, Having::Or(..)) {
+                " or "
+            } else {
+                " and "
+            };
+            xs.iter()
+                .map(|x| flat_having(x, 3))
+                .collect::<Vec<_>>()
+                .join(op)
         }
-        Having::And(a, b) => format!("{} and {}", flat_having(a, 2), flat_having(b, 3)),
         Having::Term(t) => flat_term(t),
     };
     if having_prec(h) < min {
@@ -693,7 +689,10 @@ fn flat_term(t: &HavingTerm) -> String {
 
 fn having_span(h: &Having) -> Span {
     match h {
-        Having::Or(a, b) | Having::And(a, b) => having_span(a).to(having_span(b)),
+        Having::Or(xs) | Having::And(xs) => match (xs.first(), xs.last()) {
+            (Some(a), Some(b)) => having_span(a).to(having_span(b)),
+            _ => Span::default(),
+        },
         Having::Term(t) => t.span,
     }
 }
