@@ -455,11 +455,72 @@ fn environment(overrides: Option<&Path>) -> Environment<'static> {
             .find(|(n, _)| *n == name)
             .map(|(_, t)| t.to_string()))
     });
+    env.add_filter("tojson", to_json);
     env.add_filter("arm", arm_string);
     env.add_filter("conf", conf_value);
     env.add_filter("yaml", yaml_scalar);
     env.add_filter("toml", toml_string);
     env
+}
+
+/// Characters no format here may hold raw: C0 and C1 controls and DEL (YAML and TOML refuse
+/// them), U+0085, U+2028 and U+2029 (line breaks to YAML 1.1 readers such as PyYAML), U+FEFF
+/// (a byte-order mark) and the noncharacters U+FFFE and U+FFFF.
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+}
+
+/// JSON that is also a valid YAML flow value and TOML value: serde_json's text, spaced as
+/// minijinja's `tojson` spaces it (`["a", "b"]`, `{"k": 1}`), with every [`unprintable`]
+/// character escaped (`\u007f`). Such characters occur only inside strings, so escaping them
+/// cannot change the structure. (It replaces minijinja's `tojson`, which leaves them raw and
+/// adds HTML escapes, `\u0027` for `'`: valid, but noise in every package.)
+fn to_json(value: minijinja::Value) -> Result<String, minijinja::Error> {
+    let mut bytes = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut bytes, Spaced);
+    serde::Serialize::serialize(&value, &mut ser).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    Ok(escape_unprintable(&String::from_utf8_lossy(&bytes)))
+}
+
+/// One line, a space after each `,` and `:`.
+struct Spaced;
+
+impl serde_json::ser::Formatter for Spaced {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        w.write_all(if first { b"" } else { b", " })
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        w.write_all(if first { b"" } else { b", " })
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+fn escape_unprintable(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if unprintable(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An ARM template string that stays a string: one that starts with `[` would be read as
@@ -494,14 +555,13 @@ fn yaml_scalar(s: String, indent: Option<usize>) -> String {
     let block_safe = s.contains('\n')
         && !s.starts_with([' ', '\t'])
         && !s.ends_with(['\n', ' ', '\t'])
-        && s.chars()
-            .all(|c| c == '\n' || c == '\t' || !(c.is_control() || c == '\u{feff}'))
+        && s.chars().all(|c| c == '\n' || c == '\t' || !unprintable(c))
         && !s.lines().any(|l| l.ends_with([' ', '\t']));
     if block_safe {
         let body: Vec<String> = s.lines().map(|l| format!("{pad}{l}")).collect();
         format!("|-\n{}", body.join("\n"))
     } else {
-        serde_json::to_string(&s).unwrap_or_default()
+        escape_unprintable(&serde_json::to_string(&s).unwrap_or_default())
     }
 }
 
@@ -511,11 +571,11 @@ fn toml_string(s: String) -> String {
     let literal_safe = s.contains('\n')
         && !s.contains("'''")
         && !s.ends_with('\'')
-        && s.chars().all(|c| c == '\n' || c == '\t' || !c.is_control());
+        && s.chars().all(|c| c == '\n' || c == '\t' || !unprintable(c));
     if literal_safe {
         format!("'''\n{s}\n'''")
     } else {
-        serde_json::to_string(&s).unwrap_or_default()
+        escape_unprintable(&serde_json::to_string(&s).unwrap_or_default())
     }
 }
 

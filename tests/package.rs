@@ -284,3 +284,128 @@ fn a_conf_value_ending_in_a_backslash_keeps_the_next_key() {
         "the line before `search` continues into it:\n{conf}"
     );
 }
+
+/// Text that each package format must carry exactly: quotes of every kind, backslashes
+/// (one at the end), the delimiters of TOML literals and YAML blocks, ARM's `[`, template
+/// syntax, characters YAML and TOML refuse raw (DEL, C1, BOM, U+2028), and line breaks.
+const HOSTILE: &[&str] = &[
+    r#"[concat('x')] it's '''triple''' and """basic""" and "double" \ C:\path\"#,
+    "ends in a quote'",
+    "{{ rule.id }} {% raw %} ${HOME} $(id) `id` # not a comment = [x]",
+    "- item: &anchor *alias !tag | > %YAML",
+    "del \u{7f} c1 \u{85}\u{9f} bom \u{feff} ls \u{2028} ps \u{2029} tab\there",
+    "line one\nline two \\\n  indented ''' line\n",
+];
+
+/// A Splunk .conf as AppInspect's configuration parser reads it (see render.rs): stanzas,
+/// `\`-continued lines joined with a newline, the value after the first `=`, trimmed.
+fn read_conf(text: &str) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<(String, String)>>::new();
+    let (mut stanza, mut item) = (String::new(), String::new());
+    for line in text.split('\n') {
+        if line.trim_end().ends_with('\\') {
+            item.push_str(&line[..line.len() - 1]);
+            item.push('\n');
+            continue;
+        }
+        item.push_str(line);
+        let whole = std::mem::take(&mut item);
+        let t = whole.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            stanza = t[1..t.len() - 1].to_string();
+        } else if let Some((k, v)) = whole.split_once('=')
+            && !t.starts_with('#')
+        {
+            let entry = (k.trim().to_string(), v.trim().to_string());
+            out.entry(stanza.clone()).or_default().push(entry);
+        }
+    }
+    out
+}
+
+/// Every hostile text, as a rule's description, false positive and reference, read back
+/// from every package file by a reader of its format (TOML, YAML, JSON, NDJSON, .conf).
+#[test]
+fn hostile_text_round_trips_through_every_package_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let quote = |s: &str| serde_json::to_string(s).expect("a JSON string is a .det string");
+    let mut rules = String::new();
+    for (i, text) in HOSTILE.iter().enumerate() {
+        rules.push_str(&format!(
+            "rule hostile_{i} \"Hostile {i}\" {{\n  id = \"3b5e0b4c-7a8e-4f0e-9d55-7f3b2c1a9e1{i}\"\n  \
+             severity = low\n  attack = [TA0005, T1564]\n  description = {q}\n  \
+             false_positives = [{q}]\n  references = [{q}]\n  \
+             from process_start where process.name == \"x.exe\"\n}}\n",
+            q = quote(text)
+        ));
+    }
+    std::fs::write(dir.path().join("r.det"), &rules).expect("write");
+    Command::cargo_bin("detc")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["package", "r.det", "--out", "dist"])
+        .assert()
+        .success();
+    let dist = dir.path().join("dist");
+    let read = |p: &str| std::fs::read_to_string(dist.join(p)).expect(p);
+    let ndjson: Vec<serde_json::Value> = read("elastic/rules.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    let conf = read_conf(&read("splunk/detc/default/savedsearches.conf"));
+    for (i, text) in HOSTILE.iter().enumerate() {
+        let (name, title) = (format!("hostile_{i}"), format!("Hostile {i}"));
+
+        let toml: toml::Table = toml::from_str(&read(&format!("elastic/toml/{name}.toml")))
+            .unwrap_or_else(|e| panic!("{name}.toml: {e}"));
+        let rule = &toml["rule"];
+        assert_eq!(rule["description"].as_str(), Some(*text), "{name}.toml");
+        assert_eq!(
+            rule["false_positives"][0].as_str(),
+            Some(*text),
+            "{name}.toml"
+        );
+        assert_eq!(rule["references"][0].as_str(), Some(*text), "{name}.toml");
+        assert_eq!(rule["name"].as_str(), Some(title.as_str()), "{name}.toml");
+
+        let kibana = ndjson
+            .iter()
+            .find(|r| r["name"] == title.as_str())
+            .expect("the rule's NDJSON line");
+        assert_eq!(kibana["false_positives"][0], *text, "rules.ndjson");
+        assert_eq!(kibana["references"][0], *text, "rules.ndjson");
+
+        let yaml: serde_json::Value =
+            serde_saphyr::from_str(&read(&format!("sentinel/yaml/{name}.yaml")))
+                .unwrap_or_else(|e| panic!("{name}.yaml: {e}"));
+        assert_eq!(yaml["description"], *text, "{name}.yaml");
+
+        let arm: serde_json::Value =
+            serde_json::from_str(&read(&format!("sentinel/arm/{name}.json"))).expect("ARM JSON");
+        let description = arm["resources"][0]["properties"]["description"].as_str();
+        // ARM reads a string that starts with `[` as an expression unless it is doubled.
+        let description = description.map(|d| {
+            d.strip_prefix('[')
+                .filter(|_| text.starts_with('['))
+                .unwrap_or(d)
+        });
+        assert_eq!(description, Some(*text), "{name}.json");
+
+        let stanza = &conf[&name];
+        let description = stanza
+            .iter()
+            .find(|(k, _)| k == "description")
+            .map(|(_, v)| v);
+        assert_eq!(
+            description.map(String::as_str),
+            Some(text.trim()),
+            "savedsearches.conf"
+        );
+        assert!(
+            stanza
+                .iter()
+                .any(|(k, v)| k == "search" && v.contains("x.exe")),
+            "savedsearches.conf [{name}]: the search key was swallowed: {stanza:?}"
+        );
+    }
+}
