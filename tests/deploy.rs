@@ -10,138 +10,13 @@ use assert_cmd::Command;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::kibana::Kibana;
+use support::repo::{Repo, assert_no_secret, kibana_repo, sentinel_repo, splunk_repo};
 use support::sentinel::{Sentinel, SentinelConfig};
 use support::splunk::Splunk;
 use support::{Fault, Request};
 
-const RULES: &str = r#"
-rule remote_tool "Remote access tool started" {
-  id = "11111111-1111-4111-8111-111111111111"
-  severity = high
-  status = stable
-  attack = [TA0011, T1219]
-  description = "A remote access tool started."
-  from process_start where process.name in ["anydesk.exe", "rustdesk.exe"]
-}
-
-rule two_countries "Sign-ins from two countries within an hour" {
-  id = "22222222-2222-4222-8222-222222222222"
-  severity = medium
-  status = test
-  attack = [TA0001, T1078]
-  from authentication
-  where event.outcome == "success"
-  group by user.name window 1h
-  having distinct(source.geo.country_iso_code) >= 2
-}
-
-rule vpn_client "Consumer VPN client started" {
-  id = "33333333-3333-4333-8333-333333333333"
-  severity = low
-  attack = [TA0011, T1090]
-  from process_start where process.name == "astrill.exe"
-}
-"#;
-
-/// Every setting detc reads, so the tests see only what they set.
-const SETTINGS: [&str; 16] = [
-    "SPLUNK_URL",
-    "SPLUNK_TOKEN",
-    "SPLUNK_APP",
-    "SPLUNK_OWNER",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_SUBSCRIPTION_ID",
-    "AZURE_RESOURCE_GROUP",
-    "SENTINEL_WORKSPACE",
-    "AZURE_AUTHORITY_HOST",
-    "AZURE_RESOURCE_MANAGER_URL",
-    "AZURE_TOKEN_SCOPE",
-    "KIBANA_URL",
-    "KIBANA_API_KEY",
-    "KIBANA_SPACE",
-];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-struct Repo {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl Repo {
-    fn new(env: &[(&str, String)]) -> Repo {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("detections")).expect("mkdir");
-        std::fs::write(dir.path().join("detections/rules.det"), RULES).expect("write");
-        Repo {
-            dir,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn detc(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::cargo_bin("detc").expect("binary");
-        cmd.current_dir(self.path());
-        for k in SETTINGS {
-            cmd.env_remove(k);
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        // Fast retries: tests wait for backoff, not for real time.
-        let out = cmd
-            .args(args)
-            .args(["--backoff", "10", "--timeout", "2"])
-            .output()
-            .expect("runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn deploy(&self, target: &str, extra: &[&str]) -> Run {
-        let mut args = vec!["deploy", "--target", target];
-        args.extend_from_slice(extra);
-        self.detc(&args)
-    }
-}
-
-fn splunk_repo(splunk: &Splunk) -> Repo {
-    Repo::new(&[
-        ("SPLUNK_URL", splunk.url()),
-        ("SPLUNK_TOKEN", "test-token".into()),
-        ("SPLUNK_APP", "detc".into()),
-    ])
-}
-
 fn writes(reqs: &[Request]) -> Vec<&Request> {
     reqs.iter().filter(|r| r.method != "GET").collect()
-}
-
-fn assert_no_secret(run: &Run, secrets: &[&str]) {
-    for s in secrets {
-        assert!(
-            !run.stdout.contains(s) && !run.stderr.contains(s),
-            "secret {s:?} printed:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
 }
 
 #[test]
@@ -385,19 +260,6 @@ fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
     assert_eq!(splunk.saved_searches().len(), 3);
 }
 
-fn sentinel_repo(sentinel: &Sentinel) -> Repo {
-    Repo::new(&[
-        ("AZURE_AUTHORITY_HOST", sentinel.url()),
-        ("AZURE_RESOURCE_MANAGER_URL", sentinel.url()),
-        ("AZURE_TENANT_ID", "tenant-1".into()),
-        ("AZURE_CLIENT_ID", "client-1".into()),
-        ("AZURE_CLIENT_SECRET", "secret-1".into()),
-        ("AZURE_SUBSCRIPTION_ID", "sub-1".into()),
-        ("AZURE_RESOURCE_GROUP", "rg-1".into()),
-        ("SENTINEL_WORKSPACE", "ws-1".into()),
-    ])
-}
-
 #[test]
 fn sentinel_signs_in_puts_rules_pages_through_and_converges() {
     let sentinel = Sentinel::start();
@@ -505,14 +367,6 @@ fn sentinel_bad_secret_is_reported_without_the_secret() {
         ],
     );
     assert!(sentinel.rules().is_empty());
-}
-
-fn kibana_repo(kibana: &Kibana, space: &str) -> Repo {
-    Repo::new(&[
-        ("KIBANA_URL", kibana.url()),
-        ("KIBANA_API_KEY", "test-key".into()),
-        ("KIBANA_SPACE", space.into()),
-    ])
 }
 
 #[test]

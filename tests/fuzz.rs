@@ -1,19 +1,23 @@
 //! A mutation fuzzer over every text detc reads: `.det` rule files, Sigma YAML, mapping and
-//! schema YAML, and NDJSON events. Seeds are the repository's own files (the library, the
-//! test fixtures, the shipped mappings) and `tests/fuzz_seeds/`; each input is a seed
-//! mutated by a seeded generator (byte flips, inserted metacharacters, deleted, repeated and
-//! spliced runs), so every run is reproducible from its seed.
+//! schema YAML, NDJSON events, and the SIEMs' HTTP responses. Seeds are the repository's own
+//! files (the library, the test fixtures, the shipped mappings) and `tests/fuzz_seeds/`; each
+//! input is a seed mutated by a seeded generator (byte flips, inserted metacharacters,
+//! deleted, repeated and spliced runs), so every run is reproducible from its seed. The SIEM
+//! responses are those of the local SIEMs in tests/support, passed through a mutator.
 //!
 //! Each input must come back as a result or as diagnostics, never a panic, and every
 //! diagnostic must point into its input (a line and column). A watchdog aborts the run when
 //! one input takes longer than `DETC_FUZZ_STALL` seconds (default 20), writing it to
 //! `target/fuzz-stalled.bin`; a panicking input is written to `target/fuzz-panic.bin`.
 //!
-//! CI runs 1,500 inputs per surface. The long run (docs/CONFORMANCE.md, "Fuzzing"):
+//! CI runs 1,500 inputs per surface and 12 `deploy`/`diff` runs per SIEM. The long run
+//! (docs/CONFORMANCE.md, "Fuzzing"):
 //!
-//!     DETC_FUZZ_INPUTS=25000 DETC_FUZZ_SEED=1 cargo test --release --test fuzz -- --nocapture
+//!     DETC_FUZZ_INPUTS=25000 DETC_FUZZ_HTTP_RUNS=1000 DETC_FUZZ_SEED=1 \
+//!         cargo test --release --test fuzz -- --nocapture
 
 mod common;
+mod support;
 
 use detc::hunt::{Events, Hunter, Options as HuntOptions};
 use detc::project;
@@ -23,11 +27,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::kibana::Kibana;
+use support::repo::{Repo, sentinel_repo};
+use support::sentinel::{Sentinel, SentinelConfig};
+use support::splunk::Splunk;
+use support::{Mock, Request, Response, Wire};
 
 /// xorshift64*: small, fast, and the same sequence for the same seed everywhere.
 struct Rng(u64);
 
 impl Rng {
+    /// A different sequence for every seed below 2^63 (the state must be odd, so not 0).
+    fn new(seed: u64) -> Rng {
+        Rng(seed << 1 | 1)
+    }
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -302,7 +315,7 @@ fn mutated_inputs_never_panic_and_every_diagnostic_has_a_place() {
         });
     }
 
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     for (name, seeds, check) in &surfaces {
         assert!(!seeds.is_empty(), "{name}: no seeds");
         let t = Instant::now();
@@ -320,6 +333,390 @@ fn mutated_inputs_never_panic_and_every_diagnostic_has_a_place() {
         eprintln!(
             "fuzz {name}: {inputs} inputs from {} seeds in {:.1} s",
             seeds.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// SIEM responses: `detc deploy --prune` against the local SIEMs of tests/support, each
+// response passed through a seeded mutator (a hostile or broken server).
+
+/// Secrets with characters that encodings change, so every encoded form differs.
+const SPLUNK_TOKEN: &str = "tok~en+/=Zq9";
+const KIBANA_KEY: &str = "key+/=~Kq7";
+const AZURE_ID: &str = "client-1";
+const AZURE_SECRET: &str = "az8Q~SECRET+/=";
+
+/// Standard base64 (written here, not taken from detc, which is what is under test).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The forms in which a server may echo a secret: as is, percent-encoded (either hex
+/// case), JSON-escaped, and base64 (alone, and as HTTP Basic `user:secret`).
+fn secret_forms(secret: &str, user: &str) -> Vec<String> {
+    let pct = |upper: bool| {
+        secret
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect::<String>()
+    };
+    let json = serde_json::to_string(secret).unwrap();
+    vec![
+        secret.to_string(),
+        pct(true),
+        pct(false),
+        json[1..json.len() - 1].replace('/', "\\/"),
+        base64(secret.as_bytes()),
+        base64(format!("{user}:{secret}").as_bytes()),
+    ]
+}
+
+/// Values a JSON node may become; `evil` is a server detc must never be sent to.
+fn hostile_value(rng: &mut Rng, evil: &str) -> serde_json::Value {
+    use serde_json::json;
+    let deep = (0..rng.below(400)).fold(json!(1), |v, _| json!([v]));
+    let choices = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(u64::MAX),
+        json!(1e300),
+        json!(""),
+        json!("x".repeat(rng.below(200_000))),
+        json!("\u{0}\u{202e}../../\r\nX: y"),
+        json!(".."),
+        json!("[managed by detc]"),
+        json!(format!("{evil}/subscriptions/x")),
+        json!([]),
+        json!({}),
+        json!([null, 1, "a", {}]),
+        deep,
+    ];
+    choices[rng.below(choices.len())].clone()
+}
+
+/// Replace, remove or repeat one node, reached by a random walk from the root.
+fn mutate_json(rng: &mut Rng, v: &mut serde_json::Value, evil: &str) {
+    use serde_json::Value;
+    let mut node = v;
+    loop {
+        let len = match &*node {
+            Value::Array(a) => a.len(),
+            Value::Object(o) => o.len(),
+            _ => 0,
+        };
+        if len == 0 || rng.below(4) == 0 {
+            break;
+        }
+        let i = rng.below(len);
+        node = match node {
+            Value::Array(a) => &mut a[i],
+            Value::Object(o) => o.values_mut().nth(i).expect("in range"),
+            _ => unreachable!(),
+        };
+    }
+    match (rng.below(4), &mut *node) {
+        (0, Value::Object(o)) if !o.is_empty() => {
+            let key = o.keys().nth(rng.below(o.len())).cloned().expect("in range");
+            o.remove(&key);
+        }
+        (1, Value::Array(a)) if !a.is_empty() => {
+            let item = a[rng.below(a.len())].clone();
+            a.push(item);
+        }
+        _ => *node = hostile_value(rng, evil),
+    }
+}
+
+const STATUSES: &[u16] = &[
+    200, 201, 204, 301, 302, 400, 401, 403, 404, 409, 413, 429, 500, 502, 503,
+];
+const RETRY_AFTER: &[&str] = &[
+    "0",
+    "-1",
+    "abc",
+    "121",
+    "1.5",
+    "99999999999999999999",
+    "Wed, 21 Oct 2015 07:28:00 GMT",
+];
+const BROKEN: &[&[u8]] = &[
+    b"",
+    b"HTTP/1.1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n",
+    b"HTTP/1.1 99999 X\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"data\": [",
+    b"\x00\xff\xfe garbage\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nLocation: http://evil.invalid/\r\nContent-Length: 2\r\n\r\n{}",
+];
+
+/// One response as a hostile server might send it.
+fn mutate_response(rng: &mut Rng, req: &Request, resp: Response, evil: &str) -> Wire {
+    let mut resp = resp;
+    match rng.below(10) {
+        0..=3 => match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+            Ok(mut v) => {
+                for _ in 0..1 + rng.below(3) {
+                    mutate_json(rng, &mut v, evil);
+                }
+                resp.body = serde_json::to_vec(&v).expect("serialises");
+            }
+            Err(_) => resp.body = mutate(rng, &resp.body, b"{}"),
+        },
+        4 => resp.body = mutate(rng, &resp.body, &req.body),
+        5 => resp.status = STATUSES[rng.below(STATUSES.len())],
+        6 => {
+            // The request echoed back, headers and body (as Entra's 401 once did).
+            let mut echo = format!("{} {}?{:?}\n", req.method, req.path, req.query);
+            for (k, v) in &req.headers {
+                echo.push_str(&format!("{k}: {v}\n"));
+            }
+            echo.push_str(&String::from_utf8_lossy(&req.body));
+            resp.status = [400, 401, 500][rng.below(3)];
+            resp.body = echo.into_bytes();
+        }
+        7 => {
+            // The body cut short of its Content-Length.
+            let cut = rng.below(resp.body.len() + 1);
+            let mut raw = format!(
+                "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                resp.status,
+                resp.body.len() + 1
+            )
+            .into_bytes();
+            raw.extend_from_slice(&resp.body[..cut]);
+            return Wire::Raw(raw);
+        }
+        8 => return Wire::Raw(BROKEN[rng.below(BROKEN.len())].to_vec()),
+        _ => {
+            resp.status = [429, 503, 200][rng.below(3)];
+            resp.headers.push((
+                "Retry-After".into(),
+                RETRY_AFTER[rng.below(RETRY_AFTER.len())].into(),
+            ));
+        }
+    }
+    Wire::Response(resp)
+}
+
+/// Requests that may change a SIEM (a sign-in's token request does not).
+fn writes(requests: &[Request]) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/oauth2/v2.0/token"))
+        .count()
+}
+
+/// A local SIEM holding one object of another team's and one stale object of detc's.
+struct Siem {
+    repo: Repo,
+    mock: Arc<dyn std::ops::Deref<Target = Mock>>,
+    /// Every form of every secret of the run (tokens issued during it too).
+    secrets: Box<dyn Fn() -> Vec<String>>,
+    /// The other team's object as the SIEM holds it now.
+    theirs: Box<dyn Fn() -> Option<String>>,
+}
+
+fn siem(target: &'static str) -> Siem {
+    use serde_json::json;
+    let marked = "old\n\n[managed by detc]";
+    match target {
+        "splunk" => {
+            let splunk = Arc::new(Splunk::with_token(SPLUNK_TOKEN));
+            let theirs = [("search", "index=x"), ("description", "not ours")];
+            splunk.seed(false, "theirs", "nobody", "detc", &theirs);
+            splunk.seed_global(false, "es_shared", "SplunkEnterpriseSecuritySuite");
+            let stale = [("search", "index=y"), ("description", marked)];
+            splunk.seed(false, "stale", "nobody", "detc", &stale);
+            let s = Arc::clone(&splunk);
+            Siem {
+                repo: Repo::new(&[
+                    ("SPLUNK_URL", splunk.url()),
+                    ("SPLUNK_TOKEN", SPLUNK_TOKEN.into()),
+                ]),
+                mock: splunk,
+                secrets: Box::new(|| secret_forms(SPLUNK_TOKEN, "")),
+                theirs: Box::new(move || {
+                    let searches = s.saved_searches();
+                    searches.get("theirs").map(|e| format!("{:?}", e.params))
+                }),
+            }
+        }
+        "sentinel" => {
+            let sentinel = Arc::new(Sentinel::with_config(SentinelConfig {
+                client_secret: AZURE_SECRET.into(),
+                ..SentinelConfig::default()
+            }));
+            let theirs = json!({"displayName": "theirs", "description": "not ours"});
+            sentinel.seed_rule("theirs", "Scheduled", theirs);
+            let stale = json!({"displayName": "old", "description": marked});
+            sentinel.seed_rule("stale", "Scheduled", stale);
+            let mut repo = sentinel_repo(&sentinel);
+            for (k, v) in &mut repo.env {
+                if k == "AZURE_CLIENT_SECRET" {
+                    *v = AZURE_SECRET.into();
+                }
+            }
+            let (s, t) = (Arc::clone(&sentinel), Arc::clone(&sentinel));
+            Siem {
+                repo,
+                mock: sentinel,
+                secrets: Box::new(move || {
+                    let issued = s.issued_tokens().into_iter();
+                    let mut all = secret_forms(AZURE_SECRET, AZURE_ID);
+                    all.extend(issued.flat_map(|t| secret_forms(&t, "")));
+                    all
+                }),
+                theirs: Box::new(move || t.rules().get("theirs").map(|r| r.to_string())),
+            }
+        }
+        _ => {
+            let kibana = Arc::new(Kibana::with_key(KIBANA_KEY));
+            let rule = |id: &str, description: &str| {
+                json!({
+                    "rule_id": id, "name": "x", "description": description, "type": "query",
+                    "risk_score": 1, "severity": "low", "query": "*", "language": "kuery",
+                })
+            };
+            kibana.seed_rule("default", rule("theirs", "not ours"));
+            kibana.seed_rule("default", rule("stale", marked));
+            let k = Arc::clone(&kibana);
+            Siem {
+                repo: Repo::new(&[
+                    ("KIBANA_URL", kibana.url()),
+                    ("KIBANA_API_KEY", KIBANA_KEY.into()),
+                ]),
+                mock: kibana,
+                secrets: Box::new(|| secret_forms(KIBANA_KEY, "")),
+                theirs: Box::new(move || k.rules("default").get("theirs").map(|r| r.to_string())),
+            }
+        }
+    }
+}
+
+/// `detc deploy --prune` against SIEMs whose responses a seeded mutator breaks (JSON nodes
+/// replaced, removed or repeated; bytes mutated; statuses changed; the request echoed; the
+/// body cut short; broken framing; hostile `Retry-After`). Each run must end (exit 0, 1 or
+/// 2, within its deadline), print no secret in any encoding, never call a host the server
+/// names (an ARM `nextLink` to elsewhere), and never touch another team's object; a clean
+/// deploy afterwards must converge, and `detc diff` then finds no drift.
+#[test]
+fn hostile_siem_responses_never_panic_hang_leak_or_touch_others() {
+    let runs = env_number("DETC_FUZZ_HTTP_RUNS", 12);
+    let seed = env_number("DETC_FUZZ_SEED", 20261207);
+    let evil = Mock::serve(|_| Box::new(|_: &Request| Response::empty(200)));
+    let mut rng = Rng::new(seed);
+    for target in ["splunk", "sentinel", "elastic"] {
+        let t = Instant::now();
+        let mutated = Arc::new(AtomicU64::new(0));
+        let mut codes = std::collections::BTreeMap::new();
+        for n in 0..runs {
+            let siem = siem(target);
+            let before = (siem.theirs)();
+            let (mut local, every) = (Rng::new(rng.next()), [1, 2, 4, 10][rng.below(4)]);
+            let (count, evil_url) = (Arc::clone(&mutated), evil.url());
+            siem.mock.mutate_responses(move |req, resp| {
+                if local.below(every) != 0 {
+                    return Wire::Response(resp);
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+                mutate_response(&mut local, req, resp, &evil_url)
+            });
+            let deploy = ["deploy", "--target", target, "--prune", "--retries", "2"];
+            // A few commands in a row, each starting from what the last one left.
+            for k in 0..1 + rng.below(4) {
+                let case = format!("{target} run {n} command {k} (DETC_FUZZ_SEED={seed})");
+                let is_diff = rng.below(3) == 0;
+                let writes_before = writes(&siem.mock.requests());
+                let run = if is_diff {
+                    siem.repo
+                        .detc(&["diff", "--target", target, "--deadline", "30"])
+                } else {
+                    siem.repo
+                        .detc(&[&deploy[..], &["--deadline", "30"]].concat())
+                };
+                let out = format!("{}{}", run.stdout, run.stderr);
+                assert!(
+                    [0, 1, 2].contains(&run.code),
+                    "{case}: exit {} (a crash or a hang):\n{out}",
+                    run.code
+                );
+                assert!(!out.contains("panicked"), "{case}: panicked:\n{out}");
+                assert!(
+                    run.code == 0 || !out.trim().is_empty(),
+                    "{case}: exit {} without a word",
+                    run.code
+                );
+                for form in (siem.secrets)() {
+                    assert!(
+                        !out.contains(&form),
+                        "{case}: secret form {form:?} printed:\n{out}"
+                    );
+                }
+                assert!(
+                    evil.requests().is_empty(),
+                    "{case}: detc called a host the server named"
+                );
+                if is_diff {
+                    let wrote = writes(&siem.mock.requests()) - writes_before;
+                    assert_eq!(wrote, 0, "{case}: `detc diff` wrote to the SIEM");
+                }
+                *codes.entry(run.code).or_insert(0) += 1;
+            }
+
+            siem.mock.stop_mutating();
+            let case = format!("{target} run {n} (DETC_FUZZ_SEED={seed})");
+            let clean = siem.repo.detc(&deploy);
+            assert_eq!(
+                clean.code, 0,
+                "{case}: the clean deploy after it failed:\n{}{}",
+                clean.stdout, clean.stderr
+            );
+            let diff = siem.repo.detc(&["diff", "--target", target]);
+            assert_eq!(
+                diff.code, 0,
+                "{case}: drift after the clean deploy:\n{}{}",
+                diff.stdout, diff.stderr
+            );
+            assert_eq!(
+                (siem.theirs)(),
+                before,
+                "{case}: another team's object changed"
+            );
+        }
+        eprintln!(
+            "fuzz {target} responses: {runs} runs, {} responses mutated, exits {codes:?}, {:.1} s",
+            mutated.swap(0, Ordering::Relaxed),
             t.elapsed().as_secs_f64()
         );
     }

@@ -93,7 +93,12 @@ impl Sentinel {
                 let answer = self
                     .client
                     .send(&req)
-                    .map_err(|e| format!("cannot sign in to Microsoft Entra ID: {e}"))?
+                    .map_err(|e| {
+                        format!(
+                            "cannot sign in to Microsoft Entra ID: {}",
+                            sign_in_error(&e)
+                        )
+                    })?
                     .json()?;
                 let token = answer["access_token"]
                     .as_str()
@@ -117,6 +122,32 @@ impl Sentinel {
             ),
             None => format!("{}?api-version={API_VERSION}", self.rules),
         }
+    }
+}
+
+/// Why a sign-in failed, from OAuth's own error fields only: the token endpoint's answer can
+/// hold a token (a proxy that rewrites the status, a server that echoes the request), so
+/// its body is never shown whole.
+fn sign_in_error(e: &HttpError) -> String {
+    let HttpError::Status {
+        method,
+        path,
+        status,
+        body,
+    } = e
+    else {
+        return e.to_string();
+    };
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let field = |k: &str| answer[k].as_str().filter(|v| !v.is_empty());
+    match (field("error"), field("error_description")) {
+        (Some(error), Some(description)) => {
+            format!("{method} {path}: HTTP {status}: {error}: {description}")
+        }
+        (Some(error), None) => format!("{method} {path}: HTTP {status}: {error}"),
+        _ => format!(
+            "{method} {path}: HTTP {status} (the answer is not shown: it may hold credentials)"
+        ),
     }
 }
 

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod kibana;
+pub mod repo;
 pub mod sentinel;
 pub mod splunk;
 
@@ -144,13 +145,24 @@ impl Fault {
     }
 }
 
+/// What goes back on the wire for one request.
+pub enum Wire {
+    /// Written as usual, framed by `Content-Length`.
+    Response(Response),
+    /// These bytes exactly (a broken status line, lying headers, a truncated body), then
+    /// the connection closes.
+    Raw(Vec<u8>),
+}
+
 type Handler = Box<dyn Fn(&Request) -> Response + Send + Sync>;
 type Predicate = Box<dyn Fn(&Request) -> bool + Send>;
+type Mutator = Box<dyn FnMut(&Request, Response) -> Wire + Send>;
 
 struct Inner {
     log: Mutex<Vec<Request>>,
     next: Mutex<VecDeque<Fault>>,
     when: Mutex<Vec<(Predicate, Fault)>>,
+    mutator: Mutex<Option<Mutator>>,
     stop: AtomicBool,
 }
 
@@ -172,6 +184,7 @@ impl Mock {
             log: Mutex::new(vec![]),
             next: Mutex::new(VecDeque::new()),
             when: Mutex::new(vec![]),
+            mutator: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let acc = inner.clone();
@@ -220,6 +233,14 @@ impl Mock {
             .lock()
             .unwrap()
             .push((Box::new(pred), fault));
+    }
+    /// Pass every response through `f` (after faults and the handler) until
+    /// [`Mock::stop_mutating`]: a hostile server, for the fuzzer.
+    pub fn mutate_responses(&self, f: impl FnMut(&Request, Response) -> Wire + Send + 'static) {
+        *self.inner.mutator.lock().unwrap() = Some(Box::new(f));
+    }
+    pub fn stop_mutating(&self) {
+        *self.inner.mutator.lock().unwrap() = None;
     }
     /// Faults not yet used (both kinds).
     pub fn pending_faults(&self) -> usize {
@@ -277,6 +298,16 @@ fn serve_one(stream: TcpStream, inner: &Inner, handler: &Handler) -> std::io::Re
             handler(&req)
         }
         None => handler(&req),
+    };
+    let resp = match inner.mutator.lock().unwrap().as_mut() {
+        None => resp,
+        Some(mutate) => match mutate(&req, resp) {
+            Wire::Response(r) => r,
+            Wire::Raw(bytes) => {
+                out.write_all(&bytes)?;
+                return out.flush();
+            }
+        },
     };
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (k, v) in &resp.headers {
