@@ -431,10 +431,7 @@ fn sigma_file(
                     }
                     _ => None,
                 };
-                let at = match e.reason {
-                    Reason::Yaml(_, at) => at,
-                    _ => 0,
-                };
+                let at = e.offset(text);
                 let mut d = Diagnostic::error(
                     name,
                     ast::Span::new(at, at),

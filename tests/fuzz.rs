@@ -222,12 +222,11 @@ fn check_sigma(options: &detc::sigma::Options, input: &[u8]) {
         return;
     };
     for result in detc::sigma::convert_file("f.yml", text, options) {
-        if let Err(e) = result
-            && let detc::sigma::Reason::Yaml(_, at) = e.reason
-        {
+        if let Err(e) = result {
+            let at = e.offset(text);
             assert!(
-                at <= input.len(),
-                "YAML error offset {at} outside the input"
+                text.is_char_boundary(at),
+                "refusal offset {at} outside the input or inside a character: {e}"
             );
         }
     }
@@ -295,15 +294,19 @@ fn mutated_inputs_never_panic_and_every_diagnostic_has_a_place() {
         ),
     ];
 
-    // The watchdog: the current input, and when it started.
+    // The watchdog: the current input, and when it started. It holds the input weakly and
+    // ends with the test (other tests of this binary run on).
     let current: Arc<Mutex<Vec<u8>>> = Arc::default();
     let started = Instant::now();
     let began = Arc::new(AtomicU64::new(0));
     {
-        let (current, began) = (Arc::clone(&current), Arc::clone(&began));
+        let (current, began) = (Arc::downgrade(&current), Arc::clone(&began));
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_millis(500));
+                let Some(current) = current.upgrade() else {
+                    return;
+                };
                 let since = started.elapsed().as_millis() as u64 - began.load(Ordering::Relaxed);
                 if since > stall.as_millis() as u64 {
                     let input = current.lock().map(|c| c.clone()).unwrap_or_default();

@@ -197,6 +197,7 @@ pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, Sig
     let err = |rule: String, reason: Reason| SigmaError {
         file: path.to_string(),
         rule,
+        id: None,
         reason,
     };
     let stem = rule_name(path);
@@ -246,7 +247,10 @@ pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, Sig
                 None => format!("{stem}_{}", n + 1),
             }
         };
-        out.push(one(&docs, d, name, opts).map_err(|r| err(d.label(), r)));
+        out.push(one(&docs, d, name, opts).map_err(|r| SigmaError {
+            id: d.id.clone(),
+            ..err(d.label(), r)
+        }));
     }
     out
 }
@@ -1683,5 +1687,38 @@ mod tests {
                 "attack.t1026"
             ]
         );
+    }
+
+    /// A refusal points at the key it is about, in its own document of the file.
+    #[test]
+    fn refusals_point_at_their_key_in_their_document() {
+        let text = "title: A\nid: a-1\nlogsource:\n  product: windows\n  category: process_creation\n\
+                    detection:\n  sel:\n    Image|endswith: x.exe\n  condition: sel\nlevel: low\n---\n\
+                    title: B\nid: b-2\nlogsource:\n  product: windows\n  category: process_creation\n\
+                    detection:\n  sel:\n    NoSuchSigmaField|contains: abc\n  condition: sel\nlevel: low\n";
+        let results = file("f.yml", text, &Options::default());
+        let e = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .expect("rule B is refused");
+        assert!(matches!(e.reason, Reason::UnmappedField { .. }), "{e}");
+        assert_eq!(e.id.as_deref(), Some("b-2"));
+        let at = e.offset(text);
+        assert!(
+            text[at..].starts_with("NoSuchSigmaField|contains:"),
+            "{:?}",
+            &text[at..]
+        );
+
+        let bad_condition = text.replace(
+            "condition: sel\nlevel: low\n---",
+            "condition: sel and\nlevel: low\n---",
+        );
+        let e = file("f.yml", &bad_condition, &Options::default())
+            .into_iter()
+            .find_map(Result::err)
+            .expect("rule A is refused");
+        let at = e.offset(&bad_condition);
+        assert!(bad_condition[at..].starts_with("condition: sel and"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! `detc import sigma`: Sigma files → `.det` files (printed by the one `.det` printer, with
 //! the Sigma author's attribution), and the per-target report of what compiles.
 
-use super::{Options, Reason, convert_file};
+use super::{Options, convert_file};
 use crate::project::{Config, Project};
 use crate::syntax::ast::ValueKind;
 use crate::syntax::print::print_rule;
@@ -77,11 +77,7 @@ impl Imported {
                 }
                 Err(e) => {
                     self.refused_summary.push(e.reason.summary());
-                    // A YAML error points into the file.
-                    let place = match e.reason {
-                        Reason::Yaml(_, at) => place(&name, text, at),
-                        _ => name.clone(),
-                    };
+                    let place = place(&name, text, e.offset(text));
                     self.refused
                         .push((place, format!("{}: {}", e.rule, e.reason)));
                 }

@@ -87,7 +87,87 @@ pub struct SigmaError {
     pub file: String,
     /// The rule's title and id, as far as they are known.
     pub rule: String,
+    /// The rule's `id`, which finds its document in a multi-document file.
+    pub id: Option<String>,
     pub reason: Reason,
+}
+
+impl SigmaError {
+    /// Where in the file's text the refusal points: the parser's offset for invalid YAML;
+    /// else, within the rule's document, the key the reason is about (the field's
+    /// `Image|endswith:`, `condition:`, `logsource:`, `correlation:`, `status:`), or the
+    /// document's start. The documents are plain text here: keys are found by their line.
+    pub fn offset(&self, text: &str) -> usize {
+        let field_key = |field: &str, key: &str| {
+            key == field || key.strip_prefix(field).is_some_and(|m| m.starts_with('|'))
+        };
+        let about: &dyn Fn(&str) -> bool = match &self.reason {
+            Reason::Yaml(_, at) => return *at,
+            Reason::UnmappedField { field, .. } | Reason::Value { field, .. } => {
+                &move |k| field_key(field, k)
+            }
+            Reason::Condition(_) => &|k| k == "condition",
+            Reason::Correlation(_) => &|k| k == "correlation",
+            Reason::UnmappedLogsource(_) => &|k| k == "logsource",
+            Reason::Keywords => &|k| k == "keywords",
+            Reason::StatusUnsupported => &|k| k == "status",
+            Reason::Malformed(_) => &|_| false,
+        };
+        let documents = documents(text);
+        let is_id = |k: &str, line: &str| {
+            k == "id"
+                && self.id.as_deref().is_some_and(|id| {
+                    let v = line.split_once(':').map_or("", |(_, v)| v.trim());
+                    v.trim_matches(['\'', '"']) == id
+                })
+        };
+        let document = documents
+            .iter()
+            .find(|&&(start, end)| keys(&text[start..end]).any(|(_, k, line)| is_id(k, line)))
+            .or(documents.first())
+            .copied()
+            .unwrap_or((0, 0));
+        let (start, end) = document;
+        let find = |about: &dyn Fn(&str) -> bool| {
+            keys(&text[start..end])
+                .find(|(_, k, _)| about(k))
+                .map(|(at, _, _)| start + at)
+        };
+        find(about)
+            .or_else(|| find(&|k| k == "detection").filter(|_| self.reason == Reason::Keywords))
+            .unwrap_or(start)
+    }
+}
+
+/// The byte ranges of a YAML stream's documents (split at `---` lines).
+fn documents(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            out.push((start, at));
+            start = at + line.len();
+        }
+        at += line.len();
+    }
+    out.push((start, text.len()));
+    out.retain(|(s, e)| !text[*s..*e].trim().is_empty());
+    out
+}
+
+/// Each line's key (`key:` after any `- ` and quotes) with the key's offset and the line.
+fn keys(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {
+    let mut at = 0;
+    text.split_inclusive('\n').filter_map(move |line| {
+        let start = at;
+        at += line.len();
+        let body = line.trim_start().trim_start_matches("- ").trim_start();
+        let (key, _) = body.split_once(':')?;
+        let key = key.trim().trim_matches(['\'', '"']);
+        (!key.is_empty() && !key.starts_with('#'))
+            .then(|| (start + (line.len() - body.len()), key, line))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
