@@ -103,29 +103,41 @@ fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {
     })
 }
 
-/// Conditions. A chain's operands that are chains of the same operator (`a and (b and c)`)
-/// join it, so the IR holds one `And`/`Or` per alternation of operators.
-fn expr(sink: &mut Sink, ctx: &Context, source: &str, e: &ast::Expr) -> Option<ir::Cond> {
-    match e {
-        ast::Expr::And(xs) | ast::Expr::Or(xs) => {
-            let is_and = matches!(e, ast::Expr::And(..));
-            let mut operands = Vec::new();
-            let mut ok = true;
-            for x in xs {
-                match (expr(sink, ctx, source, x), is_and) {
-                    (Some(ir::Cond::And(ys)), true) | (Some(ir::Cond::Or(ys)), false) => {
-                        operands.extend(ys)
-                    }
-                    (Some(c), _) => operands.push(c),
-                    (None, _) => ok = false,
-                }
-            }
-            ok.then_some(if is_and {
-                ir::Cond::And(operands)
-            } else {
-                ir::Cond::Or(operands)
-            })
+/// Lowers a chain's operands, all of them so that every error is reported. An operand that
+/// is itself a chain of the same operator (`a and (b and c)`) joins it (`same` takes its
+/// operands out), so the IR holds one `And`/`Or` per alternation of operators.
+fn chain<A, T>(
+    operands: &[A],
+    mut lower: impl FnMut(&A) -> Option<T>,
+    same: impl Fn(&mut T) -> Option<Vec<T>>,
+) -> Option<Vec<T>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for x in operands {
+        match lower(x) {
+            Some(mut one) => match same(&mut one) {
+                Some(joined) => out.extend(joined),
+                None => out.push(one),
+            },
+            None => ok = false,
         }
+    }
+    ok.then_some(out)
+}
+
+fn expr(sink: &mut Sink, ctx: &Context, source: &str, e: &ast::Expr) -> Option<ir::Cond> {
+    let mut lower = |x: &ast::Expr| expr(sink, ctx, source, x);
+    match e {
+        ast::Expr::And(xs) => chain(xs, &mut lower, |c| match c {
+            ir::Cond::And(ys) => Some(std::mem::take(ys)),
+            _ => None,
+        })
+        .map(ir::Cond::And),
+        ast::Expr::Or(xs) => chain(xs, &mut lower, |c| match c {
+            ir::Cond::Or(ys) => Some(std::mem::take(ys)),
+            _ => None,
+        })
+        .map(ir::Cond::Or),
         ast::Expr::Not(inner, _) => Some(ir::Cond::Not(Box::new(expr(sink, ctx, source, inner)?))),
         ast::Expr::Compare(c) => comparison(sink, ctx, source, c),
     }
@@ -599,25 +611,24 @@ fn mask(c: Cidr) -> Cidr {
 
 fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Option<ir::Having> {
     match h {
-        ast::Having::And(xs) | ast::Having::Or(xs) => {
-            let is_and = matches!(h, ast::Having::And(..));
-            let mut operands = Vec::new();
-            let mut ok = true;
-            for x in xs {
-                match (having(sink, ctx, source, x), is_and) {
-                    (Some(ir::Having::And(ys)), true) | (Some(ir::Having::Or(ys)), false) => {
-                        operands.extend(ys)
-                    }
-                    (Some(c), _) => operands.push(c),
-                    (None, _) => ok = false,
-                }
-            }
-            ok.then_some(if is_and {
-                ir::Having::And(operands)
-            } else {
-                ir::Having::Or(operands)
-            })
-        }
+        ast::Having::And(xs) => chain(
+            xs,
+            |x| having(sink, ctx, source, x),
+            |h| match h {
+                ir::Having::And(ys) => Some(std::mem::take(ys)),
+                _ => None,
+            },
+        )
+        .map(ir::Having::And),
+        ast::Having::Or(xs) => chain(
+            xs,
+            |x| having(sink, ctx, source, x),
+            |h| match h {
+                ir::Having::Or(ys) => Some(std::mem::take(ys)),
+                _ => None,
+            },
+        )
+        .map(ir::Having::Or),
         ast::Having::Term(t) => {
             let f = match &t.field {
                 Some(f) => Some(field(sink, ctx, source, f)?),
