@@ -5,7 +5,8 @@
 //! compares the two (a [`Plan`]), applies the plan in order, and stops at the first change
 //! that fails for good, reporting what was applied and what was not; the next run plans
 //! again from what the SIEM then holds, so it converges. Rules detc deploys carry a marker
-//! ([`MARKER`]); only marked rules are ever deleted, and only with `--prune`.
+//! naming the object ([`marker`]); only marked rules are ever deleted, and only with
+//! `--prune`.
 
 pub mod elastic;
 pub mod http;
@@ -18,17 +19,23 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The last line of the description of every rule detc deploys: how a later run (and a
-/// person) tells detc's rules from others.
-pub const MARKER: &str = "[managed by detc]";
-
-/// A description with the marker as its last line.
-pub fn mark(description: &str) -> String {
-    format!("{}\n\n{MARKER}", description.trim_end())
+/// The last line of the description of every rule detc deploys, naming the object it was
+/// deployed as (Splunk's saved search, Kibana's `rule_id`, the ARM rule's name): how a later
+/// run (and a person) tells detc's rules from others. A copy made in the SIEM (Kibana's
+/// Duplicate, Splunk's Clone, Sentinel's Duplicate) keeps the line under another name, so
+/// it is not detc's and is never pruned.
+pub fn marker(key: &str) -> String {
+    format!("[managed by detc: {key}]")
 }
 
-pub fn is_marked(description: &str) -> bool {
-    description.trim_end().ends_with(MARKER)
+/// A description with the object's marker as its last line.
+pub fn mark(description: &str, key: &str) -> String {
+    format!("{}\n\n{}", description.trim_end(), marker(key))
+}
+
+/// Whether a description ends with this object's own marker.
+pub fn is_marked(description: &str, key: &str) -> bool {
+    description.trim_end().ends_with(&marker(key))
 }
 
 /// The most pages one listing reads (a million objects at 100 a page).
@@ -87,7 +94,7 @@ pub struct Desired {
 pub struct Remote {
     pub key: String,
     pub settings: Value,
-    /// Whether detc deployed it (it carries [`MARKER`]).
+    /// Whether detc deployed it (its description ends with its own [`marker`]).
     pub managed: bool,
 }
 
@@ -546,8 +553,10 @@ mod tests {
 
     #[test]
     fn markers_and_urls() {
-        assert!(is_marked(&mark("A rule.\n")));
-        assert!(!is_marked("A rule."));
+        assert!(is_marked(&mark("A rule.\n", "r1"), "r1"));
+        assert!(!is_marked("A rule.", "r1"));
+        // A copy under another name keeps the line but is not detc's.
+        assert!(!is_marked(&mark("A rule.", "r1"), "r1-copy"));
         assert!(base_url("X", "http://example.com").is_err());
         assert_eq!(
             base_url("X", "http://127.0.0.1:9/").as_deref(),

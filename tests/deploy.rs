@@ -64,7 +64,7 @@ fn splunk_plans_creates_exactly_and_converges() {
     assert_eq!(tool["alert_type"], "number of events");
     assert_eq!(tool["alert_comparator"], "greater than");
     assert_eq!(tool["alert_threshold"], "0");
-    assert!(tool["description"].ends_with("[managed by detc]"));
+    assert!(tool["description"].ends_with("[managed by detc: remote_tool]"));
     assert!(!tool.contains_key("enableSched"), "conf key sent as is");
     // An experimental rule is deployed disabled.
     assert!(
@@ -110,7 +110,7 @@ fn splunk_updates_drift_keeps_tuning_and_prunes_only_its_own_rules() {
         "detc",
         &[
             ("search", "index=main"),
-            ("description", "edited\n\n[managed by detc]"),
+            ("description", "edited\n\n[managed by detc: remote_tool]"),
         ],
     );
     splunk.seed(
@@ -127,7 +127,7 @@ fn splunk_updates_drift_keeps_tuning_and_prunes_only_its_own_rules() {
         "detc",
         &[
             ("search", "index=x"),
-            ("description", "old\n\n[managed by detc]"),
+            ("description", "old\n\n[managed by detc: retired_rule]"),
         ],
     );
     splunk.seed(
@@ -215,7 +215,8 @@ fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
     // The slow create timed out on the client and was retried; whichever attempt the server
     // saw first created it, a later one met "already exists" and updated: still one search.
     assert!(
-        splunk.saved_searches()["vpn_client"].params["description"].ends_with("[managed by detc]")
+        splunk.saved_searches()["vpn_client"].params["description"]
+            .ends_with("[managed by detc: vpn_client]")
     );
 
     // A rejected token stops the run at the first change: nothing after it is attempted,
@@ -302,10 +303,14 @@ fn sentinel_signs_in_puts_rules_pages_through_and_converges() {
         );
         let body = p.json();
         assert_eq!(body["kind"], "Scheduled");
+        // The marker names the rule's ARM name, the last segment of the URL it is put to.
+        let name = p.segments().last().cloned().unwrap_or_default();
+        let description = body["properties"]["description"]
+            .as_str()
+            .unwrap_or_default();
         assert!(
-            body["properties"]["description"]
-                .as_str()
-                .is_some_and(|d| d.ends_with("[managed by detc]"))
+            description.ends_with(&format!("[managed by detc: {name}]")),
+            "{description}"
         );
     }
     let rules = sentinel.rules();
@@ -681,7 +686,7 @@ fn conflicts_and_vanished_rules_are_handled() {
     assert!(
         vpn["description"]
             .as_str()
-            .is_some_and(|d| d.ends_with("[managed by detc]"))
+            .is_some_and(|d| d.ends_with("[managed by detc: 33333333-3333-4333-8333-333333333333]"))
     );
 
     // An update whose rule vanished meanwhile (404) stops the run; the next run creates it.
@@ -695,7 +700,7 @@ fn conflicts_and_vanished_rules_are_handled() {
         "detc",
         &[
             ("search", "index=edited"),
-            ("description", "x\n\n[managed by detc]"),
+            ("description", "x\n\n[managed by detc: remote_tool]"),
         ],
     );
     splunk.fail_when(
@@ -761,4 +766,34 @@ fn the_shipped_library_deploys_everywhere_and_a_second_run_changes_nothing() {
     // (mfa_phone_registered_voip_number) does not deploy there.
     assert_eq!(sentinel.rules().len(), 35);
     assert_eq!(kibana.rules("default").len(), 42);
+}
+
+/// A copy of a detc rule made in the SIEM (Kibana's Duplicate, Splunk's Clone) keeps the
+/// marker line, which names the original: `--prune` leaves the copy alone.
+#[test]
+fn copies_made_in_the_siem_are_not_pruned() {
+    let kibana = Kibana::start();
+    let repo = kibana_repo(&kibana, "default");
+    assert_eq!(repo.deploy("elastic", &[]).code, 0);
+    let mut copy = kibana.rules("default")["11111111-1111-4111-8111-111111111111"].clone();
+    copy["rule_id"] = "copy-of-remote-tool".into();
+    kibana.seed_rule("default", copy);
+    let run = repo.deploy("elastic", &["--prune"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("0 to delete"), "{}", run.stdout);
+    assert!(kibana.rules("default").contains_key("copy-of-remote-tool"));
+
+    let splunk = Splunk::start();
+    let repo = splunk_repo(&splunk);
+    assert_eq!(repo.deploy("splunk", &[]).code, 0);
+    let original = splunk.saved_searches()["remote_tool"].params.clone();
+    let params: Vec<(&str, &str)> = original
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    splunk.seed(false, "remote_tool_clone", "nobody", "detc", &params);
+    let run = repo.deploy("splunk", &["--prune"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("0 to delete"), "{}", run.stdout);
+    assert!(splunk.saved_searches().contains_key("remote_tool_clone"));
 }

@@ -58,7 +58,8 @@ impl Siem for Kibana {
             let mut rule: Value = serde_json::from_str(line)
                 .map_err(|e| format!("rules.ndjson line {}: {e}", n + 1))?;
             let description = rule["description"].as_str().unwrap_or_default();
-            rule["description"] = Value::String(mark(description));
+            let id = rule["rule_id"].as_str().unwrap_or_default();
+            rule["description"] = Value::String(mark(description, id));
             if let Some(o) = rule.as_object_mut() {
                 for k in KIBANA_OWNED {
                     o.remove(k);
@@ -92,9 +93,12 @@ impl Siem for Kibana {
                 .map(|r| r["rule_id"].as_str().unwrap_or_default());
             listing.page("Kibana rules/_find", keys)?;
             for rule in data {
+                let key = rule["rule_id"].as_str().unwrap_or_default().to_string();
                 out.push(Remote {
-                    key: rule["rule_id"].as_str().unwrap_or_default().to_string(),
-                    managed: rule["description"].as_str().is_some_and(is_marked),
+                    managed: rule["description"]
+                        .as_str()
+                        .is_some_and(|d| is_marked(d, &key)),
+                    key,
                     settings: rule,
                 });
             }

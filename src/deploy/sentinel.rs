@@ -169,7 +169,7 @@ impl Siem for Sentinel {
                     .ok_or_else(|| format!("{}: no rule id in `{name}`", f.path.display()))?;
                 let mut properties = unescape_arm(&resource["properties"]);
                 let description = properties["description"].as_str().unwrap_or_default();
-                properties["description"] = Value::String(mark(description));
+                properties["description"] = Value::String(mark(description, &id));
                 out.push(Desired {
                     key: id,
                     rule: rule.clone(),
@@ -204,9 +204,10 @@ impl Siem for Sentinel {
                 rules.map(|r| r["name"].as_str().unwrap_or_default()),
             )?;
             for r in page["value"].as_array().into_iter().flatten() {
+                let name = r["name"].as_str().unwrap_or_default();
                 let managed = r["properties"]["description"]
                     .as_str()
-                    .is_some_and(is_marked);
+                    .is_some_and(|d| is_marked(d, name));
                 out.push(Remote {
                     key: r["name"].as_str().unwrap_or_default().to_string(),
                     settings: json!({"kind": r["kind"], "properties": r["properties"]}),

@@ -125,7 +125,11 @@ impl Siem for Splunk {
                     .iter()
                     .find(|(conf, _)| *conf == k)
                     .map_or(k.clone(), |(_, rest)| rest.to_string());
-                let v = if k == "description" { mark(&v) } else { v };
+                let v = if k == "description" {
+                    mark(&v, &name)
+                } else {
+                    v
+                };
                 settings.insert(k, Value::String(v));
             }
             out.push(Desired {
@@ -160,7 +164,7 @@ impl Siem for Splunk {
             let managed = settings
                 .get("description")
                 .and_then(Value::as_str)
-                .is_some_and(is_marked);
+                .is_some_and(|d| is_marked(d, &name));
             out.push(Remote {
                 key: format!("{SEARCH}{name}"),
                 settings: Value::Object(settings),
