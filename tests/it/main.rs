@@ -1,0 +1,32 @@
+//! The integration tests: one binary (each `tests/*.rs` used to be its own, each linking
+//! the whole crate), one module per area. `common` holds shared helpers, `support` the local
+//! SIEMs that `deploy` and the fuzzer talk to.
+
+mod common;
+mod support;
+
+mod catalog;
+mod checks;
+mod cli;
+mod correlation_elastic;
+mod correlation_kql;
+mod correlation_spl;
+mod deploy;
+mod field_families;
+mod fmt;
+mod fuzz;
+mod hunt;
+mod language;
+mod library;
+mod operators;
+mod package;
+mod semantics;
+mod sigma;
+mod sigma_cli;
+mod sigma_cloud;
+mod sigma_linux;
+mod sigma_sysmon;
+mod sigma_windows;
+mod support_selftest;
+mod testing;
+mod values;
