@@ -697,11 +697,6 @@ fn having_span(h: &Having) -> Span {
     }
 }
 
-/// A value on one line.
-pub fn print_value(v: &Value) -> String {
-    flat_value(v, Str::Plain)
-}
-
 fn flat_value(v: &Value, kind: Str) -> String {
     match &v.kind {
         ValueKind::Str(_) => string(v, kind),

@@ -151,18 +151,6 @@ pub fn alert_columns(fields: &[ir::Field], src: &SourceMapping, source: &str) ->
     })
 }
 
-/// A single-event rule: the source's events that meet the condition.
-pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
-    let mut used = Vec::new();
-    if let Some(c) = &q.condition {
-        c.visit_atoms(&mut |a| used.push(&a.field));
-    }
-    Ok(vec![Compiled {
-        language: Language::Kql,
-        query: events(q, src, None, &used)?,
-    }])
-}
-
 /// The `| extend` lines a query needs: the source's own computed columns that a field in
 /// `used` is read from, or that another needed column's expression names, in mapping
 /// order; then one for each column per family member (an `extend` key with a `*`, see

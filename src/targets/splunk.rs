@@ -81,18 +81,6 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
     }])
 }
 
-/// A single-event rule: the source's events that meet the condition.
-pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
-    let mut used = Vec::new();
-    if let Some(c) = &q.condition {
-        c.visit_atoms(&mut |a| used.push(&a.field));
-    }
-    Ok(vec![Compiled {
-        language: Language::Spl,
-        query: events(q, src, None, &used)?,
-    }])
-}
-
 /// The source's base search, `trim`med; an error when the mapping has none.
 fn base_search<'m>(q: &Query, src: &'m SourceMapping) -> Result<&'m str> {
     src.search.as_deref().map(str::trim).ok_or_else(|| {
