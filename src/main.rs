@@ -37,7 +37,7 @@ enum Command {
         #[command(flatten)]
         input: Input,
         /// Only these targets (repeatable); all by default.
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = target_name())]
         target: Vec<TargetName>,
         /// `json` prints one array of compiled queries to stdout and writes no files.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -56,7 +56,7 @@ enum Command {
         #[command(flatten)]
         input: Input,
         /// Only these targets (repeatable); all by default.
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = target_name())]
         target: Vec<TargetName>,
         /// The package folder; each target's folder in it is replaced whole.
         #[arg(long, default_value = "dist")]
@@ -71,7 +71,7 @@ enum Command {
     Deploy {
         #[command(flatten)]
         input: Input,
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = target_name())]
         target: TargetName,
         /// Print the plan and change nothing.
         #[arg(long)]
@@ -89,7 +89,7 @@ enum Command {
     Diff {
         #[command(flatten)]
         input: Input,
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = target_name())]
         target: TargetName,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -782,6 +782,13 @@ fn sync(
 }
 
 /// The targets asked for, in a stable order; all when none.
+/// `--target`: one of the targets' names, listed in `--help` (clap stays out of the library).
+fn target_name() -> impl clap::builder::TypedValueParser<Value = TargetName> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(TargetName::ALL.map(TargetName::as_str))
+        .map(|name| name.parse().expect("a listed target name parses"))
+}
+
 fn targets_or_all(mut asked: Vec<TargetName>) -> Vec<TargetName> {
     if asked.is_empty() {
         return TargetName::ALL.to_vec();

@@ -88,7 +88,7 @@ impl CompileError {
 
 pub type Result<T> = std::result::Result<T, CompileError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetName {
     Splunk,
@@ -109,6 +109,17 @@ impl TargetName {
             TargetName::Sentinel => "sentinel",
             TargetName::Elastic => "elastic",
         }
+    }
+}
+
+impl std::str::FromStr for TargetName {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<TargetName, String> {
+        TargetName::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| format!("no target is called `{name}`"))
     }
 }
 
