@@ -16,7 +16,6 @@
 use crate::eval::{self, Correlation, Fit, Matcher, State};
 use crate::ir;
 use crate::schema::Mapping;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -306,6 +305,12 @@ pub struct Events {
 }
 
 impl Events {
+    /// The size of a plain file (not stdin, not gzip's uncompressed size), for a bar over
+    /// the bytes taken.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
     /// `-` is stdin. A file that does not exist is an error here, before any hunting.
     pub fn open(path: &Path) -> io::Result<Events> {
         if path == Path::new("-") {
@@ -464,8 +469,27 @@ fn read_batch(
 pub struct Options {
     /// Stop at the first malformed line, with a failing status.
     pub strict: bool,
-    /// Draw a progress bar on stderr (the caller knows whether it is a terminal).
-    pub progress: bool,
+}
+
+/// What the caller shows while a hunt runs (the CLI draws a progress bar on a terminal).
+pub trait Progress {
+    /// `bytes` of the input taken so far (see [`Events::size`]), and the running tally.
+    fn update(&self, bytes: u64, tally: &str);
+    /// Run `write` (a message to stderr) around whatever is drawn.
+    fn suspend(&self, write: &mut dyn FnMut());
+    /// The hunt is over: clear what is drawn.
+    fn finish(&self);
+}
+
+/// Nothing shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn update(&self, _: u64, _: &str) {}
+    fn suspend(&self, write: &mut dyn FnMut()) {
+        write()
+    }
+    fn finish(&self) {}
 }
 
 /// What a hunt found; `Display` gives the closing report.
@@ -599,10 +623,10 @@ pub fn run(
     out: impl Write,
     err: &mut dyn Write,
     options: &Options,
+    progress: &dyn Progress,
 ) -> Result<Option<Summary>, WriteError> {
     let started = Instant::now();
     let mut out = io::BufWriter::with_capacity(1 << 18, out);
-    let bar = progress_bar(options.progress, events.size);
     let mut summary = Summary {
         per_rule: hunter
             .rules
@@ -622,9 +646,17 @@ pub fn run(
         threads: rayon::current_num_threads(),
         stopped: None,
     };
-    let result = hunt(hunter, events, &mut out, err, options, &bar, &mut summary)
-        .and_then(|()| out.flush().map_err(Halt::from));
-    bar.finish_and_clear();
+    let result = hunt(
+        hunter,
+        events,
+        &mut out,
+        err,
+        options,
+        progress,
+        &mut summary,
+    )
+    .and_then(|()| out.flush().map_err(Halt::from));
+    progress.finish();
     summary.elapsed = started.elapsed();
     summary.per_rule.sort();
     match result {
@@ -640,7 +672,7 @@ fn hunt(
     out: &mut impl Write,
     err: &mut dyn Write,
     options: &Options,
-    bar: &ProgressBar,
+    progress: &dyn Progress,
     summary: &mut Summary,
 ) -> Result<(), Halt> {
     let Events {
@@ -688,7 +720,7 @@ fn hunt(
     // for first seen), as `detc test` starts it with every event of a case.
     let mut begun = false;
     // Messages go around the progress bar, and a failing stderr must not stop the hunt.
-    let mut say = |text: String| bar.suspend(|| drop(writeln!(err, "{text}")));
+    let mut say = |text: String| progress.suspend(&mut || drop(writeln!(err, "{text}")));
 
     // The first line not read yet: where a read error (a truncated gzip) cut the input.
     let mut unread = 1;
@@ -779,12 +811,14 @@ fn hunt(
                 }
             }
         }
-        bar.set_position(batch.consumed);
-        bar.set_message(format!(
-            "{} events, {} matches",
-            thousands(summary.events),
-            thousands(summary.matches)
-        ));
+        progress.update(
+            batch.consumed,
+            &format!(
+                "{} events, {} matches",
+                thousands(summary.events),
+                thousands(summary.matches)
+            ),
+        );
     }
     // The channel closed because the reader finished, so this does not wait.
     drop(reader_thread.join());
@@ -837,29 +871,6 @@ fn correlate(
     }
     summary.late += u64::from(late);
     Ok(())
-}
-
-/// A bar over the file's bytes when its size is known, a spinner otherwise; hidden unless
-/// asked for.
-fn progress_bar(show: bool, size: Option<u64>) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let (bar, template) = match size {
-        Some(len) => (
-            ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()),
-            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}  {msg}",
-        ),
-        None => (
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            "{spinner} {bytes} read, {elapsed}  {msg}",
-        ),
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 #[cfg(test)]
@@ -922,11 +933,8 @@ rule a_any_anydesk "Anything AnyDesk" {
             Events::from_reader("ev.ndjson", io::Cursor::new(input.to_vec()), None).expect("opens");
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let options = Options {
-            strict,
-            progress: false,
-        };
-        let s = run(&hunter(), events, &mut out, &mut err, &options).expect("hunts");
+        let options = Options { strict };
+        let s = run(&hunter(), events, &mut out, &mut err, &options, &Quiet).expect("hunts");
         (
             s,
             String::from_utf8(out).expect("utf-8 output"),

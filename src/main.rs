@@ -475,13 +475,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let source = hunt::Events::open(&events)
                 .with_context(|| format!("cannot read {}", events.display()))?;
-            let options = hunt::Options {
-                strict,
-                // Match lines on the same terminal would tear the bar, so only when redirected.
-                progress: std::io::stderr().is_terminal() && !std::io::stdout().is_terminal(),
-            };
+            let options = hunt::Options { strict };
+            // Match lines on the same terminal would tear the bar, so only when redirected.
+            let progress: Box<dyn hunt::Progress> =
+                if std::io::stderr().is_terminal() && !std::io::stdout().is_terminal() {
+                    Box::new(Bar::new(source.size()))
+                } else {
+                    Box::new(hunt::Quiet)
+                };
             let out = std::io::stdout().lock();
-            match hunt::run(&hunter, source, out, &mut std::io::stderr(), &options)? {
+            let err = &mut std::io::stderr();
+            match hunt::run(&hunter, source, out, err, &options, progress.as_ref())? {
                 Some(summary) => {
                     eprint!("{summary}");
                     Ok(exit(usize::from(!summary.ok())))
@@ -490,6 +494,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Ok(ExitCode::SUCCESS),
             }
         }
+    }
+}
+
+/// `hunt`'s progress on stderr: a bar over the file's bytes when its size is known, a
+/// spinner otherwise.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(size: Option<u64>) -> Bar {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let (bar, template) = match size {
+            Some(len) => (
+                ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()),
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}  {msg}",
+            ),
+            None => (
+                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+                "{spinner} {bytes} read, {elapsed}  {msg}",
+            ),
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar(bar)
+    }
+}
+
+impl hunt::Progress for Bar {
+    fn update(&self, bytes: u64, tally: &str) {
+        self.0.set_position(bytes);
+        self.0.set_message(tally.to_string());
+    }
+    fn suspend(&self, write: &mut dyn FnMut()) {
+        self.0.suspend(write)
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear()
     }
 }
 

@@ -247,12 +247,16 @@ fn check_yaml(input: &[u8]) {
 fn check_events(hunter: &Hunter, input: &[u8]) {
     let events = Events::from_reader("e.ndjson", std::io::Cursor::new(input.to_vec()), None)
         .expect("a reader opens");
-    let options = HuntOptions {
-        strict: false,
-        progress: false,
-    };
+    let options = HuntOptions { strict: false };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let _ = detc::hunt::run(hunter, events, &mut out, &mut err, &options);
+    let _ = detc::hunt::run(
+        hunter,
+        events,
+        &mut out,
+        &mut err,
+        &options,
+        &detc::hunt::Quiet,
+    );
     // Matches are NDJSON, one per line.
     for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let _: serde_json::Value = serde_json::from_slice(line).expect("a match line is JSON");
