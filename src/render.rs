@@ -511,6 +511,11 @@ impl serde_json::ser::Formatter for Spaced {
     }
 }
 
+/// One string as [`to_json`] writes it (JSON strings are YAML and TOML strings).
+fn json_string(s: &str) -> String {
+    escape_unprintable(&serde_json::to_string(s).unwrap_or_default())
+}
+
 fn escape_unprintable(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
@@ -561,7 +566,7 @@ fn yaml_scalar(s: String, indent: Option<usize>) -> String {
         let body: Vec<String> = s.lines().map(|l| format!("{pad}{l}")).collect();
         format!("|-\n{}", body.join("\n"))
     } else {
-        escape_unprintable(&serde_json::to_string(&s).unwrap_or_default())
+        json_string(&s)
     }
 }
 
@@ -575,7 +580,7 @@ fn toml_string(s: String) -> String {
     if literal_safe {
         format!("'''\n{s}\n'''")
     } else {
-        escape_unprintable(&serde_json::to_string(&s).unwrap_or_default())
+        json_string(&s)
     }
 }
 

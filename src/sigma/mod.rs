@@ -113,7 +113,7 @@ impl SigmaError {
             Reason::StatusUnsupported => &|k| k == "status",
             Reason::Malformed(_) => &|_| false,
         };
-        let documents = documents(text);
+        let documents = yaml::document_spans(text);
         let is_id = |k: &str, line: &str| {
             k == "id"
                 && self.id.as_deref().is_some_and(|id| {
@@ -123,13 +123,13 @@ impl SigmaError {
         };
         let document = documents
             .iter()
-            .find(|&&(start, end)| keys(&text[start..end]).any(|(_, k, line)| is_id(k, line)))
+            .find(|&&(start, end)| yaml::keys(&text[start..end]).any(|(_, k, line)| is_id(k, line)))
             .or(documents.first())
             .copied()
             .unwrap_or((0, 0));
         let (start, end) = document;
         let find = |about: &dyn Fn(&str) -> bool| {
-            keys(&text[start..end])
+            yaml::keys(&text[start..end])
                 .find(|(_, k, _)| about(k))
                 .map(|(at, _, _)| start + at)
         };
@@ -137,37 +137,6 @@ impl SigmaError {
             .or_else(|| find(&|k| k == "detection").filter(|_| self.reason == Reason::Keywords))
             .unwrap_or(start)
     }
-}
-
-/// The byte ranges of a YAML stream's documents (split at `---` lines).
-fn documents(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim_end() == "---" || line.starts_with("--- ") {
-            out.push((start, at));
-            start = at + line.len();
-        }
-        at += line.len();
-    }
-    out.push((start, text.len()));
-    out.retain(|(s, e)| !text[*s..*e].trim().is_empty());
-    out
-}
-
-/// Each line's key (`key:` after any `- ` and quotes) with the key's offset and the line.
-fn keys(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {
-    let mut at = 0;
-    text.split_inclusive('\n').filter_map(move |line| {
-        let start = at;
-        at += line.len();
-        let body = line.trim_start().trim_start_matches("- ").trim_start();
-        let (key, _) = body.split_once(':')?;
-        let key = key.trim().trim_matches(['\'', '"']);
-        (!key.is_empty() && !key.starts_with('#'))
-            .then(|| (start + (line.len() - body.len()), key, line))
-    })
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -44,6 +44,38 @@ pub(crate) fn fast(text: &str) -> Option<Vec<J>> {
     Some(docs)
 }
 
+/// The byte ranges of a YAML stream's documents, split at `---` lines as [`fast`] splits
+/// them (and at `--- ` with content after it): for pointing into the text, not for reading.
+pub(crate) fn document_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            out.push((start, at));
+            start = at + line.len();
+        }
+        at += line.len();
+    }
+    out.push((start, text.len()));
+    out.retain(|(s, e)| !text[*s..*e].trim().is_empty());
+    out
+}
+
+/// Each line's key (`key:` after any `- ` and quotes) with the key's offset and the line.
+pub(crate) fn keys(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {
+    let mut at = 0;
+    text.split_inclusive('\n').filter_map(move |line| {
+        let start = at;
+        at += line.len();
+        let body = line.trim_start().trim_start_matches("- ").trim_start();
+        let (key, _) = body.split_once(':')?;
+        let key = key.trim().trim_matches(['\'', '"']);
+        (!key.is_empty() && !key.starts_with('#'))
+            .then(|| (start + (line.len() - body.len()), key, line))
+    })
+}
+
 fn is_empty_part(lines: &[&str]) -> bool {
     lines.iter().all(|l| is_blank_or_comment(l))
 }
