@@ -7,9 +7,11 @@
 //! (the check stage has turned values with other cased letters into patterns), and patterns
 //! run the very regex text the targets print (`Regex::to_perl`), so there is one meaning.
 
-use crate::ir::{self, Case, Cidr, NumOp, Scalar, Test};
+use crate::ir::{self, NumOp, Scalar, Test};
+
+use crate::base::Span;
+use crate::base::{Case, Cidr};
 use crate::pattern;
-use crate::syntax::ast::Span;
 use serde_json::Value;
 use std::net::IpAddr;
 

@@ -1,9 +1,8 @@
 //! The checked, normalised rule: every name resolved, every value typed, every operator
 //! reduced to a small set of positive tests joined by `and`, `or`, `not`.
 
-use crate::syntax::ast::Span;
+use crate::base::{Case, Cidr, Span, Wildcard};
 use std::fmt;
-use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -185,12 +184,6 @@ impl FieldType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Case {
-    Insensitive,
-    Sensitive,
-}
-
 /// The positive tests; `!=` and `not in` are `not` of `Equals`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
@@ -284,74 +277,6 @@ impl fmt::Display for Number {
             Number::Float(x) => write!(f, "{x:?}"),
         }
     }
-}
-
-/// A network: address and prefix length, address already masked to the prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// A `like` pattern: `*` any run (newlines included), `?` one character.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wildcard(pub Vec<WildPart>);
-
-impl Wildcard {
-    /// Whether the pattern matches the empty value (only `*` runs and empty literals).
-    pub fn matches_empty(&self) -> bool {
-        self.0.iter().all(|p| match p {
-            WildPart::AnyRun => true,
-            WildPart::Literal(s) => s.is_empty(),
-            WildPart::AnyOne => false,
-        })
-    }
-
-    /// `v` with any run before and/or after: `contains v` is `*v*`, `startswith v` is `v*`.
-    pub fn affix(v: &str, any_before: bool, any_after: bool) -> Wildcard {
-        let mut parts = Vec::new();
-        if any_before {
-            parts.push(WildPart::AnyRun);
-        }
-        parts.push(WildPart::Literal(v.to_string()));
-        if any_after {
-            parts.push(WildPart::AnyRun);
-        }
-        Wildcard(parts)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WildPart {
-    Literal(String),
-    AnyRun,
-    AnyOne,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,10 +4,10 @@
 //! `targets` (IR + mapping → query text) → `render` (queries → the files each SIEM imports) → `deploy` (files → SIEM APIs).
 
 pub mod attack;
+pub mod base;
 pub mod catalog;
 pub mod check;
 pub mod deploy;
-pub mod diag;
 pub mod eval;
 pub mod hunt;
 pub mod ir;

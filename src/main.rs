@@ -2,9 +2,9 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use detc::base::diag::{self, Diagnostic, Severity};
 use detc::catalog;
 use detc::deploy;
-use detc::diag::{self, Diagnostic, Severity};
 use detc::hunt;
 use detc::project::{self, Config, Project};
 use detc::render;

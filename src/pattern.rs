@@ -34,7 +34,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Case, WildPart, Wildcard};
+use crate::base::{Case, WildPart, Wildcard};
 use regex_syntax::ast::{self, Ast};
 
 /// Largest count allowed in `{m,n}` (and the largest product of nested counts): RE2's limit.

@@ -1,8 +1,9 @@
 //! A tree of rules: find the `.det` files, parse them all, gather lists, check every rule,
 //! and catch what only the whole tree shows (duplicate names, ids and lists).
 
+use crate::base::Span;
+use crate::base::diag::Diagnostic;
 use crate::check::{self, Context, ListEntry, Lists};
-use crate::diag::Diagnostic;
 use crate::ir;
 use crate::schema::{self, Mapping, Schema};
 use crate::syntax::{self, ast};
@@ -71,7 +72,7 @@ impl Config {
         // A family written wrong is an error of the file that writes it.
         let families = |file: &str, checked: Result<(), String>| {
             checked.map_err(|e| {
-                Diagnostic::error(file, ast::Span::default(), "E0501", e)
+                Diagnostic::error(file, Span::default(), "E0501", e)
                     .with_hint("see the field family format at the top of targets/schema.yaml")
             })
         };
@@ -120,7 +121,7 @@ fn target_of(m: &Mapping, file: &str) -> Result<TargetName, Diagnostic> {
         .ok_or_else(|| {
             Diagnostic::error(
                 file,
-                ast::Span::default(),
+                Span::default(),
                 "E0502",
                 format!("unknown target `{}`", m.target),
             )
@@ -177,7 +178,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
         } else {
             return Err(Diagnostic::error(
                 &p.display().to_string(),
-                ast::Span::default(),
+                Span::default(),
                 UNREADABLE,
                 "no such file or folder",
             ));
@@ -203,7 +204,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
     Diagnostic::error(
         &p.display().to_string(),
-        ast::Span::default(),
+        Span::default(),
         UNREADABLE,
         format!("cannot read: {e}"),
     )
@@ -310,7 +311,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     if let Err(e) = keep_sigma_names(config, &declares) {
         project
             .diagnostics
-            .push(Diagnostic::error("sigma", ast::Span::default(), "E0701", e));
+            .push(Diagnostic::error("sigma", Span::default(), "E0701", e));
     }
     let config = &*config;
     let (lists, list_diags) = gather_lists(&project, &parsed);
@@ -321,8 +322,8 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     };
 
     // Names and ids must be unique across the whole tree, requested or not.
-    let mut names: HashMap<&str, (&str, ast::Span)> = HashMap::new();
-    let mut ids: HashMap<String, (&str, ast::Span)> = HashMap::new();
+    let mut names: HashMap<&str, (&str, Span)> = HashMap::new();
+    let mut ids: HashMap<String, (&str, Span)> = HashMap::new();
     let mut dup_diags = Vec::new();
     for (idx, file) in &parsed {
         let sf = &project.files[*idx];
@@ -434,7 +435,7 @@ fn sigma_file(
                 let at = e.offset(text);
                 let mut d = Diagnostic::error(
                     name,
-                    ast::Span::new(at, at),
+                    Span::new(at, at),
                     "E0700",
                     format!("Sigma rule {} cannot be converted: {}", e.rule, e.reason),
                 );

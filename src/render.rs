@@ -11,7 +11,7 @@ mod elastic;
 mod sentinel;
 mod splunk;
 
-use crate::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use crate::ir::{self, Duration, RuleKind};
 use crate::project::{Config, Project};
 use crate::targets::{self, Compiled, TargetName};

@@ -12,9 +12,9 @@
 //! are the only places that resolve names, so `check`, every target, the evaluator and the
 //! catalog agree.
 
-use crate::diag::Diagnostic;
+use crate::base::Span;
+use crate::base::diag::Diagnostic;
 use crate::ir::FieldType;
-use crate::syntax::ast::Span;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -578,6 +578,6 @@ mod tests {
         let err = from_yaml::<Mapping>("m.yaml", text).unwrap_err();
         assert_eq!(err.code, "E0501");
         assert!(err.message.contains("serch"), "{}", err.message);
-        assert_eq!(crate::diag::line_col(text, err.span.start).0, 4);
+        assert_eq!(crate::base::diag::line_col(text, err.span.start).0, 4);
     }
 }

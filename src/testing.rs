@@ -9,7 +9,7 @@
 //! case, its events fed in time order (equal times in file order) through the rule, which
 //! must raise at least one alert (`matches`) or none (`misses`).
 
-use crate::diag::line_col;
+use crate::base::diag::line_col;
 use crate::eval::{self, Correlator, Matcher};
 use crate::ir;
 use crate::project::Project;

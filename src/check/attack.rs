@@ -3,7 +3,7 @@
 
 use super::Sink;
 use crate::attack::{self, Status};
-use crate::syntax::ast::Span;
+use crate::base::Span;
 
 /// `ids`: the well-formed ids of one rule's `attack` list, each with its item's span.
 pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {

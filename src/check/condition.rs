@@ -1,12 +1,13 @@
 //! Rule bodies: sources, conditions, correlation clauses and test cases.
 
 use super::{Context, Sink, resolve_list};
-use crate::diag::did_you_mean;
-use crate::ir::{self, Case, Cidr, FieldType, NumOp, Number, Scalar, Test, Wildcard};
+use crate::base::Span;
+use crate::base::diag::did_you_mean;
+use crate::base::{Case, Cidr, Wildcard};
+use crate::ir::{self, FieldType, NumOp, Number, Scalar, Test};
 use crate::pattern;
 use crate::schema::FieldLookup;
-use crate::syntax::ast::{self, Op, Span, ValueKind};
-use std::net::IpAddr;
+use crate::syntax::ast::{self, Op, ValueKind};
 
 pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<ir::RuleKind> {
     match body {
@@ -531,82 +532,15 @@ fn cidrs(sink: &mut Sink, ctx: &Context, op: Op, v: &ast::Value) -> Option<Vec<C
             sink.error(item.span, "E0304", "expected an IP address string", None);
             return None;
         };
-        match parse_cidr(s, is_net) {
+        match Cidr::parse(s, is_net) {
             Ok(c) => out.push(c),
-            Err(msg) => {
-                sink.error(item.span, "E0307", msg.0, msg.1);
+            Err(e) => {
+                sink.error(item.span, "E0307", e.message, e.hint);
                 return None;
             }
         }
     }
     Some(out)
-}
-
-type CidrError = (String, Option<String>);
-
-/// `10.0.0.0/8`, `fd00::/8`; a bare address (when `!is_net`) is a host network.
-pub fn parse_cidr(s: &str, is_net: bool) -> Result<Cidr, CidrError> {
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) if is_net => (a, Some(p)),
-        Some(_) => {
-            return Err((
-                format!("`{s}` is a network, not an address"),
-                Some("use `in cidr(...)` for networks".into()),
-            ));
-        }
-        None => (s, None),
-    };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| (format!("`{s}` is not an IP address or network"), None))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        Some(p) => p
-            .parse::<u8>()
-            .ok()
-            .filter(|n| *n <= max && p.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| {
-                (
-                    format!("`{s}` has an invalid prefix length"),
-                    Some(format!("use 0 to {max}")),
-                )
-            })?,
-        None if is_net => {
-            return Err((
-                format!("`{s}` has no prefix length"),
-                Some(format!("write `{s}/{max}` for one address")),
-            ));
-        }
-        None => max,
-    };
-    let net = Cidr { addr, prefix };
-    let masked = mask(net);
-    if masked.addr != addr {
-        return Err((
-            format!("`{s}` has host bits set"),
-            Some(format!("did you mean `{masked}`?")),
-        ));
-    }
-    Ok(net)
-}
-
-fn mask(c: Cidr) -> Cidr {
-    let addr = match c.addr {
-        IpAddr::V4(a) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
-            IpAddr::V4((u32::from(a) & m).into())
-        }
-        IpAddr::V6(a) => {
-            let m = u128::MAX
-                .checked_shl(128 - u32::from(c.prefix))
-                .unwrap_or(0);
-            IpAddr::V6((u128::from(a) & m).into())
-        }
-    };
-    Cidr {
-        addr,
-        prefix: c.prefix,
-    }
 }
 
 fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Option<ir::Having> {

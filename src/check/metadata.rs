@@ -1,7 +1,7 @@
 //! Rule metadata: known keys, required keys, and the shape of each value.
 
 use super::Sink;
-use crate::diag::did_you_mean;
+use crate::base::diag::did_you_mean;
 use crate::ir::{Duration, Severity};
 use crate::syntax::ast::{self, ValueKind};
 

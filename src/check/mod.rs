@@ -8,12 +8,11 @@ mod attack;
 mod condition;
 mod metadata;
 
-pub use condition::parse_cidr;
-
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::base::Span;
+use crate::base::diag::{Diagnostic, did_you_mean};
 use crate::ir;
 use crate::schema::Schema;
-use crate::syntax::ast::{self, Span, ValueKind};
+use crate::syntax::ast::{self, ValueKind};
 use std::collections::BTreeMap;
 
 /// Every `list` item of the tree, by name.

@@ -6,7 +6,7 @@
 //! schedule; a template may still build one from `rule.target.new_terms`).
 
 use super::{Form, Output, RuleContext, TargetPart, severity_scale};
-use crate::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::schema::Mapping;
 use serde_json::json;

@@ -4,10 +4,10 @@
 //! limits for scheduled rules is an error here, so `detc check` reports it.
 
 use super::{Form, Output, RuleContext, TargetPart, severity_scale};
-use crate::diag::Diagnostic;
+use crate::base::Span;
+use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::schema::Mapping;
-use crate::syntax::ast::Span;
 use crate::targets::{TargetName, sentinel, source_mapping};
 use serde_json::json;
 

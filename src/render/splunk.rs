@@ -3,7 +3,7 @@
 //! tuning, and the app packed as `detc.tgz`.
 
 use super::{File, Form, Output, RuleContext, TargetPart, severity_scale};
-use crate::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use crate::ir;
 use serde_json::json;
 use std::path::Path;

@@ -4,11 +4,11 @@ use super::condition::{self, Cond};
 use super::mapping::{FieldMap, Logsource, LogsourceMap, Scalar};
 use super::value::{self, CmpOp, Linking, Num, Part, Raw, SigmaStr, Val};
 use super::{Converted, Options, Reason, SigmaError};
+use crate::base::Span;
 use crate::ir::FieldType;
 use crate::schema::FieldTypeName;
 use crate::syntax::ast::{
-    self, Body, Comparison, Expr, Having, HavingTerm, Ident, Meta, Op, Query, Span, Value,
-    ValueKind,
+    self, Body, Comparison, Expr, Having, HavingTerm, Ident, Meta, Op, Query, Value, ValueKind,
 };
 use serde_json::Value as J;
 use std::collections::BTreeMap;
@@ -1331,8 +1331,8 @@ impl<'a> Builder<'a> {
                     } else {
                         format!("{c}/32")
                     };
-                    crate::check::parse_cidr(&c, true)
-                        .map_err(|m| format!("cidr `{c}`: {}", m.0))?;
+                    crate::base::Cidr::parse(&c, true)
+                        .map_err(|m| format!("cidr `{c}`: {}", m.message))?;
                     cidrs.push(str_value(&c));
                 }
                 (Val::Str { s, .. }, FieldType::Ip) => match s.as_literal() {

@@ -28,7 +28,7 @@ pub struct Imported {
 
 /// `name:line:column` of byte offset `at` of `text`.
 fn place(name: &str, text: &str, at: usize) -> String {
-    let (line, column) = crate::diag::line_col(text, at);
+    let (line, column) = crate::base::diag::line_col(text, at);
     format!("{name}:{line}:{column}")
 }
 

@@ -13,10 +13,11 @@ pub mod print;
 mod wildcard;
 pub use wildcard::{like_pattern, parse_like, wildcard};
 
-use crate::diag::Diagnostic;
+use crate::base::Span;
+use crate::base::diag::Diagnostic;
 use ast::{
     Body, Comparison, Expect, Expr, Having, HavingTerm, Ident, Item, ListDef, Meta, Op, Query,
-    Rule as RuleItem, Span, TestCase, Value, ValueKind,
+    Rule as RuleItem, TestCase, Value, ValueKind,
 };
 use pest::Parser as _;
 use pest::error::{Error as PestError, ErrorVariant, InputLocation};
@@ -634,7 +635,7 @@ fn hint_for(text: &str, pos: usize, positives: &[Rule], scan: &Scan) -> Option<S
     let has = |r: Rule| positives.contains(&r);
     if rest.is_empty() {
         if let Some(&(open, at)) = scan.unclosed.last() {
-            let (line, col) = crate::diag::line_col(text, at);
+            let (line, col) = crate::base::diag::line_col(text, at);
             return Some(format!(
                 "the `{}` at line {line}, column {col} is never closed",
                 open as char
@@ -1433,7 +1434,7 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::line_col;
+    use crate::base::diag::line_col;
 
     const EXAMPLE_RMM: &str = r#"# must work
 list remote_access_tools = ["anydesk.exe", "teamviewer.exe", "rustdesk.exe",
@@ -1498,7 +1499,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
             Err(ds) => panic!(
                 "unexpected errors:\n{}",
                 ds.iter()
-                    .map(|d| crate::diag::render_text(d, Some(text)))
+                    .map(|d| crate::base::diag::render_text(d, Some(text)))
                     .collect::<String>()
             ),
         }
@@ -2396,7 +2397,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
                     "{}",
                     d.message
                 );
-                let _ = crate::diag::render_text(&d, Some(text));
+                let _ = crate::base::diag::render_text(&d, Some(text));
             }
         }
     }

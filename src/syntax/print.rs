@@ -47,11 +47,12 @@
 
 use super::Comment;
 use super::ast::{
-    Body, Expect, Expr, File, Having, HavingTerm, Item, ListDef, Op, Query, Rule, Span, TestCase,
-    Value, ValueKind,
+    Body, Expect, Expr, File, Having, HavingTerm, Item, ListDef, Op, Query, Rule, TestCase, Value,
+    ValueKind,
 };
-use crate::diag::Diagnostic;
-use crate::ir::WildPart;
+use crate::base::Span;
+use crate::base::WildPart;
+use crate::base::diag::Diagnostic;
 
 /// The line width that lists, `cidr(...)`, conditions and tests are broken at.
 pub const WIDTH: usize = 100;

@@ -6,7 +6,7 @@
 //! are wildcards; `\*`, `\?` and `\\` a literal `*`, `?` and backslash; any other
 //! backslash is itself ([`like_pattern`], [`parse_like`]).
 
-use crate::ir::{WildPart, Wildcard};
+use crate::base::{WildPart, Wildcard};
 
 /// The pattern of a string literal's source text (quotes included).
 pub fn wildcard(literal: &str) -> Wildcard {

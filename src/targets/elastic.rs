@@ -14,11 +14,12 @@ use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
     join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
 };
+use crate::base::Span;
+use crate::base::{Case, Wildcard};
 use crate::ir;
-use crate::ir::{Aggregate, Atom, Case, FieldType, Query, Scalar, Test, Wildcard};
+use crate::ir::{Aggregate, Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{FilterScalar, Mapping, SourceMapping};
-use crate::syntax::ast::Span;
 use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an

@@ -8,10 +8,11 @@ pub mod elastic;
 pub mod sentinel;
 pub mod splunk;
 
-use crate::diag::Diagnostic;
-use crate::ir::{self, Atom, Cond, Wildcard};
+use crate::base::Span;
+use crate::base::Wildcard;
+use crate::base::diag::Diagnostic;
+use crate::ir::{self, Atom, Cond};
 use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
-use crate::syntax::ast::Span;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -509,7 +510,8 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Case, Field, FieldType, Test};
+    use crate::base::Case;
+    use crate::ir::{Field, FieldType, Test};
 
     fn atom(name: &str) -> Cond {
         Cond::Atom(Atom {

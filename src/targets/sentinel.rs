@@ -45,8 +45,9 @@ use super::{
     fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
     source_mapping, steps_apart,
 };
+use crate::base::{Case, Cidr};
 use crate::ir;
-use crate::ir::{Atom, Case, Cidr, FieldType, Query, Scalar, Test};
+use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
 use std::collections::BTreeSet;

@@ -38,11 +38,12 @@ use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
     fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
 };
+use crate::base::Span;
+use crate::base::{Case, WildPart, Wildcard};
 use crate::ir;
-use crate::ir::{Atom, Case, FieldType, Query, Scalar, Test, WildPart, Wildcard};
+use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
-use crate::syntax::ast::Span;
 
 /// Compile any rule.
 pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {

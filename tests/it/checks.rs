@@ -1,7 +1,7 @@
 //! Each check catches what it should, at the span it should, with its code.
 
 use crate::common;
-use detc::diag::line_col;
+use detc::base::diag::line_col;
 
 /// (rule body after the metadata, expected code, the text the caret must sit on).
 const CASES: &[(&str, &str, &str)] = &[

@@ -13,7 +13,7 @@ fn spl(text: &str) -> Vec<(String, String)> {
     outputs
 }
 
-fn compile(text: &str) -> (Vec<(String, String)>, Vec<detc::diag::Diagnostic>) {
+fn compile(text: &str) -> (Vec<(String, String)>, Vec<detc::base::diag::Diagnostic>) {
     let config = common::config();
     let p = project::check_text("test.det", text, &config);
     assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);

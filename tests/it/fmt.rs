@@ -3,10 +3,11 @@
 //! that parses back to it.
 
 use crate::common;
+use detc::base::Span;
 use detc::project;
 use detc::syntax::ast::{
     Body, Comparison, Expect, Expr, File, Having, HavingTerm, Ident, Item, ListDef, Meta, Op,
-    Query, Rule, Span, TestCase, Value, ValueKind,
+    Query, Rule, TestCase, Value, ValueKind,
 };
 use detc::syntax::{self, print};
 use detc::targets::TargetName;
@@ -25,7 +26,7 @@ fn fmt(name: &str, text: &str) -> String {
         panic!(
             "{name} does not parse:\n{}",
             ds.iter()
-                .map(|d| detc::diag::render_text(d, Some(text)))
+                .map(|d| detc::base::diag::render_text(d, Some(text)))
                 .collect::<String>()
         )
     })
@@ -492,7 +493,7 @@ fn hand_built_ast_prints_and_parses_back() {
         panic!(
             "{}\n{text}",
             ds.iter()
-                .map(|d| detc::diag::render_text(d, Some(&text)))
+                .map(|d| detc::base::diag::render_text(d, Some(&text)))
                 .collect::<String>()
         )
     });

@@ -180,7 +180,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 /// Every diagnostic points into the input: its span lies inside the text.
-fn located(surface: &str, input: &[u8], diags: &[detc::diag::Diagnostic]) {
+fn located(surface: &str, input: &[u8], diags: &[detc::base::diag::Diagnostic]) {
     for d in diags {
         assert!(
             d.span.start <= d.span.end && d.span.end <= input.len(),

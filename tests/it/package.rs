@@ -116,7 +116,7 @@ rule r "A rule" {
 }
 "#;
 
-fn check(settings: &str) -> Vec<detc::diag::Diagnostic> {
+fn check(settings: &str) -> Vec<detc::base::diag::Diagnostic> {
     let config = common::config();
     let text = RULE.replace("SETTINGS", settings);
     let p = project::check_text("test.det", &text, &config);

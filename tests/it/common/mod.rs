@@ -11,7 +11,7 @@ pub fn config() -> Config {
 }
 
 /// Check and compile one text for every target; panics with the diagnostics on a check error.
-pub fn compile_text(text: &str) -> (Vec<Output>, Vec<detc::diag::Diagnostic>) {
+pub fn compile_text(text: &str) -> (Vec<Output>, Vec<detc::base::diag::Diagnostic>) {
     let config = config();
     let p = project::check_text("test.det", text, &config);
     assert!(
@@ -19,14 +19,14 @@ pub fn compile_text(text: &str) -> (Vec<Output>, Vec<detc::diag::Diagnostic>) {
         "check failed:\n{}",
         p.diagnostics
             .iter()
-            .map(|d| detc::diag::render_text(d, Some(text)))
+            .map(|d| detc::base::diag::render_text(d, Some(text)))
             .collect::<String>()
     );
     project::compile(&p, &config, &TargetName::ALL)
 }
 
 /// Diagnostics of one text (check only).
-pub fn check_text(text: &str) -> Vec<detc::diag::Diagnostic> {
+pub fn check_text(text: &str) -> Vec<detc::base::diag::Diagnostic> {
     project::check_text("test.det", text, &config()).diagnostics
 }
 

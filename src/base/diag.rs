@@ -1,6 +1,6 @@
 //! Diagnostics: what went wrong, where, and how to fix it; rendered like rustc or as JSON.
 
-use crate::syntax::ast::Span;
+use crate::base::Span;
 use serde::Serialize;
 use std::fmt::Write as _;
 
