@@ -9,8 +9,7 @@
 
 use crate::ir::{self, NumOp, Scalar, Test};
 
-use crate::base::Span;
-use crate::base::{Case, Cidr};
+use crate::base::{Case, Cidr, Span};
 use crate::pattern;
 use serde_json::Value;
 use std::net::IpAddr;

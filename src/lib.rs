@@ -10,6 +10,7 @@ pub mod check;
 pub mod deploy;
 pub mod eval;
 pub mod hunt;
+pub mod import;
 pub mod ir;
 pub mod pattern;
 pub mod project;

@@ -2,13 +2,14 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use detc::base::Code;
 use detc::base::diag::{self, Diagnostic, Severity};
 use detc::catalog;
 use detc::deploy;
 use detc::hunt;
+use detc::import as sigma_import;
 use detc::project::{self, Config, Project};
 use detc::render;
-use detc::sigma::import as sigma_import;
 use detc::targets::TargetName;
 use detc::testing::{self, Status};
 use std::io::{IsTerminal as _, Write as _};
@@ -249,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let diags = project::check(&project, &config);
+            let diags = render::check(&project, &config);
             report(&project, &diags, format)?;
             let errors = diags
                 .iter()
@@ -541,7 +542,8 @@ impl hunt::Progress for Bar {
 fn load(input: &Input, format: Format) -> anyhow::Result<Result<(Project, Config), ExitCode>> {
     let failed = |d: Diagnostic| -> anyhow::Result<ExitCode> {
         let text = std::fs::read_to_string(&d.file).ok();
-        let code = if d.code == project::UNREADABLE { 2 } else { 1 };
+        // A named file or folder that cannot be read is a usage error.
+        let code = if d.code == Code::E0500 { 2 } else { 1 };
         print_diags(&[(d, text)], format)?;
         Ok(ExitCode::from(code))
     };
@@ -621,7 +623,7 @@ fn import_sigma(input: &Input, out: Option<&Path>, report: bool) -> anyhow::Resu
                     continue;
                 }
                 Err(e) => {
-                    imported.unreadable(name, format!("E0500 cannot read: {e}"));
+                    imported.unreadable(name, format!("{} cannot read: {e}", Code::E0500));
                     continue;
                 }
             };
@@ -679,7 +681,7 @@ fn load_checked(input: &Input, done: &str) -> anyhow::Result<Result<(Project, Co
         Ok(loaded) => loaded,
         Err(code) => return Ok(Err(code)),
     };
-    let diags = project::check(&project, &config);
+    let diags = render::check(&project, &config);
     report(&project, &diags, Format::Text)?;
     let errors = diags
         .iter()

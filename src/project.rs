@@ -1,8 +1,8 @@
 //! A tree of rules: find the `.det` files, parse them all, gather lists, check every rule,
 //! and catch what only the whole tree shows (duplicate names, ids and lists).
 
-use crate::base::Span;
-use crate::base::diag::Diagnostic;
+use crate::base::diag::{self, Diagnostic};
+use crate::base::{Code, Span};
 use crate::check::{self, Context, ListEntry, Lists};
 use crate::ir;
 use crate::schema::{self, Mapping, Schema};
@@ -12,9 +12,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-
-/// The code of "a named file or folder cannot be read"; the CLI treats it as a usage error.
-pub const UNREADABLE: &str = "E0500";
 
 /// The shipped schema and mappings, built into the binary so detc runs from any folder.
 const SHIPPED: [(&str, &str); 4] = [
@@ -72,7 +69,7 @@ impl Config {
         // A family written wrong is an error of the file that writes it.
         let families = |file: &str, checked: Result<(), String>| {
             checked.map_err(|e| {
-                Diagnostic::error(file, Span::default(), "E0501", e)
+                Diagnostic::error(file, Span::default(), Code::E0501, e)
                     .with_hint("see the field family format at the top of targets/schema.yaml")
             })
         };
@@ -122,7 +119,7 @@ fn target_of(m: &Mapping, file: &str) -> Result<TargetName, Diagnostic> {
             Diagnostic::error(
                 file,
                 Span::default(),
-                "E0502",
+                Code::E0502,
                 format!("unknown target `{}`", m.target),
             )
             .with_hint("`target:` is one of splunk, sentinel, elastic")
@@ -179,7 +176,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
             return Err(Diagnostic::error(
                 &p.display().to_string(),
                 Span::default(),
-                UNREADABLE,
+                Code::E0500,
                 "no such file or folder",
             ));
         }
@@ -205,7 +202,7 @@ fn io_error(p: &Path, e: std::io::Error) -> Diagnostic {
     Diagnostic::error(
         &p.display().to_string(),
         Span::default(),
-        UNREADABLE,
+        Code::E0500,
         format!("cannot read: {e}"),
     )
 }
@@ -311,7 +308,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     if let Err(e) = keep_sigma_names(config, &declares) {
         project
             .diagnostics
-            .push(Diagnostic::error("sigma", Span::default(), "E0701", e));
+            .push(Diagnostic::error("sigma", Span::default(), Code::E0701, e));
     }
     let config = &*config;
     let (lists, list_diags) = gather_lists(&project, &parsed);
@@ -337,7 +334,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
                         Diagnostic::error(
                             &sf.path,
                             rule.name.span,
-                            "E0201",
+                            Code::E0201,
                             format!("rule `{}` is defined twice", rule.name.name),
                         )
                         .with_hint(format!(
@@ -357,7 +354,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
                                 Diagnostic::error(
                                     &sf.path,
                                     m.value.span,
-                                    "E0202",
+                                    Code::E0202,
                                     format!("id `{id}` is used twice"),
                                 )
                                 .with_hint(format!(
@@ -392,7 +389,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
         project.rules.extend(ir);
     }
     project.diagnostics.extend(dup_diags);
-    sort(&mut project.diagnostics);
+    diag::sort(&mut project.diagnostics);
     project
 }
 
@@ -436,7 +433,7 @@ fn sigma_file(
                 let mut d = Diagnostic::error(
                     name,
                     Span::new(at, at),
-                    "E0700",
+                    Code::E0700,
                     format!("Sigma rule {} cannot be converted: {}", e.rule, e.reason),
                 );
                 d.hint = hint.map(str::to_string);
@@ -487,7 +484,7 @@ fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec
                         diags.push(Diagnostic::error(
                             &sf.path,
                             def.values.span,
-                            "E0205",
+                            Code::E0205,
                             "a list holds a `[...]` literal",
                         ));
                     }
@@ -500,7 +497,7 @@ fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec
                         Diagnostic::error(
                             &sf.path,
                             def.name.span,
-                            "E0204",
+                            Code::E0204,
                             format!("list `{}` is defined twice", def.name.name),
                         )
                         .with_hint(format!("also defined in {}", other.file)),
@@ -576,20 +573,6 @@ pub fn compile(
         }
     }
     out.sort_by(|a, b| (&a.rule, a.target, a.language).cmp(&(&b.rule, b.target, b.language)));
-    sort(&mut diags);
+    diag::sort(&mut diags);
     (out, diags)
-}
-
-/// What `detc check` reports: the check diagnostics, and for each target a rule deploys to,
-/// what that target cannot express or deploy (its limits, its schedules).
-pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    let mut diags = project.diagnostics.clone();
-    diags.extend(crate::render::check(project, config));
-    sort(&mut diags);
-    diags
-}
-
-/// Diagnostics in reading order: file, position, code.
-fn sort(diags: &mut [Diagnostic]) {
-    diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
 }

@@ -11,7 +11,7 @@ mod elastic;
 mod sentinel;
 mod splunk;
 
-use crate::base::diag::Diagnostic;
+use crate::base::diag::{self, Diagnostic};
 use crate::ir::{self, Duration, RuleKind};
 use crate::project::{Config, Project};
 use crate::targets::{self, Compiled, TargetName};
@@ -309,12 +309,17 @@ fn context(
     Ok(ctx)
 }
 
-/// What `detc check` adds: every reason a rule cannot be deployed to a target it names.
+/// What `detc check` reports: the check diagnostics, and for each target a rule deploys to,
+/// what that target cannot express or deploy (its limits, its schedules).
 pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    TargetName::ALL
-        .iter()
-        .flat_map(|&t| contexts(project, config, t).1)
-        .collect()
+    let mut diags = project.diagnostics.clone();
+    diags.extend(
+        TargetName::ALL
+            .iter()
+            .flat_map(|&t| contexts(project, config, t).1),
+    );
+    diag::sort(&mut diags);
+    diags
 }
 
 /// A template that failed to load, render, or give what its output must be.

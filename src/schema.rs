@@ -12,8 +12,8 @@
 //! are the only places that resolve names, so `check`, every target, the evaluator and the
 //! catalog agree.
 
-use crate::base::Span;
 use crate::base::diag::Diagnostic;
+use crate::base::{Code, Span};
 use crate::ir::FieldType;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -354,7 +354,7 @@ impl Mapping {
 pub fn from_yaml<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> Result<T, Diagnostic> {
     serde_saphyr::from_str(text).map_err(|e| {
         let (message, offset) = yaml_error(text, &e);
-        Diagnostic::error(file, Span::new(offset, offset + 1), "E0501", message)
+        Diagnostic::error(file, Span::new(offset, offset + 1), Code::E0501, message)
             .with_hint("see the mapping format in the README")
     })
 }
@@ -382,7 +382,7 @@ pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Di
         Diagnostic::error(
             &file,
             Span::default(),
-            crate::project::UNREADABLE,
+            Code::E0500,
             format!("cannot read: {e}"),
         )
     })?;
@@ -576,7 +576,7 @@ mod tests {
     fn unknown_keys_are_errors_with_position() {
         let text = "target: splunk\nsources:\n  a:\n    serch: 'index=a'\n";
         let err = from_yaml::<Mapping>("m.yaml", text).unwrap_err();
-        assert_eq!(err.code, "E0501");
+        assert_eq!(err.code, Code::E0501);
         assert!(err.message.contains("serch"), "{}", err.message);
         assert_eq!(crate::base::diag::line_col(text, err.span.start).0, 4);
     }

@@ -723,3 +723,29 @@ Example: two rules of one logsource whose mapping does not know `MyPort`, one te
 Fix: map the field to a detc field in a `--sigma-mapping` file, or declare it with its
 type in a `--schema` file."
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_listed_once_in_order_with_their_texts() {
+        // Diagnostics sort by code (`diag::sort`): the variant order must be the id order.
+        for pair in Code::ALL.windows(2) {
+            assert!(
+                pair[0].id() < pair[1].id(),
+                "{} before {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for c in Code::ALL {
+            assert!(
+                !c.title().is_empty() && !c.title().ends_with('.'),
+                "{c} title"
+            );
+            assert!(c.explain().lines().count() >= 3, "{c} explain");
+            assert_eq!(Code::parse(&c.id().to_lowercase()), Some(*c));
+        }
+    }
+}

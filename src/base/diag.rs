@@ -1,6 +1,6 @@
 //! Diagnostics: what went wrong, where, and how to fix it; rendered like rustc or as JSON.
 
-use crate::base::Span;
+use crate::base::{Code, Span};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -16,14 +16,14 @@ pub enum Severity {
 pub struct Diagnostic {
     pub file: String,
     pub span: Span,
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(file: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(file: &str, span: Span, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_string(),
             span,
@@ -38,6 +38,11 @@ impl Diagnostic {
         self.hint = Some(hint.into());
         self
     }
+}
+
+/// Diagnostics in reading order: file, position, code.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -135,7 +140,7 @@ pub struct JsonDiagnostic<'a> {
     pub file: &'a str,
     pub line: usize,
     pub column: usize,
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: &'a str,
     pub hint: Option<&'a str>,
@@ -186,7 +191,7 @@ mod tests {
         let d = Diagnostic::error(
             "r.det",
             Span::new(start, start + 11),
-            "E0302",
+            Code::E0302,
             "unknown field",
         )
         .with_hint("did you mean `process.name`?");

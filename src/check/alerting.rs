@@ -3,6 +3,7 @@
 
 use super::metadata::Metadata;
 use super::{Context, Sink, condition};
+use crate::base::Code;
 use crate::ir::{self, RuleKind};
 use crate::syntax::ast::{self, ValueKind};
 
@@ -27,7 +28,7 @@ pub(super) fn check(
         if lookback.seconds < schedule {
             sink.error(
                 lookback.span,
-                "E0122",
+                Code::E0122,
                 format!(
                     "`lookback = {lookback}` is shorter than the schedule ({}): events between \
                      runs would never be searched",
@@ -39,7 +40,7 @@ pub(super) fn check(
     } else if let Some(lookback) = meta.lookback {
         sink.error(
             lookback.span,
-            "E0122",
+            Code::E0122,
             "a correlation rule's time range follows from its window; `lookback` is for \
              single-event rules",
             Some("remove `lookback`; docs/CORRELATION.md gives each form's range".into()),
@@ -56,7 +57,7 @@ pub(super) fn check(
             let span = by.first().map(|v| v.span).unwrap_or_default();
             sink.error(
                 span,
-                "E0123",
+                Code::E0123,
                 "`suppress_by` without `suppress`",
                 Some("add `suppress = <duration>`, how long repeats are dropped".into()),
             );
@@ -71,7 +72,7 @@ pub(super) fn check(
             None => {
                 sink.error(
                     duration.span,
-                    "E0123",
+                    Code::E0123,
                     "`suppress` on a single-event rule needs the key that makes two alerts \
                      repeats",
                     Some("add e.g. `suppress_by = [user.name, host.name]`".into()),
@@ -111,7 +112,7 @@ fn resolve(
                     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
                     sink.error(
                         v.span,
-                        "E0124",
+                        Code::E0124,
                         format!("the alerts of this rule hold only its keys, not `{name}`"),
                         Some(format!("`{key}` may name: {}", names.join(", "))),
                     );
@@ -121,7 +122,12 @@ fn resolve(
         };
         match found {
             Some(f) if out.iter().any(|o| o.name == f.name) => {
-                sink.error(v.span, "E0108", format!("`{name}` is listed twice"), None);
+                sink.error(
+                    v.span,
+                    Code::E0108,
+                    format!("`{name}` is listed twice"),
+                    None,
+                );
                 ok = false;
             }
             Some(f) => out.push(ir::Field { span: v.span, ..f }),

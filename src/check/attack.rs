@@ -3,7 +3,7 @@
 
 use super::Sink;
 use crate::attack::{self, Status};
-use crate::base::Span;
+use crate::base::{Code, Span};
 
 /// `ids`: the well-formed ids of one rule's `attack` list, each with its item's span.
 pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
@@ -25,7 +25,7 @@ pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
             Status::Deprecated => {
                 sink.error(
                     span,
-                    "E0113",
+                    Code::E0113,
                     format!("`{id}` ({}) is a deprecated ATT&CK technique", t.name),
                     Some(format!(
                         "deprecated in ATT&CK {version}; map the rule to a current technique"
@@ -40,7 +40,7 @@ pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
                 };
                 sink.error(
                     span,
-                    "E0114",
+                    Code::E0114,
                     format!("`{id}` ({}) is a revoked ATT&CK technique", t.name),
                     Some(hint),
                 );
@@ -54,7 +54,7 @@ pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
                 .collect();
             sink.error(
                 span,
-                "E0115",
+                Code::E0115,
                 format!("`{id}` ({}) is listed without any of its tactics", t.name),
                 Some(format!("add one of its tactics: {}", tactics.join(", "))),
             );
@@ -74,7 +74,7 @@ fn unknown(sink: &mut Sink, id: &str, span: Span, what: &str) {
     };
     sink.error(
         span,
-        "E0112",
+        Code::E0112,
         format!("unknown ATT&CK {what} `{id}`"),
         Some(hint),
     );

@@ -1,9 +1,8 @@
 //! Rule bodies: sources, conditions, correlation clauses and test cases.
 
 use super::{Context, Sink, resolve_list};
-use crate::base::Span;
 use crate::base::diag::did_you_mean;
-use crate::base::{Case, Cidr, Wildcard};
+use crate::base::{Case, Cidr, Code, Span, Wildcard};
 use crate::ir::{self, FieldType, NumOp, Number, Scalar, Test};
 use crate::pattern;
 use crate::schema::FieldLookup;
@@ -41,7 +40,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 let span = steps.first().map_or(Span::default(), |s| s.source.span);
                 sink.error(
                     span,
-                    "E0320",
+                    Code::E0320,
                     "a sequence needs at least two steps",
                     Some("use a single-event rule for one step".into()),
                 );
@@ -87,7 +86,7 @@ fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {
             });
         sink.error(
             source.span,
-            "E0301",
+            Code::E0301,
             format!("unknown source `{}`", source.name),
             Some(hint),
         );
@@ -160,7 +159,7 @@ pub(super) fn field(
         FieldLookup::NotAMember { family } => {
             sink.error(
                 f.span,
-                "E0302",
+                Code::E0302,
                 format!(
                     "source `{source}` has no field `{}`: it is not a member of the family `{family}`",
                     f.name
@@ -182,7 +181,7 @@ pub(super) fn field(
                 });
             sink.error(
                 f.span,
-                "E0302",
+                Code::E0302,
                 format!("source `{source}` has no field `{}`", f.name),
                 Some(hint),
             );
@@ -210,7 +209,7 @@ fn duration(sink: &mut Sink, v: &ast::Value) -> Option<ir::Duration> {
         _ => {
             sink.error(
                 v.span,
-                "E0321",
+                Code::E0321,
                 "expected a positive duration",
                 Some("write e.g. `30s`, `10m`, `24h` or `7d`".into()),
             );
@@ -246,7 +245,7 @@ fn comparison(
         };
         sink.error(
             c.op_span,
-            "E0303",
+            Code::E0303,
             format!(
                 "`{}` does not apply to `{}`, a {} field",
                 c.op.as_str(),
@@ -260,7 +259,7 @@ fn comparison(
     if c.cased && f.ty != FieldType::String {
         sink.error(
             c.op_span,
-            "E0305",
+            Code::E0305,
             format!(
                 "`cased` only applies to strings; `{}` is a {} field",
                 f.name,
@@ -306,7 +305,7 @@ fn test(
     if let ValueKind::Cidr(_) = v.kind {
         sink.error(
             v.span,
-            "E0303",
+            Code::E0303,
             format!(
                 "`in cidr(...)` needs an ip field; `{}` is a {} field",
                 f.name,
@@ -324,7 +323,7 @@ fn test(
         if matches!(v.kind, ValueKind::List(_) | ValueKind::ListRef(_)) {
             sink.error(
                 v.span,
-                "E0304",
+                Code::E0304,
                 format!("`{}` takes one value", op.as_str()),
                 Some("use `in` to compare with any of several values".into()),
             );
@@ -334,7 +333,7 @@ fn test(
     } else {
         let vs = resolve_list(sink, ctx, v)?;
         if vs.is_empty() {
-            sink.error(v.span, "E0304", "the list is empty", None);
+            sink.error(v.span, Code::E0304, "the list is empty", None);
             return None;
         }
         vs
@@ -370,7 +369,7 @@ fn test(
                 if empty {
                     sink.error(
                         v.span,
-                        "E0304",
+                        Code::E0304,
                         format!("an empty string makes `{}` match every value", op.as_str()),
                         Some("use `exists` to test that a field is present".into()),
                     );
@@ -388,7 +387,7 @@ fn test(
                 let negated = matches!(op, Op::Ne | Op::NotIn);
                 sink.error(
                     v.span,
-                    "E0308",
+                    Code::E0308,
                     format!(
                         "`{}` compares with the empty string, which no field holds: a field holding \"\" is absent on every target",
                         op.as_str()
@@ -441,7 +440,7 @@ fn test(
                         } else {
                             v.span
                         };
-                        sink.error(span, "E0306", format!("regex: {}", e.message), e.hint);
+                        sink.error(span, Code::E0306, format!("regex: {}", e.message), e.hint);
                         return None;
                     }
                 },
@@ -465,7 +464,7 @@ fn raw_matches(text: &str, span: Span, value: &str) -> bool {
 fn mismatch(sink: &mut Sink, f: &ir::Field, v: &ast::Value, want: &str) {
     sink.error(
         v.span,
-        "E0304",
+        Code::E0304,
         format!(
             "`{}` is a {} field; this value is not {want}",
             f.name,
@@ -512,7 +511,7 @@ fn cidrs(sink: &mut Sink, ctx: &Context, op: Op, v: &ast::Value) -> Option<Vec<C
         _ => {
             sink.error(
                 v.span,
-                "E0304",
+                Code::E0304,
                 "expected an IP address, a list of them, or `cidr(...)`",
                 Some(
                     "write `source.ip == \"10.1.2.3\"` or `source.ip in cidr(\"10.0.0.0/8\")`"
@@ -523,19 +522,24 @@ fn cidrs(sink: &mut Sink, ctx: &Context, op: Op, v: &ast::Value) -> Option<Vec<C
         }
     };
     if items.is_empty() {
-        sink.error(v.span, "E0304", "the list is empty", None);
+        sink.error(v.span, Code::E0304, "the list is empty", None);
         return None;
     }
     let mut out = Vec::new();
     for (item, is_net) in items {
         let ValueKind::Str(s) = &item.kind else {
-            sink.error(item.span, "E0304", "expected an IP address string", None);
+            sink.error(
+                item.span,
+                Code::E0304,
+                "expected an IP address string",
+                None,
+            );
             return None;
         };
         match Cidr::parse(s, is_net) {
             Ok(c) => out.push(c),
             Err(e) => {
-                sink.error(item.span, "E0307", e.message, e.hint);
+                sink.error(item.span, Code::E0307, e.message, e.hint);
                 return None;
             }
         }
@@ -574,7 +578,7 @@ fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Opti
                 ("sum" | "min" | "max", Some(f)) if f.ty != FieldType::Number => {
                     sink.error(
                         f.span,
-                        "E0303",
+                        Code::E0303,
                         format!(
                             "`{}` needs a number field; `{}` is a {} field",
                             t.func.name,
@@ -592,7 +596,7 @@ fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Opti
                     let known = ["count()", "distinct(f)", "sum(f)", "min(f)", "max(f)"];
                     sink.error(
                         t.func.span,
-                        "E0322",
+                        Code::E0322,
                         format!("`{name}` is not an aggregation here"),
                         Some(format!("use one of: {}", known.join(", "))),
                     );
@@ -609,7 +613,7 @@ fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Opti
                 other => {
                     sink.error(
                         t.op_span,
-                        "E0303",
+                        Code::E0303,
                         format!("`{}` cannot compare an aggregate", other.as_str()),
                         None,
                     );
@@ -620,7 +624,7 @@ fn having(sink: &mut Sink, ctx: &Context, source: &str, h: &ast::Having) -> Opti
                 ValueKind::Int(i) => Number::Int(i),
                 ValueKind::Float(x) if x.is_finite() => Number::Float(x),
                 _ => {
-                    sink.error(t.value.span, "E0304", "expected a number", None);
+                    sink.error(t.value.span, Code::E0304, "expected a number", None);
                     return None;
                 }
             };
@@ -679,7 +683,7 @@ pub(super) fn test_case(
             None => {
                 sink.error(
                     value.span,
-                    "E0330",
+                    Code::E0330,
                     "a test value is a string, number, boolean or list of them",
                     None,
                 );

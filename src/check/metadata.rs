@@ -1,6 +1,7 @@
 //! Rule metadata: known keys, required keys, and the shape of each value.
 
 use super::Sink;
+use crate::base::Code;
 use crate::base::diag::did_you_mean;
 use crate::ir::{Duration, Severity};
 use crate::syntax::ast::{self, ValueKind};
@@ -83,7 +84,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
                 .or_else(|| Some(format!("known keys: {}", KEYS.join(", "))));
             sink.error(
                 entry.key.span,
-                "E0101",
+                Code::E0101,
                 format!("unknown metadata key `{key}`"),
                 hint,
             );
@@ -92,7 +93,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
         if seen.contains(&key) {
             sink.error(
                 entry.key.span,
-                "E0108",
+                Code::E0108,
                 format!("`{key}` is set twice"),
                 None,
             );
@@ -108,7 +109,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
                     if !ok {
                         sink.error(
                             value.span,
-                            "E0105",
+                            Code::E0105,
                             format!("unknown status `{s}`"),
                             Some(format!("use one of: {}", STATUSES.join(", "))),
                         );
@@ -136,7 +137,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
     if !seen.contains(&"id") {
         sink.error(
             rule.name.span,
-            "E0102",
+            Code::E0102,
             format!("rule `{}` has no `id`", rule.name.name),
             Some("add `id = \"<uuid>\"`; generate one with `uuidgen`".into()),
         );
@@ -144,7 +145,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
     if !seen.contains(&"severity") {
         sink.error(
             rule.name.span,
-            "E0103",
+            Code::E0103,
             format!("rule `{}` has no `severity`", rule.name.name),
             Some("add `severity = informational|low|medium|high|critical`".into()),
         );
@@ -163,7 +164,7 @@ fn duration(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Duration> 
         _ => {
             sink.error(
                 value.span,
-                "E0109",
+                Code::E0109,
                 format!("`{key}` takes a positive duration"),
                 Some(format!("write e.g. `{key} = 15m`")),
             );
@@ -179,7 +180,7 @@ fn field_names(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Vec<ast
         _ => {
             sink.error(
                 value.span,
-                "E0109",
+                Code::E0109,
                 format!("`{key}` takes a non-empty list of field names"),
                 Some(format!("write `{key} = [user.name, host.name]`")),
             );
@@ -189,7 +190,7 @@ fn field_names(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Vec<ast
     let mut ok = true;
     for item in items {
         if !matches!(item.kind, ValueKind::Word(_)) {
-            sink.error(item.span, "E0109", "expected a field name", None);
+            sink.error(item.span, Code::E0109, "expected a field name", None);
             ok = false;
         }
     }
@@ -200,7 +201,7 @@ fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
     let ValueKind::List(items) = &value.kind else {
         sink.error(
             value.span,
-            "E0109",
+            Code::E0109,
             "`targets` takes a list of target names",
             Some("write `targets = [splunk, elastic]`".into()),
         );
@@ -211,20 +212,25 @@ fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
         match &item.kind {
             ValueKind::Word(t) | ValueKind::Str(t) if TARGETS.contains(&t.as_str()) => {
                 if out.contains(t) {
-                    sink.error(item.span, "E0108", format!("`{t}` is listed twice"), None);
+                    sink.error(
+                        item.span,
+                        Code::E0108,
+                        format!("`{t}` is listed twice"),
+                        None,
+                    );
                 }
                 out.push(t.clone());
             }
             _ => {
                 let hint = format!("targets are {}", TARGETS.join(", "));
-                sink.error(item.span, "E0120", "unknown target", Some(hint));
+                sink.error(item.span, Code::E0120, "unknown target", Some(hint));
             }
         }
     }
     if items.is_empty() {
         sink.error(
             value.span,
-            "E0120",
+            Code::E0120,
             "a rule must deploy to at least one target",
             Some("leave `targets` out to deploy to every target".into()),
         );
@@ -250,7 +256,7 @@ fn date_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
     if !ok {
         sink.error(
             value.span,
-            "E0121",
+            Code::E0121,
             format!("`{s}` is not a date"),
             Some("write dates as `YYYY-MM-DD`".into()),
         );
@@ -262,7 +268,12 @@ fn string(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<String> {
     match &value.kind {
         ValueKind::Str(s) => Some(s.clone()),
         _ => {
-            sink.error(value.span, "E0109", format!("`{key}` takes a string"), None);
+            sink.error(
+                value.span,
+                Code::E0109,
+                format!("`{key}` takes a string"),
+                None,
+            );
             None
         }
     }
@@ -273,7 +284,12 @@ fn word(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<String> {
     match &value.kind {
         ValueKind::Str(s) | ValueKind::Word(s) => Some(s.clone()),
         _ => {
-            sink.error(value.span, "E0109", format!("`{key}` takes a word"), None);
+            sink.error(
+                value.span,
+                Code::E0109,
+                format!("`{key}` takes a word"),
+                None,
+            );
             None
         }
     }
@@ -285,7 +301,7 @@ fn strings(sink: &mut Sink, key: &str, value: &ast::Value) -> Vec<String> {
         _ => {
             sink.error(
                 value.span,
-                "E0109",
+                Code::E0109,
                 format!("`{key}` takes a list of strings"),
                 Some(format!("write `{key} = [\"...\"]`")),
             );
@@ -304,7 +320,7 @@ fn severity_of(sink: &mut Sink, value: &ast::Value) -> Option<Severity> {
             .unwrap_or_else(|| format!("use one of: {}", names.join(", ")));
         sink.error(
             value.span,
-            "E0104",
+            Code::E0104,
             format!("unknown severity `{s}`"),
             Some(hint),
         );
@@ -321,7 +337,7 @@ fn uuid_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
     if !ok {
         sink.error(
             value.span,
-            "E0107",
+            Code::E0107,
             format!("`{s}` is not a UUID"),
             Some(
                 "ids look like `4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11`; generate one with `uuidgen`"
@@ -351,7 +367,7 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
     let ValueKind::List(items) = &value.kind else {
         sink.error(
             value.span,
-            "E0109",
+            Code::E0109,
             "`attack` takes a list of ATT&CK ids",
             Some("write `attack = [TA0011, T1219]`".into()),
         );
@@ -367,11 +383,11 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
             }
             ValueKind::Word(s) | ValueKind::Str(s) => sink.error(
                 item.span,
-                "E0106",
+                Code::E0106,
                 format!("`{s}` is not an ATT&CK id"),
                 Some("techniques look like `T1219` or `T1219.003`, tactics like `TA0011`".into()),
             ),
-            _ => sink.error(item.span, "E0106", "expected an ATT&CK id", None),
+            _ => sink.error(item.span, Code::E0106, "expected an ATT&CK id", None),
         }
     }
     let listed: Vec<(&str, _)> = ids.iter().map(String::as_str).zip(spans).collect();

@@ -8,8 +8,8 @@ mod attack;
 mod condition;
 mod metadata;
 
-use crate::base::Span;
 use crate::base::diag::{Diagnostic, did_you_mean};
+use crate::base::{Code, Span};
 use crate::ir;
 use crate::schema::Schema;
 use crate::syntax::ast::{self, ValueKind};
@@ -43,7 +43,7 @@ impl Sink<'_> {
     pub fn error(
         &mut self,
         span: Span,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
         hint: Option<String>,
     ) {
@@ -69,7 +69,7 @@ pub fn check_rule(
     if !is_rule_name(&name.name) {
         sink.error(
             name.span,
-            "E0110",
+            Code::E0110,
             format!("rule name `{}` is not a valid name", name.name),
             Some("use lowercase letters, digits and `_`, starting with a letter".into()),
         );
@@ -79,7 +79,7 @@ pub fn check_rule(
         _ => {
             sink.error(
                 rule.title.span,
-                "E0111",
+                Code::E0111,
                 "the title must be a non-empty string",
                 None,
             );
@@ -151,7 +151,12 @@ pub(crate) fn resolve_list<'v>(
                 let hint = did_you_mean(name, ctx.lists.keys().map(String::as_str))
                     .map(|s| format!("did you mean `${s}`?"))
                     .or_else(|| Some("define it with `list NAME = [...]` in any .det file".into()));
-                sink.error(value.span, "E0203", format!("unknown list `${name}`"), hint);
+                sink.error(
+                    value.span,
+                    Code::E0203,
+                    format!("unknown list `${name}`"),
+                    hint,
+                );
                 None
             }
         },

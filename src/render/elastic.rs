@@ -6,6 +6,7 @@
 //! schedule; a template may still build one from `rule.target.new_terms`).
 
 use super::{Form, Output, RuleContext, TargetPart, severity_scale};
+use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::schema::Mapping;
@@ -36,7 +37,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         let mut d = Diagnostic::error(
             &rule.file,
             s.duration.span,
-            "E0603",
+            Code::E0603,
             format!(
                 "rule `{}` cannot deploy to elastic: Kibana does not suppress alerts of EQL \
                  sequence rules",

@@ -4,8 +4,8 @@
 //! limits for scheduled rules is an error here, so `detc check` reports it.
 
 use super::{Form, Output, RuleContext, TargetPart, severity_scale};
-use crate::base::Span;
 use crate::base::diag::Diagnostic;
+use crate::base::{Code, Span};
 use crate::ir;
 use crate::schema::Mapping;
 use crate::targets::{TargetName, sentinel, source_mapping};
@@ -59,7 +59,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         let mut d = Diagnostic::error(
             &rule.file,
             span,
-            "E0602",
+            Code::E0602,
             format!("rule `{}` cannot deploy to sentinel: {message}", rule.name),
         );
         d.hint = Some(hint.to_string());

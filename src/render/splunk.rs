@@ -3,6 +3,7 @@
 //! tuning, and the app packed as `detc.tgz`.
 
 use super::{File, Form, Output, RuleContext, TargetPart, severity_scale};
+use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
 use serde_json::json;
@@ -43,7 +44,7 @@ pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
         let mut d = Diagnostic::error(
             &rule.file,
             span,
-            "E0601",
+            Code::E0601,
             format!(
                 "rule `{}` cannot be scheduled on splunk: a cron schedule cannot run every {}",
                 rule.name, ctx.schedule.text

@@ -22,7 +22,6 @@
 
 mod condition;
 mod convert;
-pub mod import;
 mod mapping;
 mod value;
 mod yaml;

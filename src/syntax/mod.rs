@@ -13,8 +13,8 @@ pub mod print;
 mod wildcard;
 pub use wildcard::{like_pattern, parse_like, wildcard};
 
-use crate::base::Span;
 use crate::base::diag::Diagnostic;
+use crate::base::{Code, Span};
 use ast::{
     Body, Comparison, Expect, Expr, Having, HavingTerm, Ident, Item, ListDef, Meta, Op, Query,
     Rule as RuleItem, TestCase, Value, ValueKind,
@@ -37,10 +37,10 @@ pub const MAX_NESTING: usize = 64;
 /// `and`/`or` is `n - 1` levels, each `not` one more.
 pub const MAX_EXPR_DEPTH: usize = 256;
 
-const E_SYNTAX: &str = "E0001";
-const E_ENCODING: &str = "E0002";
-const E_DEPTH: &str = "E0003";
-const E_RANGE: &str = "E0004";
+const E_SYNTAX: Code = Code::E0001;
+const E_ENCODING: Code = Code::E0002;
+const E_DEPTH: Code = Code::E0003;
+const E_RANGE: Code = Code::E0004;
 
 type Res<T> = Result<T, Diagnostic>;
 
@@ -2066,7 +2066,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
     fn single_equals_in_condition_points_at_the_equals_sign() {
         let text = rule_with("  from process_start\n  where process.name = \"x\"");
         let d = err(&text);
-        assert_eq!(d.code, "E0001");
+        assert_eq!(d.code, Code::E0001);
         assert_eq!(at(&text, &d), (5, 22));
         assert_eq!(d.span.end - d.span.start, 1);
         assert!(
@@ -2119,7 +2119,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         ];
         for (text, pos, wanted) in cases {
             let d = err(&text);
-            assert_eq!(d.code, "E0001", "{text}");
+            assert_eq!(d.code, Code::E0001, "{text}");
             assert_eq!(at(&text, &d), pos, "{text}\n{}", d.message);
             assert!(d.message.contains(wanted), "{text}\n{}", d.message);
             for raw in [
@@ -2156,7 +2156,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
     fn unterminated_strings() {
         let text = rule_with("  from s\n  where a == \"abc\n  and b == 1");
         let d = err(&text);
-        assert_eq!(d.code, "E0001");
+        assert_eq!(d.code, Code::E0001);
         assert_eq!(d.message, "unterminated string");
         assert_eq!(at(&text, &d), (5, 14));
         assert_eq!(&text[d.span.start..d.span.end], "\"abc");
@@ -2175,7 +2175,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
     fn bad_escapes_point_at_the_backslash() {
         let text = "list x = [\"ok\", \"a\\qb\"]";
         let d = err(text);
-        assert_eq!(d.code, "E0001");
+        assert_eq!(d.code, Code::E0001);
         assert_eq!(d.message, "unknown escape `\\q` in string");
         assert_eq!(d.span, Span::new(18, 20));
         assert_eq!(&text[d.span.start..d.span.end], "\\q");
@@ -2189,7 +2189,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         ] {
             let text = format!("list x = [\"ab{bad}\"]");
             let d = err(&text);
-            assert_eq!(d.code, "E0001", "{bad}");
+            assert_eq!(d.code, Code::E0001, "{bad}");
             assert_eq!(d.span.start, 13, "{bad}");
             assert_eq!(d.message, "invalid unicode escape in string", "{bad}");
         }
@@ -2203,17 +2203,17 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
     #[test]
     fn numbers_out_of_range() {
         let d = err(&rule_with("  from s\n  where a == 9223372036854775808"));
-        assert_eq!(d.code, "E0004");
+        assert_eq!(d.code, Code::E0004);
         assert_eq!(d.message, "integer literal out of range");
         assert_eq!(value_of("-9223372036854775808"), ValueKind::Int(i64::MIN));
         let d = err(&rule_with(
             "  from s\n  group by a window 999999999999999999d having count() > 1",
         ));
-        assert_eq!(d.code, "E0004");
+        assert_eq!(d.code, Code::E0004);
         assert_eq!(d.message, "duration literal out of range");
         let big = format!("{}.0", "9".repeat(400));
         let d = err(&rule_with(&format!("  from s\n  where a == {big}")));
-        assert_eq!(d.code, "E0004");
+        assert_eq!(d.code, Code::E0004);
     }
 
     #[test]
@@ -2232,7 +2232,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
             ")".repeat(depth_ok + 1)
         ));
         let d = err(&text);
-        assert_eq!(d.code, "E0003");
+        assert_eq!(d.code, Code::E0003);
         // The opening bracket that crosses the limit: the rule's `{` plus 64 `(`.
         let first = text.find('(').unwrap();
         assert_eq!(
@@ -2241,9 +2241,9 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         );
         // Lists and unbalanced garbage too, far deeper than any stack could take.
         let d = err(&format!("list x = {}", "[".repeat(100_000)));
-        assert_eq!((d.code, d.span.start), ("E0003", 9 + MAX_NESTING));
+        assert_eq!((d.code, d.span.start), (Code::E0003, 9 + MAX_NESTING));
         let d = err(&"{(".repeat(1_000_000));
-        assert_eq!(d.code, "E0003");
+        assert_eq!(d.code, Code::E0003);
         // The deepest accepted nesting of every recursive form parses on this thread's stack.
         ok(&rule_with(&format!(
             "  tags = {}1{}\n  from s",
@@ -2286,14 +2286,14 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         // Real depth is still bounded: `not` upon `not`, and parentheses within chains.
         let nots = "not ".repeat(10_000);
         let d = err(&rule_with(&format!("  from s\n  where {nots}a == 1")));
-        assert_eq!(d.code, "E0003");
+        assert_eq!(d.code, Code::E0003);
         let nots = "not ".repeat(MAX_EXPR_DEPTH);
         ok(&rule_with(&format!("  from s\n  where {nots}a == 1")));
         let half = "not ".repeat(MAX_EXPR_DEPTH / 2);
         let d = err(&rule_with(&format!(
             "  from s\n  where {half}(a == 1 or {half}(b == 1 or c == 1))"
         )));
-        assert_eq!(d.code, "E0003");
+        assert_eq!(d.code, Code::E0003);
         // Long flat lists are not nesting.
         let list = vec!["\"x\""; 20_000].join(", ");
         let f = ok(&format!("list big = [{list}]"));
@@ -2348,10 +2348,10 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
     fn nul_bytes_are_binary() {
         let text = "list x = [\"a\"]\n\0\0";
         let d = err(text);
-        assert_eq!(d.code, "E0002");
+        assert_eq!(d.code, Code::E0002);
         assert_eq!(d.span, Span::new(15, 16));
         // Even inside a string.
-        assert_eq!(err("list x = [\"a\0\"]").code, "E0002");
+        assert_eq!(err("list x = [\"a\0\"]").code, Code::E0002);
     }
 
     #[test]
@@ -2361,11 +2361,11 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         bytes.extend_from_slice(b"\"]");
         let ds = parse_bytes("t.det", &bytes).unwrap_err();
         assert_eq!(ds.len(), 1);
-        assert_eq!(ds[0].code, "E0002");
+        assert_eq!(ds[0].code, Code::E0002);
         assert_eq!(ds[0].span.start, 14);
         // A truncated multi-byte sequence at the end.
         let ds = parse_bytes("t.det", &[b'#', 0xF0, 0x9F]).unwrap_err();
-        assert_eq!((ds[0].code, ds[0].span.start), ("E0002", 1));
+        assert_eq!((ds[0].code, ds[0].span.start), (Code::E0002, 1));
         assert!(parse_bytes("t.det", EXAMPLE_RMM.as_bytes()).is_ok());
     }
 

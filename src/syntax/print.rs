@@ -50,9 +50,8 @@ use super::ast::{
     Body, Expect, Expr, File, Having, HavingTerm, Item, ListDef, Op, Query, Rule, TestCase, Value,
     ValueKind,
 };
-use crate::base::Span;
-use crate::base::WildPart;
 use crate::base::diag::Diagnostic;
+use crate::base::{Span, WildPart};
 
 /// The line width that lists, `cidr(...)`, conditions and tests are broken at.
 pub const WIDTH: usize = 100;

@@ -14,8 +14,7 @@ use super::{
     CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
     join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
 };
-use crate::base::Span;
-use crate::base::{Case, Wildcard};
+use crate::base::{Case, Code, Span, Wildcard};
 use crate::ir;
 use crate::ir::{Aggregate, Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
@@ -111,7 +110,7 @@ struct Event<'m> {
 fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<Event<'m>> {
     let missing = |key: &str| {
         CompileError::new(
-            "E0401",
+            Code::E0401,
             q.source_span,
             format!("source `{}` has no `{key}`", q.source),
         )
@@ -123,7 +122,7 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
     let index = src.index.as_deref().ok_or_else(|| missing("index"))?;
     if !plain_identifier(category, &[]) {
         return Err(CompileError::new(
-            "E0405",
+            Code::E0405,
             q.source_span,
             format!("EQL event category `{category}` is not a plain name"),
         ));

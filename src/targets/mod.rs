@@ -8,9 +8,8 @@ pub mod elastic;
 pub mod sentinel;
 pub mod splunk;
 
-use crate::base::Span;
-use crate::base::Wildcard;
 use crate::base::diag::Diagnostic;
+use crate::base::{Code, Span, Wildcard};
 use crate::ir::{self, Atom, Cond};
 use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
 use serde::Serialize;
@@ -50,14 +49,14 @@ pub struct Compiled {
 /// A form a target cannot express exactly, or a mapping gap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
-    pub code: &'static str,
+    pub code: Code,
     pub span: Span,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl CompileError {
-    pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         CompileError {
             code,
             span,
@@ -184,7 +183,7 @@ pub(crate) fn steps_apart(
             let (sa, sb) = (source_mapping(mapping, a)?, source_mapping(mapping, b)?);
             if a.source != b.source && !apart(sa, sb) && !filters_apart(sa, sb) {
                 return Err(CompileError::new(
-                    "E0404",
+                    Code::E0404,
                     span,
                     format!(
                         "{language} cannot tell `{}` events from `{}` events (the mapping reads \
@@ -209,7 +208,7 @@ pub(crate) fn source_mapping<'m>(
 ) -> Result<&'m SourceMapping> {
     mapping.sources.get(&query.source).ok_or_else(|| {
         CompileError::new(
-            "E0401",
+            Code::E0401,
             query.source_span,
             format!("source `{}` has no mapping", query.source),
         )
@@ -229,7 +228,7 @@ pub fn field_name<'m>(
 ) -> Result<Cow<'m, str>> {
     source.field(&field.name).ok_or_else(|| {
         CompileError::new(
-            "E0402",
+            Code::E0402,
             field.span,
             format!(
                 "field `{}` of `{source_name}` has no name on this target",

@@ -45,7 +45,7 @@ use super::{
     fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
     source_mapping, steps_apart,
 };
-use crate::base::{Case, Cidr};
+use crate::base::{Case, Cidr, Code};
 use crate::ir;
 use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
@@ -123,7 +123,7 @@ pub fn result_column(
         Ok(column.to_string())
     } else {
         Err(CompileError::new(
-            "E0407",
+            Code::E0407,
             field.span,
             format!("Sentinel column `{column}` cannot name an alert field"),
         )
@@ -202,7 +202,7 @@ fn events(
 ) -> Result<String> {
     let table = src.table.as_deref().ok_or_else(|| {
         CompileError::new(
-            "E0401",
+            Code::E0401,
             q.source_span,
             format!("source `{}` has no `table`", q.source),
         )

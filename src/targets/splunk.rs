@@ -38,8 +38,7 @@ use super::{
     CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
     fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
 };
-use crate::base::Span;
-use crate::base::{Case, WildPart, Wildcard};
+use crate::base::{Case, Code, Span, WildPart, Wildcard};
 use crate::ir;
 use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
@@ -86,7 +85,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
 fn base_search<'m>(q: &Query, src: &'m SourceMapping) -> Result<&'m str> {
     src.search.as_deref().map(str::trim).ok_or_else(|| {
         CompileError::new(
-            "E0401",
+            Code::E0401,
             q.source_span,
             format!("source `{}` has no `search`", q.source),
         )
@@ -194,7 +193,7 @@ fn by_field(src: &SourceMapping, field: &ir::Field, source: &str) -> Result<Stri
         Ok(f.to_string())
     } else {
         Err(CompileError::new(
-            "E0406",
+            Code::E0406,
             field.span,
             format!("Splunk field name `{f}` cannot be a `by` field"),
         )
@@ -354,7 +353,7 @@ fn sequence(
             "fewer than 2"
         };
         return Err(CompileError::new(
-            "E0404",
+            Code::E0404,
             span,
             format!("Splunk cannot express a sequence of {n} steps exactly yet"),
         )
@@ -426,7 +425,7 @@ fn sequence(
         for s in &searches {
             if s.starts_with('|') {
                 return Err(CompileError::new(
-                    "E0404",
+                    Code::E0404,
                     span,
                     "Splunk multisearch cannot run a base search that starts with a command",
                 )
@@ -613,7 +612,7 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
 fn eval_field(f: &str, span: Span) -> Result<String> {
     if f.contains('\'') || f.contains('\\') {
         return Err(CompileError::new(
-            "E0406",
+            Code::E0406,
             span,
             format!("Splunk field name `{f}` cannot be quoted in eval"),
         )

@@ -166,7 +166,7 @@ fn every_check_points_at_its_span() {
         let diags = common::check_text(&text);
         let d = diags
             .iter()
-            .find(|d| d.code == *code)
+            .find(|d| d.code.id() == *code)
             .unwrap_or_else(|| panic!("{code} not reported for:\n{text}\ngot {diags:#?}"));
         let want = text
             .rfind(at)
@@ -184,7 +184,7 @@ fn metadata_checks() {
     let diags = common::check_text(
         "rule Bad_Name \"\" {\n  id = \"4c0b3f0e\"\n  severity = severe\n  status = beta\n  attack = [T1219, X1, \"T1078.4\"]\n  tags = \"x\"\n  autor = \"me\"\n  id = \"4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11\"\n  from process_start\n}\n",
     );
-    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id()).collect();
     for code in [
         "E0110", "E0111", "E0107", "E0104", "E0105", "E0106", "E0109", "E0101", "E0108",
     ] {
@@ -197,7 +197,7 @@ fn metadata_checks() {
     );
     let hint = diags
         .iter()
-        .find(|d| d.code == "E0101")
+        .find(|d| d.code.id() == "E0101")
         .and_then(|d| d.hint.clone());
     assert_eq!(hint.as_deref(), Some("did you mean `author`?"));
 }
@@ -272,7 +272,7 @@ fn attack_ids_are_checked_against_the_pinned_table() {
         ));
         let got: Vec<(&str, String, String)> = common::check_text(&text)
             .into_iter()
-            .map(|d| (d.code, d.message, d.hint.unwrap_or_default()))
+            .map(|d| (d.code.id(), d.message, d.hint.unwrap_or_default()))
             .collect();
         let want: Vec<(&str, String, String)> = want
             .iter()
@@ -285,14 +285,17 @@ fn attack_ids_are_checked_against_the_pinned_table() {
 #[test]
 fn missing_id_and_severity() {
     let diags = common::check_text("rule r \"t\" {\n  from process_start\n}\n");
-    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id()).collect();
     assert_eq!(codes, ["E0102", "E0103"]);
 }
 
 #[test]
 fn duplicate_lists_in_one_text() {
     let text = "list a = [\"x\"]\nlist a = [\"y\"]\n";
-    let codes: Vec<&str> = common::check_text(text).iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = common::check_text(text)
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
     assert_eq!(codes, ["E0204"]);
 }
 
@@ -325,5 +328,5 @@ fn a_field_a_target_cannot_map_names_the_target() {
             "{target}: {messages:?}"
         );
     }
-    assert!(diags.iter().all(|d| d.code == "E0402"));
+    assert!(diags.iter().all(|d| d.code.id() == "E0402"));
 }

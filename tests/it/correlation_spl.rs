@@ -109,7 +109,7 @@ fn longer_sequences_are_refused() {
     assert!(outputs.is_empty());
     assert_eq!(diags.len(), 1, "{diags:#?}");
     let d = &diags[0];
-    assert_eq!(d.code, "E0404");
+    assert_eq!(d.code.id(), "E0404");
     assert_eq!(
         d.message,
         "rule `three_steps` cannot compile for splunk: Splunk cannot express a sequence of \

@@ -98,7 +98,7 @@ fn an_explicit_mapping_wins_over_the_family() {
     let (outputs, diags) = project::compile(&p, &config, &TargetName::ALL);
     assert!(outputs.iter().all(|o| o.target != TargetName::Sentinel));
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert_eq!(diags[0].code, "E0402");
+    assert_eq!(diags[0].code.id(), "E0402");
     assert!(
         diags[0].message.contains("cannot compile for sentinel"),
         "{}",
@@ -122,7 +122,10 @@ fn an_explicit_schema_field_wins_over_the_family_type() {
         "any where winlog.event_data.Count > 3"
     );
     // Under the shipped schema the member is a string, where `>` does not apply.
-    let codes: Vec<&str> = common::check_text(&ok).iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = common::check_text(&ok)
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
     assert_eq!(codes, ["E0303"]);
 }
 
@@ -131,7 +134,7 @@ fn a_name_under_the_prefix_that_is_not_a_member_is_a_check_error() {
     let text = rule("from windows_system\n  where winlog.event_data.Image.Name == \"a\"");
     let diags = common::check_text(&text);
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert_eq!(diags[0].code, "E0302");
+    assert_eq!(diags[0].code.id(), "E0302");
     assert!(
         diags[0]
             .message
@@ -171,7 +174,7 @@ fn a_user_mapping_overlays_a_family() {
     let p = project::check_text("t.det", &gone, &config);
     let (_, diags) = project::compile(&p, &config, &[TargetName::Splunk]);
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert_eq!(diags[0].code, "E0402");
+    assert_eq!(diags[0].code.id(), "E0402");
 }
 
 #[test]
@@ -186,7 +189,7 @@ fn a_family_written_wrong_is_an_error_of_its_file() {
     let Err(err) = Config::load(&[], std::slice::from_ref(&path)) else {
         panic!("a pattern without `*` loads");
     };
-    assert_eq!(err.code, "E0501");
+    assert_eq!(err.code.id(), "E0501");
     assert_eq!(err.file, path.display().to_string());
     assert!(err.message.contains("one `*`"), "{}", err.message);
 }

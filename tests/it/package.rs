@@ -120,7 +120,7 @@ fn check(settings: &str) -> Vec<detc::base::diag::Diagnostic> {
     let config = common::config();
     let text = RULE.replace("SETTINGS", settings);
     let p = project::check_text("test.det", &text, &config);
-    project::check(&p, &config)
+    render::check(&p, &config)
 }
 
 fn codes(settings: &str) -> Vec<(&'static str, usize, String)> {
@@ -129,7 +129,7 @@ fn codes(settings: &str) -> Vec<(&'static str, usize, String)> {
         .into_iter()
         .map(|d| {
             let line = text[..d.span.start].matches('\n').count() + 1;
-            (d.code, line, d.message)
+            (d.code.id(), line, d.message)
         })
         .collect()
 }

@@ -125,7 +125,7 @@ fn the_empty_string_is_absent_everywhere() {
             &format!("from process_start where {cond}"),
         ));
         assert_eq!(diags.len(), 1, "{cond}: {diags:#?}");
-        assert_eq!(diags[0].code, "E0308", "{cond}");
+        assert_eq!(diags[0].code.id(), "E0308", "{cond}");
         assert!(
             diags[0].hint.as_deref().unwrap_or("").contains(hint),
             "{cond}: {:?}",

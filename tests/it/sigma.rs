@@ -711,7 +711,7 @@ fn run_corpus(
                                         *t.compile_errors
                                             .entry(target)
                                             .or_default()
-                                            .entry(message_kind(e.code, &e.message))
+                                            .entry(message_kind(e.code.id(), &e.message))
                                             .or_default() += 1;
                                     }
                                 }

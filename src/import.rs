@@ -1,8 +1,9 @@
 //! `detc import sigma`: Sigma files → `.det` files (printed by the one `.det` printer, with
 //! the Sigma author's attribution), and the per-target report of what compiles.
 
-use super::{Options, convert_file};
+use crate::base::Code;
 use crate::project::{Config, Project};
+use crate::sigma::{Options, convert_file};
 use crate::syntax::ast::ValueKind;
 use crate::syntax::print::print_rule;
 use crate::targets::{self, TargetName};
@@ -42,7 +43,10 @@ impl Imported {
     /// A file that is not UTF-8 text: refused alone, at its first invalid byte `at`.
     pub fn not_utf8(&mut self, name: &str, bytes: &[u8], at: usize) {
         let place = place(name, &String::from_utf8_lossy(bytes), at);
-        self.unreadable(place, "E0002 the file is not valid UTF-8 text".into());
+        self.unreadable(
+            place,
+            format!("{} the file is not valid UTF-8 text", Code::E0002),
+        );
     }
 
     /// Convert one Sigma file and write its rules to `target` (nothing when none converts).
