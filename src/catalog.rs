@@ -7,10 +7,11 @@
 
 use crate::attack;
 use crate::ir::{self, RuleKind};
+use crate::lower::{self, Language};
 use crate::project::{Config, Project};
 use crate::schema;
 use crate::syntax::{self, ast};
-use crate::targets::{self, Language, TargetName};
+use crate::targets::TargetName;
 use crate::testing::{self, CaseResult, Status};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,15 +153,6 @@ fn attack_links(ids: &[String]) -> String {
         .join(", ")
 }
 
-/// The languages a target usually gives.
-fn languages(target: TargetName) -> &'static [Language] {
-    match target {
-        TargetName::Splunk => &[Language::Spl],
-        TargetName::Sentinel => &[Language::Kql],
-        TargetName::Elastic => &[Language::Eql, Language::Esql],
-    }
-}
-
 /// The Markdown catalog: relative path (`index.md`, `rules/<rule>.md`) → contents.
 pub fn docs(project: &Project, config: &Config) -> BTreeMap<String, String> {
     let mut rules: Vec<&ir::Rule> = project.rules.iter().collect();
@@ -259,7 +251,7 @@ fn enrichment_needs<'c>(
     source: &str,
     config: &'c Config,
 ) -> Vec<(TargetName, String, &'c str)> {
-    let read: BTreeSet<&str> = targets::fields_used(rule)
+    let read: BTreeSet<&str> = lower::fields_used(rule)
         .iter()
         .map(|f| f.name.as_str())
         .collect();
@@ -439,16 +431,18 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
             continue;
         }
         let mapping = &config.mappings[&t];
-        match targets::compile(t, rule, mapping) {
+        match t.target().compile(rule, mapping) {
             Ok(mut queries) => {
                 queries.sort_by_key(|q| q.language);
                 let given: BTreeSet<Language> = queries.iter().map(|q| q.language).collect();
-                let missing: Vec<&str> = languages(t)
+                let missing: Vec<&str> = t
+                    .target()
+                    .languages()
                     .iter()
                     .filter(|l| !given.contains(l))
                     .map(|l| l.as_str())
                     .collect();
-                if let Some(note) = targets::note(t, rule, mapping) {
+                if let Some(note) = t.target().note(rule, mapping) {
                     let _ = writeln!(out, "> **Note:** {}\n", note.trim());
                 } else if !missing.is_empty() {
                     let _ = writeln!(out, "> **Note:** no {} query.\n", missing.join(", "));
@@ -465,7 +459,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
                 }
             }
             Err(e) => {
-                let d = e.into_diagnostic(rule, t);
+                let d = e.into_diagnostic(rule, t.as_str());
                 let _ = writeln!(out, "> **Not compiled** ({}): {}", d.code, d.message.trim());
                 if let Some(h) = &d.hint {
                     let _ = writeln!(out, ">\n> Hint: {}", h.trim());

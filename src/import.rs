@@ -6,7 +6,7 @@ use crate::project::{Config, Project};
 use crate::sigma::{Options, convert_file};
 use crate::syntax::ast::ValueKind;
 use crate::syntax::print::print_rule;
-use crate::targets::{self, TargetName};
+use crate::targets::TargetName;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ pub fn report(imported: &Imported, project: &Project, config: &Config) -> String
         let mut compiled = 0;
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         for rule in project.rules.iter().filter(|r| r.deploys_to(t.as_str())) {
-            match targets::compile(t, rule, &config.mappings[&t]) {
+            match t.target().compile(rule, &config.mappings[&t]) {
                 Ok(_) => compiled += 1,
                 Err(e) => {
                     *reasons

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod hunt;
 pub mod import;
 pub mod ir;
+pub mod lower;
 pub mod pattern;
 pub mod project;
 pub mod render;

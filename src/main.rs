@@ -250,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let diags = render::check(&project, &config);
+            let diags = project::check(&project, &config);
             report(&project, &diags, format)?;
             let errors = diags
                 .iter()
@@ -340,8 +340,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Render every target before writing any, so a template error leaves dist/ as it was.
             let mut packages = Vec::new();
             for t in targets_or_all(target) {
-                let (rules, _) = render::contexts(&project, &config, t);
-                let files = render::render(t, &rules, templates.as_deref())?;
+                let (rules, _) = project::contexts(&project, &config, t);
+                let files = project::package(t, &rules, templates.as_deref())?;
                 packages.push((t, rules.len(), files));
             }
             for (t, rules, files) in &packages {
@@ -681,7 +681,7 @@ fn load_checked(input: &Input, done: &str) -> anyhow::Result<Result<(Project, Co
         Ok(loaded) => loaded,
         Err(code) => return Ok(Err(code)),
     };
-    let diags = render::check(&project, &config);
+    let diags = project::check(&project, &config);
     report(&project, &diags, Format::Text)?;
     let errors = diags
         .iter()
@@ -773,8 +773,8 @@ fn sync(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let (rules, _) = render::contexts(&project, &config, target);
-    let files = render::render(target, &rules, conn.templates.as_deref())?;
+    let (rules, _) = project::contexts(&project, &config, target);
+    let files = project::package(target, &rules, conn.templates.as_deref())?;
     let usage = |message: String| {
         eprintln!("error: {}: {message}", target.as_str());
         Ok(ExitCode::from(2))
@@ -794,7 +794,7 @@ fn sync(
         deadline: (conn.deadline > 0).then(|| std::time::Duration::from_secs(conn.deadline)),
         ..Default::default()
     };
-    let mut siem = match deploy::connect(target, &settings, options) {
+    let mut siem = match target.target().connect(&settings, options) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
@@ -806,7 +806,7 @@ fn sync(
         Ok(r) => r,
         Err(e) => return usage(format!("cannot read what the SIEM holds: {e}")),
     };
-    let plan = deploy::plan(target, &desired, &remote, prune);
+    let plan = deploy::plan(target.as_str(), &desired, &remote, prune);
     let outcome = (mode == Mode::Apply).then(|| deploy::apply(siem.as_mut(), &plan));
     match format {
         Format::Json => print_json(&serde_json::json!({ "plan": plan, "report": outcome }))?,

@@ -2,19 +2,12 @@
 //! templates kept as data under `targets/<target>/`; `--templates DIR` overrides any of
 //! them with `DIR/<target>/<template>`.
 //!
-//! Each target module turns a rule into its template context (and reports what the target
-//! cannot deploy: Sentinel's limits, a schedule Splunk's cron cannot say, ...). This module
-//! renders, checks that JSON output is JSON, and packs the Splunk app. Output is
-//! deterministic: rules in name order, JSON keys sorted, fixed times in the archive.
+//! Each target adds its part to a rule's template context (and reports what it cannot
+//! deploy: Sentinel's limits, a schedule Splunk's cron cannot say, ...). This module holds
+//! the context, renders a target's [`Package`] and checks that JSON output is JSON. Output is
+//! deterministic: rules in name order, JSON keys sorted.
 
-mod elastic;
-mod sentinel;
-mod splunk;
-
-use crate::base::diag::{self, Diagnostic};
-use crate::ir::{self, Duration, RuleKind};
-use crate::project::{Config, Project};
-use crate::targets::{self, Compiled, TargetName};
+use crate::ir::Duration;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -28,7 +21,7 @@ pub struct File {
 
 /// How a template's output is written.
 #[derive(Clone, Copy)]
-enum Form {
+pub enum Form {
     /// As rendered.
     Text,
     /// Parsed as JSON and written pretty-printed with sorted keys.
@@ -39,51 +32,19 @@ enum Form {
 
 /// A template and where its output goes. `{rule}` in `path` makes it per rule (the context
 /// has `rule`); otherwise it is rendered once with every rule (`rules`).
-struct Output {
-    template: &'static str,
-    path: &'static str,
-    form: Form,
+pub struct Output {
+    pub template: &'static str,
+    pub path: &'static str,
+    pub form: Form,
 }
 
-/// The shipped templates, built into the binary.
-const TEMPLATES: [(&str, &str); 9] = [
-    (
-        "splunk/app.conf.j2",
-        include_str!("../targets/splunk/app.conf.j2"),
-    ),
-    (
-        "splunk/savedsearches.conf.j2",
-        include_str!("../targets/splunk/savedsearches.conf.j2"),
-    ),
-    (
-        "splunk/macros.conf.j2",
-        include_str!("../targets/splunk/macros.conf.j2"),
-    ),
-    (
-        "splunk/default.meta.j2",
-        include_str!("../targets/splunk/default.meta.j2"),
-    ),
-    (
-        "splunk/README.j2",
-        include_str!("../targets/splunk/README.j2"),
-    ),
-    (
-        "sentinel/arm.json.j2",
-        include_str!("../targets/sentinel/arm.json.j2"),
-    ),
-    (
-        "sentinel/rule.yaml.j2",
-        include_str!("../targets/sentinel/rule.yaml.j2"),
-    ),
-    (
-        "elastic/rule.json.j2",
-        include_str!("../targets/elastic/rule.json.j2"),
-    ),
-    (
-        "elastic/rule.toml.j2",
-        include_str!("../targets/elastic/rule.toml.j2"),
-    ),
-];
+/// What a target's package is made of: its templates, built into the binary and named as
+/// under `targets/<target>/`, and where each one's output goes.
+pub struct Package {
+    pub target: &'static str,
+    pub templates: &'static [(&'static str, &'static str)],
+    pub outputs: &'static [Output],
+}
 
 /// A rule ready for one target's templates.
 #[derive(Debug, Clone, Serialize)]
@@ -104,8 +65,8 @@ pub struct RuleContext {
     pub modified: Option<String>,
     /// `single`, `aggregate`, `sequence` or `first_seen`.
     pub kind: &'static str,
-    pub schedule: Span,
-    pub lookback: Span,
+    pub schedule: Period,
+    pub lookback: Period,
     pub attack: Vec<String>,
     /// The query the target runs, and its language.
     pub query: String,
@@ -122,7 +83,7 @@ pub struct RuleContext {
 
 /// A length of time in the forms targets write.
 #[derive(Debug, Clone, Serialize)]
-pub struct Span {
+pub struct Period {
     pub seconds: u64,
     /// `5m`, `1h`, `14d`.
     pub text: String,
@@ -130,9 +91,9 @@ pub struct Span {
     pub iso: String,
 }
 
-impl Span {
-    fn of(seconds: u64) -> Span {
-        Span {
+impl Period {
+    pub fn of(seconds: u64) -> Period {
+        Period {
             seconds,
             text: Duration::of(seconds).to_string(),
             iso: iso8601(seconds),
@@ -148,178 +109,8 @@ pub struct AlertField {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Suppress {
-    pub duration: Span,
+    pub duration: Period,
     pub by: Vec<AlertField>,
-}
-
-/// Severity on each target's scale: one table (docs/PACKAGING.md).
-pub struct SeverityScale {
-    pub detc: ir::Severity,
-    /// Splunk's notable severity and `alert.severity` level (2 informational … 6 critical).
-    pub splunk: &'static str,
-    pub splunk_level: u32,
-    pub splunk_risk: u32,
-    pub sentinel: &'static str,
-    pub elastic: &'static str,
-    pub elastic_risk: u32,
-}
-
-#[rustfmt::skip]
-pub const SEVERITIES: [SeverityScale; 5] = [
-    //    detc                          Splunk (level)          risk  Sentinel         Elastic     risk
-    scale(ir::Severity::Informational, ("informational", 2),   10,   "Informational", "low",      10),
-    scale(ir::Severity::Low,           ("low", 3),             25,   "Low",           "low",      21),
-    scale(ir::Severity::Medium,        ("medium", 4),          50,   "Medium",        "medium",   47),
-    scale(ir::Severity::High,          ("high", 5),            75,   "High",          "high",     73),
-    scale(ir::Severity::Critical,      ("critical", 6),        100,  "High",          "critical", 99),
-];
-
-const fn scale(
-    detc: ir::Severity,
-    (splunk, splunk_level): (&'static str, u32),
-    splunk_risk: u32,
-    sentinel: &'static str,
-    elastic: &'static str,
-    elastic_risk: u32,
-) -> SeverityScale {
-    SeverityScale {
-        detc,
-        splunk,
-        splunk_level,
-        splunk_risk,
-        sentinel,
-        elastic,
-        elastic_risk,
-    }
-}
-
-pub fn severity_scale(s: ir::Severity) -> &'static SeverityScale {
-    SEVERITIES
-        .iter()
-        .find(|x| x.detc == s)
-        .unwrap_or(&SEVERITIES[2])
-}
-
-/// What a target module returns for a rule: its part of the context, or why the rule
-/// cannot be deployed there.
-type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
-
-/// The contexts of every rule deployed to `target`, or every reason one cannot be.
-pub fn contexts(
-    project: &Project,
-    config: &Config,
-    target: TargetName,
-) -> (Vec<RuleContext>, Vec<Diagnostic>) {
-    let mapping = &config.mappings[&target];
-    let mut out = Vec::new();
-    let mut diags = Vec::new();
-    for rule in project
-        .rules
-        .iter()
-        .filter(|r| r.deploys_to(target.as_str()))
-    {
-        let compiled = match targets::compile(target, rule, mapping) {
-            Ok(c) => c,
-            Err(e) => {
-                diags.push(e.into_diagnostic(rule, target));
-                continue;
-            }
-        };
-        match context(rule, &compiled, config, target) {
-            Ok(ctx) => out.push(ctx),
-            Err(mut d) => diags.append(&mut d),
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    (out, diags)
-}
-
-fn context(
-    rule: &ir::Rule,
-    compiled: &[Compiled],
-    config: &Config,
-    target: TargetName,
-) -> Result<RuleContext, Vec<Diagnostic>> {
-    let mapping = &config.mappings[&target];
-    let columns = |fields: &[ir::Field]| -> Result<Vec<AlertField>, Vec<Diagnostic>> {
-        fields
-            .iter()
-            .map(|f| {
-                targets::result_field(target, rule, mapping, f)
-                    .map(|column| AlertField {
-                        name: f.name.clone(),
-                        column,
-                    })
-                    .map_err(|e| vec![e.into_diagnostic(rule, target)])
-            })
-            .collect()
-    };
-    let fields = columns(&rule.fields)?;
-    let suppress = match &rule.suppress {
-        Some(s) => Some(Suppress {
-            duration: Span::of(s.duration.seconds),
-            by: columns(&s.by)?,
-        }),
-        None => None,
-    };
-    let status = rule.status.clone().unwrap_or_else(|| "experimental".into());
-    let mut ctx = RuleContext {
-        name: rule.name.clone(),
-        title: rule.title.clone(),
-        id: rule.id.clone(),
-        description: rule
-            .description
-            .clone()
-            .unwrap_or_else(|| rule.title.clone()),
-        severity: rule.severity.as_str(),
-        enabled: status == "test" || status == "stable",
-        status,
-        author: rule.author.clone(),
-        tags: rule.tags.clone(),
-        references: rule.references.clone(),
-        false_positives: rule.false_positives.clone(),
-        date: rule.date.clone(),
-        modified: rule.modified.clone(),
-        kind: match rule.kind {
-            RuleKind::Single(_) => "single",
-            RuleKind::Aggregate { .. } => "aggregate",
-            RuleKind::Sequence { .. } => "sequence",
-            RuleKind::FirstSeen { .. } => "first_seen",
-        },
-        schedule: Span::of(rule.schedule()),
-        lookback: Span::of(rule.lookback()),
-        attack: rule.attack.clone(),
-        query: String::new(),
-        language: "",
-        queries: compiled
-            .iter()
-            .map(|c| (c.language.as_str(), c.query.clone()))
-            .collect(),
-        note: targets::note(target, rule, mapping),
-        fields,
-        suppress,
-        target: serde_json::Value::Null,
-    };
-    let part: TargetPart = match target {
-        TargetName::Splunk => splunk::part(rule, &mut ctx),
-        TargetName::Sentinel => sentinel::part(rule, mapping, &mut ctx),
-        TargetName::Elastic => elastic::part(rule, mapping, &mut ctx),
-    };
-    ctx.target = part?;
-    Ok(ctx)
-}
-
-/// What `detc check` reports: the check diagnostics, and for each target a rule deploys to,
-/// what that target cannot express or deploy (its limits, its schedules).
-pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
-    let mut diags = project.diagnostics.clone();
-    diags.extend(
-        TargetName::ALL
-            .iter()
-            .flat_map(|&t| contexts(project, config, t).1),
-    );
-    diag::sort(&mut diags);
-    diags
 }
 
 /// A template that failed to load, render, or give what its output must be.
@@ -330,21 +121,16 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Render every package file of `target` for `rules`.
+/// Render every file of a target's package for `rules`.
 pub fn render(
-    target: TargetName,
+    package: &Package,
     rules: &[RuleContext],
     overrides: Option<&Path>,
 ) -> Result<Vec<File>, TemplateError> {
-    let env = environment(overrides);
-    let outputs: &[Output] = match target {
-        TargetName::Splunk => &splunk::OUTPUTS,
-        TargetName::Sentinel => &sentinel::OUTPUTS,
-        TargetName::Elastic => &elastic::OUTPUTS,
-    };
+    let env = environment(package, overrides);
     let mut files: Vec<File> = Vec::new();
-    for out in outputs {
-        let name = format!("{}/{}", target.as_str(), out.template);
+    for out in package.outputs {
+        let name = format!("{}/{}", package.target, out.template);
         let template = env
             .get_template(&name)
             .map_err(|e| template_error(&name, &e))?;
@@ -384,13 +170,6 @@ pub fn render(
                 contents: text.into_bytes(),
             });
         }
-    }
-    if target == TargetName::Splunk {
-        let archive = splunk::archive(&files).map_err(|e| TemplateError {
-            template: "splunk app".into(),
-            message: e.to_string(),
-        })?;
-        files.push(archive);
     }
     Ok(files)
 }
@@ -434,13 +213,14 @@ fn shape(name: &str, form: Form, text: &str) -> Result<String, TemplateError> {
     })
 }
 
-fn environment(overrides: Option<&Path>) -> Environment<'static> {
+fn environment(package: &Package, overrides: Option<&Path>) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Every template escapes explicitly (`tojson`, `conf`, `yaml`, `toml`, `arm`): no format
     // is guessed from a file name.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     let dir = overrides.map(Path::to_path_buf);
+    let (target, templates) = (package.target, package.templates);
     env.set_loader(move |name| {
         if let Some(dir) = &dir {
             let path = dir.join(name);
@@ -455,9 +235,10 @@ fn environment(overrides: Option<&Path>) -> Environment<'static> {
                 }
             }
         }
-        Ok(TEMPLATES
+        let own = name.strip_prefix(target).and_then(|n| n.strip_prefix('/'));
+        Ok(templates
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| Some(*n) == own)
             .map(|(_, t)| t.to_string()))
     });
     env.add_filter("tojson", to_json);

@@ -1,93 +1,66 @@
-//! The `targets` stage: IR + a target's mapping → query text.
+//! The targets: one folder per SIEM, and the registry.
 //!
-//! Every target has the same shape: a function per IR node, an escaping function for its
-//! string literals, and an error for each form it cannot say exactly. The boolean skeleton
-//! (negation pushed down to the tests, grouping, parentheses) is shared here.
+//! A target's folder holds its query printer (`query.rs`: IR + mapping → query text), its
+//! package glue (`package.rs`: what its templates need beyond the shared rule context, and
+//! its deployment limits) and its SIEM client (`siem.rs`); its mapping YAML and templates are
+//! under `targets/` at the top of the repository. A new SIEM is a new folder, a variant of
+//! [`TargetName`] and a line in [`TargetName::target`]: only this file and the driver
+//! (`project`) name concrete targets.
 
-pub mod elastic;
-pub mod sentinel;
-pub mod splunk;
+mod elastic;
+mod sentinel;
+mod splunk;
 
 use crate::base::diag::Diagnostic;
-use crate::base::{Code, Span, Wildcard};
-use crate::ir::{self, Atom, Cond};
-use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
+use crate::deploy::{Siem, http};
+use crate::ir;
+use crate::lower::{Compiled, Language, Result};
+use crate::render::{File, Package, RuleContext, TemplateError};
+use crate::schema::Mapping;
 use serde::Serialize;
-use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Spl,
-    Kql,
-    Eql,
-    Esql,
+/// What the driver asks of a target. Each method is one seam of the pipeline: compile a rule,
+/// name its result fields, fill its package, connect to its SIEM.
+pub trait Target: Sync {
+    fn name(&self) -> TargetName;
+    /// The languages it emits, in the order it emits them.
+    fn languages(&self) -> &'static [Language];
+    /// The shipped mapping file: its path in the repository and its text.
+    fn mapping(&self) -> (&'static str, &'static str);
+    /// Compile one rule with this target's mapping.
+    fn compile(&self, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>;
+    /// A remark on what it emitted for a rule (e.g. that a sequence is EQL only).
+    fn note(&self, _rule: &ir::Rule, _mapping: &Mapping) -> Option<String> {
+        None
+    }
+    /// The name a logical field has in a rule's results: what alert fields, entities and
+    /// suppression keys refer to.
+    fn result_field(&self, rule: &ir::Rule, mapping: &Mapping, field: &ir::Field)
+    -> Result<String>;
+    /// Its templates and where their outputs go.
+    fn package(&self) -> &'static Package;
+    /// Its part of a rule's template context (severity scale, schedule, entities, ...), or
+    /// every reason the rule cannot be deployed to it.
+    fn package_part(
+        &self,
+        rule: &ir::Rule,
+        mapping: &Mapping,
+        ctx: &mut RuleContext,
+    ) -> std::result::Result<serde_json::Value, Vec<Diagnostic>>;
+    /// Files made from the rendered ones (Splunk's app archive).
+    fn finish_package(&self, _files: &mut Vec<File>) -> std::result::Result<(), TemplateError> {
+        Ok(())
+    }
+    /// Its SIEM, connected with settings from the environment and `settings`.
+    fn connect(
+        &self,
+        settings: &BTreeMap<String, String>,
+        options: http::Options,
+    ) -> std::result::Result<Box<dyn Siem>, String>;
 }
 
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Spl => "spl",
-            Language::Kql => "kql",
-            Language::Eql => "eql",
-            Language::Esql => "esql",
-        }
-    }
-    /// The file extension of compiled output.
-    pub fn extension(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-/// One query for one rule in one language.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Compiled {
-    pub language: Language,
-    pub query: String,
-}
-
-/// A form a target cannot express exactly, or a mapping gap.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompileError {
-    pub code: Code,
-    pub span: Span,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl CompileError {
-    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
-        CompileError {
-            code,
-            span,
-            message: message.into(),
-            hint: None,
-        }
-    }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-    /// The diagnostic, naming the rule and the target.
-    pub fn into_diagnostic(self, rule: &ir::Rule, target: TargetName) -> Diagnostic {
-        let mut d = Diagnostic::error(
-            &rule.file,
-            self.span,
-            self.code,
-            format!(
-                "rule `{}` cannot compile for {}: {}",
-                rule.name,
-                target.as_str(),
-                self.message
-            ),
-        );
-        d.hint = self.hint;
-        d
-    }
-}
-
-pub type Result<T> = std::result::Result<T, CompileError>;
-
+/// The targets detc ships, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetName {
@@ -110,6 +83,20 @@ impl TargetName {
             TargetName::Elastic => "elastic",
         }
     }
+
+    /// The registry: the target of this name.
+    pub fn target(self) -> &'static dyn Target {
+        match self {
+            TargetName::Splunk => &splunk::Splunk,
+            TargetName::Sentinel => &sentinel::Sentinel,
+            TargetName::Elastic => &elastic::Elastic,
+        }
+    }
+
+    /// Every name, for hints: `splunk, sentinel, elastic`.
+    pub fn list() -> String {
+        TargetName::ALL.map(TargetName::as_str).join(", ")
+    }
 }
 
 impl std::str::FromStr for TargetName {
@@ -123,428 +110,18 @@ impl std::str::FromStr for TargetName {
     }
 }
 
-/// Compile one rule for one target with that target's mapping.
-pub fn compile(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    match target {
-        TargetName::Splunk => splunk::compile_rule(rule, mapping),
-        TargetName::Sentinel => sentinel::compile_rule(rule, mapping),
-        TargetName::Elastic => elastic::compile_rule(rule, mapping),
-    }
-}
-
-/// A remark on what a target emitted for a rule, e.g. that Elastic gives a sequence in EQL
-/// only; `None` when there is nothing to say.
-pub fn note(target: TargetName, rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
-    match target {
-        TargetName::Elastic => elastic::note(rule, mapping),
-        TargetName::Splunk | TargetName::Sentinel => None,
-    }
-}
-
-/// The name a logical field has in a rule's results on `target`: what alert fields,
-/// entities and suppression keys refer to.
-pub fn result_field(
-    target: TargetName,
-    rule: &ir::Rule,
-    mapping: &Mapping,
-    field: &ir::Field,
-) -> Result<String> {
-    let q = &rule.kind.queries()[0];
-    let src = source_mapping(mapping, q)?;
-    match target {
-        TargetName::Sentinel => sentinel::result_column(&rule.kind, src, field, &q.source),
-        TargetName::Splunk => splunk::result_field(rule, mapping, field),
-        TargetName::Elastic => Ok(field_name(src, field, &q.source)?.to_string()),
-    }
-}
-
-/// A sequence's steps read sources that no event of the target belongs to both of, so
-/// each step takes only its own source's events, as in the evaluator: `apart` says when the
-/// target's selection (category, table) tells two sources apart, or a filter field both
-/// set to values no event holds at once does. Otherwise E0404 names the two sources.
-pub(crate) fn steps_apart(
-    steps: &[ir::Query],
-    mapping: &Mapping,
-    span: Span,
-    language: &str,
-    apart: impl Fn(&SourceMapping, &SourceMapping) -> bool,
-) -> Result<()> {
-    let filters_apart = |a: &SourceMapping, b: &SourceMapping| {
-        let (Some(fa), Some(fb)) = (&a.filter, &b.filter) else {
-            return false;
-        };
-        fa.iter().any(|(k, va)| {
-            fb.get(k)
-                .is_some_and(|vb| va.values().iter().all(|x| !vb.values().contains(x)))
-        })
-    };
-    for (i, a) in steps.iter().enumerate() {
-        for b in &steps[i + 1..] {
-            let (sa, sb) = (source_mapping(mapping, a)?, source_mapping(mapping, b)?);
-            if a.source != b.source && !apart(sa, sb) && !filters_apart(sa, sb) {
-                return Err(CompileError::new(
-                    Code::E0404,
-                    span,
-                    format!(
-                        "{language} cannot tell `{}` events from `{}` events (the mapping reads \
-                         both from the same data), so a step could take the other source's events",
-                        a.source, b.source
-                    ),
-                )
-                .hint(
-                    "give one of the sources a filter that excludes the other's events in the \
-                     target's mapping, or use one source in both steps",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Where a query's source lives on the mapping's target.
-pub(crate) fn source_mapping<'m>(
-    mapping: &'m Mapping,
-    query: &ir::Query,
-) -> Result<&'m SourceMapping> {
-    mapping.sources.get(&query.source).ok_or_else(|| {
-        CompileError::new(
-            Code::E0401,
-            query.source_span,
-            format!("source `{}` has no mapping", query.source),
-        )
-        .hint(format!(
-            "add `{}` under `sources:` in targets/{}.yaml or a --mapping file",
-            query.source, mapping.target
-        ))
-    })
-}
-
-/// The target's name for a logical field (its own entry or its family's pattern, see
-/// [`SourceMapping::field`]).
-pub fn field_name<'m>(
-    source: &'m SourceMapping,
-    field: &ir::Field,
-    source_name: &str,
-) -> Result<Cow<'m, str>> {
-    source.field(&field.name).ok_or_else(|| {
-        CompileError::new(
-            Code::E0402,
-            field.span,
-            format!(
-                "field `{}` of `{source_name}` has no name on this target",
-                field.name
-            ),
-        )
-        .hint("map it under the source's `fields:` in the target's mapping file")
-    })
-}
-
-/// A condition with `not` pushed down onto the tests (De Morgan), so each target only
-/// renders a test or its negation, and decides itself how an absent field reads.
-#[derive(Debug, PartialEq)]
-pub enum Nnf<'a> {
-    And(Vec<Nnf<'a>>),
-    Or(Vec<Nnf<'a>>),
-    Test { atom: &'a Atom, negated: bool },
-}
-
-pub fn nnf(cond: &Cond, negated: bool) -> Nnf<'_> {
-    match (cond, negated) {
-        (Cond::And(cs), false) | (Cond::Or(cs), true) => {
-            Nnf::And(cs.iter().map(|c| nnf(c, negated)).collect())
-        }
-        (Cond::Or(cs), false) | (Cond::And(cs), true) => {
-            Nnf::Or(cs.iter().map(|c| nnf(c, negated)).collect())
-        }
-        (Cond::Not(c), _) => nnf(c, !negated),
-        (Cond::Atom(atom), _) => Nnf::Test { atom, negated },
-    }
-}
-
-/// Join a condition with the target's words for `and`/`or`; groups of more than one
-/// operand are always parenthesised when nested, so no target's precedence matters.
-pub fn join<'a>(
-    n: &Nnf<'a>,
-    and: &str,
-    or: &str,
-    test: &mut dyn FnMut(&'a Atom, bool) -> Result<String>,
-) -> Result<String> {
-    let (parts, sep) = match n {
-        Nnf::Test { atom, negated } => return test(atom, *negated),
-        Nnf::And(parts) => (parts, and),
-        Nnf::Or(parts) => (parts, or),
-    };
-    let rendered = parts
-        .iter()
-        .map(|p| {
-            let s = join(p, and, or, test)?;
-            Ok(match p {
-                Nnf::And(ps) | Nnf::Or(ps) if ps.len() > 1 => format!("({s})"),
-                _ => s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rendered.join(sep))
-}
-
-/// A double-quoted string literal with backslash escapes, as KQL, EQL and ES|QL read one:
-/// `"` and `\` escaped, newline, return and tab by name, and other control characters
-/// written by `control` (or kept as they are).
-pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    // Copy the runs between escapes whole.
-    let mut run = 0;
-    for (i, c) in s.char_indices() {
-        let escaped: Cow<str> = match c {
-            '"' => "\\\"".into(),
-            '\\' => "\\\\".into(),
-            '\n' => "\\n".into(),
-            '\r' => "\\r".into(),
-            '\t' => "\\t".into(),
-            c if c.is_control() => match control {
-                Some(f) => f(c).into(),
-                None => continue,
-            },
-            _ => continue,
-        };
-        out.push_str(&s[run..i]);
-        out.push_str(&escaped);
-        run = i + c.len_utf8();
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-    out
-}
-
-/// A source filter: `f == "v"`, `f == 1` (an integer column), or `f in ("a", "b")` (`any_of`:
-/// KQL and EQL `in`, ES|QL `IN`).
-pub fn filter_test(
-    f: &str,
-    value: &FilterValue,
-    quote: fn(&str) -> String,
-    any_of: &str,
-) -> String {
-    let literal = |v: &FilterScalar| match v {
-        FilterScalar::Int(i) => i.to_string(),
-        FilterScalar::Str(s) => quote(s),
-    };
-    match value.values() {
-        [one] => format!("{f} == {}", literal(one)),
-        // An empty list admits no event.
-        [] => "false".to_string(),
-        many => {
-            let items: Vec<String> = many.iter().map(literal).collect();
-            format!("{f} {any_of} ({})", items.join(", "))
-        }
-    }
-}
-
-/// Several alternatives joined with `sep`, parenthesised when there is more than one.
-pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
-    let mut parts: Vec<String> = parts.into_iter().collect();
-    if parts.len() == 1 {
-        parts.pop().unwrap_or_default()
-    } else {
-        format!("({})", parts.join(sep))
-    }
-}
-
-/// Substring tests (and exact values) as whole-value wildcard patterns, for targets that
-/// say them best as one pattern.
-pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> Vec<Wildcard> {
-    values
-        .iter()
-        .map(|v| Wildcard::affix(v, any_before, any_after))
-        .collect()
-}
-
-/// Join a `having` clause with the target's words for `and`/`or`; each term is rendered by
-/// `term`. A nested group of the other operator is parenthesised, one of the same operator
-/// stays flat.
-pub fn join_having(
-    h: &ir::Having,
-    and: &str,
-    or: &str,
-    term: &mut dyn FnMut(&ir::HavingTerm) -> Result<String>,
-) -> Result<String> {
-    let (parts, sep) = match h {
-        ir::Having::Term(t) => return term(t),
-        ir::Having::And(ps) => (ps, and),
-        ir::Having::Or(ps) => (ps, or),
-    };
-    let rendered = parts
-        .iter()
-        .map(|p| {
-            let s = join_having(p, and, or, term)?;
-            Ok(match (h, p) {
-                (ir::Having::And(_), ir::Having::And(_))
-                | (ir::Having::Or(_), ir::Having::Or(_)) => s,
-                (_, ir::Having::And(ps) | ir::Having::Or(ps)) if ps.len() > 1 => format!("({s})"),
-                _ => s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rendered.join(sep))
-}
-
-/// Check a mapping-supplied name against what the target can use unquoted.
-pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
-}
-
-/// A source's computed fields (`extend`, but the per-member keys with a `*`) that a query
-/// needs, in mapping order: those a field in `used` is read from, and those that a needed
-/// one's expression, or one of `also_read` (other expressions the query carries), names.
-/// Each is (name, expression: KQL on Sentinel, an SPL pipeline on Splunk).
-pub(crate) fn computed_fields<'m>(
-    src: &'m SourceMapping,
-    used: &[&ir::Field],
-    also_read: &[&str],
-) -> Vec<(&'m str, &'m str)> {
-    let own: Vec<(&str, &str)> = src
-        .extend
-        .iter()
-        .flatten()
-        .filter(|(name, _)| !name.contains('*'))
-        .map(|(n, e)| (n.as_str(), e.as_str()))
-        .collect();
-    let mut needed: Vec<&str> = own
-        .iter()
-        .filter(|(name, _)| {
-            used.iter()
-                .any(|f| src.field(&f.name).is_some_and(|n| *n == **name))
-        })
-        .map(|(name, _)| *name)
-        .collect();
-    // The expressions to read for names (a worklist: each once).
-    let mut exprs: Vec<&str> = also_read.to_vec();
-    exprs.extend(
-        own.iter()
-            .filter(|(n, _)| needed.contains(n))
-            .map(|(_, e)| *e),
-    );
-    let mut next = 0;
-    while let Some(expr) = exprs.get(next).copied() {
-        for (name, own_expr) in &own {
-            if !needed.contains(name) && names(expr, name) {
-                needed.push(name);
-                exprs.push(own_expr);
-            }
-        }
-        next += 1;
-    }
-    own.into_iter()
-        .filter(|(n, _)| needed.contains(n))
-        .collect()
-}
-
-/// Whether `expr` names `name` as a whole identifier (letters, digits, `_`).
-fn names(expr: &str, name: &str) -> bool {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    expr.match_indices(name)
-        .any(|(i, _)| !expr[..i].ends_with(ident) && !expr[i + name.len()..].starts_with(ident))
-}
-
-/// Every field a rule reads anywhere (conditions, keys, aggregates, alert fields): the
-/// fields whose computed columns (Sentinel `extend`, Splunk `extend`) its queries need.
-/// The fields some queries of a rule (a sequence's steps from one search) read, and the
-/// keys: what that search must compute, where [`fields_used`] is the whole rule's.
-pub(crate) fn fields_read<'a>(
-    queries: impl IntoIterator<Item = &'a ir::Query>,
-    keys: &'a [ir::Field],
-) -> Vec<&'a ir::Field> {
-    let mut out: Vec<&ir::Field> = keys.iter().collect();
-    for q in queries {
-        if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| out.push(&a.field));
-        }
-    }
-    out
-}
-
-pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
-    let mut out: Vec<&ir::Field> = Vec::new();
-    for q in rule.kind.queries() {
-        if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| out.push(&a.field));
-        }
-    }
-    fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {
-        match h {
-            ir::Having::And(hs) | ir::Having::Or(hs) => hs.iter().for_each(|h| having(h, out)),
-            ir::Having::Term(t) => match &t.agg {
-                ir::Aggregate::Count => {}
-                ir::Aggregate::Distinct(f)
-                | ir::Aggregate::Sum(f)
-                | ir::Aggregate::Min(f)
-                | ir::Aggregate::Max(f) => out.push(f),
-            },
-        }
-    }
-    match &rule.kind {
-        ir::RuleKind::Single(_) => {}
-        ir::RuleKind::Aggregate {
-            group_by,
-            having: h,
-            ..
-        } => {
-            out.extend(group_by);
-            having(h, &mut out);
-        }
-        ir::RuleKind::Sequence { by, .. } => out.extend(by),
-        ir::RuleKind::FirstSeen { field, by, .. } => {
-            out.push(field);
-            out.extend(by);
-        }
-    }
-    out.extend(&rule.fields);
-    out
-}
-
+/// The cells of docs/PACKAGING.md's severity table, by detc severity: each target checks its
+/// own columns against it, so the page and the code cannot drift apart.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::base::Case;
-    use crate::ir::{Field, FieldType, Test};
-
-    fn atom(name: &str) -> Cond {
-        Cond::Atom(Atom {
-            field: Field {
-                name: name.into(),
-                ty: FieldType::String,
-                span: Span::default(),
-            },
-            test: Test::Exists,
-            span: Span::default(),
-        })
-    }
-
-    #[test]
-    fn negation_moves_onto_tests() {
-        let c = Cond::Not(Box::new(Cond::And(vec![
-            atom("a"),
-            Cond::Not(Box::new(atom("b"))),
-        ])));
-        let out = join(&nnf(&c, false), " and ", " or ", &mut |a, neg| {
-            Ok(format!("{}{}", if neg { "!" } else { "" }, a.field.name))
-        })
-        .unwrap();
-        assert_eq!(out, "!a or b");
-    }
-
-    #[test]
-    fn nested_groups_are_parenthesised() {
-        let c = Cond::Or(vec![Cond::And(vec![atom("a"), atom("b")]), atom("c")]);
-        let out = join(&nnf(&c, false), " AND ", " OR ", &mut |a, _| {
-            Ok(a.field.name.clone())
-        })
-        .unwrap();
-        assert_eq!(out, "(a AND b) OR c");
-        let _ = Case::Insensitive;
-    }
+fn documented_severity(severity: ir::Severity) -> Vec<String> {
+    let doc = include_str!("../../docs/PACKAGING.md");
+    let row = format!("| {} |", severity.as_str());
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with(&row))
+        .unwrap_or_else(|| panic!("docs/PACKAGING.md has no row for `{}`", severity.as_str()));
+    line.trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect()
 }

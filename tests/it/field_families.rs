@@ -4,8 +4,9 @@
 
 use crate::common;
 use detc::eval::Matcher;
+use detc::lower::Language;
 use detc::project::{self, Config, Output};
-use detc::targets::{Language, TargetName};
+use detc::targets::TargetName;
 use serde_json::json;
 use std::path::PathBuf;
 

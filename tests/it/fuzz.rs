@@ -25,7 +25,7 @@ use crate::support::{Mock, Request, Response, Wire};
 use detc::hunt::{Events, Hunter, Options as HuntOptions};
 use detc::project;
 use detc::schema::{self, Mapping, Schema};
-use detc::targets::{self, TargetName};
+use detc::targets::TargetName;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -209,7 +209,7 @@ fn check_det(config: &project::Config, input: &[u8]) {
     if p.diagnostics.is_empty() {
         for rule in &p.rules {
             for t in TargetName::ALL {
-                let _ = targets::compile(t, rule, &config.mappings[&t]);
+                let _ = t.target().compile(rule, &config.mappings[&t]);
             }
         }
     }

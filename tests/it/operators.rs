@@ -4,8 +4,9 @@
 //! condition), which the conformance suite also feeds to the vendors' parsers.
 
 use crate::common;
+use detc::lower::Language;
 use detc::project;
-use detc::targets::{Language, TargetName};
+use detc::targets::TargetName;
 
 fn table(language: Language) -> String {
     let text = include_str!("../fixtures/operators.det");

@@ -17,9 +17,9 @@ fn library() -> (project::Project, project::Config) {
 
 fn package(target: TargetName) -> Vec<render::File> {
     let (p, config) = library();
-    let (rules, diags) = render::contexts(&p, &config, target);
+    let (rules, diags) = project::contexts(&p, &config, target);
     assert!(diags.is_empty(), "{diags:#?}");
-    render::render(target, &rules, None).expect("shipped templates render")
+    project::package(target, &rules, None).expect("shipped templates render")
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn check(settings: &str) -> Vec<detc::base::diag::Diagnostic> {
     let config = common::config();
     let text = RULE.replace("SETTINGS", settings);
     let p = project::check_text("test.det", &text, &config);
-    render::check(&p, &config)
+    project::check(&p, &config)
 }
 
 fn codes(settings: &str) -> Vec<(&'static str, usize, String)> {
@@ -224,27 +224,6 @@ fn templates_can_be_overridden_and_bad_ones_change_nothing() {
     );
     assert_eq!(std::fs::read_to_string(&ndjson).expect("kept"), custom);
     assert_ne!(before, custom.into_bytes());
-}
-
-#[test]
-fn the_documented_severity_table_is_the_one_used() {
-    let doc = std::fs::read_to_string("docs/PACKAGING.md").expect("docs/PACKAGING.md");
-    for s in render::SEVERITIES {
-        let row = format!(
-            "| {} | {} / {} | {} | {}",
-            s.detc.as_str(),
-            s.splunk_level,
-            s.splunk,
-            s.splunk_risk,
-            s.sentinel
-        );
-        let tail = format!("| {} | {} |", s.elastic, s.elastic_risk);
-        let line = doc.lines().find(|l| l.starts_with(&row));
-        assert!(
-            line.is_some_and(|l| l.ends_with(&tail)),
-            "docs/PACKAGING.md has no row `{row} ... {tail}`"
-        );
-    }
 }
 
 /// A description ending in `\` (SigmaHQ's file_event_win_susp_colorcpl.yml has one) must not

@@ -4,8 +4,8 @@
 
 use crate::common;
 use detc::eval::{Correlator, Matcher};
+use detc::lower::Language;
 use detc::project::{self, Output};
-use detc::targets::Language;
 use serde_json::{Value, json};
 
 fn query(outputs: &[Output], language: Language) -> String {
@@ -271,8 +271,11 @@ fn splunk_sequence_alert_fields_name_the_returned_rows() {
         detc::ir::RuleKind::Sequence { by, .. } => by[0].clone(),
         _ => unreachable!(),
     };
-    let column = detc::targets::result_field(target, rule, mapping, &key).expect("column");
-    let spl = detc::targets::compile(target, rule, mapping).expect("compiles")[0]
+    let column = target
+        .target()
+        .result_field(rule, mapping, &key)
+        .expect("column");
+    let spl = target.target().compile(rule, mapping).expect("compiles")[0]
         .query
         .clone();
     // directory_audit names the user `src_user`, authentication `user`: the rows carry
@@ -356,7 +359,9 @@ fn sequence_steps_compute_only_their_own_columns() {
     let p = project::check_text("t.det", &text, &config);
     assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
     let target = detc::targets::TargetName::Sentinel;
-    let kql = detc::targets::compile(target, &p.rules[0], &config.mappings[&target])
+    let kql = target
+        .target()
+        .compile(&p.rules[0], &config.mappings[&target])
         .expect("compiles")[0]
         .query
         .clone();

@@ -7,7 +7,7 @@ use detc::ir;
 use detc::project::Config;
 use detc::sigma::{self, Options, Reason, SigmaError};
 use detc::syntax::ast::{Body, ValueKind};
-use detc::targets::{self, TargetName};
+use detc::targets::TargetName;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -704,7 +704,7 @@ fn run_corpus(
                             let Some(config) = compile_for else { continue };
                             let mut everywhere = true;
                             for target in TargetName::ALL {
-                                match targets::compile(target, &rule, &config.mappings[&target]) {
+                                match target.target().compile(&rule, &config.mappings[&target]) {
                                     Ok(_) => *t.compiled.entry(target).or_default() += 1,
                                     Err(e) => {
                                         everywhere = false;

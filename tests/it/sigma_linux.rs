@@ -5,8 +5,9 @@
 use crate::common;
 use crate::common::sigma::{hits, query, rule_text, rule_with};
 use detc::ir;
+use detc::lower::Language;
 use detc::sigma::{Options, Reason};
-use detc::targets::{Language, TargetName};
+use detc::targets::TargetName;
 use serde_json::json;
 
 fn rule(logsource: &str, detection: &str) -> ir::Rule {

@@ -4,9 +4,10 @@
 use crate::common;
 use crate::common::sigma::{compile, convert_with, hits, rule_text, rule_with};
 use detc::ir;
+use detc::lower::Language;
 use detc::sigma::{Options, SigmaMapping};
 use detc::syntax::ast::Body;
-use detc::targets::{Language, TargetName};
+use detc::targets::TargetName;
 use serde_json::{Value, json};
 
 /// A rule of `logsource` (YAML flow mapping) around `detection`.

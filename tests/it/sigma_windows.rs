@@ -4,8 +4,9 @@
 
 use crate::common::sigma::{check, convert_with, hits, query as compiled, rule_text as sigma};
 use detc::ir;
+use detc::lower::Language;
 use detc::sigma::Options;
-use detc::targets::{Language, TargetName};
+use detc::targets::TargetName;
 
 fn service(name: &str, detection: &str) -> String {
     sigma(&format!("  product: windows\n  service: {name}"), detection)

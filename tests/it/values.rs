@@ -6,7 +6,7 @@
 //! single-quoted field names). A value that escaped its literal would change the skeleton.
 
 use crate::common;
-use detc::targets::Language;
+use detc::lower::Language;
 
 const AWKWARD: &[&str] = &[
     r#""x\" | delete""#,

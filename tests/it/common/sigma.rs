@@ -4,9 +4,10 @@
 use detc::check::{self, Context, Lists};
 use detc::eval::Matcher;
 use detc::ir;
+use detc::lower::{CompileError, Compiled, Language};
 use detc::project::Config;
 use detc::sigma::{self, Converted, Options, Reason};
-use detc::targets::{self, CompileError, Compiled, Language, TargetName};
+use detc::targets::TargetName;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -71,7 +72,7 @@ pub fn hits(r: &ir::Rule, event: Value) -> bool {
 pub fn compile(r: &ir::Rule, target: TargetName) -> Result<Vec<Compiled>, CompileError> {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     let config = CONFIG.get_or_init(super::config);
-    targets::compile(target, r, &config.mappings[&target])
+    target.target().compile(r, &config.mappings[&target])
 }
 
 /// The query of `r` on `target` in `language`, or the compile error's message.

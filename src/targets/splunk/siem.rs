@@ -4,8 +4,10 @@
 //! `macros.conf` is created when missing and never overwritten, since it holds local tuning
 //! (`/servicesNS/{owner}/{app}/configs/conf-macros`). Auth: `Authorization: Bearer <token>`.
 
-use super::http::{Client, HttpError, Options, Request, path_segment};
-use super::{Action, Change, Desired, MAX_PAGES, Remote, Siem, base_url, is_marked, mark, setting};
+use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
+use crate::deploy::{
+    Action, Change, Desired, MAX_PAGES, Remote, Siem, base_url, is_marked, mark, setting,
+};
 use crate::render::File;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -38,7 +40,7 @@ pub struct Splunk {
 impl Splunk {
     pub fn connect(config: &BTreeMap<String, String>, options: Options) -> Result<Splunk, String> {
         let url = base_url("SPLUNK_URL", &setting(config, "SPLUNK_URL", None)?)?;
-        let token = super::env("SPLUNK_TOKEN")?;
+        let token = crate::deploy::env("SPLUNK_TOKEN")?;
         let app = setting(config, "SPLUNK_APP", Some("detc"))?;
         let owner = setting(config, "SPLUNK_OWNER", Some("nobody"))?;
         Ok(Splunk {

@@ -3,8 +3,8 @@
 //! with a token from Microsoft Entra ID's client-credentials flow. The rule bodies are the
 //! resources of the package's per-rule ARM templates.
 
-use super::http::{Client, HttpError, Options, Request, path_segment};
-use super::{
+use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
+use crate::deploy::{
     Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
 };
 use crate::render::File;

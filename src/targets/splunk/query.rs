@@ -34,13 +34,13 @@
 //! - First seen: the last L + S of events; per (K, F) the first time in the last S and
 //!   the last time before it; kept when there is a first and no sighting within L of it.
 
-use super::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
-    fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
-};
 use crate::base::{Case, Code, Span, WildPart, Wildcard};
 use crate::ir;
 use crate::ir::{Atom, FieldType, Query, Scalar, Test};
+use crate::lower::{
+    CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
+    fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
+};
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
 

@@ -1,6 +1,6 @@
 //! The `deploy` stage: rendered packages → SIEM REST APIs, planned before anything changes.
 //!
-//! Each SIEM module turns its package files into the rules it should hold ([`Desired`]),
+//! Each target's SIEM client (`targets/<target>/siem.rs`) turns its package files into the rules it should hold ([`Desired`]),
 //! reads what it holds ([`Remote`]), and applies one [`Change`] at a time. This module
 //! compares the two (a [`Plan`]), applies the plan in order, and stops at the first change
 //! that fails for good, reporting what was applied and what was not; the next run plans
@@ -8,13 +8,9 @@
 //! naming the object ([`marker`]); only marked rules are ever deleted, and only with
 //! `--prune`.
 
-pub mod elastic;
 pub mod http;
-pub mod sentinel;
-pub mod splunk;
 
 use crate::render::File;
-use crate::targets::TargetName;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -135,7 +131,8 @@ pub struct Difference {
 /// order, then deletes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
-    pub target: TargetName,
+    /// The target's name.
+    pub target: &'static str,
     pub changes: Vec<Change>,
     /// Rules detc deployed that the package no longer has, left in place without `--prune`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -156,7 +153,7 @@ impl Plan {
     pub fn text(&self) -> String {
         let mut out = format!(
             "{}: {} to create, {} to update, {} to delete, {} unchanged\n",
-            self.target.as_str(),
+            self.target,
             self.count(Action::Create),
             self.count(Action::Update),
             self.count(Action::Delete),
@@ -207,7 +204,7 @@ fn short(v: &Value) -> String {
 
 /// Compare the package with the SIEM. A rule is unchanged when every setting detc manages
 /// has the package's value (the SIEM may hold more: its own defaults and bookkeeping).
-pub fn plan(target: TargetName, desired: &[Desired], remote: &[Remote], prune: bool) -> Plan {
+pub fn plan(target: &'static str, desired: &[Desired], remote: &[Remote], prune: bool) -> Plan {
     let deployed: BTreeMap<&str, &Remote> = remote.iter().map(|r| (r.key.as_str(), r)).collect();
     let mut changes: Vec<Change> = Vec::new();
     let mut wanted: Vec<&Desired> = desired.iter().collect();
@@ -314,7 +311,8 @@ fn same_scalar(want: &Value, have: &Value) -> bool {
 /// How applying a plan ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    pub target: TargetName,
+    /// The target's name.
+    pub target: &'static str,
     pub applied: Vec<Change>,
     /// The change that failed, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,7 +333,7 @@ impl Report {
     }
 
     pub fn text(&self) -> String {
-        let t = self.target.as_str();
+        let t = self.target;
         let done = |c: &Change| format!("{:?} {}", c.action, c.key).to_lowercase();
         let mut out = String::new();
         for c in &self.applied {
@@ -395,19 +393,6 @@ pub fn apply(siem: &mut dyn Siem, plan: &Plan) -> Report {
     }
     report.not_attempted = pending.cloned().collect();
     report
-}
-
-/// The SIEM of `target`, connected with settings from the environment and `config`.
-pub fn connect(
-    target: TargetName,
-    config: &BTreeMap<String, String>,
-    options: http::Options,
-) -> Result<Box<dyn Siem>, String> {
-    Ok(match target {
-        TargetName::Splunk => Box::new(splunk::Splunk::connect(config, options)?),
-        TargetName::Sentinel => Box::new(sentinel::Sentinel::connect(config, options)?),
-        TargetName::Elastic => Box::new(elastic::Kibana::connect(config, options)?),
-    })
 }
 
 /// Settings that only the environment may hold (a CI's secret store), never a file.
@@ -524,7 +509,7 @@ mod tests {
             remote("d", json!({}), true),
             remote("e", json!({}), false),
         ];
-        let p = plan(TargetName::Splunk, &want, &have, false);
+        let p = plan("splunk", &want, &have, false);
         let actions: Vec<_> = p
             .changes
             .iter()
@@ -540,14 +525,14 @@ mod tests {
         );
         assert_eq!(p.orphans, ["d"]);
         assert_eq!(p.changes[2].differences[0].setting, "q");
-        let p = plan(TargetName::Splunk, &want, &have, true);
+        let p = plan("splunk", &want, &have, true);
         assert_eq!(
             p.changes.last().map(|c| (c.key.as_str(), c.action)),
             Some(("d", Action::Delete))
         );
         assert!(p.orphans.is_empty());
         assert!(p.drifted());
-        let same = plan(TargetName::Splunk, &want[1..2], &have[..1], false);
+        let same = plan("splunk", &want[1..2], &have[..1], false);
         assert!(!same.drifted());
     }
 

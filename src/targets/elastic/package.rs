@@ -5,14 +5,29 @@
 //! run, not at each event, so it would differ from the rule at the edges by up to one
 //! schedule; a template may still build one from `rule.target.new_terms`).
 
-use super::{Form, Output, RuleContext, TargetPart, severity_scale};
 use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
+use crate::render::{Form, Output, Package, RuleContext};
 use crate::schema::Mapping;
 use serde_json::json;
 
-pub(super) const OUTPUTS: [Output; 2] = [
+pub(super) static PACKAGE: Package = Package {
+    target: "elastic",
+    templates: &[
+        (
+            "rule.json.j2",
+            include_str!("../../../targets/elastic/rule.json.j2"),
+        ),
+        (
+            "rule.toml.j2",
+            include_str!("../../../targets/elastic/rule.toml.j2"),
+        ),
+    ],
+    outputs: &OUTPUTS,
+};
+
+const OUTPUTS: [Output; 2] = [
     Output {
         template: "rule.json.j2",
         path: "{rule}.ndjson",
@@ -25,6 +40,20 @@ pub(super) const OUTPUTS: [Output; 2] = [
     },
 ];
 
+/// Its part of a rule's template context, or why the rule cannot be deployed to it.
+type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
+
+/// Severity and `risk_score` on Elastic's scale (docs/PACKAGING.md).
+fn severity(s: ir::Severity) -> (&'static str, u32) {
+    match s {
+        ir::Severity::Informational => ("low", 10),
+        ir::Severity::Low => ("low", 21),
+        ir::Severity::Medium => ("medium", 47),
+        ir::Severity::High => ("high", 73),
+        ir::Severity::Critical => ("critical", 99),
+    }
+}
+
 pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> TargetPart {
     let (kind, language) = match rule.kind {
         ir::RuleKind::Single(_) | ir::RuleKind::Sequence { .. } => ("eql", "eql"),
@@ -32,7 +61,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     };
     ctx.query = ctx.queries.get(language).cloned().unwrap_or_default();
     ctx.language = language;
-    let index = crate::targets::elastic::indices(rule, mapping);
+    let index = super::query::indices(rule, mapping);
     if let (Some(s), ir::RuleKind::Sequence { .. }) = (&rule.suppress, &rule.kind) {
         let mut d = Diagnostic::error(
             &rule.file,
@@ -62,7 +91,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         }),
         _ => serde_json::Value::Null,
     };
-    let scale = severity_scale(rule.severity);
+    let (severity, risk_score) = severity(rule.severity);
     let maturity = match ctx.status.as_str() {
         "stable" | "test" => "production",
         "deprecated" => "deprecated",
@@ -70,8 +99,8 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     };
     Ok(json!({
         "type": kind,
-        "severity": scale.elastic,
-        "risk_score": scale.elastic_risk,
+        "severity": severity,
+        "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
         "from": format!("now-{}", ctx.lookback.text),
         "alert_suppression": suppression,
@@ -128,4 +157,21 @@ fn threat(ids: &[String]) -> serde_json::Value {
         }));
     }
     serde_json::Value::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_is_the_documented_one() {
+        for (_, s) in ir::Severity::ALL {
+            let (name, risk) = severity(s);
+            let row = crate::targets::documented_severity(s);
+            assert_eq!(
+                (row[4].as_str(), row[5].as_str()),
+                (name, risk.to_string().as_str())
+            );
+        }
+    }
 }

@@ -2,14 +2,41 @@
 //! correlation-search, notable and risk settings, a `<rule>_filter` macro per rule for local
 //! tuning, and the app packed as `detc.tgz`.
 
-use super::{File, Form, Output, RuleContext, TargetPart, severity_scale};
 use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
+use crate::render::{File, Form, Output, Package, RuleContext};
 use serde_json::json;
 use std::path::Path;
 
-pub(super) const OUTPUTS: [Output; 5] = [
+pub(super) static PACKAGE: Package = Package {
+    target: "splunk",
+    templates: &[
+        (
+            "app.conf.j2",
+            include_str!("../../../targets/splunk/app.conf.j2"),
+        ),
+        (
+            "savedsearches.conf.j2",
+            include_str!("../../../targets/splunk/savedsearches.conf.j2"),
+        ),
+        (
+            "macros.conf.j2",
+            include_str!("../../../targets/splunk/macros.conf.j2"),
+        ),
+        (
+            "default.meta.j2",
+            include_str!("../../../targets/splunk/default.meta.j2"),
+        ),
+        (
+            "README.j2",
+            include_str!("../../../targets/splunk/README.j2"),
+        ),
+    ],
+    outputs: &OUTPUTS,
+};
+
+const OUTPUTS: [Output; 5] = [
     out("app.conf.j2", "detc/default/app.conf"),
     out("savedsearches.conf.j2", "detc/default/savedsearches.conf"),
     out("macros.conf.j2", "detc/default/macros.conf"),
@@ -22,6 +49,21 @@ const fn out(template: &'static str, path: &'static str) -> Output {
         template,
         path,
         form: Form::Text,
+    }
+}
+
+/// Its part of a rule's template context, or why the rule cannot be deployed to it.
+type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
+
+/// Severity as Enterprise Security's notable severity, the `alert.severity` level
+/// (2 informational … 6 critical) and the risk score (docs/PACKAGING.md).
+fn severity(s: ir::Severity) -> (&'static str, u32, u32) {
+    match s {
+        ir::Severity::Informational => ("informational", 2, 10),
+        ir::Severity::Low => ("low", 3, 25),
+        ir::Severity::Medium => ("medium", 4, 50),
+        ir::Severity::High => ("high", 5, 75),
+        ir::Severity::Critical => ("critical", 6, 100),
     }
 }
 
@@ -56,21 +98,21 @@ pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
         );
         return Err(vec![d]);
     };
-    let scale = severity_scale(rule.severity);
+    let (severity, level, risk_score) = severity(rule.severity);
     let risk_objects: Vec<_> = ctx
         .fields
         .iter()
         .filter_map(|f| {
             risk_object_type(&f.name).map(|t| {
-                json!({"risk_object_field": f.column, "risk_object_type": t, "risk_score": scale.splunk_risk})
+                json!({"risk_object_field": f.column, "risk_object_type": t, "risk_score": risk_score})
             })
         })
         .collect();
     Ok(json!({
         "cron": cron,
-        "severity": scale.splunk,
-        "level": scale.splunk_level,
-        "risk_score": scale.splunk_risk,
+        "severity": severity,
+        "level": level,
+        "risk_score": risk_score,
         "risk_objects": risk_objects,
         "techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
         "tactics": rule.attack.iter().filter(|a| a.starts_with("TA")).collect::<Vec<_>>(),
@@ -153,6 +195,16 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn severity_is_the_documented_one() {
+        for (_, s) in crate::ir::Severity::ALL {
+            let (notable, level, risk) = super::severity(s);
+            let row = crate::targets::documented_severity(s);
+            assert_eq!(row[1], format!("{level} / {notable}"), "{}", s.as_str());
+            assert_eq!(row[2], risk.to_string(), "{}", s.as_str());
+        }
+    }
     use super::cron;
 
     #[test]

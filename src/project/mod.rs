@@ -1,37 +1,29 @@
 //! A tree of rules: find the `.det` files, parse them all, gather lists, check every rule,
 //! and catch what only the whole tree shows (duplicate names, ids and lists).
 
+mod package;
+
+pub use package::{check, contexts, package};
+
 use crate::base::diag::{self, Diagnostic};
 use crate::base::{Code, Span};
 use crate::check::{self, Context, ListEntry, Lists};
 use crate::ir;
+use crate::lower::Language;
 use crate::schema::{self, Mapping, Schema};
 use crate::syntax::{self, ast};
-use crate::targets::{self, Language, TargetName};
+use crate::targets::TargetName;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// The shipped schema and mappings, built into the binary so detc runs from any folder.
-const SHIPPED: [(&str, &str); 4] = [
-    (
-        "targets/schema.yaml",
-        include_str!("../targets/schema.yaml"),
-    ),
-    (
-        "targets/splunk.yaml",
-        include_str!("../targets/splunk.yaml"),
-    ),
-    (
-        "targets/sentinel.yaml",
-        include_str!("../targets/sentinel.yaml"),
-    ),
-    (
-        "targets/elastic.yaml",
-        include_str!("../targets/elastic.yaml"),
-    ),
-];
+/// The shipped schema, built into the binary so detc runs from any folder (each target
+/// ships its mapping the same way).
+const SCHEMA: (&str, &str) = (
+    "targets/schema.yaml",
+    include_str!("../../targets/schema.yaml"),
+);
 
 /// The schema and one mapping per target, and how Sigma files are read.
 #[derive(Debug, Clone)]
@@ -73,14 +65,15 @@ impl Config {
                     .with_hint("see the field family format at the top of targets/schema.yaml")
             })
         };
-        let mut schema: Schema = schema::from_yaml(SHIPPED[0].0, SHIPPED[0].1)?;
-        families(SHIPPED[0].0, schema.check_families())?;
+        let mut schema: Schema = schema::from_yaml(SCHEMA.0, SCHEMA.1)?;
+        families(SCHEMA.0, schema.check_families())?;
         let mut config = Config {
             schema: Schema::default(),
             mappings: BTreeMap::new(),
             sigma: SigmaSettings::default(),
         };
-        for (file, text) in &SHIPPED[1..] {
+        for target in TargetName::ALL {
+            let (file, text) = target.target().mapping();
             let m: Mapping = schema::from_yaml(file, text)?;
             families(file, m.check_families())?;
             config.mappings.insert(target_of(&m, file)?, m);
@@ -122,7 +115,7 @@ fn target_of(m: &Mapping, file: &str) -> Result<TargetName, Diagnostic> {
                 Code::E0502,
                 format!("unknown target `{}`", m.target),
             )
-            .with_hint("`target:` is one of splunk, sentinel, elastic")
+            .with_hint(format!("`target:` is one of {}", TargetName::list()))
         })
 }
 
@@ -550,8 +543,10 @@ pub fn compile(
                 .iter()
                 .filter(|t| rule.deploys_to(t.as_str()))
                 .map(move |&t| {
-                    let queries = targets::compile(t, rule, &config.mappings[&t])
-                        .map_err(|e| e.into_diagnostic(rule, t))?;
+                    let queries = t
+                        .target()
+                        .compile(rule, &config.mappings[&t])
+                        .map_err(|e| e.into_diagnostic(rule, t.as_str()))?;
                     Ok(queries
                         .into_iter()
                         .map(|c| Output {
@@ -560,7 +555,7 @@ pub fn compile(
                             target: t,
                             language: c.language,
                             query: c.query,
-                            note: targets::note(t, rule, &config.mappings[&t]),
+                            note: t.target().note(rule, &config.mappings[&t]),
                         })
                         .collect())
                 })

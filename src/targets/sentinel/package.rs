@@ -3,15 +3,30 @@
 //! Azure-Sentinel repository's YAML form. A rule that breaks one of Microsoft's documented
 //! limits for scheduled rules is an error here, so `detc check` reports it.
 
-use super::{Form, Output, RuleContext, TargetPart, severity_scale};
 use crate::base::diag::Diagnostic;
 use crate::base::{Code, Span};
 use crate::ir;
+use crate::lower::source_mapping;
+use crate::render::{Form, Output, Package, Period, RuleContext};
 use crate::schema::Mapping;
-use crate::targets::{TargetName, sentinel, source_mapping};
 use serde_json::json;
 
-pub(super) const OUTPUTS: [Output; 3] = [
+pub(super) static PACKAGE: Package = Package {
+    target: "sentinel",
+    templates: &[
+        (
+            "arm.json.j2",
+            include_str!("../../../targets/sentinel/arm.json.j2"),
+        ),
+        (
+            "rule.yaml.j2",
+            include_str!("../../../targets/sentinel/rule.yaml.j2"),
+        ),
+    ],
+    outputs: &OUTPUTS,
+};
+
+const OUTPUTS: [Output; 3] = [
     Output {
         template: "arm.json.j2",
         path: "arm/{rule}.json",
@@ -31,6 +46,19 @@ pub(super) const OUTPUTS: [Output; 3] = [
 
 // Microsoft's limits for scheduled analytics rules (Azure-Sentinel's template schema tests,
 // ScheduledTemplateInternalModel.cs; learn.microsoft.com, "Create a scheduled analytics rule").
+/// Its part of a rule's template context, or why the rule cannot be deployed to it.
+type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
+
+/// Severity on Sentinel's scale, which has no level above High (docs/PACKAGING.md).
+fn severity(s: ir::Severity) -> &'static str {
+    match s {
+        ir::Severity::Informational => "Informational",
+        ir::Severity::Low => "Low",
+        ir::Severity::Medium => "Medium",
+        ir::Severity::High | ir::Severity::Critical => "High",
+    }
+}
+
 const MAX_QUERY: usize = 10_000;
 const MIN_PERIOD: u64 = 300;
 const MAX_PERIOD: u64 = 14 * 86_400;
@@ -68,8 +96,8 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     let mut query = ctx.queries.get("kql").cloned().unwrap_or_default();
     if let ir::RuleKind::Single(q) = &rule.kind {
         let extend = source_mapping(mapping, q)
-            .and_then(|src| sentinel::alert_columns(&rule.fields, src, &q.source))
-            .map_err(|e| vec![e.into_diagnostic(rule, TargetName::Sentinel)])?;
+            .and_then(|src| super::query::alert_columns(&rule.fields, src, &q.source))
+            .map_err(|e| vec![e.into_diagnostic(rule, "sentinel")])?;
         query.push_str(&extend);
     }
     ctx.query = query;
@@ -197,10 +225,10 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         .collect();
     let (tactics, techniques, subtechniques) = attack(&rule.attack);
     Ok(json!({
-        "severity": severity_scale(rule.severity).sentinel,
-        "query_frequency": super::Span::of(frequency),
-        "query_period": super::Span::of(period),
-        "grouping_lookback": super::Span::of(period.min(MAX_GROUPING)),
+        "severity": severity(rule.severity),
+        "query_frequency": Period::of(frequency),
+        "query_period": Period::of(period),
+        "grouping_lookback": Period::of(period.min(MAX_GROUPING)),
         "entity_mappings": entities,
         "custom_details": custom,
         "tactics": tactics,
@@ -271,6 +299,14 @@ fn custom_details(fields: &[&str]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn severity_is_the_documented_one() {
+        for (_, s) in crate::ir::Severity::ALL {
+            let row = crate::targets::documented_severity(s);
+            assert!(row[3].starts_with(super::severity(s)), "{}", s.as_str());
+        }
+    }
     use super::custom_details;
 
     #[test]

@@ -10,13 +10,13 @@
 //! substring) test is `RLIKE`, and `NOT COALESCE(test, FALSE)` keeps a null from hiding
 //! an event from a negated test.
 
-use super::{
-    CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
-    join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
-};
 use crate::base::{Case, Code, Span, Wildcard};
 use crate::ir;
 use crate::ir::{Aggregate, Atom, FieldType, Query, Scalar, Test};
+use crate::lower::{
+    CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
+    join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
+};
 use crate::pattern::Regex;
 use crate::schema::{FilterScalar, Mapping, SourceMapping};
 use std::fmt::Write as _;

@@ -3,8 +3,8 @@
 //! `Authorization: ApiKey <key>`; every request carries `kbn-xsrf`. The rule bodies are
 //! the lines of the package's `rules.ndjson`.
 
-use super::http::{Client, HttpError, Options, Request, form_encode, path_segment};
-use super::{
+use crate::deploy::http::{Client, HttpError, Options, Request, form_encode, path_segment};
+use crate::deploy::{
     Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
 };
 use crate::render::File;

@@ -40,14 +40,14 @@
 //! - **First seen**: over the last L + S (S = schedule, default 1h), the earliest time of
 //!   each (keys, F), reported when it falls in the last S.
 
-use super::{
+use crate::base::{Case, Cidr, Code};
+use crate::ir;
+use crate::ir::{Atom, FieldType, Query, Scalar, Test};
+use crate::lower::{
     CompileError, Compiled, Language, Result, computed_fields, field_name, fields_read,
     fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
     source_mapping, steps_apart,
 };
-use crate::base::{Case, Cidr, Code};
-use crate::ir;
-use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
 use std::collections::BTreeSet;
