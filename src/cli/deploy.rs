@@ -1,0 +1,139 @@
+//! `detc deploy` and `detc diff`: one target's package against what its SIEM holds.
+
+use super::common::{exit, load_checked, print_json};
+use super::{Connection, Format, Input, target_name};
+use detc::deploy;
+use detc::project;
+use detc::targets::TargetName;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    input: Input,
+    #[arg(long, value_parser = target_name())]
+    target: TargetName,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also delete rules detc deployed earlier that the package no longer has.
+    #[arg(long)]
+    prune: bool,
+    /// `json` prints the plan and the outcome as one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DiffArgs {
+    #[command(flatten)]
+    input: Input,
+    #[arg(long, value_parser = target_name())]
+    target: TargetName,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+pub(crate) fn run(
+    Args {
+        input,
+        target,
+        dry_run,
+        prune,
+        format,
+        connection,
+    }: Args,
+) -> anyhow::Result<ExitCode> {
+    let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+    sync(&input, target, mode, prune, format, &connection)
+}
+
+pub(crate) fn diff(
+    DiffArgs {
+        input,
+        target,
+        format,
+        connection,
+    }: DiffArgs,
+) -> anyhow::Result<ExitCode> {
+    sync(&input, target, Mode::Diff, false, format, &connection)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Apply,
+    DryRun,
+    Diff,
+}
+
+/// `deploy` and `diff`: render the target's package, read what the SIEM holds, plan, and
+/// (deploy) apply. Exit status: 0 done (diff: no drift); 1 rule errors, a failed change (diff:
+/// drift); 2 a missing setting or a SIEM that cannot be read.
+fn sync(
+    input: &Input,
+    target: TargetName,
+    mode: Mode,
+    prune: bool,
+    format: Format,
+    conn: &Connection,
+) -> anyhow::Result<ExitCode> {
+    let (project, config) = match load_checked(input, "deployed")? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let (rules, _) = project::contexts(&project, &config, target);
+    let files = project::package(target, &rules, conn.templates.as_deref())?;
+    let usage = |message: String| {
+        eprintln!("error: {}: {message}", target.as_str());
+        Ok(ExitCode::from(2))
+    };
+    let settings = match &conn.config {
+        Some(path) => match deploy::load_config(path) {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        },
+        None => Default::default(),
+    };
+    let options = deploy::http::Options {
+        timeout: std::time::Duration::from_secs(conn.timeout.max(1)),
+        retries: conn.retries,
+        backoff: std::time::Duration::from_millis(conn.backoff),
+        ca_cert: conn.ca_cert.clone(),
+        deadline: (conn.deadline > 0).then(|| std::time::Duration::from_secs(conn.deadline)),
+        ..Default::default()
+    };
+    let mut siem = match target.target().connect(&settings, options) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let desired = match siem.desired(&files) {
+        Ok(d) => d,
+        Err(e) => return usage(e),
+    };
+    let remote = match siem.deployed() {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot read what the SIEM holds: {e}")),
+    };
+    let plan = deploy::plan(target.as_str(), &desired, &remote, prune);
+    let outcome = (mode == Mode::Apply).then(|| deploy::apply(siem.as_mut(), &plan));
+    match format {
+        Format::Json => print_json(&serde_json::json!({ "plan": plan, "report": outcome }))?,
+        Format::Text => {
+            let mut stdout = std::io::stdout().lock();
+            write!(stdout, "{}", plan.text())?;
+            if let Some(r) = &outcome {
+                write!(stdout, "{}", r.text())?;
+            }
+        }
+    }
+    Ok(match (mode, outcome) {
+        (Mode::Diff, _) => exit(usize::from(plan.drifted())),
+        (_, Some(r)) => exit(usize::from(!r.ok())),
+        (_, None) => ExitCode::SUCCESS,
+    })
+}

@@ -1,0 +1,148 @@
+//! The arguments (clap) and the dispatch to one module per command, whose `run` holds the
+//! command's body; `common` holds what several commands share (loading a project, printing
+//! diagnostics, exit statuses, atomic writes).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use detc::targets::TargetName;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod check;
+mod common;
+mod compile;
+mod coverage;
+mod deploy;
+mod docs;
+mod fmt;
+mod hunt;
+mod import;
+mod package;
+mod test;
+
+/// Detection rules as code: check them like a compiler, compile them to SPL, KQL, EQL and ES|QL.
+#[derive(Parser)]
+#[command(name = "detc", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check rules without writing anything (for pre-commit hooks).
+    Check(check::Args),
+    /// Compile rules into build/<target>/<rule>.<ext>, or print them as JSON.
+    Compile(compile::Args),
+    /// Render what each SIEM imports into dist/<target>/: a Splunk app (and its .tgz), Sentinel
+    /// ARM templates and repository YAML, Kibana import NDJSON and detection-rules TOML.
+    Package(package::Args),
+    /// Push the package of one target to its SIEM: plan (create / update / unchanged /
+    /// delete), then apply. Connection settings come from the environment (and `--config`).
+    Deploy(deploy::Args),
+    /// Report drift between a SIEM and the repository: exit 0 when they agree, 1 when not.
+    Diff(deploy::DiffArgs),
+    /// Run every rule's test cases locally (inline `test` blocks and NDJSON case files).
+    Test(test::Args),
+    /// Stream NDJSON events through the rules; write the matches as NDJSON to stdout.
+    Hunt(hunt::Args),
+    /// Write a Markdown catalog of the rules: index.md (by stage, by ATT&CK id) and rules/<rule>.md.
+    Docs(docs::Args),
+    /// Rewrite rule files in the canonical layout, comments kept (`--check`: only list them).
+    Fmt(fmt::Args),
+    /// Convert rules of another format into `.det` files (`detc import sigma PATH...`).
+    Import(import::Args),
+    /// Write a MITRE ATT&CK Navigator layer (JSON) of the techniques the rules cover.
+    Coverage(coverage::Args),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Input {
+    /// Rule files or folders; `detections/` by default.
+    paths: Vec<PathBuf>,
+    /// A mapping file that overrides the shipped one for its target (repeatable).
+    #[arg(long)]
+    mapping: Vec<PathBuf>,
+    /// A schema file whose sources and fields are added to the shipped schema (repeatable).
+    #[arg(long)]
+    schema: Vec<PathBuf>,
+    /// A Sigma mapping file (logsources and fields, as targets/sigma.yaml) tried before the
+    /// shipped one, for the `.yml`/`.yaml` Sigma rules among the paths.
+    #[arg(long, value_name = "FILE")]
+    sigma_mapping: Option<PathBuf>,
+    /// Keep Sigma's name for a field the Sigma mapping does not know (the same name on every
+    /// target) instead of refusing the rule.
+    #[arg(long)]
+    sigma_keep_names: bool,
+    /// Values for Sigma's `expand` placeholders: YAML `name: [value, ...]`.
+    #[arg(long, value_name = "FILE")]
+    sigma_placeholders: Option<PathBuf>,
+}
+
+/// How `deploy` and `diff` reach a SIEM.
+#[derive(clap::Args)]
+pub(crate) struct Connection {
+    /// A YAML file of non-secret settings (`SPLUNK_URL: https://…`); the environment wins.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Trust the root certificates in this PEM file instead of the public ones (a private CA).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Seconds before a request is given up (then retried).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Retries of a request after 429, 5xx or a dropped connection.
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+    /// Seconds the whole run may take: past it no request is sent and no retry waits, and
+    /// the run stops with an error (0: no deadline).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    deadline: u64,
+    /// The first wait before a retry, in milliseconds; each retry doubles it, plus jitter
+    /// (a 429's `Retry-After` wins).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    backoff: u64,
+    /// Templates that override the shipped ones, as for `package`.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+/// `--target`: one of the targets' names, listed in `--help` (clap stays out of the library).
+fn target_name() -> impl clap::builder::TypedValueParser<Value = TargetName> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(TargetName::ALL.map(TargetName::as_str))
+        .map(|name| name.parse().expect("a listed target name parses"))
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Package(args) => package::run(args),
+        Command::Deploy(args) => deploy::run(args),
+        Command::Diff(args) => deploy::diff(args),
+        Command::Test(args) => test::run(args),
+        Command::Hunt(args) => hunt::run(args),
+        Command::Docs(args) => docs::run(args),
+        Command::Fmt(args) => fmt::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Coverage(args) => coverage::run(args),
+    }
+}
+
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            })
+            == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
