@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""The crate's module import graph: every `crate::` (and `super::`) edge between the
-modules of src/, and the cycles among them (issue 17: the flow must run one way).
+"""The library's module import graph: every `crate::` (and `super::`) edge between the
+modules of src/, checked against the layers of ARCHITECTURE.md: an edge may run to the
+same layer or down, never up, and no modules may form a cycle. CI runs it (.ci/run).
 
-    scripts/layers.py            # the cycles, largest first; exit 1 when there is one
+    scripts/layers.py            # check: exit 1 on a cycle, an upward edge or a module
+                                 # missing from LAYERS, each printed with its line
     scripts/layers.py --edges    # every edge `from -> to` (with the first line that makes it)
 
-A module is a top-level file or folder of src/ (`syntax`, `targets`, `deploy`, ...): the
-layers. Each edge of a cycle is printed with the first line that makes it.
+A module is a top-level file or folder of src/ (`syntax`, `targets`, `deploy`, ...). The
+binary (main.rs, cli/) is above every layer and imports the library as `detc::`, so it is
+not part of this graph. Test modules (`#[cfg(test)] mod tests`) may build fixtures with
+any layer and are not read.
 Needs only python3 (stdlib).
 """
 
@@ -18,6 +22,21 @@ import sys
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 PATH = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 GROUP = re.compile(r"\b(crate|super)::\{([^}]*)\}")
+
+
+# Bottom to top (ARCHITECTURE.md draws the same table).
+LAYERS = [
+    ["base"],
+    ["syntax", "pattern", "attack"],
+    ["ir"],
+    ["schema"],
+    ["check", "sigma", "eval", "lower"],
+    ["render", "deploy"],
+    ["targets"],
+    ["project"],
+    ["testing", "hunt", "catalog", "import"],
+]
+BINARY = ("main.rs", "cli")
 
 
 def module_of(path: str) -> str:
@@ -34,6 +53,8 @@ def modules() -> dict[str, list[str]]:
         for f in sorted(files):
             if f.endswith(".rs"):
                 path = os.path.join(root, f)
+                if os.path.relpath(path, SRC).split(os.sep)[0] in BINARY:
+                    continue
                 out.setdefault(module_of(path), []).append(path)
     return out
 
@@ -51,7 +72,10 @@ def edges() -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for mod, files in mods.items():
         for path in files:
-            for n, line in enumerate(open(path, encoding="utf-8"), 1):
+            lines = open(path, encoding="utf-8").read().split("\n")
+            for n, line in enumerate(lines, 1):
+                if line.startswith("#[cfg(test)]") and lines[n:n + 1] == ["mod tests {"]:
+                    break
                 code = line.split("//", 1)[0]
                 found = [(k, p.strip(":").split("::")) for k, p in PATH.findall(code)]
                 for kind, group in GROUP.findall(code):
@@ -120,8 +144,20 @@ def main() -> int:
         for (a, b), where in sorted(e.items()):
             if a in members and b in members:
                 print(f"    {a} -> {b}  ({where})")
-    print(f"{len(e)} edges, {len(found)} cycles")
-    return 1 if found else 0
+    layer = {m: i for i, names in enumerate(LAYERS) for m in names}
+    known = {m for pair in e for m in pair} | set(modules())
+    missing = sorted(known - set(layer) - {"crate"})
+    for m in missing:
+        print(f"module `{m}` is in no layer: add it to LAYERS and ARCHITECTURE.md")
+    upward = [
+        (a, b, where)
+        for (a, b), where in sorted(e.items())
+        if a in layer and b in layer and layer[b] > layer[a]
+    ]
+    for a, b, where in upward:
+        print(f"upward edge {a} (layer {layer[a]}) -> {b} (layer {layer[b]})  ({where})")
+    print(f"{len(e)} edges, {len(found)} cycles, {len(upward)} upward edges")
+    return 1 if found or upward or missing else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ mod correlate;
 mod time;
 
 pub use correlate::{Alert, Correlation, Correlator, Fit, State, named_source};
-pub use time::{event_time, parse_rfc3339};
+pub use time::{TimeError, event_time, parse_rfc3339};
 
 /// A rule prepared for evaluation: lowered values, compiled regexes.
 #[derive(Debug)]

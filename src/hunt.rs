@@ -142,7 +142,7 @@ enum Verdict {
 /// An event that meets a query (step) of some correlation rule.
 struct Correlating {
     event: Value,
-    time: Result<i64, String>,
+    time: Result<i64, eval::TimeError>,
     /// (correlation rule index, what it meets).
     fits: Vec<(usize, Fit)>,
 }

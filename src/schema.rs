@@ -60,13 +60,26 @@ impl Schema {
     }
 
     /// Every family key is `prefix.*` with a plain field name as prefix.
-    pub fn check_families(&self) -> Result<(), String> {
+    pub fn check_families(&self) -> Result<(), FamilyError> {
         for (name, src) in &self.sources {
             for key in src.fields.keys() {
-                check_family_key(key).map_err(|e| format!("source `{name}`: {e}"))?;
+                check_family_key(key).map_err(|e| FamilyError(format!("source `{name}`: {e}")))?;
             }
         }
         Ok(())
+    }
+}
+
+/// A field family written wrong in a schema or mapping file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FamilyError(pub String);
+
+impl FamilyError {
+    /// The Diagnostic of the file that writes it.
+    pub fn into_diagnostic(self, file: &str) -> Diagnostic {
+        Diagnostic::error(file, Span::default(), Code::E0501, self.0)
+            .with_hint("see the field family format at the top of targets/schema.yaml")
     }
 }
 
@@ -323,10 +336,10 @@ pub const MEMBER: &str = "{*}";
 
 impl Mapping {
     /// The family rules of every source (see [`SourceMapping::field`]).
-    pub fn check_families(&self) -> Result<(), String> {
+    pub fn check_families(&self) -> Result<(), FamilyError> {
         for (name, src) in &self.sources {
             src.check_families()
-                .map_err(|e| format!("source `{name}`: {e}"))?;
+                .map_err(|e| FamilyError(format!("source `{name}`: {e}")))?;
         }
         Ok(())
     }
@@ -481,7 +494,7 @@ mod tests {
             )
             .unwrap();
             let err = s.check_families().unwrap_err();
-            assert!(err.contains("prefix.*"), "{key}: {err}");
+            assert!(err.0.contains("prefix.*"), "{key}: {err}");
         }
     }
 
@@ -513,7 +526,7 @@ mod tests {
             ("    extend: {'*_*': 'f({*})'}\n", "{*}"),
         ] {
             let err = mapping(yaml).check_families().unwrap_err();
-            assert!(err.contains(needle), "{yaml}: {err}");
+            assert!(err.0.contains(needle), "{yaml}: {err}");
         }
         mapping("    fields: {a.*: '*_'}\n    extend: {'*_': 'f({*})'}\n")
             .check_families()
@@ -550,7 +563,7 @@ mod tests {
         let err = mapping("    fields: {a: A}\n    enrichment: {b: what}\n")
             .check_families()
             .unwrap_err();
-        assert!(err.contains("enrichment `b`"), "{err}");
+        assert!(err.0.contains("enrichment `b`"), "{err}");
     }
 
     #[test]

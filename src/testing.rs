@@ -315,7 +315,7 @@ fn run_stream(
         if !event.is_object() {
             return Err((Some(line), "not a JSON object".into()));
         }
-        let time = eval::event_time(&event).map_err(|e| (Some(line), e))?;
+        let time = eval::event_time(&event).map_err(|e| (Some(line), e.to_string()))?;
         events.push((time, line, event));
     }
     if events.is_empty() {

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use detc::base::Code;
 use detc::base::diag::{self, Diagnostic, Severity};
 use detc::project::{self, Config, Project};
+use detc::sigma::SettingsError;
 use detc::targets::TargetName;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,16 +57,16 @@ pub(crate) fn load(
 }
 
 /// The Sigma flags of `input`, into `config`.
-pub(crate) fn sigma_settings(input: &Input, config: &mut Config) -> Result<(), String> {
+pub(crate) fn sigma_settings(input: &Input, config: &mut Config) -> Result<(), SettingsError> {
     if let Some(path) = &input.sigma_mapping {
         config.sigma.mapping = Some(detc::sigma::SigmaMapping::load(Some(path))?);
     }
     config.sigma.keep_names = input.sigma_keep_names;
     if let Some(path) = &input.sigma_placeholders {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--sigma-placeholders {}: {e}", path.display()))?;
+            .map_err(|e| SettingsError(format!("--sigma-placeholders {}: {e}", path.display())))?;
         let values = detc::sigma::load_placeholders(&text)
-            .map_err(|e| format!("--sigma-placeholders {}: {e}", path.display()))?;
+            .map_err(|e| SettingsError(format!("--sigma-placeholders {}: {e}", path.display())))?;
         config.sigma.placeholders = Some(values);
     }
     Ok(())

@@ -95,7 +95,7 @@ fn sync(
     let settings = match &conn.config {
         Some(path) => match deploy::load_config(path) {
             Ok(c) => c,
-            Err(e) => return usage(e),
+            Err(e) => return usage(e.to_string()),
         },
         None => Default::default(),
     };
@@ -109,11 +109,11 @@ fn sync(
     };
     let mut siem = match target.target().connect(&settings, options) {
         Ok(s) => s,
-        Err(e) => return usage(e),
+        Err(e) => return usage(e.to_string()),
     };
     let desired = match siem.desired(&files) {
         Ok(d) => d,
-        Err(e) => return usage(e),
+        Err(e) => return usage(e.to_string()),
     };
     let remote = match siem.deployed() {
         Ok(r) => r,

@@ -2,6 +2,7 @@
 //! a timeout on every request, retries with exponential backoff and jitter on 429 (honouring
 //! `Retry-After`), 5xx and dropped connections, and no secret in any error it returns.
 
+use super::DeployError;
 use std::path::Path;
 use std::time::Duration;
 use ureq::Agent;
@@ -83,8 +84,9 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_str(&self.body).map_err(|e| format!("the answer is not JSON: {e}"))
+    pub fn json(&self) -> Result<serde_json::Value, DeployError> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| DeployError::Answer(format!("the answer is not JSON: {e}")))
     }
 }
 
@@ -228,10 +230,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(options: Options, secrets: Vec<String>) -> Result<Client, String> {
+    pub fn new(options: Options, secrets: Vec<String>) -> Result<Client, DeployError> {
         let mut tls = TlsConfig::builder();
         if let Some(path) = &options.ca_cert {
-            tls = tls.root_certs(RootCerts::new_with_certs(&read_ca(path)?));
+            let certs = read_ca(path).map_err(DeployError::Setting)?;
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
         }
         let agent: Agent = Agent::config_builder()
             .timeout_global(Some(options.timeout))

@@ -10,6 +10,8 @@
 
 pub mod http;
 
+use http::HttpError;
+
 use crate::render::File;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +39,26 @@ pub fn is_marked(description: &str, key: &str) -> bool {
 /// The most pages one listing reads (a million objects at 100 a page).
 pub const MAX_PAGES: usize = 10_000;
 
+/// Why a deployment step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A setting is missing or invalid: nothing was sent (a usage error).
+    #[error("{0}")]
+    Setting(String),
+    /// The SIEM could not be reached, or refused a request.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Signing in to the SIEM's identity provider failed.
+    #[error("{0}")]
+    SignIn(String),
+    /// The SIEM answered what its API does not: not JSON, paging that does not advance.
+    #[error("{0}")]
+    Answer(String),
+    /// The package lacks a file the target writes, or holds one it cannot read.
+    #[error("{0}")]
+    Package(String),
+}
+
 /// What one listing has read: a page must bring only keys not seen before (a server that
 /// repeats a page, or links back to one, would list forever), and there are at most
 /// [`MAX_PAGES`] pages.
@@ -52,19 +74,19 @@ impl Listing {
         &mut self,
         what: &str,
         keys: impl IntoIterator<Item = &'k str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeployError> {
         self.pages += 1;
         if self.pages > MAX_PAGES {
-            return Err(format!(
+            return Err(DeployError::Answer(format!(
                 "{what}: still listing after {MAX_PAGES} pages; the server's paging does not end"
-            ));
+            )));
         }
         for key in keys {
             if !self.keys.insert(key.to_string()) {
-                return Err(format!(
+                return Err(DeployError::Answer(format!(
                     "{what}: page {} repeats `{key}`, already listed; the server's paging does not advance",
                     self.pages
-                ));
+                )));
             }
         }
         Ok(())
@@ -360,11 +382,11 @@ impl Report {
 /// A SIEM detc deploys to.
 pub trait Siem {
     /// The rules the package says the SIEM should hold.
-    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String>;
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, DeployError>;
     /// What the SIEM holds (in detc's namespace: app, workspace, space).
-    fn deployed(&mut self) -> Result<Vec<Remote>, String>;
+    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError>;
     /// Apply one create, update or delete.
-    fn apply(&mut self, change: &Change) -> Result<(), String>;
+    fn apply(&mut self, change: &Change) -> Result<(), DeployError>;
 }
 
 /// Apply the changes of a plan in order; stop at the first that fails for good.
@@ -385,7 +407,7 @@ pub fn apply(siem: &mut dyn Siem, plan: &Plan) -> Report {
             Err(error) => {
                 report.failed = Some(Failed {
                     change: change.clone(),
-                    error,
+                    error: error.to_string(),
                 });
                 break;
             }
@@ -400,24 +422,26 @@ pub const SECRETS: [&str; 3] = ["SPLUNK_TOKEN", "AZURE_CLIENT_SECRET", "KIBANA_A
 
 /// A `--config` file: a YAML map of the same names as the environment variables
 /// (`SPLUNK_URL: https://…`), without secrets.
-pub fn load_config(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
-    let (config, _): (BTreeMap<String, String>, _) =
-        crate::schema::load(path).map_err(|d| format!("{}: {}", d.file, d.message))?;
+pub fn load_config(path: &std::path::Path) -> Result<BTreeMap<String, String>, DeployError> {
+    let (config, _): (BTreeMap<String, String>, _) = crate::schema::load(path)
+        .map_err(|d| DeployError::Setting(format!("{}: {}", d.file, d.message)))?;
     if let Some(key) = config.keys().find(|k| SECRETS.contains(&k.as_str())) {
-        return Err(format!(
+        return Err(DeployError::Setting(format!(
             "{}: `{key}` is a secret; set it in the environment (your CI's secret store), \
              never in a file",
             path.display()
-        ));
+        )));
     }
     Ok(config)
 }
 
 /// A value from the environment, or why it is missing.
-pub fn env(name: &str) -> Result<String, String> {
+pub fn env(name: &str) -> Result<String, DeployError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        _ => Err(format!("set {name} in the environment")),
+        _ => Err(DeployError::Setting(format!(
+            "set {name} in the environment"
+        ))),
     }
 }
 
@@ -426,7 +450,7 @@ pub fn setting(
     config: &BTreeMap<String, String>,
     name: &str,
     default: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, DeployError> {
     env(name)
         .or_else(|e| config.get(name).cloned().ok_or(e))
         .or_else(|e| default.map(str::to_string).ok_or(e))
@@ -435,7 +459,11 @@ pub fn setting(
 /// A base URL: https, or http to this machine only (tests, local proxies); no trailing `/`.
 /// The host is the parsed URL's, so `http://127.0.0.1.invalid` or `http://127.0.0.1@host`
 /// is not this machine; credentials in the URL are refused (they would be logged).
-pub fn base_url(name: &str, url: &str) -> Result<String, String> {
+pub fn base_url(name: &str, url: &str) -> Result<String, DeployError> {
+    base_url_checked(name, url).map_err(DeployError::Setting)
+}
+
+fn base_url_checked(name: &str, url: &str) -> Result<String, String> {
     let url = url.trim_end_matches('/');
     let uri: ureq::http::Uri = url
         .parse()
@@ -544,8 +572,8 @@ mod tests {
         assert!(!is_marked(&mark("A rule.", "r1"), "r1-copy"));
         assert!(base_url("X", "http://example.com").is_err());
         assert_eq!(
-            base_url("X", "http://127.0.0.1:9/").as_deref(),
-            Ok("http://127.0.0.1:9")
+            base_url("X", "http://127.0.0.1:9/").ok().as_deref(),
+            Some("http://127.0.0.1:9")
         );
         assert!(base_url("X", "https://siem:8089").is_ok());
         assert!(base_url("X", "https://kibana.example/base/path/").is_ok());
@@ -554,7 +582,7 @@ mod tests {
             "http://[::1]:9",
             "http://127.0.0.2",
         ] {
-            assert_eq!(base_url("X", local).as_deref(), Ok(local), "{local}");
+            assert_eq!(base_url("X", local).ok().as_deref(), Some(local), "{local}");
         }
         // The host decides, not the text's prefix.
         for remote in [

@@ -2,16 +2,28 @@
 
 use serde_json::Value;
 
+/// Why an event has no time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("no @timestamp")]
+    Missing,
+    #[error("@timestamp {0:?} is not RFC 3339 date-time text")]
+    NotRfc3339(String),
+    #[error("@timestamp {0} is not epoch milliseconds")]
+    NotEpochMillis(serde_json::Number),
+    #[error("@timestamp {0} is neither text nor a number")]
+    NotTextOrNumber(Value),
+}
+
 /// An event's time in epoch milliseconds: its first `@timestamp` value, RFC 3339 text
 /// (`2026-11-25T10:00:00Z`, an offset, fractional seconds) or a number of epoch
 /// milliseconds. The error says why there is none.
-pub fn event_time(event: &Value) -> Result<i64, String> {
+pub fn event_time(event: &Value) -> Result<i64, TimeError> {
     let Some(v) = super::values(event, "@timestamp").into_iter().next() else {
-        return Err("no @timestamp".into());
+        return Err(TimeError::Missing);
     };
     match v {
-        Value::String(s) => parse_rfc3339(s)
-            .ok_or_else(|| format!("@timestamp {s:?} is not RFC 3339 date-time text")),
+        Value::String(s) => parse_rfc3339(s).ok_or_else(|| TimeError::NotRfc3339(s.clone())),
         Value::Number(n) => n
             .as_i64()
             .or_else(|| {
@@ -19,8 +31,8 @@ pub fn event_time(event: &Value) -> Result<i64, String> {
                     .filter(|x| x.is_finite() && x.abs() < 9.0e15)
                     .map(|x| x.floor() as i64)
             })
-            .ok_or_else(|| format!("@timestamp {n} is not epoch milliseconds")),
-        other => Err(format!("@timestamp {other} is neither text nor a number")),
+            .ok_or_else(|| TimeError::NotEpochMillis(n.clone())),
+        other => Err(TimeError::NotTextOrNumber(other.clone())),
     }
 }
 

@@ -58,15 +58,10 @@ impl SigmaSettings {
 impl Config {
     /// The shipped data, overlaid with the user's `--schema` and `--mapping` files in order.
     pub fn load(schemas: &[PathBuf], mappings: &[PathBuf]) -> Result<Config, Diagnostic> {
-        // A family written wrong is an error of the file that writes it.
-        let families = |file: &str, checked: Result<(), String>| {
-            checked.map_err(|e| {
-                Diagnostic::error(file, Span::default(), Code::E0501, e)
-                    .with_hint("see the field family format at the top of targets/schema.yaml")
-            })
-        };
         let mut schema: Schema = schema::from_yaml(SCHEMA.0, SCHEMA.1)?;
-        families(SCHEMA.0, schema.check_families())?;
+        schema
+            .check_families()
+            .map_err(|e| e.into_diagnostic(SCHEMA.0))?;
         let mut config = Config {
             schema: Schema::default(),
             mappings: BTreeMap::new(),
@@ -75,12 +70,14 @@ impl Config {
         for target in TargetName::ALL {
             let (file, text) = target.target().mapping();
             let m: Mapping = schema::from_yaml(file, text)?;
-            families(file, m.check_families())?;
+            m.check_families().map_err(|e| e.into_diagnostic(file))?;
             config.mappings.insert(target_of(&m, file)?, m);
         }
         for path in schemas {
             let (extra, _): (Schema, _) = schema::load(path)?;
-            families(&path.display().to_string(), extra.check_families())?;
+            extra
+                .check_families()
+                .map_err(|e| e.into_diagnostic(&path.display().to_string()))?;
             for (name, src) in extra.sources {
                 match schema.sources.get_mut(&name) {
                     Some(ours) => ours.fields.extend(src.fields),
@@ -93,7 +90,7 @@ impl Config {
         for path in mappings {
             let (m, _): (Mapping, _) = schema::load(path)?;
             let file = path.display().to_string();
-            families(&file, m.check_families())?;
+            m.check_families().map_err(|e| e.into_diagnostic(&file))?;
             let target = target_of(&m, &file)?;
             if let Some(ours) = config.mappings.get_mut(&target) {
                 ours.merge(m);
@@ -299,9 +296,12 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     }
 
     if let Err(e) = keep_sigma_names(config, &declares) {
-        project
-            .diagnostics
-            .push(Diagnostic::error("sigma", Span::default(), Code::E0701, e));
+        project.diagnostics.push(Diagnostic::error(
+            "sigma",
+            Span::default(),
+            Code::E0701,
+            e.to_string(),
+        ));
     }
     let config = &*config;
     let (lists, list_diags) = gather_lists(&project, &parsed);
@@ -442,7 +442,7 @@ fn sigma_file(
 fn keep_sigma_names(
     config: &mut Config,
     declares: &[crate::sigma::Declares],
-) -> Result<(), String> {
+) -> Result<(), crate::sigma::TypeConflict> {
     if declares.iter().all(|d| d.is_empty()) {
         return Ok(());
     }

@@ -182,8 +182,17 @@ impl Parser {
     }
 }
 
+/// Why a condition string is not one detc reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConditionError(pub String);
+
 /// Parse one condition string.
-pub fn parse(s: &str) -> Result<Cond, String> {
+pub fn parse(s: &str) -> Result<Cond, ConditionError> {
+    parse_tokens(s).map_err(ConditionError)
+}
+
+fn parse_tokens(s: &str) -> Result<Cond, String> {
     let toks = lex(s)?;
     if toks.len() > MAX_TOKENS {
         return Err(format!("the condition has more than {MAX_TOKENS} tokens"));
@@ -287,14 +296,15 @@ mod tests {
         assert!(
             parse("sel | count() > 5")
                 .unwrap_err()
+                .0
                 .contains("Sigma 1.x")
         );
         assert!(parse("(a or b").is_err());
         assert!(parse("a b").is_err());
         assert!(parse("a and").is_err());
         assert!(parse("").is_err());
-        assert!(parse(&"(".repeat(200)).unwrap_err().contains("deeper"));
-        assert!(parse(&"not ".repeat(200)).unwrap_err().contains("deeper"));
+        assert!(parse(&"(".repeat(200)).unwrap_err().0.contains("deeper"));
+        assert!(parse(&"not ".repeat(200)).unwrap_err().0.contains("deeper"));
     }
 
     #[test]

@@ -261,6 +261,41 @@ fn find(docs: &[Doc], r: &str) -> Option<usize> {
 }
 
 /// Builds one rule: its metadata, then its body.
+/// The field name a keyword search's refusals give.
+const KEYWORDS: &str = "(keywords)";
+
+/// Why a field's values have no exact detc form.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    /// A regex outside detc's portable subset, or with a flag detc cannot keep.
+    #[error("{0}")]
+    Regex(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for ValueError {
+    fn from(message: String) -> Self {
+        ValueError::Other(message)
+    }
+}
+
+impl From<&str> for ValueError {
+    fn from(message: &str) -> Self {
+        ValueError::Other(message.to_string())
+    }
+}
+
+impl ValueError {
+    /// The refusal of a rule: the field and why its values have no detc form.
+    fn on(self, field: String) -> Reason {
+        match self {
+            ValueError::Regex(message) => Reason::Regex { field, message },
+            ValueError::Other(message) => Reason::Value { field, message },
+        }
+    }
+}
+
 struct Builder<'a> {
     opts: &'a Options,
     declares: Declares,
@@ -722,7 +757,7 @@ impl<'a> Builder<'a> {
     fn conditions(&mut self, src: &Src, d: &Doc) -> Result<Option<Expr>, Reason> {
         let mut exprs = Vec::new();
         for c in &d.conditions {
-            let parsed = condition::parse(c).map_err(Reason::Condition)?;
+            let parsed = condition::parse(c).map_err(|e| Reason::Condition(e.0))?;
             exprs.push(self.cond(src, &d.searches, &parsed)?);
         }
         let cond = fold_opt(exprs, or_opt);
@@ -775,9 +810,7 @@ impl<'a> Builder<'a> {
             Cond::Ident(name) => match searches.get(name) {
                 Some(v) => self.search(src, name, v)?,
                 None => {
-                    return Err(Reason::Condition(format!(
-                        "no search identifier `{name}` in the detection"
-                    )));
+                    return Err(Reason::UnknownIdentifier(name.clone()));
                 }
             },
             Cond::Of { all, pattern } => {
@@ -855,7 +888,7 @@ impl<'a> Builder<'a> {
             }
         }
         let err = |message: String| Reason::Value {
-            field: "(keywords)".into(),
+            field: KEYWORDS.into(),
             message,
         };
         if let Some(m) = mods.iter().find(|m| {
@@ -915,12 +948,16 @@ impl<'a> Builder<'a> {
         let e = if linking.all {
             let mut exprs = Vec::new();
             for alts in &groups {
-                exprs.push(self.group(&field, FieldType::String, alts).map_err(err)?);
+                exprs.push(
+                    self.group(&field, FieldType::String, alts)
+                        .map_err(|e| e.on(KEYWORDS.into()))?,
+                );
             }
             fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = groups.into_iter().flatten().collect();
-            self.group(&field, FieldType::String, &alts).map_err(err)?
+            self.group(&field, FieldType::String, &alts)
+                .map_err(|e| e.on(KEYWORDS.into()))?
         };
         Ok(Some(e))
     }
@@ -1040,19 +1077,19 @@ impl<'a> Builder<'a> {
             FieldTypeName::String
         };
         let (name, ty) = self.field(src, &item.field, hint)?;
-        let err = |message: String| Reason::Value {
-            field: item.field.clone(),
-            message,
-        };
         let e = if item.linking.all {
             let mut exprs = Vec::new();
             for alts in &item.values {
-                exprs.push(self.group(&name, ty, alts).map_err(err)?);
+                exprs.push(
+                    self.group(&name, ty, alts)
+                        .map_err(|e| e.on(item.field.clone()))?,
+                );
             }
             fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = item.values.into_iter().flatten().collect();
-            self.group(&name, ty, &alts).map_err(err)?
+            self.group(&name, ty, &alts)
+                .map_err(|e| e.on(item.field.clone()))?
         };
         Ok(Some(if item.linking.negate { not(e) } else { e }))
     }
@@ -1115,12 +1152,16 @@ impl<'a> Builder<'a> {
         let e = if item.linking.all {
             let mut exprs = Vec::new();
             for alts in &groups {
-                exprs.push(self.group(field, FieldType::String, alts).map_err(&bad)?);
+                exprs.push(
+                    self.group(field, FieldType::String, alts)
+                        .map_err(|e| e.on(item.field.clone()))?,
+                );
             }
             fold(exprs, Expr::and).expect("non-empty")
         } else {
             let alts: Vec<Val> = groups.into_iter().flatten().collect();
-            self.group(field, FieldType::String, &alts).map_err(&bad)?
+            self.group(field, FieldType::String, &alts)
+                .map_err(|e| e.on(item.field.clone()))?
         };
         Ok(if item.linking.negate { not(e) } else { e })
     }
@@ -1222,7 +1263,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The OR of `vals` on one field, grouped into as few comparisons as detc allows.
-    fn group(&mut self, f: &str, ty: FieldType, vals: &[Val]) -> Result<Expr, String> {
+    fn group(&mut self, f: &str, ty: FieldType, vals: &[Val]) -> Result<Expr, ValueError> {
         // (op, cased) → values, in first-seen order.
         let mut lists: Vec<((Op, bool), Vec<Value>)> = Vec::new();
         let mut push =
@@ -1280,17 +1321,20 @@ impl<'a> Builder<'a> {
                 ) => {
                     let (anchors, dots) = regex_features(pattern);
                     if *multiline && anchors {
-                        return Err(format!(
+                        return Err(ValueError::Regex(format!(
                             "regex flag `m` changes what `^`/`$` mean in `{pattern}`; detc anchors only at the value's ends"
-                        ));
+                        )));
                     }
                     if *dotall && dots {
-                        return Err(format!(
+                        return Err(ValueError::Regex(format!(
                             "regex flag `s` lets `.` match a newline in `{pattern}`; detc's `.` never does"
-                        ));
+                        )));
                     }
                     if let Err(e) = crate::pattern::parse_regex(pattern) {
-                        return Err(format!("regex `{pattern}`: {}", e.message));
+                        return Err(ValueError::Regex(format!(
+                            "regex `{pattern}`: {}",
+                            e.message
+                        )));
                     }
                     singles.push(cmp(f, Op::Matches, !ignore_case, Some(str_value(pattern))));
                 }
@@ -1310,7 +1354,8 @@ impl<'a> Builder<'a> {
                             return Err(format!(
                                 "`{f}` is a number field; `{}` is not a number",
                                 s.to_plain()
-                            ));
+                            )
+                            .into());
                         }
                     }
                 }
@@ -1343,7 +1388,7 @@ impl<'a> Builder<'a> {
                         return Err(format!(
                             "`{f}` is an ip field; `{}` is not an IP address (wildcards and substrings do not apply to ip fields)",
                             s.to_plain()
-                        ));
+                        ).into());
                     }
                 },
                 (Val::Bool(b), FieldType::Boolean) => {
@@ -1357,7 +1402,8 @@ impl<'a> Builder<'a> {
                             return Err(format!(
                                 "`{f}` is a boolean field; `{}` is not true or false",
                                 s.to_plain()
-                            ));
+                            )
+                            .into());
                         }
                     }
                 }
@@ -1373,7 +1419,8 @@ impl<'a> Builder<'a> {
                     return Err(format!(
                         "`{f}` is a {} field; {what} does not apply to it",
                         ty.as_str()
-                    ));
+                    )
+                    .into());
                 }
             }
         }

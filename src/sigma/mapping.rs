@@ -1,5 +1,6 @@
 //! `targets/sigma.yaml`: Sigma logsources → detc sources, Sigma field names → detc fields.
 
+use super::SettingsError;
 use crate::schema::is_member_name;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -218,17 +219,18 @@ impl SigmaMapping {
         Self::from_yaml(SHIPPED).expect("targets/sigma.yaml is valid")
     }
 
-    pub fn from_yaml(text: &str) -> Result<SigmaMapping, String> {
+    pub fn from_yaml(text: &str) -> Result<SigmaMapping, SettingsError> {
         super::from_yaml(text)
     }
 
     /// The shipped mapping overlaid with a user's file (see the format in targets/sigma.yaml).
-    pub fn load(user: Option<&std::path::Path>) -> Result<SigmaMapping, String> {
+    pub fn load(user: Option<&std::path::Path>) -> Result<SigmaMapping, SettingsError> {
         let mut m = Self::shipped();
         if let Some(path) = user {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-            let theirs = Self::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| SettingsError(format!("{}: cannot read: {e}", path.display())))?;
+            let theirs = Self::from_yaml(&text)
+                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
             m.merge(theirs);
         }
         Ok(m)

@@ -102,10 +102,10 @@ impl SigmaError {
         };
         let about: &dyn Fn(&str) -> bool = match &self.reason {
             Reason::Yaml(_, at) => return *at,
-            Reason::UnmappedField { field, .. } | Reason::Value { field, .. } => {
-                &move |k| field_key(field, k)
-            }
-            Reason::Condition(_) => &|k| k == "condition",
+            Reason::UnmappedField { field, .. }
+            | Reason::Value { field, .. }
+            | Reason::Regex { field, .. } => &move |k| field_key(field, k),
+            Reason::Condition(_) | Reason::UnknownIdentifier(_) => &|k| k == "condition",
             Reason::Correlation(_) => &|k| k == "correlation",
             Reason::UnmappedLogsource(_) => &|k| k == "logsource",
             Reason::Keywords => &|k| k == "keywords",
@@ -157,8 +157,13 @@ pub enum Reason {
     Keywords,
     #[error("field `{field}`: {message}")]
     Value { field: String, message: String },
+    /// A regex outside detc's portable subset, or with a flag detc cannot keep.
+    #[error("field `{field}`: {message}")]
+    Regex { field: String, message: String },
     #[error("condition: {0}")]
     Condition(String),
+    #[error("condition: no search identifier `{0}` in the detection")]
+    UnknownIdentifier(String),
     #[error("correlation: {0}")]
     Correlation(String),
 }
@@ -175,16 +180,10 @@ impl Reason {
                     Some(i) => &message[..i],
                     None => message,
                 };
-                let m = if m.starts_with("regex") {
-                    "regex outside detc's portable subset"
-                } else {
-                    m
-                };
                 format!("value: {m}")
             }
-            Reason::Condition(m) if m.starts_with("no search identifier") => {
-                "condition: unknown identifier".into()
-            }
+            Reason::Regex { .. } => "value: regex outside detc's portable subset".into(),
+            Reason::UnknownIdentifier(_) => "condition: unknown identifier".into(),
             other => other.to_string(),
         }
     }
@@ -200,12 +199,22 @@ pub fn convert_file(
     convert::file(path, text, options)
 }
 
+/// A field Sigma rules use with two types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}` of source `{source_name}` is used as {first:?} and as {second:?}")]
+pub struct TypeConflict {
+    pub field: String,
+    pub source_name: String,
+    pub first: FieldTypeName,
+    pub second: FieldTypeName,
+}
+
 /// Merge the `declares` of converted rules into a schema: new sources are added, new fields
 /// added to existing sources. A field declared with two types is an error.
 pub fn merge_declares<'a>(
     schema: &mut Schema,
     declares: impl IntoIterator<Item = &'a BTreeMap<String, BTreeMap<String, FieldTypeName>>>,
-) -> Result<(), String> {
+) -> Result<(), TypeConflict> {
     for d in declares {
         for (source, fields) in d {
             let def =
@@ -221,9 +230,12 @@ pub fn merge_declares<'a>(
             for (f, ty) in fields {
                 match def.fields.get(f) {
                     Some(t) if t != ty => {
-                        return Err(format!(
-                            "field `{f}` of source `{source}` is used as {t:?} and as {ty:?}"
-                        ));
+                        return Err(TypeConflict {
+                            field: f.clone(),
+                            source_name: source.clone(),
+                            first: *t,
+                            second: *ty,
+                        });
                     }
                     Some(_) => {}
                     None => {
@@ -236,18 +248,25 @@ pub fn merge_declares<'a>(
     Ok(())
 }
 
+/// A Sigma settings file (mapping, placeholders) that cannot be read or is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
 /// Read a placeholder file for `expand`: YAML `name: [value, ...]`.
-pub fn load_placeholders(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+pub fn load_placeholders(text: &str) -> Result<HashMap<String, Vec<String>>, SettingsError> {
     from_yaml(text)
 }
 
 /// A YAML document, or the first line of why not (the mapping and placeholder files).
-fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SettingsError> {
     serde_saphyr::from_str(text).map_err(|e| {
-        e.to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .to_string()
+        SettingsError(
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_string(),
+        )
     })
 }

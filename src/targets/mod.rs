@@ -12,7 +12,7 @@ mod sentinel;
 mod splunk;
 
 use crate::base::diag::Diagnostic;
-use crate::deploy::{Siem, http};
+use crate::deploy::{DeployError, Siem, http};
 use crate::ir;
 use crate::lower::{Compiled, Language, Result};
 use crate::render::{File, Package, RuleContext, TemplateError};
@@ -57,7 +57,7 @@ pub trait Target: Sync {
         &self,
         settings: &BTreeMap<String, String>,
         options: http::Options,
-    ) -> std::result::Result<Box<dyn Siem>, String>;
+    ) -> std::result::Result<Box<dyn Siem>, DeployError>;
 }
 
 /// The targets detc ships, by name.
@@ -99,14 +99,19 @@ impl TargetName {
     }
 }
 
-impl std::str::FromStr for TargetName {
-    type Err = String;
+/// A name that is not a target's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no target is called `{0}`")]
+pub struct UnknownTarget(pub String);
 
-    fn from_str(name: &str) -> std::result::Result<TargetName, String> {
+impl std::str::FromStr for TargetName {
+    type Err = UnknownTarget;
+
+    fn from_str(name: &str) -> std::result::Result<TargetName, UnknownTarget> {
         TargetName::ALL
             .into_iter()
             .find(|t| t.as_str() == name)
-            .ok_or_else(|| format!("no target is called `{name}`"))
+            .ok_or_else(|| UnknownTarget(name.to_string()))
     }
 }
 

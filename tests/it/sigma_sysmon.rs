@@ -428,7 +428,7 @@ fn fallback_entries_parse_and_reject_unknown_keys() {
         "logsources:\n  - match: {category: x}\n    source: a\n    fallback:\n      - match: {category: y}\n        source: b\n",
     )
     .unwrap_err();
-    assert!(e.contains("match"), "{e}");
+    assert!(e.0.contains("match"), "{e}");
 }
 
 #[test]

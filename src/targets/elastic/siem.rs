@@ -5,7 +5,8 @@
 
 use crate::deploy::http::{Client, HttpError, Options, Request, form_encode, path_segment};
 use crate::deploy::{
-    Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
+    Action, Change, DeployError, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark,
+    setting,
 };
 use crate::render::File;
 use serde_json::Value;
@@ -23,7 +24,10 @@ pub struct Kibana {
 }
 
 impl Kibana {
-    pub fn connect(config: &BTreeMap<String, String>, options: Options) -> Result<Kibana, String> {
+    pub fn connect(
+        config: &BTreeMap<String, String>,
+        options: Options,
+    ) -> Result<Kibana, DeployError> {
         let url = base_url("KIBANA_URL", &setting(config, "KIBANA_URL", None)?)?;
         let key = env("KIBANA_API_KEY")?;
         let space = setting(config, "KIBANA_SPACE", Some("default"))?;
@@ -47,16 +51,18 @@ impl Kibana {
 }
 
 impl Siem for Kibana {
-    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String> {
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, DeployError> {
         let file = package
             .iter()
             .find(|f| f.path.as_os_str() == "rules.ndjson")
-            .ok_or("the Elastic package has no rules.ndjson")?;
+            .ok_or_else(|| {
+                DeployError::Package("the Elastic package has no rules.ndjson".into())
+            })?;
         let text = String::from_utf8_lossy(&file.contents);
         let mut out = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let mut rule: Value = serde_json::from_str(line)
-                .map_err(|e| format!("rules.ndjson line {}: {e}", n + 1))?;
+                .map_err(|e| DeployError::Package(format!("rules.ndjson line {}: {e}", n + 1)))?;
             let description = rule["description"].as_str().unwrap_or_default();
             let id = rule["rule_id"].as_str().unwrap_or_default();
             rule["description"] = Value::String(mark(description, id));
@@ -76,16 +82,12 @@ impl Siem for Kibana {
         Ok(out)
     }
 
-    fn deployed(&mut self) -> Result<Vec<Remote>, String> {
+    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
         let mut listing = Listing::default();
         for page in 1.. {
             let url = format!("{}/_find?page={page}&per_page={PAGE}", self.rules);
-            let answer = self
-                .client
-                .send(&self.request("GET", url))
-                .map_err(|e| e.to_string())?
-                .json()?;
+            let answer = self.client.send(&self.request("GET", url))?.json()?;
             let data = answer["data"].as_array().cloned().unwrap_or_default();
             let n = data.len();
             let keys = data
@@ -110,10 +112,10 @@ impl Siem for Kibana {
         Ok(out)
     }
 
-    fn apply(&mut self, change: &Change) -> Result<(), String> {
+    fn apply(&mut self, change: &Change) -> Result<(), DeployError> {
         let put = |k: &mut Kibana| {
             let req = k.request("PUT", k.rules.clone()).json(&change.settings);
-            k.client.send(&req).map(drop).map_err(|e| e.to_string())
+            k.client.send(&req).map(drop).map_err(DeployError::from)
         };
         match change.action {
             Action::Create => {
@@ -124,7 +126,7 @@ impl Siem for Kibana {
                     Ok(_) => Ok(()),
                     // It exists after all (an earlier attempt went through): replace it.
                     Err(HttpError::Status { status: 409, .. }) => put(self),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.into()),
                 }
             }
             Action::Update => put(self),
@@ -132,7 +134,7 @@ impl Siem for Kibana {
                 let url = format!("{}?rule_id={}", self.rules, form_encode(&change.key));
                 match self.client.send(&self.request("DELETE", url)) {
                     Ok(_) | Err(HttpError::Status { status: 404, .. }) => Ok(()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.into()),
                 }
             }
             Action::Unchanged => Ok(()),

@@ -5,7 +5,8 @@
 
 use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
 use crate::deploy::{
-    Action, Change, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark, setting,
+    Action, Change, DeployError, Desired, Listing, Remote, Siem, base_url, env, is_marked, mark,
+    setting,
 };
 use crate::render::File;
 use serde_json::{Value, json};
@@ -33,7 +34,7 @@ impl Sentinel {
     pub fn connect(
         config: &BTreeMap<String, String>,
         options: Options,
-    ) -> Result<Sentinel, String> {
+    ) -> Result<Sentinel, DeployError> {
         let authority = base_url(
             "AZURE_AUTHORITY_HOST",
             &setting(
@@ -80,7 +81,7 @@ impl Sentinel {
     }
 
     /// A request to ARM with a bearer token, fetched once per run.
-    fn request(&mut self, method: &'static str, url: String) -> Result<Request, String> {
+    fn request(&mut self, method: &'static str, url: String) -> Result<Request, DeployError> {
         let token = match &self.token {
             Some(t) => t.clone(),
             None => {
@@ -94,15 +95,17 @@ impl Sentinel {
                     .client
                     .send(&req)
                     .map_err(|e| {
-                        format!(
+                        DeployError::SignIn(format!(
                             "cannot sign in to Microsoft Entra ID: {}",
                             sign_in_error(&e)
-                        )
+                        ))
                     })?
                     .json()?;
                 let token = answer["access_token"]
                     .as_str()
-                    .ok_or("the token endpoint gave no access_token")?
+                    .ok_or_else(|| {
+                        DeployError::SignIn("the token endpoint gave no access_token".into())
+                    })?
                     .to_string();
                 // The token is as secret as the client secret.
                 self.client.add_secret(&token);
@@ -152,7 +155,7 @@ fn sign_in_error(e: &HttpError) -> String {
 }
 
 impl Siem for Sentinel {
-    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String> {
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, DeployError> {
         let mut out = Vec::new();
         for f in package.iter().filter(|f| f.path.starts_with("arm")) {
             let rule = f
@@ -162,11 +165,12 @@ impl Siem for Sentinel {
                 .unwrap_or_default()
                 .to_string();
             let template: Value = serde_json::from_slice(&f.contents)
-                .map_err(|e| format!("{}: {e}", f.path.display()))?;
+                .map_err(|e| DeployError::Package(format!("{}: {e}", f.path.display())))?;
             for resource in template["resources"].as_array().into_iter().flatten() {
                 let name = resource["name"].as_str().unwrap_or_default();
-                let id = arm_rule_id(name)
-                    .ok_or_else(|| format!("{}: no rule id in `{name}`", f.path.display()))?;
+                let id = arm_rule_id(name).ok_or_else(|| {
+                    DeployError::Package(format!("{}: no rule id in `{name}`", f.path.display()))
+                })?;
                 let mut properties = unescape_arm(&resource["properties"]);
                 let description = properties["description"].as_str().unwrap_or_default();
                 properties["description"] = Value::String(mark(description, &id));
@@ -181,23 +185,23 @@ impl Siem for Sentinel {
         Ok(out)
     }
 
-    fn deployed(&mut self) -> Result<Vec<Remote>, String> {
+    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
         let mut listing = Listing::default();
         let mut visited = std::collections::HashSet::new();
         let mut next = Some(self.url(None));
         while let Some(url) = next.take() {
             if !visited.insert(url.clone()) {
-                return Err("ARM alertRules: a nextLink points to a page already read; the listing would not end".into());
+                return Err(DeployError::Answer("ARM alertRules: a nextLink points to a page already read; the listing would not end".into()));
             }
             if !url.starts_with(&format!("{}/", self.arm)) {
-                return Err(format!(
+                return Err(DeployError::Answer(format!(
                     "ARM answered with a nextLink outside {}; not followed",
                     self.arm
-                ));
+                )));
             }
             let req = self.request("GET", url)?;
-            let page = self.client.send(&req).map_err(|e| e.to_string())?.json()?;
+            let page = self.client.send(&req)?.json()?;
             let rules = page["value"].as_array().into_iter().flatten();
             listing.page(
                 "ARM alertRules",
@@ -219,18 +223,18 @@ impl Siem for Sentinel {
         Ok(out)
     }
 
-    fn apply(&mut self, change: &Change) -> Result<(), String> {
+    fn apply(&mut self, change: &Change) -> Result<(), DeployError> {
         let url = self.url(Some(&change.key));
         match change.action {
             Action::Create | Action::Update => {
                 let req = self.request("PUT", url)?.json(&change.settings);
-                self.client.send(&req).map(drop).map_err(|e| e.to_string())
+                self.client.send(&req).map(drop).map_err(DeployError::from)
             }
             Action::Delete => {
                 let req = self.request("DELETE", url)?;
                 match self.client.send(&req) {
                     Ok(_) | Err(HttpError::Status { status: 404, .. }) => Ok(()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.into()),
                 }
             }
             Action::Unchanged => Ok(()),

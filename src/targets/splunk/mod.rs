@@ -7,7 +7,7 @@ mod siem;
 
 use super::{Target, TargetName};
 use crate::base::diag::Diagnostic;
-use crate::deploy::{Siem, http};
+use crate::deploy::{DeployError, Siem, http};
 use crate::ir;
 use crate::lower::{Compiled, Language, Result};
 use crate::render::{File, Package, RuleContext, TemplateError};
@@ -63,7 +63,7 @@ impl Target for Splunk {
         &self,
         settings: &BTreeMap<String, String>,
         options: http::Options,
-    ) -> std::result::Result<Box<dyn Siem>, String> {
+    ) -> std::result::Result<Box<dyn Siem>, DeployError> {
         Ok(Box::new(siem::Splunk::connect(settings, options)?))
     }
 }

@@ -6,7 +6,8 @@
 
 use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
 use crate::deploy::{
-    Action, Change, Desired, MAX_PAGES, Remote, Siem, base_url, is_marked, mark, setting,
+    Action, Change, DeployError, Desired, MAX_PAGES, Remote, Siem, base_url, is_marked, mark,
+    setting,
 };
 use crate::render::File;
 use serde_json::{Map, Value};
@@ -38,7 +39,10 @@ pub struct Splunk {
 }
 
 impl Splunk {
-    pub fn connect(config: &BTreeMap<String, String>, options: Options) -> Result<Splunk, String> {
+    pub fn connect(
+        config: &BTreeMap<String, String>,
+        options: Options,
+    ) -> Result<Splunk, DeployError> {
         let url = base_url("SPLUNK_URL", &setting(config, "SPLUNK_URL", None)?)?;
         let token = crate::deploy::env("SPLUNK_TOKEN")?;
         let app = setting(config, "SPLUNK_APP", Some("detc"))?;
@@ -63,7 +67,7 @@ impl Splunk {
     /// Every entry of a collection in detc's app, page by page: the next offset counts the
     /// entries read (other apps' shared objects too), and a server whose paging does not
     /// advance is an error, not an endless listing.
-    fn list(&mut self, collection: &str) -> Result<Vec<Entry>, String> {
+    fn list(&mut self, collection: &str) -> Result<Vec<Entry>, DeployError> {
         let mut out = Vec::new();
         let mut read = 0;
         for _ in 0..MAX_PAGES {
@@ -73,9 +77,9 @@ impl Splunk {
                 .as_u64()
                 .filter(|&o| o != read as u64)
             {
-                return Err(format!(
+                return Err(DeployError::Answer(format!(
                     "{collection}: asked for the entries from offset {read}, the server answered offset {answered}; its paging does not advance"
-                ));
+                )));
             }
             let entries = page["entry"].as_array().cloned().unwrap_or_default();
             let n = entries.len();
@@ -94,13 +98,13 @@ impl Splunk {
                 return Ok(out);
             }
         }
-        Err(format!(
+        Err(DeployError::Answer(format!(
             "{collection}: still listing after {MAX_PAGES} pages; the server's paging does not end"
-        ))
+        )))
     }
 
-    fn send(&mut self, req: &Request) -> Result<Value, String> {
-        let r = self.client.send(req).map_err(|e| e.to_string())?;
+    fn send(&mut self, req: &Request) -> Result<Value, DeployError> {
+        let r = self.client.send(req)?;
         if r.body.trim().is_empty() {
             Ok(Value::Null)
         } else {
@@ -110,14 +114,15 @@ impl Splunk {
 }
 
 impl Siem for Splunk {
-    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, String> {
-        let conf = |name: &str| -> Result<Vec<Stanza>, String> {
+    fn desired(&self, package: &[File]) -> Result<Vec<Desired>, DeployError> {
+        let conf = |name: &str| -> Result<Vec<Stanza>, DeployError> {
             let path = format!("detc/default/{name}");
             let file = package
                 .iter()
                 .find(|f| f.path.to_str() == Some(path.as_str()))
-                .ok_or_else(|| format!("the Splunk package has no {path}"))?;
-            parse_conf(&String::from_utf8_lossy(&file.contents)).map_err(|e| format!("{path}: {e}"))
+                .ok_or_else(|| DeployError::Package(format!("the Splunk package has no {path}")))?;
+            parse_conf(&String::from_utf8_lossy(&file.contents))
+                .map_err(|e| DeployError::Package(format!("{path}: {e}")))
         };
         let mut out = Vec::new();
         for (name, keys) in conf("savedsearches.conf")? {
@@ -156,7 +161,7 @@ impl Siem for Splunk {
         Ok(out)
     }
 
-    fn deployed(&mut self) -> Result<Vec<Remote>, String> {
+    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
         for (name, content) in self.list("saved/searches")? {
             let settings: Map<String, Value> = content
@@ -184,7 +189,7 @@ impl Siem for Splunk {
         Ok(out)
     }
 
-    fn apply(&mut self, change: &Change) -> Result<(), String> {
+    fn apply(&mut self, change: &Change) -> Result<(), DeployError> {
         let (collection, name) = match change.key.strip_prefix(SEARCH) {
             Some(name) => ("saved/searches", name),
             None => (
@@ -224,7 +229,7 @@ impl Siem for Splunk {
                         Ok(())
                     }
                     Err(HttpError::Status { status: 409, .. }) => update(self),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.into()),
                 }
             }
             Action::Update => update(self),
@@ -233,7 +238,7 @@ impl Siem for Splunk {
                 .send(&self.request("DELETE", &format!("{item}?output_mode=json")))
             {
                 Ok(_) | Err(HttpError::Status { status: 404, .. }) => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
             Action::Unchanged => Ok(()),
         }
@@ -252,7 +257,7 @@ fn as_conf(v: &Value) -> String {
 
 /// Stanzas of a .conf file, with their keys in order. A value continues on the next line
 /// when a line ends with `\` (the newline is kept); `#` starts a comment line.
-pub fn parse_conf(text: &str) -> Result<Vec<Stanza>, String> {
+fn parse_conf(text: &str) -> Result<Vec<Stanza>, String> {
     let mut stanzas: Vec<Stanza> = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((n, line)) = lines.next() {

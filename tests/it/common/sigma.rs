@@ -32,7 +32,7 @@ pub fn convert_with(yaml: &str, opts: &Options) -> Result<Converted, Reason> {
 /// diagnostics as `CODE: message; ...`.
 pub fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
     let mut schema = opts.schema.clone();
-    sigma::merge_declares(&mut schema, [&c.declares])?;
+    sigma::merge_declares(&mut schema, [&c.declares]).map_err(|e| e.to_string())?;
     let lists = Lists::new();
     let ctx = Context {
         schema: &schema,
