@@ -11,18 +11,18 @@ use std::sync::OnceLock;
 const TABLE: &str = include_str!("../targets/attack.tsv");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tactic {
+pub(crate) struct Tactic {
     /// `TA0011`
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// `Command and Control`
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// `command-and-control`, the STIX kill chain phase name
-    pub shortname: &'static str,
+    pub(crate) shortname: &'static str,
 }
 
 impl Tactic {
     /// The name in PascalCase, as Sentinel spells tactics: `CommandAndControl`.
-    pub fn pascal_name(&self) -> String {
+    pub(crate) fn pascal_name(&self) -> String {
         self.name
             .split(|c: char| !c.is_ascii_alphanumeric())
             .flat_map(|w| {
@@ -34,15 +34,10 @@ impl Tactic {
             })
             .collect()
     }
-
-    /// `https://attack.mitre.org/tactics/TA0011/`
-    pub fn url(&self) -> String {
-        url(self.id)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Active,
     Deprecated,
     /// Revoked, usually in favour of another technique.
@@ -52,40 +47,25 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Technique {
+pub(crate) struct Technique {
     /// `T1219` or `T1219.002`
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// `Remote Desktop Software` (a sub-technique's own name, without its parent's)
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Tactic ids (`TA0011`), in the order of the Enterprise matrix.
-    pub tactics: Vec<&'static str>,
-    pub status: Status,
+    pub(crate) tactics: Vec<&'static str>,
+    pub(crate) status: Status,
 }
 
 impl Technique {
-    pub fn is_subtechnique(&self) -> bool {
-        self.id.contains('.')
-    }
-
-    /// The parent technique of a sub-technique (`T1219` for `T1219.002`).
-    pub fn parent(&self) -> Option<&'static Technique> {
-        let (parent, _) = self.id.split_once('.')?;
-        technique(parent)
-    }
-
     /// The tactics themselves, in matrix order.
-    pub fn tactics(&self) -> impl Iterator<Item = &'static Tactic> + '_ {
+    pub(crate) fn tactics(&self) -> impl Iterator<Item = &'static Tactic> + '_ {
         self.tactics.iter().filter_map(|id| tactic(id))
-    }
-
-    /// `https://attack.mitre.org/techniques/T1219/002/`
-    pub fn url(&self) -> String {
-        url(self.id)
     }
 }
 
 /// The attack.mitre.org page of a tactic, technique or sub-technique id.
-pub fn url(id: &str) -> String {
+pub(crate) fn url(id: &str) -> String {
     if id.starts_with("TA") {
         format!("https://attack.mitre.org/tactics/{id}/")
     } else {
@@ -180,36 +160,36 @@ pub fn version() -> &'static str {
 }
 
 /// The major ATT&CK version (`18` for `18.1`), as ATT&CK Navigator layers name it.
-pub fn major_version() -> &'static str {
+pub(crate) fn major_version() -> &'static str {
     let v = version();
     v.split_once('.').map_or(v, |(major, _)| major)
 }
 
 /// A tactic by id (`TA0011`).
-pub fn tactic(id: &str) -> Option<&'static Tactic> {
+pub(crate) fn tactic(id: &str) -> Option<&'static Tactic> {
     let t = table();
     t.tactic_index.get(id).map(|&i| &t.tactics[i])
 }
 
 /// A technique or sub-technique by id (`T1219`, `T1219.002`), whatever its status.
-pub fn technique(id: &str) -> Option<&'static Technique> {
+pub(crate) fn technique(id: &str) -> Option<&'static Technique> {
     let t = table();
     t.technique_index.get(id).map(|&i| &t.techniques[i])
 }
 
 /// Every tactic, by id.
-pub fn tactics() -> &'static [Tactic] {
+pub(crate) fn tactics() -> &'static [Tactic] {
     &table().tactics
-}
-
-/// Every technique and sub-technique, deprecated and revoked ones included, by id.
-pub fn techniques() -> &'static [Technique] {
-    &table().techniques
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every technique and sub-technique, deprecated and revoked ones included.
+    fn techniques() -> &'static [Technique] {
+        &table().techniques
+    }
 
     #[test]
     fn embedded_table_parses() {
@@ -220,11 +200,9 @@ mod tests {
         assert_eq!(t.name, "Remote Access Hardware");
         assert_eq!(t.tactics, ["TA0011"]);
         assert_eq!(t.status, Status::Active);
-        assert!(t.is_subtechnique());
-        let parent = t.parent().expect("parent");
-        assert_eq!((parent.id, parent.name), ("T1219", "Remote Access Tools"));
-        assert!(parent.parent().is_none());
-        assert_eq!(t.url(), "https://attack.mitre.org/techniques/T1219/003/");
+        let parent = technique("T1219").expect("parent");
+        assert_eq!(parent.name, "Remote Access Tools");
+        assert_eq!(url(t.id), "https://attack.mitre.org/techniques/T1219/003/");
     }
 
     #[test]

@@ -19,10 +19,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The tag every library rule carries; the tag after it names the rule's stage.
-pub const LIBRARY_TAG: &str = "dprk.it_worker";
+pub(crate) const LIBRARY_TAG: &str = "dprk.it_worker";
 
 /// The rule's stage: the tag after [`LIBRARY_TAG`], else the name of its folder.
-pub fn stage(rule: &ir::Rule) -> String {
+pub(crate) fn stage(rule: &ir::Rule) -> String {
     if let Some(i) = rule.tags.iter().position(|t| t == LIBRARY_TAG)
         && let Some(next) = rule.tags.get(i + 1)
     {
@@ -35,17 +35,17 @@ pub fn stage(rule: &ir::Rule) -> String {
 }
 
 /// A tactic id (`TA0001`), as opposed to a technique or sub-technique (`T1219.003`).
-pub fn is_tactic(id: &str) -> bool {
+pub(crate) fn is_tactic(id: &str) -> bool {
     id.starts_with("TA")
 }
 
 /// The attack.mitre.org page of a technique, sub-technique or tactic id.
-pub fn attack_url(id: &str) -> String {
+pub(crate) fn attack_url(id: &str) -> String {
     attack::url(id)
 }
 
 /// The ATT&CK name of a tactic, technique or sub-technique id, from the pinned table.
-pub fn attack_name(id: &str) -> Option<&'static str> {
+pub(crate) fn attack_name(id: &str) -> Option<&'static str> {
     if is_tactic(id) {
         attack::tactic(id).map(|t| t.name)
     } else {
@@ -75,7 +75,7 @@ pub fn sources(rule: &ir::Rule) -> Vec<String> {
 
 /// The rule's body as written: everything after its metadata and before its first inline
 /// test (comments included), dedented. `None` when the file no longer parses.
-pub fn logic(rule: &ir::Rule, text: &str) -> Option<String> {
+pub(crate) fn logic(rule: &ir::Rule, text: &str) -> Option<String> {
     let file = syntax::parse(&rule.file, text).ok()?;
     let node = file.items.iter().find_map(|item| match item {
         ast::Item::Rule(r) if r.name.name == rule.name => Some(r),
@@ -437,7 +437,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
                 let given: BTreeSet<Language> = queries.iter().map(|q| q.language).collect();
                 let missing: Vec<&str> = t
                     .target()
-                    .languages()
+                    .languages
                     .iter()
                     .filter(|l| !given.contains(l))
                     .map(|l| l.as_str())
@@ -563,63 +563,63 @@ pub fn write_tree(out: &Path, files: &BTreeMap<String, String>) -> std::io::Resu
 /// A MITRE ATT&CK Navigator layer (format 4.5); fields in the order they are written.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Layer {
-    pub name: String,
-    pub versions: Versions,
-    pub domain: String,
-    pub description: String,
-    pub sorting: u8,
-    pub hide_disabled: bool,
-    pub techniques: Vec<Technique>,
-    pub gradient: Gradient,
-    pub legend_items: Vec<LegendItem>,
-    pub metadata: Vec<Metadata>,
-    pub show_tactic_row_background: bool,
-    pub select_techniques_across_tactics: bool,
-    pub select_subtechniques_with_parent: bool,
+pub(crate) struct Layer {
+    pub(crate) name: String,
+    pub(crate) versions: Versions,
+    pub(crate) domain: String,
+    pub(crate) description: String,
+    pub(crate) sorting: u8,
+    pub(crate) hide_disabled: bool,
+    pub(crate) techniques: Vec<Technique>,
+    pub(crate) gradient: Gradient,
+    pub(crate) legend_items: Vec<LegendItem>,
+    pub(crate) metadata: Vec<Metadata>,
+    pub(crate) show_tactic_row_background: bool,
+    pub(crate) select_techniques_across_tactics: bool,
+    pub(crate) select_subtechniques_with_parent: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Versions {
-    pub attack: String,
-    pub navigator: String,
-    pub layer: String,
+pub(crate) struct Versions {
+    pub(crate) attack: String,
+    pub(crate) navigator: String,
+    pub(crate) layer: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Technique {
+pub(crate) struct Technique {
     #[serde(rename = "techniqueID")]
-    pub technique_id: String,
-    pub score: usize,
-    pub comment: String,
-    pub enabled: bool,
-    pub show_subtechniques: bool,
+    pub(crate) technique_id: String,
+    pub(crate) score: usize,
+    pub(crate) comment: String,
+    pub(crate) enabled: bool,
+    pub(crate) show_subtechniques: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Gradient {
-    pub colors: Vec<String>,
-    pub min_value: usize,
-    pub max_value: usize,
+pub(crate) struct Gradient {
+    pub(crate) colors: Vec<String>,
+    pub(crate) min_value: usize,
+    pub(crate) max_value: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LegendItem {
-    pub label: String,
-    pub color: String,
+pub(crate) struct LegendItem {
+    pub(crate) label: String,
+    pub(crate) color: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Metadata {
-    pub name: String,
-    pub value: String,
+pub(crate) struct Metadata {
+    pub(crate) name: String,
+    pub(crate) value: String,
 }
 
 /// The Navigator layer of the techniques the project's rules cover: one entry per technique
 /// or sub-technique id, scored by how many rules name it; tactic ids go in the metadata.
-pub fn coverage(project: &Project) -> Layer {
+pub(crate) fn coverage(project: &Project) -> Layer {
     let mut by_id: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for r in &project.rules {
         for id in &r.attack {

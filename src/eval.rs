@@ -18,7 +18,7 @@ mod correlate;
 mod time;
 
 pub use correlate::{Alert, Correlation, Correlator, Fit, State, named_source};
-pub use time::{TimeError, event_time, parse_rfc3339};
+pub(crate) use time::{TimeError, event_time};
 
 /// A rule prepared for evaluation: lowered values, compiled regexes.
 #[derive(Debug)]
@@ -68,8 +68,8 @@ enum Affix {
 /// Why a rule cannot be evaluated (yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalError {
-    pub span: Span,
-    pub message: String,
+    pub(crate) span: Span,
+    pub(crate) message: String,
 }
 
 impl Matcher {
@@ -86,7 +86,7 @@ impl Matcher {
 
     /// Prepare one query's condition: a single-event rule's, or one query or step of a
     /// correlation rule (one implementation of the per-event semantics for both).
-    pub fn query(q: &ir::Query) -> Result<Matcher, EvalError> {
+    pub(crate) fn query(q: &ir::Query) -> Result<Matcher, EvalError> {
         Ok(Matcher {
             condition: q.condition.as_ref().map(node).transpose()?,
         })
@@ -100,7 +100,7 @@ impl Matcher {
 
     /// The test that decides the verdict, for telling a user why a case failed: the first
     /// test that keeps the rule from matching, or the first that made it match.
-    pub fn explain(&self, event: &Value) -> Option<Explanation> {
+    pub(crate) fn explain(&self, event: &Value) -> Option<Explanation> {
         let c = self.condition.as_ref()?;
         decisive(c, event, eval(c, event), false).map(|(p, negated)| Explanation {
             span: p.span,
@@ -117,15 +117,15 @@ impl Matcher {
 
 /// The test behind a verdict, and what the event holds in its field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    pub span: Span,
-    pub field: String,
+pub(crate) struct Explanation {
+    pub(crate) span: Span,
+    pub(crate) field: String,
     /// Whether the test itself held.
-    pub held: bool,
+    pub(crate) held: bool,
     /// Whether the test sits under an odd number of `not`s.
-    pub negated: bool,
+    pub(crate) negated: bool,
     /// The field's values in the event, as JSON; empty when absent.
-    pub values: Vec<String>,
+    pub(crate) values: Vec<String>,
 }
 
 fn node(c: &ir::Cond) -> Result<Node, EvalError> {
@@ -307,7 +307,7 @@ fn boolean(v: &Value) -> Option<bool> {
 
 /// Every non-null value of a dotted field, however the event spells the path: dotted keys,
 /// nested objects, or a mix; arrays (of values or of objects) give all their elements.
-pub fn values<'a>(event: &'a Value, path: &str) -> Vec<&'a Value> {
+pub(crate) fn values<'a>(event: &'a Value, path: &str) -> Vec<&'a Value> {
     let mut out = Vec::new();
     collect(event, path, &mut out);
     out
@@ -342,7 +342,7 @@ fn leaves<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
 }
 
 /// A written test case as an event: dotted keys, as the rule names its fields.
-pub fn test_event(case: &ir::TestCase) -> Value {
+pub(crate) fn test_event(case: &ir::TestCase) -> Value {
     let scalar = |s: &Scalar| match s {
         Scalar::Str(s) => Value::String(s.clone()),
         Scalar::Num(ir::Number::Int(i)) => Value::from(*i),

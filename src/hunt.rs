@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 const BATCH_LINES: usize = 16_384;
 const BATCH_BYTES: usize = 8 << 20;
 /// A longer line is malformed; it is skipped without being held in memory.
-pub const MAX_LINE: usize = 64 << 20;
+pub(crate) const MAX_LINE: usize = 64 << 20;
 /// Malformed lines reported one by one; the rest are only counted.
 const SHOWN_MALFORMED: u64 = 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -148,12 +148,12 @@ struct Correlating {
 }
 
 impl Hunter {
-    /// The hunter, and one message per rule that cannot be evaluated. `elastic` is the
-    /// Elastic mapping, whose categories and filters tell ECS events' sources apart.
-    pub fn new(rules: &[ir::Rule], elastic: &Mapping) -> (Hunter, Vec<String>) {
+    /// The hunter, and one message per rule that cannot be evaluated. `ecs` tells ECS
+    /// events' sources apart by category and filter ([`crate::project::Config::ecs`]).
+    pub fn new(rules: &[ir::Rule], ecs: &Mapping) -> (Hunter, Vec<String>) {
         let mut skipped = Vec::new();
         let source = |name: &str| {
-            let m = elastic.sources.get(name);
+            let m = ecs.sources.get(name);
             Source {
                 name: name.to_string(),
                 category: m.and_then(|m| m.category.clone()),
@@ -211,7 +211,7 @@ impl Hunter {
     }
 
     /// The number of rules, single-event and correlation.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rules.len() + self.correlations.len()
     }
 
@@ -496,28 +496,28 @@ impl Progress for Quiet {
 #[derive(Debug, Clone)]
 pub struct Summary {
     /// Every hunted rule with its number of matches, by name.
-    pub per_rule: Vec<(String, u64)>,
-    pub events: u64,
+    pub(crate) per_rule: Vec<(String, u64)>,
+    pub(crate) events: u64,
     /// Events that matched at least one rule.
-    pub matched: u64,
+    pub(crate) matched: u64,
     /// Output lines: one per event and matching rule.
-    pub matches: u64,
-    pub malformed: u64,
+    pub(crate) matches: u64,
+    pub(crate) malformed: u64,
     /// Correlation alerts (output lines with `group` and `events`).
-    pub alerts: u64,
+    pub(crate) alerts: u64,
     /// Events meeting a correlation rule's query that have no usable `@timestamp`: skipped
     /// by the correlation rules.
-    pub untimed: u64,
+    pub(crate) untimed: u64,
     /// Events earlier than a correlation rule's newest event by more than its window:
     /// skipped by that rule (counted once per event).
-    pub late: u64,
+    pub(crate) late: u64,
     /// Whether any correlation rule was hunted with.
-    pub correlating: bool,
-    pub elapsed: Duration,
-    pub threads: usize,
+    pub(crate) correlating: bool,
+    pub(crate) elapsed: Duration,
+    pub(crate) threads: usize,
     /// Why the hunt stopped before the end of the input, if it did (a read error, or the
     /// malformed line that `--strict` stops at, which is not counted as skipped).
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
 }
 
 impl Summary {
@@ -877,7 +877,6 @@ fn correlate(
 mod tests {
     use super::*;
     use crate::project::{self, Config};
-    use crate::targets::TargetName;
 
     const RULES: &str = r#"
 rule b_rmm "RMM started" {
@@ -898,7 +897,7 @@ rule a_any_anydesk "Anything AnyDesk" {
         let config = Config::load(&[], &[]).expect("config");
         let p = project::check_text("t.det", RULES, &config);
         assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
-        let (h, skipped) = Hunter::new(&p.rules, &config.mappings[&TargetName::Elastic]);
+        let (h, skipped) = Hunter::new(&p.rules, config.ecs());
         assert!(skipped.is_empty());
         h
     }

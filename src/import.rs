@@ -18,13 +18,13 @@ pub struct Imported {
     pub converted: usize,
     /// Rules converted but refused by their status (`deprecated`): not counted in the report's
     /// share.
-    pub deprecated: usize,
+    pub(crate) deprecated: usize,
     /// The `.det` files written.
     pub written: Vec<PathBuf>,
     /// Rules not converted: the Sigma file and the reason.
     pub refused: Vec<(String, String)>,
     /// The same reasons in their short, groupable form.
-    pub refused_summary: Vec<String>,
+    pub(crate) refused_summary: Vec<String>,
 }
 
 /// `name:line:column` of byte offset `at` of `text`.

@@ -14,27 +14,27 @@ pub struct Rule {
     pub status: Option<String>,
     pub attack: Vec<String>,
     pub tags: Vec<String>,
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     pub false_positives: Vec<String>,
     pub references: Vec<String>,
     pub author: Option<String>,
     /// How often a scheduled SIEM search runs the rule (`schedule = 5m`), if the rule sets it.
-    pub schedule: Option<Duration>,
+    pub(crate) schedule: Option<Duration>,
     /// The time range a scheduled run searches (`lookback = 15m`), if the rule sets it
     /// (single-event rules only; a correlation rule's range follows from its window).
-    pub lookback: Option<Duration>,
+    pub(crate) lookback: Option<Duration>,
     /// What the alert shows (`fields = [user.name, host.name]`); empty: the defaults of
     /// [`Rule::alert_fields`].
-    pub fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
     /// Repeats of an alert for the same key are dropped for a while.
-    pub suppress: Option<Suppress>,
+    pub(crate) suppress: Option<Suppress>,
     /// The targets the rule is deployed to (`targets = [splunk, elastic]`); empty: all.
-    pub targets: Vec<String>,
+    pub(crate) targets: Vec<String>,
     /// The day the rule was written and last changed (`date`, `modified`), `YYYY-MM-DD`.
     pub date: Option<String>,
     pub modified: Option<String>,
     /// The file the rule came from, as given on the command line.
-    pub file: String,
+    pub(crate) file: String,
     pub span: Span,
     pub kind: RuleKind,
     pub tests: Vec<TestCase>,
@@ -50,7 +50,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [(&'static str, Severity); 5] = [
+    pub(crate) const ALL: [(&'static str, Severity); 5] = [
         ("informational", Severity::Informational),
         ("low", Severity::Low),
         ("medium", Severity::Medium),
@@ -93,25 +93,55 @@ pub enum RuleKind {
 /// A span of time, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duration {
-    pub seconds: u64,
-    pub span: Span,
+    pub(crate) seconds: u64,
+    pub(crate) span: Span,
 }
 
 impl fmt::Display for Duration {
     /// The language's own form in its largest whole unit (`30s`, `10m`, `24h`, `7d`), which
     /// KQL timespans and EQL `maxspan` also read.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
-            .into_iter()
-            .find(|(u, _)| self.seconds >= *u && self.seconds.is_multiple_of(*u))
-            .map_or((self.seconds, "s"), |(u, name)| (self.seconds / u, name));
+        let (n, unit) = self.in_units(&[(86_400, "d"), (3_600, "h"), (60, "m")]);
         write!(f, "{n}{unit}")
     }
 }
 
 impl Duration {
+    /// The duration in the largest of `units` (seconds per unit, name; largest first) that
+    /// holds it a whole number of times, else in seconds: `(10, "m")`. Every form a target
+    /// writes a duration in comes from here or [`Duration::iso8601`].
+    pub(crate) fn in_units(self, units: &[(u64, &'static str)]) -> (u64, &'static str) {
+        units
+            .iter()
+            .find(|(u, _)| self.seconds >= *u && self.seconds.is_multiple_of(*u))
+            .map_or((self.seconds, "s"), |(u, name)| (self.seconds / u, name))
+    }
+
+    /// ISO-8601 (`PT5M`, `P14D`), as ARM templates and Sentinel's YAML read it.
+    pub(crate) fn iso8601(self) -> String {
+        let seconds = self.seconds;
+        let (d, rest) = (seconds / 86_400, seconds % 86_400);
+        let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+        let mut out = String::from("P");
+        if d > 0 {
+            out.push_str(&format!("{d}D"));
+        }
+        if rest > 0 || d == 0 {
+            out.push('T');
+            for (n, unit) in [(h, 'H'), (m, 'M'), (s, 'S')] {
+                if n > 0 {
+                    out.push_str(&format!("{n}{unit}"));
+                }
+            }
+            if rest == 0 {
+                out.push_str("0S");
+            }
+        }
+        out
+    }
+
     /// A length of time with no place in a file (computed ranges).
-    pub fn of(seconds: u64) -> Duration {
+    pub(crate) fn of(seconds: u64) -> Duration {
         Duration {
             seconds,
             span: Span::default(),
@@ -123,7 +153,7 @@ impl Duration {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub source: String,
-    pub source_span: Span,
+    pub(crate) source_span: Span,
     /// `None`: every event of the source.
     pub condition: Option<Cond>,
 }
@@ -138,7 +168,7 @@ pub enum Cond {
 
 impl Cond {
     /// Every test, left to right.
-    pub fn visit_atoms<'a>(&'a self, f: &mut impl FnMut(&'a Atom)) {
+    pub(crate) fn visit_atoms<'a>(&'a self, f: &mut impl FnMut(&'a Atom)) {
         match self {
             Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.visit_atoms(f)),
             Cond::Not(c) => c.visit_atoms(f),
@@ -151,22 +181,22 @@ impl Cond {
 /// `not` of a test is true for an absent field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Atom {
-    pub field: Field,
-    pub test: Test,
+    pub(crate) field: Field,
+    pub(crate) test: Test,
     /// The comparison in the source, for errors.
-    pub span: Span,
+    pub(crate) span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     /// The logical (ECS) name.
-    pub name: String,
-    pub ty: FieldType,
-    pub span: Span,
+    pub(crate) name: String,
+    pub(crate) ty: FieldType,
+    pub(crate) span: Span,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
+pub(crate) enum FieldType {
     String,
     Number,
     Ip,
@@ -174,7 +204,7 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FieldType::String => "string",
             FieldType::Number => "number",
@@ -186,7 +216,7 @@ impl FieldType {
 
 /// The positive tests; `!=` and `not in` are `not` of `Equals`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Test {
+pub(crate) enum Test {
     /// Equal to any of the values (`==`, `in`). Strings only carry `case`.
     Equals(Vec<Scalar>, Case),
     /// Holds any of the substrings.
@@ -209,7 +239,7 @@ impl Test {
     /// Whether the empty value `""` passes the test (`like "*"`, a regex matching `""`).
     /// The language reads `""` as absent, which fails every test, so each target guards
     /// such a test where its engine would see `""` as a value.
-    pub fn passes_empty(&self) -> bool {
+    pub(crate) fn passes_empty(&self) -> bool {
         match self {
             Test::Equals(vs, _) => vs
                 .iter()
@@ -235,7 +265,7 @@ pub enum NumOp {
 }
 
 impl NumOp {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NumOp::Lt => "<",
             NumOp::Le => "<=",
@@ -261,7 +291,7 @@ pub enum Number {
 }
 
 impl Number {
-    pub fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             Number::Int(i) => i as f64,
             Number::Float(f) => f,
@@ -288,14 +318,14 @@ pub enum Having {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HavingTerm {
-    pub agg: Aggregate,
+    pub(crate) agg: Aggregate,
     pub op: NumOp,
     pub value: Number,
     pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Aggregate {
+pub(crate) enum Aggregate {
     Count,
     Distinct(Field),
     Sum(Field),
@@ -308,12 +338,12 @@ pub enum Aggregate {
 pub struct TestCase {
     pub expect_match: bool,
     /// Logical field name → value, in the order written.
-    pub event: Vec<(String, TestValue)>,
+    pub(crate) event: Vec<(String, TestValue)>,
     pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum TestValue {
+pub(crate) enum TestValue {
     Scalar(Scalar),
     List(Vec<Scalar>),
 }
@@ -321,22 +351,22 @@ pub enum TestValue {
 /// `suppress = D` (and `suppress_by = [...]`): after an alert, further alerts with the same
 /// values of `by` are dropped for `duration`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Suppress {
-    pub duration: Duration,
+pub(crate) struct Suppress {
+    pub(crate) duration: Duration,
     /// Never empty: `suppress_by`, or the correlation keys.
-    pub by: Vec<Field>,
+    pub(crate) by: Vec<Field>,
 }
 
 /// How often a single-event rule runs when it sets no `schedule`.
-pub const SINGLE_SCHEDULE: u64 = 300;
+pub(crate) const SINGLE_SCHEDULE: u64 = 300;
 /// How often a first-seen rule runs when it sets no `schedule`.
-pub const FIRST_SEEN_SCHEDULE: u64 = 3600;
+pub(crate) const FIRST_SEEN_SCHEDULE: u64 = 3600;
 
 impl Rule {
     /// How often a scheduled search runs the rule, in seconds: `schedule`, or the form's
     /// default (docs/CORRELATION.md): 5m for single events, W / 4 but at least 5m for an
     /// aggregation, W for a sequence, 1h for first seen.
-    pub fn schedule(&self) -> u64 {
+    pub(crate) fn schedule(&self) -> u64 {
         if let Some(s) = self.schedule {
             return s.seconds;
         }
@@ -351,7 +381,7 @@ impl Rule {
     /// The time range a scheduled run searches, in seconds, ending at the run: `lookback`
     /// or the schedule for single events; for correlation, what the compiled query itself
     /// covers (W for an aggregation, W + schedule for a sequence, L + schedule for first seen).
-    pub fn lookback(&self) -> u64 {
+    pub(crate) fn lookback(&self) -> u64 {
         match &self.kind {
             RuleKind::Single(_) => self.lookback.map_or(self.schedule(), |l| l.seconds),
             RuleKind::Aggregate { window, .. } => window.seconds,
@@ -369,7 +399,7 @@ impl Rule {
 impl RuleKind {
     /// The fields a correlation rule's result rows hold: its keys (and, for first seen, the
     /// field). `None` for a single-event rule, whose results are whole events.
-    pub fn result_fields(&self) -> Option<Vec<Field>> {
+    pub(crate) fn result_fields(&self) -> Option<Vec<Field>> {
         match self {
             RuleKind::Single(_) => None,
             RuleKind::Aggregate { group_by, .. } => Some(group_by.clone()),

@@ -48,13 +48,13 @@ pub struct Compiled {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
     pub code: Code,
-    pub span: Span,
+    pub(crate) span: Span,
     pub message: String,
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl CompileError {
-    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         CompileError {
             code,
             span,
@@ -62,12 +62,12 @@ impl CompileError {
             hint: None,
         }
     }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
     /// The diagnostic, naming the rule and the target.
-    pub fn into_diagnostic(self, rule: &ir::Rule, target: &str) -> Diagnostic {
+    pub(crate) fn into_diagnostic(self, rule: &ir::Rule, target: &str) -> Diagnostic {
         let mut d = Diagnostic::error(
             &rule.file,
             self.span,
@@ -82,7 +82,7 @@ impl CompileError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, CompileError>;
+pub(crate) type Result<T> = std::result::Result<T, CompileError>;
 
 /// A sequence's steps read sources that no event of the target belongs to both of, so
 /// each step takes only its own source's events, as in the evaluator: `apart` says when the
@@ -147,7 +147,7 @@ pub(crate) fn source_mapping<'m>(
 
 /// The target's name for a logical field (its own entry or its family's pattern, see
 /// [`SourceMapping::field`]).
-pub fn field_name<'m>(
+pub(crate) fn field_name<'m>(
     source: &'m SourceMapping,
     field: &ir::Field,
     source_name: &str,
@@ -168,13 +168,13 @@ pub fn field_name<'m>(
 /// A condition with `not` pushed down onto the tests (De Morgan), so each target only
 /// renders a test or its negation, and decides itself how an absent field reads.
 #[derive(Debug, PartialEq)]
-pub enum Nnf<'a> {
+pub(crate) enum Nnf<'a> {
     And(Vec<Nnf<'a>>),
     Or(Vec<Nnf<'a>>),
     Test { atom: &'a Atom, negated: bool },
 }
 
-pub fn nnf(cond: &Cond, negated: bool) -> Nnf<'_> {
+pub(crate) fn nnf(cond: &Cond, negated: bool) -> Nnf<'_> {
     match (cond, negated) {
         (Cond::And(cs), false) | (Cond::Or(cs), true) => {
             Nnf::And(cs.iter().map(|c| nnf(c, negated)).collect())
@@ -189,7 +189,7 @@ pub fn nnf(cond: &Cond, negated: bool) -> Nnf<'_> {
 
 /// Join a condition with the target's words for `and`/`or`; groups of more than one
 /// operand are always parenthesised when nested, so no target's precedence matters.
-pub fn join<'a>(
+pub(crate) fn join<'a>(
     n: &Nnf<'a>,
     and: &str,
     or: &str,
@@ -216,7 +216,7 @@ pub fn join<'a>(
 /// A double-quoted string literal with backslash escapes, as KQL, EQL and ES|QL read one:
 /// `"` and `\` escaped, newline, return and tab by name, and other control characters
 /// written by `control` (or kept as they are).
-pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
+pub(crate) fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     // Copy the runs between escapes whole.
@@ -245,7 +245,7 @@ pub fn quoted(s: &str, control: Option<fn(char) -> String>) -> String {
 
 /// A source filter: `f == "v"`, `f == 1` (an integer column), or `f in ("a", "b")` (`any_of`:
 /// KQL and EQL `in`, ES|QL `IN`).
-pub fn filter_test(
+pub(crate) fn filter_test(
     f: &str,
     value: &FilterValue,
     quote: fn(&str) -> String,
@@ -267,7 +267,7 @@ pub fn filter_test(
 }
 
 /// Several alternatives joined with `sep`, parenthesised when there is more than one.
-pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
+pub(crate) fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
     let mut parts: Vec<String> = parts.into_iter().collect();
     if parts.len() == 1 {
         parts.pop().unwrap_or_default()
@@ -278,7 +278,11 @@ pub fn group(parts: impl IntoIterator<Item = String>, sep: &str) -> String {
 
 /// Substring tests (and exact values) as whole-value wildcard patterns, for targets that
 /// say them best as one pattern.
-pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> Vec<Wildcard> {
+pub(crate) fn affix_patterns(
+    values: &[String],
+    any_before: bool,
+    any_after: bool,
+) -> Vec<Wildcard> {
     values
         .iter()
         .map(|v| Wildcard::affix(v, any_before, any_after))
@@ -288,7 +292,7 @@ pub fn affix_patterns(values: &[String], any_before: bool, any_after: bool) -> V
 /// Join a `having` clause with the target's words for `and`/`or`; each term is rendered by
 /// `term`. A nested group of the other operator is parenthesised, one of the same operator
 /// stays flat.
-pub fn join_having(
+pub(crate) fn join_having(
     h: &ir::Having,
     and: &str,
     or: &str,
@@ -314,8 +318,49 @@ pub fn join_having(
     Ok(rendered.join(sep))
 }
 
+/// The aggregates of a `having` clause, each once, in order of first use, under a name of
+/// its own: a new one is named `stem`, else `stem_2`, `stem_3`, ... so that no name repeats
+/// or takes one of `taken` (the group keys' columns). Every target names its aggregates here.
+pub(crate) struct AggregateNames<'k> {
+    /// (name, the target's expression for the aggregate).
+    named: Vec<(String, String)>,
+    taken: &'k [String],
+}
+
+impl<'k> AggregateNames<'k> {
+    pub(crate) fn new(taken: &'k [String]) -> Self {
+        AggregateNames {
+            named: Vec::new(),
+            taken,
+        }
+    }
+
+    /// The name of the aggregate the target writes `expr`: the one it already has, or a new
+    /// one from `stem`.
+    pub(crate) fn name(&mut self, stem: &str, expr: String) -> String {
+        if let Some((name, _)) = self.named.iter().find(|(_, e)| *e == expr) {
+            return name.clone();
+        }
+        let used =
+            |n: &str| self.named.iter().any(|(m, _)| m == n) || self.taken.iter().any(|t| t == n);
+        let mut name = stem.to_string();
+        let mut n = 1;
+        while used(&name) {
+            n += 1;
+            name = format!("{stem}_{n}");
+        }
+        self.named.push((name.clone(), expr));
+        name
+    }
+
+    /// (name, expression) of every aggregate, in order of first use.
+    pub(crate) fn named(&self) -> &[(String, String)] {
+        &self.named
+    }
+}
+
 /// Check a mapping-supplied name against what the target can use unquoted.
-pub fn plain_identifier(name: &str, extra: &[char]) -> bool {
+pub(crate) fn plain_identifier(name: &str, extra: &[char]) -> bool {
     let mut chars = name.chars();
     chars
         .next()

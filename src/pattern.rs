@@ -46,9 +46,9 @@ const MAX_CHAR: u32 = 0x10FFFF;
 
 /// A regex in the portable subset.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Regex {
+pub(crate) struct Regex {
     /// As written by the user (for a wildcard: the `like` pattern, with `\*` `\?` `\\` escapes).
-    pub source: String,
+    pub(crate) source: String,
     /// The pattern starts with `(?i)`.
     ignore_case: bool,
     /// Top-level alternatives.
@@ -56,11 +56,11 @@ pub struct Regex {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatternError {
-    pub message: String,
+pub(crate) struct PatternError {
+    pub(crate) message: String,
     /// Byte offset into the pattern text.
-    pub offset: usize,
-    pub hint: Option<String>,
+    pub(crate) offset: usize,
+    pub(crate) hint: Option<String>,
 }
 
 impl std::fmt::Display for PatternError {
@@ -364,7 +364,7 @@ const UNICODE_CLASS_HINT: &str = "engines use different Unicode versions and pro
     list the characters or ranges explicitly, e.g. `[a-zA-Z]`";
 
 /// Parses `src`, checks it is in the portable subset and normalizes it.
-pub fn parse_regex(src: &str) -> Result<Regex, PatternError> {
+pub(crate) fn parse_regex(src: &str) -> Result<Regex, PatternError> {
     if src.is_empty() {
         return Err(error(
             0,
@@ -1095,7 +1095,7 @@ impl Printer {
 /// The characters a literal `c` matches when case is ignored: its one-character lower and
 /// upper case (Unicode simple case mapping), then `c` itself if it is neither (a title-case
 /// letter). Classes fold ASCII letters only.
-pub fn case_variants(c: char) -> Vec<char> {
+pub(crate) fn case_variants(c: char) -> Vec<char> {
     let single = |mut it: std::iter::Peekable<std::vec::IntoIter<char>>| {
         let first = it.next()?;
         it.peek().is_none().then_some(first)
@@ -1113,7 +1113,7 @@ pub fn case_variants(c: char) -> Vec<char> {
 impl Regex {
     /// A `like` pattern as a regex matching the WHOLE value: `*` is any run of characters
     /// (newlines included), `?` exactly one character, everything else literal.
-    pub fn from_wildcard(w: &Wildcard) -> Regex {
+    pub(crate) fn from_wildcard(w: &Wildcard) -> Regex {
         let mut source = String::new();
         let mut items = Vec::new();
         for part in &w.0 {
@@ -1149,7 +1149,7 @@ impl Regex {
     }
 
     /// Any of several `like` patterns, as one regex with one top-level alternative each.
-    pub fn from_wildcards(ws: &[Wildcard]) -> Regex {
+    pub(crate) fn from_wildcards(ws: &[Wildcard]) -> Regex {
         let parts: Vec<Regex> = ws.iter().map(Regex::from_wildcard).collect();
         Regex {
             source: parts
@@ -1164,14 +1164,8 @@ impl Regex {
 
     /// Whether the pattern matches the empty value (some alternative's body can match
     /// nothing; anchors match at the start and end of `""`).
-    pub fn matches_empty(&self) -> bool {
+    pub(crate) fn matches_empty(&self) -> bool {
         self.branches.iter().any(|b| b.body.nullable())
-    }
-
-    /// Whether the pattern itself starts with `(?i)` (it is then case-insensitive whatever
-    /// `Case` it is printed with).
-    pub fn has_ignore_case_flag(&self) -> bool {
-        self.ignore_case
     }
 
     fn printer(&self, dialect: Dialect, case: Case) -> Printer {
@@ -1183,7 +1177,7 @@ impl Regex {
 
     /// For RE2, PCRE and the Rust `regex` crate, with search semantics: matches anywhere in
     /// the value unless anchored (`\A`, `\z`).
-    pub fn to_perl(&self, case: Case) -> String {
+    pub(crate) fn to_perl(&self, case: Case) -> String {
         let printer = self.printer(Dialect::Perl, case);
         let mut out = String::new();
         for (i, branch) in self.branches.iter().enumerate() {
@@ -1209,7 +1203,7 @@ impl Regex {
 
     /// For Lucene `RegExp` (which always matches the whole value): unanchored ends are
     /// padded with `.*`; several top-level alternatives print as `(A)|(B)`.
-    pub fn to_lucene(&self, case: Case) -> String {
+    pub(crate) fn to_lucene(&self, case: Case) -> String {
         let printer = self.printer(Dialect::Lucene, case);
         let parts: Vec<String> = self
             .branches
@@ -1837,8 +1831,8 @@ mod tests {
         assert_eq!(tree("(?P<n>x)"), tree("x"));
         assert_eq!(tree("[cba]"), tree("[a-c]"));
         assert_eq!(tree("\\x41"), tree("A"));
-        assert!(re("(?i)ab").has_ignore_case_flag());
-        assert!(!re("ab").has_ignore_case_flag());
+        assert!(re("(?i)ab").ignore_case);
+        assert!(!re("ab").ignore_case);
         assert_ne!(re("(?i)ab"), re("ab"));
     }
 

@@ -21,7 +21,7 @@ pub struct File {
 
 /// How a template's output is written.
 #[derive(Clone, Copy)]
-pub enum Form {
+pub(crate) enum Form {
     /// As rendered.
     Text,
     /// Parsed as JSON and written pretty-printed with sorted keys.
@@ -32,97 +32,97 @@ pub enum Form {
 
 /// A template and where its output goes. `{rule}` in `path` makes it per rule (the context
 /// has `rule`); otherwise it is rendered once with every rule (`rules`).
-pub struct Output {
-    pub template: &'static str,
-    pub path: &'static str,
-    pub form: Form,
+pub(crate) struct Output {
+    pub(crate) template: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) form: Form,
 }
 
 /// What a target's package is made of: its templates, built into the binary and named as
 /// under `targets/<target>/`, and where each one's output goes.
 pub struct Package {
-    pub target: &'static str,
-    pub templates: &'static [(&'static str, &'static str)],
-    pub outputs: &'static [Output],
+    pub(crate) target: &'static str,
+    pub(crate) templates: &'static [(&'static str, &'static str)],
+    pub(crate) outputs: &'static [Output],
 }
 
 /// A rule ready for one target's templates.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleContext {
-    pub name: String,
-    pub title: String,
-    pub id: String,
-    pub description: String,
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) id: String,
+    pub(crate) description: String,
     /// The rule's own word (`high`); each target adds its own scale.
-    pub severity: &'static str,
-    pub status: String,
-    pub enabled: bool,
-    pub author: Option<String>,
-    pub tags: Vec<String>,
-    pub references: Vec<String>,
-    pub false_positives: Vec<String>,
-    pub date: Option<String>,
-    pub modified: Option<String>,
+    pub(crate) severity: &'static str,
+    pub(crate) status: String,
+    pub(crate) enabled: bool,
+    pub(crate) author: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) references: Vec<String>,
+    pub(crate) false_positives: Vec<String>,
+    pub(crate) date: Option<String>,
+    pub(crate) modified: Option<String>,
     /// `single`, `aggregate`, `sequence` or `first_seen`.
-    pub kind: &'static str,
-    pub schedule: Period,
-    pub lookback: Period,
-    pub attack: Vec<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) schedule: Period,
+    pub(crate) lookback: Period,
+    pub(crate) attack: Vec<String>,
     /// The query the target runs, and its language.
-    pub query: String,
-    pub language: &'static str,
+    pub(crate) query: String,
+    pub(crate) language: &'static str,
     /// Every compiled query by language, for templates that want another.
-    pub queries: std::collections::BTreeMap<&'static str, String>,
-    pub note: Option<String>,
+    pub(crate) queries: std::collections::BTreeMap<&'static str, String>,
+    pub(crate) note: Option<String>,
     /// What the alert shows: the logical name and the name in the target's results.
-    pub fields: Vec<AlertField>,
-    pub suppress: Option<Suppress>,
+    pub(crate) fields: Vec<AlertField>,
+    pub(crate) suppress: Option<Suppress>,
     /// What only this target needs (severity scale, entities, index patterns, ...).
-    pub target: serde_json::Value,
+    pub(crate) target: serde_json::Value,
 }
 
 /// A length of time in the forms targets write.
 #[derive(Debug, Clone, Serialize)]
-pub struct Period {
-    pub seconds: u64,
+pub(crate) struct Period {
+    pub(crate) seconds: u64,
     /// `5m`, `1h`, `14d`.
-    pub text: String,
+    pub(crate) text: String,
     /// ISO-8601 (`PT5M`, `P14D`).
-    pub iso: String,
+    pub(crate) iso: String,
 }
 
 impl Period {
-    pub fn of(seconds: u64) -> Period {
+    pub(crate) fn of(seconds: u64) -> Period {
         Period {
             seconds,
             text: Duration::of(seconds).to_string(),
-            iso: iso8601(seconds),
+            iso: Duration::of(seconds).iso8601(),
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AlertField {
-    pub name: String,
-    pub column: String,
+pub(crate) struct AlertField {
+    pub(crate) name: String,
+    pub(crate) column: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Suppress {
-    pub duration: Period,
-    pub by: Vec<AlertField>,
+pub(crate) struct Suppress {
+    pub(crate) duration: Period,
+    pub(crate) by: Vec<AlertField>,
 }
 
 /// A template that failed to load, render, or give what its output must be.
 #[derive(Debug, thiserror::Error)]
 #[error("template {template}: {message}")]
 pub struct TemplateError {
-    pub template: String,
-    pub message: String,
+    pub(crate) template: String,
+    pub(crate) message: String,
 }
 
 /// Render every file of a target's package for `rules`.
-pub fn render(
+pub(crate) fn render(
     package: &Package,
     rules: &[RuleContext],
     overrides: Option<&Path>,
@@ -370,28 +370,6 @@ fn toml_string(s: String) -> String {
     }
 }
 
-/// ISO-8601 duration (`PT5M`, `PT1H30M`, `P14D`).
-pub fn iso8601(seconds: u64) -> String {
-    let (d, rest) = (seconds / 86_400, seconds % 86_400);
-    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let mut out = String::from("P");
-    if d > 0 {
-        out.push_str(&format!("{d}D"));
-    }
-    if rest > 0 || d == 0 {
-        out.push('T');
-        for (n, unit) in [(h, 'H'), (m, 'M'), (s, 'S')] {
-            if n > 0 {
-                out.push_str(&format!("{n}{unit}"));
-            }
-        }
-        if rest == 0 {
-            out.push_str("0S");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,7 +386,7 @@ mod tests {
             (45, "PT45S"),
             (0, "PT0S"),
         ] {
-            assert_eq!(iso8601(s), iso);
+            assert_eq!(Duration::of(s).iso8601(), iso);
         }
     }
 

@@ -23,15 +23,15 @@ use std::path::Path;
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
-    pub sources: BTreeMap<String, SourceDef>,
+    pub(crate) sources: BTreeMap<String, SourceDef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceDef {
+pub(crate) struct SourceDef {
     #[serde(default)]
-    pub description: Option<String>,
-    pub fields: BTreeMap<String, FieldTypeName>,
+    pub(crate) description: Option<String>,
+    pub(crate) fields: BTreeMap<String, FieldTypeName>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl From<FieldTypeName> for FieldType {
 }
 
 impl Schema {
-    pub fn field_type(&self, source: &str, field: &str) -> Option<FieldType> {
+    pub(crate) fn field_type(&self, source: &str, field: &str) -> Option<FieldType> {
         self.sources.get(source)?.field_type(field)
     }
 
@@ -73,11 +73,11 @@ impl Schema {
 /// A field family written wrong in a schema or mapping file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct FamilyError(pub String);
+pub struct FamilyError(pub(crate) String);
 
 impl FamilyError {
     /// The Diagnostic of the file that writes it.
-    pub fn into_diagnostic(self, file: &str) -> Diagnostic {
+    pub(crate) fn into_diagnostic(self, file: &str) -> Diagnostic {
         Diagnostic::error(file, Span::default(), Code::E0501, self.0)
             .with_hint("see the field family format at the top of targets/schema.yaml")
     }
@@ -87,7 +87,7 @@ impl FamilyError {
 const FAMILY: &str = ".*";
 
 /// Whether `s` can be a family member's name: one segment `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_member_name(s: &str) -> bool {
+pub(crate) fn is_member_name(s: &str) -> bool {
     let mut cs = s.chars();
     cs.next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -124,7 +124,7 @@ fn check_family_key(key: &str) -> Result<(), String> {
 
 /// Where a field name stands among a source's declared fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldLookup {
+pub(crate) enum FieldLookup {
     /// Declared by its own name.
     Declared(FieldTypeName),
     /// A member of a declared family.
@@ -138,7 +138,7 @@ pub enum FieldLookup {
 
 impl SourceDef {
     /// How `name` is declared: by itself, as a family member, or not at all.
-    pub fn lookup(&self, name: &str) -> FieldLookup {
+    pub(crate) fn lookup(&self, name: &str) -> FieldLookup {
         if let Some(t) = self.fields.get(name).filter(|_| !name.ends_with(FAMILY)) {
             return FieldLookup::Declared(*t);
         }
@@ -158,7 +158,7 @@ impl SourceDef {
     }
 
     /// The type of a declared field or family member.
-    pub fn field_type(&self, name: &str) -> Option<FieldType> {
+    pub(crate) fn field_type(&self, name: &str) -> Option<FieldType> {
         match self.lookup(name) {
             FieldLookup::Declared(t) | FieldLookup::Member(t) => Some(t.into()),
             FieldLookup::NotAMember { .. } | FieldLookup::Unknown => None,
@@ -166,7 +166,7 @@ impl SourceDef {
     }
 
     /// The family keys (`winlog.event_data.*`).
-    pub fn families(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn families(&self) -> impl Iterator<Item = &str> {
         self.fields
             .keys()
             .map(String::as_str)
@@ -179,7 +179,7 @@ impl SourceDef {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
-    pub target: String,
+    pub(crate) target: String,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceMapping>,
 }
@@ -203,22 +203,22 @@ pub struct SourceMapping {
     pub index: Option<String>,
     /// Elastic: the EQL event category.
     #[serde(default)]
-    pub category: Option<String>,
+    pub(crate) category: Option<String>,
     /// Exact, case-sensitive equalities every event of the source meets (target field → value,
     /// or a list of values: any of them; a YAML number for a numeric column, text otherwise).
     /// A user mapping that sets it replaces it whole (`filter: {}` removes the shipped one).
     #[serde(default)]
-    pub filter: Option<BTreeMap<String, FilterValue>>,
+    pub(crate) filter: Option<BTreeMap<String, FilterValue>>,
     /// Computed fields. Sentinel: columns computed before the condition (`| extend NAME =
     /// KQL`), e.g. to turn a vendor's codes into the values the schema's field uses.
     /// Splunk: field name → the SPL pipeline computing it (`rex ... | eval NAME=...`), run
     /// after the base search by the queries that read the field.
     #[serde(default)]
-    pub extend: Option<BTreeMap<String, String>>,
+    pub(crate) extend: Option<BTreeMap<String, String>>,
     /// Logical field → the target's field name; `~`: no place on this target. A family key
     /// (`prefix.*`) maps every member by a pattern whose `*` stands for the member's name.
     #[serde(default)]
-    pub fields: BTreeMap<String, Option<String>>,
+    pub(crate) fields: BTreeMap<String, Option<String>>,
     /// Where the vendor documents the data this entry relies on (URLs or document titles).
     #[serde(default)]
     pub source: Option<References>,
@@ -252,7 +252,7 @@ pub const WHOLE_SOURCE: &str = "source";
 /// A source filter's value: one value, or a list of values (the field has one of them).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
-pub enum FilterValue {
+pub(crate) enum FilterValue {
     One(FilterScalar),
     AnyOf(Vec<FilterScalar>),
 }
@@ -261,13 +261,13 @@ pub enum FilterValue {
 /// the `EventID` int column of Sentinel's event tables), which the query compares unquoted.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
-pub enum FilterScalar {
+pub(crate) enum FilterScalar {
     Int(i64),
     Str(String),
 }
 
 impl FilterValue {
-    pub fn values(&self) -> &[FilterScalar] {
+    pub(crate) fn values(&self) -> &[FilterScalar] {
         match self {
             FilterValue::One(v) => std::slice::from_ref(v),
             FilterValue::AnyOf(vs) => vs,
@@ -288,7 +288,7 @@ impl std::fmt::Display for FilterScalar {
 impl SourceMapping {
     /// The target's name for a logical field: its own entry, else its family's pattern with
     /// the member's name for `*`. `None`: the field has no place on this target.
-    pub fn field(&self, name: &str) -> Option<Cow<'_, str>> {
+    pub(crate) fn field(&self, name: &str) -> Option<Cow<'_, str>> {
         if let Some(entry) = self.fields.get(name) {
             return entry.as_deref().map(Cow::Borrowed);
         }
@@ -332,7 +332,7 @@ impl SourceMapping {
 }
 
 /// How an `extend` expression of a column per family member names the member.
-pub const MEMBER: &str = "{*}";
+pub(crate) const MEMBER: &str = "{*}";
 
 impl Mapping {
     /// The family rules of every source (see [`SourceMapping::field`]).
@@ -345,7 +345,7 @@ impl Mapping {
     }
 
     /// Overlay `other` (a user's file) on this one: source by source, key by key, field by field.
-    pub fn merge(&mut self, other: Mapping) {
+    pub(crate) fn merge(&mut self, other: Mapping) {
         for (name, theirs) in other.sources {
             let ours = self.sources.entry(name).or_default();
             ours.search = theirs.search.or(ours.search.take());
@@ -374,7 +374,7 @@ pub fn from_yaml<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> Result
 
 /// A YAML parse error: its message (the first line, without the `error: line L column C: `
 /// it starts with, which the diagnostic's place says) and the byte offset it points at.
-pub fn yaml_error(text: &str, e: &serde_saphyr::Error) -> (String, usize) {
+pub(crate) fn yaml_error(text: &str, e: &serde_saphyr::Error) -> (String, usize) {
     let at = e.location().map_or(0, |l| {
         offset_of(text, l.line() as usize, l.column() as usize)
     });
@@ -389,7 +389,7 @@ pub fn yaml_error(text: &str, e: &serde_saphyr::Error) -> (String, usize) {
 }
 
 /// Read and parse a YAML file.
-pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Diagnostic> {
+pub(crate) fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Diagnostic> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::error(

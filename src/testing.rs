@@ -21,9 +21,9 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseResult {
     pub rule: String,
-    pub id: String,
+    pub(crate) id: String,
     /// The logical source of a single-event rule (the event is taken to come from it).
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// `test matches #1`, or the NDJSON file and line.
     pub case: String,
     /// `path:line:col` of the case.
@@ -31,11 +31,11 @@ pub struct CaseResult {
     /// Whether the case expects the rule to match.
     pub expect_match: bool,
     /// detc's verdict; `None` when the rule was not evaluated.
-    pub matched: Option<bool>,
+    pub(crate) matched: Option<bool>,
     pub status: Status,
     /// Why the case failed or was skipped.
     pub reason: Option<String>,
-    pub event: Value,
+    pub(crate) event: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

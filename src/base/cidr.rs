@@ -3,9 +3,9 @@ use std::net::IpAddr;
 
 /// A network: address and prefix length, address already masked to the prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
+pub(crate) struct Cidr {
+    pub(crate) addr: IpAddr,
+    pub(crate) prefix: u8,
 }
 
 impl fmt::Display for Cidr {
@@ -15,7 +15,7 @@ impl fmt::Display for Cidr {
 }
 
 impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -37,9 +37,9 @@ impl Cidr {
 /// Why a text is not a network (or address): the message and a hint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct CidrError {
-    pub message: String,
-    pub hint: Option<String>,
+pub(crate) struct CidrError {
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl CidrError {
@@ -50,7 +50,7 @@ impl CidrError {
 
 impl Cidr {
     /// `10.0.0.0/8`, `fd00::/8`; a bare address (when `!is_net`) is a host network.
-    pub fn parse(s: &str, is_net: bool) -> Result<Cidr, CidrError> {
+    pub(crate) fn parse(s: &str, is_net: bool) -> Result<Cidr, CidrError> {
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) if is_net => (a, Some(p)),
             Some(_) => {

@@ -23,7 +23,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(file: &str, span: Span, code: Code, message: impl Into<String>) -> Self {
+    pub(crate) fn error(file: &str, span: Span, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_string(),
             span,
@@ -34,14 +34,14 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 }
 
 /// Diagnostics in reading order: file, position, code.
-pub fn sort(diags: &mut [Diagnostic]) {
+pub(crate) fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| (&a.file, a.span.start, a.code).cmp(&(&b.file, b.span.start, b.code)));
 }
 
@@ -160,7 +160,7 @@ pub fn to_json<'a>(d: &'a Diagnostic, text: Option<&str>) -> JsonDiagnostic<'a> 
 }
 
 /// The closest candidate to `word`, for "did you mean" hints.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

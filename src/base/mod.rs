@@ -3,22 +3,22 @@
 //! with (`Case`, `like` wildcards, CIDR networks). Nothing here imports another module of
 //! the crate.
 
-pub mod codes;
+pub(crate) mod codes;
 pub mod diag;
 
 mod cidr;
 mod span;
 mod wildcard;
 
-pub use cidr::{Cidr, CidrError};
+pub(crate) use cidr::Cidr;
 pub use codes::Code;
 pub use diag::Diagnostic;
 pub use span::Span;
-pub use wildcard::{WildPart, Wildcard};
+pub(crate) use wildcard::{WildPart, Wildcard};
 
 /// Whether string tests respect letter case (the language's default is insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Case {
+pub(crate) enum Case {
     Insensitive,
     Sensitive,
 }

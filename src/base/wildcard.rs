@@ -1,10 +1,10 @@
 /// A `like` pattern: `*` any run (newlines included), `?` one character.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wildcard(pub Vec<WildPart>);
+pub(crate) struct Wildcard(pub(crate) Vec<WildPart>);
 
 impl Wildcard {
     /// Whether the pattern matches the empty value (only `*` runs and empty literals).
-    pub fn matches_empty(&self) -> bool {
+    pub(crate) fn matches_empty(&self) -> bool {
         self.0.iter().all(|p| match p {
             WildPart::AnyRun => true,
             WildPart::Literal(s) => s.is_empty(),
@@ -13,7 +13,7 @@ impl Wildcard {
     }
 
     /// `v` with any run before and/or after: `contains v` is `*v*`, `startswith v` is `v*`.
-    pub fn affix(v: &str, any_before: bool, any_after: bool) -> Wildcard {
+    pub(crate) fn affix(v: &str, any_before: bool, any_after: bool) -> Wildcard {
         let mut parts = Vec::new();
         if any_before {
             parts.push(WildPart::AnyRun);
@@ -27,7 +27,7 @@ impl Wildcard {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WildPart {
+pub(crate) enum WildPart {
     Literal(String),
     AnyRun,
     AnyOne,

@@ -12,8 +12,8 @@ use crate::syntax::ast::{self, ValueKind};
 const DEFAULT_ENTITY_FIELDS: [&str; 3] = ["user.name", "host.name", "source.ip"];
 
 pub(super) struct Alerting {
-    pub fields: Vec<ir::Field>,
-    pub suppress: Option<ir::Suppress>,
+    pub(crate) fields: Vec<ir::Field>,
+    pub(crate) suppress: Option<ir::Suppress>,
 }
 
 pub(super) fn check(

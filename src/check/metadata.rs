@@ -7,24 +7,24 @@ use crate::ir::{Duration, Severity};
 use crate::syntax::ast::{self, ValueKind};
 
 pub(super) struct Metadata {
-    pub id: String,
-    pub severity: Severity,
-    pub status: Option<String>,
-    pub attack: Vec<String>,
-    pub tags: Vec<String>,
-    pub description: Option<String>,
-    pub false_positives: Vec<String>,
-    pub references: Vec<String>,
-    pub author: Option<String>,
-    pub schedule: Option<Duration>,
-    pub lookback: Option<Duration>,
+    pub(crate) id: String,
+    pub(crate) severity: Severity,
+    pub(crate) status: Option<String>,
+    pub(crate) attack: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) false_positives: Vec<String>,
+    pub(crate) references: Vec<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) schedule: Option<Duration>,
+    pub(crate) lookback: Option<Duration>,
     /// Field names as written, with their place: resolved against the rule's sources later.
-    pub fields: Option<Vec<ast::Value>>,
-    pub suppress: Option<Duration>,
-    pub suppress_by: Option<Vec<ast::Value>>,
-    pub targets: Vec<String>,
-    pub date: Option<String>,
-    pub modified: Option<String>,
+    pub(crate) fields: Option<Vec<ast::Value>>,
+    pub(crate) suppress: Option<Duration>,
+    pub(crate) suppress_by: Option<Vec<ast::Value>>,
+    pub(crate) targets: Vec<String>,
+    pub(crate) date: Option<String>,
+    pub(crate) modified: Option<String>,
 }
 
 /// The targets a rule may name in `targets`.
@@ -349,7 +349,7 @@ fn uuid_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
 }
 
 /// ATT&CK technique (`T1234`, `T1234.001`) or tactic (`TA0001`) ids.
-pub fn is_attack_id(s: &str) -> bool {
+pub(crate) fn is_attack_id(s: &str) -> bool {
     let digits = |t: &str, n: usize| t.len() == n && t.chars().all(|c| c.is_ascii_digit());
     if let Some(rest) = s.strip_prefix("TA") {
         return digits(rest, 4);

@@ -20,9 +20,8 @@ pub type Lists = BTreeMap<String, ListEntry>;
 
 #[derive(Debug, Clone)]
 pub struct ListEntry {
-    pub file: String,
-    pub values: Vec<ast::Value>,
-    pub span: Span,
+    pub(crate) file: String,
+    pub(crate) values: Vec<ast::Value>,
 }
 
 /// What checking a rule needs to know beyond the rule itself.
@@ -33,14 +32,14 @@ pub struct Context<'a> {
 
 /// Collects diagnostics for one file.
 pub(crate) struct Sink<'a> {
-    pub file: &'a str,
+    pub(crate) file: &'a str,
     /// The file's text, for patterns whose meaning depends on how they were written.
-    pub text: &'a str,
-    pub diags: Vec<Diagnostic>,
+    pub(crate) text: &'a str,
+    pub(crate) diags: Vec<Diagnostic>,
 }
 
 impl Sink<'_> {
-    pub fn error(
+    pub(crate) fn error(
         &mut self,
         span: Span,
         code: Code,
@@ -131,7 +130,7 @@ pub fn check_rule(
 }
 
 /// `[a-z][a-z0-9_]*`: rule and list names.
-pub fn is_rule_name(s: &str) -> bool {
+pub(crate) fn is_rule_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

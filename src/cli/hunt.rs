@@ -4,7 +4,6 @@ use super::Input;
 use super::common::{exit, load_checked};
 use anyhow::Context as _;
 use detc::hunt;
-use detc::targets::TargetName;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,8 +31,7 @@ pub(crate) fn run(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let (hunter, skipped) =
-        hunt::Hunter::new(&project.rules, &config.mappings[&TargetName::Elastic]);
+    let (hunter, skipped) = hunt::Hunter::new(&project.rules, config.ecs());
     for s in &skipped {
         eprintln!("warning: {s}");
     }

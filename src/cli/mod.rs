@@ -13,6 +13,7 @@ mod compile;
 mod coverage;
 mod deploy;
 mod docs;
+mod explain;
 mod fmt;
 mod hunt;
 mod import;
@@ -53,6 +54,8 @@ enum Command {
     Import(import::Args),
     /// Write a MITRE ATT&CK Navigator layer (JSON) of the techniques the rules cover.
     Coverage(coverage::Args),
+    /// Explain a diagnostic code (`detc explain E0302`), or list every code.
+    Explain(explain::Args),
 }
 
 #[derive(clap::Args)]
@@ -132,6 +135,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fmt(args) => fmt::run(args),
         Command::Import(args) => import::run(args),
         Command::Coverage(args) => coverage::run(args),
+        Command::Explain(args) => explain::run(args),
     }
 }
 

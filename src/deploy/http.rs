@@ -67,24 +67,14 @@ fn detail(body: &str) -> String {
     }
 }
 
-impl HttpError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            HttpError::Status { status, .. } => Some(*status),
-            HttpError::Transport { .. } => None,
-        }
-    }
-}
-
 /// A response that arrived with a success status.
 #[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub body: String,
+pub(crate) struct Response {
+    pub(crate) body: String,
 }
 
 impl Response {
-    pub fn json(&self) -> Result<serde_json::Value, DeployError> {
+    pub(crate) fn json(&self) -> Result<serde_json::Value, DeployError> {
         serde_json::from_str(&self.body)
             .map_err(|e| DeployError::Answer(format!("the answer is not JSON: {e}")))
     }
@@ -92,15 +82,15 @@ impl Response {
 
 /// One request, built by a SIEM module.
 #[derive(Debug, Clone)]
-pub struct Request {
-    pub method: &'static str,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<(String, Vec<u8>)>,
+pub(crate) struct Request {
+    pub(crate) method: &'static str,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<(String, Vec<u8>)>,
 }
 
 impl Request {
-    pub fn new(method: &'static str, url: impl Into<String>) -> Request {
+    pub(crate) fn new(method: &'static str, url: impl Into<String>) -> Request {
         Request {
             method,
             url: url.into(),
@@ -108,15 +98,15 @@ impl Request {
             body: None,
         }
     }
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Request {
         self.headers.push((name.to_string(), value.into()));
         self
     }
-    pub fn json(mut self, value: &serde_json::Value) -> Request {
+    pub(crate) fn json(mut self, value: &serde_json::Value) -> Request {
         self.body = Some(("application/json".into(), value.to_string().into_bytes()));
         self
     }
-    pub fn form(mut self, pairs: &[(String, String)]) -> Request {
+    pub(crate) fn form(mut self, pairs: &[(String, String)]) -> Request {
         let body = pairs
             .iter()
             .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
@@ -194,12 +184,12 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// `application/x-www-form-urlencoded` for one key or value.
-pub fn form_encode(s: &str) -> String {
+pub(crate) fn form_encode(s: &str) -> String {
     percent_encode(s, b"-_.*", true)
 }
 
 /// A path segment: everything but unreserved characters percent-encoded.
-pub fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     percent_encode(s, b"-_.~", false)
 }
 
@@ -218,7 +208,7 @@ fn percent_encode(s: &str, keep: &[u8], space_plus: bool) -> String {
     out
 }
 
-pub struct Client {
+pub(crate) struct Client {
     agent: Agent,
     options: Options,
     /// Values that must never appear in what the client returns (tokens, keys, secrets).
@@ -230,7 +220,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(options: Options, secrets: Vec<String>) -> Result<Client, DeployError> {
+    pub(crate) fn new(options: Options, secrets: Vec<String>) -> Result<Client, DeployError> {
         let mut tls = TlsConfig::builder();
         if let Some(path) = &options.ca_cert {
             let certs = read_ca(path).map_err(DeployError::Setting)?;
@@ -259,7 +249,7 @@ impl Client {
 
     /// Treat one more value as a secret (a token obtained during the run), in every form a
     /// server may echo it (see [`secret_forms`]).
-    pub fn add_secret(&mut self, secret: &str) {
+    pub(crate) fn add_secret(&mut self, secret: &str) {
         if !secret.is_empty() {
             self.secrets.extend(secret_forms(secret));
             // Longest first, so no shorter form leaves part of a longer one behind.
@@ -269,7 +259,7 @@ impl Client {
     }
 
     /// Remove every secret from a text before it leaves the client.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         self.secrets
             .iter()
             .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[secret]"))
@@ -284,7 +274,7 @@ impl Client {
 
     /// Send a request, retrying what is worth retrying. Success statuses (2xx) come back as
     /// a [`Response`]; anything else as an [`HttpError`].
-    pub fn send(&mut self, req: &Request) -> Result<Response, HttpError> {
+    pub(crate) fn send(&mut self, req: &Request) -> Result<Response, HttpError> {
         let path = redacted_path(&req.url);
         let mut attempt = 0;
         loop {
@@ -329,7 +319,7 @@ impl Client {
                     attempt += 1;
                 }
                 (Ok((status, body, _)), None) if (200..300).contains(&status) => {
-                    return Ok(Response { status, body });
+                    return Ok(Response { body });
                 }
                 (Ok((status, body, _)), None) => {
                     return Err(HttpError::Status {

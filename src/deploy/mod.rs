@@ -22,22 +22,22 @@ use std::collections::BTreeMap;
 /// run (and a person) tells detc's rules from others. A copy made in the SIEM (Kibana's
 /// Duplicate, Splunk's Clone, Sentinel's Duplicate) keeps the line under another name, so
 /// it is not detc's and is never pruned.
-pub fn marker(key: &str) -> String {
+pub(crate) fn marker(key: &str) -> String {
     format!("[managed by detc: {key}]")
 }
 
 /// A description with the object's marker as its last line.
-pub fn mark(description: &str, key: &str) -> String {
+pub(crate) fn mark(description: &str, key: &str) -> String {
     format!("{}\n\n{}", description.trim_end(), marker(key))
 }
 
 /// Whether a description ends with this object's own marker.
-pub fn is_marked(description: &str, key: &str) -> bool {
+pub(crate) fn is_marked(description: &str, key: &str) -> bool {
     description.trim_end().ends_with(&marker(key))
 }
 
 /// The most pages one listing reads (a million objects at 100 a page).
-pub const MAX_PAGES: usize = 10_000;
+pub(crate) const MAX_PAGES: usize = 10_000;
 
 /// Why a deployment step failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +63,14 @@ pub enum DeployError {
 /// repeats a page, or links back to one, would list forever), and there are at most
 /// [`MAX_PAGES`] pages.
 #[derive(Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     keys: std::collections::HashSet<String>,
     pages: usize,
 }
 
 impl Listing {
     /// Take one page's keys; `what` names the listing in the error.
-    pub fn page<'k>(
+    pub(crate) fn page<'k>(
         &mut self,
         what: &str,
         keys: impl IntoIterator<Item = &'k str>,
@@ -97,28 +97,28 @@ impl Listing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// The SIEM's key for the rule (saved-search name, alert-rule id, `rule_id`).
-    pub key: String,
+    pub(crate) key: String,
     /// The detc rule it comes from, for messages.
-    pub rule: String,
+    pub(crate) rule: String,
     /// The settings detc manages, as the SIEM's API spells them.
-    pub settings: Value,
+    pub(crate) settings: Value,
     /// Settings sent only when the rule is created, never compared or updated (a Splunk
     /// filter macro's definition: the place users tune a rule).
-    pub initial: Value,
+    pub(crate) initial: Value,
 }
 
 /// One rule as the SIEM holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Remote {
-    pub key: String,
-    pub settings: Value,
+    pub(crate) key: String,
+    pub(crate) settings: Value,
     /// Whether detc deployed it (its description ends with its own [`marker`]).
-    pub managed: bool,
+    pub(crate) managed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Action {
+pub(crate) enum Action {
     Create,
     Update,
     Unchanged,
@@ -128,25 +128,25 @@ pub enum Action {
 /// What to do with one rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
-    pub action: Action,
-    pub key: String,
-    pub rule: String,
+    pub(crate) action: Action,
+    pub(crate) key: String,
+    pub(crate) rule: String,
     /// For an update: the settings that differ, with the SIEM's and the package's values.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub differences: Vec<Difference>,
+    pub(crate) differences: Vec<Difference>,
     /// What to send (create, update).
     #[serde(skip)]
-    pub settings: Value,
+    pub(crate) settings: Value,
     /// What to send as well on create.
     #[serde(skip)]
-    pub initial: Value,
+    pub(crate) initial: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Difference {
-    pub setting: String,
-    pub deployed: Value,
-    pub package: Value,
+pub(crate) struct Difference {
+    pub(crate) setting: String,
+    pub(crate) deployed: Value,
+    pub(crate) package: Value,
 }
 
 /// Every change for one target, in the order they are applied: creates and updates in key
@@ -154,15 +154,15 @@ pub struct Difference {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// The target's name.
-    pub target: &'static str,
-    pub changes: Vec<Change>,
+    pub(crate) target: &'static str,
+    pub(crate) changes: Vec<Change>,
     /// Rules detc deployed that the package no longer has, left in place without `--prune`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub orphans: Vec<String>,
+    pub(crate) orphans: Vec<String>,
 }
 
 impl Plan {
-    pub fn count(&self, action: Action) -> usize {
+    pub(crate) fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
@@ -334,19 +334,19 @@ fn same_scalar(want: &Value, have: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// The target's name.
-    pub target: &'static str,
-    pub applied: Vec<Change>,
+    pub(crate) target: &'static str,
+    pub(crate) applied: Vec<Change>,
     /// The change that failed, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed: Option<Failed>,
+    pub(crate) failed: Option<Failed>,
     /// Changes not attempted because an earlier one failed.
-    pub not_attempted: Vec<Change>,
+    pub(crate) not_attempted: Vec<Change>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Failed {
-    pub change: Change,
-    pub error: String,
+pub(crate) struct Failed {
+    pub(crate) change: Change,
+    pub(crate) error: String,
 }
 
 impl Report {
@@ -418,7 +418,7 @@ pub fn apply(siem: &mut dyn Siem, plan: &Plan) -> Report {
 }
 
 /// Settings that only the environment may hold (a CI's secret store), never a file.
-pub const SECRETS: [&str; 3] = ["SPLUNK_TOKEN", "AZURE_CLIENT_SECRET", "KIBANA_API_KEY"];
+pub(crate) const SECRETS: [&str; 3] = ["SPLUNK_TOKEN", "AZURE_CLIENT_SECRET", "KIBANA_API_KEY"];
 
 /// A `--config` file: a YAML map of the same names as the environment variables
 /// (`SPLUNK_URL: https://…`), without secrets.
@@ -436,7 +436,7 @@ pub fn load_config(path: &std::path::Path) -> Result<BTreeMap<String, String>, D
 }
 
 /// A value from the environment, or why it is missing.
-pub fn env(name: &str) -> Result<String, DeployError> {
+pub(crate) fn env(name: &str) -> Result<String, DeployError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
         _ => Err(DeployError::Setting(format!(
@@ -446,7 +446,7 @@ pub fn env(name: &str) -> Result<String, DeployError> {
 }
 
 /// A setting from the environment, else the config file, else a default.
-pub fn setting(
+pub(crate) fn setting(
     config: &BTreeMap<String, String>,
     name: &str,
     default: Option<&str>,
@@ -459,7 +459,7 @@ pub fn setting(
 /// A base URL: https, or http to this machine only (tests, local proxies); no trailing `/`.
 /// The host is the parsed URL's, so `http://127.0.0.1.invalid` or `http://127.0.0.1@host`
 /// is not this machine; credentials in the URL are refused (they would be logged).
-pub fn base_url(name: &str, url: &str) -> Result<String, DeployError> {
+pub(crate) fn base_url(name: &str, url: &str) -> Result<String, DeployError> {
     base_url_checked(name, url).map_err(DeployError::Setting)
 }
 

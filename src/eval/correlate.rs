@@ -18,11 +18,11 @@ use std::collections::{HashMap, VecDeque};
 pub struct Alert<T> {
     /// The group (aggregation) or key (sequence, first seen: the `by` fields, then the
     /// first-seen field) as field name → value text.
-    pub group: Vec<(String, String)>,
+    pub(crate) group: Vec<(String, String)>,
     /// The ids of the contributing events in time order; the last one triggered the alert.
     /// Aggregation: the group's events in the window; sequence: one per step; first seen:
     /// the new event.
-    pub events: Vec<T>,
+    pub(crate) events: Vec<T>,
 }
 
 /// Which of a rule's queries (steps) an event meets; empty when none.
@@ -30,7 +30,7 @@ pub struct Alert<T> {
 pub struct Fit(Vec<usize>);
 
 impl Fit {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -96,7 +96,7 @@ pub fn named_source(event: &Value) -> impl Fn(&str) -> bool + '_ {
 
 impl Correlation {
     /// Prepare a correlation rule; a single-event rule is an error (see [`Matcher`]).
-    pub fn new(rule: &ir::Rule) -> Result<Correlation, EvalError> {
+    pub(crate) fn new(rule: &ir::Rule) -> Result<Correlation, EvalError> {
         let names = |fs: &[ir::Field]| fs.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
         let prepare = |qs: &[&ir::Query]| -> Result<Vec<(String, Matcher)>, EvalError> {
             qs.iter()
@@ -155,18 +155,19 @@ impl Correlation {
     }
 
     /// The window (`within`, lookback) in milliseconds.
-    pub fn window_ms(&self) -> i64 {
+    #[cfg(test)]
+    fn window_ms(&self) -> i64 {
         self.window
     }
 
     /// The sources of the rule's queries (steps), in order.
-    pub fn sources(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn sources(&self) -> impl Iterator<Item = &str> {
         self.queries.iter().map(|(s, _)| s.as_str())
     }
 
     /// Which queries (steps) the event meets: `admits(source)` says whether the event
     /// belongs to a source (see [`named_source`]), and the condition must hold.
-    pub fn fit(&self, event: &Value, admits: impl Fn(&str) -> bool) -> Fit {
+    pub(crate) fn fit(&self, event: &Value, admits: impl Fn(&str) -> bool) -> Fit {
         Fit(self
             .queries
             .iter()
@@ -178,7 +179,7 @@ impl Correlation {
 
     /// Empty state for this rule; `T` is how the caller names an event (a line number, the
     /// event's text).
-    pub fn state<T: Clone>(&self) -> State<T> {
+    pub(crate) fn state<T: Clone>(&self) -> State<T> {
         State {
             newest: None,
             seq: 0,
@@ -300,7 +301,7 @@ struct Partial<T> {
 impl<T: Clone> State<T> {
     /// Whether an event at `time` is later than the newest seen by more than the window:
     /// its window is gone, and a caller reading unsorted input skips it.
-    pub fn is_late(&self, rule: &Correlation, time: i64) -> bool {
+    pub(crate) fn is_late(&self, rule: &Correlation, time: i64) -> bool {
         self.newest
             .is_some_and(|n| n.saturating_sub(time) > rule.window)
     }
@@ -308,7 +309,7 @@ impl<T: Clone> State<T> {
     /// The input's first event came at `time`, whether or not it meets the rule: a
     /// first-seen rule's warm-up counts from it (a caller that feeds only the events that
     /// meet a query says so here).
-    pub fn begin(&mut self, time: i64) {
+    pub(crate) fn begin(&mut self, time: i64) {
         if let Data::FirstSeen { start, .. } = &mut self.data {
             start.get_or_insert(time);
         }
@@ -316,7 +317,8 @@ impl<T: Clone> State<T> {
 
     /// Events held in the state (for tests of expiry): aggregation entries, partial
     /// sequences, or first-seen pairs.
-    pub fn size(&self) -> usize {
+    #[cfg(test)]
+    fn size(&self) -> usize {
         match &self.data {
             Data::Aggregate { expiry, .. } | Data::Sequence { expiry, .. } => expiry.len(),
             Data::FirstSeen { expiry, .. } => expiry.len(),
@@ -326,7 +328,7 @@ impl<T: Clone> State<T> {
     /// Feed one event (its time, what [`Correlation::fit`] said of it, and its id) and get
     /// the alerts it raises. Events come in time order, equal times in input order; an
     /// event earlier than one already fed is taken to happen at that one's time.
-    pub fn advance(
+    pub(crate) fn advance(
         &mut self,
         rule: &Correlation,
         event: &Value,
@@ -693,8 +695,9 @@ impl<T: Clone> Correlator<T> {
         self.state.advance(&self.rule, event, time_ms, &fit, id)
     }
 
-    /// Events held in the state.
-    pub fn size(&self) -> usize {
+    /// Events held in the state (for tests of expiry).
+    #[cfg(test)]
+    fn size(&self) -> usize {
         self.state.size()
     }
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 /// Why an event has no time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TimeError {
+pub(crate) enum TimeError {
     #[error("no @timestamp")]
     Missing,
     #[error("@timestamp {0:?} is not RFC 3339 date-time text")]
@@ -18,7 +18,7 @@ pub enum TimeError {
 /// An event's time in epoch milliseconds: its first `@timestamp` value, RFC 3339 text
 /// (`2026-11-25T10:00:00Z`, an offset, fractional seconds) or a number of epoch
 /// milliseconds. The error says why there is none.
-pub fn event_time(event: &Value) -> Result<i64, TimeError> {
+pub(crate) fn event_time(event: &Value) -> Result<i64, TimeError> {
     let Some(v) = super::values(event, "@timestamp").into_iter().next() else {
         return Err(TimeError::Missing);
     };
@@ -38,7 +38,7 @@ pub fn event_time(event: &Value) -> Result<i64, TimeError> {
 
 /// RFC 3339 date-time (`T`, `t` or a space between date and time; `Z`, `z` or `±HH:MM`;
 /// any number of fractional digits, cut to milliseconds) to epoch milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     let digits = |from: usize, n: usize| -> Option<i64> {
         let part = b.get(from..from + n)?;

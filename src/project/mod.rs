@@ -56,6 +56,12 @@ impl SigmaSettings {
 }
 
 impl Config {
+    /// The mapping that tells sources apart in ECS events, which `detc hunt` reads: Elastic's,
+    /// whose categories and filters are ECS's own.
+    pub fn ecs(&self) -> &Mapping {
+        &self.mappings[&TargetName::Elastic]
+    }
+
     /// The shipped data, overlaid with the user's `--schema` and `--mapping` files in order.
     pub fn load(schemas: &[PathBuf], mappings: &[PathBuf]) -> Result<Config, Diagnostic> {
         let mut schema: Schema = schema::from_yaml(SCHEMA.0, SCHEMA.1)?;
@@ -68,7 +74,7 @@ impl Config {
             sigma: SigmaSettings::default(),
         };
         for target in TargetName::ALL {
-            let (file, text) = target.target().mapping();
+            let (file, text) = target.target().mapping;
             let m: Mapping = schema::from_yaml(file, text)?;
             m.check_families().map_err(|e| e.into_diagnostic(file))?;
             config.mappings.insert(target_of(&m, file)?, m);
@@ -119,9 +125,9 @@ fn target_of(m: &Mapping, file: &str) -> Result<TargetName, Diagnostic> {
 /// One file as read.
 #[derive(Debug)]
 pub struct SourceFile {
-    pub path: String,
+    pub(crate) path: String,
     /// `None` when the file could not be read as text.
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// Whether diagnostics and rules of this file are reported (it was asked for).
     pub requested: bool,
 }
@@ -142,7 +148,7 @@ impl Project {
 }
 
 /// A `.det` file, or a Sigma rule (`.yml`, `.yaml`).
-pub fn is_rule_file(path: &Path) -> bool {
+pub(crate) fn is_rule_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e, "det" | "yml" | "yaml"))
@@ -503,7 +509,6 @@ fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec
                 ListEntry {
                     file: sf.path.clone(),
                     values,
-                    span: def.span,
                 },
             );
         }
@@ -515,7 +520,7 @@ fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Output {
     pub rule: String,
-    pub id: String,
+    pub(crate) id: String,
     pub target: TargetName,
     pub language: Language,
     pub query: String,

@@ -132,7 +132,7 @@ pub fn package(
     overrides: Option<&Path>,
 ) -> Result<Vec<render::File>, TemplateError> {
     let target = target.target();
-    let mut files = render::render(target.package(), rules, overrides)?;
+    let mut files = render::render(target.package, rules, overrides)?;
     target.finish_package(&mut files)?;
     Ok(files)
 }

@@ -15,7 +15,7 @@
 
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cond {
+pub(crate) enum Cond {
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
@@ -185,10 +185,10 @@ impl Parser {
 /// Why a condition string is not one detc reads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ConditionError(pub String);
+pub(crate) struct ConditionError(pub(crate) String);
 
 /// Parse one condition string.
-pub fn parse(s: &str) -> Result<Cond, ConditionError> {
+pub(crate) fn parse(s: &str) -> Result<Cond, ConditionError> {
     parse_tokens(s).map_err(ConditionError)
 }
 
@@ -218,7 +218,7 @@ fn parse_tokens(s: &str) -> Result<Cond, String> {
 }
 
 /// Whether `name` matches an identifier pattern (`*` = any run).
-pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == name;

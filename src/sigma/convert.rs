@@ -17,38 +17,38 @@ type Declares = BTreeMap<String, BTreeMap<String, FieldTypeName>>;
 
 /// One YAML document, read leniently into the parts detc looks at.
 #[derive(Debug, Clone, Default)]
-pub struct Doc {
-    pub title: Option<String>,
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub status: Option<String>,
-    pub description: Option<String>,
-    pub references: Vec<String>,
-    pub author: Option<String>,
-    pub date: Option<String>,
-    pub modified: Option<String>,
-    pub tags: Vec<String>,
-    pub level: Option<String>,
-    pub falsepositives: Vec<String>,
-    pub logsource: Option<Logsource>,
+pub(crate) struct Doc {
+    pub(crate) title: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) references: Vec<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) date: Option<String>,
+    pub(crate) modified: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) level: Option<String>,
+    pub(crate) falsepositives: Vec<String>,
+    pub(crate) logsource: Option<Logsource>,
     /// Search identifiers (`condition` excluded).
-    pub searches: BTreeMap<String, J>,
+    pub(crate) searches: BTreeMap<String, J>,
     /// The condition(s); several are OR-ed.
-    pub conditions: Vec<String>,
-    pub has_detection: bool,
-    pub correlation: Option<Correlation>,
-    pub generate: bool,
-    pub action: Option<String>,
+    pub(crate) conditions: Vec<String>,
+    pub(crate) has_detection: bool,
+    pub(crate) correlation: Option<Correlation>,
+    pub(crate) generate: bool,
+    pub(crate) action: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Correlation {
-    pub kind: String,
-    pub rules: Vec<String>,
-    pub group_by: Vec<String>,
-    pub timespan: Option<String>,
-    pub condition: Option<serde_json::Map<String, J>>,
-    pub has_aliases: bool,
+pub(crate) struct Correlation {
+    pub(crate) kind: String,
+    pub(crate) rules: Vec<String>,
+    pub(crate) group_by: Vec<String>,
+    pub(crate) timespan: Option<String>,
+    pub(crate) condition: Option<serde_json::Map<String, J>>,
+    pub(crate) has_aliases: bool,
 }
 
 fn scalar_string(v: &J) -> Option<String> {
@@ -170,7 +170,7 @@ impl Doc {
 }
 
 /// `[a-z][a-z0-9_]*` from a file name.
-pub fn rule_name(path: &str) -> String {
+pub(crate) fn rule_name(path: &str) -> String {
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
     let stem = file
         .strip_suffix(".yml")
@@ -193,7 +193,7 @@ pub fn rule_name(path: &str) -> String {
     name
 }
 
-pub fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, SigmaError>> {
+pub(crate) fn file(path: &str, text: &str, opts: &Options) -> Vec<Result<Converted, SigmaError>> {
     let err = |rule: String, reason: Reason| SigmaError {
         file: path.to_string(),
         rule,
@@ -456,7 +456,7 @@ fn metadata(d: &Doc) -> Result<Vec<Meta>, Reason> {
 /// than it, like T1685 against ATT&CK 18.1), or one it marks deprecated or revoked, is not
 /// something detc can check, so it stays in `tags` as written (`attack.t1685`) rather than
 /// failing the rule; choosing a replacement id would be a guess.
-pub fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn attack_and_tags(tags: &[String]) -> (Vec<String>, Vec<String>) {
     let (mut tactics, mut techniques, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for t in tags {
         let lower = t.to_ascii_lowercase();

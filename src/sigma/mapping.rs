@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The shipped mapping, built into the binary.
-pub const SHIPPED: &str = include_str!("../../targets/sigma.yaml");
+pub(crate) const SHIPPED: &str = include_str!("../../targets/sigma.yaml");
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -16,46 +16,46 @@ pub struct SigmaMapping {
     pub logsources: Vec<LogsourceMap>,
     /// Global field map, tried after the matched logsource's own map (`~`: no mapping).
     #[serde(default)]
-    pub fields: BTreeMap<String, Option<String>>,
+    pub(crate) fields: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsourceMap {
     #[serde(rename = "match")]
-    pub matcher: Matcher,
+    pub(crate) matcher: Matcher,
     pub source: String,
     /// Sigma field → detc field (`~`: no mapping). The key `"*"` maps every other Sigma
     /// name to a member of a field family (`"*": winlog.event_data.*`).
     #[serde(default)]
-    pub fields: BTreeMap<String, Option<String>>,
+    pub(crate) fields: BTreeMap<String, Option<String>>,
     /// Sigma field → the values it has on every event the detc source holds for this
     /// logsource (Sysmon `EventID: [1]` on process_creation). A test of the field with
     /// exactly these values is true on the source and converts to nothing.
     #[serde(default)]
-    pub implied: BTreeMap<String, Vec<Scalar>>,
+    pub(crate) implied: BTreeMap<String, Vec<Scalar>>,
     /// Sigma field holding Sysmon-style `ALG=hex,ALG=hex` hash lists → algorithm name
     /// (`SHA256`) → the detc field holding that one hash.
     #[serde(default)]
-    pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) hashes: BTreeMap<String, BTreeMap<String, String>>,
     /// Sigma field naming a list of values (the unnamed EventData items, Sigma `Data`) →
     /// the detc string field holding them joined: U+0001, then each item followed by
     /// U+0001. A test of the field means "some item ..." (see targets/sigma.yaml).
     #[serde(default)]
-    pub items: BTreeMap<String, String>,
+    pub(crate) items: BTreeMap<String, String>,
     /// The detc field (a string field of `source`) holding the event's whole text, for
     /// Sigma keyword searches (values without a field). Without it keywords are refused.
     #[serde(default)]
-    pub keywords: Option<String>,
+    pub(crate) keywords: Option<String>,
     /// Sigma field → values: the logsource is the events of the detc source whose field has
     /// one of these values (Sysmon 12 `EventType` DeleteKey or DeleteValue for registry_delete).
     /// The test is added to every rule read through this entry.
     #[serde(default, rename = "where")]
-    pub selects: BTreeMap<String, Vec<Scalar>>,
+    pub(crate) selects: BTreeMap<String, Vec<Scalar>>,
     /// Further candidates, tried in order for a rule that tests a field (or a hash
     /// algorithm) this entry does not map. Their own `match` is unused.
     #[serde(default, deserialize_with = "candidates")]
-    pub fallback: Vec<LogsourceMap>,
+    pub(crate) fallback: Vec<LogsourceMap>,
 }
 
 /// One `fallback` entry: a logsource entry without `match` (it has its parent's).
@@ -113,7 +113,7 @@ pub enum Scalar {
 
 impl Scalar {
     /// The value as Sigma compares it: text, case-insensitively.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Scalar::Int(i) => i.to_string(),
             Scalar::Bool(b) => b.to_string(),
@@ -136,21 +136,21 @@ impl std::fmt::Display for Scalar {
 #[serde(deny_unknown_fields)]
 pub struct Matcher {
     #[serde(default)]
-    pub category: Option<String>,
+    pub(crate) category: Option<String>,
     #[serde(default)]
-    pub product: Option<String>,
+    pub(crate) product: Option<String>,
     #[serde(default)]
-    pub service: Option<String>,
+    pub(crate) service: Option<String>,
     /// Keys (`category`, `product`, `service`) the rule's logsource must not carry: Sigma
     /// `product: linux` alone (every Linux log) is another logsource than linux/auditd.
     #[serde(default)]
-    pub absent: Vec<LogsourceKey>,
+    pub(crate) absent: Vec<LogsourceKey>,
 }
 
 /// One of the logsource keys detc reads.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum LogsourceKey {
+pub(crate) enum LogsourceKey {
     Category,
     Product,
     Service,
@@ -159,9 +159,9 @@ pub enum LogsourceKey {
 /// A rule's `logsource` (the keys detc looks at).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Logsource {
-    pub category: Option<String>,
-    pub product: Option<String>,
-    pub service: Option<String>,
+    pub(crate) category: Option<String>,
+    pub(crate) product: Option<String>,
+    pub(crate) service: Option<String>,
 }
 
 impl std::fmt::Display for Logsource {
@@ -214,7 +214,7 @@ impl Matcher {
 
 impl SigmaMapping {
     /// The shipped mapping.
-    pub fn shipped() -> SigmaMapping {
+    pub(crate) fn shipped() -> SigmaMapping {
         // The shipped file is part of the binary and covered by tests.
         Self::from_yaml(SHIPPED).expect("targets/sigma.yaml is valid")
     }
@@ -237,7 +237,7 @@ impl SigmaMapping {
     }
 
     /// Overlay `other`: its matchers come first (and so win ties), its global fields replace ours.
-    pub fn merge(&mut self, other: SigmaMapping) {
+    pub(crate) fn merge(&mut self, other: SigmaMapping) {
         let mut logsources = other.logsources;
         logsources.append(&mut self.logsources);
         self.logsources = logsources;
@@ -245,7 +245,7 @@ impl SigmaMapping {
     }
 
     /// The most specific matcher for `ls` (the first among equals).
-    pub fn logsource(&self, ls: &Logsource) -> Option<&LogsourceMap> {
+    pub(crate) fn logsource(&self, ls: &Logsource) -> Option<&LogsourceMap> {
         let mut best: Option<(usize, &LogsourceMap)> = None;
         for m in &self.logsources {
             if let Some(score) = m.matcher.score(ls)
@@ -260,7 +260,7 @@ impl SigmaMapping {
     /// The detc name of a Sigma field under a matched logsource: the logsource's own entry,
     /// else the global one, else the logsource's catch-all `"*"` (a family member named
     /// like the Sigma field).
-    pub fn field<'a>(&'a self, ls: Option<&'a LogsourceMap>, name: &str) -> FieldMap<'a> {
+    pub(crate) fn field<'a>(&'a self, ls: Option<&'a LogsourceMap>, name: &str) -> FieldMap<'a> {
         let own = ls
             .and_then(|m| m.fields.get(name))
             .or_else(|| self.fields.get(name));
@@ -280,7 +280,7 @@ impl SigmaMapping {
 }
 
 /// The Sigma field key that maps every other name of a logsource to a family member.
-pub const CATCH_ALL: &str = "*";
+pub(crate) const CATCH_ALL: &str = "*";
 
 /// Where a Sigma field goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -59,7 +59,7 @@ impl Default for Options {
 }
 
 /// The shipped detc schema.
-pub fn shipped_schema() -> Schema {
+pub(crate) fn shipped_schema() -> Schema {
     crate::schema::from_yaml(
         "targets/schema.yaml",
         include_str!("../../targets/schema.yaml"),
@@ -68,7 +68,7 @@ pub fn shipped_schema() -> Schema {
 }
 
 /// Sources and fields (with their types) a converted rule needs beyond the schema.
-pub type Declares = BTreeMap<String, BTreeMap<String, FieldTypeName>>;
+pub(crate) type Declares = BTreeMap<String, BTreeMap<String, FieldTypeName>>;
 
 /// One converted rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,11 +83,11 @@ pub struct Converted {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{file}: {rule}: {reason}")]
 pub struct SigmaError {
-    pub file: String,
+    pub(crate) file: String,
     /// The rule's title and id, as far as they are known.
-    pub rule: String,
+    pub(crate) rule: String,
     /// The rule's `id`, which finds its document in a multi-document file.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     pub reason: Reason,
 }
 
@@ -203,10 +203,10 @@ pub fn convert_file(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}` of source `{source_name}` is used as {first:?} and as {second:?}")]
 pub struct TypeConflict {
-    pub field: String,
-    pub source_name: String,
-    pub first: FieldTypeName,
-    pub second: FieldTypeName,
+    pub(crate) field: String,
+    pub(crate) source_name: String,
+    pub(crate) first: FieldTypeName,
+    pub(crate) second: FieldTypeName,
 }
 
 /// Merge the `declares` of converted rules into a schema: new sources are added, new fields

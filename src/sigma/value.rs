@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 
 /// Expansions (windash, base64offset, expand) larger than this are refused.
-pub const MAX_ALTERNATIVES: usize = 1000;
+pub(crate) const MAX_ALTERNATIVES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Part {
+pub(crate) enum Part {
     Lit(String),
     /// `*`
     Any,
@@ -21,10 +21,10 @@ pub enum Part {
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct SigmaStr(pub Vec<Part>);
+pub(crate) struct SigmaStr(pub(crate) Vec<Part>);
 
 impl SigmaStr {
-    pub fn parse(s: &str) -> SigmaStr {
+    pub(crate) fn parse(s: &str) -> SigmaStr {
         let mut out = SigmaStr::default();
         let mut escaped = false;
         for c in s.chars() {
@@ -74,12 +74,12 @@ impl SigmaStr {
     }
 
     /// Holds `*` or `?`.
-    pub fn has_wildcards(&self) -> bool {
+    pub(crate) fn has_wildcards(&self) -> bool {
         self.0.iter().any(|p| matches!(p, Part::Any | Part::One))
     }
 
     /// pySigma's `to_plain`: literal `*`/`?` escaped, wildcards as written.
-    pub fn to_plain(&self) -> String {
+    pub(crate) fn to_plain(&self) -> String {
         let mut out = String::new();
         for p in &self.0 {
             match p {
@@ -97,7 +97,7 @@ impl SigmaStr {
     }
 
     /// The literal text when there are no wildcards or placeholders.
-    pub fn as_literal(&self) -> Option<String> {
+    pub(crate) fn as_literal(&self) -> Option<String> {
         let mut out = String::new();
         for p in &self.0 {
             match p {
@@ -110,7 +110,7 @@ impl SigmaStr {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Num {
+pub(crate) enum Num {
     Int(i64),
     Float(f64),
 }
@@ -125,7 +125,7 @@ impl std::fmt::Display for Num {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Lt,
     Le,
     Gt,
@@ -134,7 +134,7 @@ pub enum CmpOp {
 
 /// A value after its modifiers.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val {
+pub(crate) enum Val {
     Str {
         s: SigmaStr,
         cased: bool,
@@ -155,7 +155,7 @@ pub enum Val {
 
 /// A YAML scalar as read from the rule.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
+pub(crate) enum Raw {
     Str(String),
     Num(Num),
     Bool(bool),
@@ -164,16 +164,16 @@ pub enum Raw {
 
 /// The field item's list-level modifiers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Linking {
+pub(crate) struct Linking {
     /// `all`: values joined with AND.
-    pub all: bool,
+    pub(crate) all: bool,
     /// `neq`: the whole item negated.
-    pub negate: bool,
+    pub(crate) negate: bool,
 }
 
 /// Apply `mods` (in the order written) to one raw value: its alternatives (OR-ed, even
 /// under `all`). `Err` is the reason the value cannot be converted.
-pub fn apply(
+pub(crate) fn apply(
     mods: &[String],
     raw: &Raw,
     placeholders: Option<&HashMap<String, Vec<String>>>,
@@ -398,7 +398,7 @@ fn describe(v: &Val) -> &'static str {
 }
 
 /// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
@@ -421,7 +421,7 @@ pub fn base64(data: &[u8]) -> String {
 
 /// pySigma's three `base64offset` variants: the value shifted by 0, 1 and 2 bytes, with
 /// the characters that depend on the unknown neighbouring bytes cut off.
-pub fn base64_offsets(data: &[u8]) -> Vec<String> {
+pub(crate) fn base64_offsets(data: &[u8]) -> Vec<String> {
     const START: [usize; 3] = [0, 2, 3];
     // `None` = to the end; otherwise cut this many characters from the end.
     const END: [Option<usize>; 3] = [None, Some(3), Some(2)];

@@ -13,7 +13,7 @@ use serde_json::{Map, Number, Value as J};
 
 /// The documents of one YAML file, or the parse error: its first line without the location,
 /// and the byte offset it points at.
-pub fn documents(text: &str) -> Result<Vec<J>, (String, usize)> {
+pub(crate) fn documents(text: &str) -> Result<Vec<J>, (String, usize)> {
     if let Some(docs) = fast(text) {
         return Ok(docs);
     }

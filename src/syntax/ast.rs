@@ -118,7 +118,7 @@ pub enum Expr {
 
 impl Expr {
     /// `a and b`, joining onto `a` when it is already an `and` chain.
-    pub fn and(a: Expr, b: Expr) -> Expr {
+    pub(crate) fn and(a: Expr, b: Expr) -> Expr {
         match a {
             Expr::And(mut xs) => {
                 xs.push(b);
@@ -129,7 +129,7 @@ impl Expr {
     }
 
     /// `a or b`, joining onto `a` when it is already an `or` chain.
-    pub fn or(a: Expr, b: Expr) -> Expr {
+    pub(crate) fn or(a: Expr, b: Expr) -> Expr {
         match a {
             Expr::Or(mut xs) => {
                 xs.push(b);
@@ -140,7 +140,7 @@ impl Expr {
     }
 
     /// From the first operand's start to the last's end: walks the two edges only.
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Expr::And(xs) | Expr::Or(xs) => match (xs.first(), xs.last()) {
                 (Some(a), Some(b)) => a.span().to(b.span()),
@@ -172,7 +172,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Op::Eq => "==",
             Op::Ne => "!=",

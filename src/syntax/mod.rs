@@ -11,7 +11,7 @@
 pub mod ast;
 pub mod print;
 mod wildcard;
-pub use wildcard::{like_pattern, parse_like, wildcard};
+pub(crate) use wildcard::{like_pattern, parse_like, wildcard};
 
 use crate::base::diag::Diagnostic;
 use crate::base::{Code, Span};
@@ -32,10 +32,10 @@ mod grammar {
 use grammar::{DetParser, Rule};
 
 /// Brackets (`(`, `[`, `{`) may nest at most this deep.
-pub const MAX_NESTING: usize = 64;
+pub(crate) const MAX_NESTING: usize = 64;
 /// A condition (or `having`) tree may be at most this deep: a chain of `n` terms joined by
 /// `and`/`or` is `n - 1` levels, each `not` one more.
-pub const MAX_EXPR_DEPTH: usize = 256;
+pub(crate) const MAX_EXPR_DEPTH: usize = 256;
 
 const E_SYNTAX: Code = Code::E0001;
 const E_ENCODING: Code = Code::E0002;
@@ -74,17 +74,17 @@ pub fn parse(file: &str, text: &str) -> Result<ast::File, Vec<Diagnostic>> {
 /// sits, so that [`print`] can put it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
-    pub span: Span,
+    pub(crate) span: Span,
     /// The comment as written, from `#` on, trailing blanks (and `\r`) removed.
     pub text: String,
     /// The byte offset where the comment's line starts.
-    pub line_start: usize,
+    pub(crate) line_start: usize,
     /// Only blanks before it on its line (otherwise it trails code).
-    pub own_line: bool,
+    pub(crate) own_line: bool,
     /// The line before it is blank (empty or only blanks).
-    pub blank_before: bool,
+    pub(crate) blank_before: bool,
     /// The line after it is blank.
-    pub blank_after: bool,
+    pub(crate) blank_after: bool,
 }
 
 /// [`parse`], and also the file's comments in source order (for `detc fmt`). The comments
@@ -597,7 +597,7 @@ fn human(r: Rule) -> &'static str {
 }
 
 /// The language's keywords: never a field name on their own.
-pub const KEYWORDS: &[&str] = &[
+pub(crate) const KEYWORDS: &[&str] = &[
     "and",
     "or",
     "not",

@@ -9,7 +9,7 @@
 use crate::base::{WildPart, Wildcard};
 
 /// The pattern of a string literal's source text (quotes included).
-pub fn wildcard(literal: &str) -> Wildcard {
+pub(crate) fn wildcard(literal: &str) -> Wildcard {
     let mut parts = Vec::new();
     let mut text = String::new();
     let push = |parts: &mut Vec<WildPart>, text: &mut String, part: WildPart| {
@@ -61,7 +61,7 @@ pub fn wildcard(literal: &str) -> Wildcard {
 }
 
 /// The pattern text of a wildcard: a literal `*`, `?` or `\` is escaped with a backslash.
-pub fn like_pattern(w: &Wildcard) -> String {
+pub(crate) fn like_pattern(w: &Wildcard) -> String {
     let mut out = String::new();
     for part in &w.0 {
         match part {
@@ -81,7 +81,7 @@ pub fn like_pattern(w: &Wildcard) -> String {
 }
 
 /// The wildcard of pattern text (the inverse of [`like_pattern`]).
-pub fn parse_like(pattern: &str) -> Wildcard {
+pub(crate) fn parse_like(pattern: &str) -> Wildcard {
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut chars = pattern.chars().peekable();

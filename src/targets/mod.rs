@@ -3,9 +3,9 @@
 //! A target's folder holds its query printer (`query.rs`: IR + mapping → query text), its
 //! package glue (`package.rs`: what its templates need beyond the shared rule context, and
 //! its deployment limits) and its SIEM client (`siem.rs`); its mapping YAML and templates are
-//! under `targets/` at the top of the repository. A new SIEM is a new folder, a variant of
-//! [`TargetName`] and a line in [`TargetName::target`]: only this file and the driver
-//! (`project`) name concrete targets.
+//! under `targets/` at the top of the repository. A new SIEM is a new folder whose `mod.rs`
+//! is one [`Target`] table, a variant of [`TargetName`] and a line in [`TargetName::target`]:
+//! only this file and the driver (`project`) name concrete targets.
 
 mod elastic;
 mod sentinel;
@@ -20,44 +20,81 @@ use crate::schema::Mapping;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// What the driver asks of a target. Each method is one seam of the pipeline: compile a rule,
-/// name its result fields, fill its package, connect to its SIEM.
-pub trait Target: Sync {
-    fn name(&self) -> TargetName;
+/// A target, as a table the registry holds: its data (languages, shipped mapping, package)
+/// and its functions, one per seam of the pipeline (compile a rule, name its result fields,
+/// fill its package, connect to its SIEM). Each target's `mod.rs` is one such table.
+pub struct Target {
     /// The languages it emits, in the order it emits them.
-    fn languages(&self) -> &'static [Language];
+    pub(crate) languages: &'static [Language],
     /// The shipped mapping file: its path in the repository and its text.
-    fn mapping(&self) -> (&'static str, &'static str);
+    pub(crate) mapping: (&'static str, &'static str),
+    /// Its templates and where their outputs go.
+    pub(crate) package: &'static Package,
+    compile: fn(&ir::Rule, &Mapping) -> Result<Vec<Compiled>>,
+    note: fn(&ir::Rule, &Mapping) -> Option<String>,
+    result_field: fn(&ir::Rule, &Mapping, &ir::Field) -> Result<String>,
+    package_part: fn(&ir::Rule, &Mapping, &mut RuleContext) -> PackagePart,
+    finish_package: fn(&mut Vec<File>) -> std::result::Result<(), TemplateError>,
+    connect: fn(&BTreeMap<String, String>, http::Options) -> Connected,
+}
+
+/// A target's SIEM client, connected, or why not.
+pub(crate) type Connected = std::result::Result<Box<dyn Siem>, DeployError>;
+
+/// A target's part of a rule's template context (severity scale, schedule, entities, ...),
+/// or every reason the rule cannot be deployed to it.
+pub(crate) type PackagePart = std::result::Result<serde_json::Value, Vec<Diagnostic>>;
+
+impl Target {
     /// Compile one rule with this target's mapping.
-    fn compile(&self, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>;
+    pub fn compile(&self, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+        (self.compile)(rule, mapping)
+    }
     /// A remark on what it emitted for a rule (e.g. that a sequence is EQL only).
-    fn note(&self, _rule: &ir::Rule, _mapping: &Mapping) -> Option<String> {
-        None
+    pub fn note(&self, rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
+        (self.note)(rule, mapping)
     }
     /// The name a logical field has in a rule's results: what alert fields, entities and
     /// suppression keys refer to.
-    fn result_field(&self, rule: &ir::Rule, mapping: &Mapping, field: &ir::Field)
-    -> Result<String>;
-    /// Its templates and where their outputs go.
-    fn package(&self) -> &'static Package;
-    /// Its part of a rule's template context (severity scale, schedule, entities, ...), or
-    /// every reason the rule cannot be deployed to it.
-    fn package_part(
+    pub fn result_field(
+        &self,
+        rule: &ir::Rule,
+        mapping: &Mapping,
+        field: &ir::Field,
+    ) -> Result<String> {
+        (self.result_field)(rule, mapping, field)
+    }
+    pub(crate) fn package_part(
         &self,
         rule: &ir::Rule,
         mapping: &Mapping,
         ctx: &mut RuleContext,
-    ) -> std::result::Result<serde_json::Value, Vec<Diagnostic>>;
+    ) -> PackagePart {
+        (self.package_part)(rule, mapping, ctx)
+    }
     /// Files made from the rendered ones (Splunk's app archive).
-    fn finish_package(&self, _files: &mut Vec<File>) -> std::result::Result<(), TemplateError> {
-        Ok(())
+    pub(crate) fn finish_package(
+        &self,
+        files: &mut Vec<File>,
+    ) -> std::result::Result<(), TemplateError> {
+        (self.finish_package)(files)
     }
     /// Its SIEM, connected with settings from the environment and `settings`.
-    fn connect(
+    pub fn connect(
         &self,
         settings: &BTreeMap<String, String>,
         options: http::Options,
-    ) -> std::result::Result<Box<dyn Siem>, DeployError>;
+    ) -> Connected {
+        (self.connect)(settings, options)
+    }
+}
+
+/// What most targets say of a rule, and make of their rendered files: nothing more.
+fn no_note(_: &ir::Rule, _: &Mapping) -> Option<String> {
+    None
+}
+fn no_more_files(_: &mut Vec<File>) -> std::result::Result<(), TemplateError> {
+    Ok(())
 }
 
 /// The targets detc ships, by name.
@@ -85,16 +122,16 @@ impl TargetName {
     }
 
     /// The registry: the target of this name.
-    pub fn target(self) -> &'static dyn Target {
+    pub fn target(self) -> &'static Target {
         match self {
-            TargetName::Splunk => &splunk::Splunk,
-            TargetName::Sentinel => &sentinel::Sentinel,
-            TargetName::Elastic => &elastic::Elastic,
+            TargetName::Splunk => &splunk::TARGET,
+            TargetName::Sentinel => &sentinel::TARGET,
+            TargetName::Elastic => &elastic::TARGET,
         }
     }
 
     /// Every name, for hints: `splunk, sentinel, elastic`.
-    pub fn list() -> String {
+    pub(crate) fn list() -> String {
         TargetName::ALL.map(TargetName::as_str).join(", ")
     }
 }
@@ -102,7 +139,7 @@ impl TargetName {
 /// A name that is not a target's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no target is called `{0}`")]
-pub struct UnknownTarget(pub String);
+pub struct UnknownTarget(pub(crate) String);
 
 impl std::str::FromStr for TargetName {
     type Err = UnknownTarget;

@@ -381,3 +381,26 @@ fn compile_keep_going_writes_what_compiles_and_still_fails() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(v.as_array().map(Vec::len), Some(4));
 }
+
+/// `detc explain` reads the one table of codes: every code a check reports has its text.
+#[test]
+fn explain_prints_a_codes_title_and_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = detc(dir.path())
+        .args(["explain", "e0302"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("E0302: unknown field\n\n"), "{text}");
+    assert!(text.lines().count() > 4, "{text}");
+    let all = detc(dir.path()).arg("explain").output().expect("runs");
+    let listed = String::from_utf8_lossy(&all.stdout);
+    assert_eq!(listed.lines().count(), detc::base::Code::ALL.len());
+    assert!(listed.contains("E0404  "), "{listed}");
+    let unknown = detc(dir.path())
+        .args(["explain", "E9999"])
+        .output()
+        .expect("runs");
+    assert_eq!(unknown.status.code(), Some(2));
+}

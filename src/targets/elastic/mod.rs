@@ -5,62 +5,27 @@ mod package;
 mod query;
 mod siem;
 
-use super::{Target, TargetName};
-use crate::base::diag::Diagnostic;
-use crate::deploy::{DeployError, Siem, http};
-use crate::ir;
-use crate::lower::{Compiled, Language, Result, field_name, source_mapping};
-use crate::render::{Package, RuleContext};
-use crate::schema::Mapping;
-use std::collections::BTreeMap;
+use super::{Target, no_more_files};
+use crate::deploy::Siem;
+use crate::lower::{Language, field_name, source_mapping};
 
-pub(super) struct Elastic;
-
-impl Target for Elastic {
-    fn name(&self) -> TargetName {
-        TargetName::Elastic
-    }
-    fn languages(&self) -> &'static [Language] {
-        &[Language::Eql, Language::Esql]
-    }
-    fn mapping(&self) -> (&'static str, &'static str) {
-        (
-            "targets/elastic.yaml",
-            include_str!("../../../targets/elastic.yaml"),
-        )
-    }
-    fn compile(&self, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-        query::compile_rule(rule, mapping)
-    }
-    fn note(&self, rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
-        query::note(rule, mapping)
-    }
-    fn result_field(
-        &self,
-        rule: &ir::Rule,
-        mapping: &Mapping,
-        field: &ir::Field,
-    ) -> Result<String> {
+pub(super) static TARGET: Target = Target {
+    languages: &[Language::Eql, Language::Esql],
+    mapping: (
+        "targets/elastic.yaml",
+        include_str!("../../../targets/elastic.yaml"),
+    ),
+    package: &package::PACKAGE,
+    compile: query::compile_rule,
+    note: query::note,
+    result_field: |rule, mapping, field| {
         let q = &rule.kind.queries()[0];
         let src = source_mapping(mapping, q)?;
         Ok(field_name(src, field, &q.source)?.to_string())
-    }
-    fn package(&self) -> &'static Package {
-        &package::PACKAGE
-    }
-    fn package_part(
-        &self,
-        rule: &ir::Rule,
-        mapping: &Mapping,
-        ctx: &mut RuleContext,
-    ) -> std::result::Result<serde_json::Value, Vec<Diagnostic>> {
-        package::part(rule, mapping, ctx)
-    }
-    fn connect(
-        &self,
-        settings: &BTreeMap<String, String>,
-        options: http::Options,
-    ) -> std::result::Result<Box<dyn Siem>, DeployError> {
-        Ok(Box::new(siem::Kibana::connect(settings, options)?))
-    }
-}
+    },
+    package_part: package::part,
+    finish_package: no_more_files,
+    connect: |settings, options| {
+        Ok(Box::new(siem::Kibana::connect(settings, options)?) as Box<dyn Siem>)
+    },
+};

@@ -10,6 +10,7 @@ use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::render::{Form, Output, Package, RuleContext};
 use crate::schema::Mapping;
+use crate::targets::PackagePart;
 use serde_json::json;
 
 pub(super) static PACKAGE: Package = Package {
@@ -40,9 +41,6 @@ const OUTPUTS: [Output; 2] = [
     },
 ];
 
-/// Its part of a rule's template context, or why the rule cannot be deployed to it.
-type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
-
 /// Severity and `risk_score` on Elastic's scale (docs/PACKAGING.md).
 fn severity(s: ir::Severity) -> (&'static str, u32) {
     match s {
@@ -54,7 +52,7 @@ fn severity(s: ir::Severity) -> (&'static str, u32) {
     }
 }
 
-pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> TargetPart {
+pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> PackagePart {
     let (kind, language) = match rule.kind {
         ir::RuleKind::Single(_) | ir::RuleKind::Sequence { .. } => ("eql", "eql"),
         ir::RuleKind::Aggregate { .. } | ir::RuleKind::FirstSeen { .. } => ("esql", "esql"),
@@ -77,7 +75,9 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         return Err(vec![d]);
     }
     let suppression = ctx.suppress.as_ref().map(|s| {
-        let (value, unit) = unit_of(s.duration.seconds);
+        // Kibana's suppression units stop at hours.
+        let (value, unit) =
+            ir::Duration::of(s.duration.seconds).in_units(&[(3600, "h"), (60, "m")]);
         json!({
             "group_by": s.by.iter().map(|f| &f.column).collect::<Vec<_>>(),
             "duration": {"value": value, "unit": unit},
@@ -110,14 +110,6 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "creation_date": rule.date.as_ref().map(|d| d.replace('-', "/")),
         "updated_date": rule.modified.as_ref().or(rule.date.as_ref()).map(|d| d.replace('-', "/")),
     }))
-}
-
-/// Kibana's duration: the largest of s, m, h that holds it whole.
-fn unit_of(seconds: u64) -> (u64, &'static str) {
-    [(3600, "h"), (60, "m")]
-        .into_iter()
-        .find(|(u, _)| seconds.is_multiple_of(*u))
-        .map_or((seconds, "s"), |(u, name)| (seconds / u, name))
 }
 
 /// Kibana's `threat`: per tactic the rule names, the techniques it names that belong to that

@@ -14,8 +14,9 @@ use crate::base::{Case, Code, Span, Wildcard};
 use crate::ir;
 use crate::ir::{Aggregate, Atom, FieldType, Query, Scalar, Test};
 use crate::lower::{
-    CompileError, Compiled, Language, Result, affix_patterns, field_name, filter_test, group, join,
-    join_having, nnf, plain_identifier, quoted, source_mapping, steps_apart,
+    AggregateNames, CompileError, Compiled, Language, Result, affix_patterns, field_name,
+    filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
+    steps_apart,
 };
 use crate::pattern::Regex;
 use crate::schema::{FilterScalar, Mapping, SourceMapping};
@@ -23,7 +24,7 @@ use std::fmt::Write as _;
 
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
 /// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
-pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
     match &rule.kind {
         ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
         ir::RuleKind::Aggregate {
@@ -63,7 +64,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
 
 /// Why a rule has only one Elastic language, for the compiled output. EQL has no clock
 /// and no index, so a sequence's note also says where and over how long to run it.
-pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
+pub(crate) fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
     match &rule.kind {
         ir::RuleKind::Single(_) => None,
         ir::RuleKind::Aggregate { .. } => Some("EQL cannot aggregate; ES|QL only".into()),
@@ -83,7 +84,7 @@ pub fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
 }
 
 /// The index patterns of a rule's sources, each once, in step order.
-pub fn indices<'m>(rule: &ir::Rule, mapping: &'m Mapping) -> Vec<&'m str> {
+pub(crate) fn indices<'m>(rule: &ir::Rule, mapping: &'m Mapping) -> Vec<&'m str> {
     let mut out: Vec<&str> = Vec::new();
     for q in rule.kind.queries() {
         let index = mapping
@@ -185,7 +186,7 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
 }
 
 /// A single-event rule: the source's events that meet the condition.
-pub fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
+pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[])?;
     let mut esql = format!("FROM {}", index_pattern(e.index));
     for w in &e.esql_where {
@@ -248,7 +249,7 @@ fn aggregate(
     let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
-    let mut aggs: Vec<(String, String)> = Vec::new();
+    let mut aggs = AggregateNames::new(&[]);
     let test = join_having(having, " AND ", " OR ", &mut |term| {
         let (label, expr) = match &term.agg {
             Aggregate::Count => ("count()".to_string(), "COUNT(*)".to_string()),
@@ -268,10 +269,7 @@ fn aggregate(
             Aggregate::Min(f) => (format!("min({})", f.name), format!("MIN({})", name(f)?)),
             Aggregate::Max(f) => (format!("max({})", f.name), format!("MAX({})", name(f)?)),
         };
-        let label = quoted_name(&label);
-        if !aggs.iter().any(|(l, _)| *l == label) {
-            aggs.push((label.clone(), expr));
-        }
+        let label = aggs.name(&quoted_name(&label), expr);
         Ok(format!("{label} {} {}", term.op.as_str(), term.value))
     })?;
     let typed: Vec<(String, FieldType)> = keys
@@ -280,7 +278,11 @@ fn aggregate(
         .zip(group_by.iter().map(|f| f.ty))
         .collect();
     let mut esql = esql_events(&e, window.seconds, &typed);
-    let stats: Vec<String> = aggs.iter().map(|(l, x)| format!("{l} = {x}")).collect();
+    let stats: Vec<String> = aggs
+        .named()
+        .iter()
+        .map(|(l, x)| format!("{l} = {x}"))
+        .collect();
     let _ = write!(
         esql,
         "\n| STATS {} BY {}\n| WHERE {test}",
@@ -565,12 +567,12 @@ fn esql_member(field: &str, words: &[&str]) -> String {
 }
 
 /// An ES|QL string literal: other characters as they are (its grammar takes them raw).
-pub fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     quoted(s, None)
 }
 
 /// An EQL string literal: other control characters as `\u{..}`.
-pub fn eql_string(s: &str) -> String {
+pub(crate) fn eql_string(s: &str) -> String {
     quoted(s, Some(|c| format!("\\u{{{:x}}}", c as u32)))
 }
 

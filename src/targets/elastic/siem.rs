@@ -16,7 +16,7 @@ const PAGE: usize = 100;
 /// Kibana keeps a rule's `version` itself (it counts updates), so detc does not compare it.
 const KIBANA_OWNED: [&str; 1] = ["version"];
 
-pub struct Kibana {
+pub(crate) struct Kibana {
     client: Client,
     /// `{url}[/s/{space}]/api/detection_engine/rules`
     rules: String,
@@ -24,7 +24,7 @@ pub struct Kibana {
 }
 
 impl Kibana {
-    pub fn connect(
+    pub(crate) fn connect(
         config: &BTreeMap<String, String>,
         options: Options,
     ) -> Result<Kibana, DeployError> {

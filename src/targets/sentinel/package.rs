@@ -9,6 +9,7 @@ use crate::ir;
 use crate::lower::source_mapping;
 use crate::render::{Form, Output, Package, Period, RuleContext};
 use crate::schema::Mapping;
+use crate::targets::PackagePart;
 use serde_json::json;
 
 pub(super) static PACKAGE: Package = Package {
@@ -46,8 +47,6 @@ const OUTPUTS: [Output; 3] = [
 
 // Microsoft's limits for scheduled analytics rules (Azure-Sentinel's template schema tests,
 // ScheduledTemplateInternalModel.cs; learn.microsoft.com, "Create a scheduled analytics rule").
-/// Its part of a rule's template context, or why the rule cannot be deployed to it.
-type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
 
 /// Severity on Sentinel's scale, which has no level above High (docs/PACKAGING.md).
 fn severity(s: ir::Severity) -> &'static str {
@@ -81,7 +80,7 @@ fn entity(field: &ir::Field) -> Option<(&'static str, &'static str)> {
     }
 }
 
-pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> TargetPart {
+pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> PackagePart {
     let mut errors = Vec::new();
     let mut error = |span: Span, message: String, hint: &str| {
         let mut d = Diagnostic::error(

@@ -44,8 +44,8 @@ use crate::base::{Case, Cidr, Code};
 use crate::ir;
 use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::lower::{
-    CompileError, Compiled, Language, Result, computed_fields, field_name, fields_read,
-    fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
+    AggregateNames, CompileError, Compiled, Language, Result, computed_fields, field_name,
+    fields_read, fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
     source_mapping, steps_apart,
 };
 use crate::pattern::Regex;
@@ -54,7 +54,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Compile any rule.
-pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
     let used = &fields_used(rule);
     let query = match &rule.kind {
         ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
@@ -67,7 +67,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             query,
             source_mapping(mapping, query)?,
             group_by,
-            window.seconds,
+            *window,
             having,
             used,
         )?,
@@ -109,7 +109,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
 /// its name, except in a sequence, whose keys are all renamed; a property of a dynamic
 /// column is named after the logical field. A single-event rule's package adds that
 /// column with [`alert_columns`].
-pub fn result_column(
+pub(crate) fn result_column(
     kind: &ir::RuleKind,
     src: &SourceMapping,
     field: &ir::Field,
@@ -133,7 +133,11 @@ pub fn result_column(
 
 /// The `extend` that gives a single-event rule's results a column for each alert field that
 /// is a property of a dynamic column (`DeviceDetail.displayName` → `host_name`).
-pub fn alert_columns(fields: &[ir::Field], src: &SourceMapping, source: &str) -> Result<String> {
+pub(crate) fn alert_columns(
+    fields: &[ir::Field],
+    src: &SourceMapping,
+    source: &str,
+) -> Result<String> {
     let mut parts = Vec::new();
     for f in fields {
         let column = field_name(src, f, source)?;
@@ -331,31 +335,20 @@ fn aggregate(
     q: &Query,
     src: &SourceMapping,
     group_by: &[ir::Field],
-    window: u64,
+    window: ir::Duration,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
-    let mut out = events(q, src, Some(window), used)?;
+    let mut out = events(q, src, Some(window.seconds), used)?;
     let keys = keys(group_by, src, &q.source, false)?;
     out.push_str(&keys.stages);
-    // Each distinct aggregate once, in order of first use, under a name of its own.
-    let mut aggs: Vec<(String, String)> = Vec::new();
+    let mut aggs = AggregateNames::new(&keys.columns);
     // A sum holds a number only when it added one (the evaluator's sum of no numbers is
     // null, as `min`/`max` are in Kusto), whatever Kusto's `sum()` gives an all-null group:
     // `numbers` names the count of numbers a sum added.
     let mut name_of = |agg: &ir::Aggregate, numbers: bool| -> Result<String> {
-        let (base, expr) = aggregate_expr(agg, numbers, src, &q.source)?;
-        if let Some((name, _)) = aggs.iter().find(|(_, e)| *e == expr) {
-            return Ok(name.clone());
-        }
-        let mut name = base.clone();
-        let mut n = 1;
-        while aggs.iter().any(|(a, _)| *a == name) || keys.columns.contains(&name) {
-            n += 1;
-            name = format!("{base}_{n}");
-        }
-        aggs.push((name.clone(), expr));
-        Ok(name)
+        let (stem, expr) = aggregate_expr(agg, numbers, src, &q.source)?;
+        Ok(aggs.name(&stem, expr))
     };
     let condition = join_having(having, " and ", " or ", &mut |t| {
         let test = format!("{} {} {}", name_of(&t.agg, false)?, t.op.as_str(), t.value);
@@ -368,7 +361,11 @@ fn aggregate(
             _ => test,
         })
     })?;
-    let list: Vec<String> = aggs.iter().map(|(n, e)| format!("{n} = {e}")).collect();
+    let list: Vec<String> = aggs
+        .named()
+        .iter()
+        .map(|(n, e)| format!("{n} = {e}"))
+        .collect();
     let _ = write!(out, "\n| summarize {}", list.join(", "));
     if !keys.columns.is_empty() {
         let _ = write!(out, " by {}", keys.columns.join(", "));
@@ -629,7 +626,7 @@ fn list(values: &[Scalar], parens: bool) -> String {
 }
 
 /// A KQL string literal; other control characters as `\uXXXX`.
-pub fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     quoted(s, Some(|c| format!("\\u{:04x}", c as u32)))
 }
 

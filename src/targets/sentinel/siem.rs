@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The Microsoft.SecurityInsights API version detc speaks (the ARM templates say the same).
-pub const API_VERSION: &str = "2024-09-01";
+pub(crate) const API_VERSION: &str = "2024-09-01";
 
-pub struct Sentinel {
+pub(crate) struct Sentinel {
     client: Client,
     /// `{arm}/subscriptions/…/providers/Microsoft.SecurityInsights/alertRules`
     rules: String,
@@ -31,7 +31,7 @@ pub struct Sentinel {
 }
 
 impl Sentinel {
-    pub fn connect(
+    pub(crate) fn connect(
         config: &BTreeMap<String, String>,
         options: Options,
     ) -> Result<Sentinel, DeployError> {

@@ -6,6 +6,7 @@ use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::render::{File, Form, Output, Package, RuleContext};
+use crate::targets::PackagePart;
 use serde_json::json;
 use std::path::Path;
 
@@ -52,9 +53,6 @@ const fn out(template: &'static str, path: &'static str) -> Output {
     }
 }
 
-/// Its part of a rule's template context, or why the rule cannot be deployed to it.
-type TargetPart = Result<serde_json::Value, Vec<Diagnostic>>;
-
 /// Severity as Enterprise Security's notable severity, the `alert.severity` level
 /// (2 informational … 6 critical) and the risk score (docs/PACKAGING.md).
 fn severity(s: ir::Severity) -> (&'static str, u32, u32) {
@@ -77,7 +75,7 @@ fn risk_object_type(field: &str) -> Option<&'static str> {
     }
 }
 
-pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
+pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> PackagePart {
     let compiled = ctx.queries.get("spl").cloned().unwrap_or_default();
     ctx.query = compiled;
     ctx.language = "spl";
@@ -120,7 +118,7 @@ pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> TargetPart {
 }
 
 /// A cron expression that runs every `seconds`, when cron can say it exactly.
-pub fn cron(seconds: u64) -> Option<String> {
+pub(crate) fn cron(seconds: u64) -> Option<String> {
     let m = seconds / 60;
     let h = seconds / 3600;
     if !seconds.is_multiple_of(60) || seconds == 0 {

@@ -38,14 +38,15 @@ use crate::base::{Case, Code, Span, WildPart, Wildcard};
 use crate::ir;
 use crate::ir::{Atom, FieldType, Query, Scalar, Test};
 use crate::lower::{
-    CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields, field_name,
-    fields_read, fields_used, group, join, join_having, nnf, plain_identifier, source_mapping,
+    AggregateNames, CompileError, Compiled, Language, Nnf, Result, affix_patterns, computed_fields,
+    field_name, fields_read, fields_used, group, join, join_having, nnf, plain_identifier,
+    source_mapping,
 };
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
 
 /// Compile any rule.
-pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
     let used = &fields_used(rule);
     let query = match &rule.kind {
         ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
@@ -54,7 +55,7 @@ pub fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>>
             group_by,
             window,
             having,
-        } => aggregate(query, mapping, group_by, window.seconds, having, used)?,
+        } => aggregate(query, mapping, group_by, *window, having, used)?,
         ir::RuleKind::Sequence {
             by,
             within,
@@ -219,7 +220,7 @@ fn aggregate(
     q: &Query,
     mapping: &Mapping,
     group_by: &[ir::Field],
-    window: u64,
+    window: ir::Duration,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
@@ -230,8 +231,7 @@ fn aggregate(
             .map(|f| by_field(src, f, &q.source))
             .collect::<Result<Vec<_>>>()?,
     );
-    // (stats function, name) per distinct aggregate, in order of first use.
-    let mut aggs: Vec<(String, String)> = Vec::new();
+    let mut aggs = AggregateNames::new(&by);
     let mut name_of = |agg: &ir::Aggregate| -> Result<String> {
         let (func, stem) = match agg {
             ir::Aggregate::Count => ("count".to_string(), "count".to_string()),
@@ -240,31 +240,20 @@ fn aggregate(
             ir::Aggregate::Min(f) => stats_call("min", "min", src, f, &q.source)?,
             ir::Aggregate::Max(f) => stats_call("max", "max", src, f, &q.source)?,
         };
-        if let Some((_, name)) = aggs.iter().find(|(f, _)| *f == func) {
-            return Ok(name.clone());
-        }
-        let stem = format!("agg_{stem}");
-        let taken = |n: &String| aggs.iter().any(|(_, m)| m == n) || by.contains(n);
-        let mut name = stem.clone();
-        let mut i = 2;
-        while taken(&name) {
-            name = format!("{stem}_{i}");
-            i += 1;
-        }
-        aggs.push((func, name.clone()));
-        Ok(name)
+        Ok(aggs.name(&format!("agg_{stem}"), func))
     };
     let cond = join_having(having, " AND ", " OR ", &mut |t| {
         Ok(format!("{}{}{}", name_of(&t.agg)?, t.op.as_str(), t.value))
     })?;
     let stats = aggs
+        .named()
         .iter()
-        .map(|(func, name)| format!("{func} AS {name}"))
+        .map(|(name, func)| format!("{func} AS {name}"))
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!(
         "{}{} | stats {stats} by {} | where {cond}",
-        events(q, src, Some(window), used)?,
+        events(q, src, Some(window.seconds), used)?,
         keys_present(&by, span_of(group_by))?,
         by.join(", ")
     ))
@@ -323,7 +312,11 @@ fn sequence_keys(
 /// The name an alert field has in the rows a rule's search returns. A sequence returns its
 /// last step's rows, whose keys carry their common name; other rules, the first (only)
 /// query's own names.
-pub fn result_field(rule: &ir::Rule, mapping: &Mapping, field: &ir::Field) -> Result<String> {
+pub(crate) fn result_field(
+    rule: &ir::Rule,
+    mapping: &Mapping,
+    field: &ir::Field,
+) -> Result<String> {
     if let ir::RuleKind::Sequence { by, steps, .. } = &rule.kind
         && let Some(j) = by.iter().position(|k| k.name == field.name)
     {

@@ -22,7 +22,7 @@ const REST_NAMES: [(&str, &str); 4] = [
 ];
 
 /// A .conf stanza: its name and its keys in order.
-pub type Stanza = (String, Vec<(String, String)>);
+pub(crate) type Stanza = (String, Vec<(String, String)>);
 /// A REST entry: its name and its `content`.
 type Entry = (String, Map<String, Value>);
 
@@ -30,7 +30,7 @@ const SEARCH: &str = "savedsearch/";
 const MACRO: &str = "macro/";
 const PAGE: usize = 100;
 
-pub struct Splunk {
+pub(crate) struct Splunk {
     client: Client,
     /// `{url}/servicesNS/{owner}/{app}`
     namespace: String,
@@ -39,7 +39,7 @@ pub struct Splunk {
 }
 
 impl Splunk {
-    pub fn connect(
+    pub(crate) fn connect(
         config: &BTreeMap<String, String>,
         options: Options,
     ) -> Result<Splunk, DeployError> {
