@@ -420,3 +420,37 @@ impl RuleKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_durations() {
+        for (s, iso) in [
+            (300, "PT5M"),
+            (3600, "PT1H"),
+            (5400, "PT1H30M"),
+            (86_400, "P1D"),
+            (14 * 86_400, "P14D"),
+            (86_400 + 60, "P1DT1M"),
+            (45, "PT45S"),
+            (0, "PT0S"),
+        ] {
+            assert_eq!(Duration::of(s).iso8601(), iso);
+        }
+    }
+
+    #[test]
+    fn durations_print_in_their_largest_whole_unit() {
+        let forms: Vec<String> = [30, 600, 5400, 86_400, 90_000]
+            .map(|s| Duration::of(s).to_string())
+            .into();
+        assert_eq!(forms, ["30s", "10m", "90m", "1d", "25h"]);
+        assert_eq!(
+            Duration::of(7200).in_units(&[(3600, "h"), (60, "m")]),
+            (2, "h")
+        );
+        assert_eq!(Duration::of(86_400).in_units(&[(3600, "h")]), (24, "h"));
+    }
+}
