@@ -27,9 +27,6 @@ pub(super) struct Metadata {
     pub(crate) modified: Option<String>,
 }
 
-/// The targets a rule may name in `targets`.
-const TARGETS: [&str; 3] = ["splunk", "sentinel", "elastic"];
-
 const KEYS: [&str; 17] = [
     "id",
     "severity",
@@ -52,7 +49,8 @@ const KEYS: [&str; 17] = [
 
 const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
 
-pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
+/// `targets` are the names a rule may list in `targets = [...]` (the registry's).
+pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Option<Metadata> {
     let mut seen: Vec<&str> = Vec::new();
     let mut id = None;
     let mut severity = None;
@@ -128,7 +126,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule) -> Option<Metadata> {
             "suppress" => m.suppress = duration(sink, key, value),
             "fields" => m.fields = field_names(sink, key, value),
             "suppress_by" => m.suppress_by = field_names(sink, key, value),
-            "targets" => m.targets = targets(sink, value),
+            "targets" => m.targets = target_names(sink, value, targets),
             "date" => m.date = string(sink, key, value).filter(|d| date_ok(sink, value, d)),
             "modified" => m.modified = string(sink, key, value).filter(|d| date_ok(sink, value, d)),
             _ => unreachable!("key list above"),
@@ -197,7 +195,7 @@ fn field_names(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Vec<ast
     ok.then(|| items.clone())
 }
 
-fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
+fn target_names(sink: &mut Sink, value: &ast::Value, known: &[&str]) -> Vec<String> {
     let ValueKind::List(items) = &value.kind else {
         sink.error(
             value.span,
@@ -210,7 +208,7 @@ fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
     let mut out = Vec::new();
     for item in items {
         match &item.kind {
-            ValueKind::Word(t) | ValueKind::Str(t) if TARGETS.contains(&t.as_str()) => {
+            ValueKind::Word(t) | ValueKind::Str(t) if known.contains(&t.as_str()) => {
                 if out.contains(t) {
                     sink.error(
                         item.span,
@@ -222,7 +220,7 @@ fn targets(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
                 out.push(t.clone());
             }
             _ => {
-                let hint = format!("targets are {}", TARGETS.join(", "));
+                let hint = format!("targets are {}", known.join(", "));
                 sink.error(item.span, Code::E0120, "unknown target", Some(hint));
             }
         }

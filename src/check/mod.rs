@@ -28,6 +28,8 @@ pub struct ListEntry {
 pub struct Context<'a> {
     pub schema: &'a Schema,
     pub lists: &'a Lists,
+    /// The targets a rule may name in `targets = [...]`.
+    pub targets: &'a [&'a str],
 }
 
 /// Collects diagnostics for one file.
@@ -85,7 +87,7 @@ pub fn check_rule(
             String::new()
         }
     };
-    let meta = metadata::check(&mut sink, rule);
+    let meta = metadata::check(&mut sink, rule, ctx.targets);
     let kind = condition::body(&mut sink, ctx, &rule.body);
     let tests = rule
         .tests

@@ -315,6 +315,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     let ctx = Context {
         schema: &config.schema,
         lists: &lists,
+        targets: &TargetName::NAMES,
     };
 
     // Names and ids must be unique across the whole tree, requested or not.

@@ -113,12 +113,11 @@ impl TargetName {
         TargetName::Elastic,
     ];
 
+    /// The names, in the order of [`TargetName::ALL`].
+    pub const NAMES: [&'static str; 3] = ["splunk", "sentinel", "elastic"];
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            TargetName::Splunk => "splunk",
-            TargetName::Sentinel => "sentinel",
-            TargetName::Elastic => "elastic",
-        }
+        Self::NAMES[self as usize]
     }
 
     /// The registry: the target of this name.

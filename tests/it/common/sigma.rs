@@ -37,6 +37,7 @@ pub fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
     let ctx = Context {
         schema: &schema,
         lists: &lists,
+        targets: &detc::targets::TargetName::NAMES,
     };
     let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
     match rule {
