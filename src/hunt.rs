@@ -469,6 +469,8 @@ fn read_batch(
 pub struct Options {
     /// Stop at the first malformed line, with a failing status.
     pub strict: bool,
+    /// List every rule in the summary, those without matches too.
+    pub verbose: bool,
 }
 
 /// What the caller shows while a hunt runs (the CLI draws a progress bar on a terminal).
@@ -513,6 +515,8 @@ pub struct Summary {
     pub(crate) late: u64,
     /// Whether any correlation rule was hunted with.
     pub(crate) correlating: bool,
+    /// List rules without matches too.
+    pub(crate) verbose: bool,
     pub(crate) elapsed: Duration,
     pub(crate) threads: usize,
     /// Why the hunt stopped before the end of the input, if it did (a read error, or the
@@ -539,15 +543,25 @@ impl fmt::Display for Summary {
         if let Some(why) = &self.stopped {
             writeln!(f, "error: {why}")?;
         }
+        let listed = |n: &u64| self.verbose || *n > 0;
         let width = self
             .per_rule
             .iter()
-            .map(|(n, _)| n.len())
+            .filter(|(_, n)| listed(n))
+            .map(|(name, _)| name.len())
             .max()
             .unwrap_or(0);
         writeln!(f, "matches per rule:")?;
-        for (name, n) in &self.per_rule {
+        for (name, n) in self.per_rule.iter().filter(|(_, n)| listed(n)) {
             writeln!(f, "  {name:<width$}  {:>10}", thousands(*n))?;
+        }
+        let quiet = self.per_rule.iter().filter(|(_, n)| !listed(n)).count();
+        if quiet > 0 {
+            writeln!(
+                f,
+                "  ({} without matches; --verbose lists them)",
+                thousands(quiet as u64)
+            )?;
         }
         let secs = self.elapsed.as_secs_f64();
         let rate = if secs > 0.0 {
@@ -642,6 +656,7 @@ pub fn run(
         untimed: 0,
         late: 0,
         correlating: !hunter.correlations.is_empty(),
+        verbose: options.verbose,
         elapsed: Duration::ZERO,
         threads: rayon::current_num_threads(),
         stopped: None,
@@ -932,7 +947,10 @@ rule a_any_anydesk "Anything AnyDesk" {
             Events::from_reader("ev.ndjson", io::Cursor::new(input.to_vec()), None).expect("opens");
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let options = Options { strict };
+        let options = Options {
+            strict,
+            verbose: true,
+        };
         let s = run(&hunter(), events, &mut out, &mut err, &options, &Quiet).expect("hunts");
         (
             s,

@@ -34,6 +34,12 @@ impl Diagnostic {
         }
     }
 
+    /// The same finding reported as a warning (where it does not stop the command).
+    pub fn as_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -1,9 +1,10 @@
 //! `detc hunt`: NDJSON events through the rules, the matches to stdout.
 
-use super::Input;
-use super::common::{exit, load_checked};
+use super::common::{exit, load, plural, report};
+use super::{Format, Input};
 use anyhow::Context as _;
-use detc::hunt;
+use detc::base::diag::Severity;
+use detc::{hunt, project};
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ pub(crate) struct Args {
     /// Stop with status 1 at the first malformed line instead of skipping it.
     #[arg(long)]
     strict: bool,
+    /// Hunt with every rule that checks when others have errors (the status is still 1).
+    #[arg(long)]
+    keep_going: bool,
+    /// List every rule in the closing report, those without matches too.
+    #[arg(long)]
+    verbose: bool,
 }
 
 pub(crate) fn run(
@@ -25,12 +32,34 @@ pub(crate) fn run(
         input,
         events,
         strict,
+        keep_going,
+        verbose,
     }: Args,
 ) -> anyhow::Result<ExitCode> {
-    let (project, config) = match load_checked(&input, "hunted")? {
+    let (project, config) = match load(&input, Format::Text)? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    // Hunting needs the language's checks only: what a SIEM cannot compile or deploy (a
+    // Sentinel length limit, a field with no Elastic name) is a warning here.
+    let mut diags = project.diagnostics.clone();
+    diags.extend(
+        project::deploy_diagnostics(&project, &config)
+            .into_iter()
+            .map(|d| d.as_warning()),
+    );
+    report(&project, &diags, Format::Text)?;
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 && !keep_going {
+        eprintln!(
+            "{}; nothing hunted (--keep-going hunts with the rules that check)",
+            plural(errors, "error")
+        );
+        return Ok(exit(errors));
+    }
     let (hunter, skipped) = hunt::Hunter::new(&project.rules, config.ecs());
     for s in &skipped {
         eprintln!("warning: {s}");
@@ -41,7 +70,7 @@ pub(crate) fn run(
     }
     let source =
         hunt::Events::open(&events).with_context(|| format!("cannot read {}", events.display()))?;
-    let options = hunt::Options { strict };
+    let options = hunt::Options { strict, verbose };
     // Match lines on the same terminal would tear the bar, so only when redirected.
     let progress: Box<dyn hunt::Progress> =
         if std::io::stderr().is_terminal() && !std::io::stdout().is_terminal() {
@@ -54,7 +83,10 @@ pub(crate) fn run(
     match hunt::run(&hunter, source, out, err, &options, progress.as_ref())? {
         Some(summary) => {
             eprint!("{summary}");
-            Ok(exit(usize::from(!summary.ok())))
+            if errors > 0 {
+                eprintln!("{} left rules out of the hunt", plural(errors, "error"));
+            }
+            Ok(exit(usize::from(!summary.ok()) + errors))
         }
         // The reader of stdout went away (`| head`): not an error.
         None => Ok(ExitCode::SUCCESS),

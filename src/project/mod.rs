@@ -3,7 +3,7 @@
 
 mod package;
 
-pub use package::{check, contexts, package};
+pub use package::{check, contexts, deploy_diagnostics, package};
 
 use crate::base::diag::{self, Diagnostic};
 use crate::base::{Code, Span};

@@ -116,11 +116,19 @@ fn context(
 /// what that target cannot express or deploy (its limits, its schedules).
 pub fn check(project: &Project, config: &Config) -> Vec<Diagnostic> {
     let mut diags = project.diagnostics.clone();
-    diags.extend(
-        TargetName::ALL
-            .iter()
-            .flat_map(|&t| contexts(project, config, t).1),
-    );
+    diags.extend(deploy_diagnostics(project, config));
+    diag::sort(&mut diags);
+    diags
+}
+
+/// For each target a rule deploys to, every reason it cannot compile or deploy there: what
+/// `detc check` adds to the language's own checks (and what `detc hunt`, which needs only
+/// the latter, reports as warnings).
+pub fn deploy_diagnostics(project: &Project, config: &Config) -> Vec<Diagnostic> {
+    let mut diags: Vec<Diagnostic> = TargetName::ALL
+        .iter()
+        .flat_map(|&t| contexts(project, config, t).1)
+        .collect();
     diag::sort(&mut diags);
     diags
 }

@@ -247,7 +247,10 @@ fn check_yaml(input: &[u8]) {
 fn check_events(hunter: &Hunter, input: &[u8]) {
     let events = Events::from_reader("e.ndjson", std::io::Cursor::new(input.to_vec()), None)
         .expect("a reader opens");
-    let options = HuntOptions { strict: false };
+    let options = HuntOptions {
+        strict: false,
+        verbose: false,
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let _ = detc::hunt::run(
         hunter,

@@ -534,3 +534,84 @@ fn strict_stops_at_an_endless_line() {
         run.err
     );
 }
+
+/// Hunting needs only the language's checks: a rule a SIEM cannot take (here a schedule
+/// Splunk's cron cannot run) still hunts, with a warning at its line.
+#[test]
+fn a_rule_a_siem_cannot_take_still_hunts_with_a_warning() {
+    let rules = RULES.replacen(
+        "severity = high\n",
+        "severity = high\n  schedule = 45m\n",
+        1,
+    );
+    let dir = tree(&[
+        ("detections/r.det", rules.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(dir.path(), &["--events", "events.ndjson"], None);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert!(r.err.contains("warning[E0601]"), "{}", r.err);
+    assert!(!r.err.contains("error"), "{}", r.err);
+    let rules: Vec<String> = lines(&r.out)
+        .iter()
+        .map(|l| l["rule"].as_str().expect("rule").to_string())
+        .collect();
+    assert!(rules.contains(&"rmm_started".to_string()), "{rules:?}");
+}
+
+/// `--keep-going` hunts with the rules that check when another has errors, and still
+/// fails; the closing report lists only rules that matched unless `--verbose`.
+#[test]
+fn keep_going_hunts_the_rules_that_check_and_verbose_lists_every_rule() {
+    let never = r#"
+rule never_seen "Never seen" {
+  id = "11111111-2222-4333-8444-999999999999"
+  severity = low
+  from dns_query
+  where dns.question.name == "nothing.invalid"
+}
+"#;
+    let bad = RULES.replace("process.name contains", "proces.name contains");
+    let dir = tree(&[
+        ("detections/r.det", bad.as_bytes()),
+        ("detections/never.det", never.as_bytes()),
+        ("events.ndjson", EVENTS.as_bytes()),
+    ]);
+    let r = hunt(
+        dir.path(),
+        &["--events", "events.ndjson", "--keep-going"],
+        None,
+    );
+    assert_eq!(r.code, Some(1), "{}", r.err);
+    assert!(r.err.contains("error[E0302]"), "{}", r.err);
+    assert!(
+        r.err.contains("1 error left rules out of the hunt"),
+        "{}",
+        r.err
+    );
+    let hunted: Vec<String> = lines(&r.out)
+        .iter()
+        .map(|l| l["rule"].as_str().expect("rule").to_string())
+        .collect();
+    assert!(hunted.contains(&"rmm_started".to_string()), "{hunted:?}");
+    assert!(!hunted.contains(&"any_anydesk".to_string()), "{hunted:?}");
+    assert!(!r.err.contains("never_seen"), "{}", r.err);
+    assert!(
+        r.err.contains("(1 without matches; --verbose lists them)"),
+        "{}",
+        r.err
+    );
+    let verbose = hunt(
+        dir.path(),
+        &["--events", "events.ndjson", "--keep-going", "--verbose"],
+        None,
+    );
+    assert!(
+        verbose
+            .err
+            .lines()
+            .any(|l| l.trim_start().starts_with("never_seen") && l.ends_with(" 0")),
+        "{}",
+        verbose.err
+    );
+}
