@@ -7,8 +7,9 @@ evaluator reads with no pipeline) and in the ECS names detc's Sigma mapping give
 `process_start` and its Sysmon fallback `sysmon_process_creation`, so both routes hold).
 
 A share of the events (`--planted`, default 0.3) is built from a random rule of `--rules`
-so that it meets the rule's selections (not its filters): exact values, `contains`
-(`|all` too), `startswith`, `endswith` and `windash` tests are written into the field;
+so that it meets the rule's selections (not its filters): exact values (wildcards filled
+in), `contains` (`|all` too), `startswith`, `endswith` and `windash` tests are written into
+the field;
 other modifiers (`re`, `fieldref`, ...) are left to chance. The rest are ordinary process
 starts. Same seed, same files.
 
@@ -96,8 +97,10 @@ def plant(rng, sels):
             field, *mods = key.split("|")
             mods = [m for m in mods if m not in ("windash", "cased")]
             vals = val if isinstance(val, list) else [val]
+            if mods and mods[0] not in ("all", "contains", "startswith", "endswith"):
+                continue
             vals = [wild(rng, str(v)) for v in vals if v is not None]
-            if not vals or (mods and mods[0] not in ("contains", "startswith", "endswith")):
+            if not vals:
                 continue
             p = parts.setdefault(field, {"start": "", "mid": [], "end": "", "exact": None})
             chosen = vals if "all" in mods else [rng.choice(vals)]
