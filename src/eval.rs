@@ -98,6 +98,14 @@ impl Matcher {
         self.condition.as_ref().is_none_or(|c| eval(c, event))
     }
 
+    /// Literals one of which any matching event holds: `(field, folded, literal)`, where the
+    /// field's text (ASCII-lowercased when `folded`) contains the literal. `None` when the
+    /// condition names no such set (a `not`, a regex, a number, an empty string, ...).
+    /// `detc hunt` skips a rule whose literals an event lacks without evaluating it.
+    pub(crate) fn required_literals(&self) -> Option<Vec<(&str, bool, &str)>> {
+        self.condition.as_ref().and_then(required)
+    }
+
     /// The test that decides the verdict, for telling a user why a case failed: the first
     /// test that keeps the rule from matching, or the first that made it match.
     pub(crate) fn explain(&self, event: &Value) -> Option<Explanation> {
@@ -205,6 +213,33 @@ fn check(test: &Test, span: Span) -> Result<Check, EvalError> {
     })
 }
 
+/// See [`Matcher::required_literals`]: an `and` needs what its most selective operand
+/// needs, an `or` what all of its operands need together.
+fn required(n: &Node) -> Option<Vec<(&str, bool, &str)>> {
+    match n {
+        Node::Test(p) => match &p.test {
+            Check::Strings { values, fold, .. }
+                if !values.is_empty() && values.iter().all(|v| !v.is_empty()) =>
+            {
+                Some(
+                    values
+                        .iter()
+                        .map(|v| (p.field.as_str(), *fold, v.as_str()))
+                        .collect(),
+                )
+            }
+            _ => None,
+        },
+        Node::And(ns) => ns.iter().filter_map(required).min_by_key(Vec::len),
+        Node::Or(ns) => ns
+            .iter()
+            .map(required)
+            .collect::<Option<Vec<_>>>()
+            .map(|all| all.concat()),
+        Node::Not(_) => None,
+    }
+}
+
 fn eval(n: &Node, event: &Value) -> bool {
     match n {
         Node::And(ns) => ns.iter().all(|n| eval(n, event)),
@@ -278,7 +313,7 @@ fn holds(p: &Prepared, v: &Value) -> bool {
 }
 
 /// A value as text: strings as they are, numbers and booleans as JSON writes them.
-fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::String(s) => Some(s.as_str().into()),
         Value::Number(n) => Some(n.to_string().into()),
@@ -386,6 +421,33 @@ mod tests {
             "process_start"
         };
         matcher(cond, source).matches(&event)
+    }
+
+    /// The literals `detc hunt` prefilters on: an `and` needs its most selective operand's,
+    /// an `or` all of its operands'; `not`, regexes and numbers need none.
+    #[test]
+    fn required_literals_follow_the_boolean_shape() {
+        let lits = |cond: &str| {
+            matcher(cond, "process_start").required_literals().map(|v| {
+                v.into_iter()
+                    .map(|(f, folded, l)| format!("{f}:{folded}:{l}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            lits(r#"process.name contains "AnyDesk" and user.name in ["a", "b"]"#),
+            Some(vec!["process.name:true:anydesk".to_string()])
+        );
+        assert_eq!(
+            lits(r#"process.name == "a.exe" or process.command_line contains cased "X""#),
+            Some(vec![
+                "process.name:true:a.exe".to_string(),
+                "process.command_line:false:X".to_string()
+            ])
+        );
+        assert_eq!(lits(r#"process.name == "a" or process.pid > 4"#), None);
+        assert_eq!(lits(r#"not process.name == "a""#), None);
+        assert_eq!(lits(r#"process.name matches "a.*""#), None);
     }
 
     #[test]

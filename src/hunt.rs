@@ -43,6 +43,90 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub struct Hunter {
     rules: Vec<Hunted>,
     correlations: Vec<Correlated>,
+    prefilter: Prefilter,
+}
+
+/// The literals single-event rules need ([`Matcher::required_literals`]), one automaton per
+/// field and case: one scan of a field's text finds every literal it holds, and a rule none
+/// of whose literals an event holds is not evaluated on it (it could not match).
+struct Prefilter {
+    /// Rules without such literals: evaluated on every event of their source.
+    always: Vec<bool>,
+    scans: Vec<Scan>,
+}
+
+struct Scan {
+    field: String,
+    literals: aho_corasick::AhoCorasick,
+    /// Per literal, the rules that need it.
+    rules: Vec<Vec<u32>>,
+}
+
+/// The literals of one field and case while a [`Prefilter`] is built.
+#[derive(Default)]
+struct Literals<'r> {
+    index: std::collections::HashMap<&'r str, usize>,
+    /// Per literal, the rules that need it.
+    rules: Vec<Vec<u32>>,
+}
+
+impl Prefilter {
+    fn new(rules: &[Hunted]) -> Prefilter {
+        let mut always = vec![false; rules.len()];
+        let mut groups: std::collections::HashMap<(&str, bool), Literals> = Default::default();
+        for (i, r) in rules.iter().enumerate() {
+            let Some(needs) = r.matcher.required_literals() else {
+                always[i] = true;
+                continue;
+            };
+            for (field, folded, literal) in needs {
+                let group = groups.entry((field, folded)).or_default();
+                let users = &mut group.rules;
+                let at = *group.index.entry(literal).or_insert_with(|| {
+                    users.push(Vec::new());
+                    users.len() - 1
+                });
+                if users[at].last() != Some(&(i as u32)) {
+                    users[at].push(i as u32);
+                }
+            }
+        }
+        let mut scans: Vec<Scan> = groups
+            .into_iter()
+            .map(|((field, folded), Literals { index, rules })| {
+                let mut literals: Vec<(&str, usize)> = index.into_iter().collect();
+                literals.sort_by_key(|(_, at)| *at);
+                let literals = aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(folded)
+                    .build(literals.iter().map(|(l, _)| l))
+                    .expect("literals build an automaton");
+                Scan {
+                    field: field.to_string(),
+                    literals,
+                    rules,
+                }
+            })
+            .collect();
+        scans.sort_by(|a, b| a.field.cmp(&b.field));
+        Prefilter { always, scans }
+    }
+
+    /// Which rules may match the event: those without literals, and those with a literal
+    /// the event's field holds.
+    fn candidates(&self, event: &Value) -> Vec<bool> {
+        let mut out = self.always.clone();
+        for scan in &self.scans {
+            for v in eval::values(event, &scan.field) {
+                let Some(text) = eval::text(v) else { continue };
+                for m in scan.literals.find_overlapping_iter(text.as_ref()) {
+                    for &r in &scan.rules[m.pattern().as_usize()] {
+                        out[r as usize] = true;
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A correlation rule and the sources of its queries (steps).
@@ -201,10 +285,12 @@ impl Hunter {
             .collect();
         hunted.sort_by(|a, b| a.name.cmp(&b.name));
         correlations.sort_by(|a, b| a.name.cmp(&b.name));
+        let prefilter = Prefilter::new(&hunted);
         (
             Hunter {
                 rules: hunted,
                 correlations,
+                prefilter,
             },
             skipped,
         )
@@ -252,10 +338,13 @@ impl Hunter {
         }
         match serde_json::from_slice::<Value>(text) {
             Ok(event @ Value::Object(_)) => {
+                let candidates = self.prefilter.candidates(&event);
                 let singles = (0..self.rules.len() as u32)
                     .filter(|&i| {
                         let rule = &self.rules[i as usize];
-                        rule.source.admits(&event) && rule.matcher.matches(&event)
+                        candidates[i as usize]
+                            && rule.source.admits(&event)
+                            && rule.matcher.matches(&event)
                     })
                     .collect();
                 let correlating = if self.correlations.is_empty() {
