@@ -15,9 +15,12 @@ use serde_json::Value;
 use std::net::IpAddr;
 
 mod correlate;
+mod fields;
 mod time;
 
 pub use correlate::{Alert, Correlation, Correlator, Fit, State, named_source};
+pub(crate) use fields::{Extracted, FieldTable, Slot};
+use fields::{Fields, Leaf};
 pub(crate) use time::{TimeError, event_time};
 
 /// A rule prepared for evaluation: lowered values, compiled regexes.
@@ -37,6 +40,8 @@ enum Node {
 #[derive(Debug)]
 struct Prepared {
     field: String,
+    /// The field's slot once interned for `detc hunt` ([`Matcher::intern`]).
+    slot: Option<Slot>,
     test: Check,
     span: Span,
 }
@@ -95,26 +100,47 @@ impl Matcher {
     /// Whether the event matches. (The rule's source is not checked: an event is taken to
     /// come from it.)
     pub fn matches(&self, event: &Value) -> bool {
+        self.condition.as_ref().is_none_or(|c| eval(c, &event))
+    }
+
+    /// Give every field the rule reads a slot in `table`, so that it can be evaluated on
+    /// the table's [`Extracted`] values ([`Matcher::matches_extracted`]).
+    pub(crate) fn intern(&mut self, table: &mut FieldTable) {
+        fn walk(n: &mut Node, table: &mut FieldTable) {
+            match n {
+                Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(|n| walk(n, table)),
+                Node::Not(n) => walk(n, table),
+                Node::Test(p) => p.slot = Some(table.slot(&p.field)),
+            }
+        }
+        if let Some(c) = &mut self.condition {
+            walk(c, table);
+        }
+    }
+
+    /// [`Matcher::matches`] on the values the table of [`Matcher::intern`] extracted.
+    pub(crate) fn matches_extracted(&self, event: &Extracted) -> bool {
         self.condition.as_ref().is_none_or(|c| eval(c, event))
     }
 
-    /// Literals one of which any matching event holds: `(field, folded, literal)`, where the
-    /// field's text (ASCII-lowercased when `folded`) contains the literal. `None` when the
-    /// condition names no such set (a `not`, a regex, a number, an empty string, ...).
-    /// `detc hunt` skips a rule whose literals an event lacks without evaluating it.
-    pub(crate) fn required_literals(&self) -> Option<Vec<(&str, bool, &str)>> {
-        self.condition.as_ref().and_then(required)
+    /// Groups of literals such that any matching event holds a literal of every group: a
+    /// literal is `(field, folded, literal)`, where the field's text (ASCII-lowercased when
+    /// `folded`) contains the literal. Empty when the condition names none (a `not`, a
+    /// regex, a number, an empty string, ...). `detc hunt` skips a rule without evaluating
+    /// it when an event lacks every literal of one of its groups.
+    pub(crate) fn required_literals(&self) -> Vec<Group<'_>> {
+        self.condition.as_ref().map(required).unwrap_or_default()
     }
 
     /// The test that decides the verdict, for telling a user why a case failed: the first
     /// test that keeps the rule from matching, or the first that made it match.
     pub(crate) fn explain(&self, event: &Value) -> Option<Explanation> {
         let c = self.condition.as_ref()?;
-        decisive(c, event, eval(c, event), false).map(|(p, negated)| Explanation {
+        decisive(c, event, eval(c, &event), false).map(|(p, negated)| Explanation {
             span: p.span,
             field: p.field.clone(),
             negated,
-            held: test_holds(p, event),
+            held: test_holds(p, &event),
             values: values(event, &p.field)
                 .into_iter()
                 .map(|v| v.to_string())
@@ -143,6 +169,7 @@ fn node(c: &ir::Cond) -> Result<Node, EvalError> {
         ir::Cond::Not(c) => Node::Not(Box::new(node(c)?)),
         ir::Cond::Atom(a) => Node::Test(Box::new(Prepared {
             field: a.field.name.clone(),
+            slot: None,
             test: check(&a.test, a.span)?,
             span: a.span,
         })),
@@ -213,34 +240,38 @@ fn check(test: &Test, span: Span) -> Result<Check, EvalError> {
     })
 }
 
-/// See [`Matcher::required_literals`]: an `and` needs what its most selective operand
-/// needs, an `or` what all of its operands need together.
-fn required(n: &Node) -> Option<Vec<(&str, bool, &str)>> {
+/// One of these literals is in every matching event (see [`Matcher::required_literals`]).
+pub(crate) type Group<'m> = Vec<(&'m str, bool, &'m str)>;
+
+/// See [`Matcher::required_literals`]: an `and` needs every group its operands need; an
+/// `or` needs one group, made of one group of each operand (the smallest).
+fn required(n: &Node) -> Vec<Group<'_>> {
     match n {
         Node::Test(p) => match &p.test {
             Check::Strings { values, fold, .. }
                 if !values.is_empty() && values.iter().all(|v| !v.is_empty()) =>
             {
-                Some(
+                vec![
                     values
                         .iter()
                         .map(|v| (p.field.as_str(), *fold, v.as_str()))
                         .collect(),
-                )
+                ]
             }
-            _ => None,
+            _ => Vec::new(),
         },
-        Node::And(ns) => ns.iter().filter_map(required).min_by_key(Vec::len),
+        Node::And(ns) => ns.iter().flat_map(required).collect(),
         Node::Or(ns) => ns
             .iter()
-            .map(required)
+            .map(|n| required(n).into_iter().min_by_key(Vec::len))
             .collect::<Option<Vec<_>>>()
-            .map(|all| all.concat()),
-        Node::Not(_) => None,
+            .map(|all| vec![all.concat()])
+            .unwrap_or_default(),
+        Node::Not(_) => Vec::new(),
     }
 }
 
-fn eval(n: &Node, event: &Value) -> bool {
+fn eval<'e>(n: &Node, event: &impl Fields<'e>) -> bool {
     match n {
         Node::And(ns) => ns.iter().all(|n| eval(n, event)),
         Node::Or(ns) => ns.iter().any(|n| eval(n, event)),
@@ -249,8 +280,8 @@ fn eval(n: &Node, event: &Value) -> bool {
     }
 }
 
-fn test_holds(p: &Prepared, event: &Value) -> bool {
-    values(event, &p.field).into_iter().any(|v| holds(p, v))
+fn test_holds<'e>(p: &Prepared, event: &impl Fields<'e>) -> bool {
+    event.leaves(&p.field, p.slot).iter().any(|v| holds(p, v))
 }
 
 /// The innermost test that decides `n`'s value `verdict` on this event, and whether it sits
@@ -269,7 +300,7 @@ fn decisive<'a>(
         Node::And(ns) | Node::Or(ns) => {
             let key = matches!(n, Node::Or(_)) == verdict;
             let pick = if key {
-                ns.iter().find(|c| eval(c, event) == verdict)
+                ns.iter().find(|c| eval(c, &event) == verdict)
             } else {
                 ns.first()
             };
@@ -278,24 +309,23 @@ fn decisive<'a>(
     }
 }
 
-/// Whether one (non-null) value of the field passes the test.
-fn holds(p: &Prepared, v: &Value) -> bool {
+/// Whether one present value of the field passes the test.
+fn holds(p: &Prepared, leaf: &Leaf) -> bool {
+    let v = leaf.value;
     match &p.test {
         Check::Exists => true,
-        Check::Strings { values, fold, how } => text(v).is_some_and(|s| {
-            let s = if *fold {
-                s.to_ascii_lowercase()
-            } else {
-                s.into_owned()
-            };
-            values.iter().any(|want| match how {
-                Affix::Whole => s == *want,
-                Affix::Contains => s.contains(want.as_str()),
-                Affix::Prefix => s.starts_with(want.as_str()),
-                Affix::Suffix => s.ends_with(want.as_str()),
+        Check::Strings { values, fold, how } => {
+            let text = if *fold { leaf.folded() } else { leaf.text() };
+            text.is_some_and(|s| {
+                values.iter().any(|want| match how {
+                    Affix::Whole => s == want,
+                    Affix::Contains => s.contains(want.as_str()),
+                    Affix::Prefix => s.starts_with(want.as_str()),
+                    Affix::Suffix => s.ends_with(want.as_str()),
+                })
             })
-        }),
-        Check::Regex(re) => text(v).is_some_and(|s| re.is_match(&s)),
+        }
+        Check::Regex(re) => leaf.text().is_some_and(|s| re.is_match(s)),
         Check::Numbers(ns) => number(v).is_some_and(|x| ns.contains(&x)),
         Check::Compare(op, n) => number(v).is_some_and(|x| match op {
             NumOp::Lt => x < *n,
@@ -306,7 +336,8 @@ fn holds(p: &Prepared, v: &Value) -> bool {
             NumOp::Ne => x != *n,
         }),
         Check::Bools(bs) => boolean(v).is_some_and(|b| bs.contains(&b)),
-        Check::Cidr(nets) => text(v)
+        Check::Cidr(nets) => leaf
+            .text()
             .and_then(|s| s.trim().parse::<IpAddr>().ok())
             .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
     }
@@ -423,31 +454,41 @@ mod tests {
         matcher(cond, source).matches(&event)
     }
 
-    /// The literals `detc hunt` prefilters on: an `and` needs its most selective operand's,
-    /// an `or` all of its operands'; `not`, regexes and numbers need none.
+    /// The literals `detc hunt` prefilters on: an `and` needs each operand's group, an `or`
+    /// one group of all of its operands' literals; `not`, regexes and numbers need none.
     #[test]
     fn required_literals_follow_the_boolean_shape() {
         let lits = |cond: &str| {
-            matcher(cond, "process_start").required_literals().map(|v| {
-                v.into_iter()
-                    .map(|(f, folded, l)| format!("{f}:{folded}:{l}"))
-                    .collect::<Vec<_>>()
-            })
+            matcher(cond, "process_start")
+                .required_literals()
+                .into_iter()
+                .map(|group| {
+                    group
+                        .into_iter()
+                        .map(|(f, folded, l)| format!("{f}:{folded}:{l}"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(
             lits(r#"process.name contains "AnyDesk" and user.name in ["a", "b"]"#),
-            Some(vec!["process.name:true:anydesk".to_string()])
+            [
+                "process.name:true:anydesk",
+                "user.name:true:a | user.name:true:b"
+            ]
         );
         assert_eq!(
             lits(r#"process.name == "a.exe" or process.command_line contains cased "X""#),
-            Some(vec![
-                "process.name:true:a.exe".to_string(),
-                "process.command_line:false:X".to_string()
-            ])
+            ["process.name:true:a.exe | process.command_line:false:X"]
         );
-        assert_eq!(lits(r#"process.name == "a" or process.pid > 4"#), None);
-        assert_eq!(lits(r#"not process.name == "a""#), None);
-        assert_eq!(lits(r#"process.name matches "a.*""#), None);
+        assert_eq!(
+            lits(r#"(process.name == "a" and user.name == "b") or user.name in ["c", "d"]"#),
+            ["process.name:true:a | user.name:true:c | user.name:true:d"]
+        );
+        assert!(lits(r#"process.name == "a" or process.pid > 4"#).is_empty());
+        assert!(lits(r#"not process.name == "a""#).is_empty());
+        assert!(lits(r#"process.name matches "a.*""#).is_empty());
     }
 
     #[test]

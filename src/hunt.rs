@@ -13,7 +13,7 @@
 //! (lookback) is late, counted and skipped by that rule. State expires with the window, so
 //! memory holds the last window's matching events.
 
-use crate::eval::{self, Correlation, Fit, Matcher, State};
+use crate::eval::{self, Correlation, FieldTable, Fit, Matcher, State};
 use crate::ir;
 use crate::schema::Mapping;
 use rayon::prelude::*;
@@ -39,94 +39,20 @@ const SHOWN_MALFORMED: u64 = 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+mod plain;
+mod prefilter;
+
+use prefilter::Prefilter;
+
 /// The rules prepared for evaluation, in name order (the order of the output).
 pub struct Hunter {
     rules: Vec<Hunted>,
+    /// The single-event rules' sources, each once: an event is routed to each once.
+    sources: Vec<Source>,
     correlations: Vec<Correlated>,
+    /// Every field a single-event rule reads, extracted once per event.
+    fields: FieldTable,
     prefilter: Prefilter,
-}
-
-/// The literals single-event rules need ([`Matcher::required_literals`]), one automaton per
-/// field and case: one scan of a field's text finds every literal it holds, and a rule none
-/// of whose literals an event holds is not evaluated on it (it could not match).
-struct Prefilter {
-    /// Rules without such literals: evaluated on every event of their source.
-    always: Vec<bool>,
-    scans: Vec<Scan>,
-}
-
-struct Scan {
-    field: String,
-    literals: aho_corasick::AhoCorasick,
-    /// Per literal, the rules that need it.
-    rules: Vec<Vec<u32>>,
-}
-
-/// The literals of one field and case while a [`Prefilter`] is built.
-#[derive(Default)]
-struct Literals<'r> {
-    index: std::collections::HashMap<&'r str, usize>,
-    /// Per literal, the rules that need it.
-    rules: Vec<Vec<u32>>,
-}
-
-impl Prefilter {
-    fn new(rules: &[Hunted]) -> Prefilter {
-        let mut always = vec![false; rules.len()];
-        let mut groups: std::collections::HashMap<(&str, bool), Literals> = Default::default();
-        for (i, r) in rules.iter().enumerate() {
-            let Some(needs) = r.matcher.required_literals() else {
-                always[i] = true;
-                continue;
-            };
-            for (field, folded, literal) in needs {
-                let group = groups.entry((field, folded)).or_default();
-                let users = &mut group.rules;
-                let at = *group.index.entry(literal).or_insert_with(|| {
-                    users.push(Vec::new());
-                    users.len() - 1
-                });
-                if users[at].last() != Some(&(i as u32)) {
-                    users[at].push(i as u32);
-                }
-            }
-        }
-        let mut scans: Vec<Scan> = groups
-            .into_iter()
-            .map(|((field, folded), Literals { index, rules })| {
-                let mut literals: Vec<(&str, usize)> = index.into_iter().collect();
-                literals.sort_by_key(|(_, at)| *at);
-                let literals = aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(folded)
-                    .build(literals.iter().map(|(l, _)| l))
-                    .expect("literals build an automaton");
-                Scan {
-                    field: field.to_string(),
-                    literals,
-                    rules,
-                }
-            })
-            .collect();
-        scans.sort_by(|a, b| a.field.cmp(&b.field));
-        Prefilter { always, scans }
-    }
-
-    /// Which rules may match the event: those without literals, and those with a literal
-    /// the event's field holds.
-    fn candidates(&self, event: &Value) -> Vec<bool> {
-        let mut out = self.always.clone();
-        for scan in &self.scans {
-            for v in eval::values(event, &scan.field) {
-                let Some(text) = eval::text(v) else { continue };
-                for m in scan.literals.find_overlapping_iter(text.as_ref()) {
-                    for &r in &scan.rules[m.pattern().as_usize()] {
-                        out[r as usize] = true;
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 /// A correlation rule and the sources of its queries (steps).
@@ -145,7 +71,8 @@ struct Hunted {
     severity: &'static str,
     title: String,
     matcher: Matcher,
-    source: Source,
+    /// Index in [`Hunter::sources`].
+    source: usize,
 }
 
 /// Which events a rule's compiled queries would see: those of its logical source.
@@ -255,41 +182,56 @@ impl Hunter {
             }
         };
         let mut correlations: Vec<Correlated> = Vec::new();
-        let mut hunted: Vec<Hunted> = rules
-            .iter()
-            .filter_map(|r| match (Matcher::new(r), &r.kind) {
-                (Ok(matcher), ir::RuleKind::Single(q)) => Some(Hunted {
+        let mut singles: Vec<(&ir::Rule, &str, Matcher)> = Vec::new();
+        for r in rules {
+            match (Matcher::new(r), &r.kind) {
+                (Ok(matcher), ir::RuleKind::Single(q)) => singles.push((r, &q.source, matcher)),
+                (Ok(_), _) => {}
+                (Err(_), _) => match Correlation::new(r) {
+                    Ok(rule) => correlations.push(Correlated {
+                        name: r.name.clone(),
+                        id: r.id.clone(),
+                        severity: r.severity.as_str(),
+                        title: r.title.clone(),
+                        sources: rule.sources().map(source).collect(),
+                        rule,
+                    }),
+                    Err(e) => skipped.push(format!("rule {}: {}; skipped", r.name, e.message)),
+                },
+            }
+        }
+        singles.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        correlations.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut fields = FieldTable::default();
+        let mut sources: Vec<Source> = Vec::new();
+        let hunted: Vec<Hunted> = singles
+            .into_iter()
+            .map(|(r, from, mut matcher)| {
+                matcher.intern(&mut fields);
+                let source = match sources.iter().position(|s| s.name == from) {
+                    Some(at) => at,
+                    None => {
+                        sources.push(source(from));
+                        sources.len() - 1
+                    }
+                };
+                Hunted {
                     name: r.name.clone(),
                     id: r.id.clone(),
                     severity: r.severity.as_str(),
                     title: r.title.clone(),
                     matcher,
-                    source: source(&q.source),
-                }),
-                (Ok(_), _) => None,
-                (Err(_), _) => {
-                    match Correlation::new(r) {
-                        Ok(rule) => correlations.push(Correlated {
-                            name: r.name.clone(),
-                            id: r.id.clone(),
-                            severity: r.severity.as_str(),
-                            title: r.title.clone(),
-                            sources: rule.sources().map(source).collect(),
-                            rule,
-                        }),
-                        Err(e) => skipped.push(format!("rule {}: {}; skipped", r.name, e.message)),
-                    }
-                    None
+                    source,
                 }
             })
             .collect();
-        hunted.sort_by(|a, b| a.name.cmp(&b.name));
-        correlations.sort_by(|a, b| a.name.cmp(&b.name));
-        let prefilter = Prefilter::new(&hunted);
+        let prefilter = Prefilter::new(hunted.iter().map(|h| &h.matcher), &mut fields);
         (
             Hunter {
                 rules: hunted,
+                sources,
                 correlations,
+                fields,
                 prefilter,
             },
             skipped,
@@ -336,17 +278,30 @@ impl Hunter {
         if text.is_empty() {
             return Verdict::Blank;
         }
+        // Correlation rules read every event of their sources, so the line cannot decide.
+        let from_line = if self.correlations.is_empty() {
+            self.prefilter.line(text)
+        } else {
+            None
+        };
+        if from_line.as_ref().is_some_and(Vec::is_empty) {
+            return Verdict::Event(Vec::new(), None);
+        }
         match serde_json::from_slice::<Value>(text) {
             Ok(event @ Value::Object(_)) => {
-                let candidates = self.prefilter.candidates(&event);
-                let singles = (0..self.rules.len() as u32)
+                let extracted = self.fields.extract(&event);
+                let candidates = from_line.unwrap_or_else(|| self.prefilter.event(&extracted));
+                let mut admitted: Vec<Option<bool>> = vec![None; self.sources.len()];
+                let singles = candidates
+                    .into_iter()
                     .filter(|&i| {
                         let rule = &self.rules[i as usize];
-                        candidates[i as usize]
-                            && rule.source.admits(&event)
-                            && rule.matcher.matches(&event)
+                        *admitted[rule.source]
+                            .get_or_insert_with(|| self.sources[rule.source].admits(&event))
+                            && rule.matcher.matches_extracted(&extracted)
                     })
                     .collect();
+                drop(extracted);
                 let correlating = if self.correlations.is_empty() {
                     None
                 } else {
@@ -497,7 +452,8 @@ impl Batch {
     }
 }
 
-/// The next batch (`None` at the end of the input), and the read error that cut it short,
+/// The next batch (`None` at the end of the input), in `spare`'s buffers when given (fresh
+/// pages cost more than reading), and the read error that cut it short,
 /// if any: the lines read before an error are still hunted. An overlong line ends the batch
 /// where it starts when `skip_overlong` is off (`--strict` stops there, and the rest of the
 /// line may never end, as `/dev/zero` does); otherwise the rest of it is skipped.
@@ -506,12 +462,21 @@ fn read_batch(
     first_line: u64,
     consumed: &AtomicU64,
     skip_overlong: bool,
+    spare: Option<Batch>,
 ) -> (Option<Batch>, Option<io::Error>) {
-    let mut b = Batch {
-        first_line,
-        data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
-        lines: Vec::with_capacity(BATCH_LINES),
-        consumed: 0,
+    let mut b = match spare {
+        Some(mut b) => {
+            b.data.clear();
+            b.lines.clear();
+            b.first_line = first_line;
+            b
+        }
+        None => Batch {
+            first_line,
+            data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+            lines: Vec::with_capacity(BATCH_LINES),
+            consumed: 0,
+        },
     };
     let mut read = || -> io::Result<()> {
         while b.lines.len() < BATCH_LINES && b.data.len() < BATCH_BYTES {
@@ -787,13 +752,16 @@ fn hunt(
     } = events;
     // Depth 1: the reader fills the next batch while this thread judges the current one.
     let (tx, rx) = mpsc::sync_channel::<io::Result<Batch>>(1);
+    // Judged batches go back to the reader to be filled again.
+    let (spent_tx, spent_rx) = mpsc::channel::<Batch>();
     let strict = options.strict;
     let spawned = std::thread::Builder::new()
         .name("detc-hunt-read".into())
         .spawn(move || {
             let mut next = 1;
             loop {
-                let (batch, error) = read_batch(&mut reader, next, &consumed, !strict);
+                let spare = spent_rx.try_recv().ok();
+                let (batch, error) = read_batch(&mut reader, next, &consumed, !strict, spare);
                 let more = batch.is_some() && error.is_none();
                 // A closed channel means the hunt stopped early; nothing more to read.
                 if let Some(b) = batch {
@@ -923,6 +891,8 @@ fn hunt(
                 thousands(summary.matches)
             ),
         );
+        // The reader may have finished; then the batch is simply dropped.
+        drop(spent_tx.send(batch));
     }
     // The channel closed because the reader finished, so this does not wait.
     drop(reader_thread.join());
@@ -1166,7 +1136,7 @@ rule a_any_anydesk "Anything AnyDesk" {
             v.extend_from_slice(b"\n{}\n");
             v
         });
-        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), true);
+        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), true, None);
         assert!(error.is_none());
         let b = b.expect("a batch");
         assert_eq!(b.lines.len(), 2);
@@ -1180,7 +1150,7 @@ rule a_any_anydesk "Anything AnyDesk" {
         // at the limit instead of skipping to a newline that never comes.
         let endless = io::Read::chain(&b"{}\n"[..], io::repeat(0));
         let mut r = io::BufReader::new(endless);
-        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), false);
+        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), false, None);
         assert!(error.is_none());
         let b = b.expect("a batch");
         assert_eq!(b.lines.len(), 2);
