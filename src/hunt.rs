@@ -1,5 +1,9 @@
 //! The `hunt` stage: NDJSON events through the rules, on every core, in bounded memory.
 //!
+//! Single-event rules are one plan: the fields they read are extracted once per event, and
+//! literal prefilters ([`prefilter`]) leave out the rules an event cannot match, before
+//! parsing when the line shows it ([`plain`]).
+//!
 //! A reader thread cuts the input into batches of lines (gunzipping on the fly); each batch
 //! is judged on all cores with rayon, and its matches are written in input order before the
 //! next batch is judged. So the output is the same on every run, and memory holds a few
@@ -7,7 +11,8 @@
 //!
 //! Correlation rules need the events in order: the parallel pass only tells which of a
 //! rule's queries (steps) an event meets and reads its `@timestamp`; the events that meet
-//! one then go through each rule's state one by one, in input order, after the batch. The
+//! one then go through each rule's state one by one, in input order, after the batch (the
+//! rules side by side, each on its own state; their alerts are written in input order). The
 //! input is taken to be in time order: an event earlier than the newest one a rule has seen
 //! counts as happening at that newest time, and one earlier by more than the rule's window
 //! (lookback) is late, counted and skipped by that rule. State expires with the window, so
@@ -153,6 +158,8 @@ enum Verdict {
 /// An event that meets a query (step) of some correlation rule.
 struct Correlating {
     event: Value,
+    /// The event as read, shared by the alerts it contributes to.
+    raw: Arc<Box<RawValue>>,
     time: Result<i64, eval::TimeError>,
     /// (correlation rule index, what it meets).
     fits: Vec<(usize, Fit)>,
@@ -248,7 +255,7 @@ impl Hunter {
     }
 
     /// What the correlation rules need of an event, if it meets any of their queries.
-    fn correlating(&self, event: Value) -> Option<Box<Correlating>> {
+    fn correlating(&self, event: Value, text: &[u8]) -> Option<Box<Correlating>> {
         let fits: Vec<(usize, Fit)> = self
             .correlations
             .iter()
@@ -264,13 +271,19 @@ impl Hunter {
             })
             .filter(|(_, fit)| !fit.is_empty())
             .collect();
-        (!fits.is_empty()).then(|| {
-            Box::new(Correlating {
-                time: eval::event_time(&event),
-                event,
-                fits,
-            })
-        })
+        if fits.is_empty() {
+            return None;
+        }
+        // The line parsed as a JSON object, so it is UTF-8 and a raw value.
+        let raw = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())?;
+        Some(Box::new(Correlating {
+            time: eval::event_time(&event),
+            raw: Arc::new(raw.to_owned()),
+            event,
+            fits,
+        }))
     }
 
     fn judge(&self, line: &[u8]) -> Verdict {
@@ -305,7 +318,7 @@ impl Hunter {
                 let correlating = if self.correlations.is_empty() {
                     None
                 } else {
-                    self.correlating(event)
+                    self.correlating(event, text)
                 };
                 Verdict::Event(singles, correlating)
             }
@@ -817,8 +830,27 @@ fn hunt(
                 }
             })
             .collect();
-        for (i, (line, verdict)) in batch.lines.iter().zip(verdicts).enumerate() {
-            let number = batch.first_line + i as u64;
+        if !begun && !states.is_empty() {
+            // The input's first timed event starts every rule's clock.
+            let first = batch
+                .lines
+                .iter()
+                .zip(&verdicts)
+                .find_map(|(line, v)| match v {
+                    Verdict::Event(_, Some(c)) => c.time.as_ref().ok().copied(),
+                    Verdict::Event(_, None) => serde_json::from_slice::<Value>(batch.text(line))
+                        .ok()
+                        .and_then(|e| eval::event_time(&e).ok()),
+                    _ => None,
+                });
+            if let Some(t) = first {
+                states.iter_mut().for_each(|s| s.begin(t));
+                begun = true;
+            }
+        }
+        let mut raised = advance(hunter, &mut states, &verdicts);
+        for (at, (line, verdict)) in batch.lines.iter().zip(verdicts).enumerate() {
+            let number = batch.first_line + at as u64;
             match verdict {
                 Verdict::Blank => {}
                 Verdict::Malformed(why) => {
@@ -837,18 +869,6 @@ fn hunt(
                 }
                 Verdict::Event(rules, correlating) => {
                     summary.events += 1;
-                    if !begun && !states.is_empty() {
-                        let time = match &correlating {
-                            Some(c) => c.time.as_ref().ok().copied(),
-                            None => serde_json::from_slice::<Value>(batch.text(line))
-                                .ok()
-                                .and_then(|e| eval::event_time(&e).ok()),
-                        };
-                        if let Some(t) = time {
-                            states.iter_mut().for_each(|s| s.begin(t));
-                            begun = true;
-                        }
-                    }
                     if rules.is_empty() && correlating.is_none() {
                         continue;
                     }
@@ -878,7 +898,7 @@ fn hunt(
                         summary.matches += 1;
                     }
                     if let Some(c) = correlating {
-                        correlate(hunter, &mut states, *c, raw, out, summary)?;
+                        write_alerts(hunter, &c, &mut raised, at, out, summary)?;
                     }
                 }
             }
@@ -899,30 +919,71 @@ fn hunt(
     Ok(())
 }
 
-/// An event through the correlation rules it meets, in rule name order, writing their
-/// alerts.
-fn correlate(
+/// What one correlation rule raised on a batch: per event (its place in the batch, in
+/// order), the alerts, or that the event was late for the rule.
+type Raised = std::collections::VecDeque<(usize, Result<Vec<Alert>, Late>)>;
+type Alert = eval::Alert<Arc<Box<RawValue>>>;
+struct Late;
+
+/// The batch's correlating events through each correlation rule's state, in input order.
+/// Rules keep separate state, so they advance in parallel.
+fn advance(
     hunter: &Hunter,
     states: &mut [State<Arc<Box<RawValue>>>],
-    c: Correlating,
-    raw: &RawValue,
+    verdicts: &[Verdict],
+) -> Vec<Raised> {
+    states
+        .par_iter_mut()
+        .enumerate()
+        .map(|(rule, state)| {
+            let c = &hunter.correlations[rule];
+            verdicts
+                .iter()
+                .enumerate()
+                .filter_map(|(at, v)| match v {
+                    Verdict::Event(_, Some(e)) => Some((at, e)),
+                    _ => None,
+                })
+                .filter_map(|(at, e)| {
+                    let time = *e.time.as_ref().ok()?;
+                    let (_, fit) = e.fits.iter().find(|(r, _)| *r == rule)?;
+                    if state.is_late(&c.rule, time) {
+                        return Some((at, Err(Late)));
+                    }
+                    let alerts = state.advance(&c.rule, &e.event, time, fit, e.raw.clone());
+                    Some((at, Ok(alerts)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The alerts an event raised, in rule name order.
+fn write_alerts(
+    hunter: &Hunter,
+    c: &Correlating,
+    raised: &mut [Raised],
+    at: usize,
     out: &mut impl Write,
     summary: &mut Summary,
 ) -> Result<(), Halt> {
-    let Ok(time) = c.time else {
+    if c.time.is_err() {
         summary.untimed += 1;
         return Ok(());
-    };
-    let mut id: Option<Arc<Box<RawValue>>> = None;
+    }
     let mut late = false;
-    for (i, fit) in &c.fits {
-        let (rule, state) = (&hunter.correlations[*i], &mut states[*i]);
-        if state.is_late(&rule.rule, time) {
-            late = true;
+    for (rule, raised) in hunter.correlations.iter().zip(raised) {
+        if raised.front().is_none_or(|(next, _)| *next != at) {
             continue;
         }
-        let id = id.get_or_insert_with(|| Arc::new(raw.to_owned())).clone();
-        for alert in state.advance(&rule.rule, &c.event, time, fit, id) {
+        let Some((_, alerts)) = raised.pop_front() else {
+            continue;
+        };
+        let Ok(alerts) = alerts else {
+            late = true;
+            continue;
+        };
+        for alert in alerts {
             let line = AlertLine {
                 rule: &rule.name,
                 id: &rule.id,
@@ -1052,6 +1113,26 @@ rule a_any_anydesk "Anything AnyDesk" {
         );
         assert_eq!((s.events, s.matched, s.malformed), (2, 2, 3));
         assert!(s.ok());
+    }
+
+    /// Lines the literals skip unparsed are still events, malformed lines still reported,
+    /// and a line that spells a value another way (`\u0041`) is parsed and matches.
+    #[test]
+    fn lines_without_literals_are_counted_and_checked() {
+        let input = concat!(
+            r#"{"process": {"name": "notepad.exe", "pid": 4}}"#,
+            "\n",
+            r#"{"process": {"name": "notepad.exe",}}"#,
+            "\n",
+            r#"{"process": {"name": "\u0041nyDesk.exe"}}"#,
+            "\n",
+            r#"{"process": {"name": "C:\\x\\anydesk.exe", "n": 1.50}}"#,
+            "\n",
+        );
+        let (s, out, err) = hunt_bytes(input.as_bytes(), false);
+        let s = s.expect("summary");
+        assert!(err.contains("ev.ndjson:2: skipped: "), "{err}");
+        assert_eq!((s.events, s.malformed, s.matches), (3, 1, 3), "{out}");
     }
 
     #[test]
