@@ -17,8 +17,8 @@
 #    (PEER_RULE, default proc_creation_win_susp_shell_spawn_susp_program), over the events;
 #    wall, CPU (user + system), events/s and peak memory.
 #
-# PEER_EVENTS=200000 bench/peer.sh is the short mode (a few minutes); the default is the
-# issue's measurement (1,000,000 events, much longer while detc's engine is the slower).
+# PEER_EVENTS=200000 bench/peer.sh is the short mode (about 3 minutes); the default is the
+# issue's measurement (1,000,000 events, about 8 minutes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"

@@ -228,6 +228,58 @@ mod tests {
         assert!(!is_plain_object(deep.as_bytes()));
     }
 
+    /// Mutated lines: every line called plain parses to an object, and each of its
+    /// strings, encoded, is in the raw text (so a literal a value holds is found there).
+    #[test]
+    fn mutated_lines_called_plain_parse_and_show_their_strings() {
+        let seeds = [
+            r#"{"process": {"name": "C:\\x\\a.exe", "args": ["-e", "q\"t\""]}, "n": -1.5}"#,
+            r#"{"a.b": [true, false, null, {"c": "x\ny"}], "d": 0, "e": "é\t"}"#,
+        ];
+        let alphabet = br#"{}[]":,\ 0123456789.eE-+untrfalsbx/"#;
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut plain = 0;
+        for round in 0..20_000 {
+            let mut line = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(line.len());
+                match next(3) {
+                    0 => line[at] = alphabet[next(alphabet.len())],
+                    1 => line.insert(at, alphabet[next(alphabet.len())]),
+                    _ => drop(line.remove(at)),
+                }
+            }
+            if !is_plain_object(&line) {
+                continue;
+            }
+            plain += 1;
+            let text = String::from_utf8_lossy(&line);
+            let v: serde_json::Value = serde_json::from_slice(&line)
+                .unwrap_or_else(|e| panic!("plain but serde fails ({e}): {text}"));
+            assert!(v.is_object(), "{text}");
+            let mut strings = Vec::new();
+            let mut stack = vec![&v];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::String(s) => strings.push(s.as_str()),
+                    serde_json::Value::Array(items) => stack.extend(items),
+                    serde_json::Value::Object(map) => stack.extend(map.values()),
+                    _ => {}
+                }
+            }
+            for s in strings {
+                assert!(text.contains(&encoded(s)), "{s:?} not shown in {text}");
+            }
+        }
+        assert!(plain > 1_000, "only {plain} mutated lines were plain");
+    }
+
     #[test]
     fn literals_encode_as_plain_lines_write_them() {
         assert_eq!(encoded(r#"C:\a "b""#), r#"C:\\a \"b\""#);
