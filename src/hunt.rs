@@ -189,19 +189,23 @@ impl Hunter {
             }
         };
         let mut correlations: Vec<Correlated> = Vec::new();
+        let mut fields = FieldTable::default();
         let mut singles: Vec<(&ir::Rule, &str, Matcher)> = Vec::new();
         for r in rules {
             match (Matcher::new(r), &r.kind) {
                 (Ok(matcher), ir::RuleKind::Single(q)) => singles.push((r, &q.source, matcher)),
                 (Ok(_), _) => {}
                 (Err(_), _) => match Correlation::new(r) {
-                    Ok(rule) => correlations.push(Correlated {
+                    Ok(mut rule) => correlations.push(Correlated {
                         name: r.name.clone(),
                         id: r.id.clone(),
                         severity: r.severity.as_str(),
                         title: r.title.clone(),
                         sources: rule.sources().map(source).collect(),
-                        rule,
+                        rule: {
+                            rule.intern(&mut fields);
+                            rule
+                        },
                     }),
                     Err(e) => skipped.push(format!("rule {}: {}; skipped", r.name, e.message)),
                 },
@@ -209,7 +213,6 @@ impl Hunter {
         }
         singles.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         correlations.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut fields = FieldTable::default();
         let mut sources: Vec<Source> = Vec::new();
         let hunted: Vec<Hunted> = singles
             .into_iter()
@@ -254,10 +257,9 @@ impl Hunter {
         self.len() == 0
     }
 
-    /// What the correlation rules need of an event, if it meets any of their queries.
-    fn correlating(&self, event: Value, text: &[u8]) -> Option<Box<Correlating>> {
-        let fits: Vec<(usize, Fit)> = self
-            .correlations
+    /// Which queries (steps) of which correlation rules the event meets.
+    fn fits(&self, event: &Value, extracted: &eval::Extracted) -> Vec<(usize, Fit)> {
+        self.correlations
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -265,12 +267,21 @@ impl Hunter {
                     c.sources
                         .iter()
                         .find(|s| s.name == name)
-                        .is_some_and(|s| s.admits(&event))
+                        .is_some_and(|s| s.admits(event))
                 };
-                (i, c.rule.fit(&event, admits))
+                (i, c.rule.fit_extracted(extracted, admits))
             })
             .filter(|(_, fit)| !fit.is_empty())
-            .collect();
+            .collect()
+    }
+
+    /// What the correlation rules need of an event, if it meets any of their queries.
+    fn correlating(
+        &self,
+        event: Value,
+        fits: Vec<(usize, Fit)>,
+        text: &[u8],
+    ) -> Option<Box<Correlating>> {
         if fits.is_empty() {
             return None;
         }
@@ -314,12 +325,9 @@ impl Hunter {
                             && rule.matcher.matches_extracted(&extracted)
                     })
                     .collect();
+                let fits = self.fits(&event, &extracted);
                 drop(extracted);
-                let correlating = if self.correlations.is_empty() {
-                    None
-                } else {
-                    self.correlating(event, text)
-                };
+                let correlating = self.correlating(event, fits, text);
                 Verdict::Event(singles, correlating)
             }
             Ok(other) => {

@@ -168,11 +168,29 @@ impl Correlation {
     /// Which queries (steps) the event meets: `admits(source)` says whether the event
     /// belongs to a source (see [`named_source`]), and the condition must hold.
     pub(crate) fn fit(&self, event: &Value, admits: impl Fn(&str) -> bool) -> Fit {
+        self.fit_by(|source, m| admits(source) && m.matches(event))
+    }
+
+    /// Give the fields the queries read slots in `table` (see [`Matcher::intern`]).
+    pub(crate) fn intern(&mut self, table: &mut super::FieldTable) {
+        self.queries.iter_mut().for_each(|(_, m)| m.intern(table));
+    }
+
+    /// [`Correlation::fit`] on the values the table of [`Correlation::intern`] extracted.
+    pub(crate) fn fit_extracted(
+        &self,
+        event: &super::Extracted,
+        admits: impl Fn(&str) -> bool,
+    ) -> Fit {
+        self.fit_by(|source, m| admits(source) && m.matches_extracted(event))
+    }
+
+    fn fit_by(&self, meets: impl Fn(&str, &Matcher) -> bool) -> Fit {
         Fit(self
             .queries
             .iter()
             .enumerate()
-            .filter(|(_, (source, m))| admits(source) && m.matches(event))
+            .filter(|(_, (source, m))| meets(source, m))
             .map(|(i, _)| i)
             .collect())
     }
