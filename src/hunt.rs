@@ -285,13 +285,9 @@ impl Hunter {
         if fits.is_empty() {
             return None;
         }
-        // The line parsed as a JSON object, so it is UTF-8 and a raw value.
-        let raw = std::str::from_utf8(text)
-            .ok()
-            .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())?;
         Some(Box::new(Correlating {
             time: eval::event_time(&event),
-            raw: Arc::new(raw.to_owned()),
+            raw: Arc::new(raw_value(text)?.to_owned()),
             event,
             fits,
         }))
@@ -336,6 +332,13 @@ impl Hunter {
             Err(e) => Verdict::Malformed(without_line(&e)),
         }
     }
+}
+
+/// A line that parsed as a JSON object as it was read (so it is UTF-8 and a raw value).
+fn raw_value(text: &[u8]) -> Option<&RawValue> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| serde_json::from_str(t).ok())
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -880,13 +883,12 @@ fn hunt(
                     if rules.is_empty() && correlating.is_none() {
                         continue;
                     }
-                    // The line parsed as JSON, so it is UTF-8 and a valid raw value.
-                    let text = batch.text(line).trim_ascii();
-                    let Some(raw) = std::str::from_utf8(text)
-                        .ok()
-                        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
-                    else {
-                        continue;
+                    let raw = match &correlating {
+                        Some(c) => &*c.raw,
+                        None => match raw_value(batch.text(line).trim_ascii()) {
+                            Some(raw) => raw,
+                            None => continue,
+                        },
                     };
                     if !rules.is_empty() {
                         summary.matched += 1;

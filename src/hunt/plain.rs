@@ -164,22 +164,12 @@ impl Cursor<'_> {
     }
 }
 
-/// A literal as it shows in a plain line's raw text: the escapes a plain line may use.
+/// A literal as it shows in a plain line's raw text: JSON's own escapes, which are the ones
+/// a plain line may use (`\\ \" \n \t \r \b \f`; any other control character becomes a
+/// `\u` escape, which no plain line holds, so such a literal is rightly never found).
 pub(super) fn encoded(literal: &str) -> String {
-    let mut out = String::with_capacity(literal.len() + 2);
-    for ch in literal.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            other => out.push(other),
-        }
-    }
-    out
+    let quoted = serde_json::Value::from(literal).to_string();
+    quoted[1..quoted.len() - 1].to_string()
 }
 
 #[cfg(test)]
