@@ -9,16 +9,19 @@
 //! next batch is judged. So the output is the same on every run, and memory holds a few
 //! batches, however long the input.
 //!
-//! Correlation rules need the events in order: the parallel pass only tells which of a
-//! rule's queries (steps) an event meets and reads its `@timestamp`; the events that meet
-//! one then go through each rule's state one by one, in input order, after the batch (the
-//! rules side by side, each on its own state; their alerts are written in input order). The
+//! Correlation rules need the events in order: the parallel pass tells which of a rule's
+//! queries (steps) an event meets, reads its `@timestamp` and its keys (group or `by`
+//! values); after the batch, each rule's clock takes its events in input order, and then
+//! every rule's state advances, split by key into one part per core, all parts in parallel
+//! (a key's state never meets another's); the alerts are written in input order. The
 //! input is taken to be in time order: an event earlier than the newest one a rule has seen
 //! counts as happening at that newest time, and one earlier by more than the rule's window
 //! (lookback) is late, counted and skipped by that rule. State expires with the window, so
 //! memory holds the last window's matching events.
 
-use crate::eval::{self, Correlation, FieldTable, Fit, Matcher, State};
+use crate::eval::{
+    self, Clock, Correlation, Extracted, FieldTable, Fit, Key, Matcher, Slot, State,
+};
 use crate::ir;
 use crate::schema::Mapping;
 use rayon::prelude::*;
@@ -52,7 +55,7 @@ use prefilter::Prefilter;
 /// The rules prepared for evaluation, in name order (the order of the output).
 pub struct Hunter {
     rules: Vec<Hunted>,
-    /// The single-event rules' sources, each once: an event is routed to each once.
+    /// The rules' sources, each once: an event is routed to each once.
     sources: Vec<Source>,
     correlations: Vec<Correlated>,
     /// Every field a single-event rule reads, extracted once per event.
@@ -67,7 +70,8 @@ struct Correlated {
     severity: &'static str,
     title: String,
     rule: Correlation,
-    sources: Vec<Source>,
+    /// Per query (step), its source's index in [`Hunter::sources`].
+    sources: Vec<usize>,
 }
 
 struct Hunted {
@@ -83,44 +87,62 @@ struct Hunted {
 /// Which events a rule's compiled queries would see: those of its logical source.
 struct Source {
     name: String,
-    /// The Elastic mapping's event category and exact filters (ECS fields), which tell an
-    /// ECS event's source when it does not name one.
+    /// The slots of `event.source` and `event.category`.
+    named: Slot,
+    category_slot: Slot,
+    /// The Elastic mapping's event category and exact filters (ECS fields, by slot), which
+    /// tell an ECS event's source when it does not name one.
     category: Option<String>,
-    filter: Vec<(String, Vec<String>)>,
+    filter: Vec<(Slot, Vec<String>)>,
 }
 
 impl Source {
+    fn new(name: &str, ecs: &Mapping, fields: &mut FieldTable) -> Source {
+        let m = ecs.sources.get(name);
+        Source {
+            name: name.to_string(),
+            named: fields.slot("event.source"),
+            category_slot: fields.slot("event.category"),
+            category: m.and_then(|m| m.category.clone()),
+            filter: m
+                .and_then(|m| m.filter.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let want = v.values().iter().map(|v| v.to_string()).collect();
+                    (fields.slot(k), want)
+                })
+                .collect(),
+        }
+    }
+
     /// An event that names its source (`event.source`) belongs to that one; else an event
     /// with an `event.category` belongs to the sources whose Elastic category and filters
     /// it carries; an event with neither is tried against every rule.
-    fn admits(&self, event: &Value) -> bool {
-        let text = |v: &&Value| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
+    fn admits(&self, event: &Extracted) -> bool {
+        // Strings and numbers, as the SIEMs compare these fields.
+        let texts = |slot: Slot| {
+            event.slot(slot).iter().filter_map(|leaf| match leaf.value {
+                Value::String(_) | Value::Number(_) => leaf.text(),
+                _ => None,
+            })
         };
-        let named = eval::values(event, "event.source");
-        if !named.is_empty() {
-            return named.iter().filter_map(text).any(|s| s == self.name);
+        if !event.slot(self.named).is_empty() {
+            return texts(self.named).any(|s| s == self.name);
         }
-        let categories: Vec<String> = eval::values(event, "event.category")
-            .iter()
-            .filter_map(text)
-            .collect();
-        if categories.is_empty() {
+        let mut categories = texts(self.category_slot).peekable();
+        if categories.peek().is_none() {
             return true;
         }
-        let category_fits = self
-            .category
-            .as_deref()
-            .is_none_or(|c| c == "any" || categories.iter().any(|e| e == c));
+        let category_fits = match self.category.as_deref() {
+            None | Some("any") => true,
+            Some(c) => categories.any(|e| e == c),
+        };
         category_fits
-            && self.filter.iter().all(|(field, want)| {
-                eval::values(event, field)
-                    .iter()
-                    .filter_map(text)
-                    .any(|v| want.contains(&v))
-            })
+            && self
+                .filter
+                .iter()
+                .all(|(slot, want)| texts(*slot).any(|v| want.iter().any(|w| w == v)))
     }
 }
 
@@ -161,8 +183,16 @@ struct Correlating {
     /// The event as read, shared by the alerts it contributes to.
     raw: Arc<Box<RawValue>>,
     time: Result<i64, eval::TimeError>,
-    /// (correlation rule index, what it meets).
-    fits: Vec<(usize, Fit)>,
+    meets: Vec<Meets>,
+}
+
+/// What an event is to one correlation rule whose query (step) it meets.
+struct Meets {
+    /// The rule's index in [`Hunter::correlations`].
+    rule: usize,
+    fit: Fit,
+    /// The event's keys for the rule ([`Correlation::keys`]), read on every core.
+    keys: Vec<Key>,
 }
 
 impl Hunter {
@@ -170,71 +200,51 @@ impl Hunter {
     /// events' sources apart by category and filter ([`crate::project::Config::ecs`]).
     pub fn new(rules: &[ir::Rule], ecs: &Mapping) -> (Hunter, Vec<String>) {
         let mut skipped = Vec::new();
-        let source = |name: &str| {
-            let m = ecs.sources.get(name);
-            Source {
-                name: name.to_string(),
-                category: m.and_then(|m| m.category.clone()),
-                filter: m
-                    .and_then(|m| m.filter.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.values().iter().map(|v| v.to_string()).collect(),
-                        )
-                    })
-                    .collect(),
-            }
-        };
-        let mut correlations: Vec<Correlated> = Vec::new();
         let mut fields = FieldTable::default();
-        let mut singles: Vec<(&ir::Rule, &str, Matcher)> = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
+        let mut source =
+            |name: &str, fields: &mut FieldTable| match sources.iter().position(|s| s.name == name)
+            {
+                Some(at) => at,
+                None => {
+                    sources.push(Source::new(name, ecs, fields));
+                    sources.len() - 1
+                }
+            };
+        let mut rules: Vec<&ir::Rule> = rules.iter().collect();
+        rules.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut hunted = Vec::new();
+        let mut correlations = Vec::new();
         for r in rules {
             match (Matcher::new(r), &r.kind) {
-                (Ok(matcher), ir::RuleKind::Single(q)) => singles.push((r, &q.source, matcher)),
-                (Ok(_), _) => {}
-                (Err(_), _) => match Correlation::new(r) {
-                    Ok(mut rule) => correlations.push(Correlated {
+                (Ok(mut matcher), ir::RuleKind::Single(q)) => {
+                    matcher.intern(&mut fields);
+                    hunted.push(Hunted {
                         name: r.name.clone(),
                         id: r.id.clone(),
                         severity: r.severity.as_str(),
                         title: r.title.clone(),
-                        sources: rule.sources().map(source).collect(),
-                        rule: {
-                            rule.intern(&mut fields);
-                            rule
-                        },
-                    }),
+                        matcher,
+                        source: source(&q.source, &mut fields),
+                    });
+                }
+                (Ok(_), _) => {}
+                (Err(_), _) => match Correlation::new(r) {
+                    Ok(mut rule) => {
+                        rule.intern(&mut fields);
+                        correlations.push(Correlated {
+                            name: r.name.clone(),
+                            id: r.id.clone(),
+                            severity: r.severity.as_str(),
+                            title: r.title.clone(),
+                            sources: rule.sources().map(|s| source(s, &mut fields)).collect(),
+                            rule,
+                        });
+                    }
                     Err(e) => skipped.push(format!("rule {}: {}; skipped", r.name, e.message)),
                 },
             }
         }
-        singles.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        correlations.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut sources: Vec<Source> = Vec::new();
-        let hunted: Vec<Hunted> = singles
-            .into_iter()
-            .map(|(r, from, mut matcher)| {
-                matcher.intern(&mut fields);
-                let source = match sources.iter().position(|s| s.name == from) {
-                    Some(at) => at,
-                    None => {
-                        sources.push(source(from));
-                        sources.len() - 1
-                    }
-                };
-                Hunted {
-                    name: r.name.clone(),
-                    id: r.id.clone(),
-                    severity: r.severity.as_str(),
-                    title: r.title.clone(),
-                    matcher,
-                    source,
-                }
-            })
-            .collect();
         let prefilter = Prefilter::new(hunted.iter().map(|h| &h.matcher), &mut fields);
         (
             Hunter {
@@ -257,21 +267,31 @@ impl Hunter {
         self.len() == 0
     }
 
-    /// Which queries (steps) of which correlation rules the event meets.
-    fn fits(&self, event: &Value, extracted: &eval::Extracted) -> Vec<(usize, Fit)> {
+    /// Whether the event belongs to source `at` (told once per event and source).
+    fn admits(&self, at: usize, event: &Extracted, admitted: &mut [Option<bool>]) -> bool {
+        *admitted[at].get_or_insert_with(|| self.sources[at].admits(event))
+    }
+
+    /// Which queries (steps) of which correlation rules the event meets, and its keys.
+    fn meets(
+        &self,
+        event: &Value,
+        extracted: &Extracted,
+        admitted: &mut [Option<bool>],
+    ) -> Vec<Meets> {
         self.correlations
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let admits = |name: &str| {
-                    c.sources
-                        .iter()
-                        .find(|s| s.name == name)
-                        .is_some_and(|s| s.admits(event))
-                };
-                (i, c.rule.fit_extracted(extracted, admits))
+            .filter_map(|(rule, c)| {
+                let fit = c.rule.fit_extracted(extracted, |query| {
+                    self.admits(c.sources[query], extracted, admitted)
+                });
+                (!fit.is_empty()).then(|| Meets {
+                    rule,
+                    fit,
+                    keys: c.rule.keys(event),
+                })
             })
-            .filter(|(_, fit)| !fit.is_empty())
             .collect()
     }
 
@@ -279,17 +299,17 @@ impl Hunter {
     fn correlating(
         &self,
         event: Value,
-        fits: Vec<(usize, Fit)>,
+        meets: Vec<Meets>,
         text: &[u8],
     ) -> Option<Box<Correlating>> {
-        if fits.is_empty() {
+        if meets.is_empty() {
             return None;
         }
         Some(Box::new(Correlating {
             time: eval::event_time(&event),
             raw: Arc::new(raw_value(text)?.to_owned()),
             event,
-            fits,
+            meets,
         }))
     }
 
@@ -311,19 +331,18 @@ impl Hunter {
             Ok(event @ Value::Object(_)) => {
                 let extracted = self.fields.extract(&event);
                 let candidates = from_line.unwrap_or_else(|| self.prefilter.event(&extracted));
-                let mut admitted: Vec<Option<bool>> = vec![None; self.sources.len()];
+                let mut admitted = vec![None; self.sources.len()];
                 let singles = candidates
                     .into_iter()
                     .filter(|&i| {
                         let rule = &self.rules[i as usize];
-                        *admitted[rule.source]
-                            .get_or_insert_with(|| self.sources[rule.source].admits(&event))
+                        self.admits(rule.source, &extracted, &mut admitted)
                             && rule.matcher.matches_extracted(&extracted)
                     })
                     .collect();
-                let fits = self.fits(&event, &extracted);
+                let meets = self.meets(&event, &extracted, &mut admitted);
                 drop(extracted);
-                let correlating = self.correlating(event, fits, text);
+                let correlating = self.correlating(event, meets, text);
                 Verdict::Event(singles, correlating)
             }
             Ok(other) => {
@@ -810,8 +829,11 @@ fn hunt(
             return Ok(());
         }
     };
-    let mut states: Vec<State<Arc<Box<RawValue>>>> =
-        hunter.correlations.iter().map(|c| c.rule.state()).collect();
+    let mut running: Vec<Running> = hunter
+        .correlations
+        .iter()
+        .map(|c| Running::new(&c.rule, rayon::current_num_threads()))
+        .collect();
     // Whether the input's first timed event has started every rule's clock (its warm-up,
     // for first seen), as `detc test` starts it with every event of a case.
     let mut begun = false;
@@ -841,7 +863,7 @@ fn hunt(
                 }
             })
             .collect();
-        if !begun && !states.is_empty() {
+        if !begun && !running.is_empty() {
             // The input's first timed event starts every rule's clock.
             let first = batch
                 .lines
@@ -855,11 +877,14 @@ fn hunt(
                     _ => None,
                 });
             if let Some(t) = first {
-                states.iter_mut().for_each(|s| s.begin(t));
+                running
+                    .iter_mut()
+                    .flat_map(|r| &mut r.parts)
+                    .for_each(|s| s.begin(t));
                 begun = true;
             }
         }
-        let mut raised = advance(hunter, &mut states, &verdicts);
+        let mut raised = advance(hunter, &mut running, &verdicts);
         for (at, (line, verdict)) in batch.lines.iter().zip(verdicts).enumerate() {
             let number = batch.first_line + at as u64;
             match verdict {
@@ -935,37 +960,148 @@ type Raised = std::collections::VecDeque<(usize, Result<Vec<Alert>, Late>)>;
 type Alert = eval::Alert<Arc<Box<RawValue>>>;
 struct Late;
 
-/// The batch's correlating events through each correlation rule's state, in input order.
-/// Rules keep separate state, so they advance in parallel.
-fn advance(
-    hunter: &Hunter,
-    states: &mut [State<Arc<Box<RawValue>>>],
-    verdicts: &[Verdict],
-) -> Vec<Raised> {
-    states
-        .par_iter_mut()
+/// One correlation rule's state over a hunt: its clock, and its keys' state in parts (a
+/// key's part is its hash's), which advance in parallel. What a key's state does depends
+/// only on its own events and the times the rule's clock gives them, so the alerts are those
+/// of one state, however many parts there are.
+struct Running {
+    clock: Clock,
+    parts: Vec<State<Arc<Box<RawValue>>>>,
+}
+
+impl Running {
+    /// One part per core when the rule has keys to split by.
+    fn new(rule: &Correlation, cores: usize) -> Running {
+        let parts = if rule.is_keyed() { cores.max(1) } else { 1 };
+        Running {
+            clock: Clock::default(),
+            parts: (0..parts).map(|_| rule.state()).collect(),
+        }
+    }
+}
+
+fn part_of(key: &Key, parts: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % parts as u64) as usize
+}
+
+/// What one part of a rule raised on a batch: per event (its place in the batch, in order),
+/// the alerts with the place of the key that raised each.
+type PartRaised = Vec<(usize, Vec<(u32, Alert)>)>;
+
+/// The batch's correlating events through each correlation rule's state, in input order:
+/// first each rule's clock (which events are late, the time the others count at), then
+/// every part of every rule in parallel, then each event's alerts gathered from the parts
+/// in key order.
+fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Vec<Raised> {
+    let correlating = || {
+        verdicts.iter().enumerate().filter_map(|(at, v)| match v {
+            Verdict::Event(_, Some(e)) => Some((at, &**e)),
+            _ => None,
+        })
+    };
+    // Per rule, in input order: (place, what the event meets, its time or None if late).
+    let timed: Vec<Vec<(usize, Option<i64>)>> = running
+        .iter_mut()
+        .zip(&hunter.correlations)
         .enumerate()
-        .map(|(rule, state)| {
-            let c = &hunter.correlations[rule];
-            verdicts
-                .iter()
-                .enumerate()
-                .filter_map(|(at, v)| match v {
-                    Verdict::Event(_, Some(e)) => Some((at, e)),
-                    _ => None,
-                })
+        .map(|(rule, (r, c))| {
+            correlating()
                 .filter_map(|(at, e)| {
                     let time = *e.time.as_ref().ok()?;
-                    let (_, fit) = e.fits.iter().find(|(r, _)| *r == rule)?;
-                    if state.is_late(&c.rule, time) {
-                        return Some((at, Err(Late)));
+                    e.meets.iter().find(|m| m.rule == rule)?;
+                    let late = r.clock.is_late(&c.rule, time);
+                    Some((at, (!late).then(|| r.clock.tick(time))))
+                })
+                .collect()
+        })
+        .collect();
+    let work: Vec<Part> = running
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(rule, r)| {
+            let (parts, now) = (r.parts.len(), r.clock.now());
+            r.parts
+                .iter_mut()
+                .enumerate()
+                .map(move |(part, state)| Part {
+                    rule,
+                    part,
+                    parts,
+                    state,
+                    now,
+                })
+        })
+        .collect();
+    let mut done = work
+        .into_par_iter()
+        .map(|p| {
+            let c = &hunter.correlations[p.rule].rule;
+            let mut raised = PartRaised::new();
+            for &(at, time) in &timed[p.rule] {
+                let (Some(t), Verdict::Event(_, Some(e))) = (time, &verdicts[at]) else {
+                    continue;
+                };
+                let Some(m) = e.meets.iter().find(|m| m.rule == p.rule) else {
+                    continue;
+                };
+                let mut keys = (0..)
+                    .zip(&m.keys)
+                    .filter(|(_, k)| p.parts == 1 || part_of(k, p.parts) == p.part)
+                    .peekable();
+                if keys.peek().is_none() {
+                    continue;
+                }
+                let alerts = p
+                    .state
+                    .advance_keys(c, &e.event, t, &m.fit, e.raw.clone(), keys);
+                if !alerts.is_empty() {
+                    raised.push((at, alerts));
+                }
+            }
+            // A part that saw no event of late still lets go of what the window left.
+            if let Some(now) = p.now {
+                p.state.expire(c, now);
+            }
+            raised.into_iter().peekable()
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    running
+        .iter()
+        .zip(timed)
+        .map(|(r, timed)| {
+            let mut parts: Vec<_> = done.by_ref().take(r.parts.len()).collect();
+            timed
+                .into_iter()
+                .map(|(at, time)| {
+                    if time.is_none() {
+                        return (at, Err(Late));
                     }
-                    let alerts = state.advance(&c.rule, &e.event, time, fit, e.raw.clone());
-                    Some((at, Ok(alerts)))
+                    let mut alerts: Vec<(u32, Alert)> = parts
+                        .iter_mut()
+                        .filter_map(|p| p.next_if(|(a, _)| *a == at))
+                        .flat_map(|(_, alerts)| alerts)
+                        .collect();
+                    // Stable: a key's alerts stay in the order it raised them.
+                    alerts.sort_by_key(|(key, _)| *key);
+                    (at, Ok(alerts.into_iter().map(|(_, a)| a).collect()))
                 })
                 .collect()
         })
         .collect()
+}
+
+/// One part of one rule's state, advanced on its own core.
+struct Part<'a> {
+    rule: usize,
+    part: usize,
+    parts: usize,
+    state: &'a mut State<Arc<Box<RawValue>>>,
+    /// The rule's clock after the batch.
+    now: Option<i64>,
 }
 
 /// The alerts an event raised, in rule name order.

@@ -168,7 +168,7 @@ impl Correlation {
     /// Which queries (steps) the event meets: `admits(source)` says whether the event
     /// belongs to a source (see [`named_source`]), and the condition must hold.
     pub(crate) fn fit(&self, event: &Value, admits: impl Fn(&str) -> bool) -> Fit {
-        self.fit_by(|source, m| admits(source) && m.matches(event))
+        self.fit_by(|_, (source, m)| admits(source) && m.matches(event))
     }
 
     /// Give the fields the queries read slots in `table` (see [`Matcher::intern`]).
@@ -176,30 +176,47 @@ impl Correlation {
         self.queries.iter_mut().for_each(|(_, m)| m.intern(table));
     }
 
-    /// [`Correlation::fit`] on the values the table of [`Correlation::intern`] extracted.
+    /// [`Correlation::fit`] on the values the table of [`Correlation::intern`] extracted;
+    /// `admits(i)` says whether the event belongs to query (step) `i`'s source.
     pub(crate) fn fit_extracted(
         &self,
         event: &super::Extracted,
-        admits: impl Fn(&str) -> bool,
+        mut admits: impl FnMut(usize) -> bool,
     ) -> Fit {
-        self.fit_by(|source, m| admits(source) && m.matches_extracted(event))
+        self.fit_by(|i, (_, m)| admits(i) && m.matches_extracted(event))
     }
 
-    fn fit_by(&self, meets: impl Fn(&str, &Matcher) -> bool) -> Fit {
-        Fit(self
-            .queries
-            .iter()
-            .enumerate()
-            .filter(|(_, (source, m))| meets(source, m))
-            .map(|(i, _)| i)
+    fn fit_by(&self, mut meets: impl FnMut(usize, &(String, Matcher)) -> bool) -> Fit {
+        Fit((0..self.queries.len())
+            .filter(|&i| meets(i, &self.queries[i]))
             .collect())
+    }
+
+    /// The event's keys for this rule: its group (aggregation) or `by` values (sequence,
+    /// first seen), one per combination of array elements; none when a field is absent.
+    /// State for different keys never meets, so a caller may split the keys among states.
+    pub(crate) fn keys(&self, event: &Value) -> Vec<Key> {
+        match &self.form {
+            Form::Aggregate { group_by: by, .. }
+            | Form::Sequence { by }
+            | Form::FirstSeen { by, .. } => keys(event, by),
+        }
+    }
+
+    /// Whether the rule has key fields (else every event has the one empty key).
+    pub(crate) fn is_keyed(&self) -> bool {
+        match &self.form {
+            Form::Aggregate { group_by: by, .. }
+            | Form::Sequence { by }
+            | Form::FirstSeen { by, .. } => !by.is_empty(),
+        }
     }
 
     /// Empty state for this rule; `T` is how the caller names an event (a line number, the
     /// event's text).
     pub(crate) fn state<T: Clone>(&self) -> State<T> {
         State {
-            newest: None,
+            clock: Clock::default(),
             seq: 0,
             data: match &self.form {
                 Form::Aggregate { .. } => Data::Aggregate {
@@ -242,17 +259,42 @@ fn expr(h: &ir::Having, terms: &mut Vec<Term>) -> Expr {
     }
 }
 
+/// A rule's time over a stream: the newest event time seen. Times never go back: an
+/// earlier event counts as happening at the newest time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Clock(Option<i64>);
+
+impl Clock {
+    /// Whether an event at `time` is earlier than the newest by more than the rule's
+    /// window: its window is gone, and a caller reading unsorted input skips it.
+    pub(crate) fn is_late(&self, rule: &Correlation, time: i64) -> bool {
+        self.0.is_some_and(|n| n.saturating_sub(time) > rule.window)
+    }
+
+    /// Move to an event at `time`; the time it counts as happening at.
+    pub(crate) fn tick(&mut self, time: i64) -> i64 {
+        let t = self.0.map_or(time, |n| n.max(time));
+        self.0 = Some(t);
+        t
+    }
+
+    /// The newest time seen, if any.
+    pub(crate) fn now(&self) -> Option<i64> {
+        self.0
+    }
+}
+
 /// The evolving state of one correlation rule over one stream.
 #[derive(Debug)]
 pub struct State<T> {
-    /// The latest time seen: times never go back (an earlier time is taken as this one).
-    newest: Option<i64>,
+    clock: Clock,
     /// Events stored so far, to tell entries apart.
     seq: u64,
     data: Data<T>,
 }
 
-type Key = Vec<String>;
+/// One value (as text) per key field, in the rule's order.
+pub type Key = Vec<String>;
 
 #[derive(Debug)]
 enum Data<T> {
@@ -317,13 +359,6 @@ struct Partial<T> {
 }
 
 impl<T: Clone> State<T> {
-    /// Whether an event at `time` is later than the newest seen by more than the window:
-    /// its window is gone, and a caller reading unsorted input skips it.
-    pub(crate) fn is_late(&self, rule: &Correlation, time: i64) -> bool {
-        self.newest
-            .is_some_and(|n| n.saturating_sub(time) > rule.window)
-    }
-
     /// The input's first event came at `time`, whether or not it meets the rule: a
     /// first-seen rule's warm-up counts from it (a caller that feeds only the events that
     /// meet a query says so here).
@@ -354,19 +389,20 @@ impl<T: Clone> State<T> {
         fit: &Fit,
         id: T,
     ) -> Vec<Alert<T>> {
-        let t = self.newest.map_or(time, |n| n.max(time));
-        self.newest = Some(t);
+        let keys = rule.keys(event);
+        self.advance_keys(rule, event, time, fit, id, (0..).zip(&keys))
+            .into_iter()
+            .map(|(_, alert)| alert)
+            .collect()
+    }
+
+    /// Forget what is older than the window before `t` (the clock's time now): the
+    /// state then holds only what an event at `t` can meet. A first-seen rule's warm-up
+    /// starts at the first time it is given.
+    pub(crate) fn expire(&mut self, rule: &Correlation, t: i64) {
         let w = rule.window;
-        let mut alerts = Vec::new();
-        match (&rule.form, &mut self.data) {
-            (
-                Form::Aggregate {
-                    group_by,
-                    having,
-                    terms,
-                },
-                Data::Aggregate { groups, expiry },
-            ) => {
+        match &mut self.data {
+            Data::Aggregate { groups, expiry } => {
                 // The window is (t − W, t]: drop entries at or before t − W.
                 while let Some((old, _)) = expiry.front() {
                     if t.saturating_sub(*old) < w {
@@ -382,9 +418,82 @@ impl<T: Clone> State<T> {
                         }
                     }
                 }
-                if fit.is_empty() {
-                    return alerts;
+            }
+            Data::Sequence {
+                keys: states,
+                expiry,
+            } => {
+                // A partial sequence whose first event is more than W ago can never finish.
+                while let Some((start, _)) = expiry.front() {
+                    if t.saturating_sub(*start) <= w {
+                        break;
+                    }
+                    let Some((_, key)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if let Some(stages) = states.get_mut(&key) {
+                        for s in stages.iter_mut() {
+                            if s.as_ref().is_some_and(|p| t.saturating_sub(p.start) > w) {
+                                *s = None;
+                            }
+                        }
+                        if stages.iter().all(Option::is_none) {
+                            states.remove(&key);
+                        }
+                    }
                 }
+            }
+            Data::FirstSeen {
+                seen,
+                expiry,
+                start,
+            } => {
+                start.get_or_insert(t);
+                // History is [t − L, t]: forget sightings before t − L.
+                while let Some((old, _)) = expiry.front() {
+                    if t.saturating_sub(*old) <= w {
+                        break;
+                    }
+                    let Some((old, pair)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if seen.get(&pair) == Some(&old) {
+                        seen.remove(&pair);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`State::advance`] for some of the event's keys ([`Correlation::keys`], each with its
+    /// place there): the alerts come with the place of the key that raised them, in order.
+    /// What a key's state does depends only on that key's events and their times, so a
+    /// rule's keys may be split among several states fed with the same clock (the times
+    /// after clamping, and late events left out by the caller).
+    pub(crate) fn advance_keys<'k>(
+        &mut self,
+        rule: &Correlation,
+        event: &Value,
+        time: i64,
+        fit: &Fit,
+        id: T,
+        keys: impl IntoIterator<Item = (u32, &'k Key)>,
+    ) -> Vec<(u32, Alert<T>)> {
+        let t = self.clock.tick(time);
+        self.expire(rule, t);
+        let mut alerts = Vec::new();
+        if fit.is_empty() {
+            return alerts;
+        }
+        match (&rule.form, &mut self.data) {
+            (
+                Form::Aggregate {
+                    group_by,
+                    having,
+                    terms,
+                },
+                Data::Aggregate { groups, expiry },
+            ) => {
                 let parts = || -> Vec<Part> {
                     terms
                         .iter()
@@ -397,7 +506,7 @@ impl<T: Clone> State<T> {
                         })
                         .collect()
                 };
-                for key in keys(event, group_by) {
+                for (at, key) in keys {
                     let g = groups.entry(key.clone()).or_insert_with(|| Group {
                         entries: VecDeque::new(),
                         firing: false,
@@ -427,10 +536,11 @@ impl<T: Clone> State<T> {
                     if g.holds(having, terms) {
                         if !g.firing {
                             g.firing = true;
-                            alerts.push(Alert {
-                                group: group_by.iter().cloned().zip(key).collect(),
+                            let alert = Alert {
+                                group: group_by.iter().cloned().zip(key.clone()).collect(),
                                 events: g.entries.iter().map(|e| e.id.clone()).collect(),
-                            });
+                            };
+                            alerts.push((at, alert));
                         }
                     } else {
                         g.firing = false;
@@ -444,30 +554,8 @@ impl<T: Clone> State<T> {
                     expiry,
                 },
             ) => {
-                // A partial sequence whose first event is more than W ago can never finish.
-                while let Some((start, _)) = expiry.front() {
-                    if t.saturating_sub(*start) <= w {
-                        break;
-                    }
-                    let Some((_, key)) = expiry.pop_front() else {
-                        break;
-                    };
-                    if let Some(stages) = states.get_mut(&key) {
-                        for s in stages.iter_mut() {
-                            if s.as_ref().is_some_and(|p| t.saturating_sub(p.start) > w) {
-                                *s = None;
-                            }
-                        }
-                        if stages.iter().all(Option::is_none) {
-                            states.remove(&key);
-                        }
-                    }
-                }
-                if fit.is_empty() {
-                    return alerts;
-                }
                 let n = rule.queries.len();
-                for key in keys(event, by) {
+                for (at, key) in keys {
                     let stages = states
                         .entry(key.clone())
                         .or_insert_with(|| (0..n.saturating_sub(1)).map(|_| None).collect());
@@ -484,7 +572,7 @@ impl<T: Clone> State<T> {
                         } else {
                             stages[step - 1]
                                 .take()
-                                .filter(|p| t.saturating_sub(p.start) <= w)
+                                .filter(|p| t.saturating_sub(p.start) <= rule.window)
                                 .map(|mut p| {
                                     p.ids.push(id.clone());
                                     p
@@ -492,17 +580,18 @@ impl<T: Clone> State<T> {
                         };
                         let Some(p) = partial else { continue };
                         if step + 1 == n {
-                            alerts.push(Alert {
+                            let alert = Alert {
                                 group: by.iter().cloned().zip(key.clone()).collect(),
                                 events: p.ids,
-                            });
+                            };
+                            alerts.push((at, alert));
                         } else {
                             // A newer partial sequence replaces the one waiting at its step.
                             stages[step] = Some(p);
                         }
                     }
                     if stages.iter().all(Option::is_none) {
-                        states.remove(&key);
+                        states.remove(key);
                     }
                 }
             }
@@ -514,34 +603,20 @@ impl<T: Clone> State<T> {
                     start,
                 },
             ) => {
-                let warmed_up = t.saturating_sub(*start.get_or_insert(t)) >= w;
-                // History is [t − L, t]: forget sightings before t − L.
-                while let Some((old, _)) = expiry.front() {
-                    if t.saturating_sub(*old) <= w {
-                        break;
-                    }
-                    let Some((old, pair)) = expiry.pop_front() else {
-                        break;
-                    };
-                    if seen.get(&pair) == Some(&old) {
-                        seen.remove(&pair);
-                    }
-                }
-                if fit.is_empty() {
-                    return alerts;
-                }
+                let warmed_up = start.is_some_and(|s| t.saturating_sub(s) >= rule.window);
                 let firsts = texts(event, field);
-                for key in keys(event, by) {
+                for (at, key) in keys {
                     for f in &firsts {
                         let pair = (key.clone(), f.clone());
                         if warmed_up && !seen.contains_key(&pair) {
                             let mut group: Vec<(String, String)> =
                                 by.iter().cloned().zip(key.iter().cloned()).collect();
                             group.push((field.clone(), f.clone()));
-                            alerts.push(Alert {
+                            let alert = Alert {
                                 group,
                                 events: vec![id.clone()],
-                            });
+                            };
+                            alerts.push((at, alert));
                         }
                         seen.insert(pair.clone(), t);
                         expiry.push_back((t, pair));
@@ -1068,8 +1143,8 @@ mod tests {
         let e = p(0, "h");
         let fit = rule.fit(&e, named_source(&e));
         assert!(s.advance(&rule, &e, 100_000, &fit, 0).is_empty());
-        assert!(!s.is_late(&rule, 90_000));
-        assert!(s.is_late(&rule, 89_999));
+        assert!(!s.clock.is_late(&rule, 90_000));
+        assert!(s.clock.is_late(&rule, 89_999));
         // Taken as at 100 s: the three are in one window.
         assert!(s.advance(&rule, &e, 95_000, &fit, 1).is_empty());
         assert_eq!(s.advance(&rule, &e, 100_000, &fit, 2).len(), 1);

@@ -615,3 +615,128 @@ rule never_seen "Never seen" {
         verbose.err
     );
 }
+
+/// Correlation rules of every form, keyed by one field or two (one an array), over a stream
+/// with many keys, times out of order (some late), events without a time and events that
+/// meet several steps: each rule's state is split by key among the cores, so the output must
+/// be the same whatever their number.
+#[test]
+fn correlation_output_is_the_same_on_any_number_of_cores() {
+    let rules = r#"
+rule agg_many "Many" {
+  id = "11111111-2222-4333-8444-900000000001"
+  severity = low
+  from process_start
+  where process.name in ["a.exe", "b.exe", "c.exe"]
+  group by host.name, user.name window 10m
+  having count() >= 3 and distinct(process.name) >= 2 or sum(process.pid) > 5000 and min(process.pid) < 5
+}
+
+rule seq_abc "A then B then C" {
+  id = "11111111-2222-4333-8444-900000000002"
+  severity = medium
+  sequence by host.name within 5m {
+    process_start where process.name in ["a.exe", "b.exe"]
+    process_start where process.name in ["b.exe", "c.exe"]
+    process_start where process.name == "c.exe"
+  }
+}
+
+rule first_user "User first seen on a host" {
+  id = "11111111-2222-4333-8444-900000000003"
+  severity = high
+  from process_start
+  where process.name != "z.exe"
+  first seen user.name by host.name lookback 15m
+}
+
+rule agg_one_key "One key only" {
+  id = "11111111-2222-4333-8444-900000000004"
+  severity = low
+  from process_start
+  where process.name == "c.exe"
+  group by process.name window 2m
+  having count() >= 18
+}
+"#;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let names = ["a.exe", "b.exe", "c.exe", "z.exe"];
+    let mut events = String::new();
+    let mut t: i64 = 1_764_000_000_000;
+    for n in 0..40_000u64 {
+        t += next(4_000) as i64;
+        // One in 50 comes up to 20 minutes early: some are late for some windows.
+        let at = if next(50) == 0 {
+            t - next(1_200_000) as i64
+        } else {
+            t
+        };
+        let time = if next(200) == 0 {
+            String::new()
+        } else {
+            format!("\"@timestamp\": {at}, ")
+        };
+        let users = if next(10) == 0 {
+            format!("[\"u{}\", \"u{}\"]", next(8), next(8))
+        } else {
+            format!("\"u{}\"", next(8))
+        };
+        events.push_str(&format!(
+            "{{{time}\"event.source\": \"process_start\", \"host.name\": \"h{}\", \"user.name\": {users}, \"process.name\": \"{}\", \"process.pid\": {}, \"n\": {n}}}\n",
+            next(40),
+            names[next(4) as usize],
+            next(3_000),
+        ));
+    }
+    let dir = tree(&[
+        ("detections/c.det", rules.as_bytes()),
+        ("events.ndjson", events.as_bytes()),
+    ]);
+    let run = |threads: &str| {
+        let out = Command::cargo_bin("detc")
+            .expect("binary builds")
+            .current_dir(dir.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["hunt", "--verbose", "--events", "events.ndjson"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let report = err
+            .lines()
+            .filter(|l| !l.starts_with("hunted"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (String::from_utf8(out.stdout).expect("UTF-8"), report)
+    };
+    let one = run("1");
+    let alerts = |rule: &str| {
+        one.0
+            .lines()
+            .filter(|l| l.contains(&format!("\"rule\":\"{rule}\"")))
+            .count()
+    };
+    for rule in ["agg_many", "seq_abc", "first_user", "agg_one_key"] {
+        assert!(
+            alerts(rule) > 20,
+            "{rule}: {} alerts\n{}",
+            alerts(rule),
+            one.1
+        );
+    }
+    assert!(one.1.contains("late events"), "{}", one.1);
+    for threads in ["2", "3", "5"] {
+        let other = run(threads);
+        assert!(
+            other.0 == one.0,
+            "{threads} threads: the alerts differ from one thread's"
+        );
+        assert_eq!(other.1, one.1, "{threads} threads");
+    }
+}
