@@ -18,7 +18,7 @@ mod correlate;
 mod fields;
 mod time;
 
-pub use correlate::{Alert, Clock, Correlation, Correlator, Fit, Key, State, named_source};
+pub use correlate::{Alert, Clock, Correlation, Correlator, Fit, Reading, State, named_source};
 pub(crate) use fields::{Extracted, FieldTable, Slot};
 use fields::{Fields, Leaf};
 pub(crate) use time::{TimeError, event_time};

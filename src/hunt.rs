@@ -20,7 +20,7 @@
 //! memory holds the last window's matching events.
 
 use crate::eval::{
-    self, Clock, Correlation, Extracted, FieldTable, Fit, Key, Matcher, Slot, State,
+    self, Clock, Correlation, Extracted, FieldTable, Fit, Matcher, Reading, Slot, State,
 };
 use crate::ir;
 use crate::schema::Mapping;
@@ -179,7 +179,6 @@ enum Verdict {
 
 /// An event that meets a query (step) of some correlation rule.
 struct Correlating {
-    event: Value,
     /// The event as read, shared by the alerts it contributes to.
     raw: Arc<Box<RawValue>>,
     time: Result<i64, eval::TimeError>,
@@ -191,8 +190,8 @@ struct Meets {
     /// The rule's index in [`Hunter::correlations`].
     rule: usize,
     fit: Fit,
-    /// The event's keys for the rule ([`Correlation::keys`]), read on every core.
-    keys: Vec<Key>,
+    /// What the rule's state needs of the event, read on every core.
+    reading: Reading,
 }
 
 impl Hunter {
@@ -289,7 +288,7 @@ impl Hunter {
                 (!fit.is_empty()).then(|| Meets {
                     rule,
                     fit,
-                    keys: c.rule.keys(event),
+                    reading: c.rule.read(event),
                 })
             })
             .collect()
@@ -298,7 +297,7 @@ impl Hunter {
     /// What the correlation rules need of an event, if it meets any of their queries.
     fn correlating(
         &self,
-        event: Value,
+        event: &Value,
         meets: Vec<Meets>,
         text: &[u8],
     ) -> Option<Box<Correlating>> {
@@ -306,9 +305,8 @@ impl Hunter {
             return None;
         }
         Some(Box::new(Correlating {
-            time: eval::event_time(&event),
+            time: eval::event_time(event),
             raw: Arc::new(raw_value(text)?.to_owned()),
-            event,
             meets,
         }))
     }
@@ -341,8 +339,7 @@ impl Hunter {
                     })
                     .collect();
                 let meets = self.meets(&event, &extracted, &mut admitted);
-                drop(extracted);
-                let correlating = self.correlating(event, meets, text);
+                let correlating = self.correlating(&event, meets, text);
                 Verdict::Event(singles, correlating)
             }
             Ok(other) => {
@@ -980,7 +977,7 @@ impl Running {
     }
 }
 
-fn part_of(key: &Key, parts: usize) -> usize {
+fn part_of(key: &[String], parts: usize) -> usize {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     key.hash(&mut h);
@@ -1047,16 +1044,16 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
                 let Some(m) = e.meets.iter().find(|m| m.rule == p.rule) else {
                     continue;
                 };
-                let mut keys = (0..)
-                    .zip(&m.keys)
-                    .filter(|(_, k)| p.parts == 1 || part_of(k, p.parts) == p.part)
+                let keys = &m.reading.keys;
+                let mut mine = (0..keys.len() as u32)
+                    .filter(|&k| p.parts == 1 || part_of(&keys[k as usize], p.parts) == p.part)
                     .peekable();
-                if keys.peek().is_none() {
+                if mine.peek().is_none() {
                     continue;
                 }
                 let alerts = p
                     .state
-                    .advance_keys(c, &e.event, t, &m.fit, e.raw.clone(), keys);
+                    .advance_keys(c, &m.reading, t, &m.fit, e.raw.clone(), mine);
                 if !alerts.is_empty() {
                     raised.push((at, alerts));
                 }

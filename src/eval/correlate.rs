@@ -192,14 +192,33 @@ impl Correlation {
             .collect())
     }
 
-    /// The event's keys for this rule: its group (aggregation) or `by` values (sequence,
-    /// first seen), one per combination of array elements; none when a field is absent.
-    /// State for different keys never meets, so a caller may split the keys among states.
-    pub(crate) fn keys(&self, event: &Value) -> Vec<Key> {
+    /// What the rule's state needs of an event ([`Reading`]); it needs no state, so a
+    /// caller may read events in parallel.
+    pub(crate) fn read(&self, event: &Value) -> Reading {
         match &self.form {
-            Form::Aggregate { group_by: by, .. }
-            | Form::Sequence { by }
-            | Form::FirstSeen { by, .. } => keys(event, by),
+            Form::Aggregate {
+                group_by, terms, ..
+            } => Reading {
+                keys: keys(event, group_by),
+                values: terms
+                    .iter()
+                    .map(|term| match &term.agg {
+                        Agg::Count => Part::None,
+                        Agg::Distinct(f) => Part::Texts(texts(event, f)),
+                        Agg::Sum(f) | Agg::Min(f) | Agg::Max(f) => {
+                            Part::Numbers(values(event, f).into_iter().filter_map(number).collect())
+                        }
+                    })
+                    .collect(),
+            },
+            Form::Sequence { by } => Reading {
+                keys: keys(event, by),
+                values: Vec::new(),
+            },
+            Form::FirstSeen { field, by } => Reading {
+                keys: keys(event, by),
+                values: vec![Part::Texts(texts(event, field))],
+            },
         }
     }
 
@@ -294,7 +313,16 @@ pub struct State<T> {
 }
 
 /// One value (as text) per key field, in the rule's order.
-pub type Key = Vec<String>;
+type Key = Vec<String>;
+
+/// What a rule's state needs of one event: its keys (group or `by` values, one per
+/// combination of array elements; none when a field is absent) and the values its
+/// aggregates take (per `having` term), or its first-seen field's texts.
+#[derive(Debug)]
+pub struct Reading {
+    pub(crate) keys: Vec<Key>,
+    values: Vec<Part>,
+}
 
 #[derive(Debug)]
 enum Data<T> {
@@ -334,7 +362,7 @@ struct Entry<T> {
     parts: Vec<Part>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Part {
     None,
     Texts(Vec<String>),
@@ -389,8 +417,8 @@ impl<T: Clone> State<T> {
         fit: &Fit,
         id: T,
     ) -> Vec<Alert<T>> {
-        let keys = rule.keys(event);
-        self.advance_keys(rule, event, time, fit, id, (0..).zip(&keys))
+        let reading = rule.read(event);
+        self.advance_keys(rule, &reading, time, fit, id, 0..reading.keys.len() as u32)
             .into_iter()
             .map(|(_, alert)| alert)
             .collect()
@@ -465,20 +493,21 @@ impl<T: Clone> State<T> {
         }
     }
 
-    /// [`State::advance`] for some of the event's keys ([`Correlation::keys`], each with its
-    /// place there): the alerts come with the place of the key that raised them, in order.
-    /// What a key's state does depends only on that key's events and their times, so a
-    /// rule's keys may be split among several states fed with the same clock (the times
-    /// after clamping, and late events left out by the caller).
-    pub(crate) fn advance_keys<'k>(
+    /// [`State::advance`] on the event's [`Reading`], for some of its keys (their places
+    /// in it): the alerts come with the place of the key that raised them, in order. What a
+    /// key's state does depends only on that key's events and their times, so a rule's keys
+    /// may be split among several states fed with the same clock (the times after
+    /// clamping, and late events left out by the caller).
+    pub(crate) fn advance_keys(
         &mut self,
         rule: &Correlation,
-        event: &Value,
+        event: &Reading,
         time: i64,
         fit: &Fit,
         id: T,
-        keys: impl IntoIterator<Item = (u32, &'k Key)>,
+        keys: impl IntoIterator<Item = u32>,
     ) -> Vec<(u32, Alert<T>)> {
+        let keys = keys.into_iter().map(|at| (at, &event.keys[at as usize]));
         let t = self.clock.tick(time);
         self.expire(rule, t);
         let mut alerts = Vec::new();
@@ -494,18 +523,6 @@ impl<T: Clone> State<T> {
                 },
                 Data::Aggregate { groups, expiry },
             ) => {
-                let parts = || -> Vec<Part> {
-                    terms
-                        .iter()
-                        .map(|term| match &term.agg {
-                            Agg::Count => Part::None,
-                            Agg::Distinct(f) => Part::Texts(texts(event, f)),
-                            Agg::Sum(f) | Agg::Min(f) | Agg::Max(f) => Part::Numbers(
-                                values(event, f).into_iter().filter_map(number).collect(),
-                            ),
-                        })
-                        .collect()
-                };
                 for (at, key) in keys {
                     let g = groups.entry(key.clone()).or_insert_with(|| Group {
                         entries: VecDeque::new(),
@@ -530,7 +547,7 @@ impl<T: Clone> State<T> {
                     g.push(Entry {
                         seq: self.seq,
                         id: id.clone(),
-                        parts: parts(),
+                        parts: event.values.clone(),
                     });
                     expiry.push_back((t, key.clone()));
                     if g.holds(having, terms) {
@@ -604,9 +621,12 @@ impl<T: Clone> State<T> {
                 },
             ) => {
                 let warmed_up = start.is_some_and(|s| t.saturating_sub(s) >= rule.window);
-                let firsts = texts(event, field);
+                let firsts = match event.values.first() {
+                    Some(Part::Texts(firsts)) => firsts.as_slice(),
+                    _ => &[],
+                };
                 for (at, key) in keys {
-                    for f in &firsts {
+                    for f in firsts {
                         let pair = (key.clone(), f.clone());
                         if warmed_up && !seen.contains_key(&pair) {
                             let mut group: Vec<(String, String)> =
