@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -381,7 +381,7 @@ fn without_line(e: &serde_json::Error) -> String {
 /// The events to read: a file, or stdin; gzip is recognised by its magic bytes.
 pub struct Events {
     name: String,
-    reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn Read + Send>,
     /// The size of a plain file, for a bytes-based progress bar.
     size: Option<u64>,
     /// Bytes taken from the file or stdin so far (compressed bytes for gzip).
@@ -424,14 +424,15 @@ impl Events {
         let mut head = [0u8; 2];
         let n = read_up_to(&mut raw, &mut head)?;
         let raw = io::Cursor::new(head[..n].to_vec()).chain(raw);
-        let reader: Box<dyn BufRead + Send> = if head[..n] == GZIP_MAGIC {
+        let reader: Box<dyn Read + Send> = if head[..n] == GZIP_MAGIC {
             // Multi-member, so concatenated .gz files (and bgzip) are read to the end.
-            Box::new(BufReader::with_capacity(
-                1 << 18,
-                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw)),
-            ))
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 16,
+                raw,
+            )))
         } else {
-            Box::new(BufReader::with_capacity(1 << 18, raw))
+            // Read a block at a time straight into the batches: no buffer between.
+            Box::new(raw)
         };
         Ok(Events {
             name: name.to_string(),
@@ -473,7 +474,10 @@ impl<R: Read> Read for Counting<R> {
 /// Lines stored back to back in one buffer, so a batch is two allocations, not one per line.
 struct Batch {
     first_line: u64,
+    /// The input, read straight in: only `..filled` holds it (the rest is room for reads,
+    /// kept initialised so that a reused batch costs no zeroing).
     data: Vec<u8>,
+    filled: usize,
     lines: Vec<Line>,
     /// Input bytes consumed when the batch was complete.
     consumed: u64,
@@ -492,70 +496,159 @@ impl Batch {
     }
 }
 
-/// The next batch (`None` at the end of the input), in `spare`'s buffers when given (fresh
-/// pages cost more than reading), and the read error that cut it short,
-/// if any: the lines read before an error are still hunted. An overlong line ends the batch
-/// where it starts when `skip_overlong` is off (`--strict` stops there, and the rest of the
-/// line may never end, as `/dev/zero` does); otherwise the rest of it is skipped.
-fn read_batch(
-    r: &mut (impl BufRead + ?Sized),
-    first_line: u64,
-    consumed: &AtomicU64,
+/// How much one read asks for.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Cuts the input into batches of lines, reading a large block at a time straight into the
+/// batch's buffer (no copy per line); the start of a line a batch cannot finish begins the
+/// next one.
+struct LineReader<R> {
+    input: R,
+    /// The next batch's first line number.
+    next_line: u64,
+    /// The bytes after the last batch's last line.
+    carry: Vec<u8>,
+    /// An overlong line is skipped to its end (else the batch ends where it starts:
+    /// `--strict` stops there, and the rest of the line may never end, as `/dev/zero`).
     skip_overlong: bool,
-    spare: Option<Batch>,
-) -> (Option<Batch>, Option<io::Error>) {
-    let mut b = match spare {
-        Some(mut b) => {
-            b.data.clear();
-            b.lines.clear();
-            b.first_line = first_line;
-            b
+}
+
+impl<R: Read> LineReader<R> {
+    fn new(input: R, skip_overlong: bool) -> LineReader<R> {
+        LineReader {
+            input,
+            next_line: 1,
+            carry: Vec::new(),
+            skip_overlong,
         }
-        None => Batch {
-            first_line,
-            data: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+    }
+
+    /// The next batch (`None` at the end of the input), in `spare`'s buffers when given
+    /// (fresh pages cost more than reading), and the read error that cut it short, if
+    /// any: the lines read before an error are still hunted, a line cut short is not.
+    fn next_batch(
+        &mut self,
+        consumed: &AtomicU64,
+        spare: Option<Batch>,
+    ) -> (Option<Batch>, Option<io::Error>) {
+        let mut b = spare.unwrap_or_else(|| Batch {
+            first_line: 0,
+            data: vec![0; BATCH_BYTES + READ_BLOCK],
+            filled: 0,
             lines: Vec::with_capacity(BATCH_LINES),
             consumed: 0,
-        },
-    };
-    let mut read = || -> io::Result<()> {
-        while b.lines.len() < BATCH_LINES && b.data.len() < BATCH_BYTES {
-            let mut start = b.data.len();
-            // One byte past the limit tells a line of exactly MAX_LINE from a longer one.
-            let n = Read::take(&mut *r, MAX_LINE as u64 + 1).read_until(b'\n', &mut b.data)?;
-            if n == 0 {
-                break;
+        });
+        b.first_line = self.next_line;
+        b.lines.clear();
+        b.filled = self.carry.len();
+        b.data[..b.filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let error = match self.fill(&mut b) {
+            Ok(rest) => {
+                self.carry.extend_from_slice(&b.data[rest..b.filled]);
+                None
             }
-            if b.data.last() != Some(&b'\n') && n > MAX_LINE {
-                b.data.truncate(start);
+            Err(e) => Some(e),
+        };
+        self.next_line += b.lines.len() as u64;
+        b.consumed = consumed.load(Ordering::Relaxed);
+        ((!b.lines.is_empty()).then_some(b), error)
+    }
+
+    /// Reads lines into `b` until it is full; returns where the bytes it leaves to the
+    /// next batch start.
+    fn fill(&mut self, b: &mut Batch) -> io::Result<usize> {
+        // Where the unfinished line starts, and how far newlines have been looked for.
+        let mut line_start = 0;
+        let mut scanned = 0;
+        loop {
+            while let Some(at) = memchr::memchr(b'\n', &b.data[scanned..b.filled]) {
+                scanned += at + 1;
+                self.push(b, line_start, scanned);
+                line_start = scanned;
+                let overlong = b.lines.last().is_some_and(|l| l.too_long);
+                if b.lines.len() >= BATCH_LINES || overlong && !self.skip_overlong {
+                    return Ok(line_start);
+                }
+            }
+            scanned = b.filled;
+            if line_start >= BATCH_BYTES {
+                return Ok(line_start);
+            }
+            if b.filled - line_start > MAX_LINE {
+                // Overlong and unfinished: not kept.
                 b.lines.push(Line {
-                    start,
-                    end: start,
+                    start: line_start,
+                    end: line_start,
                     too_long: true,
                 });
-                if !skip_overlong {
-                    break;
+                b.filled = line_start;
+                if !self.skip_overlong {
+                    return Ok(line_start);
                 }
-                r.skip_until(b'\n')?;
+                self.skip_line(b)?;
+                scanned = line_start;
                 continue;
             }
-            if first_line == 1 && b.lines.is_empty() && b.data[start..].starts_with(BOM) {
-                start += BOM.len();
+            if b.filled == b.data.len() {
+                if !b.lines.is_empty() {
+                    return Ok(line_start);
+                }
+                // One line longer than the buffer: room for it to reach the limit.
+                b.data.resize(b.data.len() * 2, 0);
             }
-            b.lines.push(Line {
-                start,
-                end: b.data.len(),
-                too_long: false,
-            });
+            let room = (b.data.len() - b.filled).min(READ_BLOCK);
+            let n = loop {
+                match self.input.read(&mut b.data[b.filled..b.filled + room]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    read => break read?,
+                }
+            };
+            if n == 0 {
+                // The last line may have no newline.
+                if b.filled > line_start {
+                    self.push(b, line_start, b.filled);
+                }
+                return Ok(b.filled);
+            }
+            b.filled += n;
         }
-        Ok(())
-    };
-    let error = read().err();
-    // A line cut short by the error is not an event.
-    let kept = b.lines.last().map_or(0, |l| l.end);
-    b.data.truncate(kept);
-    b.consumed = consumed.load(Ordering::Relaxed);
-    ((!b.lines.is_empty()).then_some(b), error)
+    }
+
+    /// Adds the line `start..end` (its newline included); one over [`MAX_LINE`] is marked
+    /// and not kept.
+    fn push(&self, b: &mut Batch, mut start: usize, end: usize) {
+        if self.next_line == 1 && b.lines.is_empty() && b.data[start..end].starts_with(BOM) {
+            start += BOM.len();
+        }
+        let text = &b.data[start..end];
+        let too_long = text.strip_suffix(b"\n").unwrap_or(text).len() > MAX_LINE;
+        b.lines.push(Line {
+            start,
+            end: if too_long { start } else { end },
+            too_long,
+        });
+    }
+
+    /// Reads to the end of the current line, keeping what follows it at `b.filled`.
+    fn skip_line(&mut self, b: &mut Batch) -> io::Result<()> {
+        let from = b.filled;
+        let room = (b.data.len() - from).min(READ_BLOCK);
+        loop {
+            let n = match self.input.read(&mut b.data[from..from + room]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                read => read?,
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            if let Some(at) = memchr::memchr(b'\n', &b.data[from..from + n]) {
+                b.data.copy_within(from + at + 1..from + n, from);
+                b.filled = from + n - at - 1;
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// How to hunt.
@@ -786,7 +879,7 @@ fn hunt(
 ) -> Result<(), Halt> {
     let Events {
         name,
-        mut reader,
+        reader,
         consumed,
         ..
     } = events;
@@ -798,14 +891,13 @@ fn hunt(
     let spawned = std::thread::Builder::new()
         .name("detc-hunt-read".into())
         .spawn(move || {
-            let mut next = 1;
+            let mut lines = LineReader::new(reader, !strict);
             loop {
                 let spare = spent_rx.try_recv().ok();
-                let (batch, error) = read_batch(&mut reader, next, &consumed, !strict, spare);
+                let (batch, error) = lines.next_batch(&consumed, spare);
                 let more = batch.is_some() && error.is_none();
                 // A closed channel means the hunt stopped early; nothing more to read.
                 if let Some(b) = batch {
-                    next += b.lines.len() as u64;
                     if tx.send(Ok(b)).is_err() {
                         return;
                     }
@@ -1355,12 +1447,12 @@ rule a_any_anydesk "Anything AnyDesk" {
 
     #[test]
     fn overlong_lines_are_malformed_without_being_kept() {
-        let mut r = io::Cursor::new({
+        let r = io::Cursor::new({
             let mut v = vec![b'x'; MAX_LINE + 5];
             v.extend_from_slice(b"\n{}\n");
             v
         });
-        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), true, None);
+        let (b, error) = LineReader::new(r, true).next_batch(&AtomicU64::new(0), None);
         assert!(error.is_none());
         let b = b.expect("a batch");
         assert_eq!(b.lines.len(), 2);
@@ -1373,12 +1465,53 @@ rule a_any_anydesk "Anything AnyDesk" {
         // A line that never ends (as `--events /dev/zero`): under --strict the reader stops
         // at the limit instead of skipping to a newline that never comes.
         let endless = io::Read::chain(&b"{}\n"[..], io::repeat(0));
-        let mut r = io::BufReader::new(endless);
-        let (b, error) = read_batch(&mut r, 1, &AtomicU64::new(0), false, None);
-        assert!(error.is_none());
-        let b = b.expect("a batch");
-        assert_eq!(b.lines.len(), 2);
-        assert!(b.lines[1].too_long);
+        let mut reader = LineReader::new(endless, false);
+        let mut seen = Vec::new();
+        while !seen.last().is_some_and(|(_, too_long)| *too_long) {
+            assert!(seen.len() < 3, "no end in sight");
+            let (b, error) = reader.next_batch(&AtomicU64::new(0), None);
+            assert!(error.is_none());
+            let b = b.expect("a batch");
+            seen.extend(b.lines.iter().map(|l| (b.text(l).to_vec(), l.too_long)));
+        }
+        assert_eq!(seen, [(b"{}\n".to_vec(), false), (Vec::new(), true)]);
+    }
+
+    /// Lines cut at every place by reads of every size come out whole, numbered, the
+    /// last one without a newline too, and a BOM only stripped from the first.
+    #[test]
+    fn lines_survive_any_read_sizes() {
+        /// Hands out at most `step` bytes per read.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut input = BOM.to_vec();
+        let mut expected = Vec::new();
+        for i in 0..BATCH_LINES + 100 {
+            let line = format!("{{\"n\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(i % 97));
+            input.extend_from_slice(line.as_bytes());
+            expected.push(line.into_bytes());
+        }
+        input.extend_from_slice(b"\xEF\xBB\xBFlast");
+        expected.push(b"\xEF\xBB\xBFlast".to_vec());
+        for step in [1, 7, 4096, usize::MAX] {
+            let mut reader = LineReader::new(Trickle(&input, step), true);
+            let (mut got, mut first_lines) = (Vec::new(), Vec::new());
+            let mut spare = None;
+            while let (Some(b), None) = reader.next_batch(&AtomicU64::new(0), spare.take()) {
+                first_lines.push(b.first_line);
+                got.extend(b.lines.iter().map(|l| b.text(l).to_vec()));
+                spare = Some(b);
+            }
+            assert!(got == expected, "read {step} bytes at a time");
+            assert_eq!(first_lines, [1, BATCH_LINES as u64 + 1], "{step}");
+        }
     }
 
     #[test]

@@ -9,159 +9,227 @@
 //! serde_json parses every plain line to an object (its limit is 128 levels; such numbers
 //! are never out of range); a line that is not plain is parsed, as every line used to be.
 
+use std::cell::RefCell;
+use wide::u8x16;
+
 /// Below serde_json's recursion limit (128).
 const MAX_DEPTH: usize = 64;
 const MAX_NUMBER: usize = 40;
 
+thread_local! {
+    /// Per 64 bytes of a line, the bits of its tokens (reused from line to line).
+    static TOKENS: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Two passes, as simdjson validates: the bytes are classified 16 at a time into bitmaps
+/// (quotes, backslashes, spaces, control and non-ASCII bytes), from which come the escaped
+/// bytes, the strings and the *tokens*: every opening quote and every byte outside strings
+/// but spaces; then the grammar walks the tokens only, a string being one token.
 pub(super) fn is_plain_object(line: &[u8]) -> bool {
-    if line.first() != Some(&b'{') || std::str::from_utf8(line).is_err() {
+    if line.first() != Some(&b'{') {
         return false;
     }
-    let mut c = Cursor { b: line, i: 0 };
-    c.value(0) && {
-        c.spaces();
-        c.i == line.len()
-    }
+    TOKENS.with_borrow_mut(|tokens| {
+        tokens.clear();
+        tokenize(line, tokens) && walk(line, tokens)
+    })
 }
 
-/// How many bytes of `b` come before the first `"`, `\\` or control byte (all of `b` when
-/// none does), eight at a time: strings are most of an event's bytes.
-fn special(b: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Bytes below `n` (for n <= 0x80) get their high bit set; a false mark can only follow a
-    // true one, so the lowest mark is exact.
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
-    let zero = |w: u64| below(w, 1);
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let marks = zero(w ^ (ONES * u64::from(b'"')))
-            | zero(w ^ (ONES * u64::from(b'\\')))
-            | below(w, 0x20);
-        if marks != 0 {
-            return i + (marks.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i + b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .unwrap_or(b.len() - i)
+/// One block's bytes by class, a bit per byte.
+struct Classes {
+    quote: u64,
+    backslash: u64,
+    space: u64,
+    /// Bytes below 0x20 or from 0x80 on.
+    special: u64,
 }
 
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
+fn classify(block: &[u8; 64]) -> Classes {
+    let mut c = Classes {
+        quote: 0,
+        backslash: 0,
+        space: 0,
+        special: 0,
+    };
+    for (k, chunk) in block.chunks_exact(16).enumerate() {
+        let v = u8x16::new(chunk.try_into().expect("16 bytes"));
+        let bits = |mask: u8x16| u64::from(mask.to_bitmask()) << (16 * k);
+        c.quote |= bits(v.simd_eq(u8x16::splat(b'"')));
+        c.backslash |= bits(v.simd_eq(u8x16::splat(b'\\')));
+        c.space |= bits(v.simd_eq(u8x16::splat(b' ')));
+        // Below 0x20 (min is itself), or the top bit set.
+        c.special |= bits(v.simd_eq(v.min(u8x16::splat(0x1f))) | v);
+    }
+    c
 }
 
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
+/// The bytes a backslash escapes (the one after an odd run of backslashes) in one block;
+/// `carry` says the block's first byte is escaped, and is set for the next block
+/// (simdjson's branchless method: runs starting on odd bits are told apart by an add).
+fn escaped(backslash: u64, carry: &mut bool) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let backslash = backslash & !u64::from(*carry);
+    let follows = backslash << 1 | u64::from(*carry);
+    let odd_starts = backslash & !EVEN & !follows;
+    let (even_starts, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = overflow;
+    (EVEN ^ (even_starts << 1)) & follows
+}
 
-    fn eat(&mut self, want: u8) -> bool {
-        let hit = self.peek() == Some(want);
-        self.i += usize::from(hit);
-        hit
+/// Each bit the XOR of itself and all below: from an opening quote up to (not with) its
+/// closing one.
+fn prefix_xor(mut x: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        x ^= x << shift;
     }
+    x
+}
 
-    /// Control bytes are refused up front, so a space is the only whitespace left.
-    fn spaces(&mut self) {
-        while self.peek() == Some(b' ') {
-            self.i += 1;
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> bool {
-        self.spaces();
-        match self.peek() {
-            Some(b'{') => depth < MAX_DEPTH && self.members(depth + 1, b'}', true),
-            Some(b'[') => depth < MAX_DEPTH && self.members(depth + 1, b']', false),
-            Some(b'"') => self.string(),
-            Some(b't') => self.word(b"true"),
-            Some(b'f') => self.word(b"false"),
-            Some(b'n') => self.word(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => false,
-        }
-    }
-
-    /// An object's members (`keyed`) or an array's elements, from the opening bracket.
-    fn members(&mut self, depth: usize, close: u8, keyed: bool) -> bool {
-        self.i += 1;
-        self.spaces();
-        if self.eat(close) {
-            return true;
-        }
-        loop {
-            if keyed {
-                self.spaces();
-                if self.peek() != Some(b'"') || !self.string() {
-                    return false;
-                }
-                self.spaces();
-                if !self.eat(b':') {
-                    return false;
-                }
-            }
-            if !self.value(depth) {
+/// The token bits of `line`, 64 bytes a word; false when a byte rules the line out: a
+/// control byte, an escape other than the plain ones, invalid UTF-8.
+fn tokenize(line: &[u8], tokens: &mut Vec<u64>) -> bool {
+    let mut escape_carry = false;
+    // All ones while a string runs on from the block before.
+    let mut in_string = 0u64;
+    let mut special = false;
+    for chunk in line.chunks(64) {
+        let block: [u8; 64] = chunk.try_into().unwrap_or_else(|_| {
+            // Padded with spaces, which are no token and never change a string.
+            let mut b = [b' '; 64];
+            b[..chunk.len()].copy_from_slice(chunk);
+            b
+        });
+        let c = classify(&block);
+        let mut esc = escaped(c.backslash, &mut escape_carry);
+        let quote = c.quote & !esc;
+        let strings = prefix_xor(quote) ^ in_string;
+        in_string = 0u64.wrapping_sub(strings >> 63);
+        tokens.push((quote & strings) | (!strings & !quote & !c.space));
+        special |= c.special != 0;
+        while esc != 0 {
+            let at = esc.trailing_zeros() as usize;
+            if !matches!(block[at], b'\\' | b'"' | b'n' | b't' | b'r' | b'b' | b'f') {
                 return false;
             }
-            self.spaces();
-            if !self.eat(b',') {
-                return self.eat(close);
-            }
+            esc &= esc - 1;
         }
     }
+    // Control bytes and non-ASCII are rare: told apart only when some byte is either.
+    !special || std::str::from_utf8(line).is_ok_and(|t| !t.bytes().any(|b| b < 0x20))
+}
 
-    fn string(&mut self) -> bool {
-        self.i += 1;
-        loop {
-            self.i += special(&self.b[self.i..]);
-            match self.peek() {
-                Some(b'"') => {
-                    self.i += 1;
-                    return true;
+/// What the grammar allows next.
+#[derive(Clone, Copy, PartialEq)]
+enum Want {
+    Value,
+    ValueOrClose,
+    Key,
+    KeyOrClose,
+    Colon,
+    CommaOrClose,
+    /// The top-level value is closed.
+    End,
+}
+
+/// The JSON grammar over the tokens; a line that ends with its top-level value closed.
+fn walk(line: &[u8], tokens: &[u64]) -> bool {
+    let mut want = Want::Value;
+    // One bit per open container, 1 for an object; `depth` of them.
+    let mut stack = 0u64;
+    let mut depth = 0;
+    let mut word = 0;
+    let mut bits = tokens.first().copied().unwrap_or(0);
+    loop {
+        while bits == 0 {
+            word += 1;
+            match tokens.get(word) {
+                Some(&b) => bits = b,
+                None => return want == Want::End,
+            }
+        }
+        let i = word * 64 + bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let b = line[i];
+        want = match (want, b) {
+            (Want::Value | Want::ValueOrClose, b'{' | b'[') => {
+                if depth == MAX_DEPTH {
+                    return false;
                 }
-                Some(b'\\') => match self.b.get(self.i + 1) {
-                    Some(b'\\' | b'"' | b'n' | b't' | b'r' | b'b' | b'f') => self.i += 2,
-                    _ => return false,
-                },
-                // The end of the line, or a control byte.
-                _ => return false,
+                depth += 1;
+                stack = stack << 1 | u64::from(b == b'{');
+                if b == b'{' {
+                    Want::KeyOrClose
+                } else {
+                    Want::ValueOrClose
+                }
             }
-        }
-    }
-
-    fn word(&mut self, word: &[u8]) -> bool {
-        let hit = self.b[self.i..].starts_with(word);
-        self.i += if hit { word.len() } else { 0 };
-        hit
-    }
-
-    fn number(&mut self) -> bool {
-        let start = self.i;
-        self.eat(b'-');
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits(),
+            (Want::KeyOrClose | Want::CommaOrClose, b'}')
+            | (Want::ValueOrClose | Want::CommaOrClose, b']') => {
+                if (stack & 1 == 1) != (b == b'}') {
+                    return false;
+                }
+                depth -= 1;
+                stack >>= 1;
+                if depth == 0 {
+                    Want::End
+                } else {
+                    Want::CommaOrClose
+                }
+            }
+            (Want::CommaOrClose, b',') if stack & 1 == 1 => Want::Key,
+            (Want::CommaOrClose, b',') => Want::Value,
+            (Want::Colon, b':') => Want::Value,
+            (Want::Key | Want::KeyOrClose, b'"') => Want::Colon,
+            (Want::Value | Want::ValueOrClose, b'"') => Want::CommaOrClose,
+            (Want::Value | Want::ValueOrClose, _) => {
+                let Some(end) = scalar(line, i) else {
+                    return false;
+                };
+                // The scalar's other bytes are tokens too: skip them.
+                let last = end - 1;
+                if last / 64 != word {
+                    word = last / 64;
+                    bits = tokens[word];
+                }
+                bits &= u64::MAX.checked_shl(last as u32 % 64 + 1).unwrap_or(0);
+                Want::CommaOrClose
+            }
             _ => return false,
-        }
-        if self.eat(b'.') {
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return false;
-            }
-            self.digits();
-        }
-        !matches!(self.peek(), Some(b'e' | b'E')) && self.i - start <= MAX_NUMBER
+        };
     }
+}
 
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.i += 1;
+/// The end of the `true`, `false`, `null` or number that starts at `i`: numbers without
+/// exponent, at most [`MAX_NUMBER`] bytes.
+fn scalar(b: &[u8], i: usize) -> Option<usize> {
+    let rest = &b[i..];
+    for word in [&b"true"[..], b"false", b"null"] {
+        if rest.starts_with(word) {
+            return Some(i + word.len());
         }
     }
+    let digits = |j: &mut usize| {
+        let from = *j;
+        while b.get(*j).is_some_and(u8::is_ascii_digit) {
+            *j += 1;
+        }
+        *j > from
+    };
+    let mut j = i + usize::from(b[i] == b'-');
+    match b.get(j) {
+        Some(b'0') => j += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut j);
+        }
+        _ => return None,
+    }
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        if !digits(&mut j) {
+            return None;
+        }
+    }
+    (!matches!(b.get(j), Some(b'e' | b'E')) && j - i <= MAX_NUMBER).then_some(j)
 }
 
 /// A literal as it shows in a plain line's raw text: JSON's own escapes, which are the ones
@@ -268,6 +336,165 @@ mod tests {
             }
         }
         assert!(plain > 1_000, "only {plain} mutated lines were plain");
+    }
+
+    /// Plain by its definition, checked the slow obvious way: serde_json parses the line to
+    /// an object at most [`MAX_DEPTH`] deep, no byte is a control byte, and a scan of the
+    /// raw text finds only the allowed escapes and numbers.
+    fn plain_by_definition(line: &[u8]) -> bool {
+        fn depth(v: &serde_json::Value) -> usize {
+            match v {
+                serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+                serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        if !text.starts_with('{') || text.bytes().any(|b| b < 0x20) {
+            return false;
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) if v.is_object() && depth(&v) <= MAX_DEPTH => {}
+            _ => return false,
+        }
+        let (mut i, mut in_string) = (0, false);
+        while i < line.len() {
+            match (in_string, line[i]) {
+                (true, b'\\') => {
+                    if !matches!(line[i + 1], b'\\' | b'"' | b'n' | b't' | b'r' | b'b' | b'f') {
+                        return false;
+                    }
+                    i += 1;
+                }
+                (_, b'"') => in_string = !in_string,
+                (false, b'-' | b'0'..=b'9') => {
+                    let from = i;
+                    while line
+                        .get(i + 1)
+                        .is_some_and(|b| b"0123456789.eE+-".contains(b))
+                    {
+                        i += 1;
+                    }
+                    let number = &line[from..=i];
+                    if number.len() > MAX_NUMBER || number.iter().any(|b| b"eE".contains(b)) {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Generated lines of every length (strings across 64-byte blocks, runs of backslashes
+    /// of every parity at block edges, nesting, numbers), then mutated: the SIMD check says
+    /// plain exactly when the definition does.
+    #[test]
+    fn plain_is_exactly_its_definition_on_generated_lines() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        fn value(next: &mut dyn FnMut(usize) -> usize, out: &mut String, depth: usize) {
+            // Pieces that keep a string plain, and (rarer) ones that do not.
+            let good = [
+                "a",
+                "Z",
+                "é",
+                " ",
+                "\\\\",
+                "\\\"",
+                "\\n",
+                "\\t",
+                "C:\\\\\\\\Windows",
+            ];
+            let bad = ["\u{2028}", "\\u0041", "\\/", "\\x", "\\", "\"", "\t"];
+            match next(if depth > 3 { 3 } else { 6 }) {
+                0 | 1 => {
+                    out.push('"');
+                    for _ in 0..next(40) {
+                        // Long plain runs and escapes, so backslashes fall on block edges.
+                        match next(60) {
+                            0 => out.push_str(bad[next(bad.len())]),
+                            1..=20 => out.push_str(good[next(good.len())]),
+                            _ => out.push_str(&"abcdefgh"[..1 + next(8)]),
+                        }
+                    }
+                    out.push('"');
+                }
+                2 => {
+                    // The last four are not plain.
+                    let scalars = [
+                        "0", "-1.25", "12345", "true", "false", "null", "1e5", "0.5E-3", "01", "-",
+                    ];
+                    let any = if next(10) == 0 { 10 } else { 6 };
+                    out.push_str(scalars[next(any)]);
+                }
+                3 | 4 => {
+                    out.push('{');
+                    for k in 0..next(4) {
+                        if k > 0 {
+                            out.push_str(if next(2) == 0 { "," } else { ", " });
+                        }
+                        out.push_str(&format!("\"k{}\": ", next(100)));
+                        value(next, out, depth + 1);
+                    }
+                    out.push('}');
+                }
+                _ => {
+                    out.push('[');
+                    for k in 0..next(4) {
+                        if k > 0 {
+                            out.push(',');
+                        }
+                        value(next, out, depth + 1);
+                    }
+                    out.push(']');
+                }
+            }
+        }
+        let alphabet = br#"{}[]":,\ 0123456789.eE-+untrfalsbx/"#;
+        let (mut plain, mut not_plain) = (0, 0);
+        for _ in 0..30_000 {
+            let mut line = String::from("{\"k\": ");
+            value(&mut next, &mut line, 1);
+            for _ in 0..next(4) {
+                line.push_str(", \"k\": ");
+                value(&mut next, &mut line, 1);
+            }
+            line.push('}');
+            let mut line = line.into_bytes();
+            for _ in 0..next(3) {
+                let at = next(line.len());
+                match next(3) {
+                    0 => line[at] = alphabet[next(alphabet.len())],
+                    1 => line.insert(at, alphabet[next(alphabet.len())]),
+                    _ => drop(line.remove(at)),
+                }
+            }
+            let expected = plain_by_definition(&line);
+            assert_eq!(
+                is_plain_object(&line),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            if expected {
+                plain += 1;
+            } else {
+                not_plain += 1;
+            }
+        }
+        assert!(
+            plain > 10_000 && not_plain > 5_000,
+            "{plain} plain, {not_plain} not"
+        );
     }
 
     #[test]
