@@ -897,10 +897,10 @@ fn hunt(
                 let (batch, error) = lines.next_batch(&consumed, spare);
                 let more = batch.is_some() && error.is_none();
                 // A closed channel means the hunt stopped early; nothing more to read.
-                if let Some(b) = batch {
-                    if tx.send(Ok(b)).is_err() {
-                        return;
-                    }
+                if let Some(b) = batch
+                    && tx.send(Ok(b)).is_err()
+                {
+                    return;
                 }
                 if let Some(e) = error {
                     drop(tx.send(Err(e)));
