@@ -311,6 +311,12 @@ impl Hunter {
         }))
     }
 
+    /// Whether plain lines are searched raw (every rule has literals a line shows).
+    #[cfg(test)]
+    fn prefilter_reads_lines(&self) -> bool {
+        self.prefilter.reads_lines()
+    }
+
     fn judge(&self, line: &[u8]) -> Verdict {
         let text = line.trim_ascii();
         if text.is_empty() {
@@ -1512,6 +1518,143 @@ rule a_any_anydesk "Anything AnyDesk" {
             assert!(got == expected, "read {step} bytes at a time");
             assert_eq!(first_lines, [1, BATCH_LINES as u64 + 1], "{step}");
         }
+    }
+
+    /// The cuts (a plain line searched raw, the per-field literal search, the source
+    /// routing) never hide a match: on generated events written every way JSON allows
+    /// (case, `\u` and `\/` escapes, nesting, odd numbers, non-ASCII), `judge` names
+    /// exactly the rules the tree-walk evaluator of `detc test` matches.
+    #[test]
+    fn prefilters_never_hide_a_match() {
+        const LITERAL_RULES: &str = r#"
+rule r1 "r1" {
+  id = "11111111-2222-4333-8444-000000000001"
+  severity = low
+  from process_start
+  where process.command_line contains ["\\Temp\\", "quo\"te", "line\nbreak"]
+    or process.command_line contains cased "Ünï"
+}
+rule r2 "r2" {
+  id = "11111111-2222-4333-8444-000000000002"
+  severity = low
+  from process_start
+  where process.name == "AnyDesk.exe" or process.name endswith '\cmd.EXE'
+}
+rule r3 "r3" {
+  id = "11111111-2222-4333-8444-000000000003"
+  severity = low
+  from process_start
+  where process.command_line contains cased "SeCrEt" and process.name startswith 'c:\win'
+}
+rule r4 "r4" {
+  id = "11111111-2222-4333-8444-000000000004"
+  severity = low
+  from process_start
+  where process.name in ["a/b", "x y"] and not process.command_line contains "-q"
+}
+"#;
+        let config = Config::load(&[], &[]).expect("config");
+        let p = project::check_text("t.det", LITERAL_RULES, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        let (h, _) = Hunter::new(&p.rules, config.ecs());
+        let oracle: Vec<eval::Matcher> = p
+            .rules
+            .iter()
+            .map(|r| eval::Matcher::new(r).expect("evaluable"))
+            .collect();
+        assert!(
+            h.prefilter_reads_lines(),
+            "every rule has literals a line shows"
+        );
+
+        let mut state: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let pieces = [
+            "\\Temp\\",
+            "\\TEMP\\",
+            "quo\"te",
+            "QUO\"TE",
+            "é",
+            "É",
+            "line\nbreak",
+            "LINE\nBreak",
+            "anydesk.exe",
+            "AnyDesk.exe",
+            "\\cmd.exe",
+            "C:\\Windows\\cmd.exe",
+            "SeCrEt",
+            "Ünï",
+            "ünï",
+            "secret",
+            "c:\\WIN",
+            "a/b",
+            "x y",
+            "-q",
+            " ",
+            "x",
+            "\t",
+            "\u{2028}",
+        ];
+        let (mut plain_lines, mut matched) = (0, 0);
+        for _ in 0..20_000 {
+            let text = |next: &mut dyn FnMut(usize) -> usize| {
+                (0..next(4))
+                    .map(|_| pieces[next(pieces.len())])
+                    .collect::<String>()
+            };
+            let name = text(&mut next);
+            let command_line = text(&mut next);
+            // A value as JSON text, written one of the ways JSON allows.
+            let write = |s: &str, how: usize| -> String {
+                let plain = serde_json::to_string(s).expect("json");
+                match how {
+                    0 => plain.replace('/', "\\/"),
+                    1 => {
+                        let mut out = String::from("\"");
+                        for c in s.chars() {
+                            out.push_str(&format!("\\u{:04x}", c as u32 & 0xffff));
+                            if (c as u32) > 0xffff {
+                                return plain;
+                            }
+                        }
+                        out + "\""
+                    }
+                    _ => plain,
+                }
+            };
+            let (name, command_line) = (write(&name, next(5)), write(&command_line, next(5)));
+            let line = match next(4) {
+                0 => format!(
+                    r#"{{"process": {{"name": {name}, "command_line": {command_line}}}, "n": 1e2}}"#
+                ),
+                1 => {
+                    format!(r#"{{"process.name":{name},"process.command_line":[{command_line}]}}"#)
+                }
+                _ => format!(
+                    r#"{{"process.name": {name}, "process.command_line": {command_line}, "n": -0.5}}"#
+                ),
+            };
+            let event: Value = serde_json::from_str(&line).expect(&line);
+            let expected: Vec<u32> = (0..oracle.len() as u32)
+                .filter(|&i| oracle[i as usize].matches(&event))
+                .collect();
+            let mut lowered = Vec::new();
+            plain_lines += usize::from(plain::is_plain_object(line.as_bytes(), &mut lowered));
+            matched += usize::from(!expected.is_empty());
+            match h.judge(line.as_bytes()) {
+                Verdict::Event(rules, None) => assert_eq!(rules, expected, "{line}"),
+                _ => panic!("not an event: {line}"),
+            }
+        }
+        assert!(
+            plain_lines > 5_000 && matched > 2_000,
+            "{plain_lines} plain, {matched} matched"
+        );
     }
 
     #[test]

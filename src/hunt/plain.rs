@@ -25,13 +25,17 @@ thread_local! {
 /// (quotes, backslashes, spaces, control and non-ASCII bytes), from which come the escaped
 /// bytes, the strings and the *tokens*: every opening quote and every byte outside strings
 /// but spaces; then the grammar walks the tokens only, a string being one token.
-pub(super) fn is_plain_object(line: &[u8]) -> bool {
+///
+/// The first pass also writes the line in ASCII lowercase to `lowered`, for a search of
+/// literals in either case (whole only when the line is plain).
+pub(super) fn is_plain_object(line: &[u8], lowered: &mut Vec<u8>) -> bool {
     if line.first() != Some(&b'{') {
         return false;
     }
     TOKENS.with_borrow_mut(|tokens| {
         tokens.clear();
-        tokenize(line, tokens) && walk(line, tokens)
+        lowered.clear();
+        tokenize(line, tokens, lowered) && walk(line, tokens)
     })
 }
 
@@ -44,7 +48,7 @@ struct Classes {
     special: u64,
 }
 
-fn classify(block: &[u8; 64]) -> Classes {
+fn classify(block: &[u8; 64], lowered: &mut [u8; 64]) -> Classes {
     let mut c = Classes {
         quote: 0,
         backslash: 0,
@@ -59,6 +63,9 @@ fn classify(block: &[u8; 64]) -> Classes {
         c.space |= bits(v.simd_eq(u8x16::splat(b' ')));
         // Below 0x20 (min is itself), or the top bit set.
         c.special |= bits(v.simd_eq(v.min(u8x16::splat(0x1f))) | v);
+        let upper = v.simd_eq(v.max(u8x16::splat(b'A'))) & v.simd_eq(v.min(u8x16::splat(b'Z')));
+        let lower = v | (upper & u8x16::splat(0x20));
+        lowered[16 * k..16 * (k + 1)].copy_from_slice(&lower.to_array());
     }
     c
 }
@@ -85,9 +92,9 @@ fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
-/// The token bits of `line`, 64 bytes a word; false when a byte rules the line out: a
-/// control byte, an escape other than the plain ones, invalid UTF-8.
-fn tokenize(line: &[u8], tokens: &mut Vec<u64>) -> bool {
+/// The token bits of `line`, 64 bytes a word, and its lowercase copy; false when a byte
+/// rules the line out: a control byte, an escape other than the plain ones, invalid UTF-8.
+fn tokenize(line: &[u8], tokens: &mut Vec<u64>, lowered: &mut Vec<u8>) -> bool {
     let mut escape_carry = false;
     // All ones while a string runs on from the block before.
     let mut in_string = 0u64;
@@ -99,7 +106,10 @@ fn tokenize(line: &[u8], tokens: &mut Vec<u64>) -> bool {
             b[..chunk.len()].copy_from_slice(chunk);
             b
         });
-        let c = classify(&block);
+        let mut lower = [0; 64];
+        let c = classify(&block, &mut lower);
+        // Whole blocks, a copy of known size (the padding is cut off at the end).
+        lowered.extend_from_slice(&lower);
         let mut esc = escaped(c.backslash, &mut escape_carry);
         let quote = c.quote & !esc;
         let strings = prefix_xor(quote) ^ in_string;
@@ -114,88 +124,120 @@ fn tokenize(line: &[u8], tokens: &mut Vec<u64>) -> bool {
             esc &= esc - 1;
         }
     }
+    lowered.truncate(line.len());
     // Control bytes and non-ASCII are rare: told apart only when some byte is either.
     !special || std::str::from_utf8(line).is_ok_and(|t| !t.bytes().any(|b| b < 0x20))
 }
 
-/// What the grammar allows next.
-#[derive(Clone, Copy, PartialEq)]
-enum Want {
-    Value,
-    ValueOrClose,
-    Key,
-    KeyOrClose,
-    Colon,
-    CommaOrClose,
-    /// The top-level value is closed.
-    End,
+/// The tokens of a line, in order.
+#[derive(Clone, Copy)]
+struct Tokens<'a> {
+    line: &'a [u8],
+    words: &'a [u64],
+    word: usize,
+    /// The current word's tokens not taken yet.
+    bits: u64,
 }
 
-/// The JSON grammar over the tokens; a line that ends with its top-level value closed.
-fn walk(line: &[u8], tokens: &[u64]) -> bool {
-    let mut want = Want::Value;
-    // One bit per open container, 1 for an object; `depth` of them.
-    let mut stack = 0u64;
-    let mut depth = 0;
-    let mut word = 0;
-    let mut bits = tokens.first().copied().unwrap_or(0);
-    loop {
-        while bits == 0 {
-            word += 1;
-            match tokens.get(word) {
-                Some(&b) => bits = b,
-                None => return want == Want::End,
-            }
+impl Tokens<'_> {
+    /// The next token's place.
+    fn next_at(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.word += 1;
+            self.bits = *self.words.get(self.word)?;
         }
-        let i = word * 64 + bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let b = line[i];
-        want = match (want, b) {
-            (Want::Value | Want::ValueOrClose, b'{' | b'[') => {
-                if depth == MAX_DEPTH {
-                    return false;
-                }
-                depth += 1;
-                stack = stack << 1 | u64::from(b == b'{');
-                if b == b'{' {
-                    Want::KeyOrClose
-                } else {
-                    Want::ValueOrClose
-                }
-            }
-            (Want::KeyOrClose | Want::CommaOrClose, b'}')
-            | (Want::ValueOrClose | Want::CommaOrClose, b']') => {
-                if (stack & 1 == 1) != (b == b'}') {
-                    return false;
-                }
-                depth -= 1;
-                stack >>= 1;
-                if depth == 0 {
-                    Want::End
-                } else {
-                    Want::CommaOrClose
-                }
-            }
-            (Want::CommaOrClose, b',') if stack & 1 == 1 => Want::Key,
-            (Want::CommaOrClose, b',') => Want::Value,
-            (Want::Colon, b':') => Want::Value,
-            (Want::Key | Want::KeyOrClose, b'"') => Want::Colon,
-            (Want::Value | Want::ValueOrClose, b'"') => Want::CommaOrClose,
-            (Want::Value | Want::ValueOrClose, _) => {
-                let Some(end) = scalar(line, i) else {
-                    return false;
-                };
-                // The scalar's other bytes are tokens too: skip them.
-                let last = end - 1;
-                if last / 64 != word {
-                    word = last / 64;
-                    bits = tokens[word];
-                }
-                bits &= u64::MAX.checked_shl(last as u32 % 64 + 1).unwrap_or(0);
-                Want::CommaOrClose
-            }
+        let i = self.word * 64 + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(i)
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        self.next_at().map(|i| self.line[i])
+    }
+
+    fn peek(&self) -> Option<u8> {
+        { *self }.next()
+    }
+
+    /// Drops the tokens before `end` (a scalar's bytes after its first).
+    fn skip_to(&mut self, end: usize) {
+        let last = end - 1;
+        if last / 64 != self.word {
+            self.word = last / 64;
+            self.bits = self.words[self.word];
+        }
+        self.bits &= u64::MAX.checked_shl(last as u32 % 64 + 1).unwrap_or(0);
+    }
+}
+
+/// The JSON grammar over the tokens, by recursive descent (each place in the grammar its
+/// own branch, which predicts well on lines of one shape): one object, then nothing.
+fn walk(line: &[u8], words: &[u64]) -> bool {
+    let mut t = Tokens {
+        line,
+        words,
+        word: 0,
+        bits: words.first().copied().unwrap_or(0),
+    };
+    value(&mut t, 0) && t.next().is_none()
+}
+
+/// One value; `depth` containers are open around it.
+fn value(t: &mut Tokens, depth: usize) -> bool {
+    t.next_at().is_some_and(|i| value_at(t, i, depth))
+}
+
+/// The value whose first token, taken, is at `i`.
+fn value_at(t: &mut Tokens, i: usize, depth: usize) -> bool {
+    match t.line[i] {
+        b'"' => true,
+        b'{' | b'[' if depth == MAX_DEPTH => false,
+        b'{' => object(t, depth + 1),
+        b'[' => array(t, depth + 1),
+        _ => scalar(t.line, i).map(|end| t.skip_to(end)).is_some(),
+    }
+}
+
+/// The rest of an object after its `{`.
+fn object(t: &mut Tokens, depth: usize) -> bool {
+    let mut key = t.next();
+    if key == Some(b'}') {
+        return true;
+    }
+    loop {
+        // A key (one token: the string), a colon, a value, then `,` or `}`.
+        if key != Some(b'"') || t.next() != Some(b':') {
+            return false;
+        }
+        // Most values are strings: told here, without a call.
+        match t.next_at() {
+            Some(i) if t.line[i] == b'"' => {}
+            Some(i) if value_at(t, i, depth) => {}
             _ => return false,
-        };
+        }
+        match t.next() {
+            Some(b',') => key = t.next(),
+            Some(b'}') => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// The rest of an array after its `[`.
+fn array(t: &mut Tokens, depth: usize) -> bool {
+    if t.peek() == Some(b']') {
+        t.next();
+        return true;
+    }
+    loop {
+        if !value(t, depth) {
+            return false;
+        }
+        match t.next() {
+            Some(b',') => {}
+            Some(b']') => return true,
+            _ => return false,
+        }
     }
 }
 
@@ -244,6 +286,15 @@ pub(super) fn encoded(literal: &str) -> String {
 mod tests {
     use super::*;
 
+    fn is_plain(line: &[u8]) -> bool {
+        let mut lowered = Vec::new();
+        let plain = is_plain_object(line, &mut lowered);
+        if plain {
+            assert_eq!(lowered, line.to_ascii_lowercase());
+        }
+        plain
+    }
+
     /// Plain lines are exactly the lines serde_json parses to an object, minus the ones
     /// whose raw text could spell a value another way.
     #[test]
@@ -255,7 +306,7 @@ mod tests {
             r#"{"a": {"a": {"a": {"a": []}}}}"#,
         ];
         for line in plain {
-            assert!(is_plain_object(line.as_bytes()), "{line}");
+            assert!(is_plain(line.as_bytes()), "{line}");
             let v: serde_json::Value = serde_json::from_str(line).expect(line);
             assert!(v.is_object());
         }
@@ -279,11 +330,11 @@ mod tests {
             r#"{"a": 123456789012345678901234567890123456789012345}"#,
         ];
         for line in not_plain {
-            assert!(!is_plain_object(line.as_bytes()), "{line}");
+            assert!(!is_plain(line.as_bytes()), "{line}");
         }
-        assert!(!is_plain_object(b"{\"a\": \"\xff\"}"));
+        assert!(!is_plain(b"{\"a\": \"\xff\"}"));
         let deep = format!("{}1{}", "{\"a\":".repeat(70), "}".repeat(70));
-        assert!(!is_plain_object(deep.as_bytes()));
+        assert!(!is_plain(deep.as_bytes()));
     }
 
     /// Mutated lines: every line called plain parses to an object, and each of its
@@ -313,7 +364,7 @@ mod tests {
                     _ => drop(line.remove(at)),
                 }
             }
-            if !is_plain_object(&line) {
+            if !is_plain(&line) {
                 continue;
             }
             plain += 1;
@@ -480,7 +531,7 @@ mod tests {
             }
             let expected = plain_by_definition(&line);
             assert_eq!(
-                is_plain_object(&line),
+                is_plain(&line),
                 expected,
                 "{}",
                 String::from_utf8_lossy(&line)
@@ -503,7 +554,7 @@ mod tests {
         assert_eq!(encoded("a\nb\tc"), r"a\nb\tc");
         let value = "x\\Temp\\\"q\"\r\n";
         let line = serde_json::to_string(&serde_json::json!({ "v": value })).expect("json");
-        assert!(is_plain_object(line.as_bytes()));
+        assert!(is_plain(line.as_bytes()));
         assert!(line.contains(&encoded("\\Temp\\\"q\"\r\n")));
     }
 }

@@ -9,7 +9,8 @@
 
 use super::plain;
 use crate::eval::{Extracted, FieldTable, Matcher, Slot};
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, packed};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub(super) struct Prefilter {
@@ -28,12 +29,19 @@ pub(super) struct Prefilter {
 /// filter then only lets more events through).
 const MAX_GROUPS: usize = 64;
 
+/// Up to this many literals are looked for with Teddy first.
+const MAX_PACKED: usize = 64;
+
 /// A literal, a rule that needs it and the rule's group it is in.
 type Wanted<'a> = (&'a str, u32, u8);
 
 /// Literals and the rules that need each.
 struct Literals {
     automaton: AhoCorasick,
+    /// For a few literals (a rule or two), a quicker test for any of them: Teddy's SIMD
+    /// fingerprints, which the automaton's own prefilter does not use when every literal
+    /// starts alike (as `\\` starts most paths).
+    any: Option<packed::Searcher>,
     /// Per literal (automaton pattern), the rules that need it and the group it is in.
     users: Vec<Vec<(u32, u8)>>,
 }
@@ -54,11 +62,26 @@ impl Literals {
                 users[at].push((rule, group));
             }
         }
+        // Teddy has no case folding, and is quickest with few literals.
+        let any = (!fold && patterns.len() <= MAX_PACKED)
+            .then(|| packed::Config::new().builder().extend(&patterns).build())
+            .flatten();
         let automaton = AhoCorasick::builder()
             .ascii_case_insensitive(fold)
             .build(patterns)
             .expect("literals build an automaton");
-        Literals { automaton, users }
+        Literals {
+            automaton,
+            any,
+            users,
+        }
+    }
+
+    fn any_in(&self, text: &[u8]) -> bool {
+        match &self.any {
+            Some(searcher) => searcher.find(text).is_some(),
+            None => self.automaton.is_match(text),
+        }
     }
 
     /// Set the group bit of every rule with a literal in `text`.
@@ -113,10 +136,15 @@ impl Prefilter {
             .map(|((field, fold), wanted)| (fields.slot(field), Literals::new(wanted, fold)))
             .collect();
         fields.sort_by_key(|(slot, _)| *slot);
-        // A rule's literals may be cased or not; in a line all are looked for folded, which
-        // finds more, never fewer.
-        let line = every_rule_in_lines
-            .then(|| Literals::new(in_lines.iter().map(|(l, r, g)| (l.as_str(), *r, *g)), true));
+        // A rule's literals may be cased or not; in a line all are looked for folded (in
+        // lowercase, in the line's lowercase copy), which finds more, never fewer.
+        let line = every_rule_in_lines.then(|| {
+            let lowered: Vec<_> = in_lines
+                .iter()
+                .map(|(l, r, g)| (l.to_ascii_lowercase(), *r, *g))
+                .collect();
+            Literals::new(lowered.iter().map(|(l, r, g)| (l.as_str(), *r, *g)), false)
+        });
         let always = (0..needs.len() as u32)
             .filter(|&r| needs[r as usize] == 0)
             .collect();
@@ -128,19 +156,31 @@ impl Prefilter {
         }
     }
 
+    #[cfg(test)]
+    pub(super) fn reads_lines(&self) -> bool {
+        self.line.is_some()
+    }
+
     /// The rules that may match a plain line (their indices, in order), or `None` when the line cannot tell
     /// (some rule has no literal that shows in a line, or the line is not plain).
     pub(super) fn line(&self, text: &[u8]) -> Option<Vec<u32>> {
+        thread_local! {
+            /// The line in ASCII lowercase (reused from line to line).
+            static LOWERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
         let literals = self.line.as_ref()?;
-        if !plain::is_plain_object(text) {
-            return None;
-        }
-        let mut held = self.held();
-        // Most lines hold no literal, and finding one is quicker than finding all.
-        if literals.automaton.is_match(text) {
-            literals.mark(text, &mut held);
-        }
-        Some(self.candidates(&held))
+        LOWERED.with_borrow_mut(|lowered| {
+            if !plain::is_plain_object(text, lowered) {
+                return None;
+            }
+            // Most lines hold no literal, and finding one is quicker than finding all.
+            if !literals.any_in(lowered) {
+                return Some(self.always.clone());
+            }
+            let mut held = self.held();
+            literals.mark(lowered, &mut held);
+            Some(self.candidates(&held))
+        })
     }
 
     /// The rules that may match a parsed event: those that need no literals, and those
