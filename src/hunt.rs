@@ -937,6 +937,8 @@ fn hunt(
 
     // The first line not read yet: where a read error (a truncated gzip) cut the input.
     let mut unread = 1;
+    // Reused from batch to batch: fresh pages cost more than judging.
+    let mut verdicts: Vec<Verdict> = Vec::new();
     for msg in rx {
         let batch = match msg {
             Ok(b) => b,
@@ -946,7 +948,7 @@ fn hunt(
             }
         };
         unread = batch.first_line + batch.lines.len() as u64;
-        let verdicts: Vec<Verdict> = batch
+        batch
             .lines
             .par_iter()
             .with_min_len(64)
@@ -957,7 +959,7 @@ fn hunt(
                     hunter.judge(batch.text(line))
                 }
             })
-            .collect();
+            .collect_into_vec(&mut verdicts);
         if !begun && !running.is_empty() {
             // The input's first timed event starts every rule's clock.
             let first = batch
@@ -980,7 +982,7 @@ fn hunt(
             }
         }
         let mut raised = advance(hunter, &mut running, &verdicts);
-        for (at, (line, verdict)) in batch.lines.iter().zip(verdicts).enumerate() {
+        for (at, (line, verdict)) in batch.lines.iter().zip(verdicts.drain(..)).enumerate() {
             let number = batch.first_line + at as u64;
             match verdict {
                 Verdict::Blank => {}

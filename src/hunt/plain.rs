@@ -99,15 +99,18 @@ fn tokenize(line: &[u8], tokens: &mut Vec<u64>, lowered: &mut Vec<u8>) -> bool {
     // All ones while a string runs on from the block before.
     let mut in_string = 0u64;
     let mut special = false;
+    let mut padded = [b' '; 64];
     for chunk in line.chunks(64) {
-        let block: [u8; 64] = chunk.try_into().unwrap_or_else(|_| {
-            // Padded with spaces, which are no token and never change a string.
-            let mut b = [b' '; 64];
-            b[..chunk.len()].copy_from_slice(chunk);
-            b
-        });
+        let block: &[u8; 64] = match chunk.try_into() {
+            Ok(block) => block,
+            Err(_) => {
+                // The last block, padded with spaces: no token, and no change to a string.
+                padded[..chunk.len()].copy_from_slice(chunk);
+                &padded
+            }
+        };
         let mut lower = [0; 64];
-        let c = classify(&block, &mut lower);
+        let c = classify(block, &mut lower);
         // Whole blocks, a copy of known size (the padding is cut off at the end).
         lowered.extend_from_slice(&lower);
         let mut esc = escaped(c.backslash, &mut escape_carry);
