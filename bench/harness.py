@@ -136,6 +136,15 @@ def machine():
     }
 
 
+def load_average():
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them ('' elsewhere)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return ""
+
+
 def print_machine():
     """The lines above every results table: date, machine, toolchain, load."""
     m = machine()

@@ -29,6 +29,8 @@ runs="${PEER_RUNS:-3}"
 one="${PEER_RULE:-proc_creation_win_susp_shell_spawn_susp_program}"
 deps="$here/.deps"
 say() { printf 'peer: %s\n' "$*" >&2; }
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)
+export BENCH_LOAD_START
 
 rsigma="$deps/rsigma-0.23.0/bin/rsigma"
 if [[ ! -x "$rsigma" ]]; then

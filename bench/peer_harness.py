@@ -18,7 +18,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import die, peak_rss_time_v, print_machine  # noqa: E402
+from harness import die, load_average, peak_rss_time_v, print_machine  # noqa: E402
 
 
 def rule_id(match: dict) -> str:
@@ -90,17 +90,21 @@ def main() -> int:
             die(f"{case}: the tools disagree ({sum(cd.values())} vs {sum(cr.values())} matches):\n{rows[:4000]}")
         print(f"peer: {case}: both find {sum(cd.values()):,} matches of {len(cd)} rules", file=sys.stderr)
 
-    print_machine()
-    print()
-    print("| case | tool | events | runs | wall s (median) | CPU s (median) | events/s | events/s per CPU s | peak RSS MB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = []
     for case, cmds in cases.items():
         for tool, cmd in zip(("detc hunt", "rsigma 0.23.0"), cmds):
             walls, cpus = zip(*(run(cmd) for _ in range(args.runs)))
             wall, cpu = statistics.median(walls), statistics.median(cpus)
             rss = peak_rss_time_v(cmd, os.getcwd(), t)
-            print(f"| {case} | {tool} | {args.events:,} | {args.runs} | {wall:.2f} | {cpu:.2f} | "
-                  f"{args.events / wall:,.0f} | {args.events / cpu:,.0f} | {rss / 1024:.1f} |")
+            rows.append(f"| {case} | {tool} | {args.events:,} | {args.runs} | {wall:.2f} | {cpu:.2f} | "
+                        f"{args.events / wall:,.0f} | {args.events / cpu:,.0f} | {rss / 1024:.1f} |")
+    # The machine's load around the timings (peer.sh set the start).
+    os.environ.setdefault("BENCH_LOAD_END", load_average())
+    print_machine()
+    print()
+    print("| case | tool | events | runs | wall s (median) | CPU s (median) | events/s | events/s per CPU s | peak RSS MB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
     return 0
 
 
