@@ -654,6 +654,19 @@ Example (a `--mapping` file):
 
 Fix: set `target:` to one of the three."
 
+    E0503 "invalid detc.toml"
+    "The project file `detc.toml` (found in the working directory or the nearest folder
+above it, or named with `--config`) is not valid TOML, has a key detc does not know, a
+value of the wrong type, or a target that is not splunk, sentinel or elastic. The
+message points at the place; docs/CONFIG.md lists every key.
+
+Example:
+
+    targets = [\"splunk\"]
+    mapping = [\"mappings/splunk.yaml\"]   # the key is `mappings`
+
+Fix: correct the key or value the message names."
+
     E0601 "schedule Splunk's cron cannot express"
     "A Splunk saved search runs on a cron schedule, which can run exactly every 1, 2, 3, 4, 5,
 6, 10, 12, 15, 20 or 30 minutes, every 1, 2, 3, 4, 6, 8 or 12 hours, daily or weekly.

@@ -5,6 +5,7 @@ use super::{Format, Input};
 use anyhow::Context as _;
 use detc::base::Code;
 use detc::base::diag::{self, Diagnostic, Severity};
+use detc::project::detc_toml::{self, ProjectFile};
 use detc::project::{self, Config, Project};
 use detc::sigma::SettingsError;
 use detc::targets::TargetName;
@@ -36,9 +37,15 @@ pub(crate) fn load(
         eprintln!("error: {e}");
         return Ok(Err(ExitCode::from(2)));
     }
+    config.targets.clone_from(&input.default_targets);
     let default = [PathBuf::from(DEFAULT_TREE)];
-    let paths: &[PathBuf] = if input.paths.is_empty() {
+    let tree: &[PathBuf] = if input.tree.is_empty() {
         &default
+    } else {
+        &input.tree
+    };
+    let paths: &[PathBuf] = if input.paths.is_empty() {
+        tree
     } else {
         &input.paths
     };
@@ -47,13 +54,35 @@ pub(crate) fn load(
         Err(d) => return Ok(Err(failed(d)?)),
     };
     // The rest of the tree supplies lists and the names and ids that must stay unique.
-    let context = if Path::new(DEFAULT_TREE).is_dir() {
-        project::discover(&default).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let context: Vec<_> = tree
+        .iter()
+        .filter(|p| p.is_dir())
+        .flat_map(|p| project::discover(std::slice::from_ref(p)).unwrap_or_default())
+        .collect();
     let project = project::load(&requested, &context, &mut config);
     Ok(Ok((project, config)))
+}
+
+/// The project file: `path` (`--config`), else `detc.toml` in the working directory or
+/// the nearest folder above it, else none (every default). An invalid one is reported and
+/// becomes the exit status (2 when `--config` names no file, 1 when its content is wrong).
+pub(crate) fn project_file(path: Option<&Path>) -> anyhow::Result<Result<ProjectFile, ExitCode>> {
+    let found = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => detc_toml::find(&std::env::current_dir()?),
+    };
+    let Some(path) = found else {
+        return Ok(Ok(ProjectFile::default()));
+    };
+    match ProjectFile::load(&path) {
+        Ok(p) => Ok(Ok(p)),
+        Err(d) => {
+            let text = std::fs::read_to_string(&path).ok();
+            let code = if d.code == Code::E0500 { 2 } else { 1 };
+            print_diags(&[(d, text)], Format::Text)?;
+            Ok(Err(ExitCode::from(code)))
+        }
+    }
 }
 
 /// The Sigma flags of `input`, into `config`.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// Only these targets (repeatable); all by default.
     #[arg(long, value_parser = target_name())]
     target: Vec<TargetName>,

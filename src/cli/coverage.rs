@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// The layer file; `-` for stdout.
     #[arg(long, default_value = "-", value_name = "FILE")]
     out: PathBuf,

@@ -4,6 +4,7 @@ use super::common::{exit, load_checked, print_json};
 use super::{Connection, Format, Input, target_name};
 use detc::deploy;
 use detc::project;
+use detc::project::detc_toml::ProjectFile;
 use detc::targets::TargetName;
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     #[arg(long, value_parser = target_name())]
     target: TargetName,
     /// Print the plan and change nothing.
@@ -30,7 +31,7 @@ pub(crate) struct Args {
 #[derive(clap::Args)]
 pub(crate) struct DiffArgs {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     #[arg(long, value_parser = target_name())]
     target: TargetName,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -48,9 +49,10 @@ pub(crate) fn run(
         format,
         connection,
     }: Args,
+    project: &ProjectFile,
 ) -> anyhow::Result<ExitCode> {
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    sync(&input, target, mode, prune, format, &connection)
+    sync(&input, target, mode, prune, format, &connection, project)
 }
 
 pub(crate) fn diff(
@@ -60,8 +62,17 @@ pub(crate) fn diff(
         format,
         connection,
     }: DiffArgs,
+    project: &ProjectFile,
 ) -> anyhow::Result<ExitCode> {
-    sync(&input, target, Mode::Diff, false, format, &connection)
+    sync(
+        &input,
+        target,
+        Mode::Diff,
+        false,
+        format,
+        &connection,
+        project,
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -81,30 +92,43 @@ fn sync(
     prune: bool,
     format: Format,
     conn: &Connection,
+    project: &ProjectFile,
 ) -> anyhow::Result<ExitCode> {
+    let defaults = &project.deploy;
+    let templates = conn
+        .templates
+        .as_deref()
+        .or(project.package.templates.as_deref());
     let (project, config) = match load_checked(input, "deployed")? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let (rules, _) = project::contexts(&project, &config, target);
-    let files = project::package(target, &rules, conn.templates.as_deref())?;
+    let files = project::package(target, &rules, templates)?;
     let usage = |message: String| {
         eprintln!("error: {}: {message}", target.as_str());
         Ok(ExitCode::from(2))
     };
-    let settings = match &conn.config {
-        Some(path) => match deploy::load_config(path) {
-            Ok(c) => c,
+    // The `--settings` file over detc.toml's; the environment wins over both.
+    let mut settings = defaults.settings.clone();
+    if let Err(e) = deploy::refuse_secrets(&settings, "detc.toml [deploy.settings]") {
+        return usage(e.to_string());
+    }
+    if let Some(path) = &conn.settings {
+        match deploy::load_config(path) {
+            Ok(c) => settings.extend(c),
             Err(e) => return usage(e.to_string()),
-        },
-        None => Default::default(),
-    };
+        }
+    }
+    let deadline = conn.deadline.or(defaults.deadline).unwrap_or(1800);
     let options = deploy::http::Options {
-        timeout: std::time::Duration::from_secs(conn.timeout.max(1)),
-        retries: conn.retries,
-        backoff: std::time::Duration::from_millis(conn.backoff),
-        ca_cert: conn.ca_cert.clone(),
-        deadline: (conn.deadline > 0).then(|| std::time::Duration::from_secs(conn.deadline)),
+        timeout: std::time::Duration::from_secs(
+            conn.timeout.or(defaults.timeout).unwrap_or(30).max(1),
+        ),
+        retries: conn.retries.or(defaults.retries).unwrap_or(4),
+        backoff: std::time::Duration::from_millis(conn.backoff.or(defaults.backoff).unwrap_or(500)),
+        ca_cert: conn.ca_cert.clone().or_else(|| defaults.ca_cert.clone()),
+        deadline: (deadline > 0).then(|| std::time::Duration::from_secs(deadline)),
         ..Default::default()
     };
     let mut siem = match target.target().connect(&settings, options) {

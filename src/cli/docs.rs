@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// The catalog folder; replaced whole.
     #[arg(long, default_value = "docs/catalog")]
     out: PathBuf,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Rule files or folders; `detections/` by default.
+    /// Rule files or folders; detc.toml's `paths`, else `detections/`, by default.
     paths: Vec<PathBuf>,
     /// Write nothing: list the files that are not formatted and exit 1 if there are any.
     #[arg(long)]
@@ -20,12 +20,12 @@ pub(crate) struct Args {
 /// is reported as `check` reports it and left as it is. Exit status: 0 all formatted (or
 /// rewritten), 1 a syntax error or (`--check`) a file that is not formatted, 2 a path that
 /// does not exist.
-pub(crate) fn run(Args { paths, check }: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(Args { paths, check }: Args, tree: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let default = [PathBuf::from(DEFAULT_TREE)];
-    let paths = if paths.is_empty() {
-        &default[..]
-    } else {
-        &paths[..]
+    let paths = match (paths.is_empty(), tree.is_empty()) {
+        (false, _) => &paths[..],
+        (true, false) => tree,
+        (true, true) => &default[..],
     };
     let files = match project::discover(paths) {
         Ok(files) => files,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// The events: an NDJSON file, `-` for stdin; gzip is read as such.
     #[arg(long, value_name = "FILE")]
     events: PathBuf,

@@ -3,6 +3,7 @@
 //! diagnostics, exit statuses, atomic writes).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use detc::project::detc_toml::ProjectFile;
 use detc::targets::TargetName;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ mod test;
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The project file (docs/CONFIG.md); by default `detc.toml` in the working directory
+    /// or the nearest folder above it. Flags given on the command line win over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -38,7 +43,7 @@ enum Command {
     /// ARM templates and repository YAML, Kibana import NDJSON and detection-rules TOML.
     Package(package::Args),
     /// Push the package of one target to its SIEM: plan (create / update / unchanged /
-    /// delete), then apply. Connection settings come from the environment (and `--config`).
+    /// delete), then apply. Connection settings come from the environment (and `--settings`, detc.toml).
     Deploy(deploy::Args),
     /// Report drift between a SIEM and the repository: exit 0 when they agree, 1 when not.
     Diff(deploy::DiffArgs),
@@ -79,31 +84,60 @@ pub(crate) struct Input {
     /// Values for Sigma's `expand` placeholders: YAML `name: [value, ...]`.
     #[arg(long, value_name = "FILE")]
     sigma_placeholders: Option<PathBuf>,
+    /// The project's rule tree (detc.toml's `paths`), which supplies lists and the names
+    /// and ids that must stay unique when only some files are named.
+    #[arg(skip)]
+    tree: Vec<PathBuf>,
+    /// What rules without their own `targets` deploy to (detc.toml's `targets`).
+    #[arg(skip)]
+    default_targets: Vec<TargetName>,
 }
 
-/// How `deploy` and `diff` reach a SIEM.
+impl Input {
+    /// The project file's values where the command line gave none; its mapping and schema
+    /// files come first, so the command line's overlay them.
+    fn with_project(mut self, p: &ProjectFile) -> Input {
+        if self.paths.is_empty() {
+            self.paths.clone_from(&p.paths);
+        }
+        self.mapping.splice(0..0, p.mappings.iter().cloned());
+        self.schema.splice(0..0, p.schemas.iter().cloned());
+        self.sigma_mapping = self.sigma_mapping.or_else(|| p.sigma.mapping.clone());
+        self.sigma_keep_names |= p.sigma.keep_names;
+        self.sigma_placeholders = self
+            .sigma_placeholders
+            .or_else(|| p.sigma.placeholders.clone());
+        self.tree.clone_from(&p.paths);
+        self.default_targets.clone_from(&p.default_targets);
+        self
+    }
+}
+
+/// How `deploy` and `diff` reach a SIEM; what is not given comes from detc.toml's
+/// `[deploy]`, then the defaults.
 #[derive(clap::Args)]
 pub(crate) struct Connection {
-    /// A YAML file of non-secret settings (`SPLUNK_URL: https://…`); the environment wins.
+    /// A YAML file of non-secret settings (`SPLUNK_URL: https://…`), over detc.toml's
+    /// `[deploy.settings]`; the environment wins over both.
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    settings: Option<PathBuf>,
     /// Trust the root certificates in this PEM file instead of the public ones (a private CA).
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
-    /// Seconds before a request is given up (then retried).
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    timeout: u64,
-    /// Retries of a request after 429, 5xx or a dropped connection.
-    #[arg(long, default_value_t = 4)]
-    retries: u32,
+    /// Seconds before a request is given up (then retried) [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Retries of a request after 429, 5xx or a dropped connection [default: 4].
+    #[arg(long)]
+    retries: Option<u32>,
     /// Seconds the whole run may take: past it no request is sent and no retry waits, and
-    /// the run stops with an error (0: no deadline).
-    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
-    deadline: u64,
+    /// the run stops with an error (0: no deadline) [default: 1800].
+    #[arg(long, value_name = "SECONDS")]
+    deadline: Option<u64>,
     /// The first wait before a retry, in milliseconds; each retry doubles it, plus jitter
-    /// (a 429's `Retry-After` wins).
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    backoff: u64,
+    /// (a 429's `Retry-After` wins) [default: 500].
+    #[arg(long, value_name = "MS")]
+    backoff: Option<u64>,
     /// Templates that override the shipped ones, as for `package`.
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
@@ -123,18 +157,50 @@ fn target_name() -> impl clap::builder::TypedValueParser<Value = TargetName> {
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let project = match common::project_file(cli.config.as_deref())? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let p = &project;
     match cli.command {
-        Command::Check(args) => check::run(args),
-        Command::Compile(args) => compile::run(args),
-        Command::Package(args) => package::run(args),
-        Command::Deploy(args) => deploy::run(args),
-        Command::Diff(args) => deploy::diff(args),
-        Command::Test(args) => test::run(args),
-        Command::Hunt(args) => hunt::run(args),
-        Command::Docs(args) => docs::run(args),
-        Command::Fmt(args) => fmt::run(args),
-        Command::Import(args) => import::run(args),
-        Command::Coverage(args) => coverage::run(args),
+        Command::Check(mut args) => {
+            args.input = args.input.with_project(p);
+            check::run(args)
+        }
+        Command::Compile(mut args) => {
+            args.input = args.input.with_project(p);
+            compile::run(args)
+        }
+        Command::Package(mut args) => {
+            args.input = args.input.with_project(p);
+            package::run(args, &p.package)
+        }
+        Command::Deploy(mut args) => {
+            args.input = args.input.with_project(p);
+            deploy::run(args, p)
+        }
+        Command::Diff(mut args) => {
+            args.input = args.input.with_project(p);
+            deploy::diff(args, p)
+        }
+        Command::Test(mut args) => {
+            args.input = args.input.with_project(p);
+            test::run(args)
+        }
+        Command::Hunt(mut args) => {
+            args.input = args.input.with_project(p);
+            hunt::run(args)
+        }
+        Command::Docs(mut args) => {
+            args.input = args.input.with_project(p);
+            docs::run(args)
+        }
+        Command::Fmt(args) => fmt::run(args, &p.paths),
+        Command::Import(args) => import::run(args, p),
+        Command::Coverage(mut args) => {
+            args.input = args.input.with_project(p);
+            coverage::run(args)
+        }
         Command::Explain(args) => explain::run(args),
     }
 }

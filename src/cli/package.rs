@@ -4,6 +4,7 @@ use super::common::{load_checked, targets_or_all};
 use super::{Input, target_name};
 use anyhow::Context as _;
 use detc::project;
+use detc::project::detc_toml::PackageTable;
 use detc::render;
 use detc::targets::TargetName;
 use std::path::{Path, PathBuf};
@@ -12,13 +13,14 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// Only these targets (repeatable); all by default.
     #[arg(long, value_parser = target_name())]
     target: Vec<TargetName>,
-    /// The package folder; each target's folder in it is replaced whole.
-    #[arg(long, default_value = "dist")]
-    out: PathBuf,
+    /// The package folder; each target's folder in it is replaced whole [default: detc.toml's
+    /// `[package] out`, else dist].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// A folder of templates that override the shipped ones (`<target>/<template>`,
     /// e.g. `splunk/savedsearches.conf.j2`).
     #[arg(long, value_name = "DIR")]
@@ -32,7 +34,12 @@ pub(crate) fn run(
         out,
         templates,
     }: Args,
+    defaults: &PackageTable,
 ) -> anyhow::Result<ExitCode> {
+    let out = out
+        .or_else(|| defaults.out.clone())
+        .unwrap_or_else(|| PathBuf::from("dist"));
+    let templates = templates.or_else(|| defaults.templates.clone());
     let (project, config) = match load_checked(&input, "written")? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    input: Input,
+    pub(super) input: Input,
     /// `json` prints every case with its event and verdict.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,

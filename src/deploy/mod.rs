@@ -420,19 +420,27 @@ pub fn apply(siem: &mut dyn Siem, plan: &Plan) -> Report {
 /// Settings that only the environment may hold (a CI's secret store), never a file.
 pub(crate) const SECRETS: [&str; 3] = ["SPLUNK_TOKEN", "AZURE_CLIENT_SECRET", "KIBANA_API_KEY"];
 
-/// A `--config` file: a YAML map of the same names as the environment variables
+/// A `--settings` file: a YAML map of the same names as the environment variables
 /// (`SPLUNK_URL: https://…`), without secrets.
 pub fn load_config(path: &std::path::Path) -> Result<BTreeMap<String, String>, DeployError> {
     let (config, _): (BTreeMap<String, String>, _) = crate::schema::load(path)
         .map_err(|d| DeployError::Setting(format!("{}: {}", d.file, d.message)))?;
-    if let Some(key) = config.keys().find(|k| SECRETS.contains(&k.as_str())) {
-        return Err(DeployError::Setting(format!(
-            "{}: `{key}` is a secret; set it in the environment (your CI's secret store), \
-             never in a file",
-            path.display()
-        )));
-    }
+    refuse_secrets(&config, &path.display().to_string())?;
     Ok(config)
+}
+
+/// Settings from a file (`origin`) never hold a secret.
+pub fn refuse_secrets(
+    settings: &BTreeMap<String, String>,
+    origin: &str,
+) -> Result<(), DeployError> {
+    match settings.keys().find(|k| SECRETS.contains(&k.as_str())) {
+        Some(key) => Err(DeployError::Setting(format!(
+            "{origin}: `{key}` is a secret; set it in the environment (your CI's secret store), \
+             never in a file"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A value from the environment, or why it is missing.

@@ -1,6 +1,7 @@
 //! A tree of rules: find the `.det` files, parse them all, gather lists, check every rule,
 //! and catch what only the whole tree shows (duplicate names, ids and lists).
 
+pub mod detc_toml;
 mod package;
 
 pub use package::{check, contexts, deploy_diagnostics, package};
@@ -31,6 +32,9 @@ pub struct Config {
     pub schema: Schema,
     pub mappings: BTreeMap<TargetName, Mapping>,
     pub sigma: SigmaSettings,
+    /// What a rule without its own `targets = [...]` deploys to; every target when empty
+    /// (`targets` in detc.toml).
+    pub targets: Vec<TargetName>,
 }
 
 /// How `.yml`/`.yaml` (Sigma) files become rules.
@@ -72,6 +76,7 @@ impl Config {
             schema: Schema::default(),
             mappings: BTreeMap::new(),
             sigma: SigmaSettings::default(),
+            targets: Vec::new(),
         };
         for target in TargetName::ALL {
             let (file, text) = target.target().mapping;
@@ -386,7 +391,13 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
         .collect();
     for (ir, diags) in checked {
         project.diagnostics.extend(diags);
-        project.rules.extend(ir);
+        project.rules.extend(ir.map(|mut rule| {
+            // The project's targets stand for a rule's own when it names none.
+            if rule.targets.is_empty() {
+                rule.targets = config.targets.iter().map(|t| t.as_str().into()).collect();
+            }
+            rule
+        }));
     }
     project.diagnostics.extend(dup_diags);
     diag::sort(&mut project.diagnostics);

@@ -404,3 +404,87 @@ fn explain_prints_a_codes_title_and_text() {
         .expect("runs");
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// A Splunk-only team: detc.toml names the target, the schema and the mapping once, and
+/// every command finds it, from the project's folder or below it.
+#[test]
+fn detc_toml_sets_targets_and_files_once() {
+    let rule = GOOD.replace(
+        "where process.name == \"anydesk.exe\"",
+        "where process.working_directory startswith 'C:\\Temp'",
+    );
+    let rule = rule
+        .replace("test matches { process.name = \"AnyDesk.exe\" }", "")
+        .replace("test misses { process.name = \"cmd.exe\" }", "");
+    let dir = tree(&[
+        ("detections/a.det", &rule),
+        (
+            "schema/extra.yaml",
+            "sources:\n  process_start:\n    fields:\n      process.working_directory: string\n",
+        ),
+        (
+            "mappings/splunk.yaml",
+            "target: splunk\nsources:\n  process_start:\n    fields: { process.working_directory: process_current_directory }\n",
+        ),
+        (
+            "detc.toml",
+            "targets = [\"splunk\"]\nschemas = [\"schema/extra.yaml\"]\nmappings = [\"mappings/splunk.yaml\"]\n",
+        ),
+        (
+            "all-targets.toml",
+            "schemas = [\"schema/extra.yaml\"]\nmappings = [\"mappings/splunk.yaml\"]\n",
+        ),
+    ]);
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    for cwd in [dir.path().to_path_buf(), dir.path().join("detections")] {
+        let out = detc(&cwd).arg("check").output().expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            cwd.display(),
+            stderr(&out)
+        );
+    }
+    let out = detc(dir.path()).arg("compile").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let built: Vec<_> = fs::read_dir(dir.path().join("build"))
+        .expect("build/")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    assert_eq!(built, ["splunk"]);
+    // Without `targets`, the other two targets cannot name the field.
+    let out = detc(dir.path())
+        .args(["check", "--config", "all-targets.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("error[E0402]").count(), 2, "{err}");
+    assert!(
+        err.contains("sentinel") && err.contains("elastic") && !err.contains("for splunk"),
+        "{err}"
+    );
+}
+
+#[test]
+fn detc_toml_mistakes_point_at_their_line() {
+    let dir = tree(&[
+        ("detections/good.det", GOOD),
+        (
+            "detc.toml",
+            "paths = [\"detections\"]\ntagets = [\"splunk\"]\n",
+        ),
+    ]);
+    let out = detc(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("detc.toml:2:1: error[E0503]"), "{err}");
+    assert!(err.contains("unknown field `tagets`"), "{err}");
+    let out = detc(dir.path())
+        .args(["check", "--config", "missing.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}

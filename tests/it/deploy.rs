@@ -466,10 +466,26 @@ fn settings_errors_name_the_setting_and_refuse_secrets_in_files() {
         "KIBANA_URL: https://kibana.example.com\nKIBANA_API_KEY: abc\n",
     )
     .expect("write");
-    let run = repo.deploy("elastic", &["--config", "deploy.yaml"]);
+    let run = repo.deploy("elastic", &["--settings", "deploy.yaml"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr.contains("`KIBANA_API_KEY` is a secret"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(&run, &["abc\n"]);
+    // The same in detc.toml.
+    let repo = Repo::new(&[]);
+    std::fs::write(
+        repo.path().join("detc.toml"),
+        "[deploy.settings]\nKIBANA_URL = \"https://kibana.example.com\"\nKIBANA_API_KEY = \"abc\"\n",
+    )
+    .expect("write");
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("detc.toml [deploy.settings]: `KIBANA_API_KEY` is a secret"),
         "{}",
         run.stderr
     );
