@@ -257,14 +257,16 @@ Example:
 Fix: use the replacement, with one of its tactics (E0115)."
 
     E0115 "technique listed without any of its ATT&CK tactics"
-    "Each technique or sub-technique in `attack` must have one of its tactics (from the pinned
-table, `targets/attack.tsv`) beside it in the same list.
+    "A technique or sub-technique in `attack` that ATT&CK gives several tactics must have one
+of them (from the pinned table, `targets/attack.tsv`) beside it in the same list: which
+one the rule detects is the author's call. A technique with exactly one tactic needs none
+beside it (`attack = [T1219]` means `[TA0011, T1219]`).
 
 Example:
 
-    attack = [T1219.002]
+    attack = [T1078.004]
 
-Fix: add one of the tactics the hint lists: `attack = [TA0011, T1219.002]`."
+Fix: add one of the tactics the hint lists: `attack = [TA0001, T1078.004]`."
 
     E0120 "unknown target, or no target, in `targets`"
     "`targets` lists the targets a rule deploys to. Each item must be splunk, sentinel or

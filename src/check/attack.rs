@@ -1,14 +1,17 @@
 //! A rule's `attack` ids against the pinned ATT&CK table (`crate::attack`): each id must be
-//! known and current, and each technique must come with one of its tactics.
+//! known and current, and each technique must come with one of its tactics, unless it has
+//! only one, which it then implies.
 
 use super::Sink;
 use crate::attack::{self, Status};
 use crate::base::{Code, Span};
 
 /// `ids`: the well-formed ids of one rule's `attack` list, each with its item's span.
-pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
+/// Returns the tactics implied by techniques that have only one, not listed.
+pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) -> Vec<&'static str> {
     let version = attack::version();
     let listed = |tactic: &str| ids.iter().any(|(id, _)| *id == tactic);
+    let mut implied = Vec::new();
     for &(id, span) in ids {
         if id.starts_with("TA") {
             if attack::tactic(id).is_none() {
@@ -47,7 +50,15 @@ pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
                 continue;
             }
         }
-        if !t.tactics.iter().any(|ta| listed(ta)) {
+        if t.tactics.iter().any(|ta| listed(ta)) {
+            continue;
+        }
+        if let [only] = t.tactics[..] {
+            // ATT&CK gives the technique one tactic: naming the technique names it.
+            if !implied.contains(&only) {
+                implied.push(only);
+            }
+        } else {
             let tactics: Vec<String> = t
                 .tactics()
                 .map(|ta| format!("{} ({})", ta.id, ta.name))
@@ -60,6 +71,7 @@ pub(super) fn check(sink: &mut Sink, ids: &[(&str, Span)]) {
             );
         }
     }
+    implied
 }
 
 fn unknown(sink: &mut Sink, id: &str, span: Span, what: &str) {

@@ -47,6 +47,27 @@ const KEYS: [&str; 17] = [
     "modified",
 ];
 
+/// What a Sigma author writes for a Sigma key, in detc.
+fn sigma_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "level" => {
+            "Sigma's `level` is `severity` here: `severity = high` (informational, low, medium, high or critical)"
+        }
+        "logsource" => {
+            "Sigma's `logsource` is the rule's source: `from process_start` (sources: README)"
+        }
+        "detection" | "condition" => {
+            "Sigma's `detection` is the rule's condition: `where process.name == \"x.exe\"`; `detc import sigma` converts Sigma files"
+        }
+        "title" | "name" => {
+            "the title is the string after the rule's name: `rule my_rule \"My title\" { ... }`"
+        }
+        "falsepositives" => "did you mean `false_positives`?",
+        "tactics" | "techniques" | "mitre" => "ATT&CK ids go in `attack = [TA0011, T1219]`",
+        _ => return None,
+    })
+}
+
 const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
 
 /// `targets` are the names a rule may list in `targets = [...]` (the registry's).
@@ -77,8 +98,9 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
         let key = entry.key.name.as_str();
         let value = &entry.value;
         if !KEYS.contains(&key) {
-            let hint = did_you_mean(key, KEYS)
-                .map(|k| format!("did you mean `{k}`?"))
+            let hint = sigma_key(key)
+                .map(String::from)
+                .or_else(|| did_you_mean(key, KEYS).map(|k| format!("did you mean `{k}`?")))
                 .or_else(|| Some(format!("known keys: {}", KEYS.join(", "))));
             sink.error(
                 entry.key.span,
@@ -389,13 +411,24 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
         }
     }
     let listed: Vec<(&str, _)> = ids.iter().map(String::as_str).zip(spans).collect();
-    super::attack::check(sink, &listed);
+    let implied = super::attack::check(sink, &listed);
+    ids.extend(implied.into_iter().map(String::from));
     ids
 }
 
 #[cfg(test)]
 mod tests {
     use super::is_attack_id;
+
+    /// The language's own example: T1219 has one tactic, which it implies (LANGUAGE.md).
+    #[test]
+    fn a_technique_with_one_tactic_implies_it() {
+        let config = crate::project::Config::load(&[], &[]).expect("config");
+        let text = "rule r \"t\" {\n  id = \"4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11\"\n  severity = low\n  attack = [T1219, T1219.002]\n  from process_start\n  where exists process.name\n}\n";
+        let p = crate::project::check_text("t.det", text, &config);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        assert_eq!(p.rules[0].attack, ["T1219", "T1219.002", "TA0011"]);
+    }
 
     #[test]
     fn attack_id_shapes() {

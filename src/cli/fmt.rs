@@ -11,7 +11,8 @@ use std::process::ExitCode;
 pub(crate) struct Args {
     /// Rule files or folders; detc.toml's `paths`, else `detections/`, by default.
     paths: Vec<PathBuf>,
-    /// Write nothing: list the files that are not formatted and exit 1 if there are any.
+    /// Write nothing: print what formatting would change (a unified diff) and exit 1 if any
+    /// file is not formatted.
     #[arg(long)]
     check: bool,
 }
@@ -56,10 +57,17 @@ pub(crate) fn run(Args { paths, check }: Args, tree: &[PathBuf]) -> anyhow::Resu
                 print_diags(&with_text, Format::Text)?;
             }
             Ok((text, formatted)) if formatted == text => {}
-            Ok((_, formatted)) => {
+            Ok((text, formatted)) => {
                 changed += 1;
                 if check {
-                    println!("{name}: not formatted");
+                    // What `detc fmt` would change, as a unified diff (git's a/ b/ names).
+                    let diff = similar::TextDiff::from_lines(text, &formatted);
+                    print!(
+                        "{}",
+                        diff.unified_diff()
+                            .context_radius(3)
+                            .header(&format!("a/{name}"), &format!("b/{name}"))
+                    );
                 } else {
                     write_exact(path, &formatted)?;
                 }

@@ -147,9 +147,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "T1002",
     ),
     (
-        "attack = [TA0001, T1219.002, T1078]\n  from process_start\n  where exists process.name",
+        "attack = [TA0011, T1219.002, T1078]\n  from process_start\n  where exists process.name",
         "E0115",
-        "T1219.002",
+        "T1078",
     ),
 ];
 
@@ -245,14 +245,8 @@ const ATTACK_CASES: &[(&str, &[Expected])] = &[
             "use `T1560` (Archive Collected Data) instead",
         )],
     ),
-    (
-        "[T1219.002]",
-        &[(
-            "E0115",
-            "`T1219.002` (Remote Desktop Software) is listed without any of its tactics",
-            "add one of its tactics: TA0011 (Command and Control)",
-        )],
-    ),
+    // One tactic: the technique implies it.
+    ("[T1219.002]", &[]),
     (
         "[TA0011, T1078.004]",
         &[(
@@ -329,4 +323,29 @@ fn a_field_a_target_cannot_map_names_the_target() {
         );
     }
     assert!(diags.iter().all(|d| d.code.id() == "E0402"));
+}
+
+/// A Sigma author's keys get the detc way of saying them.
+#[test]
+fn sigma_keys_get_a_hint() {
+    for (key, hint) in [
+        ("level = high", "`severity = high`"),
+        ("logsource = windows", "`from process_start`"),
+        (
+            "falsepositives = [\"x\"]",
+            "did you mean `false_positives`?",
+        ),
+    ] {
+        let text = rule_with(&format!(
+            "{key}\n  from process_start\n  where exists process.name"
+        ));
+        let diags = common::check_text(&text);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.code.id() == "E0101"
+                    && d.hint.as_deref().is_some_and(|h| h.contains(hint))),
+            "{key}: {diags:?}"
+        );
+    }
 }

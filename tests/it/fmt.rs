@@ -662,8 +662,25 @@ fn fmt_command_rewrites_checks_and_refuses_broken_files() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // A unified diff of what `fmt` would change: its removed lines are the file's, its
+    // added lines the formatted text's.
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout, format!("{}: not formatted\n", messy.display()));
+    let name = messy.display();
+    assert!(
+        stdout.starts_with(&format!("--- a/{name}\n+++ b/{name}\n@@ ")),
+        "{stdout}"
+    );
+    let (mut removed, mut added) = (0, 0);
+    for line in stdout.lines().skip(2) {
+        if let Some(old) = line.strip_prefix('-') {
+            assert!(MESSY.lines().any(|l| l == old), "{old:?}");
+            removed += 1;
+        } else if let Some(new) = line.strip_prefix('+') {
+            assert!(MESSY_FORMATTED.lines().any(|l| l == new), "{new:?}");
+            added += 1;
+        }
+    }
+    assert!(removed > 0 && added > 0, "{stdout}");
     assert_eq!(std::fs::read_to_string(&messy).unwrap(), MESSY);
 
     let out = detc().arg("fmt").arg(dir.path()).output().unwrap();
