@@ -21,6 +21,7 @@ mod time;
 pub use correlate::{Alert, Clock, Correlation, Correlator, Fit, Reading, State, named_source};
 pub(crate) use fields::{Extracted, FieldTable, Slot};
 use fields::{Fields, Leaf};
+pub use time::date_of;
 pub(crate) use time::{TimeError, event_time};
 
 /// A rule prepared for evaluation: lowered values, compiled regexes.

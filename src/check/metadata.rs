@@ -159,7 +159,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
             rule.name.span,
             Code::E0102,
             format!("rule `{}` has no `id`", rule.name.name),
-            Some("add `id = \"<uuid>\"`; generate one with `uuidgen`".into()),
+            Some("add `id = \"<uuid>\"`; generate one with `uuidgen` (`detc new` starts a rule with one)".into()),
         );
     }
     if !seen.contains(&"severity") {
@@ -360,7 +360,7 @@ fn uuid_ok(sink: &mut Sink, value: &ast::Value, s: &str) -> bool {
             Code::E0107,
             format!("`{s}` is not a UUID"),
             Some(
-                "ids look like `4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11`; generate one with `uuidgen`"
+                "ids look like `4c0b3f0e-8f4e-4d8e-9a63-2f3e0b6f6a11`; generate one with `uuidgen` (`detc new` starts a rule with one)"
                     .into(),
             ),
         );

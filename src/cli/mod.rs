@@ -18,6 +18,7 @@ mod explain;
 mod fmt;
 mod hunt;
 mod import;
+mod new;
 mod package;
 mod test;
 
@@ -61,6 +62,8 @@ enum Command {
     Coverage(coverage::Args),
     /// Explain a diagnostic code (`detc explain E0302`), or list every code.
     Explain(explain::Args),
+    /// Write a rule skeleton with a fresh id and today's date (`detc new NAME --from SOURCE`).
+    New(new::Args),
 }
 
 #[derive(clap::Args)]
@@ -202,6 +205,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             coverage::run(args)
         }
         Command::Explain(args) => explain::run(args),
+        Command::New(args) => new::run(args, &p.paths, &p.schemas),
     }
 }
 

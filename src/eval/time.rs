@@ -108,6 +108,20 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// The UTC date (`YYYY-MM-DD`) of a Unix time in seconds (Howard Hinnant's algorithm).
+pub fn date_of(unix_seconds: i64) -> String {
+    let z = unix_seconds.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -123,6 +137,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dates_of_unix_times_round_trip() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(951_782_400), "2000-02-29");
+        assert_eq!(date_of(-86_400), "1969-12-31");
+        for days in (-800_000..800_000).step_by(997) {
+            let date = date_of(days * 86_400 + 86_399);
+            let (y, rest) = date.split_at(date.len() - 6);
+            let (m, d) = (&rest[1..3], &rest[4..6]);
+            let back = days_from_civil(y.parse().unwrap(), m.parse().unwrap(), d.parse().unwrap());
+            assert_eq!(back, days, "{date}");
+        }
+    }
 
     #[test]
     fn rfc3339_forms() {

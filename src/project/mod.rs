@@ -3,8 +3,10 @@
 
 pub mod detc_toml;
 mod package;
+mod skeleton;
 
 pub use package::{check, contexts, deploy_diagnostics, package};
+pub use skeleton::new_rule;
 
 use crate::base::diag::{self, Diagnostic};
 use crate::base::{Code, Span};

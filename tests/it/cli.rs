@@ -488,3 +488,54 @@ fn detc_toml_mistakes_point_at_their_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
+
+/// `detc new` writes a skeleton into the project's rule folder that checks and passes its
+/// own tests, with a fresh id and today's date; it never overwrites.
+#[test]
+fn new_writes_a_skeleton_that_checks_and_tests() {
+    let dir = tree(&[("detc.toml", "paths = [\"rules\"]\n")]);
+    let run = |args: &[&str]| detc(dir.path()).args(args).output().expect("runs");
+    let out = run(&["new", "rdp_from_anywhere", "--from", "process_start"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(dir.path().join("rules/rdp_from_anywhere.det")).expect("written");
+    assert!(text.contains("rule rdp_from_anywhere") && text.contains("from process_start"));
+    let id = text
+        .split("id          = \"")
+        .nth(1)
+        .expect("id")
+        .get(..36)
+        .expect("uuid");
+    assert_eq!(id.matches('-').count(), 4, "{id}");
+    assert_eq!(run(&["check"]).status.code(), Some(0));
+    assert_eq!(run(&["test"]).status.code(), Some(0));
+    // Again: the file exists. A second rule gets another id.
+    assert_eq!(
+        run(&["new", "rdp_from_anywhere", "--from", "process_start"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["new", "second", "--from", "process_start"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let second = fs::read_to_string(dir.path().join("rules/second.det")).expect("written");
+    assert!(!second.contains(id));
+    let out = run(&["new", "third", "--from", "proces_start"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `process_start`?"));
+    assert!(!dir.path().join("rules/third.det").exists());
+    assert_eq!(
+        run(&["new", "Bad-Name", "--from", "process_start"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
