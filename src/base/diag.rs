@@ -80,32 +80,71 @@ const MAX_SHOWN: usize = 160;
 ///    = help: hint
 /// ```
 pub fn render_text(d: &Diagnostic, text: Option<&str>) -> String {
-    let mut out = String::new();
-    let Some(text) = text else {
-        let _ = writeln!(
-            out,
-            "{}: {}[{}]: {}",
-            d.file,
+    render(d, text, &Paint::PLAIN)
+}
+
+/// As [`render_text`], with the colours of a terminal (ANSI escapes, as rustc colours its
+/// diagnostics); the CLI writes it through `anstream`, which strips them where colour is
+/// off (`--color never`, `NO_COLOR`, not a terminal).
+pub fn render_styled(d: &Diagnostic, text: Option<&str>) -> String {
+    render(d, text, &Paint::for_severity(d.severity))
+}
+
+/// The escapes around each part of a diagnostic; empty for plain text.
+struct Paint {
+    /// `error[E0302]` / `warning[...]`, and the carets.
+    severity: anstyle::Style,
+    /// The message.
+    message: anstyle::Style,
+    /// Line numbers and the gutter.
+    gutter: anstyle::Style,
+    /// `help`.
+    help: anstyle::Style,
+}
+
+impl Paint {
+    const PLAIN: Paint = Paint {
+        severity: anstyle::Style::new(),
+        message: anstyle::Style::new(),
+        gutter: anstyle::Style::new(),
+        help: anstyle::Style::new(),
+    };
+
+    fn for_severity(s: Severity) -> Paint {
+        use anstyle::AnsiColor;
+        let colour = match s {
+            Severity::Error => AnsiColor::BrightRed,
+            Severity::Warning => AnsiColor::BrightYellow,
+        };
+        Paint {
+            severity: colour.on_default().bold(),
+            message: anstyle::Style::new().bold(),
+            gutter: AnsiColor::BrightBlue.on_default().bold(),
+            help: AnsiColor::BrightCyan.on_default().bold(),
+        }
+    }
+}
+
+fn render(d: &Diagnostic, text: Option<&str>, p: &Paint) -> String {
+    let (sv, ms, gu, hp) = (p.severity, p.message, p.gutter, p.help);
+    let head = |place: String| {
+        format!(
+            "{place}: {sv}{}[{}]{sv:#}: {ms}{}{ms:#}",
             sev(d.severity),
             d.code,
             d.message
-        );
+        )
+    };
+    let mut out = String::new();
+    let Some(text) = text else {
+        let _ = writeln!(out, "{}", head(d.file.clone()));
         if let Some(h) = &d.hint {
-            let _ = writeln!(out, "  = help: {h}");
+            let _ = writeln!(out, "  = {hp}help{hp:#}: {h}");
         }
         return out;
     };
     let (line, col) = line_col(text, d.span.start);
-    let _ = writeln!(
-        out,
-        "{}:{}:{}: {}[{}]: {}",
-        d.file,
-        line,
-        col,
-        sev(d.severity),
-        d.code,
-        d.message
-    );
+    let _ = writeln!(out, "{}", head(format!("{}:{line}:{col}", d.file)));
     let start = floor_char_boundary(text, d.span.start.min(text.len()));
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -122,13 +161,17 @@ pub fn render_text(d: &Diagnostic, text: Option<&str>) -> String {
         .collect();
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
-    let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{line} | {}{shown}", if first > 0 { "…" } else { "" });
+    let _ = writeln!(out, "{gu}{pad} |{gu:#}");
+    let _ = writeln!(
+        out,
+        "{gu}{line} |{gu:#} {}{shown}",
+        if first > 0 { "…" } else { "" }
+    );
     let caret_pad = " ".repeat(caret_from - first + usize::from(first > 0));
     let carets = "^".repeat(width.min(MAX_SHOWN));
-    let _ = writeln!(out, "{pad} | {caret_pad}{carets}");
+    let _ = writeln!(out, "{gu}{pad} |{gu:#} {caret_pad}{sv}{carets}{sv:#}");
     if let Some(h) = &d.hint {
-        let _ = writeln!(out, "{pad} = help: {h}");
+        let _ = writeln!(out, "{gu}{pad} ={gu:#} {hp}help{hp:#}: {h}");
     }
     out
 }

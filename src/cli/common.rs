@@ -172,9 +172,11 @@ pub(crate) fn print_diags(
     match format {
         Format::Text => {
             // stderr is unbuffered: one write per diagnostic would be one system call each.
-            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+            // Coloured on a terminal unless `--color never` or NO_COLOR (anstream strips).
+            let stderr = anstream::AutoStream::auto(std::io::stderr().lock());
+            let mut err = std::io::BufWriter::new(stderr);
             for (d, text) in diags {
-                write!(err, "{}", diag::render_text(d, text.as_deref()))?;
+                write!(err, "{}", diag::render_styled(d, text.as_deref()))?;
             }
             err.flush()?;
         }

@@ -32,6 +32,17 @@ pub(crate) struct Cli {
     /// or the nearest folder above it. Flags given on the command line win over it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Colour diagnostics: `auto` on a terminal unless NO_COLOR is set (CLICOLOR_FORCE
+    /// forces it).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +171,11 @@ fn target_name() -> impl clap::builder::TypedValueParser<Value = TargetName> {
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    anstream::ColorChoice::write_global(match cli.color {
+        Color::Auto => anstream::ColorChoice::Auto,
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+    });
     let project = match common::project_file(cli.config.as_deref())? {
         Ok(p) => p,
         Err(code) => return Ok(code),

@@ -539,3 +539,37 @@ fn new_writes_a_skeleton_that_checks_and_tests() {
         Some(2)
     );
 }
+
+/// Colour: on with `--color always`, off when stderr is not a terminal (as here) or with
+/// `--color never`; the text is the same once the escapes are gone.
+#[test]
+fn diagnostics_are_coloured_only_when_asked_or_on_a_terminal() {
+    let dir = tree(&[(
+        "detections/a.det",
+        &GOOD.replace("process.name ==", "proces.name =="),
+    )]);
+    let stderr = |args: &[&str]| {
+        let out = detc(dir.path()).args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).expect("utf-8")
+    };
+    let plain = stderr(&["check"]);
+    assert!(
+        !plain.contains('\u{1b}') && plain.contains("error[E0302]"),
+        "{plain}"
+    );
+    assert_eq!(stderr(&["check", "--color", "never"]), plain);
+    let coloured = stderr(&["check", "--color", "always"]);
+    assert!(
+        coloured.contains("\u{1b}[1m\u{1b}[91merror[E0302]\u{1b}[0m"),
+        "{coloured}"
+    );
+    let mut stripped = String::new();
+    let mut rest = coloured.as_str();
+    while let Some(at) = rest.find('\u{1b}') {
+        stripped.push_str(&rest[..at]);
+        rest = &rest[at + rest[at..].find('m').expect("an escape ends with m") + 1..];
+    }
+    stripped.push_str(rest);
+    assert_eq!(stripped, plain);
+}
