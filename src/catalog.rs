@@ -157,7 +157,7 @@ fn attack_links(ids: &[String]) -> String {
 pub fn docs(project: &Project, config: &Config) -> BTreeMap<String, String> {
     let mut rules: Vec<&ir::Rule> = project.rules.iter().collect();
     rules.sort_by(|a, b| a.name.cmp(&b.name));
-    let results = testing::run(project);
+    let results = testing::run(project, &config.schema);
     let mut files = BTreeMap::new();
     files.insert("index.md".to_string(), index(&rules));
     for rule in &rules {

@@ -9,10 +9,11 @@
 //! case, its events fed in time order (equal times in file order) through the rule, which
 //! must raise at least one alert (`matches`) or none (`misses`).
 
-use crate::base::diag::line_col;
+use crate::base::diag::{did_you_mean, line_col};
 use crate::eval::{self, Correlator, Matcher};
 use crate::ir;
 use crate::project::Project;
+use crate::schema::Schema;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -47,7 +48,9 @@ pub enum Status {
 }
 
 /// Run the cases of every checked rule of the project.
-pub fn run(project: &Project) -> Vec<CaseResult> {
+/// `schema` checks the fields of NDJSON case events (a misspelt field would only show as a
+/// wrong verdict).
+pub fn run(project: &Project, schema: &Schema) -> Vec<CaseResult> {
     let mut out = Vec::new();
     for rule in &project.rules {
         let text = project.text_of(&rule.file).unwrap_or_default();
@@ -76,7 +79,7 @@ pub fn run(project: &Project) -> Vec<CaseResult> {
             });
         }
         for (suffix, expect) in [("matches", true), ("misses", false)] {
-            cases.extend(ndjson_cases(rule, suffix, expect));
+            cases.extend(ndjson_cases(rule, suffix, expect, schema));
         }
         for Case {
             name,
@@ -134,8 +137,9 @@ struct Case {
     event: Result<Value, String>,
 }
 
-/// `<dir>/<rule>.<suffix>.ndjson` beside the rule file, one case per non-blank line.
-fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool) -> Vec<Case> {
+/// `<dir>/<rule>.<suffix>.ndjson` beside the rule file, one case per non-blank line; an
+/// event with a field its source does not have but nearly has is refused with the name.
+fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool, schema: &Schema) -> Vec<Case> {
     let dir = Path::new(&rule.file).parent().unwrap_or(Path::new(""));
     let path = dir.join(format!("{}.{suffix}.ndjson", rule.name));
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -152,6 +156,10 @@ fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool) -> Vec<Case> {
                     v.is_object()
                         .then_some(v)
                         .ok_or_else(|| "not a JSON object".to_string())
+                })
+                .and_then(|v| match misspelt_field(rule, &v, schema) {
+                    Some(why) => Err(why),
+                    None => Ok(v),
                 });
             Case {
                 name: format!("{suffix}.ndjson line {}", i + 1),
@@ -161,6 +169,46 @@ fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// The first field of a case event that the rule's source does not have but has one close
+/// to (`user.nmae` for `user.name`), said with the name it likely means. Other unknown
+/// fields are context an event may carry, and pass.
+fn misspelt_field(rule: &ir::Rule, event: &Value, schema: &Schema) -> Option<String> {
+    let ir::RuleKind::Single(q) = &rule.kind else {
+        return None;
+    };
+    let source = schema.sources.get(&q.source)?;
+    let mut paths = Vec::new();
+    field_paths(event, &mut String::new(), &mut paths);
+    paths.iter().find_map(|path| {
+        if source.field_type(path).is_some() {
+            return None;
+        }
+        let close = did_you_mean(path, source.fields.keys().map(String::as_str))?;
+        Some(format!(
+            "field `{path}` is not in source `{}`; did you mean `{close}`?",
+            q.source
+        ))
+    })
+}
+
+/// The dotted path of every non-object value of `v` (`{"user": {"name": 1}}`: `user.name`).
+fn field_paths(v: &Value, prefix: &mut String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let len = prefix.len();
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(key);
+                field_paths(value, prefix, out);
+                prefix.truncate(len);
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
 }
 
 /// The cases of a correlation rule: one per case file, or one failing case when there is

@@ -26,7 +26,7 @@ pub(crate) fn run(
         junit,
     }: Args,
 ) -> anyhow::Result<ExitCode> {
-    let (project, _) = match load(&input, format)? {
+    let (project, config) = match load(&input, format)? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -34,7 +34,7 @@ pub(crate) fn run(
         report(&project, &project.diagnostics, Format::Text)?;
         return Ok(ExitCode::FAILURE);
     }
-    let results = testing::run(&project);
+    let results = testing::run(&project, &config.schema);
     if let Some(path) = junit {
         write_atomic(&path, testing::junit(&results).trim_end())?;
     }

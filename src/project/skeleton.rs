@@ -72,7 +72,7 @@ mod tests {
         assert!(text.contains("from process_start") && text.contains("2026-12-07"));
         let p = check_text("r.det", &text, &config);
         assert!(p.diagnostics.is_empty());
-        let results = crate::testing::run(&p);
+        let results = crate::testing::run(&p, &config.schema);
         assert_eq!(results.len(), 2);
         assert!(
             results

@@ -573,3 +573,30 @@ fn diagnostics_are_coloured_only_when_asked_or_on_a_terminal() {
     stripped.push_str(rest);
     assert_eq!(stripped, plain);
 }
+
+/// A misspelt field in an NDJSON case names the field it likely means, instead of only a
+/// wrong verdict; a field the source does not have and nothing resembles is context.
+#[test]
+fn ndjson_case_fields_are_checked_against_the_source() {
+    let dir = tree(&[
+        ("detections/good.det", GOOD),
+        (
+            "detections/good_rule.matches.ndjson",
+            "{\"process\": {\"nmae\": \"AnyDesk.exe\"}}\n{\"process.name\": \"anydesk.exe\", \"ticket\": \"INC-1\"}\n",
+        ),
+    ]);
+    let out = detc(dir.path()).arg("test").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "field `process.nmae` is not in source `process_start`; did you mean `process.name`?"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("3 passed, 1 failed"), "{text}");
+}

@@ -203,7 +203,7 @@ fn the_evaluator_reads_members_by_their_detc_names() {
     let config = common::config();
     let p = project::check_text("t.det", &text, &config);
     assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
-    let results = detc::testing::run(&p);
+    let results = detc::testing::run(&p, &config.schema);
     assert_eq!(results.len(), 2);
     assert!(
         results

@@ -83,8 +83,8 @@ fn every_rule_compiles_for_every_target_it_deploys_to() {
 
 #[test]
 fn every_case_of_the_library_passes_locally() {
-    let (p, _) = library();
-    let results = detc::testing::run(&p);
+    let (p, config) = library();
+    let results = detc::testing::run(&p, &config.schema);
     let failed: Vec<_> = results
         .iter()
         .filter(|r| r.status != detc::testing::Status::Passed)
