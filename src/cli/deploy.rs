@@ -82,9 +82,14 @@ enum Mode {
     Diff,
 }
 
+/// A missing or invalid setting (nothing was sent).
+const USAGE: u8 = 2;
+/// The SIEM could not be reached, refused to sign in, or answered what its API does not.
+const SIEM_FAILED: u8 = 3;
+
 /// `deploy` and `diff`: render the target's package, read what the SIEM holds, plan, and
 /// (deploy) apply. Exit status: 0 done (diff: no drift); 1 rule errors, a failed change (diff:
-/// drift); 2 a missing setting or a SIEM that cannot be read.
+/// drift); 2 a missing or invalid setting; 3 a SIEM that cannot be reached or read.
 fn sync(
     input: &Input,
     target: TargetName,
@@ -107,7 +112,16 @@ fn sync(
     let files = project::package(target, &rules, templates)?;
     let usage = |message: String| {
         eprintln!("error: {}: {message}", target.as_str());
-        Ok(ExitCode::from(2))
+        Ok(ExitCode::from(USAGE))
+    };
+    // A setting or the package is the user's to fix (2); the SIEM's side is not (3).
+    let failed = |e: deploy::DeployError, context: &str| {
+        let code = match e {
+            deploy::DeployError::Setting(_) | deploy::DeployError::Package(_) => USAGE,
+            _ => SIEM_FAILED,
+        };
+        eprintln!("error: {}: {context}{e}", target.as_str());
+        Ok(ExitCode::from(code))
     };
     // The `--settings` file over detc.toml's; the environment wins over both.
     let mut settings = defaults.settings.clone();
@@ -133,15 +147,15 @@ fn sync(
     };
     let mut siem = match target.target().connect(&settings, options) {
         Ok(s) => s,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return failed(e, ""),
     };
     let desired = match siem.desired(&files) {
         Ok(d) => d,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return failed(e, ""),
     };
     let remote = match siem.deployed() {
         Ok(r) => r,
-        Err(e) => return usage(format!("cannot read what the SIEM holds: {e}")),
+        Err(e) => return failed(e, "cannot read what the SIEM holds: "),
     };
     let plan = deploy::plan(target.as_str(), &desired, &remote, prune);
     let outcome = (mode == Mode::Apply).then(|| deploy::apply(siem.as_mut(), &plan));

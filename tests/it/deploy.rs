@@ -349,7 +349,7 @@ fn sentinel_bad_secret_is_reported_without_the_secret() {
     repo.env
         .push(("AZURE_CLIENT_SECRET".into(), "az8Q~wrong+SECRET/=".into()));
     let run = repo.deploy("sentinel", &[]);
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("cannot sign in to Microsoft Entra ID"),
         "{}",
@@ -509,7 +509,7 @@ fn tls_is_verified() {
     let url = kibana.url().replace("http://", "https://");
     let repo = Repo::new(&[("KIBANA_URL", url), ("KIBANA_API_KEY", "test-key".into())]);
     let run = repo.deploy("elastic", &["--retries", "0"]);
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("cannot read what the SIEM holds"),
         "{}",
@@ -543,7 +543,7 @@ fn endless_listings_are_errors() {
     seed_their_rules(&kibana, 3);
     kibana.repeat_pages();
     let run = kibana_repo(&kibana, "default").deploy("elastic", &["--dry-run"]);
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("paging does not advance"),
         "{}",
@@ -563,7 +563,7 @@ fn endless_listings_are_errors() {
         );
     }
     let run = sentinel_repo(&sentinel).deploy("sentinel", &["--dry-run"]);
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("ARM alertRules"), "{}", run.stderr);
 }
 
@@ -580,7 +580,7 @@ fn a_run_stops_at_its_deadline() {
         "splunk",
         &["--dry-run", "--retries", "100", "--deadline", "3"],
     );
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "{:?}",
