@@ -57,7 +57,7 @@ pub fn run(project: &Project, schema: &Schema) -> Vec<CaseResult> {
         let matcher = match Matcher::new(rule) {
             Ok(m) => m,
             Err(_) => {
-                out.extend(correlation_cases(rule, text));
+                out.extend(correlation_cases(rule, text, schema));
                 continue;
             }
         };
@@ -171,24 +171,47 @@ fn ndjson_cases(rule: &ir::Rule, suffix: &str, expect: bool, schema: &Schema) ->
         .collect()
 }
 
-/// The first field of a case event that the rule's source does not have but has one close
-/// to (`user.nmae` for `user.name`), said with the name it likely means. Other unknown
-/// fields are context an event may carry, and pass.
+/// Fields any event may carry beside its source's: its time, and what tells its source
+/// (`event.source`, ECS's categorisation fields).
+const ROUTING: [&str; 8] = [
+    "@timestamp",
+    "event.source",
+    "event.category",
+    "event.type",
+    "event.kind",
+    "event.dataset",
+    "event.module",
+    "event.provider",
+];
+
+/// The first field of a case event that none of the rule's sources has but one has a field
+/// close to (`user.nmae` for `user.name`), said with the name it likely means. Other
+/// unknown fields are context an event may carry, and pass.
 fn misspelt_field(rule: &ir::Rule, event: &Value, schema: &Schema) -> Option<String> {
-    let ir::RuleKind::Single(q) = &rule.kind else {
-        return None;
+    let names: Vec<&str> = match &rule.kind {
+        ir::RuleKind::Single(q)
+        | ir::RuleKind::Aggregate { query: q, .. }
+        | ir::RuleKind::FirstSeen { query: q, .. } => vec![q.source.as_str()],
+        ir::RuleKind::Sequence { steps, .. } => steps.iter().map(|q| q.source.as_str()).collect(),
     };
-    let source = schema.sources.get(&q.source)?;
+    let sources: Vec<_> = names
+        .iter()
+        .filter_map(|n| schema.sources.get(*n))
+        .collect();
     let mut paths = Vec::new();
     field_paths(event, &mut String::new(), &mut paths);
     paths.iter().find_map(|path| {
-        if source.field_type(path).is_some() {
+        if ROUTING.contains(&path.as_str()) || sources.iter().any(|s| s.field_type(path).is_some())
+        {
             return None;
         }
-        let close = did_you_mean(path, source.fields.keys().map(String::as_str))?;
+        let known = sources
+            .iter()
+            .flat_map(|s| s.fields.keys().map(String::as_str));
+        let close = did_you_mean(path, known)?;
         Some(format!(
             "field `{path}` is not in source `{}`; did you mean `{close}`?",
-            q.source
+            names.join("` or `")
         ))
     })
 }
@@ -213,7 +236,7 @@ fn field_paths(v: &Value, prefix: &mut String, out: &mut Vec<String>) {
 
 /// The cases of a correlation rule: one per case file, or one failing case when there is
 /// none (the library requires them).
-fn correlation_cases(rule: &ir::Rule, text: &str) -> Vec<CaseResult> {
+fn correlation_cases(rule: &ir::Rule, text: &str, schema: &Schema) -> Vec<CaseResult> {
     let base = |case: String, location: String, expect_match: bool| CaseResult {
         rule: rule.name.clone(),
         id: rule.id.clone(),
@@ -258,7 +281,7 @@ fn correlation_cases(rule: &ir::Rule, text: &str) -> Vec<CaseResult> {
     for (name, path, expect) in files {
         let shown = path.display().to_string();
         let base = base(name, shown.clone(), expect);
-        let (events, alerts) = match run_stream(rule, &path) {
+        let (events, alerts) = match run_stream(rule, &path, schema) {
             Ok(done) => done,
             Err((line, why)) => {
                 out.push(CaseResult {
@@ -350,6 +373,7 @@ fn case_files(rule: &ir::Rule) -> Vec<(String, std::path::PathBuf, bool)> {
 fn run_stream(
     rule: &ir::Rule,
     path: &Path,
+    schema: &Schema,
 ) -> Result<(Vec<Value>, Vec<eval::Alert<usize>>), (Option<usize>, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| (None, format!("cannot read: {e}")))?;
     let mut events = Vec::new();
@@ -362,6 +386,9 @@ fn run_stream(
             .map_err(|e| (Some(line), format!("not a JSON event: {e}")))?;
         if !event.is_object() {
             return Err((Some(line), "not a JSON object".into()));
+        }
+        if let Some(why) = misspelt_field(rule, &event, schema) {
+            return Err((Some(line), why));
         }
         let time = eval::event_time(&event).map_err(|e| (Some(line), e.to_string()))?;
         events.push((time, line, event));

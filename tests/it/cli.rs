@@ -599,4 +599,25 @@ fn ndjson_case_fields_are_checked_against_the_source() {
         "{text}"
     );
     assert!(text.contains("3 passed, 1 failed"), "{text}");
+
+    // A correlation rule's case files too, on the line of the event.
+    let rule = "rule big_uploads \"t\" {\n  id = \"11111111-2222-4333-8444-777777777777\"\n  severity = low\n  from web_request\n  where http.request.method == \"POST\"\n  group by user.name window 1h\n  having sum(http.request.bytes) > 10\n}\n";
+    let dir = tree(&[
+        ("detections/big.det", rule),
+        (
+            "detections/big_uploads.matches.ndjson",
+            "{\"@timestamp\": \"2026-01-01T00:00:00Z\", \"event.source\": \"web_request\", \"http.request.method\": \"POST\", \"user.name\": \"a\", \"http.request.bytes\": 5}\n\
+             {\"@timestamp\": \"2026-01-01T00:01:00Z\", \"http.request.method\": \"POST\", \"user.nmae\": \"a\", \"http.request.bytes\": 9}\n",
+        ),
+    ]);
+    let out = detc(dir.path()).arg("test").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            "line 2: field `user.nmae` is not in source `web_request`; did you mean `user.name`?"
+        ),
+        "{text}"
+    );
 }
