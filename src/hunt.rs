@@ -1569,13 +1569,7 @@ rule r4 "r4" {
             "every rule has literals a line shows"
         );
 
-        let mut state: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = plain::tests::rng(0x853c_49e6_748f_ea9b);
         let pieces = [
             "\\Temp\\",
             "\\TEMP\\",

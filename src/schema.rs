@@ -388,18 +388,22 @@ pub(crate) fn yaml_error(text: &str, e: &serde_saphyr::Error) -> (String, usize)
     (what.to_string(), at)
 }
 
-/// Read and parse a YAML file.
-pub(crate) fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Diagnostic> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// A settings file's text, or E0500 naming it.
+pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::error(
-            &file,
+            &path.display().to_string(),
             Span::default(),
             Code::E0500,
             format!("cannot read: {e}"),
         )
-    })?;
-    let value = from_yaml(&file, &text)?;
+    })
+}
+
+/// Read and parse a YAML file.
+pub(crate) fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<(T, String), Diagnostic> {
+    let text = read_text(path)?;
+    let value = from_yaml(&path.display().to_string(), &text)?;
     Ok((value, text))
 }
 

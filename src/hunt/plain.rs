@@ -286,8 +286,18 @@ pub(super) fn encoded(literal: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A seeded xorshift: `next(n)` is in `0..n`.
+    pub(in crate::hunt) fn rng(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
 
     fn is_plain(line: &[u8]) -> bool {
         let mut lowered = Vec::new();
@@ -349,13 +359,7 @@ mod tests {
             r#"{"a.b": [true, false, null, {"c": "x\ny"}], "d": 0, "e": "é\t"}"#,
         ];
         let alphabet = br#"{}[]":,\ 0123456789.eE-+untrfalsbx/"#;
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = rng(0x2545_f491_4f6c_dd1d);
         let mut plain = 0;
         for round in 0..20_000 {
             let mut line = seeds[round % seeds.len()].as_bytes().to_vec();
@@ -448,13 +452,7 @@ mod tests {
     /// plain exactly when the definition does.
     #[test]
     fn plain_is_exactly_its_definition_on_generated_lines() {
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = rng(0x9e37_79b9_7f4a_7c15);
         fn value(next: &mut dyn FnMut(usize) -> usize, out: &mut String, depth: usize) {
             // Pieces that keep a string plain, and (rarer) ones that do not.
             let good = [

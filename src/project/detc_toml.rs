@@ -92,14 +92,7 @@ impl ProjectFile {
     /// Read and check `path`; its relative paths become relative to the working directory.
     pub fn load(path: &Path) -> Result<ProjectFile, Diagnostic> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostic::error(
-                &file,
-                Span::default(),
-                Code::E0500,
-                format!("cannot read: {e}"),
-            )
-        })?;
+        let text = crate::schema::read_text(path)?;
         let mut p: ProjectFile = toml::from_str(&text).map_err(|e| {
             let span = e
                 .span()

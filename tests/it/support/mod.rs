@@ -463,19 +463,10 @@ impl Clock {
     pub fn now(&mut self) -> String {
         self.0 += 1;
         let secs = 1_704_067_200 + self.0 - 1;
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        // Civil-from-days (H. Hinnant), days since 1970-01-01.
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
+        let rem = secs % 86_400;
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+            "{}T{:02}:{:02}:{:02}.000Z",
+            detc::eval::date_of(secs as i64),
             rem / 3600,
             rem / 60 % 60,
             rem % 60
