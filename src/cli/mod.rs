@@ -176,12 +176,17 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Color::Always => anstream::ColorChoice::Always,
         Color::Never => anstream::ColorChoice::Never,
     });
+    // `explain` needs no project: it must work while detc.toml itself is being fixed.
+    let command = match cli.command {
+        Command::Explain(args) => return explain::run(args),
+        other => other,
+    };
     let project = match common::project_file(cli.config.as_deref())? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
     let p = &project;
-    match cli.command {
+    match command {
         Command::Check(mut args) => {
             args.input = args.input.with_project(p);
             check::run(args)

@@ -481,6 +481,12 @@ fn detc_toml_mistakes_point_at_their_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("detc.toml:2:1: error[E0503]"), "{err}");
     assert!(err.contains("unknown field `tagets`"), "{err}");
+    // Its explanation is at hand while the file is broken.
+    let out = detc(dir.path())
+        .args(["explain", "E0503"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
     let out = detc(dir.path())
         .args(["check", "--config", "missing.toml"])
         .output()
