@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CI examples (examples/ci/) against the vendors' schemas, as check-jsonschema ships
+# The CI and release examples (examples/ci/, examples/release/) against the vendors' schemas, as check-jsonschema ships
 # them from SchemaStore (GitHub workflows, GitLab CI), and without YAML anchors or aliases,
 # which actionlint and older GitHub Enterprise Servers reject. actionlint itself cannot be
 # installed here: its PyPI package downloads the binary from GitHub at install time, and
@@ -13,9 +13,10 @@ if [[ ! -x $venv/bin/check-jsonschema ]]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     check-jsonschema==0.39.0 PyYAML==6.0.4
 fi
-"$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/ci/github-actions.yml
+"$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows \
+  examples/ci/github-actions.yml examples/release/github-release.yml
 "$venv/bin/check-jsonschema" --builtin-schema vendor.gitlab-ci examples/ci/gitlab-ci.yml
-"$venv/bin/python" - examples/ci/*.yml <<'EOF'
+"$venv/bin/python" - examples/ci/*.yml examples/release/*.yml <<'EOF'
 import sys
 
 import yaml
