@@ -8,6 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 tools=target/wheel-tools
+# The wheel-based hooks are detc's own hooks but for how they install.
+python3 - <<'EOF'
+import re
+def hooks(path):
+    text = open(path).read()
+    return re.sub(r"(?m)^  language: \w+\n", "", text[text.index("\n- id:") :])
+if hooks(".pre-commit-hooks.yaml") != hooks("packaging/pre-commit/.pre-commit-hooks.yaml"):
+    raise SystemExit("packaging/pre-commit/.pre-commit-hooks.yaml differs from .pre-commit-hooks.yaml")
+EOF
 if [[ ! -x $tools/bin/maturin || ! -x $tools/bin/pre-commit ]]; then
   python3 -m venv "$tools"
   "$tools/bin/pip" install --quiet --disable-pip-version-check maturin==1.16.0 pre-commit==4.7.0
