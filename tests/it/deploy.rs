@@ -372,6 +372,32 @@ fn sentinel_bad_secret_is_reported_without_the_secret() {
     assert!(sentinel.rules().is_empty());
 }
 
+/// Non-secret settings in detc.toml reach the SIEM client (the space here), and the
+/// environment wins over them.
+#[test]
+fn detc_toml_deploy_settings_reach_the_siem_and_the_environment_wins() {
+    let kibana = Kibana::start();
+    kibana.add_space("sec");
+    kibana.add_space("env");
+    let repo = Repo::new(&[("KIBANA_API_KEY", "test-key".into())]);
+    std::fs::write(
+        repo.path().join("detc.toml"),
+        format!(
+            "[deploy.settings]\nKIBANA_URL = \"{}\"\nKIBANA_SPACE = \"sec\"\n",
+            kibana.url()
+        ),
+    )
+    .expect("write");
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(kibana.rules("sec").len(), 3);
+    let mut repo = repo;
+    repo.env.push(("KIBANA_SPACE".into(), "env".into()));
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(kibana.rules("env").len(), 3);
+}
+
 #[test]
 fn kibana_creates_in_its_space_and_an_interrupted_run_converges() {
     let kibana = Kibana::start();
