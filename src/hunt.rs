@@ -453,14 +453,22 @@ impl Events {
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        match read_some(r, &mut buf[n..])? {
+            0 => break,
+            k => n += k,
         }
     }
     Ok(n)
+}
+
+/// One read, retried when a signal interrupts it; 0 at the end of the input.
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            read => return read,
+        }
+    }
 }
 
 /// Counts the bytes read through it, for the progress bar.
@@ -604,12 +612,7 @@ impl<R: Read> LineReader<R> {
                 b.data.resize(b.data.len() * 2, 0);
             }
             let room = (b.data.len() - b.filled).min(READ_BLOCK);
-            let n = loop {
-                match self.input.read(&mut b.data[b.filled..b.filled + room]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    read => break read?,
-                }
-            };
+            let n = read_some(&mut self.input, &mut b.data[b.filled..b.filled + room])?;
             if n == 0 {
                 // The last line may have no newline.
                 if b.filled > line_start {
@@ -641,10 +644,7 @@ impl<R: Read> LineReader<R> {
         let from = b.filled;
         let room = (b.data.len() - from).min(READ_BLOCK);
         loop {
-            let n = match self.input.read(&mut b.data[from..from + room]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                read => read?,
-            };
+            let n = read_some(&mut self.input, &mut b.data[from..from + room])?;
             if n == 0 {
                 return Ok(());
             }

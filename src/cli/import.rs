@@ -5,7 +5,6 @@ use super::{Format, Input};
 use clap::Subcommand;
 use detc::base::Code;
 use detc::import as sigma_import;
-use detc::project::detc_toml::ProjectFile;
 use detc::project::{self, Config};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,10 +31,16 @@ enum ImportFormat {
     },
 }
 
-pub(crate) fn run(Args { format }: Args, project: &ProjectFile) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(Args { format }: Args) -> anyhow::Result<ExitCode> {
     match format {
-        ImportFormat::Sigma { input, out, report } => {
-            import_sigma(&input.with_project(project), out.as_deref(), report)
+        ImportFormat::Sigma { input, out, report } => import_sigma(&input, out.as_deref(), report),
+    }
+}
+
+impl Args {
+    pub(super) fn input(&mut self) -> Option<&mut Input> {
+        match &mut self.format {
+            ImportFormat::Sigma { input, .. } => Some(input),
         }
     }
 }

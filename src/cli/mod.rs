@@ -110,20 +110,21 @@ pub(crate) struct Input {
 impl Input {
     /// The project file's values where the command line gave none; its mapping and schema
     /// files come first, so the command line's overlay them.
-    fn with_project(mut self, p: &ProjectFile) -> Input {
+    fn take_project(&mut self, p: &ProjectFile) {
         if self.paths.is_empty() {
             self.paths.clone_from(&p.paths);
         }
         self.mapping.splice(0..0, p.mappings.iter().cloned());
         self.schema.splice(0..0, p.schemas.iter().cloned());
-        self.sigma_mapping = self.sigma_mapping.or_else(|| p.sigma.mapping.clone());
+        if self.sigma_mapping.is_none() {
+            self.sigma_mapping.clone_from(&p.sigma.mapping);
+        }
         self.sigma_keep_names |= p.sigma.keep_names;
-        self.sigma_placeholders = self
-            .sigma_placeholders
-            .or_else(|| p.sigma.placeholders.clone());
+        if self.sigma_placeholders.is_none() {
+            self.sigma_placeholders.clone_from(&p.sigma.placeholders);
+        }
         self.tree.clone_from(&p.paths);
         self.default_targets.clone_from(&p.default_targets);
-        self
     }
 }
 
@@ -177,7 +178,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Color::Never => anstream::ColorChoice::Never,
     });
     // `explain` needs no project: it must work while detc.toml itself is being fixed.
-    let command = match cli.command {
+    let mut command = match cli.command {
         Command::Explain(args) => return explain::run(args),
         other => other,
     };
@@ -185,48 +186,42 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let p = &project;
+    if let Some(input) = command.input() {
+        input.take_project(&project);
+    }
     match command {
-        Command::Check(mut args) => {
-            args.input = args.input.with_project(p);
-            check::run(args)
-        }
-        Command::Compile(mut args) => {
-            args.input = args.input.with_project(p);
-            compile::run(args)
-        }
-        Command::Package(mut args) => {
-            args.input = args.input.with_project(p);
-            package::run(args, &p.package)
-        }
-        Command::Deploy(mut args) => {
-            args.input = args.input.with_project(p);
-            deploy::run(args, p)
-        }
-        Command::Diff(mut args) => {
-            args.input = args.input.with_project(p);
-            deploy::diff(args, p)
-        }
-        Command::Test(mut args) => {
-            args.input = args.input.with_project(p);
-            test::run(args)
-        }
-        Command::Hunt(mut args) => {
-            args.input = args.input.with_project(p);
-            hunt::run(args)
-        }
-        Command::Docs(mut args) => {
-            args.input = args.input.with_project(p);
-            docs::run(args)
-        }
-        Command::Fmt(args) => fmt::run(args, &p.paths),
-        Command::Import(args) => import::run(args, p),
-        Command::Coverage(mut args) => {
-            args.input = args.input.with_project(p);
-            coverage::run(args)
-        }
+        Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Package(args) => package::run(args, &project.package),
+        Command::Deploy(args) => deploy::run(args, &project),
+        Command::Diff(args) => deploy::diff(args, &project),
+        Command::Test(args) => test::run(args),
+        Command::Hunt(args) => hunt::run(args),
+        Command::Docs(args) => docs::run(args),
+        Command::Fmt(args) => fmt::run(args, &project.paths),
+        Command::Import(args) => import::run(args),
+        Command::Coverage(args) => coverage::run(args),
         Command::Explain(args) => explain::run(args),
-        Command::New(args) => new::run(args, &p.paths, &p.schemas),
+        Command::New(args) => new::run(args, &project.paths, &project.schemas),
+    }
+}
+
+impl Command {
+    /// The rule input of a command that reads rules through [`Input`].
+    fn input(&mut self) -> Option<&mut Input> {
+        match self {
+            Command::Check(a) => Some(&mut a.input),
+            Command::Compile(a) => Some(&mut a.input),
+            Command::Package(a) => Some(&mut a.input),
+            Command::Deploy(a) => Some(&mut a.input),
+            Command::Diff(a) => Some(&mut a.input),
+            Command::Test(a) => Some(&mut a.input),
+            Command::Hunt(a) => Some(&mut a.input),
+            Command::Docs(a) => Some(&mut a.input),
+            Command::Coverage(a) => Some(&mut a.input),
+            Command::Import(a) => a.input(),
+            Command::Fmt(_) | Command::Explain(_) | Command::New(_) => None,
+        }
     }
 }
 
