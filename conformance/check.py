@@ -262,13 +262,25 @@ class _Reader:
             self.take("STR", what="a quoted value")
 
     def time_modifiers(self):
-        """`earliest=-Ns latest=now` (a correlation query's time range), if present."""
+        """`earliest=-Ns latest=now|-Ds` (a correlation query's time range, ending the
+        rule's delay before the run), if present."""
         if not self.peek("WORD", "earliest"):
             return False
         self.take_seq("earliest", "=")
         self.seconds(self.take("WORD", what="a relative time"))
-        self.take_seq("latest", "=", "now")
+        self.take_seq("latest", "=")
+        latest = self.take("WORD", what="`now` or a relative time")
+        if latest != "now":
+            self.seconds(latest)
         return True
+
+    def time_range(self):
+        """`_time > relative_time(now(), "-Ns") [AND _time <= relative_time(now(), "-Ds")]`."""
+        self.take_seq("_time", ">")
+        self.relative_now()
+        if self.peek("WORD", "AND"):
+            self.take_seq("AND", "_time", "<=")
+            self.relative_now()
 
     def relative_now(self):
         """`relative_time(now(), "-Ns")`."""
@@ -490,8 +502,8 @@ def _events(query, splunk):
     # A piped base search gets its time range as the first `where`.
     if "|" in base and rest and rest[0][:2] == [("WORD", "where"), ("WORD", "_time")]:
         r = _Reader(rest[0], fields)
-        r.take_seq("where", "_time", ">")
-        r.relative_now()
+        r.take("WORD", "where")
+        r.time_range()
         r.done()
         timed, rest = True, rest[1:]
     names = []

@@ -1089,9 +1089,22 @@ def case_events(case):
 _KQL_SPAN = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
 
 
+_KQL_RANGE_END = re.compile(r"\band TimeGenerated <= ago\((\d+)(ms|s|m|h|d)\)")
+
+
+def kql_delay(query):
+    """How long before now() the query's range ends (`... and TimeGenerated <= ago(D)`, the
+    rule's delay), in milliseconds; 0 without one."""
+    m = _KQL_RANGE_END.search(_strip_kql_strings(query))
+    return int(m[1]) * _KQL_SPAN[m[2]] if m else 0
+
+
 def kql_agos(query):
-    """Every `ago(N<unit>)` of the query, in milliseconds, in order."""
-    return [int(n) * _KQL_SPAN[u] for n, u in re.findall(r"\bago\((\d+)(ms|s|m|h|d)\)", _strip_kql_strings(query))]
+    """Every other `ago(N<unit>)` of the query, in order, in milliseconds before the end of
+    its range (now() - delay)."""
+    text = _KQL_RANGE_END.sub("", _strip_kql_strings(query))
+    delay = kql_delay(query)
+    return [int(n) * _KQL_SPAN[u] - delay for n, u in re.findall(r"\bago\((\d+)(ms|s|m|h|d)\)", text)]
 
 
 def hunt_alerts(case, events, repo, work):
@@ -1153,7 +1166,8 @@ def kql_tables(case, query, m):
     """The case's events as rows of their Sentinel tables, TimeGenerated as an offset (ms)
     from the last event; kql_engine.py places the last event just before its now()."""
     events = case_events(case)
-    last = max(t for t, _, _, _ in events)
+    # The last event at the end of the query's range: the rule's delay before now().
+    last = max(t for t, _, _, _ in events) + kql_delay(query)
     tables = {}
     for t, _, source, ev in events:
         table, columns, values = kql_row({"source": source, "event": ev}, query, m)

@@ -154,6 +154,10 @@ def check_searches(searches, macros, rel, compiled):
             if macro not in macros and f"{macro}({len(args.split(',')) if args else 0})" not in macros:
                 fail(rel, f"[{name}] uses macro `{macro}`, which macros.conf does not define", keys["search"][0])
         body = re.sub(r"\|\s*`[^`]*_filter`\s*$", "", search)
+        # A source's base search is its `detc_<source>` macro in the app: expanded, as Splunk
+        # does, the search must be the one detc compiled.
+        body = re.sub(r"`(detc_[a-z0-9_]+)`",
+                      lambda m: macros.get(m[1], (0, {}))[1].get("definition", (0, m[0]))[1], body)
         same_query(rel, name, "spl", body, compiled, keys["search"][0])
         for key in ("cron_schedule", "dispatch.earliest_time", "dispatch.latest_time"):
             if key not in keys:
@@ -274,9 +278,11 @@ def same_query(rel, rule, language, query, compiled, line=None):
         fail(rel, f"{rule}: detc compiled no {language} query for this rule", line)
     else:
         got = " ".join(query.split())
-        # A single-event KQL rule's package may add one `extend` naming its alert columns.
+        # A single-event KQL rule's package may add one `extend` naming its alert columns,
+        # and the end of its range (the rule's delay before the run).
         ok = any(
-            got == w or (language == "kql" and re.fullmatch(re.escape(w) + r" \| extend [^|]*", got))
+            got == w or (language == "kql" and re.fullmatch(
+                re.escape(w) + r"( \| extend [^|]*)?( \| where TimeGenerated <= ago\(\d+[smhd]\))?", got))
             for w in (" ".join(x.split()) for x in want)
         )
         if not ok:
@@ -503,6 +509,8 @@ def check_ndjson(path, rel, compiled):
             fail(rel, f"interval {r.get('interval')!r} is not like 5m", n)
         if not re.fullmatch(r"now-\d+[smhd]", str(r.get("from"))):
             fail(rel, f"from {r.get('from')!r} is not like now-6m", n)
+        if not re.fullmatch(r"now(-\d+[smhd])?", str(r.get("to"))):
+            fail(rel, f"to {r.get('to')!r} is not like now or now-10m", n)
         check_elastic_rule(rel, r, lambda key, n=n: n, compiled, rid)
     if not seen:
         fail(rel, "holds no rule")

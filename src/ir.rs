@@ -23,6 +23,9 @@ pub struct Rule {
     /// The time range a scheduled run searches (`lookback = 15m`), if the rule sets it
     /// (single-event rules only; a correlation rule's range follows from its window).
     pub(crate) lookback: Option<Duration>,
+    /// How late events may arrive (`delay = 10m`): every scheduled run searches the range
+    /// that ends this long before it runs, if the rule (or detc.toml) sets it.
+    pub(crate) delay: Option<Duration>,
     /// What the alert shows (`fields = [user.name, host.name]`); empty: the defaults of
     /// [`Rule::alert_fields`].
     pub(crate) fields: Vec<Field>,
@@ -38,6 +41,25 @@ pub struct Rule {
     pub span: Span,
     pub kind: RuleKind,
     pub tests: Vec<TestCase>,
+}
+
+/// A time range that ends before a scheduled run: the `span` seconds that end `delay`
+/// seconds before it, so an event that arrives up to `delay` late is still judged, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Range {
+    pub(crate) span: u64,
+    pub(crate) delay: u64,
+}
+
+impl Range {
+    pub(crate) fn new(span: u64, delay: u64) -> Range {
+        Range { span, delay }
+    }
+
+    /// How long before the run the range starts.
+    pub(crate) fn start(self) -> u64 {
+        self.span + self.delay
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -361,6 +383,9 @@ pub(crate) struct Suppress {
 pub(crate) const SINGLE_SCHEDULE: u64 = 300;
 /// How often a first-seen rule runs when it sets no `schedule`.
 pub(crate) const FIRST_SEEN_SCHEDULE: u64 = 3600;
+/// How late an event may arrive when neither the rule nor detc.toml sets `delay`: Splunk's
+/// own detections search up to 10 minutes before each run (docs/PACKAGING.md, late events).
+pub(crate) const DEFAULT_DELAY: u64 = 600;
 
 impl Rule {
     /// How often a scheduled search runs the rule, in seconds: `schedule`, or the form's
@@ -387,6 +412,20 @@ impl Rule {
             RuleKind::Aggregate { window, .. } => window.seconds,
             RuleKind::Sequence { within, .. } => within.seconds + self.schedule(),
             RuleKind::FirstSeen { lookback, .. } => lookback.seconds + self.schedule(),
+        }
+    }
+
+    /// How late events may arrive, in seconds: each scheduled run searches the range that
+    /// ends this long before the run (docs/CORRELATION.md, late events).
+    pub(crate) fn delay(&self) -> u64 {
+        self.delay.map_or(DEFAULT_DELAY, |d| d.seconds)
+    }
+
+    /// The range a scheduled run searches: the last [`Rule::lookback`] before [`Rule::delay`].
+    pub(crate) fn range(&self) -> Range {
+        Range {
+            span: self.lookback(),
+            delay: self.delay(),
         }
     }
 

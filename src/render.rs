@@ -67,6 +67,8 @@ pub struct RuleContext {
     pub(crate) kind: &'static str,
     pub(crate) schedule: Period,
     pub(crate) lookback: Period,
+    /// How long before each run its range ends (late events).
+    pub(crate) delay: Period,
     pub(crate) attack: Vec<String>,
     /// The query the target runs, and its language.
     pub(crate) query: String,

@@ -182,6 +182,9 @@ pub struct Mapping {
     pub(crate) target: String,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceMapping>,
+    /// Sentinel: table → the data connectors that fill it (`requiredDataConnectors`).
+    #[serde(default)]
+    pub(crate) connectors: BTreeMap<String, Vec<Connector>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -219,6 +222,10 @@ pub struct SourceMapping {
     /// (`prefix.*`) maps every member by a pattern whose `*` stands for the member's name.
     #[serde(default)]
     pub(crate) fields: BTreeMap<String, Option<String>>,
+    /// Splunk: Enterprise Security's security domain of the source's notables
+    /// (`threat` when unset).
+    #[serde(default)]
+    pub(crate) security_domain: Option<SecurityDomain>,
     /// Where the vendor documents the data this entry relies on (URLs or document titles).
     #[serde(default)]
     pub source: Option<References>,
@@ -227,6 +234,30 @@ pub struct SourceMapping {
     /// `fields` (a lookup, an ingest pipeline, a DCR transformation).
     #[serde(default)]
     pub enrichment: BTreeMap<String, String>,
+}
+
+/// Splunk Enterprise Security's security domains: contentctl's enum of them
+/// (splunk/contentctl@fc00988:contentctl/objects/enums.py, `SecurityDomain`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityDomain {
+    Access,
+    Audit,
+    Endpoint,
+    Identity,
+    Network,
+    Threat,
+}
+
+/// Sentinel: a data connector that fills a table, as the Azure-Sentinel repository's
+/// analytic rules name it in `requiredDataConnectors` (`data_type`: the name they give the
+/// table's data when it is not the table's, e.g. a parser's).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Connector {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) data_type: Option<String>,
 }
 
 /// One reference or a list of them.
@@ -346,6 +377,7 @@ impl Mapping {
 
     /// Overlay `other` (a user's file) on this one: source by source, key by key, field by field.
     pub(crate) fn merge(&mut self, other: Mapping) {
+        self.connectors.extend(other.connectors);
         for (name, theirs) in other.sources {
             let ours = self.sources.entry(name).or_default();
             ours.search = theirs.search.or(ours.search.take());
@@ -357,6 +389,7 @@ impl Mapping {
             ours.filter = theirs.filter.or(ours.filter.take());
             ours.extend = theirs.extend.or(ours.extend.take());
             ours.source = theirs.source.or(ours.source.take());
+            ours.security_domain = theirs.security_domain.or(ours.security_domain.take());
             ours.fields.extend(theirs.fields);
             ours.enrichment.extend(theirs.enrichment);
         }

@@ -18,6 +18,7 @@ pub(super) struct Metadata {
     pub(crate) author: Option<String>,
     pub(crate) schedule: Option<Duration>,
     pub(crate) lookback: Option<Duration>,
+    pub(crate) delay: Option<Duration>,
     /// Field names as written, with their place: resolved against the rule's sources later.
     pub(crate) fields: Option<Vec<ast::Value>>,
     pub(crate) suppress: Option<Duration>,
@@ -27,7 +28,7 @@ pub(super) struct Metadata {
     pub(crate) modified: Option<String>,
 }
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "id",
     "severity",
     "status",
@@ -39,6 +40,7 @@ const KEYS: [&str; 17] = [
     "author",
     "schedule",
     "lookback",
+    "delay",
     "fields",
     "suppress",
     "suppress_by",
@@ -87,6 +89,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
         author: None,
         schedule: None,
         lookback: None,
+        delay: None,
         fields: None,
         suppress: None,
         suppress_by: None,
@@ -145,6 +148,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
             "author" => m.author = string(sink, key, value),
             "schedule" => m.schedule = duration(sink, key, value),
             "lookback" => m.lookback = duration(sink, key, value),
+            "delay" => m.delay = delay(sink, value),
             "suppress" => m.suppress = duration(sink, key, value),
             "fields" => m.fields = field_names(sink, key, value),
             "suppress_by" => m.suppress_by = field_names(sink, key, value),
@@ -190,6 +194,17 @@ fn duration(sink: &mut Sink, key: &str, value: &ast::Value) -> Option<Duration> 
             );
             None
         }
+    }
+}
+
+/// `delay = 10m`, or `0s` for none.
+fn delay(sink: &mut Sink, value: &ast::Value) -> Option<Duration> {
+    match value.kind {
+        ValueKind::Duration(seconds) => Some(Duration {
+            seconds,
+            span: value.span,
+        }),
+        _ => duration(sink, "delay", value),
     }
 }
 

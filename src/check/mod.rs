@@ -118,6 +118,7 @@ pub fn check_rule(
         author: meta.author,
         schedule: meta.schedule,
         lookback: meta.lookback,
+        delay: meta.delay,
         fields: alerting.fields,
         suppress: alerting.suppress,
         targets: meta.targets,

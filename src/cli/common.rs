@@ -38,6 +38,7 @@ pub(crate) fn load(
         return Ok(Err(ExitCode::from(2)));
     }
     config.targets.clone_from(&input.default_targets);
+    config.delay = input.default_delay;
     let default = [PathBuf::from(DEFAULT_TREE)];
     let tree: &[PathBuf] = if input.tree.is_empty() {
         &default

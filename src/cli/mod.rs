@@ -105,6 +105,9 @@ pub(crate) struct Input {
     /// What rules without their own `targets` deploy to (detc.toml's `targets`).
     #[arg(skip)]
     default_targets: Vec<TargetName>,
+    /// How late events may arrive for rules without their own `delay` (detc.toml's `delay`).
+    #[arg(skip)]
+    default_delay: Option<u64>,
 }
 
 impl Input {
@@ -125,6 +128,7 @@ impl Input {
         }
         self.tree.clone_from(&p.paths);
         self.default_targets.clone_from(&p.default_targets);
+        self.default_delay = p.default_delay;
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Config {
     /// What a rule without its own `targets = [...]` deploys to; every target when empty
     /// (`targets` in detc.toml).
     pub targets: Vec<TargetName>,
+    /// How late events may arrive for a rule without its own `delay` (`delay` in
+    /// detc.toml); `None`: the shipped default.
+    pub delay: Option<u64>,
 }
 
 /// How `.yml`/`.yaml` (Sigma) files become rules.
@@ -79,6 +82,7 @@ impl Config {
             mappings: BTreeMap::new(),
             sigma: SigmaSettings::default(),
             targets: Vec::new(),
+            delay: None,
         };
         for target in TargetName::ALL {
             let (file, text) = target.target().mapping;
@@ -397,6 +401,12 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
             // The project's targets stand for a rule's own when it names none.
             if rule.targets.is_empty() {
                 rule.targets = config.targets.iter().map(|t| t.as_str().into()).collect();
+            }
+            if let (None, Some(seconds)) = (rule.delay, config.delay) {
+                rule.delay = Some(ir::Duration {
+                    seconds,
+                    span: rule.span,
+                });
             }
             rule
         }));

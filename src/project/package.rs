@@ -96,6 +96,7 @@ fn context(
         },
         schedule: Period::of(rule.schedule()),
         lookback: Period::of(rule.lookback()),
+        delay: Period::of(rule.delay()),
         attack: rule.attack.clone(),
         query: String::new(),
         language: "",

@@ -627,3 +627,106 @@ fn ndjson_case_fields_are_checked_against_the_source() {
         "{text}"
     );
 }
+
+/// Late events: every target's range ends the rule's `delay` before each run (10m unless the
+/// rule or detc.toml says otherwise), and a correlation query bounds its own range the same way.
+#[test]
+fn delay_ends_every_targets_range_before_the_run() {
+    let burst = r#"
+rule burst "Many processes" {
+  id = "21111111-2222-4333-8444-555555555555"
+  severity = low
+  attack = [TA0011, T1219]
+  SETTING
+  from process_start
+  group by host.name window 1h
+  having count() > 100
+}
+"#;
+    let package = |toml: &str, setting: &str| {
+        let dir = tree(&[
+            (
+                "detections/a.det",
+                &GOOD.replace("severity = high", &format!("severity = high\n  {setting}")),
+            ),
+            ("detections/b.det", &burst.replace("SETTING", setting)),
+            ("detc.toml", toml),
+        ]);
+        let out = detc(dir.path())
+            .args(["package", "--out", "dist"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |p: &str| fs::read_to_string(dir.path().join("dist").join(p)).expect(p);
+        (
+            read("splunk/detc/default/savedsearches.conf"),
+            read("sentinel/yaml/good_rule.yaml") + &read("sentinel/yaml/burst.yaml"),
+            read("elastic/rules.ndjson"),
+        )
+    };
+    // The default: 10 minutes.
+    let (spl, kql, kibana) = package("", "");
+    assert!(
+        spl.contains("dispatch.earliest_time = -900s\ndispatch.latest_time = -600s"),
+        "{spl}"
+    );
+    assert!(spl.contains("earliest=-4200s latest=-600s"), "{spl}");
+    assert!(
+        kql.contains("queryPeriod: 15m") && kql.contains("| where TimeGenerated <= ago(10m)"),
+        "{kql}"
+    );
+    assert!(
+        kql.contains("| where TimeGenerated > ago(70m) and TimeGenerated <= ago(10m)"),
+        "{kql}"
+    );
+    assert!(
+        kibana.contains(r#""from":"now-15m""#) && kibana.contains(r#""to":"now-10m""#),
+        "{kibana}"
+    );
+    assert!(
+        kibana.contains("@timestamp > NOW() - 70 minutes AND @timestamp <= NOW() - 10 minutes"),
+        "{kibana}"
+    );
+    // detc.toml sets it for the project.
+    let (spl, kql, kibana) = package("delay = \"2m\"\n", "");
+    assert!(
+        spl.contains("dispatch.earliest_time = -420s\ndispatch.latest_time = -120s"),
+        "{spl}"
+    );
+    assert!(
+        kql.contains("queryPeriod: 7m") && kql.contains("<= ago(2m)"),
+        "{kql}"
+    );
+    assert!(kibana.contains(r#""to":"now-2m""#), "{kibana}");
+    // A rule's own `delay` wins; `0s` searches up to the run.
+    let (spl, kql, kibana) = package("delay = \"2m\"\n", "delay = 0s");
+    assert!(
+        spl.contains("dispatch.earliest_time = -300s\ndispatch.latest_time = now"),
+        "{spl}"
+    );
+    assert!(spl.contains("earliest=-3600s latest=now"), "{spl}");
+    assert!(
+        kql.contains("queryPeriod: 5m") && !kql.contains("<= ago("),
+        "{kql}"
+    );
+    assert!(
+        kibana.contains(r#""to":"now""#) && !kibana.contains("<= NOW()"),
+        "{kibana}"
+    );
+    // A delay detc.toml cannot read points at itself.
+    let dir = tree(&[
+        ("detections/a.det", GOOD),
+        ("detc.toml", "delay = \"ten minutes\"\n"),
+    ]);
+    let out = detc(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("detc.toml:1:9: error[E0503]: `delay` takes a duration")
+    );
+}

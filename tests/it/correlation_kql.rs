@@ -93,15 +93,22 @@ fn first_seen_with_two_keys() {
 fn windows_are_in_the_query() {
     let all = kql(include_str!("../fixtures/language/correlation.det"));
     // Aggregation: the window. Sequence: window + schedule (default the window).
-    // First seen: lookback + schedule (default 1h), then new in the last schedule.
+    // First seen: lookback + schedule (default 1h), then new in the last schedule. Each
+    // range ends the default delay (10m) before the run.
     let (sequence, aggregation, first_seen) = (&all[0].1, &all[1].1, &all[2].1);
-    assert!(aggregation.contains("| where TimeGenerated > ago(1d)"));
+    assert!(
+        aggregation.contains("| where TimeGenerated > ago(1450m) and TimeGenerated <= ago(10m)")
+    );
     assert!(aggregation.contains("count_distinctif(") && !aggregation.contains("dcount"));
     assert_eq!(
-        sequence.matches("| where TimeGenerated > ago(20m)").count(),
+        sequence
+            .matches("| where TimeGenerated > ago(30m) and TimeGenerated <= ago(10m)")
+            .count(),
         2
     );
-    assert!(first_seen.contains("| where TimeGenerated > ago(721h)"));
-    assert!(first_seen.contains("minif(TimeGenerated, TimeGenerated > ago(1h))"));
+    assert!(
+        first_seen.contains("| where TimeGenerated > ago(43270m) and TimeGenerated <= ago(10m)")
+    );
+    assert!(first_seen.contains("minif(TimeGenerated, TimeGenerated > ago(70m))"));
     assert!(first_seen.ends_with("(isnull(LastBefore) or LastBefore < FirstSeen - 30d)"));
 }

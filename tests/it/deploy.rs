@@ -26,17 +26,19 @@ fn splunk_plans_creates_exactly_and_converges() {
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
         plan.stdout
-            .starts_with("splunk: 6 to create, 0 to update, 0 to delete, 0 unchanged"),
+            .starts_with("splunk: 8 to create, 0 to update, 0 to delete, 0 unchanged"),
         "{}",
         plan.stdout
     );
     assert!(plan.stdout.contains("+ create savedsearch/remote_tool"));
     assert!(plan.stdout.contains("+ create macro/remote_tool_filter"));
+    // Each source's base search is a macro a team tunes, created like the filters.
+    assert!(plan.stdout.contains("+ create macro/detc_process_start"));
     assert!(writes(&splunk.requests()).is_empty(), "dry run wrote");
 
     let run = repo.deploy("splunk", &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("6 changes applied"), "{}", run.stdout);
+    assert!(run.stdout.contains("8 changes applied"), "{}", run.stdout);
 
     // Exactly what the REST API documents: form-encoded creates in the app's namespace,
     // with a bearer token, savedsearches.conf keys as REST arguments.
@@ -58,7 +60,9 @@ fn splunk_plans_creates_exactly_and_converges() {
         tool["search"]
     );
     assert_eq!(tool["cron_schedule"], "*/5 * * * *");
-    assert_eq!(tool["dispatch.earliest_time"], "-300s");
+    // The last 5m before the default 10m delay.
+    assert_eq!(tool["dispatch.earliest_time"], "-900s");
+    assert_eq!(tool["dispatch.latest_time"], "-600s");
     assert_eq!(tool["alert_type"], "number of events");
     assert_eq!(tool["alert_comparator"], "greater than");
     assert_eq!(tool["alert_threshold"], "0");
@@ -83,7 +87,7 @@ fn splunk_plans_creates_exactly_and_converges() {
     assert!(
         again
             .stdout
-            .starts_with("splunk: 0 to create, 0 to update, 0 to delete, 6 unchanged"),
+            .starts_with("splunk: 0 to create, 0 to update, 0 to delete, 8 unchanged"),
         "{}",
         again.stdout
     );
@@ -208,7 +212,7 @@ fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
         "Retry-After not honoured"
     );
     assert_eq!(splunk.saved_searches().len(), 3);
-    assert_eq!(splunk.macros().len(), 3);
+    assert_eq!(splunk.macros().len(), 5);
     assert_eq!(splunk.pending_faults(), 0);
     // The slow create timed out on the client and was retried; whichever attempt the server
     // saw first created it, a later one met "already exists" and updated: still one search.
@@ -233,7 +237,7 @@ fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
     assert!(run.stdout.contains("HTTP 401"), "{}", run.stdout);
     assert!(run.stdout.contains("not attempted"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("stopped after 4 of 6 changes"),
+        run.stdout.contains("stopped after 6 of 8 changes"),
         "{}",
         run.stdout
     );
@@ -252,7 +256,7 @@ fn splunk_faults_are_retried_and_a_failure_stops_cleanly_then_converges() {
     assert!(
         again
             .stdout
-            .starts_with("splunk: 2 to create, 0 to update, 0 to delete, 4 unchanged"),
+            .starts_with("splunk: 2 to create, 0 to update, 0 to delete, 6 unchanged"),
         "{}",
         again.stdout
     );
@@ -646,7 +650,7 @@ fn listings_are_read_page_by_page() {
     let run = repo.deploy("splunk", &["--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.starts_with("splunk: 6 to create"),
+        run.stdout.starts_with("splunk: 8 to create"),
         "{}",
         run.stdout
     );
@@ -801,7 +805,8 @@ fn the_shipped_library_deploys_everywhere_and_a_second_run_changes_nothing() {
         );
     }
     assert_eq!(splunk.saved_searches().len(), 42);
-    assert_eq!(splunk.macros().len(), 42);
+    // A filter per rule and a base search per source the library reads (15).
+    assert_eq!(splunk.macros().len(), 57);
     // Six rules search further back than Sentinel's 14 days and leave it out, and one
     // (mfa_phone_registered_voip_number) does not deploy there.
     assert_eq!(sentinel.rules().len(), 35);

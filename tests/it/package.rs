@@ -142,7 +142,10 @@ fn deploy_limits_are_check_errors_with_their_place() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!((c[0].0, c[0].1), ("E0601", 6));
     assert!(c[0].2.contains("splunk"), "{}", c[0].2);
+    // Without a delay, its period (the schedule) is under 5m as well.
     let c = codes("schedule = 1m");
+    assert_eq!(c.len(), 1, "{c:?}");
+    let c = codes("schedule = 1m\n  delay = 0s");
     assert_eq!(c.len(), 2, "{c:?}");
     assert!(
         c.iter()

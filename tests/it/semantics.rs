@@ -231,7 +231,7 @@ fn esql_selects_the_eql_category() {
     );
     let esql = query(&out, Language::Esql);
     assert!(
-        esql.starts_with("FROM logs-*\n| WHERE @timestamp > NOW() - 1 hour\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,authentication,*\"\n"),
+        esql.starts_with("FROM logs-*\n| WHERE @timestamp > NOW() - 70 minutes AND @timestamp <= NOW() - 10 minutes\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,authentication,*\"\n"),
         "{esql}"
     );
     let out = compiled("from authentication where event.outcome == \"success\"");

@@ -84,10 +84,16 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             "missing_fields_strategy": "doNotSuppress",
         })
     });
+    // The range ends the rule's delay before the run, so late events are judged once.
+    let start = ir::Duration::of(ctx.lookback.seconds + ctx.delay.seconds);
+    let to = match ctx.delay.seconds {
+        0 => "now".to_string(),
+        _ => format!("now-{}", ctx.delay.text),
+    };
     let new_terms = match &rule.kind {
         ir::RuleKind::FirstSeen { .. } => json!({
             "fields": ctx.fields.iter().map(|f| &f.column).collect::<Vec<_>>(),
-            "history_window_start": format!("now-{}", ctx.lookback.text),
+            "history_window_start": format!("now-{start}"),
         }),
         _ => serde_json::Value::Null,
     };
@@ -102,7 +108,8 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "severity": severity,
         "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
-        "from": format!("now-{}", ctx.lookback.text),
+        "from": format!("now-{start}"),
+        "to": to,
         "alert_suppression": suppression,
         "new_terms": new_terms,
         "threat": threat(&rule.attack),

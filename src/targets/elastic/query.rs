@@ -30,13 +30,13 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
         ir::RuleKind::Aggregate {
             query,
             group_by,
-            window,
             having,
+            ..
         } => aggregate(
             query,
             source_mapping(mapping, query)?,
             group_by,
-            *window,
+            rule.range(),
             having,
         ),
         ir::RuleKind::Sequence {
@@ -56,8 +56,8 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             source_mapping(mapping, query)?,
             f,
             by,
-            lookback.seconds + rule.schedule(),
-            rule.schedule(),
+            lookback.seconds,
+            ir::Range::new(rule.schedule(), rule.delay()),
         ),
     }
 }
@@ -204,14 +204,21 @@ pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     ])
 }
 
-/// ES|QL from the source over the last `seconds`, the query's conditions, and only events
-/// with a value for every one of `keys` (name, type).
-fn esql_events(e: &Event, seconds: u64, keys: &[(String, FieldType)]) -> String {
+/// ES|QL from the source over `range`, the query's conditions, and only events with a
+/// value for every one of `keys` (name, type).
+fn esql_events(e: &Event, range: ir::Range, keys: &[(String, FieldType)]) -> String {
     let mut esql = format!(
         "FROM {}\n| WHERE @timestamp > NOW() - {}",
         index_pattern(e.index),
-        esql_span(seconds)
+        esql_span(range.start())
     );
+    if range.delay > 0 {
+        let _ = write!(
+            esql,
+            " AND @timestamp <= NOW() - {}",
+            esql_span(range.delay)
+        );
+    }
     for w in &e.esql_where {
         let _ = write!(esql, "\n| WHERE {w}");
     }
@@ -242,7 +249,7 @@ fn aggregate(
     q: &Query,
     src: &SourceMapping,
     group_by: &[ir::Field],
-    window: ir::Duration,
+    range: ir::Range,
     having: &ir::Having,
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[])?;
@@ -277,7 +284,7 @@ fn aggregate(
         .cloned()
         .zip(group_by.iter().map(|f| f.ty))
         .collect();
-    let mut esql = esql_events(&e, window.seconds, &typed);
+    let mut esql = esql_events(&e, range, &typed);
     let stats: Vec<String> = aggs
         .named()
         .iter()
@@ -343,15 +350,15 @@ fn sequence(
     }])
 }
 
-/// First seen: ES|QL over the last L + S, each (K, F)'s first time in the last S, kept
-/// when no earlier sighting lies within L before it.
+/// First seen: ES|QL over the last L + S (before the delay), each (K, F)'s first time in
+/// the last S of them (`recent`), kept when no earlier sighting lies within L before it.
 fn first_seen(
     q: &Query,
     src: &SourceMapping,
     value: &ir::Field,
     by: &[ir::Field],
-    covered: u64,
-    schedule: u64,
+    lookback: u64,
+    recent: ir::Range,
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[])?;
     let mut keys = by
@@ -373,11 +380,14 @@ fn first_seen(
         free("detc_new"),
         free("detc_old"),
     );
-    let lookback = covered - schedule;
-    let s = esql_span(schedule);
+    let s = esql_span(recent.start());
     let types = by.iter().chain([value]).map(|f| f.ty);
     let typed: Vec<(String, FieldType)> = keys.iter().cloned().zip(types).collect();
-    let mut esql = esql_events(&e, covered, &typed);
+    let mut esql = esql_events(
+        &e,
+        ir::Range::new(lookback + recent.span, recent.delay),
+        &typed,
+    );
     let _ = write!(
         esql,
         "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})",

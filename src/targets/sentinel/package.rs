@@ -11,6 +11,8 @@ use crate::render::{Form, Output, Package, Period, RuleContext};
 use crate::schema::Mapping;
 use crate::targets::PackagePart;
 use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 pub(super) static PACKAGE: Package = Package {
     target: "sentinel",
@@ -98,6 +100,11 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             .and_then(|src| super::query::alert_columns(&rule.fields, src, &q.source))
             .map_err(|e| vec![e.into_diagnostic(rule, "sentinel")])?;
         query.push_str(&extend);
+        // A correlation query bounds its own range; a single-event query's period starts
+        // it, and this ends it the rule's delay before the run.
+        if ctx.delay.seconds > 0 {
+            let _ = write!(query, "\n| where TimeGenerated <= ago({})", ctx.delay.text);
+        }
     }
     ctx.query = query;
     ctx.language = "kql";
@@ -105,9 +112,10 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     let frequency = ctx.schedule.seconds;
     // A correlation query restricts itself to its range, so it may read more; a single-event
     // query is exactly its period.
+    let searched = ctx.lookback.seconds + ctx.delay.seconds;
     let period = match rule.kind {
-        ir::RuleKind::Single(_) => ctx.lookback.seconds,
-        _ => ctx.lookback.seconds.max(frequency),
+        ir::RuleKind::Single(_) => searched,
+        _ => searched.max(frequency),
     };
     let when = rule.schedule.map_or(rule.span, |s| s.span);
     let range = match &rule.kind {
@@ -224,6 +232,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         .collect();
     let (tactics, techniques, subtechniques) = attack(&rule.attack);
     Ok(json!({
+        "connectors": connectors(rule, mapping),
         "severity": severity(rule.severity),
         "query_frequency": Period::of(frequency),
         "query_period": Period::of(period),
@@ -235,6 +244,28 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "subtechniques": subtechniques,
         "relevant_techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
     }))
+}
+
+/// `requiredDataConnectors`: the connectors that fill the tables the rule reads, each with
+/// those tables (or the names the Azure-Sentinel repository gives their data), in the
+/// mapping's `connectors`. A table no connector fills (a custom `_CL` table) adds none.
+fn connectors(rule: &ir::Rule, mapping: &Mapping) -> serde_json::Value {
+    let mut by_id: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let sources = rule
+        .kind
+        .queries()
+        .iter()
+        .filter_map(|q| mapping.sources.get(&q.source));
+    for table in sources.flat_map(super::query::tables) {
+        for c in mapping.connectors.get(table).into_iter().flatten() {
+            let data = c.data_type.as_deref().unwrap_or(table);
+            by_id.entry(&c.id).or_default().insert(data);
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, data)| json!({"connectorId": id, "dataTypes": data}))
+        .collect()
 }
 
 /// Tactic names as Sentinel spells them (`CommandAndControl`), technique ids, sub-technique

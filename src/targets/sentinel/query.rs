@@ -61,13 +61,13 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
         ir::RuleKind::Aggregate {
             query,
             group_by,
-            window,
             having,
+            ..
         } => aggregate(
             query,
             source_mapping(mapping, query)?,
             group_by,
-            *window,
+            rule.range(),
             having,
             used,
         )?,
@@ -81,7 +81,7 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             steps_apart(steps, mapping, *span, "KQL", |a, b| {
                 tables(a).is_disjoint(&tables(b))
             })?;
-            sequence(steps, by, within.seconds, rule.schedule(), mapping)?
+            sequence(steps, by, within.seconds, rule.range(), mapping)?
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -95,7 +95,7 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             field,
             by,
             lookback.seconds,
-            rule.schedule(),
+            ir::Range::new(rule.schedule(), rule.delay()),
             used,
         )?,
     };
@@ -191,17 +191,18 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
 }
 
 /// The tables a source reads: `table` and the table each `union` entry starts with.
-fn tables(src: &SourceMapping) -> BTreeSet<&str> {
+pub(super) fn tables(src: &SourceMapping) -> BTreeSet<&str> {
     let more = src.union.iter().flatten();
     let heads = more.filter_map(|e| e.split(|c: char| c == '|' || c.is_whitespace()).next());
     src.table.as_deref().into_iter().chain(heads).collect()
 }
 
-/// `Table [| where TimeGenerated > ago(since)] | where filter | extend ... | where cond`.
+/// `Table [| where TimeGenerated > ago(start) and TimeGenerated <= ago(delay)] | where filter
+/// | extend ... | where cond`.
 fn events(
     q: &Query,
     src: &SourceMapping,
-    since: Option<u64>,
+    range: Option<ir::Range>,
     used: &[&ir::Field],
 ) -> Result<String> {
     let table = src.table.as_deref().ok_or_else(|| {
@@ -223,12 +224,8 @@ fn events(
         }
         _ => identifier(table),
     };
-    if let Some(seconds) = since {
-        let _ = write!(
-            out,
-            "\n| where TimeGenerated > ago({})",
-            ir::Duration::of(seconds)
-        );
+    if let Some(range) = range {
+        let _ = write!(out, "\n| where {}", within(range));
     }
     for (column, value) in src.filter.iter().flatten() {
         let _ = write!(
@@ -335,11 +332,11 @@ fn aggregate(
     q: &Query,
     src: &SourceMapping,
     group_by: &[ir::Field],
-    window: ir::Duration,
+    range: ir::Range,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
-    let mut out = events(q, src, Some(window.seconds), used)?;
+    let mut out = events(q, src, Some(range), used)?;
     let keys = keys(group_by, src, &q.source, false)?;
     out.push_str(&keys.stages);
     let mut aggs = AggregateNames::new(&keys.columns);
@@ -415,10 +412,9 @@ fn sequence(
     steps: &[Query],
     by: &[ir::Field],
     within: u64,
-    schedule: u64,
+    range: ir::Range,
     mapping: &Mapping,
 ) -> Result<String> {
-    let since = within + schedule;
     let mut out = String::new();
     let mut key_columns = Vec::new();
     for (i, step) in steps.iter().enumerate() {
@@ -426,7 +422,7 @@ fn sequence(
         let k = i + 1;
         let keys = keys(by, src, &step.source, true)?;
         // Each step computes only the columns it reads (another step's table may lack them).
-        let mut q = events(step, src, Some(since), &fields_read([step], by))?;
+        let mut q = events(step, src, Some(range), &fields_read([step], by))?;
         q.push_str(&keys.stages);
         let mut projected = keys.columns.clone();
         projected.push(format!("T{k} = TimeGenerated"));
@@ -467,23 +463,29 @@ fn sequence(
     Ok(out)
 }
 
-/// `first seen F by K lookback L`, run every S: over the last L + S, each (K, F)'s first
-/// time in the last S, kept when no earlier sighting lies within L before it.
+/// `first seen F by K lookback L`, run every S: over the last L + S (before the delay),
+/// each (K, F)'s first time in the last S of them (`new`), kept when no earlier sighting
+/// lies within L before it.
 fn first_seen(
     q: &Query,
     src: &SourceMapping,
     field: &ir::Field,
     by: &[ir::Field],
     lookback: u64,
-    schedule: u64,
+    new: ir::Range,
     used: &[&ir::Field],
 ) -> Result<String> {
-    let mut out = events(q, src, Some(lookback + schedule), used)?;
+    let mut out = events(
+        q,
+        src,
+        Some(ir::Range::new(lookback + new.span, new.delay)),
+        used,
+    )?;
     let mut fields = by.to_vec();
     fields.push(field.clone());
     let keys = keys(&fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
-    let s = ir::Duration::of(schedule);
+    let s = ir::Duration::of(new.start());
     let _ = write!(
         out,
         "\n| summarize FirstSeen = minif(TimeGenerated, TimeGenerated > ago({s})), LastBefore = maxif(TimeGenerated, TimeGenerated <= ago({s})) by {}\n| where isnotnull(FirstSeen) and (isnull(LastBefore) or LastBefore < FirstSeen - {})",
@@ -491,6 +493,19 @@ fn first_seen(
         ir::Duration::of(lookback)
     );
     Ok(out)
+}
+
+/// `TimeGenerated` within `range` of the run: after its start, at or before its end.
+pub(crate) fn within(range: ir::Range) -> String {
+    let mut test = format!("TimeGenerated > ago({})", ir::Duration::of(range.start()));
+    if range.delay > 0 {
+        let _ = write!(
+            test,
+            " and TimeGenerated <= ago({})",
+            ir::Duration::of(range.delay)
+        );
+    }
+    test
 }
 
 /// An atom's test. Kusto reads an absent string as `""`, so a test that `""` passes

@@ -20,7 +20,7 @@ pub(super) static TARGET: Target = Target {
     compile: query::compile_rule,
     note: no_note,
     result_field: query::result_field,
-    package_part: |rule, _, ctx| package::part(rule, ctx),
+    package_part: package::part,
     finish_package: |files| {
         let archive = package::archive(files).map_err(|e| TemplateError {
             template: "splunk app".into(),

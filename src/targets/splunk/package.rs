@@ -6,6 +6,7 @@ use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::render::{File, Form, Output, Package, RuleContext};
+use crate::schema::{Mapping, SecurityDomain};
 use crate::targets::PackagePart;
 use serde_json::json;
 use std::path::Path;
@@ -75,10 +76,54 @@ fn risk_object_type(field: &str) -> Option<&'static str> {
     }
 }
 
-pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> PackagePart {
-    let compiled = ctx.queries.get("spl").cloned().unwrap_or_default();
-    ctx.query = compiled;
+/// The macro that stands for a source's base search in the app (`detc_process_start`),
+/// which a team tunes (`index=edr`) in local/macros.conf, as Splunk's own content does
+/// with `sysmon` or `wineventlog_security`. A base search with a pipe stays inline: the
+/// query appends terms to a plain one, which a macro would hide.
+fn base_macro(source: &str, search: &str) -> Option<(String, String)> {
+    let search = search.trim();
+    (!search.contains('|') && !search.contains('`'))
+        .then(|| (format!("detc_{source}"), search.to_string()))
+}
+
+pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> PackagePart {
+    // The rule's sources, their base searches as macros, and the query compiled with them.
+    let sources: Vec<&str> = rule
+        .kind
+        .queries()
+        .iter()
+        .map(|q| q.source.as_str())
+        .collect();
+    let mut with_macros = mapping.clone();
+    let mut macros = Vec::new();
+    for name in &sources {
+        let Some(src) = with_macros.sources.get_mut(*name) else {
+            continue;
+        };
+        if let Some((macro_name, definition)) =
+            src.search.as_deref().and_then(|s| base_macro(name, s))
+        {
+            src.search = Some(format!("`{macro_name}`"));
+            if !macros
+                .iter()
+                .any(|m: &serde_json::Value| m["name"] == macro_name)
+            {
+                macros.push(json!({"name": macro_name, "definition": definition, "source": name}));
+            }
+        }
+    }
+    ctx.query = super::query::compile_rule(rule, &with_macros)
+        .map_err(|e| vec![e.into_diagnostic(rule, "splunk")])?
+        .pop()
+        .map(|c| c.query)
+        .unwrap_or_default();
     ctx.language = "spl";
+    // Enterprise Security's domain: the first source's (contentctl requires one per detection).
+    let domain = sources
+        .first()
+        .and_then(|s| mapping.sources.get(*s))
+        .and_then(|s| s.security_domain)
+        .unwrap_or(SecurityDomain::Threat);
     let Some(cron) = cron(ctx.schedule.seconds) else {
         let span = rule.schedule.map_or(rule.span, |s| s.span);
         let mut d = Diagnostic::error(
@@ -106,8 +151,17 @@ pub(super) fn part(rule: &ir::Rule, ctx: &mut RuleContext) -> PackagePart {
             })
         })
         .collect();
+    // The range ends the rule's delay before the run, so late events are judged once.
+    let latest = match ctx.delay.seconds {
+        0 => "now".to_string(),
+        d => format!("-{d}s"),
+    };
     Ok(json!({
+        "base_macros": macros,
+        "security_domain": domain,
         "cron": cron,
+        "earliest": format!("-{}s", ctx.lookback.seconds + ctx.delay.seconds),
+        "latest": latest,
         "severity": severity,
         "level": level,
         "risk_score": risk_score,

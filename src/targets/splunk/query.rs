@@ -9,9 +9,10 @@
 //! `NOT field="x"` holds for events without the field; in `where`, a negated test is
 //! guarded with `isnull()` so it holds for them too.
 //!
-//! Correlation (docs/CORRELATION.md). Each query restricts itself to the time it needs:
-//! `earliest=-Ns latest=now` after a plain base search, or `| where _time >
-//! relative_time(now(), "-Ns")` right after a base search with pipes.
+//! Correlation (docs/CORRELATION.md). Each query restricts itself to the time it needs,
+//! which ends the rule's `delay` D before the run: `earliest=-Ns latest=-Ds` after a plain
+//! base search, or `| where _time > relative_time(now(), "-Ns") AND _time <=
+//! relative_time(now(), "-Ds")` right after a base search with pipes.
 //!
 //! - Aggregation: the last W of events, `| stats <aggs> by <keys>` (which drops events
 //!   missing a key and splits multivalue keys, the documented meaning), `| where <having>`.
@@ -53,18 +54,15 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
         ir::RuleKind::Aggregate {
             query,
             group_by,
-            window,
             having,
-        } => aggregate(query, mapping, group_by, *window, having, used)?,
+            ..
+        } => aggregate(query, mapping, group_by, rule.range(), having, used)?,
         ir::RuleKind::Sequence {
             by,
             within,
             steps,
             span,
-        } => {
-            let schedule = rule.schedule();
-            sequence(mapping, by, within.seconds, schedule, steps, *span)?
-        }
+        } => sequence(mapping, by, within.seconds, rule.range(), steps, *span)?,
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -72,8 +70,8 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             lookback,
             ..
         } => {
-            let schedule = rule.schedule();
-            first_seen(query, mapping, field, by, lookback.seconds, schedule, used)?
+            let new = ir::Range::new(rule.schedule(), rule.delay());
+            first_seen(query, mapping, field, by, lookback.seconds, new, used)?
         }
     };
     Ok(vec![Compiled {
@@ -95,15 +93,15 @@ fn base_search<'m>(q: &Query, src: &'m SourceMapping) -> Result<&'m str> {
 }
 
 /// The events of `q`: base search, search terms, computed fields, `| where`. With `last`,
-/// only the events of the last `last` seconds: `earliest=-Ns latest=now` in a plain base
-/// search, or a `| where _time > ...` right after a base search with pipes (which may start
+/// only the events of that range: `earliest=-Ns latest=-Ds` in a plain base
+/// search, or a `| where _time > ... AND _time <= ...` right after a base search with pipes (which may start
 /// with a generating command, where time modifiers do not belong). Terms join a plain base
 /// search; after any pipe (`... | eval x=...`) they need a `search` command of their own,
 /// so only the terms reading a computed field wait for it.
 fn events(
     q: &Query,
     src: &SourceMapping,
-    last: Option<u64>,
+    last: Option<ir::Range>,
     used: &[&ir::Field],
 ) -> Result<String> {
     let base = base_search(q, src)?;
@@ -149,11 +147,15 @@ fn events(
         }
     }
     let mut out = base.to_string();
-    if let Some(seconds) = last {
+    if let Some(range) = last {
         if base.contains('|') {
-            out.push_str(&format!(" | where {}", since(seconds)));
+            out.push_str(&format!(" | where {}", within(range)));
         } else {
-            out.push_str(&format!(" earliest=-{seconds}s latest=now"));
+            let latest = match range.delay {
+                0 => "now".to_string(),
+                d => format!("-{d}s"),
+            };
+            out.push_str(&format!(" earliest=-{}s latest={latest}", range.start()));
         }
     }
     for t in &early_terms {
@@ -182,9 +184,18 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
         .collect()
 }
 
-/// The eval test "time within the last `seconds`".
-fn since(seconds: u64) -> String {
-    format!("_time > relative_time(now(), \"-{seconds}s\")")
+/// The eval test "time within `range`" (the end is `latest`'s, inclusive here).
+fn within(range: ir::Range) -> String {
+    let mut test = format!("_time > {}", ago(range.start()));
+    if range.delay > 0 {
+        test.push_str(&format!(" AND _time <= {}", ago(range.delay)));
+    }
+    test
+}
+
+/// The time `seconds` before the search runs.
+fn ago(seconds: u64) -> String {
+    format!("relative_time(now(), \"-{seconds}s\")")
 }
 
 /// A mapped field as a `stats`/`streamstats` `by` field: it must be a plain name.
@@ -220,7 +231,7 @@ fn aggregate(
     q: &Query,
     mapping: &Mapping,
     group_by: &[ir::Field],
-    window: ir::Duration,
+    range: ir::Range,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
@@ -253,7 +264,7 @@ fn aggregate(
         .join(", ");
     Ok(format!(
         "{}{} | stats {stats} by {} | where {cond}",
-        events(q, src, Some(window.seconds), used)?,
+        events(q, src, Some(range), used)?,
         keys_present(&by, span_of(group_by))?,
         by.join(", ")
     ))
@@ -335,7 +346,7 @@ fn sequence(
     mapping: &Mapping,
     by: &[ir::Field],
     within: u64,
-    schedule: u64,
+    range: ir::Range,
     steps: &[Query],
     span: Span,
 ) -> Result<String> {
@@ -352,7 +363,6 @@ fn sequence(
         )
         .hint("Splunk compiles sequences of 2 steps; Elastic (EQL) compiles longer ones"));
     }
-    let last = within + schedule;
     let srcs = steps
         .iter()
         .map(|q| source_mapping(mapping, q))
@@ -379,7 +389,7 @@ fn sequence(
             for k in 0..steps.len() {
                 sets.push(format!("{}={}", flag(k), u8::from(k == i)));
             }
-            events(q, src, Some(last), &fields_read([q], by))?
+            events(q, src, Some(range), &fields_read([q], by))?
         } else {
             let all = Query {
                 condition: None,
@@ -396,7 +406,7 @@ fn sequence(
             events(
                 &all,
                 src,
-                Some(last),
+                Some(range),
                 &fields_read(mine.iter().map(|&k| &steps[k]), by),
             )?
         };
@@ -473,26 +483,32 @@ fn where_cond(c: &ir::Cond, src: &SourceMapping, source: &str) -> Result<String>
 }
 
 /// `from S where C first seen F by K lookback L`, run every S: over the last L + S of
-/// events, each (K, F)'s first time in the last S, kept when no earlier sighting lies
-/// within L before it.
+/// events (before the delay), each (K, F)'s first time in the last S of them (`new`),
+/// kept when no earlier sighting lies within L before it.
 fn first_seen(
     q: &Query,
     mapping: &Mapping,
     field: &ir::Field,
     by: &[ir::Field],
     lookback: u64,
-    schedule: u64,
+    new: ir::Range,
     used: &[&ir::Field],
 ) -> Result<String> {
     let src = source_mapping(mapping, q)?;
+    let boundary = ago(new.start());
     let mut names = by
         .iter()
         .map(|f| by_field(src, f, &q.source))
         .collect::<Result<Vec<_>>>()?;
     names.push(by_field(src, field, &q.source)?);
     Ok(format!(
-        "{}{} | eval detc_new=if(_time>relative_time(now(), \"-{schedule}s\"), _time, null()), detc_old=if(_time<=relative_time(now(), \"-{schedule}s\"), _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
-        events(q, src, Some(lookback + schedule), used)?,
+        "{}{} | eval detc_new=if(_time>{boundary}, _time, null()), detc_old=if(_time<={boundary}, _time, null()) | stats min(detc_new) AS first_seen max(detc_old) AS last_before by {} | where isnotnull(first_seen) AND (isnull(last_before) OR last_before<first_seen-{lookback})",
+        events(
+            q,
+            src,
+            Some(ir::Range::new(lookback + new.span, new.delay)),
+            used
+        )?,
         keys_present(&unique(names.clone()), field.span)?,
         unique(names).join(", ")
     ))
@@ -696,13 +712,17 @@ mod tests {
         src.fields
             .insert("process.name".into(), Some("process_name".into()));
         assert_eq!(
-            events(&q, &src, Some(60), &[]).unwrap(),
+            events(&q, &src, Some(ir::Range::new(60, 0)), &[]).unwrap(),
             r#"index=x earliest=-60s latest=now process_name="a""#
+        );
+        assert_eq!(
+            events(&q, &src, Some(ir::Range::new(60, 600)), &[]).unwrap(),
+            r#"index=x earliest=-660s latest=-600s process_name="a""#
         );
         src.search = Some("| tstats count by process_name".into());
         assert_eq!(
-            events(&q, &src, Some(60), &[]).unwrap(),
-            r#"| tstats count by process_name | where _time > relative_time(now(), "-60s") | search process_name="a""#
+            events(&q, &src, Some(ir::Range::new(60, 600)), &[]).unwrap(),
+            r#"| tstats count by process_name | where _time > relative_time(now(), "-660s") AND _time <= relative_time(now(), "-600s") | search process_name="a""#
         );
     }
 }
