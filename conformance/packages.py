@@ -479,6 +479,7 @@ def check_elastic_rule(rel, r, where, compiled, rule):
         except check.Failure as e:
             fail(rel, f"{language} query does not parse: {e}", where("query"))
         same_query(rel, rule, language, query, compiled, where("query"))
+    elastic_conventions(rel, r, where)
     for threat in r.get("threat", []):
         tactic = threat.get("tactic", {}) if isinstance(threat, dict) else {}
         if threat.get("framework") != "MITRE ATT&CK" or not re.fullmatch(r"TA\d{4}", str(tactic.get("id"))) \
@@ -488,6 +489,57 @@ def check_elastic_rule(rel, r, where, compiled, rule):
         for t in threat.get("technique", []):
             if not re.fullmatch(r"T\d{4}", str(t.get("id"))) or not t.get("name") or not t.get("reference"):
                 fail(rel, f"technique {t!r} needs id (T1234), name and reference", where("technique"))
+
+
+# elastic/detection-rules@14cf530f0d2177023092449cd9d9348b4a8884c2 refuses, in its loader and
+# unit tests, what these checks refuse (each cites the vendor's code it stands for).
+# detection_rules/schemas/definitions.py: the prefixes a tag may start with.
+TAG_PREFIXES = ("Data Source: ", "Domain: ", "Mitre Atlas: ", "OS: ", "Platform: ", "Profile: ",
+                "Promotion: ", "Resources: ", "Rule Type: ", "Service: ", "Tactic: ", "Threat: ",
+                "Use Case: ", "Vuln: ")
+
+
+def elastic_conventions(rel, r, where):
+    tags = r.get("tags", [])
+    # tests/test_all_rules.py (tags): every tag has an allowed prefix, none twice.
+    for tag in tags:
+        if not str(tag).startswith(TAG_PREFIXES):
+            fail(rel, f"tag {tag!r} has none of detection-rules' prefixes (Tactic: , Use Case: , ...)", where("tags"))
+    if len(set(map(str, tags))) != len(tags):
+        fail(rel, "a tag is listed twice", where("tags"))
+    # tests/test_all_rules.py (primary tactic): the first threat entry's tactic is a tag.
+    threats = r.get("threat") or []
+    if threats and isinstance(threats[0], dict):
+        name = threats[0].get("tactic", {}).get("name")
+        if f"Tactic: {name}" not in tags:
+            fail(rel, f"no `Tactic: {name}` tag for the primary tactic", where("tags"))
+    # tests/test_all_rules.py (timestamp_override): every non-sequence EQL rule reads
+    # event.ingested; ES|QL rules and EQL sequences do not take it.
+    kind, query = r.get("type"), str(r.get("query", ""))
+    sequence = kind == "eql" and query.lstrip().startswith("sequence")
+    if kind == "eql" and not sequence and r.get("timestamp_override") != "event.ingested":
+        fail(rel, "a non-sequence EQL rule needs timestamp_override = event.ingested", where("type"))
+    if (kind == "esql" or sequence) and "timestamp_override" in r:
+        fail(rel, "timestamp_override on an ES|QL rule or an EQL sequence", where("timestamp_override"))
+    # detection_rules/rule.py (ES|QL validation): an aggregating ES|QL query ends with KEEP, and
+    # an ES|QL rule names no index (the query's FROM does).
+    if kind == "esql":
+        if not re.search(r"\|\s*KEEP\b", query, re.I):
+            fail(rel, "the ES|QL query has no KEEP command", where("query"))
+        if r.get("index"):
+            fail(rel, "an ES|QL rule with an index", where("index"))
+    if not re.fullmatch(r"now(-\d+[smhd])?", str(r.get("to", "now"))):
+        fail(rel, f"to {r.get('to')!r} is not like now or now-10m", where("to"))
+
+
+def check_integrations(rel, meta, rule, text):
+    """tests/test_all_rules.py (integrations): each [metadata] integration has a data stream
+    of its package among the rule's indexes (`logs-<package>.`); ES|QL rules name theirs in
+    FROM."""
+    indexes = rule.get("index") or re.findall(r"FROM\s+([^\s|]+)", str(rule.get("query", "")))
+    for package in meta.get("integration", []):
+        if not any(str(i).startswith(f"logs-{package}.") for i in indexes):
+            fail(rel, f"integration {package!r} has no logs-{package}.* index", line_of(text, "integration"))
 
 
 def check_ndjson(path, rel, compiled):
@@ -509,8 +561,6 @@ def check_ndjson(path, rel, compiled):
             fail(rel, f"interval {r.get('interval')!r} is not like 5m", n)
         if not re.fullmatch(r"now-\d+[smhd]", str(r.get("from"))):
             fail(rel, f"from {r.get('from')!r} is not like now-6m", n)
-        if not re.fullmatch(r"now(-\d+[smhd])?", str(r.get("to"))):
-            fail(rel, f"to {r.get('to')!r} is not like now or now-10m", n)
         check_elastic_rule(rel, r, lambda key, n=n: n, compiled, rid)
     if not seen:
         fail(rel, "holds no rule")
@@ -538,6 +588,7 @@ def check_toml(path, rel, compiled):
              line_of(text, "rule_id"))
     check_elastic_rule(rel, rule, lambda key: line_of(text, key), compiled,
                        os.path.splitext(os.path.basename(path))[0])
+    check_integrations(rel, meta, rule, text)
 
 
 # ---------------------------------------------------------------- the layout

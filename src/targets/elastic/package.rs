@@ -9,7 +9,7 @@ use crate::base::Code;
 use crate::base::diag::Diagnostic;
 use crate::ir;
 use crate::render::{Form, Output, Package, RuleContext};
-use crate::schema::Mapping;
+use crate::schema::{Mapping, SourceMapping, WHOLE_SOURCE};
 use crate::targets::PackagePart;
 use serde_json::json;
 
@@ -103,8 +103,32 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "deprecated" => "deprecated",
         _ => "development",
     };
+    let single = matches!(rule.kind, ir::RuleKind::Single(_));
+    let sources: Vec<_> = rule
+        .kind
+        .queries()
+        .iter()
+        .filter_map(|q| mapping.sources.get(&q.source))
+        .collect();
+    // Fields no Elastic schema knows: a custom data stream's, or one outside ECS that the
+    // team's pipeline must add. Elastic's loader checks a rule's EQL fields against ECS and
+    // the integrations' field lists unless told not to (detection_rules/rule_validators.py,
+    // `query_schema_validation`).
+    let read = crate::lower::fields_used(rule);
+    let custom_fields = sources.iter().any(|src| {
+        src.enrichment
+            .keys()
+            .any(|k| k == WHOLE_SOURCE || (!is_ecs(k) && read.iter().any(|f| f.name == *k)))
+    });
     Ok(json!({
         "type": kind,
+        "tags": tags(rule),
+        // Single-event EQL rules select by ingest time, so an event indexed late is still
+        // judged once: Elastic's convention for every non-sequence EQL rule
+        // (tests/test_all_rules.py, timestamp_override), falling back to @timestamp.
+        "timestamp_override": (single && kind == "eql").then_some("event.ingested"),
+        "integration": integrations(&sources),
+        "query_schema_validation": !custom_fields,
         "severity": severity,
         "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
@@ -117,6 +141,120 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "creation_date": rule.date.as_ref().map(|d| d.replace('-', "/")),
         "updated_date": rule.modified.as_ref().or(rule.date.as_ref()).map(|d| d.replace('-', "/")),
     }))
+}
+
+/// The prefixes elastic/detection-rules allows a tag to start with
+/// (detection_rules/schemas/definitions.py@14cf530; tests/test_all_rules.py refuses others).
+const TAG_PREFIXES: [&str; 14] = [
+    "Data Source: ",
+    "Domain: ",
+    "Mitre Atlas: ",
+    "OS: ",
+    "Platform: ",
+    "Profile: ",
+    "Promotion: ",
+    "Resources: ",
+    "Rule Type: ",
+    "Service: ",
+    "Tactic: ",
+    "Threat: ",
+    "Use Case: ",
+    "Vuln: ",
+];
+
+/// Tags in Elastic's convention: `Use Case: Threat Detection`, a `Tactic: <name>` per
+/// ATT&CK tactic (the primary one first, as detection-rules requires), and the rule's own
+/// tags, each under `Use Case: ` unless it already has an allowed prefix.
+fn tags(rule: &ir::Rule) -> Vec<String> {
+    let mut out = vec!["Use Case: Threat Detection".to_string()];
+    for tactic in rule
+        .attack
+        .iter()
+        .filter_map(|id| crate::attack::tactic(id))
+    {
+        out.push(format!("Tactic: {}", tactic.name));
+    }
+    for tag in &rule.tags {
+        if TAG_PREFIXES.iter().any(|p| tag.starts_with(p)) {
+            out.push(tag.clone());
+        } else {
+            out.push(format!("Use Case: {tag}"));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|t| seen.insert(t.clone()));
+    out
+}
+
+/// The Elastic integrations (packages) whose data streams the rule reads: `logs-<package>.`
+/// of each index pattern, except custom data streams (a source marked as enrichment).
+fn integrations(sources: &[&SourceMapping]) -> Vec<String> {
+    let mut out: Vec<String> = sources
+        .iter()
+        .filter(|src| !src.enrichment.contains_key(WHOLE_SOURCE))
+        .filter_map(|src| src.index.as_deref()?.strip_prefix("logs-")?.split_once('.'))
+        .map(|(package, _)| package.to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// ECS's field sets (elastic/ecs@b85f757: generated/ecs/ecs_flat.yml, the first part of
+/// every field name; a unit test holds the list to the vendored file).
+const ECS_FIELD_SETS: [&str; 47] = [
+    "@timestamp",
+    "agent",
+    "client",
+    "cloud",
+    "container",
+    "data_stream",
+    "destination",
+    "device",
+    "dll",
+    "dns",
+    "ecs",
+    "email",
+    "entity",
+    "error",
+    "event",
+    "faas",
+    "file",
+    "gen_ai",
+    "group",
+    "host",
+    "http",
+    "labels",
+    "log",
+    "message",
+    "network",
+    "observer",
+    "orchestrator",
+    "organization",
+    "package",
+    "process",
+    "registry",
+    "related",
+    "rule",
+    "server",
+    "service",
+    "source",
+    "span",
+    "tags",
+    "threat",
+    "tls",
+    "trace",
+    "transaction",
+    "url",
+    "user",
+    "user_agent",
+    "volume",
+    "vulnerability",
+];
+
+/// Whether a field's name lies in one of ECS's field sets.
+fn is_ecs(field: &str) -> bool {
+    ECS_FIELD_SETS.contains(&field.split('.').next().unwrap_or(field))
 }
 
 /// Kibana's `threat`: per tactic the rule names, the techniques it names that belong to that
@@ -161,6 +299,32 @@ fn threat(ids: &[String]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecs_field_sets_are_the_vendors() {
+        let ecs = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conformance/vendor/elastic/ecs_flat.yml"
+        ))
+        .expect("vendored ECS");
+        let mut sets: Vec<&str> = ecs
+            .lines()
+            .filter(|l| !l.starts_with([' ', '#']) && l.ends_with(':'))
+            .map(|l| {
+                l.trim_end_matches(':')
+                    .trim_matches('\'')
+                    .split('.')
+                    .next()
+                    .unwrap_or(l)
+            })
+            .collect();
+        sets.dedup();
+        sets.sort_unstable();
+        sets.dedup();
+        let mut ours = ECS_FIELD_SETS.to_vec();
+        ours.sort_unstable();
+        assert_eq!(ours, sets);
+    }
 
     #[test]
     fn severity_is_the_documented_one() {

@@ -290,11 +290,17 @@ fn aggregate(
         .iter()
         .map(|(l, x)| format!("{l} = {x}"))
         .collect();
+    // KEEP names the alert's columns, as Elastic's rule loader requires of an ES|QL rule
+    // (elastic/detection-rules@14cf530: detection_rules/rule.py, "does not contain a 'keep'
+    // command").
+    let labels: Vec<&str> = aggs.named().iter().map(|(l, _)| l.as_str()).collect();
     let _ = write!(
         esql,
-        "\n| STATS {} BY {}\n| WHERE {test}",
+        "\n| STATS {} BY {}\n| WHERE {test}\n| KEEP {}, {}",
         stats.join(", "),
-        keys.join(", ")
+        keys.join(", "),
+        keys.join(", "),
+        labels.join(", ")
     );
     Ok(vec![Compiled {
         language: Language::Esql,
@@ -390,9 +396,10 @@ fn first_seen(
     );
     let _ = write!(
         esql,
-        "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})",
+        "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})\n| KEEP {}, {first}, {before}",
         keys.join(", "),
-        esql_span(lookback)
+        esql_span(lookback),
+        keys.join(", ")
     );
     Ok(vec![Compiled {
         language: Language::Esql,
