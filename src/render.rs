@@ -81,6 +81,9 @@ pub struct RuleContext {
     pub(crate) suppress: Option<Suppress>,
     /// What only this target needs (severity scale, entities, index patterns, ...).
     pub(crate) target: serde_json::Value,
+    /// The rule's deployed version on this target: it changes when the content does
+    /// (project::Versions); 1 without a lock.
+    pub(crate) version: u64,
 }
 
 /// A length of time in the forms targets write.
@@ -127,6 +130,7 @@ pub struct TemplateError {
 pub(crate) fn render(
     package: &Package,
     rules: &[RuleContext],
+    version: u64,
     overrides: Option<&Path>,
 ) -> Result<Vec<File>, TemplateError> {
     let env = environment(package, overrides);
@@ -165,7 +169,7 @@ pub(crate) fn render(
         } else {
             let text = render(minijinja::context! {
                 rules => Value::from(minijinja::value::Serde(rules)),
-                version => env!("CARGO_PKG_VERSION"),
+                version => version,
             })?;
             files.push(File {
                 path: PathBuf::from(out.path),

@@ -15,6 +15,15 @@ use std::process::ExitCode;
 
 pub(crate) const DEFAULT_TREE: &str = "detections";
 
+/// Report a config or path error; its exit status: 2 when a named file cannot be read (a
+/// usage error), 1 when its content is wrong.
+pub(crate) fn failed(d: Diagnostic, format: Format) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&d.file).ok();
+    let code = if d.code == Code::E0500 { 2 } else { 1 };
+    print_diags(&[(d, text)], format)?;
+    Ok(ExitCode::from(code))
+}
+
 /// Read config and rules. A config or path error is reported here and becomes the exit
 /// status (2 when a named file does not exist, 1 when its content is wrong); rule
 /// diagnostics travel with the project.
@@ -22,13 +31,7 @@ pub(crate) fn load(
     input: &Input,
     format: Format,
 ) -> anyhow::Result<Result<(Project, Config), ExitCode>> {
-    let failed = |d: Diagnostic| -> anyhow::Result<ExitCode> {
-        let text = std::fs::read_to_string(&d.file).ok();
-        // A named file or folder that cannot be read is a usage error.
-        let code = if d.code == Code::E0500 { 2 } else { 1 };
-        print_diags(&[(d, text)], format)?;
-        Ok(ExitCode::from(code))
-    };
+    let failed = |d: Diagnostic| failed(d, format);
     let mut config = match Config::load(&input.schema, &input.mapping) {
         Ok(c) => c,
         Err(d) => return Ok(Err(failed(d)?)),

@@ -100,6 +100,7 @@ fn sync(
     project: &ProjectFile,
 ) -> anyhow::Result<ExitCode> {
     let defaults = &project.deploy;
+    let lock = project.lock_path();
     let templates = conn
         .templates
         .as_deref()
@@ -108,8 +109,14 @@ fn sync(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let (rules, _) = project::contexts(&project, &config, target);
-    let files = project::package(target, &rules, templates)?;
+    // The versions `detc package` gives, without recording them (package does).
+    let mut versions = match project::Versions::load(&lock) {
+        Ok(v) => v,
+        Err(d) => return super::common::failed(d, Format::Text),
+    };
+    let (mut rules, _) = project::contexts(&project, &config, target);
+    let version = versions.stamp(target, &mut rules);
+    let files = project::package(target, &rules, version, templates)?;
     let usage = |message: String| {
         eprintln!("error: {}: {message}", target.as_str());
         Ok(ExitCode::from(USAGE))

@@ -196,7 +196,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
-        Command::Package(args) => package::run(args, &project.package),
+        Command::Package(args) => package::run(args, &project),
         Command::Deploy(args) => deploy::run(args, &project),
         Command::Diff(args) => deploy::diff(args, &project),
         Command::Test(args) => test::run(args),

@@ -4,7 +4,7 @@ use super::common::{load_checked, targets_or_all};
 use super::{Input, target_name};
 use anyhow::Context as _;
 use detc::project;
-use detc::project::detc_toml::PackageTable;
+use detc::project::detc_toml::ProjectFile;
 use detc::render;
 use detc::targets::TargetName;
 use std::path::{Path, PathBuf};
@@ -34,8 +34,9 @@ pub(crate) fn run(
         out,
         templates,
     }: Args,
-    defaults: &PackageTable,
+    project_file: &ProjectFile,
 ) -> anyhow::Result<ExitCode> {
+    let defaults = &project_file.package;
     let out = out
         .or_else(|| defaults.out.clone())
         .unwrap_or_else(|| PathBuf::from("dist"));
@@ -51,11 +52,18 @@ pub(crate) fn run(
             dir.display()
         );
     }
+    let lock = project_file.lock_path();
+    let mut versions = match project::Versions::load(&lock) {
+        Ok(v) => v,
+        Err(d) => return super::common::failed(d, super::Format::Text),
+    };
+    let locked = versions.clone();
     // Render every target before writing any, so a template error leaves dist/ as it was.
     let mut packages = Vec::new();
     for t in targets_or_all(target) {
-        let (rules, _) = project::contexts(&project, &config, t);
-        let files = project::package(t, &rules, templates.as_deref())?;
+        let (mut rules, _) = project::contexts(&project, &config, t);
+        let version = versions.stamp(t, &mut rules);
+        let files = project::package(t, &rules, version, templates.as_deref())?;
         packages.push((t, rules.len(), files));
     }
     for (t, rules, files) in &packages {
@@ -67,6 +75,17 @@ pub(crate) fn run(
             rules,
             files.len(),
             dir.display()
+        );
+    }
+    // The lock is written last: it records the versions of what was just written.
+    if versions != locked {
+        let staging = lock.with_extension("json.new");
+        std::fs::write(&staging, versions.to_json())
+            .and_then(|()| std::fs::rename(&staging, &lock))
+            .with_context(|| format!("cannot write {}", lock.display()))?;
+        eprintln!(
+            "versions: {} updated (commit it with the rules)",
+            lock.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -39,6 +39,9 @@ pub struct ProjectFile {
     pub package: PackageTable,
     #[serde(default)]
     pub deploy: DeployTable,
+    /// The folder detc.toml is in (empty: the working directory, without one).
+    #[serde(skip)]
+    pub root: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +63,8 @@ pub struct PackageTable {
     pub out: Option<PathBuf>,
     /// As `--templates` (package, deploy, diff).
     pub templates: Option<PathBuf>,
+    /// The versions lock (`detc.lock.json` beside detc.toml by default).
+    pub lock: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +81,17 @@ pub struct DeployTable {
     /// (`SPLUNK_URL = "https://…"`); the environment wins, secrets are refused.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+}
+
+impl ProjectFile {
+    /// Where the versions lock is: `[package] lock`, else `detc.lock.json` beside detc.toml
+    /// (in the working directory without one).
+    pub fn lock_path(&self) -> PathBuf {
+        self.package
+            .lock
+            .clone()
+            .unwrap_or_else(|| self.root.join(crate::project::versions::FILE_NAME))
+    }
 }
 
 /// A duration as the language writes it (`30s`, `10m`, `24h`, `7d`), in seconds.
@@ -159,6 +175,7 @@ impl ProjectFile {
             &mut p.sigma.placeholders,
             &mut p.package.out,
             &mut p.package.templates,
+            &mut p.package.lock,
             &mut p.deploy.ca_cert,
         ] {
             p.iter_mut().for_each(at);
@@ -166,6 +183,7 @@ impl ProjectFile {
         if p.paths.is_empty() {
             p.paths.push(dir.join("detections"));
         }
+        p.root = dir.to_path_buf();
         Ok(p)
     }
 }

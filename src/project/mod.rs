@@ -4,9 +4,11 @@
 pub mod detc_toml;
 mod package;
 mod skeleton;
+pub(crate) mod versions;
 
 pub use package::{check, contexts, deploy_diagnostics, package};
 pub use skeleton::new_rule;
+pub use versions::Versions;
 
 use crate::base::diag::{self, Diagnostic};
 use crate::base::{Code, Span};

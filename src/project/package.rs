@@ -108,6 +108,7 @@ fn context(
         fields,
         suppress,
         target: serde_json::Value::Null,
+        version: 1,
     };
     ctx.target = target.target().package_part(rule, mapping, &mut ctx)?;
     Ok(ctx)
@@ -134,14 +135,16 @@ pub fn deploy_diagnostics(project: &Project, config: &Config) -> Vec<Diagnostic>
     diags
 }
 
-/// Every file of `target`'s package for `rules`; `overrides` replaces shipped templates.
+/// Every file of `target`'s package for `rules` at the package's `version`; `overrides`
+/// replaces shipped templates.
 pub fn package(
     target: TargetName,
     rules: &[RuleContext],
+    version: u64,
     overrides: Option<&Path>,
 ) -> Result<Vec<render::File>, TemplateError> {
     let target = target.target();
-    let mut files = render::render(target.package, rules, overrides)?;
+    let mut files = render::render(target.package, rules, version, overrides)?;
     target.finish_package(&mut files)?;
     Ok(files)
 }

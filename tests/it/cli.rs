@@ -730,3 +730,95 @@ rule burst "Many processes" {
             .contains("detc.toml:1:9: error[E0503]: `delay` takes a duration")
     );
 }
+
+/// Versions change when a rule's deployed content does: `detc package` keeps them in
+/// detc.lock.json (beside detc.toml), bumps exactly the rules that changed on each target and
+/// each target's package, and leaves the lock alone when nothing changed.
+#[test]
+fn versions_follow_the_deployed_content() {
+    let other = GOOD.replace("good_rule", "other_rule").replace(
+        "11111111-2222-4333-8444-555555555555",
+        "31111111-2222-4333-8444-555555555555",
+    );
+    let dir = tree(&[
+        ("detections/a.det", GOOD),
+        ("detections/b.det", &other),
+        ("detc.toml", ""),
+    ]);
+    let package = || {
+        let out = detc(dir.path())
+            .args(["package", "--out", "dist"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let read = |p: &str| fs::read_to_string(dir.path().join(p)).expect(p);
+    let kibana_versions = || -> Vec<(String, u64)> {
+        read("dist/elastic/rules.ndjson")
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                (
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                    v["version"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    assert!(package().contains("detc.lock.json updated"));
+    let lock = read("detc.lock.json");
+    assert_eq!(
+        kibana_versions(),
+        [
+            ("A good rule".to_string(), 1),
+            ("A good rule".to_string(), 1)
+        ]
+    );
+    assert!(read("dist/splunk/detc/default/app.conf").contains("version = 1.0.0"));
+    // Nothing changed: same versions, the lock untouched.
+    assert!(!package().contains("updated"));
+    assert_eq!(read("detc.lock.json"), lock);
+    // One rule's description changes: its versions and each package's move on, the other
+    // rule's stay.
+    fs::write(
+        dir.path().join("detections/b.det"),
+        other.replace(
+            "severity = high",
+            "severity = high\n  description = \"Now described.\"",
+        ),
+    )
+    .expect("write");
+    assert!(package().contains("updated"));
+    let versions = kibana_versions();
+    assert!(
+        versions.contains(&("A good rule".to_string(), 1))
+            && versions.contains(&("A good rule".to_string(), 2)),
+        "{versions:?}"
+    );
+    assert!(read("dist/sentinel/yaml/other_rule.yaml").contains("version: 1.0.1"));
+    assert!(read("dist/sentinel/yaml/good_rule.yaml").contains("version: 1.0.0"));
+    let app = read("dist/splunk/detc/default/app.conf");
+    assert!(
+        app.contains("version = 1.0.1") && app.contains("build = 2"),
+        "{app}"
+    );
+    // A broken lock is reported at its file, and nothing is written.
+    fs::write(dir.path().join("detc.lock.json"), "{").expect("write");
+    let out = detc(dir.path())
+        .args(["package", "--out", "dist"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("detc.lock.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read("detc.lock.json"), "{");
+}

@@ -19,7 +19,7 @@ fn package(target: TargetName) -> Vec<render::File> {
     let (p, config) = library();
     let (rules, diags) = project::contexts(&p, &config, target);
     assert!(diags.is_empty(), "{diags:#?}");
-    project::package(target, &rules, None).expect("shipped templates render")
+    project::package(target, &rules, 1, None).expect("shipped templates render")
 }
 
 #[test]

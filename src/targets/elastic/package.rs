@@ -110,15 +110,20 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         .iter()
         .filter_map(|q| mapping.sources.get(&q.source))
         .collect();
-    // Fields no Elastic schema knows: a custom data stream's, or one outside ECS that the
-    // team's pipeline must add. Elastic's loader checks a rule's EQL fields against ECS and
-    // the integrations' field lists unless told not to (detection_rules/rule_validators.py,
-    // `query_schema_validation`).
+    // Elastic's loader checks a rule's EQL fields against ECS and the field lists of the
+    // integrations it names, which lack fields a rule may rightly read (a custom data
+    // stream's, a Windows event's own `winlog.event_data.*`) unless told not to
+    // (detection_rules/rule_validators.py, `query_schema_validation`). So it checks the
+    // rules that read ECS only; conformance/vendor_elastic.py checks every field of the
+    // mapping against ECS and the integrations' own field files.
     let read = crate::lower::fields_used(rule);
-    let custom_fields = sources.iter().any(|src| {
-        src.enrichment
-            .keys()
-            .any(|k| k == WHOLE_SOURCE || (!is_ecs(k) && read.iter().any(|f| f.name == *k)))
+    let ecs_only = rule.kind.queries().iter().all(|q| {
+        let Some(src) = mapping.sources.get(&q.source) else {
+            return true;
+        };
+        read.iter()
+            .filter_map(|f| crate::lower::field_name(src, f, &q.source).ok())
+            .all(|name| is_ecs(&name))
     });
     Ok(json!({
         "type": kind,
@@ -127,8 +132,8 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         // judged once: Elastic's convention for every non-sequence EQL rule
         // (tests/test_all_rules.py, timestamp_override), falling back to @timestamp.
         "timestamp_override": (single && kind == "eql").then_some("event.ingested"),
-        "integration": integrations(&sources),
-        "query_schema_validation": !custom_fields,
+        "integration": integrations(&sources, kind == "esql"),
+        "query_schema_validation": ecs_only,
         "severity": severity,
         "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
@@ -186,12 +191,14 @@ fn tags(rule: &ir::Rule) -> Vec<String> {
     out
 }
 
-/// The Elastic integrations (packages) whose data streams the rule reads: `logs-<package>.`
-/// of each index pattern, except custom data streams (a source marked as enrichment).
-fn integrations(sources: &[&SourceMapping]) -> Vec<String> {
+/// The packages of the data streams the rule reads, `logs-<package>.` of each index pattern,
+/// as detection-rules' tests want them named (tests/test_all_rules.py, integration tags);
+/// for ES|QL, whose tests do not ask, only Elastic's integrations: its export looks each
+/// one up in Elastic's package registry (detection_rules/integrations.py).
+fn integrations(sources: &[&SourceMapping], esql: bool) -> Vec<String> {
     let mut out: Vec<String> = sources
         .iter()
-        .filter(|src| !src.enrichment.contains_key(WHOLE_SOURCE))
+        .filter(|src| !(esql && src.enrichment.contains_key(WHOLE_SOURCE)))
         .filter_map(|src| src.index.as_deref()?.strip_prefix("logs-")?.split_once('.'))
         .map(|(package, _)| package.to_string())
         .collect();
