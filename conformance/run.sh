@@ -90,7 +90,13 @@ fi
 #    AppInspect with no failure, each query the one `detc compile` gave.
 "$deps/venv/bin/python" "$here/packages.py" --dist "$here/package_selftest" --expect-rejections \
   --compiled "$work/library.json"
+lock_before="$(cat "$repo/detc.lock.json" 2>/dev/null || true)"
 (cd "$repo" && "$detc" package --out "$work/dist")
+# The committed versions lock is the one this package has (docs/PACKAGING.md, Versions).
+if [[ "$(cat "$repo/detc.lock.json")" != "$lock_before" ]]; then
+  echo "conformance: detc.lock.json was stale (a rule's deployed content changed): commit the updated one" >&2
+  exit 1
+fi
 "$deps/venv/bin/python" "$here/packages.py" --dist "$work/dist" --compiled "$work/library.json" \
   --queries-out "$work/packaged.json"
 # The packaged KQL (with the `extend` a single-event rule's alert columns add) through Kusto.Language.
