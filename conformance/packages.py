@@ -337,6 +337,9 @@ def sentinel_limits(rel, r, where, short, label=""):
             bad(key, f"{key} {r.get(key)!r} is outside 5 minutes to 14 days")
     if freq and period and period < freq:
         bad("queryPeriod", "queryPeriod is shorter than queryFrequency: events would be missed")
+    # Azure-Sentinel's FrequencyLimitationForLongPeriodQuery (ScheduledTemplateInternalModel.cs@749f8bfe).
+    if freq and period and period >= 2 * DAY and freq < 3600:
+        bad("queryFrequency", "queryPeriod is 2 days or more, so queryFrequency must be at least 1 hour")
     operators = {"gt", "lt", "eq", "ne"} if short else {"GreaterThan", "LessThan", "Equal", "NotEqual"}
     if r.get("triggerOperator") not in operators:
         bad("triggerOperator", f"triggerOperator {r.get('triggerOperator')!r} is not one of {sorted(operators)}")
@@ -411,6 +414,34 @@ def check_arm(path, rel, compiled):
     return resources
 
 
+def azure_sentinel_template(rel, text, r):
+    """What the Azure-Sentinel repository's template validation adds (.script/tests/
+    detectionTemplateSchemaValidation and .script/tests/NonAsciiValidationsTests)."""
+    # NonAsciiValidationsTests.cs@f83072b0: templates are ASCII only.
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.isascii():
+            fail(rel, "a non-ASCII character (the repository's templates are ASCII only)", n)
+            break
+    # QueryBasedTemplateInternalModel.cs@95b48aae: version X.Y.Z of at most 20 characters;
+    # customDetails: at most 20, keys `^[a-zA-Z]+\w*$` of at most 20 characters, values
+    # (columns) `^[a-zA-Z_]+\w*$` of at most 500.
+    if len(str(r.get("version"))) > 20:
+        fail(rel, "version is longer than 20 characters", line_of(text, "version"))
+    details = r.get("customDetails") or {}
+    if not isinstance(details, dict) or len(details) > 20 or not all(
+            re.fullmatch(r"[a-zA-Z]\w*", str(k)) and len(str(k)) <= 20
+            and re.fullmatch(r"[a-zA-Z_]\w*", str(v)) and len(str(v)) <= 500 for k, v in details.items()):
+        fail(rel, "customDetails must be at most 20 keys like SourceIp (<= 20 chars) naming plain columns",
+             line_of(text, "customDetails"))
+    # ValidEntityMappingsAttribute.cs@51be4ea9: a mapped column is a plain column name.
+    for m in r.get("entityMappings") or []:
+        for f in (m.get("fieldMappings") or []) if isinstance(m, dict) else []:
+            column = str(f.get("columnName")) if isinstance(f, dict) else ""
+            if not re.fullmatch(r"[a-zA-Z_]\w*", column) or len(column) > 500:
+                fail(rel, f"entity column {f.get('columnName')!r} is not a plain column name",
+                     line_of(text, "entityMappings"))
+
+
 def check_sentinel_yaml(path, rel, compiled):
     text, r = load(path, rel)
     if not isinstance(r, dict):
@@ -435,6 +466,7 @@ def check_sentinel_yaml(path, rel, compiled):
         fail(rel, "requiredDataConnectors must be a list of {connectorId, dataTypes}",
              line_of(text, "requiredDataConnectors"))
     sentinel_limits(rel, r, lambda key: line_of(text, key), short=True)
+    azure_sentinel_template(rel, text, r)
     if isinstance(r.get("query"), str):
         same_query(rel, os.path.splitext(os.path.basename(path))[0], "kql", r["query"], compiled,
                    line_of(text, "query"))

@@ -153,6 +153,14 @@ fn deploy_limits_are_check_errors_with_their_place() {
     );
     // Leaving Sentinel out is the way to keep a schedule it cannot run.
     assert!(codes("schedule = 1m\n  targets = [splunk, elastic]").is_empty());
+    // Sentinel runs a query over 2 days or more at most hourly.
+    let c = codes("lookback = 3d");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(
+        c[0].0 == "E0602" && c[0].2.contains("at most hourly"),
+        "{c:?}"
+    );
+    assert!(codes("lookback = 3d\n  schedule = 1h").is_empty());
     // A lookback Sentinel cannot search.
     let c = codes("lookback = 15d");
     assert_eq!((c[0].0, c[0].1), ("E0602", 6), "{c:?}");

@@ -61,6 +61,8 @@ fn severity(s: ir::Severity) -> &'static str {
 }
 
 const MAX_QUERY: usize = 10_000;
+/// A period from which Sentinel runs a rule at most hourly.
+const LONG_PERIOD: u64 = 2 * 86_400;
 const MIN_PERIOD: u64 = 300;
 const MAX_PERIOD: u64 = 14 * 86_400;
 const MAX_NAME: usize = 256;
@@ -145,6 +147,21 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             when,
             "its period is shorter than its frequency".into(),
             "make `lookback` at least the schedule",
+        );
+    }
+    // "When 'queryPeriod' greater than or equal to 2 days, the 'queryFrequency' should be
+    // greater than or equal to 1 hour" (Azure/Azure-Sentinel, .script/tests/
+    // detectionTemplateSchemaValidation: FrequencyLimitationForLongPeriodQuery, an attribute
+    // of ScheduledTemplateInternalModel.cs@749f8bfe, Sentinel's own model validation).
+    if period >= LONG_PERIOD && frequency < 3600 {
+        error(
+            range,
+            format!(
+                "it searches {} every {}; Sentinel runs a query over 2 days or more at most hourly",
+                ir::Duration::of(period),
+                ir::Duration::of(frequency)
+            ),
+            "set `schedule = 1h` (or longer)",
         );
     }
     if ctx.query.chars().count() > MAX_QUERY {
