@@ -114,8 +114,9 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     // integrations it names, which lack fields a rule may rightly read (a custom data
     // stream's, a Windows event's own `winlog.event_data.*`) unless told not to
     // (detection_rules/rule_validators.py, `query_schema_validation`). So it checks the
-    // rules that read ECS only; conformance/vendor_elastic.py checks every field of the
-    // mapping against ECS and the integrations' own field files.
+    // rules that read ECS only (its ES|QL validation ignores the switch); conformance/
+    // vendor_elastic.py checks every field of the mapping against ECS and the integrations'
+    // own field files.
     let read = crate::lower::fields_used(rule);
     let ecs_only = rule.kind.queries().iter().all(|q| {
         let Some(src) = mapping.sources.get(&q.source) else {
@@ -133,7 +134,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         // (tests/test_all_rules.py, timestamp_override), falling back to @timestamp.
         "timestamp_override": (single && kind == "eql").then_some("event.ingested"),
         "integration": integrations(&sources, kind == "esql"),
-        "query_schema_validation": ecs_only,
+        "query_schema_validation": ecs_only || kind == "esql",
         "severity": severity,
         "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
