@@ -99,6 +99,9 @@ if [[ "$(cat "$repo/detc.lock.json")" != "$lock_before" ]]; then
 fi
 "$deps/venv/bin/python" "$here/packages.py" --dist "$work/dist" --compiled "$work/library.json" \
   --queries-out "$work/packaged.json"
+# Kibana's import lines against Kibana's own published OpenAPI schema (its self-test first).
+"$deps/venv/bin/python" "$here/check_kibana.py" --expect-rejections "$here/package_selftest/kibana_import_bad.ndjson" > /dev/null
+"$deps/venv/bin/python" "$here/check_kibana.py" --strict-unknown "$work/dist/elastic/rules.ndjson" | tail -1
 # The packaged KQL (with the `extend` a single-event rule's alert columns add) through Kusto.Language.
 "$deps/venv/bin/python" "$here/check.py" --repo "$repo" --work "$work" packaged="$work/packaged.json"
 
