@@ -58,6 +58,8 @@ pub struct RuleContext {
     pub(crate) status: String,
     pub(crate) enabled: bool,
     pub(crate) author: Option<String>,
+    /// The rules' licence (detc.toml), if the project names one.
+    pub(crate) license: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) references: Vec<String>,
     pub(crate) false_positives: Vec<String>,

@@ -42,6 +42,7 @@ pub(crate) fn load(
     }
     config.targets.clone_from(&input.default_targets);
     config.delay = input.default_delay;
+    config.license.clone_from(&input.license);
     let default = [PathBuf::from(DEFAULT_TREE)];
     let tree: &[PathBuf] = if input.tree.is_empty() {
         &default

@@ -108,6 +108,9 @@ pub(crate) struct Input {
     /// How late events may arrive for rules without their own `delay` (detc.toml's `delay`).
     #[arg(skip)]
     default_delay: Option<u64>,
+    /// detc.toml's `[package] license`.
+    #[arg(skip)]
+    license: Option<String>,
 }
 
 impl Input {
@@ -129,6 +132,7 @@ impl Input {
         self.tree.clone_from(&p.paths);
         self.default_targets.clone_from(&p.default_targets);
         self.default_delay = p.default_delay;
+        self.license.clone_from(&p.package.license);
     }
 }
 

@@ -65,6 +65,8 @@ pub struct PackageTable {
     pub templates: Option<PathBuf>,
     /// The versions lock (`detc.lock.json` beside detc.toml by default).
     pub lock: Option<PathBuf>,
+    /// The rules' licence, for the packages that carry one (Kibana's `license`).
+    pub license: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -42,6 +42,8 @@ pub struct Config {
     /// How late events may arrive for a rule without its own `delay` (`delay` in
     /// detc.toml); `None`: the shipped default.
     pub delay: Option<u64>,
+    /// The rules' licence (`[package] license` in detc.toml), for the packages that carry one.
+    pub license: Option<String>,
 }
 
 /// How `.yml`/`.yaml` (Sigma) files become rules.
@@ -85,6 +87,7 @@ impl Config {
             sigma: SigmaSettings::default(),
             targets: Vec::new(),
             delay: None,
+            license: None,
         };
         for target in TargetName::ALL {
             let (file, text) = target.target().mapping;

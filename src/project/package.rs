@@ -83,6 +83,7 @@ fn context(
         enabled: status == "test" || status == "stable",
         status,
         author: rule.author.clone(),
+        license: config.license.clone(),
         tags: rule.tags.clone(),
         references: rule.references.clone(),
         false_positives: rule.false_positives.clone(),

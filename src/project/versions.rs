@@ -48,7 +48,7 @@ impl Versions {
         let mut hashes = Vec::new();
         for rule in rules.iter_mut() {
             rule.version = 0;
-            let hash = sha256(&serde_json::to_vec(rule).unwrap_or_default());
+            let hash = sha256(content(rule).as_bytes());
             rule.version = self.bump(
                 format!("{}/{}", target.as_str(), rule.id),
                 &rule.name,
@@ -81,6 +81,24 @@ impl Versions {
         text.push('\n');
         text
     }
+}
+
+/// What the hash covers: the rule's context as JSON without its unset (null) keys, so a new
+/// detc that adds a key no rule sets leaves every version as it was.
+fn content(rule: &RuleContext) -> String {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(rule).unwrap_or_default();
+    strip(&mut value);
+    value.to_string()
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -822,3 +822,27 @@ fn versions_follow_the_deployed_content() {
     );
     assert_eq!(read("detc.lock.json"), "{");
 }
+
+/// detc.toml's `[package] license` reaches the packages that carry one (Kibana's rule and the
+/// detection-rules TOML, whose tests want it), and only those.
+#[test]
+fn the_project_license_is_in_the_elastic_packages() {
+    let dir = tree(&[
+        ("detections/a.det", GOOD),
+        ("detc.toml", "[package]\nlicense = \"Proprietary\"\n"),
+    ]);
+    let out = detc(dir.path())
+        .args(["package", "--out", "dist"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &str| fs::read_to_string(dir.path().join("dist").join(p)).expect(p);
+    assert!(read("elastic/toml/good_rule.toml").contains("\nlicense = \"Proprietary\"\n"));
+    assert!(read("elastic/rules.ndjson").contains(r#""license":"Proprietary""#));
+    assert!(!read("sentinel/yaml/good_rule.yaml").contains("Proprietary"));
+}
