@@ -652,16 +652,7 @@ rule burst "Many processes" {
             ("detections/b.det", &burst.replace("SETTING", setting)),
             ("detc.toml", toml),
         ]);
-        let out = detc(dir.path())
-            .args(["package", "--out", "dist"])
-            .output()
-            .expect("runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        package_into_dist(dir.path());
         let read = |p: &str| fs::read_to_string(dir.path().join("dist").join(p)).expect(p);
         (
             read("splunk/detc/default/savedsearches.conf"),
@@ -745,19 +736,7 @@ fn versions_follow_the_deployed_content() {
         ("detections/b.det", &other),
         ("detc.toml", ""),
     ]);
-    let package = || {
-        let out = detc(dir.path())
-            .args(["package", "--out", "dist"])
-            .output()
-            .expect("runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let package = || package_into_dist(dir.path());
     let read = |p: &str| fs::read_to_string(dir.path().join(p)).expect(p);
     let kibana_versions = || -> Vec<(String, u64)> {
         read("dist/elastic/rules.ndjson")
@@ -831,18 +810,20 @@ fn the_project_license_is_in_the_elastic_packages() {
         ("detections/a.det", GOOD),
         ("detc.toml", "[package]\nlicense = \"Proprietary\"\n"),
     ]);
-    let out = detc(dir.path())
-        .args(["package", "--out", "dist"])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    package_into_dist(dir.path());
     let read = |p: &str| fs::read_to_string(dir.path().join("dist").join(p)).expect(p);
     assert!(read("elastic/toml/good_rule.toml").contains("\nlicense = \"Proprietary\"\n"));
     assert!(read("elastic/rules.ndjson").contains(r#""license":"Proprietary""#));
     assert!(!read("sentinel/yaml/good_rule.yaml").contains("Proprietary"));
+}
+
+/// `detc package --out dist` in `dir`, which must succeed; its stderr.
+fn package_into_dist(dir: &Path) -> String {
+    let out = detc(dir)
+        .args(["package", "--out", "dist"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stderr
 }
