@@ -94,7 +94,15 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         .iter()
         .map(|q| q.source.as_str())
         .collect();
-    let mut with_macros = mapping.clone();
+    // Only the rule's sources: `check` builds this for every rule.
+    let mut with_macros = Mapping {
+        target: mapping.target.clone(),
+        sources: sources
+            .iter()
+            .filter_map(|s| Some((s.to_string(), mapping.sources.get(*s)?.clone())))
+            .collect(),
+        connectors: Default::default(),
+    };
     let mut macros = Vec::new();
     for name in &sources {
         let Some(src) = with_macros.sources.get_mut(*name) else {
