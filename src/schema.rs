@@ -185,6 +185,10 @@ pub struct Mapping {
     /// Sentinel: table → the data connectors that fill it (`requiredDataConnectors`).
     #[serde(default)]
     pub(crate) connectors: BTreeMap<String, Vec<Connector>>,
+    /// Sentinel: tactic → the techniques the Azure-Sentinel repository's template
+    /// validation knows under it (the repository YAML's `relevantTechniques`).
+    #[serde(default)]
+    pub(crate) template_techniques: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -378,6 +382,9 @@ impl Mapping {
     /// Overlay `other` (a user's file) on this one: source by source, key by key, field by field.
     pub(crate) fn merge(&mut self, other: Mapping) {
         self.connectors.extend(other.connectors);
+        if !other.template_techniques.is_empty() {
+            self.template_techniques = other.template_techniques;
+        }
         for (name, theirs) in other.sources {
             let ours = self.sources.entry(name).or_default();
             ours.search = theirs.search.or(ours.search.take());

@@ -248,6 +248,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         .map(|(k, f)| (k, json!(f.column)))
         .collect();
     let (tactics, techniques, subtechniques) = attack(&rule.attack);
+    let (known, unknown) = template_techniques(&rule.attack, &tactics, mapping);
     Ok(json!({
         "connectors": connectors(rule, mapping),
         "severity": severity(rule.severity),
@@ -259,8 +260,33 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "tactics": tactics,
         "techniques": techniques,
         "subtechniques": subtechniques,
-        "relevant_techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
+        "relevant_techniques": known,
+        "unknown_techniques": unknown,
     }))
+}
+
+/// The rule's techniques the Azure-Sentinel repository's template validation accepts beside
+/// its tactics, and the others: it refuses a technique its own table does not file under
+/// one of the rule's tactics (NoTechniquesWithoutMatchingTactics), however current ATT&CK
+/// is. Without a table (a mapping that empties it) every technique is kept.
+fn template_techniques<'a>(
+    attack: &'a [String],
+    tactics: &[String],
+    mapping: &Mapping,
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    let table = &mapping.template_techniques;
+    attack
+        .iter()
+        .filter(|a| !a.starts_with("TA"))
+        .partition(|id| {
+            let base = id.split('.').next().unwrap_or(id);
+            table.is_empty()
+                || tactics.iter().any(|t| {
+                    table
+                        .get(t)
+                        .is_some_and(|known| known.iter().any(|k| k == base))
+                })
+        })
 }
 
 /// `requiredDataConnectors`: the connectors that fill the tables the rule reads, each with
@@ -346,6 +372,26 @@ fn custom_details(fields: &[&str]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn template_techniques_are_those_the_repository_files_under_the_tactics() {
+        let mut mapping: crate::schema::Mapping = serde_saphyr::from_str(
+            "target: sentinel\ntemplate_techniques:\n  Impact: [T1485]\n  DefenseEvasion: [T1070]\n",
+        )
+        .expect("mapping");
+        let attack: Vec<String> = ["TA0040", "T1485", "T1657", "T1070.004"]
+            .map(String::from)
+            .to_vec();
+        let tactics = vec!["Impact".to_string()];
+        let (known, unknown) = super::template_techniques(&attack, &tactics, &mapping);
+        // T1070 is known, but not under Impact; T1657 not at all.
+        assert_eq!(
+            (known, unknown),
+            (vec![&attack[1]], vec![&attack[2], &attack[3]])
+        );
+        mapping.template_techniques.clear();
+        let (known, unknown) = super::template_techniques(&attack, &tactics, &mapping);
+        assert_eq!((known.len(), unknown.len()), (3, 0));
+    }
 
     #[test]
     fn severity_is_the_documented_one() {

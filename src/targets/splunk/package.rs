@@ -102,6 +102,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             .filter_map(|s| Some((s.to_string(), mapping.sources.get(*s)?.clone())))
             .collect(),
         connectors: Default::default(),
+        template_techniques: Default::default(),
     };
     let mut macros = Vec::new();
     for name in &sources {
