@@ -669,6 +669,20 @@ Example:
 
 Fix: correct the key or value the message names."
 
+    E0504 "invalid versions lock"
+    "The versions lock `detc.lock.json` (beside detc.toml, or `[package] lock`) is not the
+JSON `detc package` writes: it was edited by hand or a merge left conflict markers in it.
+It records each rule's deployed content hash and version per target (docs/PACKAGING.md,
+Versions), so a broken one cannot say which versions to give.
+
+Example:
+
+    <<<<<<< HEAD
+      \"version\": 2,
+
+Fix: restore it from version control (or resolve the merge by taking the higher version),
+or delete it to start every version at 1."
+
     E0601 "schedule Splunk's cron cannot express"
     "A Splunk saved search runs on a cron schedule, which can run exactly every 1, 2, 3, 4, 5,
 6, 10, 12, 15, 20 or 30 minutes, every 1, 2, 3, 4, 6, 8 or 12 hours, daily or weekly.

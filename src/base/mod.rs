@@ -16,6 +16,23 @@ pub use diag::Diagnostic;
 pub use span::Span;
 pub(crate) use wildcard::{WildPart, Wildcard};
 
+/// A duration as the language writes it (`30s`, `10m`, `24h`, `7d`), in seconds; `None`
+/// for another form or one too large.
+pub(crate) fn duration_seconds(text: &str) -> Option<u64> {
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let scale: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
 /// Whether string tests respect letter case (the language's default is insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Case {

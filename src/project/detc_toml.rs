@@ -96,22 +96,6 @@ impl ProjectFile {
     }
 }
 
-/// A duration as the language writes it (`30s`, `10m`, `24h`, `7d`), in seconds.
-fn seconds(text: &str) -> Option<u64> {
-    let unit = match text.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let n = &text[..text.len() - 1];
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse::<u64>().ok()?.checked_mul(unit)
-}
-
 /// The `detc.toml` in the folder `cwd` or the nearest one above it, as a path relative to
 /// `cwd` (`detc.toml`, `../detc.toml`), so the paths it gives are relative too and
 /// diagnostics name files as the user sees them.
@@ -157,15 +141,16 @@ impl ProjectFile {
         p.default_targets.sort();
         if let Some(d) = &p.delay {
             let span = Span::new(d.span().start, d.span().end);
-            p.default_delay = Some(seconds(d.get_ref()).ok_or_else(|| {
-                Diagnostic::error(
-                    &file,
-                    span,
-                    Code::E0503,
-                    format!("`delay` takes a duration, not `{}`", d.get_ref()),
-                )
-                .with_hint("write e.g. `delay = \"10m\"` (s, m, h or d), or `\"0s\"` for none")
-            })?);
+            p.default_delay =
+                Some(crate::base::duration_seconds(d.get_ref()).ok_or_else(|| {
+                    Diagnostic::error(
+                        &file,
+                        span,
+                        Code::E0503,
+                        format!("`delay` takes a duration, not `{}`", d.get_ref()),
+                    )
+                    .with_hint("write e.g. `delay = \"10m\"` (s, m, h or d), or `\"0s\"` for none")
+                })?);
         }
         let dir = path.parent().unwrap_or(Path::new(""));
         let at = |p: &mut PathBuf| *p = dir.join(&*p);

@@ -33,7 +33,7 @@ impl Versions {
         let file = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                Diagnostic::error(&file, Span::default(), Code::E0503, e.to_string())
+                Diagnostic::error(&file, Span::default(), Code::E0504, e.to_string())
                     .with_hint("detc package writes this file; restore it from version control, or delete it to start every version at 1")
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Versions::default()),

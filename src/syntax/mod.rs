@@ -1393,19 +1393,8 @@ impl Builder<'_> {
 
     fn duration(&self, p: &Pair<'_, Rule>) -> Res<Value> {
         let span = span_of(p);
-        let text = p.as_str();
-        let (digits, unit) = text.split_at(text.len().saturating_sub(1));
-        let scale: u64 = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(self.internal(span)),
-        };
-        let secs = digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(scale))
+        // The grammar gives digits and a unit; only the size can be wrong.
+        let secs = crate::base::duration_seconds(p.as_str())
             .ok_or_else(|| self.out_of_range(span, "duration"))?;
         Ok(Value {
             kind: ValueKind::Duration(secs),

@@ -85,7 +85,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         })
     });
     // The range ends the rule's delay before the run, so late events are judged once.
-    let start = ir::Duration::of(ctx.lookback.seconds + ctx.delay.seconds);
+    let start = ir::Duration::of(rule.range().start());
     let to = match ctx.delay.seconds {
         0 => "now".to_string(),
         _ => format!("now-{}", ctx.delay.text),

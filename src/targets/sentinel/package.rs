@@ -114,7 +114,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
     let frequency = ctx.schedule.seconds;
     // A correlation query restricts itself to its range, so it may read more; a single-event
     // query is exactly its period.
-    let searched = ctx.lookback.seconds + ctx.delay.seconds;
+    let searched = rule.range().start();
     let period = match rule.kind {
         ir::RuleKind::Single(_) => searched,
         _ => searched.max(frequency),

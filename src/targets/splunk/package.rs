@@ -160,17 +160,13 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             })
         })
         .collect();
-    // The range ends the rule's delay before the run, so late events are judged once.
-    let latest = match ctx.delay.seconds {
-        0 => "now".to_string(),
-        d => format!("-{d}s"),
-    };
     Ok(json!({
         "base_macros": macros,
         "security_domain": domain,
         "cron": cron,
-        "earliest": format!("-{}s", ctx.lookback.seconds + ctx.delay.seconds),
-        "latest": latest,
+        // The range ends the rule's delay before the run, so late events are judged once.
+        "earliest": format!("-{}s", rule.range().start()),
+        "latest": super::query::latest(ctx.delay.seconds),
         "severity": severity,
         "level": level,
         "risk_score": risk_score,

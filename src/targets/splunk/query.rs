@@ -151,11 +151,11 @@ fn events(
         if base.contains('|') {
             out.push_str(&format!(" | where {}", within(range)));
         } else {
-            let latest = match range.delay {
-                0 => "now".to_string(),
-                d => format!("-{d}s"),
-            };
-            out.push_str(&format!(" earliest=-{}s latest={latest}", range.start()));
+            out.push_str(&format!(
+                " earliest=-{}s latest={}",
+                range.start(),
+                latest(range.delay)
+            ));
         }
     }
     for t in &early_terms {
@@ -182,6 +182,14 @@ fn extends(src: &SourceMapping, used: &[&ir::Field]) -> String {
         .into_iter()
         .map(|(_, pipeline)| format!(" | {}", pipeline.trim()))
         .collect()
+}
+
+/// A range's end as a time modifier: `now`, or `-Ds` with a delay.
+pub(super) fn latest(delay: u64) -> String {
+    match delay {
+        0 => "now".to_string(),
+        d => format!("-{d}s"),
+    }
 }
 
 /// The eval test "time within `range`" (the end is `latest`'s, inclusive here).
