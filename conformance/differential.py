@@ -724,6 +724,7 @@ class Rule:
         self.monotone = kw.get("monotone", True)
         self.steps = kw.get("steps")            # [(source, cond)]
         self.by = kw.get("by")
+        self.step_by = kw.get("step_by")        # seq: per step, its own key field or None
         self.first_field = kw.get("first_field")
         self.lookback = kw.get("lookback")
         self.schedule = kw.get("schedule")
@@ -735,7 +736,7 @@ class Rule:
         r = Rule(name or self.name, self.kind, source=self.source, cond=cond or self.cond,
                  group_by=self.group_by, window=self.window, having=self.having, joiner=self.joiner,
                  monotone=self.monotone, steps=steps or self.steps, by=self.by,
-                 first_field=self.first_field, lookback=self.lookback, schedule=self.schedule)
+                 step_by=self.step_by, first_field=self.first_field, lookback=self.lookback, schedule=self.schedule)
         r.id, r.targets = self.id, self.targets
         return r
 
@@ -754,8 +755,9 @@ class Rule:
             lines.append(f"  schedule = {self.schedule}")
         if self.kind == "seq":
             lines.append(f"  sequence by {self.by} within {self.window} {{")
-            for source, cond in self.steps:
-                lines.append(f"    {source} where {cond.text(lists)}")
+            for (source, cond), own in zip(self.steps, self.step_by):
+                keyed = f" by {own}" if own else ""
+                lines.append(f"    {source}{keyed} where {cond.text(lists)}")
             lines.append("  }")
         else:
             lines.append(f"  from {self.source}")
@@ -943,9 +945,17 @@ class RuleFactory:
             s = rng.choice(sources)
             steps.append((s, self.gen.condition(s, depth=1)))
         window = rng.choice(["30s", "1m", "10m", "1h"])
-        rule = Rule(self.name(), "seq", steps=steps, by=by, window=window)
-        w = rule.window_ms()
         kind = self.cat.fields[steps[0][0]][by]
+        # Some sequences join each step on a field of its own (`SOURCE by F where ...`),
+        # of the key's type; another step's key field may then hold another value.
+        step_by = [None] * n
+        if rng.random() < 0.4:
+            for i, (s, _) in enumerate(steps):
+                same = sorted(f for f, k in self.cat.fields[s].items() if k == kind)
+                if same and rng.random() < 0.6:
+                    step_by[i] = rng.choice(same)
+        rule = Rule(self.name(), "seq", steps=steps, by=by, step_by=step_by, window=window)
+        w = rule.window_ms()
         if kind == "string":
             pool = [rand_string(rng) for _ in range(2)]
             pool.append(pool[0].swapcase())
@@ -970,10 +980,16 @@ class RuleFactory:
                 step = rng.randrange(n)
                 s, c = steps[step]
                 ev = self.event(s, [c])
+                key = step_by[step] or by
                 v = self.key_value(pool)
-                ev.pop(by, None)
+                ev.pop(key, None)
                 if v[0] != "absent":
-                    ev[by] = v[0]
+                    ev[key] = v[0]
+                # Another step's key field of this source: sometimes the same value, sometimes
+                # another, so one event may stand for two steps on one key or on two keys.
+                for other in sorted({f for f in step_by if f} | {by}):
+                    if other != key and other in self.cat.fields[s] and rng.random() < 0.3:
+                        ev[other] = v[0] if v[0] != "absent" and rng.random() < 0.5 else rng.choice(pool)
                 events.append(self.stamp(ev, s, t))
             rule.events.append(events)
         return rule

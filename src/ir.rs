@@ -98,9 +98,13 @@ pub enum RuleKind {
         having: Having,
     },
     Sequence {
+        /// The key as the results name it.
         by: Vec<Field>,
         within: Duration,
         steps: Vec<Query>,
+        /// Per step, the fields of its source that hold the key, in `by`'s order: the step's
+        /// own (`SOURCE by G, ...`), else `by` itself.
+        keys: Vec<Vec<Field>>,
         span: Span,
     },
     FirstSeen {
@@ -446,6 +450,18 @@ impl RuleKind {
             RuleKind::FirstSeen { field, by, .. } => {
                 Some(by.iter().chain([field]).cloned().collect())
             }
+        }
+    }
+
+    /// The field of the rule's first query (step) that holds `field` of its results: for a
+    /// sequence's key, the first step's own key field; else `field` itself.
+    pub(crate) fn first_query_field<'a>(&'a self, field: &'a Field) -> &'a Field {
+        match self {
+            RuleKind::Sequence { by, keys, .. } => by
+                .iter()
+                .position(|k| k.name == field.name)
+                .map_or(field, |j| &keys[0][j]),
+            _ => field,
         }
     }
 

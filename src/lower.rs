@@ -467,7 +467,7 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
             out.extend(group_by);
             having(h, &mut out);
         }
-        ir::RuleKind::Sequence { by, .. } => out.extend(by),
+        ir::RuleKind::Sequence { keys, .. } => out.extend(keys.iter().flatten()),
         ir::RuleKind::FirstSeen { field, by, .. } => {
             out.push(field);
             out.extend(by);

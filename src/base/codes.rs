@@ -517,6 +517,21 @@ Example:
 
 Fix: use one of the five, written as shown."
 
+    E0323 "a step's keys do not fit the sequence's `by`"
+    "A step may join on its own fields (`SOURCE by G, ... where ...`), one per field of the
+sequence's `by` and in its order, each of the same type as the first step's: a step joining
+on two fields cannot meet one joining on one, and a string never equals a number.
+
+Example:
+
+    sequence by user.name within 1h {
+      directory_audit by user.target.name, host.name where event.action == \"reset\"
+      authentication where event.outcome == \"success\"
+    }
+
+Fix: name as many fields as the sequence's `by` (`directory_audit by user.target.name`),
+each of the type the other steps join on."
+
     E0330 "invalid test value"
     "Each field of a `test matches { ... }` or `test misses { ... }` case takes a string, a
 number, a boolean, or a list of them (a field holding an array). A bare word, a duration,

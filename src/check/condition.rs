@@ -28,12 +28,21 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 having: having?,
             })
         }
-        ast::Body::Sequence { by, within, steps } => {
+        ast::Body::Sequence {
+            by,
+            within,
+            steps,
+            step_by,
+        } => {
             let checked: Vec<_> = steps.iter().map(|s| query(sink, ctx, s)).collect();
-            // The key must exist in every step's source.
+            // Each step's key fields must exist in its source: its own, else the sequence's.
             let keys: Vec<_> = steps
                 .iter()
-                .map(|s| fields(sink, ctx, &s.source.name, by))
+                .zip(step_by)
+                .map(|(s, own)| {
+                    let written = if own.is_empty() { by } else { own };
+                    fields(sink, ctx, &s.source.name, written)
+                })
                 .collect();
             let within = duration(sink, within);
             if steps.len() < 2 {
@@ -46,11 +55,14 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 );
                 return None;
             }
+            let keys: Vec<Vec<ir::Field>> = keys.into_iter().collect::<Option<_>>()?;
+            let by = sequence_key(sink, by, &keys, step_by)?;
             let span = steps[0].source.span.to(steps[steps.len() - 1].source.span);
             Some(ir::RuleKind::Sequence {
-                by: keys.into_iter().next()??,
+                by,
                 within: within?,
                 steps: checked.into_iter().collect::<Option<_>>()?,
+                keys,
                 span,
             })
         }
@@ -73,6 +85,71 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
             })
         }
     }
+}
+
+/// A sequence's key as its results name it: each `by` field, typed as the steps' key
+/// fields, which must agree with it in number and type (a step's own `by` may name fields
+/// of other names; one step may compare a string with another step's string only).
+fn sequence_key(
+    sink: &mut Sink,
+    by: &[ast::Ident],
+    keys: &[Vec<ir::Field>],
+    step_by: &[Vec<ast::Ident>],
+) -> Option<Vec<ir::Field>> {
+    let mut ok = true;
+    for own in step_by
+        .iter()
+        .filter(|own| !own.is_empty() && own.len() != by.len())
+    {
+        sink.error(
+            own[0].span.to(own[own.len() - 1].span),
+            Code::E0323,
+            format!(
+                "this step joins on {} field(s), the sequence's `by` names {}",
+                own.len(),
+                by.len()
+            ),
+            Some("name one field per field of the sequence's `by`, in its order".into()),
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    for f in keys[1..]
+        .iter()
+        .flat_map(|fields| fields.iter().zip(&keys[0]))
+    {
+        let (f, first) = f;
+        if f.ty != first.ty {
+            sink.error(
+                f.span,
+                Code::E0323,
+                format!(
+                    "`{}` is {} here but `{}` is {} in the first step: they cannot join",
+                    f.name,
+                    f.ty.as_str(),
+                    first.name,
+                    first.ty.as_str()
+                ),
+                Some("join each key on fields of one type in every step".into()),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(
+        by.iter()
+            .zip(&keys[0])
+            .map(|(name, f)| ir::Field {
+                name: name.name.clone(),
+                ty: f.ty,
+                span: name.span,
+            })
+            .collect(),
+    )
 }
 
 fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {

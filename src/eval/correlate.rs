@@ -54,6 +54,8 @@ enum Form {
     },
     Sequence {
         by: Vec<String>,
+        /// Per step, the fields holding its key (`by`, or the step's own).
+        keys: Vec<Vec<String>>,
     },
     FirstSeen {
         field: String,
@@ -131,11 +133,18 @@ impl Correlation {
                 }
             }
             RuleKind::Sequence {
-                by, within, steps, ..
+                by,
+                within,
+                steps,
+                keys,
+                ..
             } => Correlation {
                 queries: prepare(&steps.iter().collect::<Vec<_>>())?,
                 window: ms(within),
-                form: Form::Sequence { by: names(by) },
+                form: Form::Sequence {
+                    by: names(by),
+                    keys: keys.iter().map(|k| names(k)).collect(),
+                },
             },
             RuleKind::FirstSeen {
                 query,
@@ -200,6 +209,7 @@ impl Correlation {
                 group_by, terms, ..
             } => Reading {
                 keys: keys(event, group_by),
+                steps: Vec::new(),
                 values: terms
                     .iter()
                     .map(|term| match &term.agg {
@@ -211,12 +221,10 @@ impl Correlation {
                     })
                     .collect(),
             },
-            Form::Sequence { by } => Reading {
-                keys: keys(event, by),
-                values: Vec::new(),
-            },
+            Form::Sequence { keys: fields, .. } => sequence_reading(event, fields),
             Form::FirstSeen { field, by } => Reading {
                 keys: keys(event, by),
+                steps: Vec::new(),
                 values: vec![Part::Texts(texts(event, field))],
             },
         }
@@ -226,7 +234,7 @@ impl Correlation {
     pub(crate) fn is_keyed(&self) -> bool {
         match &self.form {
             Form::Aggregate { group_by: by, .. }
-            | Form::Sequence { by }
+            | Form::Sequence { by, .. }
             | Form::FirstSeen { by, .. } => !by.is_empty(),
         }
     }
@@ -321,7 +329,36 @@ type Key = Vec<String>;
 #[derive(Debug)]
 pub struct Reading {
     pub(crate) keys: Vec<Key>,
+    /// Per key, the sequence steps whose key fields hold it, when the steps join on
+    /// different fields; empty: every key is every step's.
+    steps: Vec<Vec<usize>>,
     values: Vec<Part>,
+}
+
+/// A sequence event's keys: when every step joins on the same fields, their values; else
+/// each step's keys, a key held by several steps once, with the steps it is for.
+fn sequence_reading(event: &Value, fields: &[Vec<String>]) -> Reading {
+    let mut reading = Reading {
+        keys: Vec::new(),
+        steps: Vec::new(),
+        values: Vec::new(),
+    };
+    if fields.windows(2).all(|w| w[0] == w[1]) {
+        reading.keys = keys(event, &fields[0]);
+        return reading;
+    }
+    for (step, f) in fields.iter().enumerate() {
+        for key in keys(event, f) {
+            match reading.keys.iter().position(|k| *k == key) {
+                Some(at) => reading.steps[at].push(step),
+                None => {
+                    reading.keys.push(key);
+                    reading.steps.push(vec![step]);
+                }
+            }
+        }
+    }
+    reading
 }
 
 #[derive(Debug)]
@@ -508,6 +545,7 @@ impl<T: Clone> State<T> {
         keys: impl IntoIterator<Item = u32>,
     ) -> Vec<(u32, Alert<T>)> {
         let keys = keys.into_iter().map(|at| (at, &event.keys[at as usize]));
+        let steps_of = |at: u32| event.steps.get(at as usize);
         let t = self.clock.tick(time);
         self.expire(rule, t);
         let mut alerts = Vec::new();
@@ -565,7 +603,7 @@ impl<T: Clone> State<T> {
                 }
             }
             (
-                Form::Sequence { by },
+                Form::Sequence { by, .. },
                 Data::Sequence {
                     keys: states,
                     expiry,
@@ -579,7 +617,11 @@ impl<T: Clone> State<T> {
                     // Later steps first, so an event that meets several steps advances the
                     // waiting sequences before it starts a new one, and is in each sequence
                     // at most once.
+                    let mine = steps_of(at);
                     for &step in fit.0.iter().rev() {
+                        if mine.is_some_and(|m| !m.contains(&step)) {
+                            continue;
+                        }
                         let partial = if step == 0 {
                             expiry.push_back((t, key.clone()));
                             Some(Partial {

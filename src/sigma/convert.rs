@@ -48,7 +48,8 @@ pub(crate) struct Correlation {
     pub(crate) group_by: Vec<String>,
     pub(crate) timespan: Option<String>,
     pub(crate) condition: Option<serde_json::Map<String, J>>,
-    pub(crate) has_aliases: bool,
+    /// `aliases`: a group-by name → (referenced rule → that rule's field).
+    pub(crate) aliases: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn scalar_string(v: &J) -> Option<String> {
@@ -58,6 +59,27 @@ fn scalar_string(v: &J) -> Option<String> {
         J::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// A correlation's `aliases`: `name: {rule: field, ...}`, each value a string.
+fn aliases(v: Option<&J>) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let bad = || "correlation `aliases` must map each alias to `rule: field` pairs".to_string();
+    let Some(v) = v else {
+        return Ok(BTreeMap::new());
+    };
+    let J::Object(m) = v else { return Err(bad()) };
+    m.iter()
+        .map(|(alias, rules)| {
+            let J::Object(rules) = rules else {
+                return Err(bad());
+            };
+            let fields = rules
+                .iter()
+                .map(|(r, f)| Ok((r.clone(), string(Some(f)).ok_or_else(bad)?)))
+                .collect::<Result<_, String>>()?;
+            Ok((alias.clone(), fields))
+        })
+        .collect()
 }
 
 fn strings(v: Option<&J>) -> Vec<String> {
@@ -150,7 +172,7 @@ impl Doc {
                     None => None,
                     Some(_) => return Err("correlation `condition` must be a mapping".into()),
                 },
-                has_aliases: c.contains_key("aliases"),
+                aliases: aliases(c.get("aliases"))?,
             });
             if let Some(J::Bool(true)) = c.get("generate") {
                 d.generate = true;
@@ -1441,11 +1463,6 @@ impl<'a> Builder<'a> {
 
     fn correlation(&mut self, docs: &[Doc], c: &Correlation) -> Result<Body, Reason> {
         let bad = |m: String| Reason::Correlation(m);
-        if c.has_aliases {
-            return Err(bad(
-                "`aliases` (a group-by field named differently per rule) are not supported".into(),
-            ));
-        }
         if c.rules.is_empty() {
             return Err(bad("`rules` is empty".into()));
         }
@@ -1474,27 +1491,47 @@ impl<'a> Builder<'a> {
             });
             srcs.push(src);
         }
-        // Group-by keys under each referenced rule's logsource: one detc name for all.
-        let mut by: Vec<Ident> = Vec::new();
+        // Group-by keys under each referenced rule's logsource, per rule (an alias names
+        // each rule's own field).
+        let mut keys: Vec<Vec<String>> = vec![Vec::new(); srcs.len()];
         for g in &c.group_by {
-            let mut name: Option<String> = None;
-            for src in &srcs {
-                let (n, _) = self.field(src, g, FieldTypeName::String)?;
-                match &name {
-                    Some(prev) if *prev != n => {
-                        return Err(bad(format!(
-                            "group-by field `{g}` maps to `{prev}` and `{n}` in different rules"
-                        )));
-                    }
-                    _ => name = Some(n),
-                }
+            for ((r, src), names) in c.rules.iter().zip(&srcs).zip(&mut keys) {
+                let field = match c.aliases.get(g) {
+                    Some(fields) => fields
+                        .get(r)
+                        .ok_or_else(|| bad(format!("alias `{g}` names no field for rule `{r}`")))?,
+                    None => g,
+                };
+                names.push(self.field(src, field, FieldTypeName::String)?.0);
             }
-            by.push(ident(&name.expect("rules is non-empty")));
         }
+        let by: Vec<Ident> = keys[0].iter().map(|n| ident(n)).collect();
+        // A step joining on other fields than the first names its own (a sequence step's
+        // `by`); an aggregation reads one source, so one name.
+        let step_by: Vec<Vec<Ident>> = keys
+            .iter()
+            .map(|names| {
+                if names == &keys[0] {
+                    Vec::new()
+                } else {
+                    names.iter().map(|n| ident(n)).collect()
+                }
+            })
+            .collect();
+        let one_key = |kind: &str| match keys.iter().position(|names| names != &keys[0]) {
+            Some(i) => Err(bad(format!(
+                "the group-by fields are `{}` in one rule and `{}` in another; a detc {kind} \
+                 groups every event on the same fields",
+                keys[0].join(", "),
+                keys[i].join(", ")
+            ))),
+            None => Ok(()),
+        };
         let window = value(ValueKind::Duration(seconds));
         let cond = c.condition.clone().unwrap_or_default();
         match c.kind.as_str() {
             "event_count" | "value_count" => {
+                one_key("aggregation")?;
                 let source = steps[0].source.name.clone();
                 if let Some(other) = steps.iter().find(|s| s.source.name != *source) {
                     return Err(bad(format!(
@@ -1540,6 +1577,7 @@ impl<'a> Builder<'a> {
                     by,
                     within: window,
                     steps,
+                    step_by,
                 })
             }
             "temporal" => Err(bad(

@@ -83,11 +83,14 @@ pub enum Body {
         window: Value,
         having: Having,
     },
-    /// `sequence by F, ... within D { SOURCE where COND ... }`
+    /// `sequence by F, ... within D { SOURCE [by G, ...] where COND ... }`
     Sequence {
         by: Vec<Ident>,
         within: Value,
         steps: Vec<Query>,
+        /// Per step, the fields it joins on in place of `by` (`SOURCE by G, ...`); empty:
+        /// `by` itself.
+        step_by: Vec<Vec<Ident>>,
     },
     /// `from SOURCE [where COND] first seen F by K, ... lookback D`
     FirstSeen {
@@ -281,8 +284,15 @@ fn erase_rule(r: &mut Rule) {
             erase_value(window);
             erase_having(having);
         }
-        Body::Sequence { by, within, steps } => {
-            by.iter_mut().for_each(|i| i.span = Span::default());
+        Body::Sequence {
+            by,
+            within,
+            steps,
+            step_by,
+        } => {
+            by.iter_mut()
+                .chain(step_by.iter_mut().flatten())
+                .for_each(|i| i.span = Span::default());
             erase_value(within);
             steps.iter_mut().for_each(erase_query);
         }

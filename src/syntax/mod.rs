@@ -959,6 +959,7 @@ impl Builder<'_> {
         let mut by = Vec::new();
         let mut within = None;
         let mut steps = Vec::new();
+        let mut step_by = Vec::new();
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::field_list => by = self.field_list(c),
@@ -967,9 +968,11 @@ impl Builder<'_> {
                     let step_span = span_of(&c);
                     let mut source = None;
                     let mut condition = None;
+                    let mut keys = Vec::new();
                     for s in c.into_inner() {
                         match s.as_rule() {
                             Rule::source => source = Some(ident(&s)),
+                            Rule::field_list => keys = self.field_list(s),
                             Rule::expr => condition = Some(self.expr(s)?.0),
                             r if is_token(r) => {}
                             _ => return Err(self.unexpected(&s)),
@@ -979,6 +982,7 @@ impl Builder<'_> {
                         source: source.ok_or_else(|| self.internal(step_span))?,
                         condition,
                     });
+                    step_by.push(keys);
                 }
                 r if is_token(r) => {}
                 _ => return Err(self.unexpected(&c)),
@@ -988,6 +992,7 @@ impl Builder<'_> {
             by,
             within: within.ok_or_else(|| self.internal(span))?,
             steps,
+            step_by,
         })
     }
 
@@ -1779,7 +1784,10 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         );
 
         // Sequence.
-        let Body::Sequence { by, within, steps } = &rs[1].body else {
+        let Body::Sequence {
+            by, within, steps, ..
+        } = &rs[1].body
+        else {
             panic!("expected a sequence")
         };
         assert_eq!(

@@ -369,7 +369,12 @@ impl<'a> Printer<'a> {
                 ));
                 self.end(lookback.span.end, usize::MAX);
             }
-            Body::Sequence { by, within, steps } => {
+            Body::Sequence {
+                by,
+                within,
+                steps,
+                step_by,
+            } => {
                 self.start(2, by.first().map_or(within.span.start, |f| f.span.start));
                 self.cur.push_str(&format!(
                     "sequence by {} within {} {{",
@@ -378,9 +383,12 @@ impl<'a> Printer<'a> {
                 ));
                 let first = steps.first().map_or(usize::MAX, |s| s.source.span.start);
                 self.end(within.span.end, first);
-                for step in steps {
+                for (step, keys) in steps.iter().zip(step_by) {
                     self.start(4, step.source.span.start);
                     self.cur.push_str(&step.source.name);
+                    if !keys.is_empty() {
+                        self.cur.push_str(&format!(" by {}", names(keys)));
+                    }
                     self.cur.push_str(" where");
                     match &step.condition {
                         Some(e) => {

@@ -458,6 +458,7 @@ fn hand_built() -> File {
                 ),
                 query("authentication", Some(exists("user.name"))),
             ],
+            step_by: vec![vec![], vec![id("user.name")]],
         },
         vec![],
     );

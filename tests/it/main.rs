@@ -21,6 +21,7 @@ mod library;
 mod operators;
 mod package;
 mod semantics;
+mod sequence_keys;
 mod sigma;
 mod sigma_cli;
 mod sigma_cloud;

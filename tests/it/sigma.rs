@@ -567,6 +567,52 @@ fn correlations() {
         check(&c, &opts).unwrap().kind,
         ir::RuleKind::Sequence { .. }
     ));
+    // `aliases` name the key per rule: each step joins on its own field.
+    let c = convert_with(
+        &corr("  type: temporal_ordered\n  rules: [base_a, base_b]\n  aliases:\n    who:\n      base_a: User\n      base_b: Computer\n  group-by: [who]\n  timespan: 5m"),
+        &opts,
+    )
+    .unwrap();
+    let r = check(&c, &opts).unwrap();
+    let ir::RuleKind::Sequence { by, keys, .. } = &r.kind else {
+        panic!("{:?}", r.kind)
+    };
+    // The key is named as the first rule's field; the second step joins on its own.
+    let name = |f: &ir::Field| format!("{f:?}").contains("name: \"user.name\"");
+    assert!(
+        by.len() == 1 && name(&by[0]) && name(&keys[0][0]),
+        "{by:?} {keys:?}"
+    );
+    assert!(
+        format!("{:?}", keys[1]).contains("name: \"host.name\""),
+        "{keys:?}"
+    );
+    let mut alerts = detc::eval::Correlator::new(&r).unwrap();
+    let a = json!({"process": {"executable": "C:\\a.exe"}, "user": {"name": "x"}, "host": {"name": "h"}});
+    let b = json!({"process": {"executable": "C:\\b.exe"}, "user": {"name": "y"}, "host": {"name": "x"}});
+    assert!(alerts.push(&a, 0, 0).is_empty());
+    assert_eq!(alerts.push(&b, 1000, 1).len(), 1);
+    // An aggregation groups one source on one set of fields; an alias must name every rule.
+    let e = convert_with(
+        &corr("  type: event_count\n  rules: [base_a, base_b]\n  aliases:\n    who:\n      base_a: User\n      base_b: Computer\n  group-by: [who]\n  timespan: 5m\n  condition: {gte: 2}"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`user.name` in one rule and `host.name` in another"),
+        "{e}"
+    );
+    let e = convert_with(
+        &corr("  type: temporal_ordered\n  rules: [base_a, base_b]\n  aliases:\n    who:\n      base_a: User\n  group-by: [who]\n  timespan: 5m"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("alias `who` names no field for rule `base_b`"),
+        "{e}"
+    );
     let e = convert_with(
         &corr("  type: temporal\n  rules: [base_a, base_b]\n  group-by: [User]\n  timespan: 5m"),
         &opts,

@@ -21,7 +21,7 @@ pub(super) static TARGET: Target = Target {
     result_field: |rule, mapping, field| {
         let q = &rule.kind.queries()[0];
         let src = source_mapping(mapping, q)?;
-        Ok(field_name(src, field, &q.source)?.to_string())
+        Ok(field_name(src, rule.kind.first_query_field(field), &q.source)?.to_string())
     },
     package_part: package::part,
     finish_package: no_more_files,

@@ -40,11 +40,12 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             having,
         ),
         ir::RuleKind::Sequence {
-            by,
             within,
             steps,
+            keys,
             span,
-        } => sequence(steps, by, *within, *span, mapping),
+            ..
+        } => sequence(steps, keys, *within, *span, mapping),
         ir::RuleKind::FirstSeen {
             query,
             field: f,
@@ -309,10 +310,10 @@ fn aggregate(
 }
 
 /// Sequence: EQL `sequence by K with maxspan=W [..] [..]`. The key is named once when every
-/// step's source names it alike, else per step (`[..] by a [..] by b`).
+/// step's fields have one name, else per step (`[..] by a [..] by b`).
 fn sequence(
     steps: &[Query],
-    by: &[ir::Field],
+    step_keys: &[Vec<ir::Field>],
     within: ir::Duration,
     span: Span,
     mapping: &Mapping,
@@ -324,7 +325,7 @@ fn sequence(
             (Some(x), Some(y)) if x != y && x != "any" && y != "any")
     })?;
     let mut rendered = Vec::new();
-    for q in steps {
+    for (q, by) in steps.iter().zip(step_keys) {
         let src = source_mapping(mapping, q)?;
         let keys = by
             .iter()
@@ -340,7 +341,7 @@ fn sequence(
     }
     let shared = rendered.windows(2).all(|w| w[0].1 == w[1].1);
     let mut eql = String::from("sequence");
-    if shared && !by.is_empty() {
+    if shared && !step_keys[0].is_empty() {
         let _ = write!(eql, " by {}", rendered[0].1.join(", "));
     }
     let _ = write!(eql, " with maxspan={}", ir::Duration::of(within.seconds));

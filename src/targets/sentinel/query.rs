@@ -75,13 +75,14 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             by,
             within,
             steps,
+            keys,
             span,
         } => {
             // Each step reads its table; two sources of one table need a filter apart.
             steps_apart(steps, mapping, *span, "KQL", |a, b| {
                 tables(a).is_disjoint(&tables(b))
             })?;
-            sequence(steps, by, within.seconds, rule.range(), mapping)?
+            sequence(steps, by, keys, within.seconds, rule.range(), mapping)?
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -115,7 +116,7 @@ pub(crate) fn result_column(
     field: &ir::Field,
     source: &str,
 ) -> Result<String> {
-    let column = field_name(src, field, source)?;
+    let column = field_name(src, kind.first_query_field(field), source)?;
     let renamed = column.contains('.') || matches!(kind, ir::RuleKind::Sequence { .. });
     if renamed {
         Ok(logical_column(&field.name))
@@ -282,20 +283,22 @@ struct Keys {
     stages: String,
 }
 
-/// Keys of `fields` on `src`. `rename` gives the output name of a key (always used for
-/// dynamic properties; for plain columns only when `always_rename`); `convert_plain`
-/// converts plain columns too (so keys of different tables have one type).
+/// Keys of `fields` on `src`, each named after the field of `names` in its place (a
+/// sequence step's own key fields take the sequence's names). The name is always used for
+/// dynamic properties, and for plain columns only when `always_rename`, which also
+/// converts them (so keys of different tables have one type).
 fn keys(
     fields: &[ir::Field],
+    names: &[ir::Field],
     src: &SourceMapping,
     source: &str,
     always_rename: bool,
 ) -> Result<Keys> {
     let mut columns = Vec::new();
     let mut stages = String::new();
-    for f in fields {
+    for (f, named) in fields.iter().zip(names) {
         let column = field_name(src, f, source)?;
-        let name = logical_column(&f.name);
+        let name = logical_column(&named.name);
         if column.contains('.') {
             let path = column_ref(&column);
             let _ = write!(
@@ -337,7 +340,7 @@ fn aggregate(
     used: &[&ir::Field],
 ) -> Result<String> {
     let mut out = events(q, src, Some(range), used)?;
-    let keys = keys(group_by, src, &q.source, false)?;
+    let keys = keys(group_by, group_by, src, &q.source, false)?;
     out.push_str(&keys.stages);
     let mut aggs = AggregateNames::new(&keys.columns);
     // A sum holds a number only when it added one (the evaluator's sum of no numbers is
@@ -407,22 +410,24 @@ fn aggregate_expr(
     }
 }
 
-/// `sequence by K within W { ... }`: a chain of joins on K (see the module comment).
+/// `sequence by K within W { ... }`: a chain of joins on K, each step's key fields named
+/// as K (see the module comment).
 fn sequence(
     steps: &[Query],
     by: &[ir::Field],
+    step_keys: &[Vec<ir::Field>],
     within: u64,
     range: ir::Range,
     mapping: &Mapping,
 ) -> Result<String> {
     let mut out = String::new();
     let mut key_columns = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
+    for (i, (step, own)) in steps.iter().zip(step_keys).enumerate() {
         let src = source_mapping(mapping, step)?;
         let k = i + 1;
-        let keys = keys(by, src, &step.source, true)?;
+        let keys = keys(own, by, src, &step.source, true)?;
         // Each step computes only the columns it reads (another step's table may lack them).
-        let mut q = events(step, src, Some(range), &fields_read([step], by))?;
+        let mut q = events(step, src, Some(range), &fields_read([step], own))?;
         q.push_str(&keys.stages);
         let mut projected = keys.columns.clone();
         projected.push(format!("T{k} = TimeGenerated"));
@@ -483,7 +488,7 @@ fn first_seen(
     )?;
     let mut fields = by.to_vec();
     fields.push(field.clone());
-    let keys = keys(&fields, src, &q.source, false)?;
+    let keys = keys(&fields, &fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
     let s = ir::Duration::of(new.start());
     let _ = write!(

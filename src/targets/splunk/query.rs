@@ -58,11 +58,12 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             ..
         } => aggregate(query, mapping, group_by, rule.range(), having, used)?,
         ir::RuleKind::Sequence {
-            by,
             within,
             steps,
+            keys,
             span,
-        } => sequence(mapping, by, within.seconds, rule.range(), steps, *span)?,
+            ..
+        } => sequence(mapping, keys, within.seconds, rule.range(), steps, *span)?,
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -304,19 +305,20 @@ fn stats_call(
     Ok((format!("{func}({arg})"), format!("{stem}_{clean}")))
 }
 
-/// Each sequence key's name in the results and per step: one common name, the steps' own
-/// when they agree, else `detc_keyN`.
+/// Each sequence key's name in the results and per step (the step's own key field): one
+/// common name, the steps' own when they agree, else `detc_keyN`.
 fn sequence_keys(
-    by: &[ir::Field],
+    step_keys: &[Vec<ir::Field>],
     steps: &[Query],
     srcs: &[&SourceMapping],
 ) -> Result<Vec<(String, Vec<String>)>> {
     let mut keys = Vec::new();
-    for (j, field) in by.iter().enumerate() {
+    for j in 0..step_keys[0].len() {
         let names = steps
             .iter()
             .zip(srcs)
-            .map(|(q, src)| by_field(src, field, &q.source))
+            .zip(step_keys)
+            .map(|((q, src), own)| by_field(src, &own[j], &q.source))
             .collect::<Result<Vec<_>>>()?;
         let common = if names.iter().all(|n| *n == names[0]) {
             names[0].clone()
@@ -336,14 +338,16 @@ pub(crate) fn result_field(
     mapping: &Mapping,
     field: &ir::Field,
 ) -> Result<String> {
-    if let ir::RuleKind::Sequence { by, steps, .. } = &rule.kind
+    if let ir::RuleKind::Sequence {
+        by, steps, keys, ..
+    } = &rule.kind
         && let Some(j) = by.iter().position(|k| k.name == field.name)
     {
         let srcs = steps
             .iter()
             .map(|q| source_mapping(mapping, q))
             .collect::<Result<Vec<_>>>()?;
-        return Ok(sequence_keys(by, steps, &srcs)?.swap_remove(j).0);
+        return Ok(sequence_keys(keys, steps, &srcs)?.swap_remove(j).0);
     }
     let q = &rule.kind.queries()[0];
     Ok(field_name(source_mapping(mapping, q)?, field, &q.source)?.to_string())
@@ -352,7 +356,7 @@ pub(crate) fn result_field(
 /// `sequence by K within W { S1 where C1  S2 where C2 }` (see the module comment).
 fn sequence(
     mapping: &Mapping,
-    by: &[ir::Field],
+    step_keys: &[Vec<ir::Field>],
     within: u64,
     range: ir::Range,
     steps: &[Query],
@@ -375,7 +379,7 @@ fn sequence(
         .iter()
         .map(|q| source_mapping(mapping, q))
         .collect::<Result<Vec<_>>>()?;
-    let keys = sequence_keys(by, steps, &srcs)?;
+    let keys = sequence_keys(step_keys, steps, &srcs)?;
     let flag = |i: usize| format!("detc_step{}", i + 1);
     // One search per source, so an event matching several steps is one row.
     let mut sources: Vec<&str> = Vec::new();
@@ -390,6 +394,16 @@ fn sequence(
             .filter(|&i| steps[i].source == *source)
             .collect();
         let i0 = mine[0];
+        let by = &step_keys[i0];
+        // One row per event holds one key: its steps must join on the same fields.
+        if let Some(&other) = mine.iter().find(|&&k| step_keys[k] != *by) {
+            return Err(CompileError::new(
+                Code::E0404,
+                span_of(&step_keys[other]),
+                "Splunk cannot join two steps of one source on different fields exactly yet",
+            )
+            .hint("join both steps of the source on the same fields, or compile for Elastic (EQL) or Sentinel"));
+        }
         let (q, src) = (&steps[i0], srcs[i0]);
         let mut sets = Vec::new();
         let mut s = if let [i] = mine[..] {
