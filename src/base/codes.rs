@@ -486,9 +486,9 @@ add `or not exists f` if that was meant."
 
     E0309 "operator cannot compare two fields"
     "A bare field name on the right of a comparison names another field of the same event
-(`where process.name != process.pe.original_file_name`). Only `==`, `!=`, `<`, `<=`, `>`, `>=` compare two
-fields; `in`, `not in`, `contains`, `startswith`, `endswith`, `like` and `matches` take
-values, which no target can read from a field exactly.
+(`where process.name != process.pe.original_file_name`). Only `==`, `!=`, `<`, `<=`, `>`
+and `>=` compare two fields; `in`, `not in`, `contains`, `startswith`, `endswith`, `like`
+and `matches` take values, which no target can read from a field exactly.
 
 Example:
 

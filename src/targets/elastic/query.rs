@@ -536,11 +536,12 @@ fn esql_test(
     })
 }
 
-/// `f OP g`. A comparison that reads a multi-valued field is null in ES|QL ("ES|QL
-/// multivalued fields": "functions ... return null when applied to a multivalued field"),
-/// and `MV_DEDUPE` first makes repeats of one value one value (keyword fields already
-/// keep one of each, long fields do not: same page, "Duplicate values"), so an event
-/// passes only with one value in each field, as the language says. `""` is absent.
+/// `f OP g`. A comparison or single-value function that reads a multi-valued field gives
+/// null, with a warning, in ES|QL (Elastic, "ES|QL multivalued fields"; elastic/
+/// elasticsearch#102417), and `MV_DEDUPE` first makes repeats of one value one value
+/// (keyword fields already keep one of each, long fields do not: same page, duplicate
+/// values), so an event passes only with one value in each field, as the language says.
+/// `""` is absent.
 fn esql_fields(f: &str, g: &str, op: ir::NumOp, case: Case, ty: FieldType) -> String {
     let (a, b) = (format!("MV_DEDUPE({f})"), format!("MV_DEDUPE({g})"));
     match (ty, case) {
