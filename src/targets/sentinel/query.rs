@@ -578,11 +578,12 @@ fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
     }
 }
 
-/// `f OP g` on two columns (names as the mapping gives them). A property of a dynamic column may hold an array, which KQL
-/// would read as one JSON text, so only plain columns compare (the language compares one
-/// value of each field). Kusto never stores a string as null (absent is `""`), and
-/// `ipv6_compare` reads IPv4 and IPv6 addresses as addresses (null when one does not parse,
-/// "ipv6_compare()"), but also a network (`10.0.0.1/8`), hence the `/` guard.
+/// `f OP g` on two columns (names as the mapping gives them). A property of a dynamic
+/// column may hold an array, which KQL would read as one JSON text, so only plain columns
+/// compare (the language compares one value of each field). Kusto never stores a string as
+/// null (absent is `""`); `=~` is its case-insensitive equality (Kusto, "String operators").
+/// `ipv6_compare` reads IPv4 and IPv6 addresses as addresses, null when one does not parse
+/// (Kusto, "ipv6_compare()"), but also a network (`10.0.0.1/8`), hence the `/` guard.
 fn fields_test(
     atom: &Atom,
     (f, other, g): (&str, &ir::Field, &str),

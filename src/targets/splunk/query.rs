@@ -635,10 +635,12 @@ fn where_test<'m>(
     })
 }
 
-/// `f OP g` in eval. Each field must hold one value (`mvdedup` keeps one of each value) that
-/// is not `""`, and for numbers and booleans one of their type, so every guard and the
-/// comparison are true or false and `NOT` holds exactly when the test fails. SPL compares
-/// text and has no address comparison, so two ip fields are refused.
+/// `f OP g` in eval. Each field must hold one value (`mvdedup` keeps one of each value,
+/// `mvcount` counts them: Splunk, "Multivalue eval functions") that is not `""`, and for
+/// numbers and booleans one of their type (`tonumber` is null for other text: "Conversion
+/// functions"), so every guard and the comparison are true or false and `NOT` holds exactly
+/// when the test fails. SPL compares text and has no address comparison, so two ip fields
+/// are refused.
 fn fields_where(
     atom: &Atom,
     f: &str,
