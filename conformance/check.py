@@ -133,7 +133,9 @@ def check_kql_batch(items, repo, work):
 
 # ---------------------------------------------------------------- SPL
 
-WHERE_FUNCTIONS = {"match", "cidrmatch", "isnull", "isnotnull"}
+WHERE_FUNCTIONS = {"match", "cidrmatch", "isnull", "isnotnull", "isnum", "in"}
+# The functions of a value that a field comparison (`a == b`) reads: `lower(mvdedup('f'))`.
+VALUE_FUNCTIONS = {"lower", "mvdedup", "mvcount", "tonumber"}
 COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 
 
@@ -309,7 +311,7 @@ class _Reader:
             self.pos += 1
             self.where()
             return self.take(")")
-        if self.peek("WORD"):
+        if self.peek("WORD") and not self.value_function():
             name = self.take("WORD")
             if name not in WHERE_FUNCTIONS:
                 raise Failure(f"`{name}` is not a function detc emits")
@@ -319,10 +321,12 @@ class _Reader:
                 self.pos += 1
                 self.where_argument()
             return self.take(")")
-        self.field(self.take("FIELD", what="a field"))
+        self.value()
         self.comparison()
         if self.peek("STR"):
             self.pos += 1
+        elif self.peek("FIELD") or self.value_function():
+            self.value()
         else:
             number = self.take("WORD", what="a value")
             try:
@@ -330,14 +334,27 @@ class _Reader:
             except ValueError:
                 raise Failure(f"`{number}` is neither a string nor a number")
 
+    def value_function(self):
+        """Whether a function of VALUE_FUNCTIONS (and its `(`) comes next."""
+        return self.peek("WORD") and self.tokens[self.pos][1] in VALUE_FUNCTIONS and self.peek("(", ahead=1)
+
+    def value(self):
+        """A field, or a function of VALUE_FUNCTIONS of one."""
+        if self.value_function():
+            self.pos += 1
+            self.take("(")
+            self.value()
+            return self.take(")")
+        self.field(self.take("FIELD", what="a field"))
+
     def comparison(self):
         op = self.take("OP", what="a comparison")
         if op not in COMPARISONS:
             raise Failure(f"`{op}` is not a comparison")
 
     def where_argument(self):
-        if self.peek("FIELD"):
-            self.field(self.take("FIELD"))
+        if self.peek("FIELD") or self.value_function():
+            self.value()
         else:
             self.take("STR", what="a string or field")
 

@@ -5,8 +5,8 @@
                     [--keep DIR] [--repo ROOT] [--kql-python PY] [--no-selftest]
 
 From a seed it generates batches of random `.det` rules (single-event rules over the sources
-that every target maps, with every operator of the language, and aggregation, sequence and
-first-seen rules) and, for each rule, random events built from the rule's own literals (so
+that every target maps, with every operator of the language, comparisons of two fields of
+one type among them, and aggregation, sequence and first-seen rules) and, for each rule, random events built from the rule's own literals (so
 tests hit as well as miss) and from awkward values (absent, null, "", whitespace, case
 variants, numbers as strings, IPv4/IPv6 in and out of the networks). Each batch is one
 `detc check`, one `detc compile --keep-going --format json` and one `detc hunt` (detc's
@@ -551,10 +551,49 @@ class Atom:
                 out += [filler(rng) + v, filler(rng) + v.swapcase(), v + filler(rng, 1)]
         return out
 
+    def fields(self):
+        return [self.field]
+
     def shrinks(self):
         if isinstance(self.args, list) and len(self.args) > 1 and self.op not in ("like", "matches"):
             for i in range(len(self.args)):
                 yield self.copy(args=self.args[:i] + self.args[i + 1:])
+
+
+class FieldAtom:
+    """A comparison of two fields of one type: `field op [cased] other`. Its hints are one
+    pool of values for both fields (equal, case variants, near misses, numbers also as text,
+    an address in several textual forms), so the two often compare equal."""
+
+    def __init__(self, field, other, kind, op, cased=False):
+        self.field, self.other, self.kind, self.op, self.cased = field, other, kind, op, cased
+
+    def fields(self):
+        return [self.field, self.other]
+
+    def opname(self):
+        return f"{self.kind} {self.op}{' cased' if self.cased else ''} field"
+
+    def text(self, lists):
+        return f"{self.field} {self.op}{' cased' if self.cased else ''} {self.other}"
+
+    def hints(self, rng):
+        if self.kind == "number":
+            n = rng.choice([0, 1, 22, 443, 4624, rng.randint(-100, 100000)])
+            return [n, n, n + 1, n - 1, str(n), float(n)]
+        if self.kind == "ip":
+            a, b = rand_ip(rng), rand_ip(rng)
+            out = [ip_text(rng, a), ip_text(rng, a), ip_text(rng, b)]
+            if a.version == 4:
+                out.append("::ffff:" + str(a))  # the same address, IPv4-mapped
+            return out
+        if self.kind == "boolean":
+            return [True, False, "true", "FALSE"]
+        v = rand_string(rng)
+        return [v, v] + [x for x in case_variants(v) if x != v][:2] + [mutate(rng, v), v + " "]
+
+    def shrinks(self):
+        return iter(())
 
 
 class Not:
@@ -587,7 +626,7 @@ class Or(And):
 
 
 def atoms(cond):
-    if isinstance(cond, Atom):
+    if isinstance(cond, (Atom, FieldAtom)):
         return [cond]
     if isinstance(cond, Not):
         return atoms(cond.term)
@@ -597,7 +636,7 @@ def atoms(cond):
 def cond_shrinks(cond):
     """Smaller conditions: an operand for its and/or, the and/or without one operand, the term
     of a `not`, a shorter list; recursively."""
-    if isinstance(cond, Atom):
+    if isinstance(cond, (Atom, FieldAtom)):
         yield from cond.shrinks()
         return
     if isinstance(cond, Not):
@@ -627,6 +666,11 @@ class Generator:
         kind = fs[field]
         if rng.random() < 0.08:
             return Atom(field, kind, rng.choice(["exists", "not exists"]), [])
+        same = sorted(f for f, k in fs.items() if k == kind and f != field)
+        if same and rng.random() < 0.1:
+            ops = ["==", "!="] + (["<", "<=", ">", ">="] if kind == "number" else [])
+            cased = kind == "string" and rng.random() < 0.3
+            return FieldAtom(field, rng.choice(same), kind, rng.choice(ops), cased)
         if kind == "string":
             return self.string_atom(field)
         if kind == "number":
@@ -844,14 +888,16 @@ class RuleFactory:
 
     def event(self, source, conds, extra=()):
         fs = self.cat.fields[source]
-        used = sorted({a.field for c in conds for a in atoms(c)} | set(extra))
+        used = sorted({f for c in conds for a in atoms(c) for f in a.fields()} | set(extra))
         others = [f for f in fs if f not in used]
         if others and self.rng.random() < 0.5:
             used.append(self.rng.choice(others))
         hints = collections.defaultdict(list)
         for c in conds:
             for a in atoms(c):
-                hints[a.field] += a.hints(self.rng)
+                values = a.hints(self.rng)
+                for f in a.fields():
+                    hints[f] += values
         ev = {}
         for f in used:
             v = self.field_value(fs[f], hints.get(f))

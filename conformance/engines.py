@@ -47,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # ---------------------------------------------------------------- the skip table
 # The constructs duckdb-kql declares unsupported (KqlUnsupportedError.construct) that may be
 # skipped; any other unsupported construct fails the suite until it is named here. (The IP-range
-# functions, count_distinctif, minif and maxif are computed instead: ADJUSTMENTS.)
+# functions, ipv6_compare, count_distinctif, minif and maxif are computed instead: ADJUSTMENTS.)
 KQL_UNSUPPORTED = {"function:ipv4_is_in_any_range", "function:ipv6_is_in_any_range",
                    "aggregate:count_distinctif", "aggregate:minif", "aggregate:maxif"}
 
@@ -162,6 +162,14 @@ ADJUSTMENTS = {
         "true if the address is in any of the networks, false if not, null when the address does "
         "not parse (ipv4_is_in_any_range(), ipv6_is_in_any_range(): an IPv4 address given to the "
         "IPv6 function is its IPv4-mapped IPv6 address)"),
+    "kql-ipv6-compare": (
+        "kql",
+        "duckdb-kql has no ipv6_compare",
+        "the call is replaced by a helper column holding, per row, the function's documented value: "
+        "both arguments read as IPv6 addresses (an IPv4 address as its IPv4-mapped IPv6 address), "
+        "each with an optional IP-prefix (`/n`, counted in 32 bits for IPv4), compared on the "
+        "bits of the shorter prefix: 0 when equal, 1 when the first is greater, -1 when less, null "
+        "when either does not parse (ipv6_compare())"),
     "kql-minif-maxif": (
         "kql",
         "duckdb-kql has no minif / maxif",
@@ -1020,6 +1028,31 @@ def kql_ip_in_any_range(family, address, ranges):
     return any(a in n for n in nets)
 
 
+def kql_ipv6_compare(a, b):
+    """ipv6_compare() as Microsoft documents it (ADJUSTMENTS kql-ipv6-compare)."""
+    def parse(text):
+        addr, slash, prefix = text.partition("/")
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return None
+        base, most = (96, 32) if ip.version == 4 else (0, 128)
+        if ip.version == 4:
+            ip = ipaddress.IPv6Address("::ffff:" + str(ip))
+        if not slash:
+            return int(ip), 128
+        if not prefix.isdigit() or int(prefix) > most:
+            return None
+        return int(ip), base + int(prefix)
+    pa, pb = parse(a), parse(b)
+    if pa is None or pb is None:
+        return None
+    bits = min(pa[1], pb[1])
+    mask = ((1 << bits) - 1) << (128 - bits)
+    x, y = pa[0] & mask, pb[0] & mask
+    return (x > y) - (x < y)
+
+
 def kql_substitute(query, tables):
     """(query, tables, adjustments): the query and its tables with what duckdb-kql lacks
     computed (ADJUSTMENTS kql-ip-range, kql-count-distinctif). Skip when it cannot be."""
@@ -1059,6 +1092,27 @@ def kql_substitute(query, tables):
         tables = new_tables
         query = query[:m.start()] + helper + query[end:]
         used.append("kql-ip-range")
+    k = 0
+    while True:
+        m = re.search(r"\bipv6_compare\(", _blank_kql_strings(query))
+        if not m:
+            break
+        args, end = _kql_call_args(query, m.end() - 1)
+        if len(args) != 2:
+            raise Skip("kql-unsupported", f"ipv6_compare({', '.join(args)})")
+        helper = f"DetcIpCompare{k}"
+        k += 1
+        new_tables = []
+        for t in tables:
+            rows = []
+            for row in t["rows"]:
+                a, b = (_kql_address(x, t["columns"], row) for x in args)
+                value = None if a is None or b is None else kql_ipv6_compare(a, b)
+                rows.append(list(row) + [value])
+            new_tables.append(dict(t, columns=t["columns"] + [[helper, "BIGINT"]], rows=rows))
+        tables = new_tables
+        query = query[:m.start()] + helper + query[end:]
+        used.append("kql-ipv6-compare")
     return query, tables, sorted(set(used))
 # ---------------------------------------------------------------- correlation cases
 

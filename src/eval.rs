@@ -61,6 +61,15 @@ enum Check {
     Compare(NumOp, f64),
     Cidr(Vec<Cidr>),
     Exists,
+    /// Compared with another field ([`Test::Field`]): `fold` lowercases strings (Unicode,
+    /// as the targets' `TO_LOWER`, `=~`, `lower()` do).
+    Fields {
+        other: String,
+        other_slot: Option<Slot>,
+        op: NumOp,
+        ty: ir::FieldType,
+        fold: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +120,15 @@ impl Matcher {
             match n {
                 Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(|n| walk(n, table)),
                 Node::Not(n) => walk(n, table),
-                Node::Test(p) => p.slot = Some(table.slot(&p.field)),
+                Node::Test(p) => {
+                    p.slot = Some(table.slot(&p.field));
+                    if let Check::Fields {
+                        other, other_slot, ..
+                    } = &mut p.test
+                    {
+                        *other_slot = Some(table.slot(other));
+                    }
+                }
             }
         }
         if let Some(c) = &mut self.condition {
@@ -238,6 +255,13 @@ fn check(test: &Test, span: Span) -> Result<Check, EvalError> {
         Test::Compare(op, n) => Check::Compare(*op, n.as_f64()),
         Test::InCidr(nets) => Check::Cidr(nets.clone()),
         Test::Exists => Check::Exists,
+        Test::Field(op, other, case) => Check::Fields {
+            other: other.name.clone(),
+            other_slot: None,
+            op: *op,
+            ty: other.ty,
+            fold: fold(case),
+        },
     })
 }
 
@@ -282,7 +306,85 @@ fn eval<'e>(n: &Node, event: &impl Fields<'e>) -> bool {
 }
 
 fn test_holds<'e>(p: &Prepared, event: &impl Fields<'e>) -> bool {
+    if let Check::Fields {
+        other,
+        other_slot,
+        op,
+        ty,
+        fold,
+    } = &p.test
+    {
+        let one = |field, slot| one_value(&event.leaves(field, slot), *ty, *fold);
+        return match (one(&p.field, p.slot), one(other, *other_slot)) {
+            (Some(a), Some(b)) => a.compare(&b).is_some_and(|o| in_order(*op, o)),
+            _ => false,
+        };
+    }
     event.leaves(&p.field, p.slot).iter().any(|v| holds(p, v))
+}
+
+/// A field's value as a field comparison reads it, as its type (numbers and booleans also
+/// from their text, as other tests read them; strings lowercased when `fold`). `None` when
+/// the field is absent, holds a value not of its type, or several different values
+/// (repeats of one value count once; `A` and `a` are two): the test fails (README, "Field
+/// comparisons").
+fn one_value(leaves: &[Leaf], ty: ir::FieldType, fold: bool) -> Option<Typed> {
+    let typed = |leaf: &Leaf| {
+        Some(match ty {
+            ir::FieldType::String => Typed::Str(leaf.text()?.to_string()),
+            ir::FieldType::Number => Typed::Num(number(leaf.value)?),
+            ir::FieldType::Boolean => Typed::Bool(boolean(leaf.value)?),
+            // As an address: `10.0.0.1` and `::ffff:10.0.0.1` are one.
+            ir::FieldType::Ip => {
+                Typed::Ip(leaf.text()?.trim().parse::<IpAddr>().ok()?.to_canonical())
+            }
+        })
+    };
+    let (first, rest) = leaves.split_first()?;
+    let value = typed(first)?;
+    for leaf in rest {
+        if typed(leaf)? != value {
+            return None;
+        }
+    }
+    Some(match value {
+        Typed::Str(s) if fold => Typed::Str(s.to_lowercase()),
+        v => v,
+    })
+}
+
+/// One value of a field comparison.
+#[derive(Debug, Clone, PartialEq)]
+enum Typed {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Ip(IpAddr),
+}
+
+impl Typed {
+    fn compare(&self, other: &Typed) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Typed::Str(a), Typed::Str(b)) => Some(a.cmp(b)),
+            (Typed::Num(a), Typed::Num(b)) => a.partial_cmp(b),
+            (Typed::Bool(a), Typed::Bool(b)) => Some(a.cmp(b)),
+            (Typed::Ip(a), Typed::Ip(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether two values in `order` pass `op`.
+fn in_order(op: NumOp, order: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        NumOp::Lt => order == Less,
+        NumOp::Le => order != Greater,
+        NumOp::Gt => order == Greater,
+        NumOp::Ge => order != Less,
+        NumOp::Eq => order == Equal,
+        NumOp::Ne => order != Equal,
+    }
 }
 
 /// The innermost test that decides `n`'s value `verdict` on this event, and whether it sits
@@ -315,6 +417,7 @@ fn holds(p: &Prepared, leaf: &Leaf) -> bool {
     let v = leaf.value;
     match &p.test {
         Check::Exists => true,
+        Check::Fields { .. } => unreachable!("`test_holds` compares two fields itself"),
         Check::Strings { values, fold, how } => {
             let text = if *fold { leaf.folded() } else { leaf.text() };
             text.is_some_and(|s| {
@@ -631,6 +734,32 @@ mod tests {
             r#"destination.ip == "2001:db8::1""#,
             json!({"destination.ip": "2001:DB8:0::1"})
         ));
+    }
+
+    /// A field comparison reads both fields, from the event or from `detc hunt`'s slots.
+    #[test]
+    fn field_comparisons_read_both_fields_alike_from_slots() {
+        let mut m = matcher(
+            "process.name != process.parent.name and process.pid >= process.parent.pid",
+            "process_start",
+        );
+        let events = [
+            json!({"process": {"name": "a", "pid": 5, "parent": {"name": "B", "pid": "4"}}}),
+            json!({"process": {"name": "a", "pid": 5, "parent": {"name": "A", "pid": 4}}}),
+            json!({"process": {"name": ["a", "b"], "pid": 5, "parent": {"pid": 5}}}),
+            json!({"process": {"name": "a", "pid": [5, 5.0], "parent": {"pid": 6}}}),
+            json!({"process.name": "a", "process.pid": 4, "process.parent.pid": "x"}),
+        ];
+        let direct: Vec<bool> = events.iter().map(|e| m.matches(e)).collect();
+        assert_eq!(direct, [true, false, true, false, false]);
+        let mut table = FieldTable::default();
+        m.intern(&mut table);
+        let slotted: Vec<bool> = events
+            .iter()
+            .map(|e| m.matches_extracted(&table.extract(e)))
+            .collect();
+        assert_eq!(slotted, direct);
+        assert!(m.required_literals().is_empty());
     }
 
     #[test]

@@ -201,6 +201,17 @@ impl Cond {
             Cond::Atom(a) => f(a),
         }
     }
+
+    /// The first test that compares two fields (`a == b`), if any.
+    pub(crate) fn field_comparison(&self) -> Option<&Atom> {
+        let mut found = None;
+        self.visit_atoms(&mut |a| {
+            if found.is_none() && matches!(a.test, Test::Field(..)) {
+                found = Some(a);
+            }
+        });
+        found
+    }
 }
 
 /// One test of one field. Absent (missing or null) fields fail every test, so
@@ -211,6 +222,17 @@ pub struct Atom {
     pub(crate) test: Test,
     /// The comparison in the source, for errors.
     pub(crate) span: Span,
+}
+
+impl Atom {
+    /// The fields the test reads: its own, and the other one of a field comparison.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &Field> {
+        let other = match &self.test {
+            Test::Field(_, other, _) => Some(other),
+            _ => None,
+        };
+        std::iter::once(&self.field).chain(other)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +281,11 @@ pub(crate) enum Test {
     InCidr(Vec<Cidr>),
     /// Present: not null and not `""`.
     Exists,
+    /// Compared with another field of the same event (`a == b`, `a > b`): `Eq` on any type
+    /// (strings with `case`), `Lt`, `Le`, `Gt`, `Ge` on numbers; `!=` is `not` of `Eq`.
+    /// Both fields must hold one value each (repeats of a value count once): an absent
+    /// field, `""` or several different values fail the test (README, "Field comparisons").
+    Field(NumOp, Field, Case),
 }
 
 impl Test {
@@ -275,7 +302,7 @@ impl Test {
             }
             Test::Like(ws, _) => ws.iter().any(Wildcard::matches_empty),
             Test::Matches(re, _) => re.matches_empty(),
-            Test::Compare(..) | Test::InCidr(_) | Test::Exists => false,
+            Test::Compare(..) | Test::InCidr(_) | Test::Exists | Test::Field(..) => false,
         }
     }
 }

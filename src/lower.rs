@@ -432,7 +432,7 @@ pub(crate) fn fields_read<'a>(
     let mut out: Vec<&ir::Field> = keys.iter().collect();
     for q in queries {
         if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| out.push(&a.field));
+            c.visit_atoms(&mut |a| out.extend(a.fields()));
         }
     }
     out
@@ -442,7 +442,7 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
     let mut out: Vec<&ir::Field> = Vec::new();
     for q in rule.kind.queries() {
         if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| out.push(&a.field));
+            c.visit_atoms(&mut |a| out.extend(a.fields()));
         }
     }
     fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {

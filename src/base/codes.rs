@@ -484,6 +484,40 @@ Fix: write `not exists process.name` to test for an absent or empty field, and
 `exists process.name` instead of `!= \"\"`. In a list such as `in [\"a\", \"\"]`, drop \"\" and
 add `or not exists f` if that was meant."
 
+    E0309 "operator cannot compare two fields"
+    "A bare field name on the right of a comparison names another field of the same event
+(`where process.name != process.pe.original_file_name`). Only `==`, `!=`, `<`, `<=`, `>`
+and `>=` compare two fields; `in`, `not in`, `contains`, `startswith`, `endswith`, `like`
+and `matches` take values, which no target can read from a field exactly.
+
+Example:
+
+    where process.command_line contains process.name
+
+Fix: compare with `==` or `!=`, or, if the right-hand side was meant as text, quote it:
+`process.command_line contains \"process.name\"`."
+
+    E0310 "fields of different types compared"
+    "Two fields compare only when the schema gives them one type (string, number, ip,
+boolean): a string and a number, say, would be compared differently on each target.
+
+Example:
+
+    where process.pid == process.name    # a number and a string
+
+Fix: compare fields of one type, or compare each field with a value."
+
+    E0311 "field compared with itself"
+    "A comparison names the same field on both sides. `f == f`, `f <= f` and `f >= f` hold
+exactly when `f` has a value, `f != f` when it has none, and `f < f`, `f > f` never: most
+likely another field was meant.
+
+Example:
+
+    where user.name == user.name
+
+Fix: name the other field, or write `exists f` / `not exists f`."
+
     E0320 "sequence with fewer than two steps"
     "A sequence orders two or more steps; one step is a single-event rule.
 
@@ -580,6 +614,11 @@ refuses a sequence of more than two steps, or of two sources one of whose base s
 starts with `|` (`multisearch` cannot run it). KQL and EQL refuse a sequence whose steps
 read two sources the mapping cannot tell apart (a table in common, or one event category
 or `any`, and no filter that differs): a step could take the other source's events.
+Elastic's EQL cannot compare a field with another field (`a == b`), so a sequence with such
+a comparison is refused on Elastic (a single-event rule compiles to ES|QL only there);
+Splunk refuses a comparison of two ip fields (SPL compares them as text, not as
+addresses); Sentinel refuses a comparison of a property of a dynamic column, which may hold
+an array that KQL reads as one JSON text.
 
 Example (three steps: refused on Splunk):
 
@@ -736,6 +775,19 @@ Example:
     sequence by host.name within 10m { ... }
 
 Fix: remove `suppress`, or leave elastic out with `targets = [...]`."
+
+    E0604 "single-event ES|QL rule on Elastic"
+    "A single-event rule that compares two fields (`a != b`) compiles to ES|QL only on Elastic,
+since EQL cannot compare fields. detc packages single-event rules as Kibana EQL rules and
+does not yet package a single-event ES|QL rule (Kibana wants one to keep `_id`, `_index`
+and `_version` to tell its alerts apart), so such a rule cannot deploy to elastic. `detc
+compile` still prints its ES|QL query.
+
+Example:
+
+    from process_start where process.name != process.pe.original_file_name
+
+Fix: leave elastic out with `targets = [...]`, or deploy the compiled ES|QL yourself."
 
     E0700 "cannot convert a Sigma rule exactly"
     "A Sigma rule (`.yml`, `.yaml`) is refused when detc cannot give it the same meaning; the

@@ -153,7 +153,7 @@ fn default_fields(ctx: &Context, kind: &RuleKind) -> Vec<ir::Field> {
         }
     };
     if let Some(cond) = &q.condition {
-        cond.visit_atoms(&mut |a| add(a.field.clone()));
+        cond.visit_atoms(&mut |a| a.fields().for_each(|f| add(f.clone())));
     }
     if let Some(def) = ctx.schema.sources.get(&q.source) {
         for name in DEFAULT_ENTITY_FIELDS {

@@ -351,6 +351,11 @@ fn comparison(
     } else {
         Case::Insensitive
     };
+    if let Some(v) = &c.value
+        && let ValueKind::Field(name) = &v.kind
+    {
+        return field_comparison(sink, ctx, source, c, f, name, v.span, case);
+    }
     let test = match (c.op, &c.value) {
         (Op::Exists, _) => Test::Exists,
         (_, None) => return None,
@@ -363,6 +368,96 @@ fn comparison(
     });
     Some(match c.op {
         Op::Ne | Op::NotIn => ir::Cond::Not(Box::new(atom)),
+        _ => atom,
+    })
+}
+
+/// `a OP b` with a field on each side: `==`, `!=` on fields of one type, `<`, `<=`, `>`,
+/// `>=` on numbers (the operator's fit to `a` is already checked).
+#[allow(clippy::too_many_arguments)]
+fn field_comparison(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    c: &ast::Comparison,
+    f: ir::Field,
+    name: &str,
+    span: Span,
+    case: Case,
+) -> Option<ir::Cond> {
+    let op = match c.op {
+        Op::Eq | Op::Ne => NumOp::Eq,
+        Op::Lt => NumOp::Lt,
+        Op::Le => NumOp::Le,
+        Op::Gt => NumOp::Gt,
+        Op::Ge => NumOp::Ge,
+        op => {
+            sink.error(
+                span,
+                Code::E0309,
+                format!(
+                    "`{}` cannot compare `{}` with another field: `{name}` is a field name",
+                    op.as_str(),
+                    f.name
+                ),
+                Some(format!(
+                    "only `==`, `!=`, `<`, `<=`, `>`, `>=` compare two fields; to compare with the text, quote it: `\"{name}\"`"
+                )),
+            );
+            return None;
+        }
+    };
+    let ident = ast::Ident {
+        name: name.to_string(),
+        span,
+    };
+    let Some(other) = field(sink, ctx, source, &ident) else {
+        // A bare word on the right may have been meant as text.
+        if let Some(d) = sink.diags.last_mut() {
+            let quote = format!("to compare with the text, quote it: `\"{name}\"`");
+            d.hint = Some(match d.hint.take() {
+                Some(h) if h.starts_with("did you mean") => format!("{h} Or, {quote}"),
+                _ => quote,
+            });
+        }
+        return None;
+    };
+    if other.name == f.name {
+        let instead = match c.op {
+            Op::Eq | Op::Le | Op::Ge => format!("write `exists {name}`"),
+            Op::Ne => format!("write `not exists {name}`"),
+            _ => "it never holds; remove it".to_string(),
+        };
+        sink.error(
+            c.span,
+            Code::E0311,
+            format!("`{name}` is compared with itself"),
+            Some(format!("{instead}, or name the other field you meant")),
+        );
+        return None;
+    }
+    if other.ty != f.ty {
+        sink.error(
+            span,
+            Code::E0310,
+            format!(
+                "`{}` is a {} field and `{}` a {} field: a field compares only with a field of its type",
+                f.name,
+                f.ty.as_str(),
+                other.name,
+                other.ty.as_str()
+            ),
+            Some("compare each field with a value, or pick two fields of one type".into()),
+        );
+        return None;
+    }
+    let atom = ir::Cond::Atom(ir::Atom {
+        field: f,
+        test: Test::Field(op, other, case),
+        span: c.span,
+    });
+    Some(match c.op {
+        Op::Ne => ir::Cond::Not(Box::new(atom)),
         _ => atom,
     })
 }

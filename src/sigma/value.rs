@@ -335,7 +335,7 @@ pub(crate) fn apply(
                 }
                 ("fieldref", _) => {
                     return Err(
-                        "modifier `fieldref` compares two fields of one event; detc cannot".into(),
+                        "modifier `fieldref` compares two fields of one event, which the importer does not convert (write it in .det as `a == b`)".into(),
                     );
                 }
                 ("minute" | "hour" | "day" | "week" | "month" | "year", _) => {

@@ -69,6 +69,9 @@ pub enum ValueKind {
     ListRef(String),
     /// `cidr("10.0.0.0/8", ...)`: the argument strings with their spans.
     Cidr(Vec<Value>),
+    /// A bare field name on the right of a comparison (`a != b`): that field of the same
+    /// event. Only a comparison's value is ever one.
+    Field(String),
 }
 
 /// What a rule selects and how it correlates.
@@ -195,7 +198,8 @@ impl Op {
     }
 }
 
-/// `FIELD OP [cased] VALUE`, or `exists FIELD`.
+/// `FIELD OP [cased] VALUE`, or `exists FIELD`; the value may name another field
+/// ([`ValueKind::Field`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub field: Ident,

@@ -526,7 +526,7 @@ fn human(r: Rule) -> &'static str {
         Rule::aggregate | Rule::kw_group => "`group by`",
         Rule::first_seen | Rule::kw_first => "`first seen`",
         Rule::step => "a sequence step (`SOURCE where ...`)",
-        Rule::field_list | Rule::field | Rule::test_field => "a field name",
+        Rule::field_list | Rule::field | Rule::field_ref | Rule::test_field => "a field name",
         Rule::expr | Rule::and_expr | Rule::unary => "a condition",
         Rule::paren_expr | Rule::having_paren | Rule::lparen | Rule::agg_open => "`(`",
         Rule::exists_cmp | Rule::kw_exists => "`exists`",
@@ -1131,6 +1131,12 @@ impl Builder<'_> {
                 Rule::field => field = Some(ident(&c)),
                 Rule::cmp_op => op = Some(self.op(c)?),
                 Rule::kw_cased => cased = true,
+                Rule::field_ref => {
+                    value = Some(Value {
+                        kind: ValueKind::Field(c.as_str().to_string()),
+                        span: span_of(&c),
+                    })
+                }
                 Rule::value => {
                     let literal = c.as_str();
                     let mut v = self.value(c)?;
@@ -1559,7 +1565,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
             ValueKind::Float(f) => format!("{f:?}"),
             ValueKind::Bool(b) => b.to_string(),
             ValueKind::Duration(d) => format!("{d}s"),
-            ValueKind::Word(w) => w.clone(),
+            ValueKind::Word(w) | ValueKind::Field(w) => w.clone(),
             ValueKind::List(items) => {
                 format!(
                     "[{}]",
@@ -1954,8 +1960,20 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
         assert_eq!(value_of("24h"), ValueKind::Duration(86_400));
         assert_eq!(value_of("7d"), ValueKind::Duration(604_800));
         assert_eq!(value_of("T1078.004"), ValueKind::Word("T1078.004".into()));
-        assert_eq!(value_of("TA0001"), ValueKind::Word("TA0001".into()));
+        assert_eq!(value_of("TA0001"), ValueKind::Field("TA0001".into()));
         assert_eq!(value_of("$my_list"), ValueKind::ListRef("my_list".into()));
+        // A bare field path on the right names a field; a word that is no path stays a word.
+        assert_eq!(value_of("b"), ValueKind::Field("b".into()));
+        assert_eq!(
+            value_of("process.pe.original_file_name"),
+            ValueKind::Field("process.pe.original_file_name".into())
+        );
+        assert_eq!(
+            value_of("@timestamp"),
+            ValueKind::Field("@timestamp".into())
+        );
+        assert_eq!(value_of("x."), ValueKind::Word("x.".into()));
+        assert_eq!(value_of("true"), ValueKind::Bool(true));
         let e = condition_of("a in cidr(\"10.0.0.0/8\", 'fd00::/8',)");
         let v = cmp(&e).value.clone().unwrap();
         assert_eq!(plain(&v), "cidr(\"10.0.0.0/8\", \"fd00::/8\")");

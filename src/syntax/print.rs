@@ -712,7 +712,7 @@ fn flat_value(v: &Value, kind: Str) -> String {
         ValueKind::Float(f) => float(*f),
         ValueKind::Bool(b) => b.to_string(),
         ValueKind::Duration(secs) => duration(*secs),
-        ValueKind::Word(w) => w.clone(),
+        ValueKind::Word(w) | ValueKind::Field(w) => w.clone(),
         ValueKind::ListRef(name) => format!("${name}"),
         ValueKind::List(items) => format!(
             "[{}]",

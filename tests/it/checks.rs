@@ -92,6 +92,41 @@ const CASES: &[(&str, &str, &str)] = &[
         "\"not-an-ip\"",
     ),
     (
+        "from process_start\n  where process.command_line contains process.name",
+        "E0309",
+        "process.name",
+    ),
+    (
+        "from network_connection\n  where source.ip in destination.ip",
+        "E0309",
+        "destination.ip",
+    ),
+    (
+        "from process_start\n  where process.name == process.nmae",
+        "E0302",
+        "process.nmae",
+    ),
+    (
+        "from process_start\n  where process.pid != process.name",
+        "E0310",
+        "process.name",
+    ),
+    (
+        "from process_start\n  where process.name == cased process.name",
+        "E0311",
+        "process.name == cased process.name",
+    ),
+    (
+        "from process_start\n  where process.name < process.executable",
+        "E0303",
+        "<",
+    ),
+    (
+        "from process_start\n  where process.pid == cased process.parent.pid",
+        "E0305",
+        "==",
+    ),
+    (
         "from process_start\n  where process.name in $no_such_list",
         "E0203",
         "$no_such_list",

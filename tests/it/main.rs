@@ -12,6 +12,7 @@ mod correlation_elastic;
 mod correlation_kql;
 mod correlation_spl;
 mod deploy;
+mod field_compare;
 mod field_families;
 mod fmt;
 mod fuzz;

@@ -53,6 +53,25 @@ fn severity(s: ir::Severity) -> (&'static str, u32) {
 }
 
 pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> PackagePart {
+    if let ir::RuleKind::Single(q) = &rule.kind
+        && let Some(atom) = q.condition.as_ref().and_then(|c| c.field_comparison())
+    {
+        // EQL cannot compare two fields, so the rule has an ES|QL query only, and Kibana
+        // tells the alerts of a single-event ES|QL rule apart by `_id`, `_index` and
+        // `_version` (METADATA), which detc does not package yet.
+        let mut d = Diagnostic::error(
+            &rule.file,
+            atom.span,
+            Code::E0604,
+            format!(
+                "rule `{}` cannot deploy to elastic: it compares two fields, which only its \
+                 ES|QL query can, and detc does not package single-event ES|QL rules",
+                rule.name
+            ),
+        );
+        d.hint = Some("leave elastic out with `targets = [...]`".into());
+        return Err(vec![d]);
+    }
     let (kind, language) = match rule.kind {
         ir::RuleKind::Single(_) | ir::RuleKind::Sequence { .. } => ("eql", "eql"),
         ir::RuleKind::Aggregate { .. } | ir::RuleKind::FirstSeen { .. } => ("esql", "esql"),

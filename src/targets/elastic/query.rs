@@ -67,7 +67,11 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
 /// and no index, so a sequence's note also says where and over how long to run it.
 pub(crate) fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
     match &rule.kind {
-        ir::RuleKind::Single(_) => None,
+        ir::RuleKind::Single(q) => q
+            .condition
+            .as_ref()
+            .and_then(|c| c.field_comparison())
+            .map(|_| "EQL cannot compare two fields; ES|QL only".into()),
         ir::RuleKind::Aggregate { .. } => Some("EQL cannot aggregate; ES|QL only".into()),
         ir::RuleKind::FirstSeen { .. } => {
             Some("EQL cannot aggregate (first seen); ES|QL only".into())
@@ -101,8 +105,8 @@ pub(crate) fn indices<'m>(rule: &ir::Rule, mapping: &'m Mapping) -> Vec<&'m str>
 
 /// One source's events that meet a query, in both languages.
 struct Event<'m> {
-    /// EQL `category where ...`.
-    eql: String,
+    /// EQL `category where ...`, or why EQL cannot say the condition.
+    eql: Result<String>,
     index: &'m str,
     /// ES|QL `WHERE` conditions, each its own command.
     esql_where: Vec<String>,
@@ -160,25 +164,28 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
         });
     }
     let mut eql_parts = filter(eql_string, "in");
-    let mut eql_cond = None;
+    let mut eql_cond = Ok(None);
     if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
-        let name = |atom: &Atom| field_name(src, &atom.field, &q.source).map(|n| field(&n));
-        eql_cond = Some(join(&n, " and ", " or ", &mut |atom, neg| {
-            Ok(eql_test(atom, &name(atom)?, neg))
-        })?);
+        let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
+        eql_cond = join(&n, " and ", " or ", &mut |atom, neg| {
+            eql_test(atom, &name(&atom.field)?, neg)
+        })
+        .map(Some);
         esql_where.push(join(&n, " AND ", " OR ", &mut |atom, neg| {
-            Ok(esql_test(atom, &name(atom)?, neg))
+            esql_test(atom, &name, neg)
         })?);
     }
     let others = !eql_parts.is_empty() || !eql_extra.is_empty();
-    eql_parts.extend(eql_cond.map(|c| if others { format!("({c})") } else { c }));
-    eql_parts.extend(eql_extra.iter().cloned());
-    let eql = if eql_parts.is_empty() {
-        format!("{category} where true")
-    } else {
-        format!("{category} where {}", eql_parts.join(" and "))
-    };
+    let eql = eql_cond.map(|cond| {
+        eql_parts.extend(cond.map(|c| if others { format!("({c})") } else { c }));
+        eql_parts.extend(eql_extra.iter().cloned());
+        if eql_parts.is_empty() {
+            format!("{category} where true")
+        } else {
+            format!("{category} where {}", eql_parts.join(" and "))
+        }
+    });
     Ok(Event {
         eql,
         index,
@@ -193,16 +200,20 @@ pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     for w in &e.esql_where {
         let _ = write!(esql, "\n| WHERE {w}");
     }
-    Ok(vec![
-        Compiled {
+    let mut out: Vec<Compiled> = e
+        .eql
+        .ok()
+        .map(|query| Compiled {
             language: Language::Eql,
-            query: e.eql,
-        },
-        Compiled {
-            language: Language::Esql,
-            query: esql,
-        },
-    ])
+            query,
+        })
+        .into_iter()
+        .collect();
+    out.push(Compiled {
+        language: Language::Esql,
+        query: esql,
+    });
+    Ok(out)
 }
 
 /// ES|QL from the source over `range`, the query's conditions, and only events with a
@@ -337,7 +348,7 @@ fn sequence(
             .zip(by)
             .map(|(k, f)| eql_present(k, f.ty))
             .collect();
-        rendered.push((event(q, src, &present)?.eql, keys));
+        rendered.push((event(q, src, &present)?.eql?, keys));
     }
     let shared = rendered.windows(2).all(|w| w[0].1 == w[1].1);
     let mut eql = String::from("sequence");
@@ -423,14 +434,28 @@ fn quoted_name(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
+fn eql_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
     let p = match &atom.test {
         Test::Exists => {
-            return match (atom.field.ty == FieldType::String, negated) {
+            return Ok(match (atom.field.ty == FieldType::String, negated) {
                 (_, false) => eql_present(f, atom.field.ty),
                 (true, true) => format!("({f} == null or {f} == \"\")"),
                 (false, true) => format!("{f} == null"),
-            };
+            });
+        }
+        // "You also cannot compare a field to another field, even if the fields are changed
+        // using a function" (Elastic, EQL syntax reference, Limitations for comparisons).
+        Test::Field(..) => {
+            return Err(CompileError::new(
+                Code::E0404,
+                atom.span,
+                "EQL cannot compare a field with another field (Elastic's EQL syntax \
+                 reference, \"Limitations for comparisons\")",
+            )
+            .hint(
+                "a single-event rule compiles to ES|QL only, but a sequence is EQL only on \
+                 Elastic: compare with a value, or leave elastic out with `targets = [...]`",
+            ));
         }
         Test::Equals(vs, Case::Insensitive) if atom.field.ty == FieldType::String => {
             format!("{f} in~ {}", list(vs, eql_string))
@@ -453,7 +478,7 @@ fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
     } else {
         p
     };
-    match (negated, &atom.test) {
+    Ok(match (negated, &atom.test) {
         (false, _) => p,
         // Elasticsearch rewrites a negated comparison into the opposite one (`not (f <= 0)`
         // into `f > 0`), which fails for an event without the field; the language's `not`
@@ -464,18 +489,24 @@ fn eql_test(atom: &Atom, f: &str, negated: bool) -> String {
             format!("({f} == null or not ({p}))")
         }
         (true, _) => format!("not ({p})"),
-    }
+    })
 }
 
-fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
+/// `name`: a field's ES|QL name (a field comparison reads two).
+fn esql_test(
+    atom: &Atom,
+    name: &dyn Fn(&ir::Field) -> Result<String>,
+    negated: bool,
+) -> Result<String> {
+    let f = &name(&atom.field)?;
     let p = match &atom.test {
         Test::Exists => {
-            return match (atom.field.ty == FieldType::String, negated) {
+            return Ok(match (atom.field.ty == FieldType::String, negated) {
                 (true, false) => format!("({f} IS NOT NULL AND {f} != \"\")"),
                 (true, true) => format!("({f} IS NULL OR {f} == \"\")"),
                 (false, false) => format!("{f} IS NOT NULL"),
                 (false, true) => format!("{f} IS NULL"),
-            };
+            });
         }
         Test::Equals(vs, Case::Insensitive) if atom.field.ty == FieldType::String => {
             let lowered = |s: &str| string(&s.to_lowercase());
@@ -492,16 +523,37 @@ fn esql_test(atom: &Atom, f: &str, negated: bool) -> String {
             let args: Vec<String> = nets.iter().map(|n| string(&n.to_string())).collect();
             format!("CIDR_MATCH({f}, {})", args.join(", "))
         }
+        Test::Field(op, other, case) => esql_fields(f, &name(other)?, *op, *case, atom.field.ty),
     };
     let p = if atom.test.passes_empty() {
         format!("({f} != \"\" AND {p})")
     } else {
         p
     };
-    if negated {
+    Ok(if negated {
         format!("NOT COALESCE({p}, FALSE)")
     } else {
         p
+    })
+}
+
+/// `f OP g`. A comparison or single-value function that reads a multi-valued field gives
+/// null, with a warning, in ES|QL (Elastic, "ES|QL multivalued fields"; elastic/
+/// elasticsearch#102417), and `MV_DEDUPE` first makes repeats of one value one value
+/// (keyword fields already keep one of each, long fields do not: same page, duplicate
+/// values), so an event passes only with one value in each field, as the language says.
+/// `""` is absent.
+fn esql_fields(f: &str, g: &str, op: ir::NumOp, case: Case, ty: FieldType) -> String {
+    let (a, b) = (format!("MV_DEDUPE({f})"), format!("MV_DEDUPE({g})"));
+    match (ty, case) {
+        (FieldType::String, Case::Insensitive) => format!(
+            "({f} != \"\" AND TO_LOWER({a}) {} TO_LOWER({b}))",
+            op.as_str()
+        ),
+        (FieldType::String, Case::Sensitive) => {
+            format!("({f} != \"\" AND {a} {} {b})", op.as_str())
+        }
+        _ => format!("{a} {} {b}", op.as_str()),
     }
 }
 

@@ -50,6 +50,7 @@ use crate::lower::{
 };
 use crate::pattern::Regex;
 use crate::schema::{MEMBER, Mapping, SourceMapping, is_member_name};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -237,9 +238,9 @@ fn events(
     }
     out.push_str(&extends(src, used));
     if let Some(cond) = &q.condition {
+        let column = |f: &ir::Field| field_name(src, f, &q.source);
         let body = join(&nnf(cond, false), " and ", " or ", &mut |atom, negated| {
-            let column = field_name(src, &atom.field, &q.source)?;
-            Ok(test(atom, &field_ref(&column, atom.field.ty), negated))
+            test(atom, &column, negated)
         })?;
         let _ = write!(out, "\n| where {body}");
     }
@@ -516,15 +517,26 @@ pub(crate) fn within(range: ir::Range) -> String {
 /// An atom's test. Kusto reads an absent string as `""`, so a test that `""` passes
 /// (`contains ""`, `like "*"`, a regex matching the empty value) is guarded: an absent
 /// field fails every test, and passes its negation.
-fn test(atom: &Atom, f: &str, negated: bool) -> String {
+/// `column`: a field's name in the mapping (a field comparison reads two).
+fn test<'m>(
+    atom: &Atom,
+    column: &dyn Fn(&ir::Field) -> Result<Cow<'m, str>>,
+    negated: bool,
+) -> Result<String> {
+    let name = column(&atom.field)?;
+    if let Test::Field(op, other, case) = &atom.test {
+        return fields_test(atom, (&name, other, &column(other)?), *op, *case, negated);
+    }
+    let f = &field_ref(&name, atom.field.ty);
     let p = unguarded_test(atom, f, negated);
-    match (atom.test.passes_empty(), negated) {
+    Ok(match (atom.test.passes_empty(), negated) {
         (false, _) => p,
         (true, false) => format!("(isnotempty({f}) and {p})"),
         (true, true) => format!("(isempty({f}) or {p})"),
-    }
+    })
 }
 
+/// A test of one field against values.
 fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
     let cased = |case: &Case| *case == Case::Sensitive;
     match &atom.test {
@@ -556,6 +568,7 @@ fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
         Test::Matches(re, case) => regex(f, re, *case, negated),
         Test::Compare(op, n) => null_safe(format!("{f} {} {n}", op.as_str()), negated),
         Test::InCidr(nets) => null_safe(cidr(f, nets), negated),
+        Test::Field(..) => unreachable!("`test` renders a field comparison with `fields_test`"),
         // Kusto keeps IP addresses in string columns, and a string column is never null:
         // absent is empty.
         Test::Exists => match (
@@ -568,6 +581,49 @@ fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
             (false, true) => format!("isnull({f})"),
         },
     }
+}
+
+/// `f OP g` on two columns (names as the mapping gives them). A property of a dynamic
+/// column may hold an array, which KQL would read as one JSON text, so only plain columns
+/// compare (the language compares one value of each field). Kusto never stores a string as
+/// null (absent is `""`); `=~` is its case-insensitive equality (Kusto, "String operators").
+/// `ipv6_compare` reads IPv4 and IPv6 addresses as addresses, null when one does not parse
+/// (Kusto, "ipv6_compare()"), but also a network (`10.0.0.1/8`), hence the `/` guard.
+fn fields_test(
+    atom: &Atom,
+    (f, other, g): (&str, &ir::Field, &str),
+    op: ir::NumOp,
+    case: Case,
+    negated: bool,
+) -> Result<String> {
+    if let Some(column) = [f, g].into_iter().find(|c| c.contains('.')) {
+        return Err(CompileError::new(
+            Code::E0404,
+            atom.span,
+            format!(
+                "KQL cannot compare `{}` with `{}` exactly: `{column}` is a property of a dynamic \
+                 column, which may hold an array that KQL reads as one JSON text",
+                atom.field.name, other.name
+            ),
+        )
+        .hint(
+            "compare with a value, map the fields to plain columns in the Sentinel mapping, \
+             or leave sentinel out with `targets = [...]`",
+        ));
+    }
+    let (f, g) = (column_ref(f), column_ref(g));
+    let p = match (atom.field.ty, case) {
+        (FieldType::String, Case::Insensitive) => format!("(isnotempty({f}) and {f} =~ {g})"),
+        (FieldType::String, Case::Sensitive) => format!("(isnotempty({f}) and {f} == {g})"),
+        (FieldType::Ip, _) => {
+            format!("({f} !contains \"/\" and {g} !contains \"/\" and ipv6_compare({f}, {g}) == 0)")
+        }
+        // As numbers also when a column holds them as text (a string column compares as
+        // text); null when one is not a number.
+        (FieldType::Number, _) => format!("todouble({f}) {} todouble({g})", op.as_str()),
+        (FieldType::Boolean, _) => format!("{f} {} {g}", op.as_str()),
+    };
+    Ok(null_safe(p, negated))
 }
 
 /// `not` that reads an unknown (null) test as false, so the negation is true.

@@ -45,6 +45,7 @@ use crate::lower::{
 };
 use crate::pattern::Regex;
 use crate::schema::{Mapping, SourceMapping};
+use std::borrow::Cow;
 
 /// Compile any rule.
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
@@ -141,7 +142,7 @@ fn events(
                 }
             } else {
                 let s = join(c, " AND ", " OR ", &mut |atom, neg| {
-                    where_test(atom, &name(atom)?, neg)
+                    where_test(atom, &|f| field_name(src, f, &q.source), neg)
                 })?;
                 wheres.push(group(s));
             }
@@ -500,7 +501,7 @@ fn span_of(fields: &[ir::Field]) -> Span {
 /// A whole condition in eval form, for `if()`.
 fn where_cond(c: &ir::Cond, src: &SourceMapping, source: &str) -> Result<String> {
     join(&nnf(c, false), " AND ", " OR ", &mut |atom, neg| {
-        where_test(atom, &field_name(src, &atom.field, source)?, neg)
+        where_test(atom, &|f| field_name(src, f, source), neg)
     })
 }
 
@@ -568,7 +569,7 @@ fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
         }
         // Search terms match CIDR notation (IPv4 and IPv6) against IP-valued fields.
         Test::InCidr(nets) => group(nets.iter().map(|n| term(quote(&n.to_string()))), " OR "),
-        Test::Equals(..) | Test::Compare(..) | Test::Matches(..) => return None,
+        Test::Equals(..) | Test::Compare(..) | Test::Matches(..) | Test::Field(..) => return None,
         Test::Contains(vs, case) => insensitive_strings(vs, "*", "*", case)?,
         Test::StartsWith(vs, case) => insensitive_strings(vs, "", "*", case)?,
         Test::EndsWith(vs, case) => insensitive_strings(vs, "*", "", case)?,
@@ -594,10 +595,19 @@ fn search_glob(w: &Wildcard) -> Option<String> {
     Some(out)
 }
 
-/// The eval form of a test, for `| where`.
-fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
-    let f = eval_field(f, atom.field.span)?;
+/// The eval form of a test, for `| where`; `name` gives a field's Splunk name (a field
+/// comparison reads two).
+fn where_test<'m>(
+    atom: &Atom,
+    name: &dyn Fn(&ir::Field) -> Result<Cow<'m, str>>,
+    negated: bool,
+) -> Result<String> {
+    let f = eval_field(&name(&atom.field)?, atom.field.span)?;
     let p = match &atom.test {
+        Test::Field(op, other, case) => {
+            let g = eval_field(&name(other)?, other.span)?;
+            return fields_where(atom, &f, &g, *op, *case, negated);
+        }
         Test::Exists => {
             return Ok(if negated {
                 format!("(isnull({f}) OR {f}==\"\")")
@@ -636,6 +646,66 @@ fn where_test(atom: &Atom, f: &str, negated: bool) -> Result<String> {
         (false, true) => format!("({f}!=\"\" AND {p})"),
         (true, false) => format!("(isnull({f}) OR NOT ({p}))"),
         (true, true) => format!("(isnull({f}) OR {f}==\"\" OR NOT ({p}))"),
+    })
+}
+
+/// `f OP g` in eval. Each field must hold one value (`mvdedup` keeps one of each value,
+/// `mvcount` counts them: Splunk, "Multivalue eval functions") that is not `""`, and for
+/// numbers and booleans one of their type (`tonumber` is null for other text: "Conversion
+/// functions"), so every guard and the comparison are true or false and `NOT` holds exactly
+/// when the test fails. SPL compares text and has no address comparison, so two ip fields
+/// are refused.
+fn fields_where(
+    atom: &Atom,
+    f: &str,
+    g: &str,
+    op: ir::NumOp,
+    case: Case,
+    negated: bool,
+) -> Result<String> {
+    if atom.field.ty == FieldType::Ip {
+        return Err(CompileError::new(
+            Code::E0404,
+            atom.span,
+            "SPL cannot compare two ip fields as addresses (it compares their text, and \
+             one address has several textual forms)",
+        )
+        .hint("compare each field with a value, or leave splunk out with `targets = [...]`"));
+    }
+    let (a, b) = (format!("mvdedup({f})"), format!("mvdedup({g})"));
+    // (holds, fails) for each guard.
+    let mut guards: Vec<(String, String)> = Vec::new();
+    for (raw, one) in [(f, &a), (g, &b)] {
+        guards.push((format!("isnotnull({raw})"), format!("isnull({raw})")));
+        guards.push((format!("{one}!=\"\""), format!("{one}==\"\"")));
+        guards.push((format!("mvcount({one})==1"), format!("mvcount({one})!=1")));
+    }
+    let typed = |guards: &mut Vec<(String, String)>, holds: &dyn Fn(&str) -> String| {
+        for one in [&a, &b] {
+            let h = holds(one);
+            guards.push((h.clone(), format!("NOT {h}")));
+        }
+    };
+    let compare = match (atom.field.ty, case) {
+        (FieldType::String, Case::Insensitive) => format!("lower({a})==lower({b})"),
+        (FieldType::Boolean, _) => {
+            typed(&mut guards, &|x| {
+                format!("in(lower({x}), \"true\", \"false\")")
+            });
+            format!("lower({a})==lower({b})")
+        }
+        (FieldType::Number, _) => {
+            typed(&mut guards, &|x| format!("isnum(tonumber({x}))"));
+            format!("tonumber({a}){}tonumber({b})", op.as_str())
+        }
+        _ => format!("{a}{}{b}", op.as_str()),
+    };
+    Ok(if negated {
+        let fails: Vec<&str> = guards.iter().map(|(_, n)| n.as_str()).collect();
+        format!("({} OR NOT ({compare}))", fails.join(" OR "))
+    } else {
+        let holds: Vec<&str> = guards.iter().map(|(h, _)| h.as_str()).collect();
+        format!("({} AND {compare})", holds.join(" AND "))
     })
 }
 
