@@ -163,3 +163,26 @@ fn correlation_examples_compile_for_elastic_on_the_command_line_shape() {
         assert_eq!(keys, ["id", "language", "note", "query", "rule", "target"]);
     }
 }
+
+#[test]
+fn a_multivalued_key_reaches_stats_and_the_empty_group_is_dropped_after() {
+    // ES|QL reads a comparison with a multivalued field as null, so a `k != ""` before STATS
+    // would drop an event whose key is an array; STATS puts it in a group per value, as the
+    // language does, and the `""` group goes after it.
+    let out = elastic(&common::rule(
+        "by_user",
+        "from authentication\n  group by user.name window 1h\n  having count() >= 2",
+    ));
+    let (language, query, _) = only(&out, "by_user");
+    assert_eq!(language, "esql");
+    let (before, after) = query.split_once("\n| STATS ").expect("a STATS");
+    assert!(
+        before.ends_with("\n| WHERE user.name IS NOT NULL"),
+        "{query}"
+    );
+    assert!(!before.contains("user.name != \"\""), "{query}");
+    assert!(
+        after.contains(" BY user.name\n| WHERE user.name != \"\"\n"),
+        "{query}"
+    );
+}

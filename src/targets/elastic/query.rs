@@ -217,7 +217,10 @@ pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
 }
 
 /// ES|QL from the source over `range`, the query's conditions, and only events with a
-/// value for every one of `keys` (name, type).
+/// value for every one of `keys` (name, type). `IS NOT NULL` is the only test of a key
+/// before `STATS`: a comparison with a multivalued field is null in ES|QL, which would drop
+/// the event, whereas `STATS ... BY` puts it in a group per value, as the language does;
+/// the `""` group is dropped after `STATS` ([`nonempty_groups`]).
 fn esql_events(e: &Event, range: ir::Range, keys: &[(String, FieldType)]) -> String {
     let mut esql = format!(
         "FROM {}\n| WHERE @timestamp > NOW() - {}",
@@ -237,14 +240,26 @@ fn esql_events(e: &Event, range: ir::Range, keys: &[(String, FieldType)]) -> Str
     if !keys.is_empty() {
         let present: Vec<String> = keys
             .iter()
-            .map(|(k, ty)| match ty {
-                FieldType::String => format!("{k} IS NOT NULL AND {k} != \"\""),
-                _ => format!("{k} IS NOT NULL"),
-            })
+            .map(|(k, _)| format!("{k} IS NOT NULL"))
             .collect();
         let _ = write!(esql, "\n| WHERE {}", present.join(" AND "));
     }
     esql
+}
+
+/// After `STATS ... BY keys`, where each group holds one value of each key: drop the groups
+/// of `""`, which the language reads as absent (an event's `""` elements join no group).
+fn nonempty_groups(keys: &[(String, FieldType)]) -> String {
+    let tests: Vec<String> = keys
+        .iter()
+        .filter(|(_, ty)| *ty == FieldType::String)
+        .map(|(k, _)| format!("{k} != \"\""))
+        .collect();
+    if tests.is_empty() {
+        String::new()
+    } else {
+        format!("\n| WHERE {}", tests.join(" AND "))
+    }
 }
 
 /// The EQL test that a field has a value (`""` is absent, as everywhere): `exists`, and a
@@ -308,9 +323,10 @@ fn aggregate(
     let labels: Vec<&str> = aggs.named().iter().map(|(l, _)| l.as_str()).collect();
     let _ = write!(
         esql,
-        "\n| STATS {} BY {}\n| WHERE {test}\n| KEEP {}, {}",
+        "\n| STATS {} BY {}{}\n| WHERE {test}\n| KEEP {}, {}",
         stats.join(", "),
         keys.join(", "),
+        nonempty_groups(&typed),
         keys.join(", "),
         labels.join(", ")
     );
@@ -408,8 +424,9 @@ fn first_seen(
     );
     let _ = write!(
         esql,
-        "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})\n| KEEP {}, {first}, {before}",
+        "\n| EVAL {new} = CASE(@timestamp > NOW() - {s}, @timestamp, NULL), {old} = CASE(@timestamp <= NOW() - {s}, @timestamp, NULL)\n| STATS {first} = MIN({new}), {before} = MAX({old}) BY {}{}\n| WHERE {first} IS NOT NULL AND ({before} IS NULL OR {before} < {first} - {})\n| KEEP {}, {first}, {before}",
         keys.join(", "),
+        nonempty_groups(&typed),
         esql_span(lookback),
         keys.join(", ")
     );
