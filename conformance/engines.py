@@ -1080,16 +1080,12 @@ def kql_substitute(query, tables):
         ranges = [json.loads(a) for a in args[1:]]
         helper = f"DetcIpRange{k}"
         k += 1
-        new_tables = []
-        for t in tables:
-            rows = []
-            for row in t["rows"]:
-                address = _kql_address(args[0], t["columns"], row)
-                # a table without the column is another step's: its helper is never read
-                value = None if address is None else kql_ip_in_any_range(m.group(1), address, ranges)
-                rows.append(list(row) + [value])
-            new_tables.append(dict(t, columns=t["columns"] + [[helper, "BOOLEAN"]], rows=rows))
-        tables = new_tables
+
+        def in_range(columns, row, fn=m.group(1), arg=args[0], ranges=ranges):
+            address = _kql_address(arg, columns, row)
+            # a table without the column is another step's: its helper is never read
+            return None if address is None else kql_ip_in_any_range(fn, address, ranges)
+        tables = _with_helper(tables, helper, "BOOLEAN", in_range)
         query = query[:m.start()] + helper + query[end:]
         used.append("kql-ip-range")
     k = 0
@@ -1102,18 +1098,24 @@ def kql_substitute(query, tables):
             raise Skip("kql-unsupported", f"ipv6_compare({', '.join(args)})")
         helper = f"DetcIpCompare{k}"
         k += 1
-        new_tables = []
-        for t in tables:
-            rows = []
-            for row in t["rows"]:
-                a, b = (_kql_address(x, t["columns"], row) for x in args)
-                value = None if a is None or b is None else kql_ipv6_compare(a, b)
-                rows.append(list(row) + [value])
-            new_tables.append(dict(t, columns=t["columns"] + [[helper, "BIGINT"]], rows=rows))
-        tables = new_tables
+
+        def compare(columns, row, args=args):
+            a, b = (_kql_address(x, columns, row) for x in args)
+            return None if a is None or b is None else kql_ipv6_compare(a, b)
+        tables = _with_helper(tables, helper, "BIGINT", compare)
         query = query[:m.start()] + helper + query[end:]
         used.append("kql-ipv6-compare")
     return query, tables, sorted(set(used))
+
+
+def _with_helper(tables, helper, kind, value):
+    """Each table with one more column, `helper` of type `kind`, holding value(columns, row)
+    for each of its rows (the engine then reads the column instead of the call)."""
+    return [dict(t, columns=t["columns"] + [[helper, kind]],
+                 rows=[list(row) + [value(t["columns"], row)] for row in t["rows"]])
+            for t in tables]
+
+
 # ---------------------------------------------------------------- correlation cases
 
 def event_time_ms(value):

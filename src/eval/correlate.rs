@@ -54,8 +54,9 @@ enum Form {
     },
     Sequence {
         by: Vec<String>,
-        /// Per step, the fields holding its key (`by`, or the step's own).
-        keys: Vec<Vec<String>>,
+        /// Per step, the fields holding its key, when some step joins on fields of its own;
+        /// empty when every step joins on the same fields (`by`'s).
+        step_keys: Vec<Vec<String>>,
     },
     FirstSeen {
         field: String,
@@ -143,7 +144,11 @@ impl Correlation {
                 window: ms(within),
                 form: Form::Sequence {
                     by: names(by),
-                    keys: keys.iter().map(|k| names(k)).collect(),
+                    step_keys: if keys.windows(2).all(|w| w[0] == w[1]) {
+                        Vec::new()
+                    } else {
+                        keys.iter().map(|k| names(k)).collect()
+                    },
                 },
             },
             RuleKind::FirstSeen {
@@ -221,7 +226,12 @@ impl Correlation {
                     })
                     .collect(),
             },
-            Form::Sequence { keys: fields, .. } => sequence_reading(event, fields),
+            Form::Sequence { by, step_keys } if step_keys.is_empty() => Reading {
+                keys: keys(event, by),
+                steps: Vec::new(),
+                values: Vec::new(),
+            },
+            Form::Sequence { step_keys, .. } => sequence_reading(event, step_keys),
             Form::FirstSeen { field, by } => Reading {
                 keys: keys(event, by),
                 steps: Vec::new(),
@@ -335,18 +345,14 @@ pub struct Reading {
     values: Vec<Part>,
 }
 
-/// A sequence event's keys: when every step joins on the same fields, their values; else
-/// each step's keys, a key held by several steps once, with the steps it is for.
+/// The keys of an event of a sequence whose steps join on different fields: each step's
+/// keys, a key held by several steps once, with the steps it is for.
 fn sequence_reading(event: &Value, fields: &[Vec<String>]) -> Reading {
     let mut reading = Reading {
         keys: Vec::new(),
         steps: Vec::new(),
         values: Vec::new(),
     };
-    if fields.windows(2).all(|w| w[0] == w[1]) {
-        reading.keys = keys(event, &fields[0]);
-        return reading;
-    }
     for (step, f) in fields.iter().enumerate() {
         for key in keys(event, f) {
             match reading.keys.iter().position(|k| *k == key) {
