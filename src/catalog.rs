@@ -18,22 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The tag every library rule carries; the tag after it names the rule's stage.
-pub(crate) const LIBRARY_TAG: &str = "dprk.it_worker";
-
-/// The rule's stage: the tag after [`LIBRARY_TAG`], else the name of its folder.
-pub(crate) fn stage(rule: &ir::Rule) -> String {
-    if let Some(i) = rule.tags.iter().position(|t| t == LIBRARY_TAG)
-        && let Some(next) = rule.tags.get(i + 1)
-    {
-        return next.clone();
-    }
-    Path::new(&rule.file)
-        .parent()
-        .and_then(Path::file_name)
-        .map_or_else(|| "other".to_string(), |n| n.to_string_lossy().into_owned())
-}
-
 /// A tactic id (`TA0001`), as opposed to a technique or sub-technique (`T1219.003`).
 pub(crate) fn is_tactic(id: &str) -> bool {
     id.starts_with("TA")
@@ -165,7 +149,7 @@ pub fn docs(project: &Project, config: &Config) -> BTreeMap<String, String> {
         let text = project.text_of(&rule.file).unwrap_or_default();
         files.insert(
             format!("rules/{}.md", rule.name),
-            page(rule, text, config, &cases),
+            page(rule, text, project, config, &cases),
         );
     }
     files
@@ -181,7 +165,7 @@ fn index(rules: &[&ir::Rule]) -> String {
     );
     let mut by_stage: BTreeMap<String, Vec<&ir::Rule>> = BTreeMap::new();
     for r in rules {
-        by_stage.entry(stage(r)).or_default().push(r);
+        by_stage.entry(r.stage()).or_default().push(r);
     }
     let _ = writeln!(out, "## By stage\n");
     for (stage, rs) in &by_stage {
@@ -278,7 +262,13 @@ fn enrichment_needs<'c>(
     out
 }
 
-fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> String {
+fn page(
+    rule: &ir::Rule,
+    text: &str,
+    project: &Project,
+    config: &Config,
+    cases: &[&CaseResult],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", rule.title);
     let _ = writeln!(out, "`{}` · [catalog](../index.md)\n", rule.name);
@@ -289,7 +279,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
     row("Id", code(&rule.id));
     row("Severity", rule.severity.as_str().into());
     row("Status", cell(rule.status.as_deref().unwrap_or("—")));
-    row("Stage", cell(&stage(rule)));
+    row("Stage", cell(&rule.stage()));
     row("Kind", kind_name(&rule.kind).into());
     row("ATT&CK", attack_links(&rule.attack));
     row(
@@ -430,7 +420,7 @@ fn page(rule: &ir::Rule, text: &str, config: &Config, cases: &[&CaseResult]) -> 
             );
             continue;
         }
-        let mapping = &config.mappings[&t];
+        let mapping = project.mapping(config, t);
         match t.target().compile(rule, mapping) {
             Ok(mut queries) => {
                 queries.sort_by_key(|q| q.language);

@@ -47,6 +47,7 @@ const SHOWN_MALFORMED: u64 = 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+mod alerts;
 mod plain;
 mod prefilter;
 
@@ -61,6 +62,8 @@ pub struct Hunter {
     /// Every field a single-event rule reads, extracted once per event.
     fields: FieldTable,
     prefilter: Prefilter,
+    /// The rules over the others' alerts, run once these rules have raised theirs.
+    alerts: Option<Box<alerts::Stage>>,
 }
 
 /// A correlation rule and the sources of its queries (steps).
@@ -198,6 +201,15 @@ impl Hunter {
     /// The hunter, and one message per rule that cannot be evaluated. `ecs` tells ECS
     /// events' sources apart by category and filter ([`crate::project::Config::ecs`]).
     pub fn new(rules: &[ir::Rule], ecs: &Mapping) -> (Hunter, Vec<String>) {
+        let (readers, raisers): (Vec<ir::Rule>, Vec<ir::Rule>) =
+            rules.iter().cloned().partition(ir::Rule::reads_alerts);
+        let (mut hunter, mut skipped) = Hunter::plain(&raisers, ecs);
+        hunter.alerts = alerts::Stage::new(&readers, &raisers, ecs, &mut skipped).map(Box::new);
+        (hunter, skipped)
+    }
+
+    /// The hunter of `rules` alone, none of which reads alerts.
+    fn plain(rules: &[ir::Rule], ecs: &Mapping) -> (Hunter, Vec<String>) {
         let mut skipped = Vec::new();
         let mut fields = FieldTable::default();
         let mut sources: Vec<Source> = Vec::new();
@@ -252,18 +264,31 @@ impl Hunter {
                 correlations,
                 fields,
                 prefilter,
+                alerts: None,
             },
             skipped,
         )
     }
 
-    /// The number of rules, single-event and correlation.
+    /// The number of rules, single-event and correlation, and those over alerts.
     pub(crate) fn len(&self) -> usize {
-        self.rules.len() + self.correlations.len()
+        self.rules.len()
+            + self.correlations.len()
+            + self.alerts.as_ref().map_or(0, |a| a.hunter.len())
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every rule of this stage with no matches yet, for the summary.
+    fn per_rule(&self) -> Vec<(String, u64)> {
+        self.rules
+            .iter()
+            .map(|r| r.name.clone())
+            .chain(self.correlations.iter().map(|c| c.name.clone()))
+            .map(|n| (n, 0))
+            .collect()
     }
 
     /// Whether the event belongs to source `at` (told once per event and source).
@@ -835,12 +860,7 @@ pub fn run(
     let started = Instant::now();
     let mut out = io::BufWriter::with_capacity(1 << 18, out);
     let mut summary = Summary {
-        per_rule: hunter
-            .rules
-            .iter()
-            .map(|r| (r.name.clone(), 0))
-            .chain(hunter.correlations.iter().map(|c| (c.name.clone(), 0)))
-            .collect(),
+        per_rule: hunter.per_rule(),
         events: 0,
         matched: 0,
         matches: 0,
@@ -854,7 +874,8 @@ pub fn run(
         threads: rayon::current_num_threads(),
         stopped: None,
     };
-    let result = hunt(
+    let mut raised = alerts::Raised::new();
+    let mut result = hunt(
         hunter,
         events,
         &mut out,
@@ -862,8 +883,12 @@ pub fn run(
         options,
         progress,
         &mut summary,
-    )
-    .and_then(|()| out.flush().map_err(Halt::from));
+        &mut raised,
+    );
+    if let (Ok(()), Some(stage)) = (&result, &hunter.alerts) {
+        result = hunt_alerts(&stage.hunter, raised, &mut out, err, options, &mut summary);
+    }
+    let result = result.and_then(|()| out.flush().map_err(Halt::from));
     progress.finish();
     summary.elapsed = started.elapsed();
     summary.per_rule.sort();
@@ -874,6 +899,40 @@ pub fn run(
     }
 }
 
+/// The rules over alerts, over the alerts the other rules raised: their lines follow the
+/// others', and their counts join the summary's.
+fn hunt_alerts(
+    hunter: &Hunter,
+    raised: alerts::Raised,
+    out: &mut impl Write,
+    err: &mut dyn Write,
+    options: &Options,
+    summary: &mut Summary,
+) -> Result<(), Halt> {
+    let events = Events::from_reader("alerts", io::Cursor::new(alerts::ndjson(raised)), None)?;
+    let mut own = Summary {
+        per_rule: hunter.per_rule(),
+        ..summary.clone()
+    };
+    hunt(
+        hunter,
+        events,
+        out,
+        err,
+        options,
+        &Quiet,
+        &mut own,
+        &mut alerts::Raised::new(),
+    )?;
+    summary.per_rule.extend(own.per_rule);
+    summary.matches = own.matches;
+    summary.alerts = own.alerts;
+    summary.correlating |= own.correlating;
+    summary.stopped = own.stopped;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn hunt(
     hunter: &Hunter,
     events: Events,
@@ -882,6 +941,7 @@ fn hunt(
     options: &Options,
     progress: &dyn Progress,
     summary: &mut Summary,
+    raised: &mut alerts::Raised,
 ) -> Result<(), Halt> {
     let Events {
         name,
@@ -981,7 +1041,7 @@ fn hunt(
                 begun = true;
             }
         }
-        let mut raised = advance(hunter, &mut running, &verdicts);
+        let mut pending = advance(hunter, &mut running, &verdicts);
         for (at, (line, verdict)) in batch.lines.iter().zip(verdicts.drain(..)).enumerate() {
             let number = batch.first_line + at as u64;
             match verdict {
@@ -1015,6 +1075,15 @@ fn hunt(
                     if !rules.is_empty() {
                         summary.matched += 1;
                     }
+                    if let Some(stage) = &hunter.alerts
+                        && let Ok(event) = serde_json::from_str::<Value>(raw.get())
+                        && let Ok(time) = eval::event_time(&event)
+                    {
+                        for &i in &rules {
+                            let entity = |f: &str| alerts::texts(&event, f);
+                            stage.raise(&hunter.rules[i as usize].name, time, entity, raised);
+                        }
+                    }
                     for i in rules {
                         let r = &hunter.rules[i as usize];
                         let m = Match {
@@ -1030,7 +1099,7 @@ fn hunt(
                         summary.matches += 1;
                     }
                     if let Some(c) = correlating {
-                        write_alerts(hunter, &c, &mut raised, at, out, summary)?;
+                        write_alerts(hunter, &c, &mut pending, at, out, summary, raised)?;
                     }
                 }
             }
@@ -1205,17 +1274,18 @@ struct Part<'a> {
 fn write_alerts(
     hunter: &Hunter,
     c: &Correlating,
-    raised: &mut [Raised],
+    pending: &mut [Raised],
     at: usize,
     out: &mut impl Write,
     summary: &mut Summary,
+    alert_events: &mut alerts::Raised,
 ) -> Result<(), Halt> {
     if c.time.is_err() {
         summary.untimed += 1;
         return Ok(());
     }
     let mut late = false;
-    for (rule, raised) in hunter.correlations.iter().zip(raised) {
+    for (rule, raised) in hunter.correlations.iter().zip(pending) {
         if raised.front().is_none_or(|(next, _)| *next != at) {
             continue;
         }
@@ -1227,6 +1297,13 @@ fn write_alerts(
             continue;
         };
         for alert in alerts {
+            if let (Some(stage), Ok(time)) = (&hunter.alerts, &c.time) {
+                let entity = |f: &str| {
+                    let keys = alert.group.iter().filter(|(k, _)| k == f);
+                    keys.map(|(_, v)| v.clone()).collect()
+                };
+                stage.raise(&rule.name, *time, entity, alert_events);
+            }
             let line = AlertLine {
                 rule: &rule.name,
                 id: &rule.id,

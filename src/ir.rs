@@ -86,6 +86,18 @@ impl Severity {
             .find(|(_, s)| *s == self)
             .map_or("", |(n, _)| n)
     }
+
+    /// The risk score of an alert of this severity (0–100): Splunk Enterprise Security's
+    /// risk scores by severity (docs/PACKAGING.md), and `rule.risk_score` on [`ALERTS`].
+    pub(crate) fn risk_score(self) -> u8 {
+        match self {
+            Severity::Informational => 10,
+            Severity::Low => 25,
+            Severity::Medium => 50,
+            Severity::High => 75,
+            Severity::Critical => 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -369,6 +381,22 @@ pub enum Having {
     Term(HavingTerm),
 }
 
+impl Having {
+    /// The fields its aggregates read.
+    pub(crate) fn visit_fields<'a>(&'a self, f: &mut impl FnMut(&'a Field)) {
+        match self {
+            Having::And(hs) | Having::Or(hs) => hs.iter().for_each(|h| h.visit_fields(f)),
+            Having::Term(t) => match &t.agg {
+                Aggregate::Count => {}
+                Aggregate::Distinct(x)
+                | Aggregate::Sum(x)
+                | Aggregate::Min(x)
+                | Aggregate::Max(x) => f(x),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HavingTerm {
     pub(crate) agg: Aggregate,
@@ -464,7 +492,57 @@ impl Rule {
     pub fn deploys_to(&self, target: &str) -> bool {
         self.targets.is_empty() || self.targets.iter().any(|t| t == target)
     }
+
+    /// The rule's stage: the tag after [`LIBRARY_TAG`], else the name of its folder.
+    pub(crate) fn stage(&self) -> String {
+        if let Some(i) = self.tags.iter().position(|t| t == LIBRARY_TAG)
+            && let Some(next) = self.tags.get(i + 1)
+        {
+            return next.clone();
+        }
+        std::path::Path::new(&self.file)
+            .parent()
+            .and_then(std::path::Path::file_name)
+            .map_or_else(|| "other".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// Whether a query of the rule reads the other rules' alerts.
+    pub(crate) fn reads_alerts(&self) -> bool {
+        self.kind.queries().iter().any(|q| q.source == ALERTS)
+    }
+
+    /// This rule's values of the [`RULE_FACTS`] fields, in their order.
+    pub(crate) fn facts(&self) -> [Scalar; 5] {
+        [
+            Scalar::Str(self.name.clone()),
+            Scalar::Str(self.id.clone()),
+            Scalar::Str(self.stage()),
+            Scalar::Str(self.severity.as_str().into()),
+            Scalar::Num(Number::Int(self.severity.risk_score().into())),
+        ]
+    }
 }
+
+/// The tag every library rule carries; the tag after it names the rule's stage.
+pub(crate) const LIBRARY_TAG: &str = "dprk.it_worker";
+
+/// The source that holds the alerts the other rules raise (docs/CORRELATION.md, "Alerts").
+pub(crate) const ALERTS: &str = "alerts";
+
+/// The fields of [`ALERTS`] that name an alert's entity. A SIEM's alert store holds one
+/// record per alert (Elastic, Sentinel) or per entity (Splunk's risk events), so a rule over
+/// alerts reads one of them, which both shapes answer alike.
+pub(crate) const ALERT_ENTITIES: [&str; 2] = ["user.name", "host.name"];
+
+/// What an alert on [`ALERTS`] says of the rule that raised it (schema.yaml): every target
+/// computes these from the rule's identity in its alert store ([`Rule::facts`]).
+pub(crate) const RULE_FACTS: [(&str, FieldType); 5] = [
+    ("rule.name", FieldType::String),
+    ("rule.id", FieldType::String),
+    ("rule.category", FieldType::String),
+    ("rule.severity", FieldType::String),
+    ("rule.risk_score", FieldType::Number),
+];
 
 impl RuleKind {
     /// The fields a correlation rule's result rows hold: its keys (and, for first seen, the

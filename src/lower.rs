@@ -409,9 +409,69 @@ pub(crate) fn computed_fields<'m>(
         }
         next += 1;
     }
-    own.into_iter()
+    // In mapping order, but each after the columns its expression names.
+    let mut pending: Vec<(&str, &str)> = own
+        .into_iter()
         .filter(|(n, _)| needed.contains(n))
-        .collect()
+        .collect();
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|(n, e)| {
+                !pending
+                    .iter()
+                    .any(|(other, _)| other != n && names(e, other))
+            })
+            .unwrap_or(0);
+        out.push(pending.remove(ready));
+    }
+    out
+}
+
+/// How a target writes a computed fact column: `(key column, (key value, fact value) pairs,
+/// the fact's type)` → the `extend` entry (an SPL `eval case(...)`, a KQL or ES|QL `case`/
+/// `CASE`), null for any key not in the pairs.
+pub(crate) type FactColumn = fn(&str, &str, &[(&ir::Scalar, &ir::Scalar)], ir::FieldType) -> String;
+
+/// The mapping a rule over the [`ir::ALERTS`] source compiles with: `mapping` with a computed
+/// column for each `rule.*` field of that source other than its `facts` field, the one the
+/// target's alert store names the raising rule by. The column maps each rule of `rules`
+/// that reads no alerts (whose alerts the source holds) from its value of the `facts` field
+/// to its value of the column's field. Unchanged when the mapping has no alerts source or no
+/// `facts`.
+pub(crate) fn with_facts(mapping: &Mapping, rules: &[ir::Rule], column: FactColumn) -> Mapping {
+    let mut out = mapping.clone();
+    let Some(src) = out.sources.get_mut(ir::ALERTS) else {
+        return out;
+    };
+    let Some(k) = src
+        .facts
+        .as_deref()
+        .and_then(|key| ir::RULE_FACTS.iter().position(|(n, _)| *n == key))
+    else {
+        return out;
+    };
+    let Some(key_column) = src.field(ir::RULE_FACTS[k].0).map(Cow::into_owned) else {
+        return out;
+    };
+    let raising: Vec<[ir::Scalar; 5]> = rules
+        .iter()
+        .filter(|r| !r.reads_alerts())
+        .map(ir::Rule::facts)
+        .collect();
+    for (j, (name, ty)) in ir::RULE_FACTS.iter().enumerate() {
+        let Some(col) = src.field(name).map(Cow::into_owned).filter(|_| j != k) else {
+            continue;
+        };
+        let pairs: Vec<(&ir::Scalar, &ir::Scalar)> =
+            raising.iter().map(|f| (&f[k], &f[j])).collect();
+        let expr = column(&col, &key_column, &pairs, *ty);
+        src.extend
+            .get_or_insert_with(Default::default)
+            .insert(col, expr);
+    }
+    out
 }
 
 /// Whether `expr` names `name` as a whole identifier (letters, digits, `_`).
@@ -445,18 +505,6 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
             c.visit_atoms(&mut |a| out.extend(a.fields()));
         }
     }
-    fn having<'a>(h: &'a ir::Having, out: &mut Vec<&'a ir::Field>) {
-        match h {
-            ir::Having::And(hs) | ir::Having::Or(hs) => hs.iter().for_each(|h| having(h, out)),
-            ir::Having::Term(t) => match &t.agg {
-                ir::Aggregate::Count => {}
-                ir::Aggregate::Distinct(f)
-                | ir::Aggregate::Sum(f)
-                | ir::Aggregate::Min(f)
-                | ir::Aggregate::Max(f) => out.push(f),
-            },
-        }
-    }
     match &rule.kind {
         ir::RuleKind::Single(_) => {}
         ir::RuleKind::Aggregate {
@@ -465,7 +513,7 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
             ..
         } => {
             out.extend(group_by);
-            having(h, &mut out);
+            h.visit_fields(&mut |f| out.push(f));
         }
         ir::RuleKind::Sequence { keys, .. } => out.extend(keys.iter().flatten()),
         ir::RuleKind::FirstSeen { field, by, .. } => {

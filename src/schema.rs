@@ -205,6 +205,10 @@ pub struct SourceMapping {
     /// table with `| extend` giving its columns the types `table` has.
     #[serde(default)]
     pub union: Option<Vec<String>>,
+    /// Sentinel: a row per element of a dynamic array (`| mv-expand NAME = EXPR` after the
+    /// table), e.g. an alert's entities.
+    #[serde(default)]
+    pub(crate) expand: Option<String>,
     /// Elastic: the index pattern (ES|QL `FROM`).
     #[serde(default)]
     pub index: Option<String>,
@@ -222,6 +226,11 @@ pub struct SourceMapping {
     /// after the base search by the queries that read the field.
     #[serde(default)]
     pub(crate) extend: Option<BTreeMap<String, String>>,
+    /// The source of other rules' alerts: the logical field (`rule.name` or `rule.id`) by
+    /// which the target's alert store names the detc rule that raised an alert. The other
+    /// `rule.*` fields are computed from it and the project's rules (`Mapping::with_facts`).
+    #[serde(default)]
+    pub(crate) facts: Option<String>,
     /// Logical field → the target's field name; `~`: no place on this target. A family key
     /// (`prefix.*`) maps every member by a pattern whose `*` stands for the member's name.
     #[serde(default)]
@@ -390,11 +399,13 @@ impl Mapping {
             ours.search = theirs.search.or(ours.search.take());
             ours.table = theirs.table.or(ours.table.take());
             ours.union = theirs.union.or(ours.union.take());
+            ours.expand = theirs.expand.or(ours.expand.take());
             ours.index = theirs.index.or(ours.index.take());
             ours.category = theirs.category.or(ours.category.take());
             // A source's filter and computed columns are settings of the source: replaced whole.
             ours.filter = theirs.filter.or(ours.filter.take());
             ours.extend = theirs.extend.or(ours.extend.take());
+            ours.facts = theirs.facts.or(ours.facts.take());
             ours.source = theirs.source.or(ours.source.take());
             ours.security_domain = theirs.security_domain.or(ours.security_domain.take());
             ours.fields.extend(theirs.fields);

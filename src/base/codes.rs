@@ -566,6 +566,24 @@ Example:
 Fix: name as many fields as the sequence's `by` (`directory_audit by user.target.name`),
 each of the type the other steps join on."
 
+    E0324 "a rule over alerts must aggregate them per entity"
+    "The `alerts` source holds the alerts of the project's other rules, as each SIEM's alert
+store holds them: Splunk has a risk event per alert and entity, Sentinel and Elastic a
+record per alert. A rule over alerts is an aggregation, a sequence or a first-seen rule,
+and reads one entity field (`user.name` or `host.name`): an alert's user and host are
+together in one record on Sentinel and Elastic and apart on Splunk, so a rule reading both
+would mean different things. Matching single alerts again would only repeat them.
+
+Example:
+
+    from alerts
+    where rule.severity != \"informational\" and host.name == \"lab1\"
+    group by user.name window 30d
+    having distinct(rule.category) >= 3
+
+Fix: group (or join, or look for a first sighting) by `user.name` or by `host.name`, and
+test no other entity field; write a second rule for the other entity."
+
     E0330 "invalid test value"
     "Each field of a `test matches { ... }` or `test misses { ... }` case takes a string, a
 number, a boolean, or a list of them (a field holding an array). A bare word, a duration,

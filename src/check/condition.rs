@@ -169,15 +169,41 @@ fn query(sink: &mut Sink, ctx: &Context, q: &ast::Query) -> Option<ir::Query> {
         );
         return None;
     }
-    let condition = match &q.condition {
+    let mut condition = match &q.condition {
         Some(e) => Some(expr(sink, ctx, &source.name, e)?),
         None => None,
     };
+    if source.name == ir::ALERTS {
+        condition = Some(of_project_rules(source.span, condition));
+    }
     Some(ir::Query {
         source: source.name.clone(),
         source_span: source.span,
         condition,
     })
+}
+
+/// The alerts of the project's rules are those whose `rule.severity` the target computes
+/// from the project's rules (`lower::with_facts`): an alert of any other rule has none.
+/// Every query of `alerts` tests it, so that every target reads the same alerts.
+fn of_project_rules(span: Span, condition: Option<ir::Cond>) -> ir::Cond {
+    let raised = ir::Cond::Atom(ir::Atom {
+        field: ir::Field {
+            name: "rule.severity".into(),
+            ty: ir::FieldType::String,
+            span,
+        },
+        test: ir::Test::Exists,
+        span,
+    });
+    match condition {
+        None => raised,
+        Some(ir::Cond::And(mut cs)) => {
+            cs.insert(0, raised);
+            ir::Cond::And(cs)
+        }
+        Some(c) => ir::Cond::And(vec![raised, c]),
+    }
 }
 
 /// Lowers a chain's operands, all of them so that every error is reported. An operand that

@@ -104,6 +104,9 @@ pub fn check_rule(
     let Some(alerting) = alerting::check(&mut sink, ctx, &meta, &kind) else {
         return (None, sink.diags);
     };
+    if !alerts_per_entity(&mut sink, &kind, rule.span) {
+        return (None, sink.diags);
+    }
     let rule = ir::Rule {
         name: name.name.clone(),
         title,
@@ -130,6 +133,72 @@ pub fn check_rule(
         tests: tests.into_iter().flatten().collect(),
     };
     (Some(rule), sink.diags)
+}
+
+/// A rule over `alerts` aggregates them, by one entity field (E0324).
+fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
+    let queries = kind.queries();
+    if !queries.iter().any(|q| q.source == ir::ALERTS) {
+        return true;
+    }
+    let hint =
+        || Some("group, join or look for first sightings by `user.name` or by `host.name`".into());
+    if let ir::RuleKind::Single(q) = kind {
+        sink.error(
+            q.source_span,
+            Code::E0324,
+            "a rule over alerts must aggregate them: matching single alerts repeats them",
+            hint(),
+        );
+        return false;
+    }
+    // The entity fields the alerts queries read, with the keys they join or group on.
+    let mut read: Vec<&ir::Field> = Vec::new();
+    let keys: Vec<&ir::Field> = match kind {
+        ir::RuleKind::Aggregate { group_by, .. } => group_by.iter().collect(),
+        ir::RuleKind::FirstSeen { field, by, .. } => by.iter().chain([field]).collect(),
+        _ => Vec::new(),
+    };
+    read.extend(keys);
+    for (j, q) in queries.iter().enumerate() {
+        if q.source != ir::ALERTS {
+            continue;
+        }
+        if let ir::RuleKind::Sequence { keys, .. } = kind {
+            read.extend(&keys[j]);
+        }
+        if let Some(c) = &q.condition {
+            c.visit_atoms(&mut |a| read.extend(a.fields()));
+        }
+    }
+    if let ir::RuleKind::Aggregate { having, .. } = kind {
+        having.visit_fields(&mut |f| read.push(f));
+    }
+    let mut entities = read
+        .into_iter()
+        .filter(|f| ir::ALERT_ENTITIES.contains(&f.name.as_str()));
+    let Some(first) = entities.next() else {
+        sink.error(
+            span,
+            Code::E0324,
+            "a rule over alerts must aggregate them per entity, `user.name` or `host.name`",
+            hint(),
+        );
+        return false;
+    };
+    if let Some(other) = entities.find(|f| f.name != first.name) {
+        sink.error(
+            other.span,
+            Code::E0324,
+            format!(
+                "a rule over alerts reads one entity field; this one reads `{}` and `{}`",
+                first.name, other.name
+            ),
+            Some("write one rule per entity".into()),
+        );
+        return false;
+    }
+    true
 }
 
 /// `[a-z][a-z0-9_]*`: rule and list names.

@@ -155,9 +155,19 @@ pub struct Project {
     /// Checked rules from the requested files, in file order then source order.
     pub rules: Vec<ir::Rule>,
     pub diagnostics: Vec<Diagnostic>,
+    /// When a rule reads the alerts of the others: each target's mapping with their facts
+    /// (`Target::with_facts`); else empty, and the config's mappings serve.
+    mappings: BTreeMap<TargetName, Mapping>,
 }
 
 impl Project {
+    /// The mapping the rules compile with on `target`.
+    pub fn mapping<'a>(&'a self, config: &'a Config, target: TargetName) -> &'a Mapping {
+        self.mappings
+            .get(&target)
+            .unwrap_or(&config.mappings[&target])
+    }
+
     pub fn text_of(&self, file: &str) -> Option<&str> {
         self.files.iter().find(|f| f.path == file)?.text.as_deref()
     }
@@ -388,18 +398,33 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
 
     // Rules check independently: on all cores, gathered in file and source order.
     let ctx = &ctx;
-    let checked: Vec<_> = parsed
-        .par_iter()
-        .filter(|(idx, _)| project.files[*idx].requested)
-        .flat_map_iter(|(idx, file)| {
-            let sf = &project.files[*idx];
-            let text = sf.text.as_deref().unwrap_or_default();
-            file.items.iter().filter_map(move |item| match item {
-                ast::Item::Rule(rule) => Some(check::check_rule(&sf.path, text, rule, ctx)),
-                ast::Item::List(_) => None,
+    let check_files = |requested: bool| -> Vec<_> {
+        parsed
+            .par_iter()
+            .filter(|(idx, _)| project.files[*idx].requested == requested)
+            .flat_map_iter(|(idx, file)| {
+                let sf = &project.files[*idx];
+                let text = sf.text.as_deref().unwrap_or_default();
+                file.items.iter().filter_map(move |item| match item {
+                    ast::Item::Rule(rule) => Some(check::check_rule(&sf.path, text, rule, ctx)),
+                    ast::Item::List(_) => None,
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
+    let checked: Vec<_> = check_files(true);
+    // A rule over alerts reads those of every rule of the tree, asked for or not.
+    let reads_alerts = checked
+        .iter()
+        .any(|(ir, _)| ir.as_ref().is_some_and(ir::Rule::reads_alerts));
+    let context_rules: Vec<ir::Rule> = if reads_alerts {
+        check_files(false)
+            .into_iter()
+            .filter_map(|(ir, _)| ir)
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (ir, diags) in checked {
         project.diagnostics.extend(diags);
         project.rules.extend(ir.map(|mut rule| {
@@ -418,6 +443,14 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
     }
     project.diagnostics.extend(dup_diags);
     diag::sort(&mut project.diagnostics);
+    if reads_alerts {
+        let tree: Vec<ir::Rule> = project.rules.iter().cloned().chain(context_rules).collect();
+        project.mappings = config
+            .mappings
+            .iter()
+            .map(|(&t, m)| (t, t.target().with_facts(m, &tree)))
+            .collect();
+    }
     project
 }
 
@@ -579,7 +612,7 @@ pub fn compile(
                 .map(move |&t| {
                     let queries = t
                         .target()
-                        .compile(rule, &config.mappings[&t])
+                        .compile(rule, project.mapping(config, t))
                         .map_err(|e| e.into_diagnostic(rule, t.as_str()))?;
                     Ok(queries
                         .into_iter()
@@ -589,7 +622,7 @@ pub fn compile(
                             target: t,
                             language: c.language,
                             query: c.query,
-                            note: t.target().note(rule, &config.mappings[&t]),
+                            note: t.target().note(rule, project.mapping(config, t)),
                         })
                         .collect())
                 })

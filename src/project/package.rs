@@ -16,7 +16,7 @@ pub fn contexts(
     config: &Config,
     target: TargetName,
 ) -> (Vec<RuleContext>, Vec<Diagnostic>) {
-    let mapping = &config.mappings[&target];
+    let mapping = project.mapping(config, target);
     let mut out = Vec::new();
     let mut diags = Vec::new();
     for rule in project
@@ -31,7 +31,7 @@ pub fn contexts(
                 continue;
             }
         };
-        match context(rule, &compiled, config, target) {
+        match context(rule, &compiled, config, mapping, target) {
             Ok(ctx) => out.push(ctx),
             Err(mut d) => diags.append(&mut d),
         }
@@ -44,9 +44,9 @@ fn context(
     rule: &ir::Rule,
     compiled: &[Compiled],
     config: &Config,
+    mapping: &crate::schema::Mapping,
     target: TargetName,
 ) -> Result<RuleContext, Vec<Diagnostic>> {
-    let mapping = &config.mappings[&target];
     let columns = |fields: &[ir::Field]| -> Result<Vec<AlertField>, Vec<Diagnostic>> {
         fields
             .iter()

@@ -14,7 +14,7 @@ mod splunk;
 use crate::base::diag::Diagnostic;
 use crate::deploy::{DeployError, Siem, http};
 use crate::ir;
-use crate::lower::{Compiled, Language, Result};
+use crate::lower::{Compiled, FactColumn, Language, Result};
 use crate::render::{File, Package, RuleContext, TemplateError};
 use crate::schema::Mapping;
 use serde::Serialize;
@@ -31,6 +31,7 @@ pub struct Target {
     /// Its templates and where their outputs go.
     pub(crate) package: &'static Package,
     compile: fn(&ir::Rule, &Mapping) -> Result<Vec<Compiled>>,
+    fact_column: FactColumn,
     note: fn(&ir::Rule, &Mapping) -> Option<String>,
     result_field: fn(&ir::Rule, &Mapping, &ir::Field) -> Result<String>,
     package_part: fn(&ir::Rule, &Mapping, &mut RuleContext) -> PackagePart,
@@ -49,6 +50,11 @@ impl Target {
     /// Compile one rule with this target's mapping.
     pub fn compile(&self, rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
         (self.compile)(rule, mapping)
+    }
+    /// `mapping` with the facts of `rules` on the alerts source, which the rules that read
+    /// alerts compile with ([`crate::lower::with_facts`]).
+    pub(crate) fn with_facts(&self, mapping: &Mapping, rules: &[ir::Rule]) -> Mapping {
+        crate::lower::with_facts(mapping, rules, self.fact_column)
     }
     /// A remark on what it emitted for a rule (e.g. that a sequence is EQL only).
     pub fn note(&self, rule: &ir::Rule, mapping: &Mapping) -> Option<String> {

@@ -17,6 +17,7 @@ pub(super) static TARGET: Target = Target {
     ),
     package: &package::PACKAGE,
     compile: query::compile_rule,
+    fact_column: query::fact_column,
     note: query::note,
     result_field: |rule, mapping, field| {
         let q = &rule.kind.queries()[0];

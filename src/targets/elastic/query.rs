@@ -14,9 +14,9 @@ use crate::base::{Case, Code, Span, Wildcard};
 use crate::ir;
 use crate::ir::{Aggregate, Atom, FieldType, Query, Scalar, Test};
 use crate::lower::{
-    AggregateNames, CompileError, Compiled, Language, Result, affix_patterns, field_name,
-    filter_test, group, join, join_having, nnf, plain_identifier, quoted, source_mapping,
-    steps_apart,
+    AggregateNames, CompileError, Compiled, Language, Result, affix_patterns, computed_fields,
+    field_name, fields_used, filter_test, group, join, join_having, nnf, plain_identifier, quoted,
+    source_mapping, steps_apart,
 };
 use crate::pattern::Regex;
 use crate::schema::{FilterScalar, Mapping, SourceMapping};
@@ -25,8 +25,9 @@ use std::fmt::Write as _;
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
 /// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    let used = &fields_used(rule);
     match &rule.kind {
-        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
+        ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?, used),
         ir::RuleKind::Aggregate {
             query,
             group_by,
@@ -38,6 +39,7 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             group_by,
             rule.range(),
             having,
+            used,
         ),
         ir::RuleKind::Sequence {
             within,
@@ -45,7 +47,7 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             keys,
             span,
             ..
-        } => sequence(steps, keys, *within, *span, mapping),
+        } => sequence(steps, keys, *within, *span, mapping, used),
         ir::RuleKind::FirstSeen {
             query,
             field: f,
@@ -59,6 +61,7 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             by,
             lookback.seconds,
             ir::Range::new(rule.schedule(), rule.delay()),
+            used,
         ),
     }
 }
@@ -108,12 +111,20 @@ struct Event<'m> {
     /// EQL `category where ...`, or why EQL cannot say the condition.
     eql: Result<String>,
     index: &'m str,
-    /// ES|QL `WHERE` conditions, each its own command.
-    esql_where: Vec<String>,
+    /// ES|QL commands after `FROM`: the source's `WHERE`s, the computed columns (`EVAL`) the
+    /// rule reads, then the condition's `WHERE`.
+    esql: Vec<String>,
 }
 
-/// `eql_extra`: more EQL tests every event must pass (a sequence step's key presence).
-fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<Event<'m>> {
+/// `eql_extra`: more EQL tests every event must pass (a sequence step's key presence);
+/// `used`: the fields the rule reads, whose computed columns (the mapping's `extend`, ES|QL
+/// expressions) ES|QL evaluates and EQL cannot.
+fn event<'m>(
+    q: &Query,
+    src: &'m SourceMapping,
+    eql_extra: &[String],
+    used: &[&ir::Field],
+) -> Result<Event<'m>> {
     let missing = |key: &str| {
         CompileError::new(
             Code::E0401,
@@ -147,6 +158,7 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
     if category != "any" {
         esql_where.push(esql_member("event.category", &[category]));
     }
+    let computed = computed_fields(src, used, &[]);
     for (k, v) in src.filter.iter().flatten() {
         let words: Option<Vec<&str>> = v
             .values()
@@ -163,18 +175,36 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
             _ => filter_test(&field(k), v, string, "IN"),
         });
     }
+    let mut esql: Vec<String> = esql_where.iter().map(|w| format!("WHERE {w}")).collect();
+    esql.extend(
+        computed
+            .iter()
+            .map(|(column, expr)| format!("EVAL {} = {expr}", field(column))),
+    );
     let mut eql_parts = filter(eql_string, "in");
     let mut eql_cond = Ok(None);
-    if let Some(cond) = &q.condition {
+    if let Some((column, _)) = computed.first() {
+        eql_cond = Err(CompileError::new(
+            Code::E0404,
+            q.source_span,
+            format!(
+                "EQL cannot compute `{column}`, which the Elastic mapping of source `{}` \
+                 computes for a field this rule reads",
+                q.source
+            ),
+        )
+        .hint("ES|QL computes it: an aggregation or first-seen rule runs as ES|QL"));
+    } else if let Some(cond) = &q.condition {
         let n = nnf(cond, false);
         let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
         eql_cond = join(&n, " and ", " or ", &mut |atom, neg| {
             eql_test(atom, &name(&atom.field)?, neg)
         })
         .map(Some);
-        esql_where.push(join(&n, " AND ", " OR ", &mut |atom, neg| {
+        let body = join(&n, " AND ", " OR ", &mut |atom, neg| {
             esql_test(atom, &name, neg)
-        })?);
+        })?;
+        esql.push(format!("WHERE {body}"));
     }
     let others = !eql_parts.is_empty() || !eql_extra.is_empty();
     let eql = eql_cond.map(|cond| {
@@ -186,19 +216,19 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
             format!("{category} where {}", eql_parts.join(" and "))
         }
     });
-    Ok(Event {
-        eql,
-        index,
-        esql_where,
-    })
+    Ok(Event { eql, index, esql })
 }
 
 /// A single-event rule: the source's events that meet the condition.
-pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
-    let e = event(q, src, &[])?;
+pub(crate) fn compile(
+    q: &Query,
+    src: &SourceMapping,
+    used: &[&ir::Field],
+) -> Result<Vec<Compiled>> {
+    let e = event(q, src, &[], used)?;
     let mut esql = format!("FROM {}", index_pattern(e.index));
-    for w in &e.esql_where {
-        let _ = write!(esql, "\n| WHERE {w}");
+    for c in &e.esql {
+        let _ = write!(esql, "\n| {c}");
     }
     let mut out: Vec<Compiled> = e
         .eql
@@ -234,8 +264,8 @@ fn esql_events(e: &Event, range: ir::Range, keys: &[(String, FieldType)]) -> Str
             esql_span(range.delay)
         );
     }
-    for w in &e.esql_where {
-        let _ = write!(esql, "\n| WHERE {w}");
+    for c in &e.esql {
+        let _ = write!(esql, "\n| {c}");
     }
     if !keys.is_empty() {
         let present: Vec<String> = keys
@@ -278,8 +308,9 @@ fn aggregate(
     group_by: &[ir::Field],
     range: ir::Range,
     having: &ir::Having,
+    used: &[&ir::Field],
 ) -> Result<Vec<Compiled>> {
-    let e = event(q, src, &[])?;
+    let e = event(q, src, &[], used)?;
     let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
     let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
     // Each aggregate once, named as the rule writes it, in order of first use.
@@ -344,6 +375,7 @@ fn sequence(
     within: ir::Duration,
     span: Span,
     mapping: &Mapping,
+    used: &[&ir::Field],
 ) -> Result<Vec<Compiled>> {
     // An EQL step names no index: it takes any event of the sequence's indices that meets
     // its category and filters.
@@ -364,7 +396,7 @@ fn sequence(
             .zip(by)
             .map(|(k, f)| eql_present(k, f.ty))
             .collect();
-        rendered.push((event(q, src, &present)?.eql?, keys));
+        rendered.push((event(q, src, &present, used)?.eql?, keys));
     }
     let shared = rendered.windows(2).all(|w| w[0].1 == w[1].1);
     let mut eql = String::from("sequence");
@@ -393,8 +425,9 @@ fn first_seen(
     by: &[ir::Field],
     lookback: u64,
     recent: ir::Range,
+    used: &[&ir::Field],
 ) -> Result<Vec<Compiled>> {
-    let e = event(q, src, &[])?;
+    let e = event(q, src, &[], used)?;
     let mut keys = by
         .iter()
         .map(|f| field_name(src, f, &q.source).map(|n| field(&n)))
@@ -651,6 +684,29 @@ fn esql_member(field: &str, words: &[&str]) -> String {
         })
         .collect();
     group(tests, " OR ")
+}
+
+/// A fact column of the alerts source ([`crate::lower::with_facts`]): `CASE(K == "key",
+/// value, ...)`, which is null for other keys.
+pub(crate) fn fact_column(
+    _: &str,
+    key: &str,
+    pairs: &[(&Scalar, &Scalar)],
+    _: FieldType,
+) -> String {
+    if pairs.is_empty() {
+        return "NULL".into();
+    }
+    let literal = |v: &Scalar| match v {
+        Scalar::Str(s) => string(s),
+        Scalar::Num(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    };
+    let arms: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{} == {}, {}", field(key), literal(k), literal(v)))
+        .collect();
+    format!("CASE({})", arms.join(", "))
 }
 
 /// An ES|QL string literal: other characters as they are (its grammar takes them raw).

@@ -75,7 +75,7 @@ const MAX_GROUPING: u64 = 7 * 86_400;
 /// The Sentinel entity and identifier an alert field fills.
 fn entity(field: &ir::Field) -> Option<(&'static str, &'static str)> {
     match field.name.as_str() {
-        "user.name" | "user.email" => Some(("Account", "FullName")),
+        "user.name" => Some(("Account", "FullName")),
         "host.name" => Some(("Host", "HostName")),
         "url.full" | "url.original" => Some(("URL", "Url")),
         "url.domain" | "destination.domain" | "dns.question.name" => Some(("DNS", "DomainName")),

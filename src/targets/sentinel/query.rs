@@ -236,6 +236,9 @@ fn events(
             filter_test(&column_ref(column), value, string, "in")
         );
     }
+    if let Some(expand) = &src.expand {
+        let _ = write!(out, "\n| mv-expand {expand}");
+    }
     out.push_str(&extends(src, used));
     if let Some(cond) = &q.condition {
         let column = |f: &ir::Field| field_name(src, f, &q.source);
@@ -699,6 +702,34 @@ fn list(values: &[Scalar], parens: bool) -> String {
     } else {
         items.join(", ")
     }
+}
+
+/// A fact column of the alerts source ([`crate::lower::with_facts`]): `case(K =~ "key",
+/// value, ..., none)`, `none` being `""` (KQL's absent string) or a null number. Ids compare
+/// case-insensitively: a GUID has one value in either case.
+pub(crate) fn fact_column(
+    _: &str,
+    key: &str,
+    pairs: &[(&Scalar, &Scalar)],
+    ty: FieldType,
+) -> String {
+    let none = match ty {
+        FieldType::Number => "long(null)",
+        _ => "\"\"",
+    };
+    if pairs.is_empty() {
+        return none.into();
+    }
+    let literal = |v: &Scalar| match v {
+        Scalar::Str(s) => string(s),
+        Scalar::Num(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    };
+    let arms: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{} =~ {}, {}", identifier(key), literal(k), literal(v)))
+        .collect();
+    format!("case({}, {none})", arms.join(", "))
 }
 
 /// A KQL string literal; other control characters as `\uXXXX`.

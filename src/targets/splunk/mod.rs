@@ -18,6 +18,7 @@ pub(super) static TARGET: Target = Target {
     ),
     package: &package::PACKAGE,
     compile: query::compile_rule,
+    fact_column: query::fact_column,
     note: no_note,
     result_field: query::result_field,
     package_part: package::part,

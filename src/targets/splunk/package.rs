@@ -57,13 +57,14 @@ const fn out(template: &'static str, path: &'static str) -> Output {
 /// Severity as Enterprise Security's notable severity, the `alert.severity` level
 /// (2 informational … 6 critical) and the risk score (docs/PACKAGING.md).
 fn severity(s: ir::Severity) -> (&'static str, u32, u32) {
-    match s {
-        ir::Severity::Informational => ("informational", 2, 10),
-        ir::Severity::Low => ("low", 3, 25),
-        ir::Severity::Medium => ("medium", 4, 50),
-        ir::Severity::High => ("high", 5, 75),
-        ir::Severity::Critical => ("critical", 6, 100),
-    }
+    let level = match s {
+        ir::Severity::Informational => 2,
+        ir::Severity::Low => 3,
+        ir::Severity::Medium => 4,
+        ir::Severity::High => 5,
+        ir::Severity::Critical => 6,
+    };
+    (s.as_str(), level, s.risk_score().into())
 }
 
 /// Risk object type of an alert field in Enterprise Security's risk framework.

@@ -761,6 +761,37 @@ fn eval_scalar(v: &Scalar) -> String {
     }
 }
 
+/// A fact column of the alerts source ([`crate::lower::with_facts`]), as the SPL pipeline
+/// the mapping's `extend` holds: `eval C=case('K'=="key", value, ...)`, null for other keys.
+pub(crate) fn fact_column(
+    column: &str,
+    key: &str,
+    pairs: &[(&Scalar, &Scalar)],
+    _: FieldType,
+) -> String {
+    if pairs.is_empty() {
+        return format!("eval {column}=null()");
+    }
+    let arms: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("'{key}'=={}, {}", eval_literal(k), eval_literal(v)))
+        .collect();
+    format!("eval {column}=case({})", arms.join(", "))
+}
+
+/// An eval literal in which no Splunk macro can expand: a string's backticks are
+/// `urldecode("%60")`, joined to the rest with `.`.
+fn eval_literal(v: &Scalar) -> String {
+    match v {
+        Scalar::Str(s) => s
+            .split('`')
+            .map(|part| quote(&escape(part)))
+            .collect::<Vec<_>>()
+            .join(".urldecode(\"%60\")."),
+        other => eval_scalar(other),
+    }
+}
+
 /// Backslash-escape `\` and `"` for a double-quoted SPL string.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
