@@ -183,6 +183,18 @@ fn event<'m>(
     );
     let mut eql_parts = filter(eql_string, "in");
     let mut eql_cond = Ok(None);
+    if let Some(cond) = &q.condition {
+        let n = nnf(cond, false);
+        let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
+        eql_cond = join(&n, " and ", " or ", &mut |atom, neg| {
+            eql_test(atom, &name(&atom.field)?, neg)
+        })
+        .map(Some);
+        let body = join(&n, " AND ", " OR ", &mut |atom, neg| {
+            esql_test(atom, &name, neg)
+        })?;
+        esql.push(format!("WHERE {body}"));
+    }
     if let Some((column, _)) = computed.first() {
         eql_cond = Err(CompileError::new(
             Code::E0404,
@@ -194,17 +206,6 @@ fn event<'m>(
             ),
         )
         .hint("ES|QL computes it: an aggregation or first-seen rule runs as ES|QL"));
-    } else if let Some(cond) = &q.condition {
-        let n = nnf(cond, false);
-        let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
-        eql_cond = join(&n, " and ", " or ", &mut |atom, neg| {
-            eql_test(atom, &name(&atom.field)?, neg)
-        })
-        .map(Some);
-        let body = join(&n, " AND ", " OR ", &mut |atom, neg| {
-            esql_test(atom, &name, neg)
-        })?;
-        esql.push(format!("WHERE {body}"));
     }
     let others = !eql_parts.is_empty() || !eql_extra.is_empty();
     let eql = eql_cond.map(|cond| {
