@@ -192,6 +192,14 @@ const TAG_PREFIXES: [&str; 14] = [
 /// tags, each under `Use Case: ` unless it already has an allowed prefix.
 fn tags(rule: &ir::Rule) -> Vec<String> {
     let mut out = vec!["Use Case: Threat Detection".to_string()];
+    // Elastic's own rules over alerts leave out the alerts of rules so tagged, so that no
+    // higher-order rule counts another's (elastic/detection-rules@14cf530f
+    // rules/cross-platform/multiple_alerts_from_different_modules_by_user.toml: `not
+    // KQL("""kibana.alert.rule.tags : "Rule Type: Higher-Order Rule" """)`; the tag is in
+    // detection_rules/schemas/definitions.py).
+    if rule.reads_alerts() {
+        out.push("Rule Type: Higher-Order Rule".to_string());
+    }
     for tactic in rule
         .attack
         .iter()
