@@ -566,6 +566,23 @@ Example:
 Fix: name as many fields as the sequence's `by` (`directory_audit by user.target.name`),
 each of the type the other steps join on."
 
+    E0324 "`not` step out of place"
+    "A sequence of two steps may end in a `not` step: `A where ...  not B where ...` fires for
+an A event that no B event of the same key follows within the window (an absence,
+docs/CORRELATION.md). A `not` step anywhere else is refused: as the first step (nothing
+happened to wait from), after two or more steps, or before another step.
+
+Example:
+
+    sequence by user.name within 7d {
+      hr_record where event.action == \"hire\"
+      authentication where event.outcome == \"success\"
+      not authentication where event.outcome == \"failure\"
+    }
+
+Fix: write the absence as two steps, the one that happens and then `not` the one that
+must follow it."
+
     E0330 "invalid test value"
     "Each field of a `test matches { ... }` or `test misses { ... }` case takes a string, a
 number, a boolean, or a list of them (a field holding an array). A bare word, a duration,
@@ -618,7 +635,9 @@ Elastic's EQL cannot compare a field with another field (`a == b`), so a sequenc
 a comparison is refused on Elastic (a single-event rule compiles to ES|QL only there);
 Splunk refuses a comparison of two ip fields (SPL compares them as text, not as
 addresses); Sentinel refuses a comparison of a property of a dynamic column, which may hold
-an array that KQL reads as one JSON text.
+an array that KQL reads as one JSON text. Elastic refuses an absence (`A  not B`): an EQL
+rule cannot limit a run to the A events whose window has passed, and ES|QL cannot judge an
+event against the later events of its key.
 
 Example (three steps: refused on Splunk):
 
