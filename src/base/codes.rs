@@ -580,8 +580,8 @@ Example:
       not authentication where event.outcome == \"failure\"
     }
 
-Fix: write the absence as two steps, the one that happens and then `not` the one that
-must follow it."
+Fix: write the absence as two steps: the one that happens, then `not` and the one that
+must not follow it."
 
     E0330 "invalid test value"
     "Each field of a `test matches { ... }` or `test misses { ... }` case takes a string, a

@@ -352,8 +352,8 @@ fn sequence_keys(
 }
 
 /// The name an alert field has in the rows a rule's search returns. A sequence returns its
-/// last step's rows, whose keys carry their common name; other rules, the first (only)
-/// query's own names.
+/// last step's rows (an absence its first step's), whose keys carry their common name;
+/// other rules, the first (only) query's own names.
 pub(crate) fn result_field(
     rule: &ir::Rule,
     mapping: &Mapping,
