@@ -585,6 +585,8 @@ def _sequence_tail(commands, fields):
                 r.pos += 1
         r.done()
         commands = commands[1:]
+    if commands and commands[0][:1] == [("WORD", "stats")]:
+        return _absence_tail(commands, fields)
     if len(commands) != 3:
         raise Failure("a sequence must end in `sort`, `streamstats` and `where`")
     r = _Reader(commands[0], fields)
@@ -603,6 +605,49 @@ def _sequence_tail(commands, fields):
                "_time-detc_prev_time", "<=")
     if not re.fullmatch(r"[0-9]+", r.take("WORD", what="a number of seconds")):
         raise Failure("the sequence's window is not a whole number of seconds")
+    r.done()
+
+
+def _absence_tail(commands, fields):
+    """An absence, exactly as detc emits it: `stats max(detc_step1) AS detc_step1
+    max(detc_step2) AS detc_step2 by k, ..., _time | sort 0 -_time | eval
+    detc_followed_at=if(detc_step2=1, _time, null()) | streamstats current=f global=f
+    min(detc_followed_at) AS detc_next by k, ... | where detc_step1=1 AND
+    _time>relative_time(now(), "-Ns") AND _time<=relative_time(now(), "-Ns") AND
+    (isnull(detc_next) OR detc_next-_time>N)`."""
+    if len(commands) != 5:
+        raise Failure("an absence must end in `stats`, `sort`, `eval`, `streamstats` and `where`")
+    r = _Reader(commands[0], fields)
+    r.take_seq("stats", "max", "(", "detc_step1", ")", "AS", "detc_step1",
+               "max", "(", "detc_step2", ")", "AS", "detc_step2", "by")
+    keys = [r.field(r.take("WORD", what="a key"))]
+    while r.peek(",") and not r.peek("WORD", "_time", ahead=1):
+        r.pos += 1
+        keys.append(r.field(r.take("WORD", what="a key")))
+    r.take_seq(",", "_time")
+    r.done()
+    r = _Reader(commands[1], fields)
+    r.take_seq("sort", "0", "-_time")
+    r.done()
+    r = _Reader(commands[2], fields)
+    r.take_seq("eval", "detc_followed_at", "=", "if", "(", "detc_step2", "=", "1", ",", "_time",
+               ",", "null", "(", ")", ")")
+    r.done()
+    r = _Reader(commands[3], fields)
+    r.take_seq("streamstats", "current", "=", "f", "global", "=", "f", "min", "(",
+               "detc_followed_at", ")", "AS", "detc_next", "by")
+    if r.name_list() != keys:
+        raise Failure("the absence's streamstats keys differ from its stats keys")
+    r.done()
+    r = _Reader(commands[4], fields)
+    r.take_seq("where", "detc_step1", "=", "1", "AND")
+    r.time_range()
+    r.take_seq("AND", "(", "isnull", "(", "detc_next", ")", "OR")
+    r.take("WORD", "detc_next-_time")
+    r.take("OP", ">")
+    if not re.fullmatch(r"[0-9]+", r.take("WORD", what="a number of seconds")):
+        raise Failure("the absence's window is not a whole number of seconds")
+    r.take(")")
     r.done()
 
 

@@ -6,7 +6,7 @@
 
 From a seed it generates batches of random `.det` rules (single-event rules over the sources
 that every target maps, with every operator of the language, comparisons of two fields of
-one type among them, and aggregation, sequence and first-seen rules) and, for each rule, random events built from the rule's own literals (so
+one type among them, and aggregation, sequence (some of them absences) and first-seen rules) and, for each rule, random events built from the rule's own literals (so
 tests hit as well as miss) and from awkward values (absent, null, "", whitespace, case
 variants, numbers as strings, IPv4/IPv6 in and out of the networks). Each batch is one
 `detc check`, one `detc compile --keep-going --format json` and one `detc hunt` (detc's
@@ -769,6 +769,7 @@ class Rule:
         self.steps = kw.get("steps")            # [(source, cond)]
         self.by = kw.get("by")
         self.step_by = kw.get("step_by")        # seq: per step, its own key field or None
+        self.absent = kw.get("absent", False)   # seq: the last step must not follow (`not`)
         self.first_field = kw.get("first_field")
         self.lookback = kw.get("lookback")
         self.schedule = kw.get("schedule")
@@ -780,7 +781,8 @@ class Rule:
         r = Rule(name or self.name, self.kind, source=self.source, cond=cond or self.cond,
                  group_by=self.group_by, window=self.window, having=self.having, joiner=self.joiner,
                  monotone=self.monotone, steps=steps or self.steps, by=self.by,
-                 step_by=self.step_by, first_field=self.first_field, lookback=self.lookback, schedule=self.schedule)
+                 step_by=self.step_by, first_field=self.first_field, lookback=self.lookback, schedule=self.schedule,
+                 absent=self.absent)
         r.id, r.targets = self.id, self.targets
         return r
 
@@ -799,9 +801,10 @@ class Rule:
             lines.append(f"  schedule = {self.schedule}")
         if self.kind == "seq":
             lines.append(f"  sequence by {self.by} within {self.window} {{")
-            for (source, cond), own in zip(self.steps, self.step_by):
+            for i, ((source, cond), own) in enumerate(zip(self.steps, self.step_by)):
                 keyed = f" by {own}" if own else ""
-                lines.append(f"    {source}{keyed} where {cond.text(lists)}")
+                negated = "not " if self.absent and i == len(self.steps) - 1 else ""
+                lines.append(f"    {negated}{source}{keyed} where {cond.text(lists)}")
             lines.append("  }")
         else:
             lines.append(f"  from {self.source}")
@@ -1000,7 +1003,9 @@ class RuleFactory:
                 same = sorted(f for f, k in self.cat.fields[s].items() if k == kind)
                 if same and rng.random() < 0.6:
                     step_by[i] = rng.choice(same)
-        rule = Rule(self.name(), "seq", steps=steps, by=by, step_by=step_by, window=window)
+        # Some two-step sequences are absences: the second step must not follow the first.
+        absent = n == 2 and rng.random() < 0.35
+        rule = Rule(self.name(), "seq", steps=steps, by=by, step_by=step_by, window=window, absent=absent)
         w = rule.window_ms()
         if kind == "string":
             pool = [rand_string(rng) for _ in range(2)]
@@ -1021,6 +1026,8 @@ class RuleFactory:
                 times.insert(0, times[0] - max(1, g) * 1000)
             if last - times[0] > span * 1000:
                 times = [last - (m - 1 - i) * max(1, span // max(1, m - 1)) * 1000 for i in range(m)]
+            if absent:
+                times = self.absence_times(rng, last, w, m)
             events = []
             for t in times:
                 step = rng.randrange(n)
@@ -1039,6 +1046,19 @@ class RuleFactory:
                 events.append(self.stamp(ev, s, t))
             rule.events.append(events)
         return rule
+
+    @staticmethod
+    def absence_times(rng, last, w, m):
+        """Whole-second times up to `last` (the last of them) for an absence's case: around
+        the edges of the A events the run ending at `last` reports, (last - W - S, last - W],
+        and of their windows (t, t + W]. Just inside the range's start is 2 s (as for first
+        seen): the engine's now() runs later than the shift that places the case."""
+        s = max(w // 4, 300_000)  # the default schedule
+        a = rng.choice([last - w - s, last - w - s + 2000, last - w - 1000, last - w,
+                        last - w + 1000, last - w - s // 2 // 1000 * 1000])
+        near = [a, a, a + 1000, a + w - 1000, a + w, a + w + 1000, a + w // 2 // 1000 * 1000,
+                last - w - s + 2000, last - w]
+        return sorted(min(last, rng.choice(near)) for _ in range(m - 1)) + [last]
 
     def first_seen(self):
         rng = self.rng
@@ -1255,6 +1275,13 @@ def correlation_verdict(rule, j, case, alerts, ids):
     if rule.kind == "first":
         period = dur_ms(rule.schedule or "1h")
         mine = [a for a in mine if a["events"][-1]["@timestamp"] > last - period]
+        return bool(mine), True
+    if rule.absent:
+        # The run ending at the case's last event reports the A events in (last - W - S,
+        # last - W] (docs/CORRELATION.md): its verdict is the evaluator's alerts for those.
+        w = rule.window_ms()
+        s = max(w // 4, 300_000)
+        mine = [a for a in mine if last - w - s < a["events"][0]["@timestamp"] <= last - w]
         return bool(mine), True
     if rule.kind == "agg" and not rule.monotone and mine:
         # `having` may turn false again: the run's verdict (the window ending at the last event)

@@ -1188,6 +1188,11 @@ def kql_window_verdict(case, query, repo, work, matched):
         seen = [a for a in hunt_alerts(case, case["event"], repo, work)
                 if min(event_time_ms(flatten(e)["@timestamp"]) for e in a["events"]) > last - max(agos)]
         how = f"alerts with every event in the last {max(agos)} ms"
+    elif "| join kind=leftouter" in query:  # an absence: the A events at least W old, in the range
+        span, old = agos[0], agos[1]
+        seen = [a for a in hunt_alerts(case, case["event"], repo, work)
+                if last - span < event_time_ms(flatten(a["events"][0])["@timestamp"]) <= last - old]
+        how = f"alerts of A events between {span} and {old} ms before the last event"
     elif "min(TimeGenerated)" in query:  # first seen: new in the last schedule period
         seen = [a for a in hunt_alerts(case, case["event"], repo, work)
                 if max(event_time_ms(flatten(e)["@timestamp"]) for e in a["events"]) > last - agos[-1]]

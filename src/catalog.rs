@@ -41,6 +41,7 @@ fn kind_name(kind: &RuleKind) -> &'static str {
     match kind {
         RuleKind::Single(_) => "single event",
         RuleKind::Aggregate { .. } => "aggregation",
+        RuleKind::Sequence { absent: true, .. } => "absence",
         RuleKind::Sequence { .. } => "sequence",
         RuleKind::FirstSeen { .. } => "first seen",
     }

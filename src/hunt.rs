@@ -1117,6 +1117,13 @@ fn hunt(
     }
     // The channel closed because the reader finished, so this does not wait.
     drop(reader_thread.join());
+    // The whole input is read: the absences whose windows it covers fire.
+    for (rule, r) in hunter.correlations.iter().zip(&mut running) {
+        let closed = r.parts.iter_mut().flat_map(|p| p.finish(&rule.rule));
+        for alert in in_order(closed.map(|(start, a)| ((start, 0), a)).collect()) {
+            write_alert(hunter, rule, alert, out, summary, raised)?;
+        }
+    }
     Ok(())
 }
 
@@ -1154,8 +1161,20 @@ fn part_of(key: &[String], parts: usize) -> usize {
 }
 
 /// What one part of a rule raised on a batch: per event (its place in the batch, in order),
-/// the alerts with the place of the key that raised each.
-type PartRaised = Vec<(usize, Vec<(u32, Alert)>)>;
+/// the alerts with their [`Order`].
+type PartRaised = Vec<(usize, Vec<(Order, Alert)>)>;
+
+/// Where an alert goes among those raised at one event, whatever part raised it: an
+/// absence's closed windows by their first event's time, `(start, 0)`, then the event's own
+/// alerts by the place of their key, `(0, key)` (a rule raises only one kind).
+type Order = (i64, u32);
+
+/// Alerts of several parts in their [`Order`], ties by key: the same for any number of
+/// parts. Stable: a key's alerts stay in the order it raised them.
+fn in_order(mut alerts: Vec<(Order, Alert)>) -> Vec<Alert> {
+    alerts.sort_by(|(x, a), (y, b)| x.cmp(y).then_with(|| a.group.cmp(&b.group)));
+    alerts.into_iter().map(|(_, a)| a).collect()
+}
 
 /// The batch's correlating events through each correlation rule's state, in input order:
 /// first each rule's clock (which events are late, the time the others count at), then
@@ -1213,16 +1232,24 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
                 let Some(m) = e.meets.iter().find(|m| m.rule == p.rule) else {
                     continue;
                 };
+                // Every part hears of the event's time: an absence's windows that ended
+                // before it close, whichever part their keys are in.
+                let mut alerts: Vec<(Order, Alert)> = p
+                    .state
+                    .close(c, t)
+                    .into_iter()
+                    .map(|(start, alert)| ((start, 0), alert))
+                    .collect();
                 let keys = &m.reading.keys;
                 let mut mine = (0..keys.len() as u32)
                     .filter(|&k| p.parts == 1 || part_of(&keys[k as usize], p.parts) == p.part)
                     .peekable();
-                if mine.peek().is_none() {
-                    continue;
+                if mine.peek().is_some() {
+                    let own = p
+                        .state
+                        .advance_keys(c, &m.reading, t, &m.fit, e.raw.clone(), mine);
+                    alerts.extend(own.into_iter().map(|(key, alert)| ((0, key), alert)));
                 }
-                let alerts = p
-                    .state
-                    .advance_keys(c, &m.reading, t, &m.fit, e.raw.clone(), mine);
                 if !alerts.is_empty() {
                     raised.push((at, alerts));
                 }
@@ -1246,14 +1273,12 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
                     if time.is_none() {
                         return (at, Err(Late));
                     }
-                    let mut alerts: Vec<(u32, Alert)> = parts
+                    let alerts: Vec<(Order, Alert)> = parts
                         .iter_mut()
                         .filter_map(|p| p.next_if(|(a, _)| *a == at))
                         .flat_map(|(_, alerts)| alerts)
                         .collect();
-                    // Stable: a key's alerts stay in the order it raised them.
-                    alerts.sort_by_key(|(key, _)| *key);
-                    (at, Ok(alerts.into_iter().map(|(_, a)| a).collect()))
+                    (at, Ok(in_order(alerts)))
                 })
                 .collect()
         })
@@ -1297,34 +1322,53 @@ fn write_alerts(
             continue;
         };
         for alert in alerts {
-            if let (Some(stage), Ok(time)) = (&hunter.alerts, &c.time) {
-                let entity = |f: &str| {
-                    let keys = alert.group.iter().filter(|(k, _)| k == f);
-                    keys.map(|(_, v)| v.clone()).collect()
-                };
-                stage.raise(&rule.name, *time, entity, alert_events);
-            }
-            let line = AlertLine {
-                rule: &rule.name,
-                id: &rule.id,
-                severity: rule.severity,
-                title: &rule.title,
-                group: alert
-                    .group
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
-                events: alert.events.iter().map(|e| &***e).collect(),
-            };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
-            out.write_all(b"\n")?;
-            summary.alerts += 1;
-            if let Some(n) = summary.per_rule.iter_mut().find(|(n, _)| *n == rule.name) {
-                n.1 += 1;
-            }
+            write_alert(hunter, rule, alert, out, summary, alert_events)?;
         }
     }
     summary.late += u64::from(late);
+    Ok(())
+}
+
+/// One alert line, counted.
+/// One correlation alert's line, and its events on the alerts source when rules read them
+/// (dated at the alert's last event).
+fn write_alert(
+    hunter: &Hunter,
+    rule: &Correlated,
+    alert: Alert,
+    out: &mut impl Write,
+    summary: &mut Summary,
+    alert_events: &mut alerts::Raised,
+) -> Result<(), Halt> {
+    if let Some(stage) = &hunter.alerts
+        && let Some(last) = alert.events.last()
+        && let Ok(event) = serde_json::from_str::<Value>(last.get())
+        && let Ok(time) = eval::event_time(&event)
+    {
+        let entity = |f: &str| {
+            let keys = alert.group.iter().filter(|(k, _)| k == f);
+            keys.map(|(_, v)| v.clone()).collect()
+        };
+        stage.raise(&rule.name, time, entity, alert_events);
+    }
+    let line = AlertLine {
+        rule: &rule.name,
+        id: &rule.id,
+        severity: rule.severity,
+        title: &rule.title,
+        group: alert
+            .group
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        events: alert.events.iter().map(|e| &***e).collect(),
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
+    out.write_all(b"\n")?;
+    summary.alerts += 1;
+    if let Some(n) = summary.per_rule.iter_mut().find(|(n, _)| *n == rule.name) {
+        n.1 += 1;
+    }
     Ok(())
 }
 

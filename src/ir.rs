@@ -117,6 +117,10 @@ pub enum RuleKind {
         /// Per step, the fields of its source that hold the key, in `by`'s order: the step's
         /// own (`SOURCE by G, ...`), else `by` itself.
         keys: Vec<Vec<Field>>,
+        /// An absence (`A  not B`, docs/CORRELATION.md): the last step is one that must not
+        /// follow, and the rule fires for a first step it does not follow within `within`.
+        /// The checker allows it only as the second of two steps.
+        absent: bool,
         span: Span,
     },
     FirstSeen {
@@ -449,14 +453,19 @@ pub(crate) const DEFAULT_DELAY: u64 = 600;
 impl Rule {
     /// How often a scheduled search runs the rule, in seconds: `schedule`, or the form's
     /// default (docs/CORRELATION.md): 5m for single events, W / 4 but at least 5m for an
-    /// aggregation, W for a sequence, 1h for first seen.
+    /// aggregation and an absence, W for a sequence, 1h for first seen.
     pub(crate) fn schedule(&self) -> u64 {
         if let Some(s) = self.schedule {
             return s.seconds;
         }
         match &self.kind {
             RuleKind::Single(_) => SINGLE_SCHEDULE,
-            RuleKind::Aggregate { window, .. } => (window.seconds / 4).max(SINGLE_SCHEDULE),
+            RuleKind::Aggregate { window: w, .. }
+            | RuleKind::Sequence {
+                within: w,
+                absent: true,
+                ..
+            } => (w.seconds / 4).max(SINGLE_SCHEDULE),
             RuleKind::Sequence { within, .. } => within.seconds,
             RuleKind::FirstSeen { .. } => FIRST_SEEN_SCHEDULE,
         }
@@ -464,7 +473,8 @@ impl Rule {
 
     /// The time range a scheduled run searches, in seconds, ending at the run: `lookback`
     /// or the schedule for single events; for correlation, what the compiled query itself
-    /// covers (W for an aggregation, W + schedule for a sequence, L + schedule for first seen).
+    /// covers (W for an aggregation, W + schedule for a sequence or an absence, L + schedule
+    /// for first seen).
     pub(crate) fn lookback(&self) -> u64 {
         match &self.kind {
             RuleKind::Single(_) => self.lookback.map_or(self.schedule(), |l| l.seconds),

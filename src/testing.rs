@@ -399,13 +399,14 @@ fn run_stream(
     let mut correlator = Correlator::new(rule).map_err(|e| (None, e.message))?;
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| events[i].0);
-    let alerts = order
+    let mut alerts: Vec<_> = order
         .into_iter()
         .flat_map(|i| {
             let (time, line, event) = &events[i];
             correlator.push(event, *time, *line)
         })
         .collect();
+    alerts.extend(correlator.finish());
     Ok((events.into_iter().map(|(_, _, e)| e).collect(), alerts))
 }
 

@@ -566,7 +566,24 @@ Example:
 Fix: name as many fields as the sequence's `by` (`directory_audit by user.target.name`),
 each of the type the other steps join on."
 
-    E0324 "a rule over alerts must aggregate them per entity"
+    E0324 "`not` step out of place"
+    "A sequence of two steps may end in a `not` step: `A where ...  not B where ...` fires for
+an A event that no B event of the same key follows within the window (an absence,
+docs/CORRELATION.md). A `not` step anywhere else is refused: as the first step (nothing
+happened to wait from), after two or more steps, or before another step.
+
+Example:
+
+    sequence by user.name within 7d {
+      hr_record where event.action == \"hire\"
+      authentication where event.outcome == \"success\"
+      not authentication where event.outcome == \"failure\"
+    }
+
+Fix: write the absence as two steps: the one that happens, then `not` and the one that
+must not follow it."
+
+    E0325 "a rule over alerts must aggregate them per entity"
     "The `alerts` source holds the alerts of the project's other rules, as each SIEM's alert
 store holds them: Splunk has a risk event per alert and entity, Sentinel and Elastic a
 record per alert. A rule over alerts is an aggregation, a sequence or a first-seen rule,
@@ -636,7 +653,9 @@ Elastic's EQL cannot compare a field with another field (`a == b`), so a sequenc
 a comparison is refused on Elastic (a single-event rule compiles to ES|QL only there);
 Splunk refuses a comparison of two ip fields (SPL compares them as text, not as
 addresses); Sentinel refuses a comparison of a property of a dynamic column, which may hold
-an array that KQL reads as one JSON text.
+an array that KQL reads as one JSON text. Elastic refuses an absence (`A  not B`): an EQL
+rule cannot limit a run to the A events whose window has passed, and ES|QL cannot judge an
+event against the later events of its key.
 
 Example (three steps: refused on Splunk):
 

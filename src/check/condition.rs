@@ -33,6 +33,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
             within,
             steps,
             step_by,
+            step_not,
         } => {
             let checked: Vec<_> = steps.iter().map(|s| query(sink, ctx, s)).collect();
             // Each step's key fields must exist in its source: its own, else the sequence's.
@@ -55,6 +56,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 );
                 return None;
             }
+            let absent = absence(sink, step_not)?;
             let keys: Vec<Vec<ir::Field>> = keys.into_iter().collect::<Option<_>>()?;
             let by = sequence_key(sink, by, &keys, step_by)?;
             let span = steps[0].source.span.to(steps[steps.len() - 1].source.span);
@@ -63,6 +65,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 within: within?,
                 steps: checked.into_iter().collect::<Option<_>>()?,
                 keys,
+                absent,
                 span,
             })
         }
@@ -85,6 +88,29 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
             })
         }
     }
+}
+
+/// Whether the sequence is an absence (`A  not B`): a `not` step stands only second of two
+/// steps, where its meaning is exact on every target that compiles it (docs/CORRELATION.md).
+fn absence(sink: &mut Sink, step_not: &[Option<Span>]) -> Option<bool> {
+    let mut ok = true;
+    for (i, span) in step_not.iter().enumerate() {
+        let Some(span) = span else { continue };
+        let (message, hint) = match (i, step_not.len()) {
+            (0, _) => (
+                "a sequence cannot start with a `not` step",
+                "write the step that must happen first, then `not` the one that must not follow",
+            ),
+            (1, 2) => continue,
+            _ => (
+                "a `not` step may only follow a single first step",
+                "write the absence as two steps: `A where ...` then `not B where ...`",
+            ),
+        };
+        sink.error(*span, Code::E0324, message, Some(hint.into()));
+        ok = false;
+    }
+    ok.then(|| step_not.iter().any(Option::is_some))
 }
 
 /// A sequence's key as its results name it: each `by` field, typed as the steps' key

@@ -135,7 +135,7 @@ pub fn check_rule(
     (Some(rule), sink.diags)
 }
 
-/// A rule over `alerts` aggregates them, by one entity field (E0324).
+/// A rule over `alerts` aggregates them, by one entity field (E0325).
 fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
     let queries = kind.queries();
     if !queries.iter().any(|q| q.source == ir::ALERTS) {
@@ -146,7 +146,7 @@ fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
     if let ir::RuleKind::Single(q) = kind {
         sink.error(
             q.source_span,
-            Code::E0324,
+            Code::E0325,
             "a rule over alerts must aggregate them: matching single alerts repeats them",
             hint(),
         );
@@ -180,7 +180,7 @@ fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
     let Some(first) = entities.next() else {
         sink.error(
             span,
-            Code::E0324,
+            Code::E0325,
             "a rule over alerts must aggregate them per entity, `user.name` or `host.name`",
             hint(),
         );
@@ -189,7 +189,7 @@ fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
     if let Some(other) = entities.find(|f| f.name != first.name) {
         sink.error(
             other.span,
-            Code::E0324,
+            Code::E0325,
             format!(
                 "a rule over alerts reads one entity field; this one reads `{}` and `{}`",
                 first.name, other.name

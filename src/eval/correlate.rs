@@ -1,5 +1,8 @@
-//! Correlation rules over an ordered stream of events: aggregation, sequence, first seen,
-//! with exactly the meaning `docs/CORRELATION.md` gives them.
+//! Correlation rules over an ordered stream of events: aggregation, sequence, absence,
+//! first seen, with exactly the meaning `docs/CORRELATION.md` gives them. An absence raises
+//! its alerts when its windows close ([`State::close`] at each event the rule reads,
+//! [`State::finish`] at the end of the input), the other forms at the event that completes
+//! them.
 //!
 //! A rule is prepared once ([`Correlation`]: the per-event conditions, with the same
 //! [`Matcher`] single-event rules use) and its state ([`State`]) is fed the events in time
@@ -57,6 +60,8 @@ enum Form {
         /// Per step, the fields holding its key, when some step joins on fields of its own;
         /// empty when every step joins on the same fields (`by`'s).
         step_keys: Vec<Vec<String>>,
+        /// An absence: step 1's events fire when no step-2 event follows them in time.
+        absent: bool,
     },
     FirstSeen {
         field: String,
@@ -138,6 +143,7 @@ impl Correlation {
                 within,
                 steps,
                 keys,
+                absent,
                 ..
             } => Correlation {
                 queries: prepare(&steps.iter().collect::<Vec<_>>())?,
@@ -149,6 +155,7 @@ impl Correlation {
                     } else {
                         keys.iter().map(|k| names(k)).collect()
                     },
+                    absent: *absent,
                 },
             },
             RuleKind::FirstSeen {
@@ -226,7 +233,7 @@ impl Correlation {
                     })
                     .collect(),
             },
-            Form::Sequence { by, step_keys } if step_keys.is_empty() => Reading {
+            Form::Sequence { by, step_keys, .. } if step_keys.is_empty() => Reading {
                 keys: keys(event, by),
                 steps: Vec::new(),
                 values: Vec::new(),
@@ -259,6 +266,11 @@ impl Correlation {
                 Form::Aggregate { .. } => Data::Aggregate {
                     groups: HashMap::new(),
                     expiry: VecDeque::new(),
+                },
+                Form::Sequence { absent: true, .. } => Data::Absence {
+                    pending: HashMap::new(),
+                    due: VecDeque::new(),
+                    newest: None,
                 },
                 Form::Sequence { .. } => Data::Sequence {
                     keys: HashMap::new(),
@@ -379,6 +391,16 @@ enum Data<T> {
         /// Every partial sequence's (start, key), oldest first.
         expiry: VecDeque<(i64, Key)>,
     },
+    /// An absence: the first-step events whose window has not closed, per key, oldest
+    /// first, as (entry number, time, id).
+    Absence {
+        pending: HashMap<Key, VecDeque<(u64, i64, T)>>,
+        /// Every pending event's (time, key, entry number), oldest first: closing visits
+        /// only these.
+        due: VecDeque<(i64, Key, u64)>,
+        /// The rule's time: the newest time of an event meeting one of its steps.
+        newest: Option<i64>,
+    },
     FirstSeen {
         /// (by values, first-seen value) → the latest time seen.
         seen: HashMap<(Key, String), i64>,
@@ -445,6 +467,7 @@ impl<T: Clone> State<T> {
     fn size(&self) -> usize {
         match &self.data {
             Data::Aggregate { expiry, .. } | Data::Sequence { expiry, .. } => expiry.len(),
+            Data::Absence { due, .. } => due.len(),
             Data::FirstSeen { expiry, .. } => expiry.len(),
         }
     }
@@ -461,10 +484,74 @@ impl<T: Clone> State<T> {
         id: T,
     ) -> Vec<Alert<T>> {
         let reading = rule.read(event);
-        self.advance_keys(rule, &reading, time, fit, id, 0..reading.keys.len() as u32)
-            .into_iter()
-            .map(|(_, alert)| alert)
-            .collect()
+        let mut alerts = Vec::new();
+        if !fit.is_empty() {
+            // An absence's windows that closed before this event fire first: the event
+            // cannot follow them.
+            let t = self.clock.tick(time);
+            alerts.extend(self.close(rule, t).into_iter().map(|(_, alert)| alert));
+        }
+        let raised = self.advance_keys(rule, &reading, time, fit, id, 0..reading.keys.len() as u32);
+        alerts.extend(raised.into_iter().map(|(_, alert)| alert));
+        alerts
+    }
+
+    /// An event meeting one of the rule's steps comes at `now` (the clock's time): an
+    /// absence's first-step events whose window (t, t + W] ended before it fire, with
+    /// their time, oldest first. Other forms raise nothing here.
+    pub(crate) fn close(&mut self, rule: &Correlation, now: i64) -> Vec<(i64, Alert<T>)> {
+        if let Data::Absence { newest, .. } = &mut self.data {
+            *newest = Some(now);
+        }
+        self.fire_due(rule, now, false)
+    }
+
+    /// The end of the input: an absence's first-step events whose whole window the input
+    /// covers (the rule's time has reached t + W) fire; the others cannot be judged yet.
+    pub(crate) fn finish(&mut self, rule: &Correlation) -> Vec<(i64, Alert<T>)> {
+        match self.data {
+            Data::Absence {
+                newest: Some(now), ..
+            } => self.fire_due(rule, now, true),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The alerts of the pending first-step events whose window is over at `now`: time has
+    /// passed its end, or (`complete`, the input has ended) reached it.
+    fn fire_due(&mut self, rule: &Correlation, now: i64, complete: bool) -> Vec<(i64, Alert<T>)> {
+        let (Form::Sequence { by, .. }, Data::Absence { pending, due, .. }) =
+            (&rule.form, &mut self.data)
+        else {
+            return Vec::new();
+        };
+        let mut alerts = Vec::new();
+        while let Some((start, _, _)) = due.front() {
+            let end = start.saturating_add(rule.window);
+            if end > now || (end == now && !complete) {
+                break;
+            }
+            let Some((start, key, seq)) = due.pop_front() else {
+                break;
+            };
+            // A key's events are due in the order they came; a followed one is gone.
+            let Some(waiting) = pending.get_mut(&key) else {
+                continue;
+            };
+            if waiting.front().is_some_and(|(s, _, _)| *s == seq)
+                && let Some((_, _, id)) = waiting.pop_front()
+            {
+                let alert = Alert {
+                    group: by.iter().cloned().zip(key.iter().cloned()).collect(),
+                    events: vec![id],
+                };
+                alerts.push((start, alert));
+            }
+            if waiting.is_empty() {
+                pending.remove(&key);
+            }
+        }
+        alerts
     }
 
     /// Forget what is older than the window before `t` (the clock's time now): the
@@ -514,6 +601,8 @@ impl<T: Clone> State<T> {
                     }
                 }
             }
+            // Pending events leave when their window closes (`close`).
+            Data::Absence { .. } => {}
             Data::FirstSeen {
                 seen,
                 expiry,
@@ -657,6 +746,37 @@ impl<T: Clone> State<T> {
                     }
                     if stages.iter().all(Option::is_none) {
                         states.remove(key);
+                    }
+                }
+            }
+            (Form::Sequence { .. }, Data::Absence { pending, due, .. }) => {
+                for (at, key) in keys {
+                    let mine = steps_of(at);
+                    // The second step first: an event meeting both follows only earlier
+                    // events, then waits itself.
+                    for &step in fit.0.iter().rev() {
+                        if mine.is_some_and(|m| !m.contains(&step)) {
+                            continue;
+                        }
+                        if step == 1 {
+                            // It follows the key's events in [t − W, t).
+                            if let Some(waiting) = pending.get_mut(key) {
+                                waiting.retain(|&(_, start, _)| {
+                                    !(start < t && t.saturating_sub(start) <= rule.window)
+                                });
+                                if waiting.is_empty() {
+                                    pending.remove(key);
+                                }
+                            }
+                        } else {
+                            self.seq += 1;
+                            pending.entry(key.clone()).or_default().push_back((
+                                self.seq,
+                                t,
+                                id.clone(),
+                            ));
+                            due.push_back((t, key.clone(), self.seq));
+                        }
                     }
                 }
             }
@@ -854,6 +974,13 @@ impl<T: Clone> Correlator<T> {
     pub fn push(&mut self, event: &Value, time_ms: i64, id: T) -> Vec<Alert<T>> {
         let fit = self.rule.fit(event, named_source(event));
         self.state.advance(&self.rule, event, time_ms, &fit, id)
+    }
+
+    /// The end of the input: the alerts only it can raise (an absence whose window the
+    /// input covers, see [`State::finish`]).
+    pub fn finish(&mut self) -> Vec<Alert<T>> {
+        let closed = self.state.finish(&self.rule);
+        closed.into_iter().map(|(_, alert)| alert).collect()
     }
 
     /// Events held in the state (for tests of expiry).

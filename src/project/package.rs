@@ -92,6 +92,7 @@ fn context(
         kind: match rule.kind {
             RuleKind::Single(_) => "single",
             RuleKind::Aggregate { .. } => "aggregate",
+            RuleKind::Sequence { absent: true, .. } => "absence",
             RuleKind::Sequence { .. } => "sequence",
             RuleKind::FirstSeen { .. } => "first_seen",
         },

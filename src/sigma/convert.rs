@@ -1576,6 +1576,7 @@ impl<'a> Builder<'a> {
                 Ok(Body::Sequence {
                     by,
                     within: window,
+                    step_not: vec![None; steps.len()],
                     steps,
                     step_by,
                 })

@@ -86,7 +86,7 @@ pub enum Body {
         window: Value,
         having: Having,
     },
-    /// `sequence by F, ... within D { SOURCE [by G, ...] where COND ... }`
+    /// `sequence by F, ... within D { [not] SOURCE [by G, ...] where COND ... }`
     Sequence {
         by: Vec<Ident>,
         within: Value,
@@ -94,6 +94,8 @@ pub enum Body {
         /// Per step, the fields it joins on in place of `by` (`SOURCE by G, ...`); empty:
         /// `by` itself.
         step_by: Vec<Vec<Ident>>,
+        /// Per step, the span of its `not` when it is a step that must not follow.
+        step_not: Vec<Option<Span>>,
     },
     /// `from SOURCE [where COND] first seen F by K, ... lookback D`
     FirstSeen {
@@ -293,10 +295,15 @@ fn erase_rule(r: &mut Rule) {
             within,
             steps,
             step_by,
+            step_not,
         } => {
             by.iter_mut()
                 .chain(step_by.iter_mut().flatten())
                 .for_each(|i| i.span = Span::default());
+            step_not
+                .iter_mut()
+                .flatten()
+                .for_each(|s| *s = Span::default());
             erase_value(within);
             steps.iter_mut().for_each(erase_query);
         }

@@ -960,6 +960,7 @@ impl Builder<'_> {
         let mut within = None;
         let mut steps = Vec::new();
         let mut step_by = Vec::new();
+        let mut step_not = Vec::new();
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::field_list => by = self.field_list(c),
@@ -969,8 +970,10 @@ impl Builder<'_> {
                     let mut source = None;
                     let mut condition = None;
                     let mut keys = Vec::new();
+                    let mut not = None;
                     for s in c.into_inner() {
                         match s.as_rule() {
+                            Rule::kw_not => not = Some(span_of(&s)),
                             Rule::source => source = Some(ident(&s)),
                             Rule::field_list => keys = self.field_list(s),
                             Rule::expr => condition = Some(self.expr(s)?.0),
@@ -983,6 +986,7 @@ impl Builder<'_> {
                         condition,
                     });
                     step_by.push(keys);
+                    step_not.push(not);
                 }
                 r if is_token(r) => {}
                 _ => return Err(self.unexpected(&c)),
@@ -993,6 +997,7 @@ impl Builder<'_> {
             within: within.ok_or_else(|| self.internal(span))?,
             steps,
             step_by,
+            step_not,
         })
     }
 
@@ -2126,7 +2131,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
             (
                 rule_with("  sequence by h within 10m {\n  }"),
                 (5, 3),
-                "a log source name",
+                "a sequence step",
             ),
             ("rule r {}".to_string(), (1, 8), "the rule's title"),
             ("rul r \"T\" {}".to_string(), (1, 1), "`rule`"),

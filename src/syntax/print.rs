@@ -374,6 +374,7 @@ impl<'a> Printer<'a> {
                 within,
                 steps,
                 step_by,
+                step_not,
             } => {
                 self.start(2, by.first().map_or(within.span.start, |f| f.span.start));
                 self.cur.push_str(&format!(
@@ -381,10 +382,20 @@ impl<'a> Printer<'a> {
                     names(by),
                     flat_value(within, Str::Plain)
                 ));
-                let first = steps.first().map_or(usize::MAX, |s| s.source.span.start);
+                let step_start = |(step, not): (&Query, &Option<Span>)| {
+                    not.map_or(step.source.span.start, |n| n.start)
+                };
+                let first = steps
+                    .iter()
+                    .zip(step_not)
+                    .next()
+                    .map_or(usize::MAX, step_start);
                 self.end(within.span.end, first);
-                for (step, keys) in steps.iter().zip(step_by) {
-                    self.start(4, step.source.span.start);
+                for ((step, keys), not) in steps.iter().zip(step_by).zip(step_not) {
+                    self.start(4, step_start((step, not)));
+                    if not.is_some() {
+                        self.cur.push_str("not ");
+                    }
                     self.cur.push_str(&step.source.name);
                     if !keys.is_empty() {
                         self.cur.push_str(&format!(" by {}", names(keys)));

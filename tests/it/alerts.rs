@@ -96,7 +96,7 @@ fn a_rule_over_alerts_aggregates_by_one_entity() {
     };
     let single = code_of("from alerts\n  where rule.severity == \"high\"");
     assert_eq!(single.len(), 1, "{single:?}");
-    assert_eq!(single[0].0, Code::E0324);
+    assert_eq!(single[0].0, Code::E0325);
     let both = code_of(
         "from alerts\n  where host.name == \"lab1\"\n  group by user.name window 1d\n  having count() >= 2",
     );
@@ -106,7 +106,7 @@ fn a_rule_over_alerts_aggregates_by_one_entity() {
         "{both:?}"
     );
     let none = code_of("from alerts\n  group by rule.name window 1d\n  having count() >= 2");
-    assert_eq!(none[0].0, Code::E0324, "{none:?}");
+    assert_eq!(none[0].0, Code::E0325, "{none:?}");
     // One entity, read as the key and in the condition: fine.
     assert!(
         code_of("from alerts\n  where user.name != \"svc\"\n  group by user.name window 1d\n  having count() >= 2")

@@ -459,6 +459,8 @@ fn hand_built() -> File {
                 query("authentication", Some(exists("user.name"))),
             ],
             step_by: vec![vec![], vec![id("user.name")]],
+            // The second step must not follow (an absence).
+            step_not: vec![None, Some(Span::default())],
         },
         vec![],
     );

@@ -5,6 +5,7 @@
 mod common;
 mod support;
 
+mod absence;
 mod alerts;
 mod catalog;
 mod checks;

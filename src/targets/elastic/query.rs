@@ -41,6 +41,20 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             having,
             used,
         ),
+        // EQL can say "A, then no B within W" (`![...]`, missing events:
+        // https://www.elastic.co/docs/reference/query-languages/eql/eql-syntax#eql-missing-events),
+        // but its text has no clock: a Kibana run over its look-back would report an A whose
+        // W has not yet passed, before its B could arrive, and report it again next run.
+        // ES|QL has no join nor window function to judge each A against the B after it.
+        ir::RuleKind::Sequence {
+            absent: true, span, ..
+        } => Err(CompileError::new(
+            Code::E0404,
+            *span,
+            "Elastic cannot express an absence exactly: EQL cannot limit a run to the events \
+             whose window has passed, and ES|QL cannot judge each event against the ones after it",
+        )
+        .hint("compile it for Splunk or Sentinel; leave elastic out with `targets = [...]`")),
         ir::RuleKind::Sequence {
             within,
             steps,

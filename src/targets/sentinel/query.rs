@@ -37,6 +37,11 @@
 //!   one event never plays two steps. Output: keys, `StartTime`, `EndTime` per match end.
 //!   (`scan` is not used: its state holds one partial sequence per step, not per key, so
 //!   interleaved keys would lose matches.)
+//! - **Absence** (`A  not B`): over the last W + S, the A rows at least W old (`T1 <=
+//!   ago(W + delay)`), `join kind=leftouter` with the key's B rows, `summarize countif(T2 >
+//!   T1 and T2 - T1 <= W) by keys, T1`, kept when 0: each A once, judged over its whole
+//!   window. `leftouter` keeps the A rows no B joins (their T2 is null, which `countif`
+//!   does not count).
 //! - **First seen**: over the last L + S (S = schedule, default 1h), the earliest time of
 //!   each (keys, F), reported when it falls in the last S.
 
@@ -77,13 +82,18 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             within,
             steps,
             keys,
+            absent,
             span,
         } => {
             // Each step reads its table; two sources of one table need a filter apart.
             steps_apart(steps, mapping, *span, "KQL", |a, b| {
                 tables(a).is_disjoint(&tables(b))
             })?;
-            sequence(steps, by, keys, within.seconds, rule.range(), mapping)?
+            if *absent {
+                absence(steps, by, keys, within.seconds, rule.range(), mapping)?
+            } else {
+                sequence(steps, by, keys, within.seconds, rule.range(), mapping)?
+            }
         }
         ir::RuleKind::FirstSeen {
             query,
@@ -429,16 +439,10 @@ fn sequence(
     for (i, (step, own)) in steps.iter().zip(step_keys).enumerate() {
         let src = source_mapping(mapping, step)?;
         let k = i + 1;
-        let keys = keys(own, by, src, &step.source, true)?;
-        // Each step computes only the columns it reads (another step's table may lack them).
-        let mut q = events(step, src, Some(range), &fields_read([step], own))?;
-        q.push_str(&keys.stages);
-        let mut projected = keys.columns.clone();
-        projected.push(format!("T{k} = TimeGenerated"));
-        let _ = write!(q, "\n| project {}", projected.join(", "));
+        let (q, keys) = step_rows(step, own, by, k, range, mapping)?;
         if i == 0 {
             out = q;
-            key_columns = keys.columns;
+            key_columns = keys;
             continue;
         }
         // One row can meet two consecutive steps only when both read the same table.
@@ -468,6 +472,55 @@ fn sequence(
         "\n| summarize StartTime = max(T1) by {}, EndTime = T{}",
         key_columns.join(", "),
         steps.len()
+    );
+    Ok(out)
+}
+
+/// A sequence step's rows: its events over `range`, each with its key fields named as the
+/// sequence's (`by`) and its time as `Tk`; and the key columns.
+fn step_rows(
+    step: &Query,
+    own: &[ir::Field],
+    by: &[ir::Field],
+    k: usize,
+    range: ir::Range,
+    mapping: &Mapping,
+) -> Result<(String, Vec<String>)> {
+    let src = source_mapping(mapping, step)?;
+    let keys = keys(own, by, src, &step.source, true)?;
+    // Each step computes only the columns it reads (another step's table may lack them).
+    let mut q = events(step, src, Some(range), &fields_read([step], own))?;
+    q.push_str(&keys.stages);
+    let mut projected = keys.columns.clone();
+    projected.push(format!("T{k} = TimeGenerated"));
+    let _ = write!(q, "\n| project {}", projected.join(", "));
+    Ok((q, keys.columns))
+}
+
+/// `sequence by K within W { A where ...  not B where ... }`, run every S: over the last
+/// W + S (before the delay), the A rows at least W old (so their whole window lies in the
+/// range, and consecutive runs report each A once), joined with the key's B rows; an A is
+/// reported when none of them lies in (T1, T1 + W].
+fn absence(
+    steps: &[Query],
+    by: &[ir::Field],
+    step_keys: &[Vec<ir::Field>],
+    within: u64,
+    range: ir::Range,
+    mapping: &Mapping,
+) -> Result<String> {
+    let (mut out, keys) = step_rows(&steps[0], &step_keys[0], by, 1, range, mapping)?;
+    let (followers, _) = step_rows(&steps[1], &step_keys[1], by, 2, range, mapping)?;
+    let w = ir::Duration::of(within);
+    let _ = write!(
+        out,
+        "\n| where T1 <= ago({})\n| join kind=leftouter (\n    {}\n) on {}\n\
+         | summarize Followers = countif(T2 > T1 and T2 - T1 <= {w}) by {}, StartTime = T1\n\
+         | where Followers == 0",
+        ir::Duration::of(within + range.delay),
+        followers.replace('\n', "\n    "),
+        keys.join(", "),
+        keys.join(", "),
     );
     Ok(out)
 }

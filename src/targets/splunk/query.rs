@@ -32,6 +32,10 @@
 //!   keep the order `sort` gives them. Longer sequences need a pending start per step and
 //!   are refused (E0404). Steps from several sources run under `multisearch`, so their
 //!   base searches must not start with a command.
+//! - Absence (`S1  not S2`): the same rows over the last W + S, then one row per key and
+//!   `_time` (`stats max()` of the flags), newest first; `streamstats current=f min()` of
+//!   the step-2 times then holds, on each row, the earliest step-2 time after it. Reported:
+//!   the step-1 rows at least W old and within the range, with no step-2 row within W.
 //! - First seen: the last L + S of events; per (K, F) the first time in the last S and
 //!   the last time before it; kept when there is a first and no sighting within L of it.
 
@@ -62,9 +66,25 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             within,
             steps,
             keys,
+            absent,
             span,
             ..
-        } => sequence(mapping, keys, within.seconds, rule.range(), steps, *span)?,
+        } => {
+            let tail = if *absent {
+                Tail::Absence
+            } else {
+                Tail::Sequence
+            };
+            sequence(
+                mapping,
+                keys,
+                within.seconds,
+                rule.range(),
+                steps,
+                *span,
+                tail,
+            )?
+        }
         ir::RuleKind::FirstSeen {
             query,
             field,
@@ -332,8 +352,8 @@ fn sequence_keys(
 }
 
 /// The name an alert field has in the rows a rule's search returns. A sequence returns its
-/// last step's rows, whose keys carry their common name; other rules, the first (only)
-/// query's own names.
+/// last step's rows (an absence its first step's), whose keys carry their common name;
+/// other rules, the first (only) query's own names.
 pub(crate) fn result_field(
     rule: &ir::Rule,
     mapping: &Mapping,
@@ -354,7 +374,15 @@ pub(crate) fn result_field(
     Ok(field_name(source_mapping(mapping, q)?, field, &q.source)?.to_string())
 }
 
-/// `sequence by K within W { S1 where C1  S2 where C2 }` (see the module comment).
+/// What a sequence's rows are searched for: the step-2 rows that complete a sequence, or
+/// the step-1 rows that no step-2 row follows (an absence).
+#[derive(Clone, Copy)]
+enum Tail {
+    Sequence,
+    Absence,
+}
+
+/// `sequence by K within W { S1 where C1  [not] S2 where C2 }` (see the module comment).
 fn sequence(
     mapping: &Mapping,
     step_keys: &[Vec<ir::Field>],
@@ -362,6 +390,7 @@ fn sequence(
     range: ir::Range,
     steps: &[Query],
     span: Span,
+    tail: Tail,
 ) -> Result<String> {
     if steps.len() != 2 {
         let n = if steps.len() > 2 {
@@ -468,13 +497,38 @@ fn sequence(
     } else {
         format!(" by {}", names.join(", "))
     };
-    out.push_str(&format!(
-        " | sort 0 _time | streamstats current=f global=f window=1 last({}) AS detc_prev_step1 \
-         last(_time) AS detc_prev_time{by_clause} | where {}=1 AND detc_prev_step1=1 AND \
-         _time-detc_prev_time<={within}",
-        flag(0),
-        flag(1)
-    ));
+    match tail {
+        Tail::Sequence => out.push_str(&format!(
+            " | sort 0 _time | streamstats current=f global=f window=1 last({}) AS detc_prev_step1 \
+             last(_time) AS detc_prev_time{by_clause} | where {}=1 AND detc_prev_step1=1 AND \
+             _time-detc_prev_time<={within}",
+            flag(0),
+            flag(1)
+        )),
+        // One row per key and time (so a step-2 row at a step-1 row's time, which does not
+        // follow it, is not among the rows before it), newest first: the rows before a
+        // step-1 row are then exactly the key's later ones, and the earliest step-2 time
+        // among them is the first that follows it. Reported: the step-1 rows at least W old
+        // (their window is whole in the range) and newer than W + S (the next run's range
+        // starts there), so each is reported once.
+        Tail::Absence => out.push_str(&format!(
+            " | stats max({a}) AS {a} max({b}) AS {b} by {} | sort 0 -_time | eval \
+             detc_followed_at=if({b}=1, _time, null()) | streamstats current=f global=f \
+             min(detc_followed_at) AS detc_next{by_clause} | where {a}=1 AND \
+             _time>relative_time(now(), \"-{start}s\") AND _time<=relative_time(now(), \
+             \"-{closed}s\") AND (isnull(detc_next) OR detc_next-_time>{within})",
+            names
+                .iter()
+                .map(String::as_str)
+                .chain(["_time"])
+                .collect::<Vec<_>>()
+                .join(", "),
+            a = flag(0),
+            b = flag(1),
+            start = range.start(),
+            closed = within + range.delay,
+        )),
+    }
     Ok(out)
 }
 
