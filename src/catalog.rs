@@ -270,20 +270,18 @@ pub fn ideas_table(rules: &[&ir::Rule], ideas: &Ideas, link: impl Fn(&str) -> St
             .collect();
         names.sort_unstable();
         let implementing = names.iter().map(|n| link(n)).collect::<Vec<_>>().join(", ");
-        let (rules_cell, gap) = match (&idea.not_implemented, names.is_empty()) {
-            (Some(why), _) => ("not implemented".to_string(), why.as_str()),
-            (None, true) => (
-                "**no rule**".to_string(),
-                idea.remaining.as_deref().unwrap_or(""),
-            ),
-            (None, false) => (implementing, idea.remaining.as_deref().unwrap_or("")),
+        let rules_cell = match (&idea.not_implemented, names.is_empty()) {
+            (Some(_), _) => "not implemented",
+            (None, true) => "**no rule**",
+            (None, false) => implementing.as_str(),
         };
+        let gap = idea.not_implemented.as_ref().or(idea.remaining.as_ref());
         let _ = writeln!(
             out,
             "| {} | {} | {rules_cell} | {} |",
             idea.id,
             cell(&idea.title),
-            cell(gap.trim())
+            cell(gap.map_or("", |g| g.trim()))
         );
     }
     out

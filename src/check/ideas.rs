@@ -5,24 +5,18 @@
 //! implement says why in `not_implemented`; an implemented idea whose rules leave a part
 //! out says which part, and why, in `remaining`.
 
-use serde::Deserialize;
-
 /// The file name of the idea catalog at the root of a rule tree.
 pub const IDEAS_FILE: &str = "catalog.toml";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Ideas {
     /// Where the ideas were read, for diagnostics.
-    #[serde(skip)]
     pub file: String,
     /// In the catalog's order.
-    #[serde(default, rename = "idea")]
     pub ideas: Vec<Idea>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Idea {
     /// `A1`, `F5`: a letter and a number.
     pub id: String,
