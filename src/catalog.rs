@@ -6,6 +6,7 @@
 //! checked project, sorted so that the same rules always give the same bytes.
 
 use crate::attack;
+use crate::check::Ideas;
 use crate::ir::{self, RuleKind};
 use crate::lower::{self, Language};
 use crate::project::{Config, Project};
@@ -144,7 +145,19 @@ pub fn docs(project: &Project, config: &Config) -> BTreeMap<String, String> {
     rules.sort_by(|a, b| a.name.cmp(&b.name));
     let results = testing::run(project, &config.schema);
     let mut files = BTreeMap::new();
-    files.insert("index.md".to_string(), index(&rules));
+    let mut front = index(&rules);
+    if let Some(ideas) = &config.ideas {
+        let _ = writeln!(
+            front,
+            "\n## By catalog idea\n\nThe detection catalog's ideas ({}) and the rules that implement them \
+             (`catalog = [...]`); an idea no rule can implement says why.\n",
+            ideas.file
+        );
+        front.push_str(&ideas_table(&rules, ideas, |name| {
+            format!("[{name}](rules/{name}.md)")
+        }));
+    }
+    files.insert("index.md".to_string(), front);
     for rule in &rules {
         let cases: Vec<&CaseResult> = results.iter().filter(|r| r.rule == rule.name).collect();
         let text = project.text_of(&rule.file).unwrap_or_default();
@@ -229,6 +242,36 @@ fn index(rules: &[&ir::Rule]) -> String {
     out
 }
 
+/// One row per idea of the catalog: its rules (named by `link`), or why it has none, and
+/// what its rules leave out. `detc docs` writes it into the index; detections/README.md
+/// carries the same table (a test compares the two).
+pub fn ideas_table(rules: &[&ir::Rule], ideas: &Ideas, link: impl Fn(&str) -> String) -> String {
+    let mut out = String::from("| Idea | Title | Rules | Not covered |\n|---|---|---|---|\n");
+    for idea in &ideas.ideas {
+        let mut names: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.catalog.contains(&idea.id))
+            .map(|r| r.name.as_str())
+            .collect();
+        names.sort_unstable();
+        let implementing = names.iter().map(|n| link(n)).collect::<Vec<_>>().join(", ");
+        let rules_cell = match (&idea.not_implemented, names.is_empty()) {
+            (Some(_), _) => "not implemented",
+            (None, true) => "**no rule**",
+            (None, false) => implementing.as_str(),
+        };
+        let gap = idea.not_implemented.as_ref().or(idea.remaining.as_ref());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {rules_cell} | {} |",
+            idea.id,
+            cell(&idea.title),
+            cell(gap.map_or("", |g| g.trim()))
+        );
+    }
+    out
+}
+
 /// The enrichment a rule needs from `source` on each target: the whole source, or the
 /// fields of it that the rule reads (its own entry or its family's).
 fn enrichment_needs<'c>(
@@ -283,6 +326,20 @@ fn page(
     row("Stage", cell(&rule.stage()));
     row("Kind", kind_name(&rule.kind).into());
     row("ATT&CK", attack_links(&rule.attack));
+    if !rule.catalog.is_empty() {
+        let titled = |id: &String| match config.ideas.as_ref().and_then(|i| i.get(id)) {
+            Some(idea) => format!("{id} {}", cell(&idea.title)),
+            None => id.clone(),
+        };
+        row(
+            "Catalog ideas",
+            rule.catalog
+                .iter()
+                .map(titled)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
     row(
         "Tags",
         if rule.tags.is_empty() {

@@ -13,6 +13,8 @@ pub struct Rule {
     pub severity: Severity,
     pub status: Option<String>,
     pub attack: Vec<String>,
+    /// The detection-catalog ideas the rule implements (`catalog = [A3]`).
+    pub catalog: Vec<String>,
     pub tags: Vec<String>,
     pub(crate) description: Option<String>,
     pub false_positives: Vec<String>,

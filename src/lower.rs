@@ -429,16 +429,18 @@ pub(crate) fn computed_fields<'m>(
     out
 }
 
-/// How a target writes a computed fact column: `(key column, (key value, fact value) pairs,
-/// the fact's type)` → the `extend` entry (an SPL `eval case(...)`, a KQL or ES|QL `case`/
-/// `CASE`), null for any key not in the pairs.
-pub(crate) type FactColumn = fn(&str, &str, &[(&ir::Scalar, &ir::Scalar)], ir::FieldType) -> String;
+/// How a target writes a computed fact column: `(column, key column, groups, the fact's
+/// type)` → the `extend` entry (an SPL `eval case(...)`, a KQL or ES|QL `case`/`CASE`),
+/// where each group is a fact value and the keys that have it; null for any other key.
+pub(crate) type FactColumn =
+    fn(&str, &str, &[(&ir::Scalar, Vec<&ir::Scalar>)], ir::FieldType) -> String;
 
 /// The mapping a rule over the [`ir::ALERTS`] source compiles with: `mapping` with a computed
 /// column for each `rule.*` field of that source other than its `facts` field, the one the
 /// target's alert store names the raising rule by. The column maps each rule of `rules`
 /// that reads no alerts (whose alerts the source holds) from its value of the `facts` field
-/// to its value of the column's field. Unchanged when the mapping has no alerts source or no
+/// to its value of the column's field, one test per value (not per rule), so a query stays
+/// within the SIEMs' length limits. Unchanged when the mapping has no alerts source or no
 /// `facts`.
 pub(crate) fn with_facts(mapping: &Mapping, rules: &[ir::Rule], column: FactColumn) -> Mapping {
     let mut out = mapping.clone();
@@ -464,9 +466,14 @@ pub(crate) fn with_facts(mapping: &Mapping, rules: &[ir::Rule], column: FactColu
         let Some(col) = src.field(name).map(Cow::into_owned).filter(|_| j != k) else {
             continue;
         };
-        let pairs: Vec<(&ir::Scalar, &ir::Scalar)> =
-            raising.iter().map(|f| (&f[k], &f[j])).collect();
-        let expr = column(&col, &key_column, &pairs, *ty);
+        let mut groups: Vec<(&ir::Scalar, Vec<&ir::Scalar>)> = Vec::new();
+        for f in &raising {
+            match groups.iter_mut().find(|(v, _)| **v == f[j]) {
+                Some((_, keys)) => keys.push(&f[k]),
+                None => groups.push((&f[j], vec![&f[k]])),
+            }
+        }
+        let expr = column(&col, &key_column, &groups, *ty);
         src.extend
             .get_or_insert_with(Default::default)
             .insert(col, expr);

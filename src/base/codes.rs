@@ -329,6 +329,32 @@ Example:
 
 Fix: name only the keys the hint lists, or leave `fields` out (the keys are then shown)."
 
+    E0125 "unknown catalog idea"
+    "`catalog = [...]` names the ideas of the detection catalog a rule implements. The ideas
+are listed in `catalog.toml` at the root of the rule tree (the library's is
+`detections/catalog.toml`, one `[[idea]]` per idea with its `id` and `title`). An id must
+be a capital letter and a number, and be listed there; with no `catalog.toml` in the tree
+there is nothing to check the ids against, which is an error too.
+
+Example:
+
+    catalog = [A3, Z9]    # Z9 is not in detections/catalog.toml
+
+Fix: name an idea the catalog lists (`detc docs` writes the index of ideas), or add the
+idea to `catalog.toml`."
+
+    E0126 "rule names an idea the catalog marks not implementable"
+    "An idea of `catalog.toml` that carries `not_implemented = \"...\"` says that no rule can
+implement it, and why (data no SIEM holds, or a language feature detc lacks). A rule that
+names it contradicts the catalog, and the index `detc docs` writes would say both.
+
+Example:
+
+    catalog = [D7]    # catalog.toml: D7 not_implemented = \"no SIEM holds commit metadata\"
+
+Fix: if the rule does implement the idea, delete the idea's `not_implemented` (and say in
+`remaining` what part is still left out); otherwise drop the id from the rule."
+
     E0201 "duplicate rule name"
     "Two rules have the same name. Names are unique in the whole tree: when `detections/`
 exists, all of it is read for this, not only the files named on the command line. The
@@ -773,6 +799,21 @@ Example:
 
 Fix: restore it from version control (or resolve the merge by taking the higher version),
 or delete it to start every version at 1."
+
+    E0505 "invalid idea catalog"
+    "`catalog.toml` at the root of the rule tree lists the detection catalog's ideas that
+rules name in `catalog = [...]`: one `[[idea]]` table per idea, with `id` (a capital
+letter and a number, unique), `title`, and either `not_implemented` (why no rule can
+implement it) or, optionally, `remaining` (what its rules leave out). The file is not
+TOML of that shape.
+
+Example:
+
+    [[idea]]
+    id = \"A1\"
+    titel = \"Applicant contact reuse\"   # the key is `title`
+
+Fix: correct the entry the message names."
 
     E0601 "schedule Splunk's cron cannot express"
     "A Splunk saved search runs on a cron schedule, which can run exactly every 1, 2, 3, 4, 5,

@@ -1,6 +1,7 @@
 //! Rule metadata: known keys, required keys, and the shape of each value.
 
 use super::Sink;
+use super::ideas::{self, Ideas};
 use crate::base::Code;
 use crate::base::diag::did_you_mean;
 use crate::ir::{Duration, Severity};
@@ -11,6 +12,8 @@ pub(super) struct Metadata {
     pub(crate) severity: Severity,
     pub(crate) status: Option<String>,
     pub(crate) attack: Vec<String>,
+    /// The detection-catalog ideas the rule implements (`catalog = [A3]`).
+    pub(crate) catalog: Vec<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) description: Option<String>,
     pub(crate) false_positives: Vec<String>,
@@ -28,11 +31,12 @@ pub(super) struct Metadata {
     pub(crate) modified: Option<String>,
 }
 
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "id",
     "severity",
     "status",
     "attack",
+    "catalog",
     "tags",
     "description",
     "false_positives",
@@ -73,7 +77,13 @@ fn sigma_key(key: &str) -> Option<&'static str> {
 const STATUSES: [&str; 4] = ["experimental", "test", "stable", "deprecated"];
 
 /// `targets` are the names a rule may list in `targets = [...]` (the registry's).
-pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Option<Metadata> {
+/// `ideas`: the tree's idea catalog, which `catalog = [...]` is checked against.
+pub(super) fn check(
+    sink: &mut Sink,
+    rule: &ast::Rule,
+    targets: &[&str],
+    ideas: Option<&Ideas>,
+) -> Option<Metadata> {
     let mut seen: Vec<&str> = Vec::new();
     let mut id = None;
     let mut severity = None;
@@ -82,6 +92,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
         severity: Severity::Medium,
         status: None,
         attack: vec![],
+        catalog: vec![],
         tags: vec![],
         description: None,
         false_positives: vec![],
@@ -141,6 +152,7 @@ pub(super) fn check(sink: &mut Sink, rule: &ast::Rule, targets: &[&str]) -> Opti
                 })
             }
             "attack" => m.attack = attack(sink, value),
+            "catalog" => m.catalog = catalog(sink, value, ideas),
             "tags" => m.tags = strings(sink, key, value),
             "false_positives" => m.false_positives = strings(sink, key, value),
             "references" => m.references = strings(sink, key, value),
@@ -429,6 +441,82 @@ fn attack(sink: &mut Sink, value: &ast::Value) -> Vec<String> {
     let implied = super::attack::check(sink, &listed);
     ids.extend(implied.into_iter().map(String::from));
     ids
+}
+
+/// `catalog = [A3, F2]`: ideas of the tree's catalog (`catalog.toml`) that rules can implement.
+fn catalog(sink: &mut Sink, value: &ast::Value, ideas: Option<&Ideas>) -> Vec<String> {
+    let items = match &value.kind {
+        ValueKind::List(items) if !items.is_empty() => items,
+        _ => {
+            sink.error(
+                value.span,
+                Code::E0109,
+                "`catalog` takes a non-empty list of catalog idea ids",
+                Some("write `catalog = [A3, F2]`".into()),
+            );
+            return vec![];
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let (ValueKind::Word(id) | ValueKind::Str(id)) = &item.kind else {
+            sink.error(item.span, Code::E0125, "expected a catalog idea id", None);
+            continue;
+        };
+        if !ideas::is_idea_id(id) {
+            sink.error(
+                item.span,
+                Code::E0125,
+                format!("`{id}` is not a catalog idea id"),
+                Some("ideas look like `A3` or `F5`: a capital letter and a number".into()),
+            );
+            continue;
+        }
+        if out.contains(id) {
+            sink.error(
+                item.span,
+                Code::E0108,
+                format!("`{id}` is listed twice"),
+                None,
+            );
+            continue;
+        }
+        match ideas.map(|all| (all, all.get(id))) {
+            None => sink.error(
+                item.span,
+                Code::E0125,
+                format!("no idea catalog to find `{id}` in"),
+                Some(format!(
+                    "the ideas are read from `{}` at the root of the rule tree (`--tree`)",
+                    ideas::IDEAS_FILE
+                )),
+            ),
+            Some((all, None)) => sink.error(
+                item.span,
+                Code::E0125,
+                format!("unknown catalog idea `{id}`"),
+                Some(match did_you_mean(id, all.ids()) {
+                    Some(near) => format!("did you mean `{near}`? (ideas: {})", all.file),
+                    None => format!("the ideas are listed in {}", all.file),
+                }),
+            ),
+            Some((all, Some(idea))) if idea.not_implemented.is_some() => sink.error(
+                item.span,
+                Code::E0126,
+                format!(
+                    "catalog idea `{id}` ({}) is marked as not implementable",
+                    idea.title
+                ),
+                Some(format!(
+                    "drop its `not_implemented` reason in {} if this rule implements it",
+                    all.file
+                )),
+            ),
+            Some(_) => {}
+        }
+        out.push(id.clone());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,11 @@
 mod alerting;
 mod attack;
 mod condition;
+mod ideas;
 mod metadata;
+
+pub(crate) use ideas::is_idea_id;
+pub use ideas::{IDEAS_FILE, Idea, Ideas};
 
 use crate::base::diag::{Diagnostic, did_you_mean};
 use crate::base::{Code, Span};
@@ -30,6 +34,8 @@ pub struct Context<'a> {
     pub lists: &'a Lists,
     /// The targets a rule may name in `targets = [...]`.
     pub targets: &'a [&'a str],
+    /// The tree's idea catalog, which `catalog = [...]` names ideas of.
+    pub ideas: Option<&'a Ideas>,
 }
 
 /// Collects diagnostics for one file.
@@ -87,7 +93,7 @@ pub fn check_rule(
             String::new()
         }
     };
-    let meta = metadata::check(&mut sink, rule, ctx.targets);
+    let meta = metadata::check(&mut sink, rule, ctx.targets, ctx.ideas);
     let kind = condition::body(&mut sink, ctx, &rule.body);
     let tests = rule
         .tests
@@ -114,6 +120,7 @@ pub fn check_rule(
         severity: meta.severity,
         status: meta.status,
         attack: meta.attack,
+        catalog: meta.catalog,
         tags: meta.tags,
         description: meta.description,
         false_positives: meta.false_positives,

@@ -54,6 +54,10 @@ pub(crate) fn load(
     } else {
         &input.paths
     };
+    config.ideas = match project::load_ideas(tree) {
+        Ok(ideas) => ideas,
+        Err(d) => return Ok(Err(failed(d)?)),
+    };
     let requested = match project::discover(paths) {
         Ok(p) => p,
         Err(d) => return Ok(Err(failed(d)?)),

@@ -2,10 +2,12 @@
 //! and catch what only the whole tree shows (duplicate names, ids and lists).
 
 pub mod detc_toml;
+mod ideas;
 mod package;
 mod skeleton;
 pub(crate) mod versions;
 
+pub use ideas::{load_ideas, parse_ideas};
 pub use package::{check, contexts, deploy_diagnostics, package};
 pub use skeleton::new_rule;
 pub use versions::Versions;
@@ -44,6 +46,9 @@ pub struct Config {
     pub delay: Option<u64>,
     /// The rules' licence (`[package] license` in detc.toml), for the packages that carry one.
     pub license: Option<String>,
+    /// The detection catalog's ideas (`catalog.toml` at the root of the rule tree), which
+    /// rules name in `catalog = [...]`; `None` when the tree has none.
+    pub ideas: Option<crate::check::Ideas>,
 }
 
 /// How `.yml`/`.yaml` (Sigma) files become rules.
@@ -88,6 +93,7 @@ impl Config {
             targets: Vec::new(),
             delay: None,
             license: None,
+            ideas: None,
         };
         for target in TargetName::ALL {
             let (file, text) = target.target().mapping;
@@ -342,6 +348,7 @@ fn check_sources(inputs: Vec<Input>, config: &mut Config) -> Project {
         schema: &config.schema,
         lists: &lists,
         targets: &TargetName::NAMES,
+        ideas: config.ideas.as_ref(),
     };
 
     // Names and ids must be unique across the whole tree, requested or not.

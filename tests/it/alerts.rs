@@ -55,25 +55,25 @@ fn each_target_computes_the_facts_from_its_rule_identity() {
     // Splunk names the rule by its saved search; the backtick cannot start a macro.
     assert!(
         spl.contains(
-            r#"eval detc_rule_category=case('source'=="rmm", "remote_access", 'source'=="odd", "a\"b".urldecode("%60")."c")"#
+            r#"eval detc_rule_category=case(in('source', "rmm"), "remote_access", in('source', "odd"), "a\"b".urldecode("%60")."c")"#
         ),
         "{spl}"
     );
-    assert!(spl.contains(r#"'source'=="odd", 10"#), "{spl}");
+    assert!(spl.contains(r#"in('source', "odd"), 10"#), "{spl}");
     let kql = query(TargetName::Sentinel);
     assert!(
         kql.contains("| mv-expand DetcEntity = todynamic(Entities)"),
         "{kql}"
     );
     assert!(
-        kql.contains(r#"DetcRuleCategory = case(DetcAlertRuleId =~ "11111111-2222-4333-8444-555555555555", "remote_access", DetcAlertRuleId =~ "22222222-2222-4333-8444-555555555555", "a\"b`c", "")"#),
+        kql.contains(r#"DetcRuleCategory = case(DetcAlertRuleId in~ ("11111111-2222-4333-8444-555555555555"), "remote_access", DetcAlertRuleId in~ ("22222222-2222-4333-8444-555555555555"), "a\"b`c", "")"#),
         "{kql}"
     );
     assert!(kql.contains(", long(null))"), "{kql}");
     let esql = query(TargetName::Elastic);
     assert!(esql.starts_with("FROM .alerts-security.*"), "{esql}");
     assert!(
-        esql.contains(r#"EVAL detc_rule_category = CASE(kibana.alert.rule.rule_id == "11111111-2222-4333-8444-555555555555", "remote_access""#),
+        esql.contains(r#"EVAL detc_rule_category = CASE(kibana.alert.rule.rule_id IN ("11111111-2222-4333-8444-555555555555"), "remote_access""#),
         "{esql}"
     );
     // The rule over alerts is no fact of its own source: it never reads its own alerts.

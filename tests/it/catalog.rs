@@ -2,7 +2,6 @@
 //! of both over the shipped library.
 
 use assert_cmd::Command;
-use detc::project::{self, Config};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -158,9 +157,7 @@ fn rule_errors_write_nothing() {
 /// techniques are exactly the library's technique ids (tactics are not techniques).
 #[test]
 fn shipped_library_docs_and_coverage() {
-    let mut config = Config::load(&[], &[]).expect("config");
-    let paths = project::discover(&[root().join("detections")]).expect("library");
-    let library = project::load(&paths, &[], &mut config);
+    let (library, _) = crate::common::library();
     assert!(!library.rules.is_empty());
 
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -238,6 +235,102 @@ fn shipped_library_docs_and_coverage() {
         assert_eq!(t["score"], users.len(), "{id}");
         for u in users {
             assert!(t["comment"].as_str().expect("comment").contains(u), "{id}");
+        }
+    }
+}
+
+const IDEAS: &str = r#"
+[[idea]]
+id = "A3"
+title = "Laptop shipping-address anomaly"
+
+[[idea]]
+id = "D7"
+title = "Git commit time-zone offset"
+not_implemented = "no SIEM holds commit metadata"
+"#;
+
+/// A rule with `catalog = [...]` in a tree with `catalog.toml`, as `detc` reads it.
+fn idea_tree(ideas: Option<&str>, catalog: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let rules = tmp.path().join("detections");
+    fs::create_dir_all(&rules).expect("mkdir");
+    if let Some(text) = ideas {
+        fs::write(rules.join("catalog.toml"), text).expect("write");
+    }
+    let rule = format!(
+        "rule ship_to \"Ship-to changed\" {{\n  id = \"11111111-2222-4333-8444-555555555555\"\n  severity = high\n  attack = [TA0001, T1078]\n  catalog = {catalog}\n  from hr_record\n  where event.action == \"ship_to_changed\"\n  test matches {{ event.action = \"ship_to_changed\" }}\n  test misses {{ event.action = \"hire\" }}\n}}\n"
+    );
+    fs::write(rules.join("ship_to.det"), rule).expect("write");
+    tmp
+}
+
+/// `catalog = [...]` names ideas of the tree's catalog.toml: unknown ids, ids marked not
+/// implementable and ids without any catalog are errors at the id; a bad catalog.toml is one
+/// at its entry; `detc docs` indexes the ideas.
+#[test]
+fn catalog_ideas_are_checked_against_catalog_toml_and_indexed() {
+    let ok = idea_tree(Some(IDEAS), "[A3]");
+    detc(ok.path()).arg("check").assert().success();
+    let out = ok.path().join("docs");
+    detc(ok.path())
+        .args(["docs", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let index = fs::read_to_string(out.join("index.md")).expect("index");
+    assert!(
+        index.contains("| A3 | Laptop shipping-address anomaly | [ship_to](rules/ship_to.md) |  |")
+            && index.contains("| D7 | Git commit time-zone offset | not implemented | no SIEM holds commit metadata |"),
+        "{index}"
+    );
+    let page = fs::read_to_string(out.join("rules/ship_to.md")).expect("page");
+    assert!(
+        page.contains("| Catalog ideas | A3 Laptop shipping-address anomaly |"),
+        "{page}"
+    );
+
+    for (ideas, catalog, expect) in [
+        (
+            Some(IDEAS),
+            "[A4]",
+            "error[E0125]: unknown catalog idea `A4`",
+        ),
+        (
+            Some(IDEAS),
+            "[a3]",
+            "error[E0125]: `a3` is not a catalog idea id",
+        ),
+        (
+            Some(IDEAS),
+            "[D7]",
+            "error[E0126]: catalog idea `D7` (Git commit time-zone offset) is marked as not implementable",
+        ),
+        (
+            Some(IDEAS),
+            "[A3, A3]",
+            "error[E0108]: `A3` is listed twice",
+        ),
+        (
+            None,
+            "[A3]",
+            "error[E0125]: no idea catalog to find `A3` in",
+        ),
+        (
+            Some("[[idea]]\nid = \"A3\"\ntitel = \"x\"\n"),
+            "[A3]",
+            "detections/catalog.toml:3:1: error[E0505]",
+        ),
+    ] {
+        let tmp = idea_tree(ideas, catalog);
+        let run = detc(tmp.path()).arg("check").assert().code(1);
+        let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+        assert!(err.contains(expect), "{catalog}: {err}");
+        if !expect.contains("E0505") {
+            assert!(
+                err.contains("detections/ship_to.det:5:"),
+                "{catalog}: {err}"
+            );
         }
     }
 }

@@ -273,9 +273,7 @@ fn mutated_inputs_never_panic_and_every_diagnostic_has_a_place() {
     let stall = Duration::from_secs(env_number("DETC_FUZZ_STALL", 20));
 
     let config = common::config();
-    let library = project::discover(&[root().join("detections")]).expect("library");
-    let mut loaded = config.clone();
-    let rules = project::load(&library, &[], &mut loaded).rules;
+    let rules = common::library().0.rules;
     let (hunter, _) = Hunter::new(&rules, &config.mappings[&TargetName::Elastic]);
     let sigma = detc::sigma::Options::default();
 

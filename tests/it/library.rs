@@ -5,14 +5,8 @@ use crate::common;
 use detc::ir::RuleKind;
 use detc::project;
 use detc::targets::TargetName;
-use std::path::PathBuf;
 
-fn library() -> (project::Project, detc::project::Config) {
-    let mut config = common::config();
-    let files = project::discover(&[PathBuf::from("detections")]).expect("detections/ exists");
-    let p = project::load(&files, &[], &mut config);
-    (p, config)
-}
+use common::library;
 
 #[test]
 fn library_checks_clean_and_has_tests() {
@@ -189,5 +183,32 @@ fn readme_ingestion_section_matches_the_mappings() {
     assert!(
         readme[start..stop] == block,
         "README's ingestion section differs from the mappings; it should read:\n{begin}{block}{end}"
+    );
+}
+
+/// Every idea of the catalog (detections/catalog.toml) is implemented by a rule or says why
+/// it cannot be; detections/README.md carries the index `detc docs` writes.
+#[test]
+fn every_catalog_idea_is_implemented_or_says_why_and_the_readme_shows_it() {
+    let (p, config) = library();
+    let ideas = config.ideas.as_ref().expect("detections/catalog.toml");
+    assert_eq!(ideas.ideas.len(), 45, "the catalog's 45 ideas");
+    for idea in &ideas.ideas {
+        let implemented = p.rules.iter().any(|r| r.catalog.contains(&idea.id));
+        assert!(
+            implemented || idea.not_implemented.is_some(),
+            "{}: no rule and no reason",
+            idea.id
+        );
+    }
+    let rules: Vec<&detc::ir::Rule> = p.rules.iter().collect();
+    let table = detc::catalog::ideas_table(&rules, ideas, |name| format!("`{name}`"));
+    let readme = std::fs::read_to_string("detections/README.md").expect("README");
+    let (begin, end) = ("<!-- ideas:begin -->\n", "<!-- ideas:end -->");
+    let start = readme.find(begin).expect("README has the ideas markers") + begin.len();
+    let stop = readme[start..].find(end).expect("end marker") + start;
+    assert!(
+        readme[start..stop] == table,
+        "detections/README.md's idea table differs from catalog.toml and the rules; it should read:\n{begin}{table}{end}"
     );
 }

@@ -7,13 +7,8 @@ use assert_cmd::Command;
 use detc::project;
 use detc::render;
 use detc::targets::TargetName;
-use std::path::PathBuf;
 
-fn library() -> (project::Project, project::Config) {
-    let mut config = common::config();
-    let files = project::discover(&[PathBuf::from("detections")]).expect("detections/ exists");
-    (project::load(&files, &[], &mut config), config)
-}
+use common::library;
 
 fn package(target: TargetName) -> Vec<render::File> {
     let (p, config) = library();

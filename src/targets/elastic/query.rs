@@ -701,27 +701,31 @@ fn esql_member(field: &str, words: &[&str]) -> String {
     group(tests, " OR ")
 }
 
-/// A fact column of the alerts source ([`crate::lower::with_facts`]): `CASE(K == "key",
-/// value, ...)`, which is null for other keys.
+/// A fact column of the alerts source ([`crate::lower::with_facts`]): `CASE(K IN ("key",
+/// ...), value, ...)`, which is null for other keys.
 pub(crate) fn fact_column(
     _: &str,
     key: &str,
-    pairs: &[(&Scalar, &Scalar)],
+    groups: &[(&Scalar, Vec<&Scalar>)],
     _: FieldType,
 ) -> String {
-    if pairs.is_empty() {
-        return "NULL".into();
-    }
     let literal = |v: &Scalar| match v {
         Scalar::Str(s) => string(s),
         Scalar::Num(n) => n.to_string(),
         Scalar::Bool(b) => b.to_string(),
     };
-    let arms: Vec<String> = pairs
+    let arms: Vec<String> = groups
         .iter()
-        .map(|(k, v)| format!("{} == {}, {}", field(key), literal(k), literal(v)))
+        .map(|(v, keys)| {
+            let keys: Vec<String> = keys.iter().map(|k| literal(k)).collect();
+            format!("{} IN ({}), {}", field(key), keys.join(", "), literal(v))
+        })
         .collect();
-    format!("CASE({})", arms.join(", "))
+    if arms.is_empty() {
+        "NULL".into()
+    } else {
+        format!("CASE({})", arms.join(", "))
+    }
 }
 
 /// An ES|QL string literal: other characters as they are (its grammar takes them raw).

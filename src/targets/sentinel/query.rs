@@ -757,32 +757,44 @@ fn list(values: &[Scalar], parens: bool) -> String {
     }
 }
 
-/// A fact column of the alerts source ([`crate::lower::with_facts`]): `case(K =~ "key",
-/// value, ..., none)`, `none` being `""` (KQL's absent string) or a null number. Ids compare
-/// case-insensitively: a GUID has one value in either case.
+/// A fact column of the alerts source ([`crate::lower::with_facts`]): `case(K in~ ("key",
+/// ...), value, ..., none)`, `none` being `""` (KQL's absent string) or a null number. Ids
+/// compare case-insensitively: a GUID has one value in either case.
 pub(crate) fn fact_column(
     _: &str,
     key: &str,
-    pairs: &[(&Scalar, &Scalar)],
+    groups: &[(&Scalar, Vec<&Scalar>)],
     ty: FieldType,
 ) -> String {
     let none = match ty {
         FieldType::Number => "long(null)",
         _ => "\"\"",
     };
-    if pairs.is_empty() {
-        return none.into();
+    let arms: Vec<String> = groups
+        .iter()
+        .map(|(v, keys)| {
+            let keys: Vec<String> = keys.iter().map(|k| fact_literal(k)).collect();
+            format!(
+                "{} in~ ({}), {}",
+                identifier(key),
+                keys.join(", "),
+                fact_literal(v)
+            )
+        })
+        .collect();
+    if arms.is_empty() {
+        none.into()
+    } else {
+        format!("case({}, {none})", arms.join(", "))
     }
-    let literal = |v: &Scalar| match v {
+}
+
+fn fact_literal(v: &Scalar) -> String {
+    match v {
         Scalar::Str(s) => string(s),
         Scalar::Num(n) => n.to_string(),
         Scalar::Bool(b) => b.to_string(),
-    };
-    let arms: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{} =~ {}, {}", identifier(key), literal(k), literal(v)))
-        .collect();
-    format!("case({}, {none})", arms.join(", "))
+    }
 }
 
 /// A KQL string literal; other control characters as `\uXXXX`.

@@ -816,21 +816,26 @@ fn eval_scalar(v: &Scalar) -> String {
 }
 
 /// A fact column of the alerts source ([`crate::lower::with_facts`]), as the SPL pipeline
-/// the mapping's `extend` holds: `eval C=case('K'=="key", value, ...)`, null for other keys.
+/// the mapping's `extend` holds: `eval C=case(in('K', "key", ...), value, ...)`, null for
+/// other keys.
 pub(crate) fn fact_column(
     column: &str,
     key: &str,
-    pairs: &[(&Scalar, &Scalar)],
+    groups: &[(&Scalar, Vec<&Scalar>)],
     _: FieldType,
 ) -> String {
-    if pairs.is_empty() {
-        return format!("eval {column}=null()");
-    }
-    let arms: Vec<String> = pairs
+    let arms: Vec<String> = groups
         .iter()
-        .map(|(k, v)| format!("'{key}'=={}, {}", eval_literal(k), eval_literal(v)))
+        .map(|(v, keys)| {
+            let keys: Vec<String> = keys.iter().map(|k| eval_literal(k)).collect();
+            format!("in('{key}', {}), {}", keys.join(", "), eval_literal(v))
+        })
         .collect();
-    format!("eval {column}=case({})", arms.join(", "))
+    if arms.is_empty() {
+        format!("eval {column}=null()")
+    } else {
+        format!("eval {column}=case({})", arms.join(", "))
+    }
 }
 
 /// An eval literal in which no Splunk macro can expand: a string's backticks are

@@ -10,6 +10,17 @@ pub fn config() -> Config {
     Config::load(&[], &[]).expect("shipped schema and mappings load")
 }
 
+/// The shipped library (`detections/` under the repository root), checked as `detc check`
+/// reads it: with its idea catalog, `detections/catalog.toml`.
+pub fn library() -> (project::Project, Config) {
+    let tree = [std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("detections")];
+    let mut config = config();
+    config.ideas = project::load_ideas(&tree).expect("detections/catalog.toml reads");
+    let files = project::discover(&tree).expect("detections/ exists");
+    let p = project::load(&files, &[], &mut config);
+    (p, config)
+}
+
 /// Check and compile one text for every target; panics with the diagnostics on a check error.
 pub fn compile_text(text: &str) -> (Vec<Output>, Vec<detc::base::diag::Diagnostic>) {
     let config = config();

@@ -38,6 +38,7 @@ pub fn check(c: &Converted, opts: &Options) -> Result<ir::Rule, String> {
         schema: &schema,
         lists: &lists,
         targets: &detc::targets::TargetName::NAMES,
+        ideas: None,
     };
     let (rule, diags) = check::check_rule("sigma.det", "", &c.rule, &ctx);
     match rule {
