@@ -553,11 +553,18 @@ def elastic_conventions(rel, r, where):
         fail(rel, "a non-sequence EQL rule needs timestamp_override = event.ingested", where("type"))
     if (kind == "esql" or sequence) and "timestamp_override" in r:
         fail(rel, "timestamp_override on an ES|QL rule or an EQL sequence", where("timestamp_override"))
-    # detection_rules/rule.py (ES|QL validation): an aggregating ES|QL query ends with KEEP, and
+    # detection_rules/rule.py (ES|QL validation): an ES|QL query ends with KEEP, and
     # an ES|QL rule names no index (the query's FROM does).
     if kind == "esql":
         if not re.search(r"\|\s*KEEP\b", query, re.I):
             fail(rel, "the ES|QL query has no KEEP command", where("query"))
+        # The same check: a non-aggregating query reads `_id`, `_version` and `_index`
+        # (FROM ... METADATA), which Kibana's alert deduplication needs.
+        if not re.search(r"\bSTATS\b.*?\bBY\b", query, re.I | re.S) and not re.search(
+                r"FROM\s+(?:\S+\s*,\s*)*\S+\s+METADATA\s+(?:_id|_version|_index)"
+                r"(?:,\s*(?:_id|_version|_index)){2}", query, re.I):
+            fail(rel, "a non-aggregating ES|QL query without METADATA _id, _version, _index",
+                 where("query"))
         if r.get("index"):
             fail(rel, "an ES|QL rule with an index", where("index"))
     if not re.fullmatch(r"now(-\d+[smhd])?", str(r.get("to", "now"))):

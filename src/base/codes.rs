@@ -776,19 +776,6 @@ Example:
 
 Fix: remove `suppress`, or leave elastic out with `targets = [...]`."
 
-    E0604 "single-event ES|QL rule on Elastic"
-    "A single-event rule that compares two fields (`a != b`) compiles to ES|QL only on Elastic,
-since EQL cannot compare fields. detc packages single-event rules as Kibana EQL rules and
-does not yet package a single-event ES|QL rule (Kibana wants one to keep `_id`, `_index`
-and `_version` to tell its alerts apart), so such a rule cannot deploy to elastic. `detc
-compile` still prints its ES|QL query.
-
-Example:
-
-    from process_start where process.name != process.pe.original_file_name
-
-Fix: leave elastic out with `targets = [...]`, or deploy the compiled ES|QL yourself."
-
     E0700 "cannot convert a Sigma rule exactly"
     "A Sigma rule (`.yml`, `.yaml`) is refused when detc cannot give it the same meaning; the
 message says why: invalid YAML, no `detection` or `condition`, status `unsupported`, a

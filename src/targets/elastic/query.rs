@@ -193,13 +193,22 @@ fn event<'m>(q: &Query, src: &'m SourceMapping, eql_extra: &[String]) -> Result<
     })
 }
 
-/// A single-event rule: the source's events that meet the condition.
+/// The metadata a non-aggregating ES|QL rule reads and keeps: Kibana tells its alerts apart
+/// by the source event's `_id` (Elastic, "ES|QL rules", alert deduplication:
+/// https://www.elastic.co/docs/solutions/security/detect-and-alert/esql), and Elastic's
+/// rule loader wants all three in `FROM ... METADATA` and in `KEEP` (elastic/
+/// detection-rules@14cf530 detection_rules/rule.py, ESQLRuleData.validates_esql_data).
+const EVENT_METADATA: &str = "_id, _version, _index";
+
+/// A single-event rule: the source's events that meet the condition. The ES|QL query is a
+/// Kibana non-aggregating rule's: the event's metadata, then every column (`*`).
 pub(crate) fn compile(q: &Query, src: &SourceMapping) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[])?;
-    let mut esql = format!("FROM {}", index_pattern(e.index));
+    let mut esql = format!("FROM {} METADATA {EVENT_METADATA}", index_pattern(e.index));
     for w in &e.esql_where {
         let _ = write!(esql, "\n| WHERE {w}");
     }
+    let _ = write!(esql, "\n| KEEP {EVENT_METADATA}, *");
     let mut out: Vec<Compiled> = e
         .eql
         .ok()
