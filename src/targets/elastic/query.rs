@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
 /// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    crate::lower::no_tunable_lists(rule, "elastic")?;
     match &rule.kind {
         ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?),
         ir::RuleKind::Aggregate {
