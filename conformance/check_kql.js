@@ -34,7 +34,13 @@ function globals(schema) {
     });
     return new S.TableSymbol.$ctor4(name, cols);
   });
-  return K.GlobalState.Default.WithDatabase(new S.DatabaseSymbol.ctor('sentinel', tables));
+  // Sentinel's workspace function for a watchlist (a tunable list): its items with the
+  // search key's value as the `SearchKey` column (MicrosoftDocs/azure-docs@04db918
+  // articles/sentinel/watchlists-queries.md); the other columns are the CSV's own.
+  const watchlist = new S.FunctionSymbol.$ctor16('_GetWatchlist', '(watchlistAlias: string)',
+    '{ datatable(SearchKey: string)[] }', null);
+  return K.GlobalState.Default.WithDatabase(
+    new S.DatabaseSymbol.ctor('sentinel', tables.concat([watchlist])));
 }
 
 function lineCol(text, offset) {

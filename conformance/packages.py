@@ -17,6 +17,10 @@ Every file under DIR is checked (a file the layout does not name is itself a fai
   sentinel/arm/*.json, detc.json ARM templates of Microsoft.SecurityInsights scheduled alert rules,
                                  with Sentinel's limits; detc.json holds every rule of arm/
   sentinel/yaml/*.yaml           the Azure-Sentinel repository's analytics-rule YAML
+  sentinel/watchlists.json       an ARM template of Microsoft.SecurityInsights watchlists (the
+                                 tunable lists), each with the REST API's required properties and
+                                 CSV content under its search key; every _GetWatchlist() of a
+                                 rule's query names one of them
   elastic/rules.ndjson           Kibana's detection-rule import: one rule per line
   elastic/toml/*.toml            elastic/detection-rules' TOML form
 
@@ -373,6 +377,42 @@ ARM_SCHEMAS = {"https://schema.management.azure.com/schemas/2019-04-01/deploymen
 ALERT_RULE = "Microsoft.OperationalInsights/workspaces/providers/alertRules"
 
 
+WATCHLIST = "Microsoft.OperationalInsights/workspaces/providers/Watchlists"
+
+
+def check_watchlists(path, rel):
+    """The tunable lists' watchlists: properties the Watchlists REST API requires
+    (displayName, itemsSearchKey, provider, source: learn.microsoft.com/rest/api/
+    securityinsights/watchlists/create-or-update), CSV content whose header names the search
+    key, one resource per alias. Returns the aliases."""
+    text, t = load(path, rel)
+    if t is None:
+        return set()
+    if t.get("$schema") not in ARM_SCHEMAS:
+        fail(rel, f"$schema {t.get('$schema')!r} is not a deploymentTemplate schema", line_of(text, "$schema"))
+    aliases = set()
+    for i, res in enumerate(t.get("resources") if isinstance(t.get("resources"), list) else []):
+        label = f"resources[{i}]: "
+        m = re.fullmatch(r"\[concat\(parameters\('workspace'\), '/Microsoft\.SecurityInsights/', '([a-z][a-z0-9_]*)'\)\]",
+                         str(res.get("name")))
+        if res.get("type") != WATCHLIST or not m:
+            fail(rel, f"{label}must be a {WATCHLIST} named by its alias")
+            continue
+        if m.group(1) in aliases:
+            fail(rel, f"{label}the alias {m.group(1)} twice")
+        aliases.add(m.group(1))
+        p = res.get("properties", {})
+        for key in ("displayName", "itemsSearchKey", "provider", "source"):
+            if not isinstance(p.get(key), str) or not p[key]:
+                fail(rel, f"{label}properties.{key} is required")
+        if p.get("contentType") != "text/csv" or p.get("numberOfLinesToSkip") != 0:
+            fail(rel, f"{label}contentType must be text/csv with no lines skipped")
+        lines = str(p.get("rawContent", "")).split("\n")
+        if lines[0] != p.get("itemsSearchKey") or len(lines) < 2:
+            fail(rel, f"{label}rawContent must be a header naming the search key, then the values")
+    return aliases
+
+
 def check_arm(path, rel, compiled):
     text, t = load(path, rel)
     if t is None:
@@ -553,11 +593,18 @@ def elastic_conventions(rel, r, where):
         fail(rel, "a non-sequence EQL rule needs timestamp_override = event.ingested", where("type"))
     if (kind == "esql" or sequence) and "timestamp_override" in r:
         fail(rel, "timestamp_override on an ES|QL rule or an EQL sequence", where("timestamp_override"))
-    # detection_rules/rule.py (ES|QL validation): an aggregating ES|QL query ends with KEEP, and
+    # detection_rules/rule.py (ES|QL validation): an ES|QL query ends with KEEP, and
     # an ES|QL rule names no index (the query's FROM does).
     if kind == "esql":
         if not re.search(r"\|\s*KEEP\b", query, re.I):
             fail(rel, "the ES|QL query has no KEEP command", where("query"))
+        # The same check: a non-aggregating query reads `_id`, `_version` and `_index`
+        # (FROM ... METADATA), which Kibana's alert deduplication needs.
+        if not re.search(r"\bSTATS\b.*?\bBY\b", query, re.I | re.S) and not re.search(
+                r"FROM\s+(?:\S+\s*,\s*)*\S+\s+METADATA\s+(?:_id|_version|_index)"
+                r"(?:,\s*(?:_id|_version|_index)){2}", query, re.I):
+            fail(rel, "a non-aggregating ES|QL query without METADATA _id, _version, _index",
+                 where("query"))
         if r.get("index"):
             fail(rel, "an ES|QL rule with an index", where("index"))
     if not re.fullmatch(r"now(-\d+[smhd])?", str(r.get("to", "now"))):
@@ -646,7 +693,7 @@ def check_dist(dist, compiled, rules, ignore=()):
         stanzas |= set(get("default/savedsearches.conf"))
         for f in confs:
             notes[f] = f"stanzas: {len(confs[f])}"
-    arm, rule_ids = {}, set()
+    arm, rule_ids, watchlists = {}, set(), set()
     for rel in files:
         if re.fullmatch(r"splunk/[^/]+/.+", rel):
             continue
@@ -657,6 +704,8 @@ def check_dist(dist, compiled, rules, ignore=()):
             arm[rel] = check_arm(path(rel), rel, compiled)
         elif re.fullmatch(r"sentinel/yaml/[^/]+\.yaml", rel):
             check_sentinel_yaml(path(rel), rel, compiled)
+        elif rel == "sentinel/watchlists.json":
+            watchlists = check_watchlists(path(rel), rel)
         elif rel == "elastic/rules.ndjson":
             rule_ids = check_ndjson(path(rel), rel, compiled)
         elif re.fullmatch(r"elastic/toml/[^/]+\.toml", rel):
@@ -669,7 +718,12 @@ def check_dist(dist, compiled, rules, ignore=()):
         if sorted(combined) != sorted(single):
             fail("sentinel/detc.json", f"its {len(combined)} resources are not exactly those of "
                  f"sentinel/arm/*.json ({len(single)})")
-    for need in ("sentinel/detc.json", "elastic/rules.ndjson"):
+    for rel, resources in arm.items():
+        for r in resources:
+            for alias in re.findall(r'_GetWatchlist\("([^"]*)"\)', str(r.get("properties", {}).get("query", ""))):
+                if alias not in watchlists:
+                    fail(rel, f"its query reads the watchlist {alias}, which sentinel/watchlists.json lacks")
+    for need in ("sentinel/detc.json", "sentinel/watchlists.json", "elastic/rules.ndjson"):
         if need not in files:
             fail(need, "missing")
     if not any(re.fullmatch(r"splunk/[^/]+\.tgz", f) for f in files):

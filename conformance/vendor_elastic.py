@@ -466,7 +466,8 @@ def esql_selects(query, doc, dataset):
     """The ES|QL FROM pattern names the sample's data stream, and the WHERE lines before the probe
     (the category and filter tests) hold for it."""
     lines = query.split("\n")
-    m = re.fullmatch(r"FROM (\S+)", lines[0].strip())
+    # A single-event query also reads the event's metadata (Kibana's non-aggregating rules).
+    m = re.fullmatch(r"FROM (\S+)(?: METADATA _id, _version, _index)?", lines[0].strip())
     if not m:
         return False, f"no FROM line: {lines[0]!r}"
     namespace = doc.get("data_stream", {}).get("namespace", "default")

@@ -238,6 +238,9 @@ impl Cond {
 pub struct Atom {
     pub(crate) field: Field,
     pub(crate) test: Test,
+    /// The `tunable` list whose values the test holds (its defaults), which a target reads
+    /// from the SIEM instead (`in` / `not in` on a string field only: E0206).
+    pub(crate) tunable: Option<String>,
     /// The comparison in the source, for errors.
     pub(crate) span: Span,
 }

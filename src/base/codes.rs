@@ -407,6 +407,21 @@ Example:
 
 Fix: write the values in brackets: `list remote_access_tools = [\"anydesk.exe\"]`."
 
+    E0206 "tunable list used outside `in`"
+    "A `tunable` list becomes an object the team edits in the SIEM (a Sentinel watchlist), so
+a rule reads its values there, not from the `.det` file. The SIEMs look such values up
+exactly only as \"the field is one of them\", so a tunable list is tested only with `in`
+or `not in`, and only on a string field (`cased` for exact case). `contains`,
+`startswith`, `endswith`, `like` and ip fields take the values compiled into the query:
+use a plain list there.
+
+Example:
+
+    list sanctioned_agents tunable = [\"agent.exe\"]
+    ... where process.command_line contains $sanctioned_agents
+
+Fix: test the field with `in $sanctioned_agents`, or drop `tunable` from the list."
+
     E0301 "unknown source"
     "`from`, or a step of a sequence, names a source the schema does not declare. Sources are
 declared in `targets/schema.yaml` and in any `--schema` files.
@@ -854,18 +869,19 @@ Example:
 
 Fix: remove `suppress`, or leave elastic out with `targets = [...]`."
 
-    E0604 "single-event ES|QL rule on Elastic"
-    "A single-event rule that compares two fields (`a != b`) compiles to ES|QL only on Elastic,
-since EQL cannot compare fields. detc packages single-event rules as Kibana EQL rules and
-does not yet package a single-event ES|QL rule (Kibana wants one to keep `_id`, `_index`
-and `_version` to tell its alerts apart), so such a rule cannot deploy to elastic. `detc
-compile` still prints its ES|QL query.
+    E0605 "tunable list on a target that cannot read one"
+    "The rule tests a `tunable` list, which detc packages as an object the team edits in the
+SIEM: a Sentinel watchlist (docs/PACKAGING.md, Tunable lists). Splunk (a lookup) and
+Elastic (a value list) are not packaged that way yet, and compiling the list's values
+into their queries would quietly ignore what the team tunes, so the rule cannot compile
+for them.
 
 Example:
 
-    from process_start where process.name != process.pe.original_file_name
+    list sanctioned_agents tunable = [\"agent.exe\"]
+    rule r \"...\" { ... from process_start where not process.name in $sanctioned_agents }
 
-Fix: leave elastic out with `targets = [...]`, or deploy the compiled ES|QL yourself."
+Fix: leave the target out with `targets = [sentinel]`, or drop `tunable` from the list."
 
     E0700 "cannot convert a Sigma rule exactly"
     "A Sigma rule (`.yml`, `.yaml`) is refused when detc cannot give it the same meaning; the

@@ -221,6 +221,7 @@ fn of_project_rules(span: Span, condition: Option<ir::Cond>) -> ir::Cond {
         },
         test: ir::Test::Exists,
         span,
+        tunable: None,
     });
     match condition {
         None => raised,
@@ -413,9 +414,14 @@ fn comparison(
         (_, None) => return None,
         (op, Some(v)) => test(sink, ctx, &f, op, case, v)?,
     };
+    let tunable = match &c.value {
+        Some(v) => tunable_list(sink, ctx, c.op, &f, v)?,
+        None => None,
+    };
     let atom = ir::Cond::Atom(ir::Atom {
         field: f,
         test,
+        tunable,
         span: c.span,
     });
     Some(match c.op {
@@ -506,12 +512,49 @@ fn field_comparison(
     let atom = ir::Cond::Atom(ir::Atom {
         field: f,
         test: Test::Field(op, other, case),
+        tunable: None,
         span: c.span,
     });
     Some(match c.op {
         Op::Ne => ir::Cond::Not(Box::new(atom)),
         _ => atom,
     })
+}
+
+/// The tunable list `v` names, if it names one: only `in` / `not in` on a string field
+/// look its values up in a SIEM exactly (E0206). `None` (a failed check) when used otherwise.
+fn tunable_list(
+    sink: &mut Sink,
+    ctx: &Context,
+    op: Op,
+    f: &ir::Field,
+    v: &ast::Value,
+) -> Option<Option<String>> {
+    let ValueKind::ListRef(name) = &v.kind else {
+        return Some(None);
+    };
+    if !ctx.lists.get(name).is_some_and(|l| l.tunable) {
+        return Some(None);
+    }
+    if matches!(op, Op::In | Op::NotIn) && f.ty == FieldType::String {
+        return Some(Some(name.clone()));
+    }
+    sink.error(
+        v.span,
+        Code::E0206,
+        format!(
+            "`${name}` is a tunable list, tested only with `in` or `not in` on a string field, \
+             not with `{}` on `{}` (a {} field)",
+            op.as_str(),
+            f.name,
+            f.ty.as_str()
+        ),
+        Some(format!(
+            "write `{} in ${name}`, or drop `tunable` from the list to compile its values in",
+            f.name
+        )),
+    );
+    None
 }
 
 fn test(

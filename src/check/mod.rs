@@ -26,6 +26,8 @@ pub type Lists = BTreeMap<String, ListEntry>;
 pub struct ListEntry {
     pub(crate) file: String,
     pub(crate) values: Vec<ast::Value>,
+    /// Tuned in the SIEM: rules read it there (ir::Atom::tunable).
+    pub(crate) tunable: bool,
 }
 
 /// What checking a rule needs to know beyond the rule itself.

@@ -230,7 +230,9 @@ pub fn plan(target: &'static str, desired: &[Desired], remote: &[Remote], prune:
     let deployed: BTreeMap<&str, &Remote> = remote.iter().map(|r| (r.key.as_str(), r)).collect();
     let mut changes: Vec<Change> = Vec::new();
     let mut wanted: Vec<&Desired> = desired.iter().collect();
-    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    // What rules read (tuning objects, only ever created: Splunk filter macros, Sentinel
+    // watchlists) comes first, so no rule runs before it.
+    wanted.sort_by(|a, b| (a.initial.is_null(), &a.key).cmp(&(b.initial.is_null(), &b.key)));
     for d in wanted {
         let (action, differences) = match deployed.get(d.key.as_str()) {
             None => (Action::Create, vec![]),

@@ -578,6 +578,7 @@ fn gather_lists(project: &Project, parsed: &[(usize, ast::File)]) -> (Lists, Vec
                 ListEntry {
                     file: sf.path.clone(),
                     values,
+                    tunable: def.tunable,
                 },
             );
         }

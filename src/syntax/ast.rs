@@ -20,10 +20,11 @@ pub enum Item {
     Rule(Box<Rule>),
 }
 
-/// `list NAME = [ ... ]`
+/// `list NAME = [ ... ]`, or `list NAME tunable = [ ... ]`: values a team tunes in the SIEM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListDef {
     pub name: Ident,
+    pub tunable: bool,
     pub values: Value,
     pub span: Span,
 }

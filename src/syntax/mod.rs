@@ -572,6 +572,7 @@ fn human(r: Rule) -> &'static str {
         Rule::kw_endswith => "`endswith`",
         Rule::kw_like => "`like`",
         Rule::kw_cased => "`cased`",
+        Rule::kw_tunable => "`tunable`",
         Rule::kw_true => "`true`",
         Rule::kw_false => "`false`",
         Rule::op_eq => "`==`",
@@ -833,16 +834,23 @@ impl Builder<'_> {
         let span = span_of(&p);
         let mut name = None;
         let mut values = None;
+        let mut tunable = false;
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::list_name => name = Some(ident(&c)),
+                Rule::kw_tunable => tunable = true,
                 Rule::list_literal => values = Some(self.list_literal(c)?),
                 r if is_token(r) => {}
                 _ => return Err(self.unexpected(&c)),
             }
         }
         match (name, values) {
-            (Some(name), Some(values)) => Ok(ListDef { name, values, span }),
+            (Some(name), Some(values)) => Ok(ListDef {
+                name,
+                tunable,
+                values,
+                span,
+            }),
             _ => Err(self.internal(span)),
         }
     }

@@ -284,7 +284,9 @@ impl<'a> Printer<'a> {
 
     fn list_def(&mut self, l: &ListDef) {
         self.start(0, l.span.start);
-        self.cur.push_str(&format!("list {} = ", l.name.name));
+        let tunable = if l.tunable { " tunable" } else { "" };
+        self.cur
+            .push_str(&format!("list {}{tunable} = ", l.name.name));
         self.value(&l.values, 0, Str::Plain);
         self.end(l.values.span.end, usize::MAX);
     }

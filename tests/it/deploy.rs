@@ -812,11 +812,9 @@ fn the_shipped_library_deploys_everywhere_and_a_second_run_changes_nothing() {
     // (it_worker_alerts_in_three_stages) names its 13-day form for it, and two
     // (mfa_phone_registered_voip_number, mfa_phone_shared_by_accounts) do not deploy there.
     assert_eq!(sentinel.rules().len(), 62);
-    // Six (admin_mfa_reset_then_unmanaged_signin, new_account_first_week_signin_from_risky_network,
-    // laptop_shipped_outside_work_country, termination_without_account_disable,
-    // payroll_address_outside_hr_home_region, three_way_address_mismatch) do not deploy to
-    // Elastic.
-    assert_eq!(kibana.rules("default").len(), 67);
+    // Three (admin_mfa_reset_then_unmanaged_signin, new_account_first_week_signin_from_risky_network,
+    // termination_without_account_disable) do not deploy to Elastic.
+    assert_eq!(kibana.rules("default").len(), 70);
 }
 
 /// A copy of a detc rule made in the SIEM (Kibana's Duplicate, Splunk's Clone) keeps the

@@ -144,7 +144,7 @@ fn check_errors_say_what_to_write() {
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code.id(), "E0302");
     // Every new code explains itself.
-    for code in ["E0309", "E0310", "E0311", "E0604"] {
+    for code in ["E0309", "E0310", "E0311"] {
         let c = detc::base::Code::parse(code).expect("known code");
         assert!(c.explain().contains("Example"), "{code}");
     }
@@ -276,7 +276,7 @@ fn booleans_compare_as_booleans() {
 fn every_target_renders_a_string_comparison() {
     let (outputs, diags) =
         compile("from process_start\n  where process.name != process.pe.original_file_name");
-    // Elastic cannot deploy it (E0604), but every language compiles it.
+    // Every language compiles it (Elastic: ES|QL only).
     assert_eq!(
         diags.iter().map(|d| d.code.id()).collect::<Vec<_>>(),
         Vec::<&str>::new()
@@ -291,7 +291,7 @@ fn every_target_renders_a_string_comparison() {
     );
     assert_eq!(
         query(&outputs, TargetName::Elastic, Language::Esql),
-        "FROM logs-endpoint.events.process-*\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,process,*\"\n| WHERE CONCAT(\",\", MV_CONCAT(event.type, \",\"), \",\") LIKE \"*,start,*\"\n| WHERE NOT COALESCE((process.name != \"\" AND TO_LOWER(MV_DEDUPE(process.name)) == TO_LOWER(MV_DEDUPE(process.pe.original_file_name))), FALSE)"
+        "FROM logs-endpoint.events.process-* METADATA _id, _version, _index\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,process,*\"\n| WHERE CONCAT(\",\", MV_CONCAT(event.type, \",\"), \",\") LIKE \"*,start,*\"\n| WHERE NOT COALESCE((process.name != \"\" AND TO_LOWER(MV_DEDUPE(process.name)) == TO_LOWER(MV_DEDUPE(process.pe.original_file_name))), FALSE)\n| KEEP _id, _version, _index, *"
     );
     // EQL cannot compare two fields: Elastic gives ES|QL only, and says why.
     let elastic: Vec<&Output> = outputs
@@ -316,7 +316,7 @@ fn every_target_renders_a_string_comparison() {
     );
     assert!(
         query(&cased, TargetName::Elastic, Language::Esql).ends_with(
-            "| WHERE (process.name != \"\" AND MV_DEDUPE(process.name) == MV_DEDUPE(process.pe.original_file_name))"
+            "| WHERE (process.name != \"\" AND MV_DEDUPE(process.name) == MV_DEDUPE(process.pe.original_file_name))\n| KEEP _id, _version, _index, *"
         )
     );
 }
@@ -335,7 +335,7 @@ fn every_target_renders_a_number_comparison() {
     );
     assert!(
         query(&outputs, TargetName::Elastic, Language::Esql)
-            .ends_with("| WHERE MV_DEDUPE(process.pid) > MV_DEDUPE(process.parent.pid)")
+            .ends_with("| WHERE MV_DEDUPE(process.pid) > MV_DEDUPE(process.parent.pid)\n| KEEP _id, _version, _index, *")
     );
     let (negated, _) = compile("from process_start\n  where not process.pid <= process.parent.pid");
     assert!(
@@ -345,7 +345,7 @@ fn every_target_renders_a_number_comparison() {
     );
     assert!(
         query(&negated, TargetName::Elastic, Language::Esql).ends_with(
-            "| WHERE NOT COALESCE(MV_DEDUPE(process.pid) <= MV_DEDUPE(process.parent.pid), FALSE)"
+            "| WHERE NOT COALESCE(MV_DEDUPE(process.pid) <= MV_DEDUPE(process.parent.pid), FALSE)\n| KEEP _id, _version, _index, *"
         )
     );
     assert!(
@@ -380,7 +380,7 @@ fn targets_refuse_what_they_cannot_say_exactly() {
     );
     assert!(
         query(&outputs, TargetName::Elastic, Language::Esql)
-            .ends_with("| WHERE MV_DEDUPE(source.ip) == MV_DEDUPE(destination.ip)")
+            .ends_with("| WHERE MV_DEDUPE(source.ip) == MV_DEDUPE(destination.ip)\n| KEEP _id, _version, _index, *")
     );
 
     // A property of a dynamic column on Sentinel (SigninLogs' DeviceDetail.displayName).
@@ -423,24 +423,32 @@ fn targets_refuse_what_they_cannot_say_exactly() {
 }
 
 #[test]
-fn elastic_cannot_package_a_single_event_esql_rule() {
+fn elastic_packages_a_single_event_comparison_as_an_esql_rule() {
     let text = rule("from process_start\n  where process.name != process.pe.original_file_name");
     let config = common::config();
     let p = project::check_text("t.det", &text, &config);
-    let diags = project::check(&p, &config);
-    let d = diags
+    assert!(project::check(&p, &config).is_empty());
+    let (rules, diags) = project::contexts(&p, &config, TargetName::Elastic);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let files = project::package(TargetName::Elastic, &rules, 1, None).expect("renders");
+    let line = files
         .iter()
-        .find(|d| d.code.id() == "E0604")
-        .unwrap_or_else(|| panic!("E0604: {diags:#?}"));
-    assert!(
-        d.message.contains("cannot deploy to elastic"),
-        "{}",
-        d.message
-    );
+        .find(|f| f.path.as_os_str() == "rules.ndjson")
+        .expect("rules.ndjson");
+    let r: Value = serde_json::from_slice(&line.contents).expect("one rule");
     assert_eq!(
-        line_col(&text, d.span.start),
-        line_col(&text, text.find("process.name !=").expect("there"))
+        (r["type"].as_str(), r["language"].as_str()),
+        (Some("esql"), Some("esql"))
     );
-    // The other targets package it.
-    assert!(diags.iter().all(|d| d.code.id() == "E0604"), "{diags:#?}");
+    // Kibana's alert deduplication reads `_id`; the loader wants all three kept.
+    let q = r["query"].as_str().expect("query");
+    assert!(
+        q.starts_with("FROM logs-endpoint.events.process-* METADATA _id, _version, _index\n"),
+        "{q}"
+    );
+    assert!(q.ends_with("\n| KEEP _id, _version, _index, *"), "{q}");
+    assert!(
+        r.get("index").is_none() && r.get("timestamp_override").is_none(),
+        "{r}"
+    );
 }

@@ -480,6 +480,7 @@ fn hand_built() -> File {
     );
     let lists = Item::List(ListDef {
         name: id("tools"),
+        tunable: true,
         values: list(TRICKY.iter().map(|t| s(t)).collect()),
         span: span(),
     });

@@ -33,4 +33,5 @@ mod sigma_sysmon;
 mod sigma_windows;
 mod support_selftest;
 mod testing;
+mod tunable;
 mod values;

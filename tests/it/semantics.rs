@@ -78,7 +78,11 @@ fn the_empty_string_is_absent_everywhere() {
         ),
         (
             Language::Esql,
-            r#"| WHERE (process.name != "" AND process.name RLIKE ".*")"#.into(),
+            concat!(
+                r#"| WHERE (process.name != "" AND process.name RLIKE ".*")"#,
+                "\n| KEEP _id, _version, _index, *"
+            )
+            .into(),
         ),
         (
             Language::Spl,
@@ -93,7 +97,7 @@ fn the_empty_string_is_absent_everywhere() {
         (Language::Eql, r#"(not ((process.name != "" and process.name regex ".*")))"#.into()),
         (
             Language::Esql,
-            r#"| WHERE NOT COALESCE((process.name != "" AND process.name RLIKE ".*"), FALSE)"#.into(),
+            concat!(r#"| WHERE NOT COALESCE((process.name != "" AND process.name RLIKE ".*"), FALSE)"#, "\n| KEEP _id, _version, _index, *").into(),
         ),
         (
             Language::Spl,
@@ -152,7 +156,7 @@ fn eql_negated_comparison_holds_for_an_absent_field() {
     for (language, text) in [
         (
             Language::Esql,
-            "| WHERE NOT COALESCE(hr.tenure_days <= 0, FALSE)",
+            "| WHERE NOT COALESCE(hr.tenure_days <= 0, FALSE)\n| KEEP _id, _version, _index, *",
         ),
         (
             Language::Kql,

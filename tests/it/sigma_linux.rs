@@ -159,7 +159,7 @@ fn syslog_keywords_per_target() {
     assert!(
         esql(&r)
             .unwrap()
-            .starts_with("FROM logs-system.syslog-*,logs-system.auth-*\n| WHERE message RLIKE")
+            .starts_with("FROM logs-system.syslog-*,logs-system.auth-* METADATA _id, _version, _index\n| WHERE message RLIKE")
     );
 }
 

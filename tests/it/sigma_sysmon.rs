@@ -103,10 +103,11 @@ fn current_directory_reads_sysmon_1_on_every_target() {
     ));
     assert_eq!(q[3], (
         Language::Esql,
-        r#"FROM logs-windows.sysmon_operational-*
+        r#"FROM logs-windows.sysmon_operational-* METADATA _id, _version, _index
 | WHERE CONCAT(",", MV_CONCAT(event.category, ","), ",") LIKE "*,process,*"
 | WHERE event.code == "1"
-| WHERE process.working_directory RLIKE "[cC]:\\\\[uU][sS][eE][rR][sS]\\\\.*" AND process.executable RLIKE ".*\\\\[rR][uU][nN][dD][lL][lL]32\\.[eE][xX][eE]""#.to_string(),
+| WHERE process.working_directory RLIKE "[cC]:\\\\[uU][sS][eE][rR][sS]\\\\.*" AND process.executable RLIKE ".*\\\\[rR][uU][nN][dD][lL][lL]32\\.[eE][xX][eE]"
+| KEEP _id, _version, _index, *"#.to_string(),
     ));
     // The evaluator reads the rule's detc fields.
     let ev = |dir: &str| json!({"process": {"executable": "C:\\Windows\\rundll32.exe", "working_directory": dir}});
@@ -138,11 +139,10 @@ fn imphash_reads_sysmon_with_one_field_per_algorithm() {
         "  sel:\n    Hashes|contains: 'IMPHASH=821D74031D3F625BCBD0DF08B70F1E77'\n  condition: sel\n",
     ));
     assert_eq!(source(&r), "sysmon_driver_load");
-    assert!(
-        query(&r, Language::Esql).ends_with(
-            r#"| WHERE TO_LOWER(file.pe.imphash) == "821d74031d3f625bcbd0df08b70f1e77""#
-        )
-    );
+    assert!(query(&r, Language::Esql).ends_with(
+        r#"| WHERE TO_LOWER(file.pe.imphash) == "821d74031d3f625bcbd0df08b70f1e77"
+| KEEP _id, _version, _index, *"#
+    ));
     // Event 15 names its list Hash.
     let r = rule(&windows(
         "create_stream_hash",
@@ -176,10 +176,11 @@ fn registry_delete_is_sysmon_12_with_a_delete_event_type() {
         r#"registry where event.code in ("12", "13", "14") and (stringContains~(registry.path, "\\Windows Defender\\Exclusions\\") and winlog.event_data.EventType in~ ("DeleteKey", "DeleteValue"))"#
     );
     assert!(q[3].1.starts_with(
-        "FROM logs-windows.sysmon_operational-*\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,registry,*\"\n| WHERE event.code IN (\"12\", \"13\", \"14\")\n| WHERE registry.path RLIKE "
+        "FROM logs-windows.sysmon_operational-* METADATA _id, _version, _index\n| WHERE CONCAT(\",\", MV_CONCAT(event.category, \",\"), \",\") LIKE \"*,registry,*\"\n| WHERE event.code IN (\"12\", \"13\", \"14\")\n| WHERE registry.path RLIKE "
     ));
     assert!(q[3].1.ends_with(
-        r#" AND TO_LOWER(winlog.event_data.EventType) IN ("deletekey", "deletevalue")"#
+        r#" AND TO_LOWER(winlog.event_data.EventType) IN ("deletekey", "deletevalue")
+| KEEP _id, _version, _index, *"#
     ));
     let ev = |t: &str| {
         json!({"registry": {"path": "HKLM\\SOFTWARE\\Microsoft\\Windows Defender\\Exclusions\\Paths\\C:\\x"},

@@ -62,7 +62,7 @@ fn security_items_without_a_column_read_the_eventdata_xml_on_sentinel() {
         eql(&r),
         r#"any where winlog.event_data.AttributeLDAPDisplayName in~ ("msDS-KeyCredentialLink") and event.code in~ ("5136") and winlog.event_data.ObjectClass in~ ("user")"#
     );
-    assert!(esql(&r).starts_with("FROM logs-system.security-*\n"));
+    assert!(esql(&r).starts_with("FROM logs-system.security-* METADATA _id, _version, _index\n"));
 }
 
 #[test]
@@ -198,7 +198,10 @@ fn defender_names_with_spaces() {
         eql(&r),
         r#"any where event.code in~ ("5007") and stringContains~(winlog.event_data.New_Value, "\\Microsoft\\Windows Defender\\Exclusions") and not (endsWith~(process.executable, "\\MsMpEng.exe"))"#
     );
-    assert!(esql(&r).starts_with("FROM logs-windows.windows_defender-*\n"));
+    assert!(
+        esql(&r)
+            .starts_with("FROM logs-windows.windows_defender-* METADATA _id, _version, _index\n")
+    );
     // Sentinel maps only the Defender names it can spell; another one is refused there only.
     let r = rule(&service(
         "windefend",
@@ -228,7 +231,7 @@ fn channels_read_only_their_own_events_on_every_target() {
         r#"any where winlog.channel == "Microsoft-Windows-Bits-Client/Operational" and (event.code in~ ("16403") and stringContains~(winlog.event_data.RemoteName, "http://1"))"#
     );
     assert!(esql(&r).starts_with(
-        "FROM logs-*\n| WHERE winlog.channel == \"Microsoft-Windows-Bits-Client/Operational\"\n"
+        "FROM logs-* METADATA _id, _version, _index\n| WHERE winlog.channel == \"Microsoft-Windows-Bits-Client/Operational\"\n"
     ));
     // A provider's several channels: selected by provider.
     let r = rule(&service(
@@ -256,7 +259,9 @@ fn userdata_channels_map_the_event_id_only() {
         spl(&r),
         r#"source="XmlWinEventLog:Microsoft-Windows-AppLocker/*" (EventCode="8004" OR EventCode="8007")"#
     );
-    assert!(esql(&r).starts_with("FROM logs-windows.applocker_*-*\n"));
+    assert!(
+        esql(&r).starts_with("FROM logs-windows.applocker_*-* METADATA _id, _version, _index\n")
+    );
     assert!(kql(&r).contains("| where Provider == \"Microsoft-Windows-AppLocker\""));
     let refused = convert(&service(
         "wmi",
@@ -278,7 +283,10 @@ fn userdata_channels_map_the_event_id_only() {
     assert!(kql(&r).starts_with(
         "WindowsEvent\n| where Channel == \"Microsoft-Windows-Sysmon/Operational\"\n"
     ));
-    assert!(esql(&r).starts_with("FROM logs-windows.sysmon_operational-*\n"));
+    assert!(
+        esql(&r)
+            .starts_with("FROM logs-windows.sysmon_operational-* METADATA _id, _version, _index\n")
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Elastic: one Kibana rule per NDJSON line for `POST /api/detection_engine/rules/_import`,
 //! and the elastic/detection-rules TOML form per rule. Single-event and sequence rules are
-//! `eql` rules; aggregation and first-seen rules are `esql` rules, whose query restricts
-//! itself to its range (a `new_terms` rule compares against a history window fixed at the
+//! `eql` rules (an `esql` rule when EQL cannot say the condition); aggregation and first-seen
+//! rules are `esql` rules, whose query restricts itself to its range (a `new_terms` rule compares against a history window fixed at the
 //! run, not at each event, so it would differ from the rule at the edges by up to one
 //! schedule; a template may still build one from `rule.target.new_terms`).
 
@@ -53,26 +53,10 @@ fn severity(s: ir::Severity) -> (&'static str, u32) {
 }
 
 pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) -> PackagePart {
-    if let ir::RuleKind::Single(q) = &rule.kind
-        && let Some(atom) = q.condition.as_ref().and_then(|c| c.field_comparison())
-    {
-        // EQL cannot compare two fields, so the rule has an ES|QL query only, and Kibana
-        // tells the alerts of a single-event ES|QL rule apart by `_id`, `_index` and
-        // `_version` (METADATA), which detc does not package yet.
-        let mut d = Diagnostic::error(
-            &rule.file,
-            atom.span,
-            Code::E0604,
-            format!(
-                "rule `{}` cannot deploy to elastic: it compares two fields, which only its \
-                 ES|QL query can, and detc does not package single-event ES|QL rules",
-                rule.name
-            ),
-        );
-        d.hint = Some("leave elastic out with `targets = [...]`".into());
-        return Err(vec![d]);
-    }
+    // A single-event rule EQL cannot say (a field comparison) is a non-aggregating ES|QL
+    // rule, whose query keeps the event's `_id` for Kibana (query.rs, EVENT_METADATA).
     let (kind, language) = match rule.kind {
+        ir::RuleKind::Single(_) if !ctx.queries.contains_key("eql") => ("esql", "esql"),
         ir::RuleKind::Single(_) | ir::RuleKind::Sequence { .. } => ("eql", "eql"),
         ir::RuleKind::Aggregate { .. } | ir::RuleKind::FirstSeen { .. } => ("esql", "esql"),
     };
@@ -157,6 +141,9 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "severity": severity,
         "risk_score": risk_score,
         "index": if kind == "esql" { vec![] } else { index },
+        // Kibana filters an ES|QL rule's events to this range itself (elastic/kibana@0d3c168
+        // .../rule_types/esql/build_esql_search_request.ts); an aggregating query also
+        // bounds its own.
         "from": format!("now-{start}"),
         "to": to,
         "alert_suppression": suppression,

@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
 /// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    crate::lower::no_tunable_lists(rule, "elastic")?;
     let used = &fields_used(rule);
     match &rule.kind {
         ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?, used),
@@ -234,17 +235,26 @@ fn event<'m>(
     Ok(Event { eql, index, esql })
 }
 
-/// A single-event rule: the source's events that meet the condition.
+/// The metadata a non-aggregating ES|QL rule reads and keeps: Kibana tells its alerts apart
+/// by the source event's `_id` (Elastic, "ES|QL rules", alert deduplication:
+/// https://www.elastic.co/docs/solutions/security/detect-and-alert/esql), and Elastic's
+/// rule loader wants all three in `FROM ... METADATA` and in `KEEP` (elastic/
+/// detection-rules@14cf530 detection_rules/rule.py, ESQLRuleData.validates_esql_data).
+const EVENT_METADATA: &str = "_id, _version, _index";
+
+/// A single-event rule: the source's events that meet the condition. The ES|QL query is a
+/// Kibana non-aggregating rule's: the event's metadata, then every column (`*`).
 pub(crate) fn compile(
     q: &Query,
     src: &SourceMapping,
     used: &[&ir::Field],
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[], used)?;
-    let mut esql = format!("FROM {}", index_pattern(e.index));
+    let mut esql = format!("FROM {} METADATA {EVENT_METADATA}", index_pattern(e.index));
     for c in &e.esql {
         let _ = write!(esql, "\n| {c}");
     }
+    let _ = write!(esql, "\n| KEEP {EVENT_METADATA}, *");
     let mut out: Vec<Compiled> = e
         .eql
         .ok()

@@ -1,7 +1,8 @@
 //! Microsoft Sentinel: an ARM template per rule and one for the library (scheduled analytics
-//! rules, `Microsoft.OperationalInsights/workspaces/providers/alertRules`), and the
-//! Azure-Sentinel repository's YAML form. A rule that breaks one of Microsoft's documented
-//! limits for scheduled rules is an error here, so `detc check` reports it.
+//! rules, `Microsoft.OperationalInsights/workspaces/providers/alertRules`), the
+//! Azure-Sentinel repository's YAML form, and one for the tunable lists' watchlists. A rule
+//! that breaks one of Microsoft's documented limits for scheduled rules is an error here, so
+//! `detc check` reports it.
 
 use crate::base::diag::Diagnostic;
 use crate::base::{Code, Span};
@@ -25,11 +26,15 @@ pub(super) static PACKAGE: Package = Package {
             "rule.yaml.j2",
             include_str!("../../../targets/sentinel/rule.yaml.j2"),
         ),
+        (
+            "watchlists.json.j2",
+            include_str!("../../../targets/sentinel/watchlists.json.j2"),
+        ),
     ],
     outputs: &OUTPUTS,
 };
 
-const OUTPUTS: [Output; 3] = [
+const OUTPUTS: [Output; 4] = [
     Output {
         template: "arm.json.j2",
         path: "arm/{rule}.json",
@@ -44,6 +49,11 @@ const OUTPUTS: [Output; 3] = [
         template: "rule.yaml.j2",
         path: "yaml/{rule}.yaml",
         form: Form::Text,
+    },
+    Output {
+        template: "watchlists.json.j2",
+        path: "watchlists.json",
+        form: Form::Json,
     },
 ];
 
@@ -233,6 +243,18 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             "remove `suppress`, or leave sentinel out with `targets = [...]`",
         );
     }
+    let lists = watchlists(rule);
+    for (_, values, span) in &lists {
+        if values.iter().any(|v| v.contains(['\r', '\n'])) {
+            error(
+                *span,
+                "a value of its tunable list holds a line break, and the watchlist's CSV \
+                 content has one value a line"
+                    .into(),
+                "remove the line break from the list's values, or drop `tunable`",
+            );
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -262,7 +284,49 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "subtechniques": subtechniques,
         "relevant_techniques": known,
         "unknown_techniques": unknown,
+        // Absent (null) without tunable lists, so other rules' content and versions stay.
+        "watchlists": (!lists.is_empty()).then(|| {
+            lists
+                .iter()
+                .map(|(alias, values, _)| json!({"alias": alias, "csv": csv(values)}))
+                .collect::<Vec<_>>()
+        }),
     }))
+}
+
+/// The tunable lists the rule tests, each once: its name (the watchlist's alias), its
+/// default values and where the rule tests it.
+fn watchlists(rule: &ir::Rule) -> Vec<(String, Vec<String>, Span)> {
+    let mut out: Vec<(String, Vec<String>, Span)> = Vec::new();
+    for q in rule.kind.queries() {
+        let Some(c) = &q.condition else { continue };
+        c.visit_atoms(&mut |a| {
+            if let (Some(name), ir::Test::Equals(vs, _)) = (&a.tunable, &a.test)
+                && !out.iter().any(|(n, _, _)| n == name)
+            {
+                let values = vs
+                    .iter()
+                    .filter_map(|v| match v {
+                        ir::Scalar::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                out.push((name.clone(), values, a.span));
+            }
+        });
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A watchlist's CSV content: the header `Value` (its search key), then one value a line,
+/// each quoted with `"` doubled (RFC 4180), so a comma or quote stays in its value.
+fn csv(values: &[String]) -> String {
+    let mut out = String::from("Value");
+    for v in values {
+        let _ = write!(out, "\n\"{}\"", v.replace('"', "\"\""));
+    }
+    out
 }
 
 /// The rule's techniques the Azure-Sentinel repository's template validation accepts beside

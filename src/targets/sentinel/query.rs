@@ -585,7 +585,9 @@ fn test<'m>(
     }
     let f = &field_ref(&name, atom.field.ty);
     let p = unguarded_test(atom, f, negated);
-    Ok(match (atom.test.passes_empty(), negated) {
+    // A watchlist may hold `""`, which the language reads as absent.
+    let guarded = atom.test.passes_empty() || atom.tunable.is_some();
+    Ok(match (guarded, negated) {
         (false, _) => p,
         (true, false) => format!("(isnotempty({f}) and {p})"),
         (true, true) => format!("(isempty({f}) or {p})"),
@@ -596,6 +598,24 @@ fn test<'m>(
 fn unguarded_test(atom: &Atom, f: &str, negated: bool) -> String {
     let cased = |case: &Case| *case == Case::Sensitive;
     match &atom.test {
+        // A tunable list is a watchlist of the same name: its `SearchKey` column holds the
+        // values (watchlists.json.j2), and `in~` is case-insensitive (Kusto, "The case-
+        // insensitive in~ string operator"). Microsoft's example of a watchlist in an
+        // analytics rule: `where ComputerIP in ((_GetWatchlist('ipwatchlist') | project
+        // SearchKey))` (MicrosoftDocs/azure-docs@04db918 articles/sentinel/watchlists-queries.md).
+        Test::Equals(_, case) if atom.tunable.is_some() => {
+            let op = match (cased(case), negated) {
+                (false, false) => "in~",
+                (false, true) => "!in~",
+                (true, false) => "in",
+                (true, true) => "!in",
+            };
+            let name = atom.tunable.as_deref().unwrap_or_default();
+            format!(
+                "{f} {op} (_GetWatchlist({}) | project SearchKey)",
+                string(name)
+            )
+        }
         Test::Equals(values, case) if atom.field.ty == FieldType::String => {
             let op = match (values.len() > 1, cased(case), negated) {
                 (false, false, false) => "=~",

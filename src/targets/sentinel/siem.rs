@@ -1,7 +1,9 @@
 //! Microsoft Sentinel: scheduled analytics rules through Azure Resource Manager
 //! (`PUT …/providers/Microsoft.SecurityInsights/alertRules/{id}` with a pinned api-version),
 //! with a token from Microsoft Entra ID's client-credentials flow. The rule bodies are the
-//! resources of the package's per-rule ARM templates.
+//! resources of the package's per-rule ARM templates. Each tunable list's watchlist
+//! (`watchlists.json`) is created when missing (`PUT …/watchlists/{alias}`) and never
+//! changed or deleted: the team tunes its items in Sentinel.
 
 use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
 use crate::deploy::{
@@ -14,6 +16,9 @@ use std::collections::BTreeMap;
 
 /// The Microsoft.SecurityInsights API version detc speaks (the ARM templates say the same).
 pub(crate) const API_VERSION: &str = "2024-09-01";
+
+/// The plan's key of a watchlist: this, then its alias (rules are keyed by their ids).
+const WATCHLIST: &str = "watchlist/";
 
 pub(crate) struct Sentinel {
     client: Client,
@@ -126,6 +131,51 @@ impl Sentinel {
             None => format!("{}?api-version={API_VERSION}", self.rules),
         }
     }
+
+    /// `…/Microsoft.SecurityInsights/watchlists[/{alias}]` (Microsoft, "Watchlists - Create
+    /// Or Update": https://learn.microsoft.com/rest/api/securityinsights/watchlists/create-or-update).
+    fn watchlist_url(&self, alias: Option<&str>) -> String {
+        let base = self
+            .rules
+            .strip_suffix("alertRules")
+            .map(|b| format!("{b}watchlists"))
+            .unwrap_or_default();
+        match alias {
+            Some(a) => format!("{base}/{}?api-version={API_VERSION}", path_segment(a)),
+            None => format!("{base}?api-version={API_VERSION}"),
+        }
+    }
+
+    /// Every item of an ARM listing, following `nextLink` on the ARM host only.
+    fn list(&mut self, what: &str, first: String) -> Result<Vec<Value>, DeployError> {
+        let mut out = Vec::new();
+        let mut listing = Listing::default();
+        let mut visited = std::collections::HashSet::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if !visited.insert(url.clone()) {
+                return Err(DeployError::Answer(format!(
+                    "ARM {what}: a nextLink points to a page already read; the listing would not end"
+                )));
+            }
+            if !url.starts_with(&format!("{}/", self.arm)) {
+                return Err(DeployError::Answer(format!(
+                    "ARM answered with a nextLink outside {}; not followed",
+                    self.arm
+                )));
+            }
+            let req = self.request("GET", url)?;
+            let page = self.client.send(&req)?.json()?;
+            let items = page["value"].as_array().cloned().unwrap_or_default();
+            listing.page(
+                &format!("ARM {what}"),
+                items.iter().map(|r| r["name"].as_str().unwrap_or_default()),
+            )?;
+            out.extend(items);
+            next = page["nextLink"].as_str().map(str::to_string);
+        }
+        Ok(out)
+    }
 }
 
 /// Why a sign-in failed, from OAuth's own error fields only: the token endpoint's answer can
@@ -182,48 +232,66 @@ impl Siem for Sentinel {
                 });
             }
         }
+        // A watchlist holds the team's tuning: nothing is compared, its body is sent only
+        // when it is created.
+        for f in package
+            .iter()
+            .filter(|f| f.path.as_os_str() == "watchlists.json")
+        {
+            let template: Value = serde_json::from_slice(&f.contents)
+                .map_err(|e| DeployError::Package(format!("{}: {e}", f.path.display())))?;
+            for resource in template["resources"].as_array().into_iter().flatten() {
+                let name = resource["name"].as_str().unwrap_or_default();
+                let alias = arm_rule_id(name).ok_or_else(|| {
+                    DeployError::Package(format!("watchlists.json: no alias in `{name}`"))
+                })?;
+                out.push(Desired {
+                    key: format!("{WATCHLIST}{alias}"),
+                    rule: alias,
+                    settings: json!({}),
+                    initial: json!({"properties": unescape_arm(&resource["properties"])}),
+                });
+            }
+        }
         Ok(out)
     }
 
     fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
-        let mut listing = Listing::default();
-        let mut visited = std::collections::HashSet::new();
-        let mut next = Some(self.url(None));
-        while let Some(url) = next.take() {
-            if !visited.insert(url.clone()) {
-                return Err(DeployError::Answer("ARM alertRules: a nextLink points to a page already read; the listing would not end".into()));
-            }
-            if !url.starts_with(&format!("{}/", self.arm)) {
-                return Err(DeployError::Answer(format!(
-                    "ARM answered with a nextLink outside {}; not followed",
-                    self.arm
-                )));
-            }
-            let req = self.request("GET", url)?;
-            let page = self.client.send(&req)?.json()?;
-            let rules = page["value"].as_array().into_iter().flatten();
-            listing.page(
-                "ARM alertRules",
-                rules.map(|r| r["name"].as_str().unwrap_or_default()),
-            )?;
-            for r in page["value"].as_array().into_iter().flatten() {
-                let name = r["name"].as_str().unwrap_or_default();
-                let managed = r["properties"]["description"]
-                    .as_str()
-                    .is_some_and(|d| is_marked(d, name));
-                out.push(Remote {
-                    key: r["name"].as_str().unwrap_or_default().to_string(),
-                    settings: json!({"kind": r["kind"], "properties": r["properties"]}),
-                    managed,
-                });
-            }
-            next = page["nextLink"].as_str().map(str::to_string);
+        for r in self.list("alertRules", self.url(None))? {
+            let name = r["name"].as_str().unwrap_or_default();
+            let managed = r["properties"]["description"]
+                .as_str()
+                .is_some_and(|d| is_marked(d, name));
+            out.push(Remote {
+                key: name.to_string(),
+                settings: json!({"kind": r["kind"], "properties": r["properties"]}),
+                managed,
+            });
+        }
+        let first = self.watchlist_url(None);
+        for w in self.list("watchlists", first)? {
+            out.push(Remote {
+                key: format!("{WATCHLIST}{}", w["name"].as_str().unwrap_or_default()),
+                settings: json!({}),
+                // Watchlists hold the team's tuning: never deleted.
+                managed: false,
+            });
         }
         Ok(out)
     }
 
     fn apply(&mut self, change: &Change) -> Result<(), DeployError> {
+        if let Some(alias) = change.key.strip_prefix(WATCHLIST) {
+            // Only ever created: the plan has nothing to compare, and none is detc's to delete.
+            if change.action == Action::Create {
+                let req = self
+                    .request("PUT", self.watchlist_url(Some(alias)))?
+                    .json(&change.initial);
+                self.client.send(&req).map_err(DeployError::from)?;
+            }
+            return Ok(());
+        }
         let url = self.url(Some(&change.key));
         match change.action {
             Action::Create | Action::Update => {

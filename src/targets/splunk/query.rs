@@ -53,6 +53,7 @@ use std::borrow::Cow;
 
 /// Compile any rule.
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
+    crate::lower::no_tunable_lists(rule, "splunk")?;
     let used = &fields_used(rule);
     let query = match &rule.kind {
         ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
@@ -884,6 +885,7 @@ mod tests {
                     span: Span::default(),
                 },
                 test: Test::Equals(vec![Scalar::Str("a".into())], Case::Insensitive),
+                tunable: None,
                 span: Span::default(),
             })),
         };

@@ -8,7 +8,10 @@
 //!   other grant -> 400 `unsupported_grant_type`; other scope -> 400 `invalid_scope`.
 //! - ARM, under [`Sentinel::rules_path`] (compared case-insensitively, like ARM):
 //!   `GET alertRules` (paged: `value` + absolute `nextLink` carrying `api-version` and
-//!   `%24skipToken`; absent on the last page), `GET|PUT|DELETE alertRules/{ruleId}`.
+//!   `%24skipToken`; absent on the last page), `GET|PUT|DELETE alertRules/{ruleId}`;
+//!   beside it `GET watchlists` (one page) and `GET|PUT|DELETE watchlists/{alias}`, a PUT
+//!   needing `displayName`, `itemsSearchKey`, `provider` and `source` (the REST API's
+//!   required properties).
 //!   Every call needs `Authorization: Bearer <issued token>` (401 `AuthenticationFailed`
 //!   when missing, `InvalidAuthenticationToken` when unknown/revoked) and exactly one
 //!   `api-version` equal to the pinned one (400 `MissingApiVersionParameter` /
@@ -73,6 +76,7 @@ impl Default for SentinelConfig {
 #[derive(Default)]
 struct State {
     rules: BTreeMap<String, Value>,
+    watchlists: BTreeMap<String, Value>,
     tokens: Vec<String>,
 }
 
@@ -133,6 +137,19 @@ impl Sentinel {
         );
         self.state.lock().unwrap().rules.insert(rule_id.into(), r);
     }
+    /// Stored watchlists by alias.
+    pub fn watchlists(&self) -> BTreeMap<String, Value> {
+        self.state.lock().unwrap().watchlists.clone()
+    }
+    /// Pre-seed a watchlist, as a team that tuned it left it.
+    pub fn seed_watchlist(&self, alias: &str, properties: Value) {
+        let w = json!({"name": alias, "properties": properties});
+        self.state
+            .lock()
+            .unwrap()
+            .watchlists
+            .insert(alias.into(), w);
+    }
     /// Access tokens issued so far.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().tokens.clone()
@@ -180,6 +197,56 @@ fn aad_err(status: u16, error: &str, desc: &str) -> Response {
         status,
         &json!({"error": error, "error_description": desc, "error_codes": [], "timestamp": "", "trace_id": "", "correlation_id": ""}),
     )
+}
+
+/// `watchlists[/{alias}]`; `rest` is the path after `watchlists`.
+fn watchlist(req: &Request, rest: &str, st: &mut State) -> Response {
+    let alias = match rest.strip_prefix('/') {
+        None | Some("") => None,
+        Some(a) if !a.contains('/') => req.segments().last().cloned(),
+        Some(_) => return arm_err(404, "ResourceNotFound", "The resource was not found."),
+    };
+    match (req.method.as_str(), alias) {
+        ("GET", None) => {
+            let value: Vec<Value> = st.watchlists.values().cloned().collect();
+            Response::json(200, &json!({"value": value}))
+        }
+        ("GET", Some(a)) => match st.watchlists.get(&a) {
+            Some(w) => Response::json(200, w),
+            None => arm_err(404, "NotFound", &format!("Watchlist '{a}' not found")),
+        },
+        ("PUT", Some(a)) => {
+            let props = req.json()["properties"].clone();
+            let missing: Vec<&str> = ["displayName", "itemsSearchKey", "provider", "source"]
+                .into_iter()
+                .filter(|k| props.get(*k).is_none_or(Value::is_null))
+                .collect();
+            if !missing.is_empty() {
+                return arm_err(
+                    400,
+                    "BadRequest",
+                    &format!("Required properties missing: {}", missing.join(", ")),
+                );
+            }
+            let status = if st.watchlists.contains_key(&a) {
+                200
+            } else {
+                201
+            };
+            let w = json!({"name": a, "properties": props});
+            st.watchlists.insert(a, w.clone());
+            Response::json(status, &w)
+        }
+        ("DELETE", Some(a)) => match st.watchlists.remove(&a) {
+            Some(_) => Response::empty(200),
+            None => Response::empty(204),
+        },
+        _ => arm_err(
+            405,
+            "MethodNotAllowed",
+            "The requested method is not allowed.",
+        ),
+    }
 }
 
 fn handle(
@@ -296,6 +363,12 @@ fn handle(
     }
     let root = rules_path(c);
     let path = req.path.to_ascii_lowercase();
+    let lists = root
+        .replace("/alertRules", "/watchlists")
+        .to_ascii_lowercase();
+    if let Some(rest) = path.strip_prefix(&lists) {
+        return watchlist(req, rest, &mut st.lock().unwrap());
+    }
     let rest = match path.strip_prefix(&root.to_ascii_lowercase()) {
         Some("") | Some("/") => None,
         Some(r) if r.starts_with('/') && !r[1..].contains('/') => Some(seg.last().unwrap().clone()),
