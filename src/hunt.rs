@@ -64,6 +64,8 @@ pub struct Hunter {
     prefilter: Prefilter,
     /// The rules over the others' alerts, run once these rules have raised theirs.
     alerts: Option<Box<alerts::Stage>>,
+    /// Whether a correlation rule is an absence, which reads every event's time.
+    absences: bool,
 }
 
 /// A correlation rule and the sources of its queries (steps).
@@ -257,6 +259,7 @@ impl Hunter {
             }
         }
         let prefilter = Prefilter::new(hunted.iter().map(|h| &h.matcher), &mut fields);
+        let absences = correlations.iter().any(|c| c.rule.is_absence());
         (
             Hunter {
                 rules: hunted,
@@ -265,6 +268,7 @@ impl Hunter {
                 fields,
                 prefilter,
                 alerts: None,
+                absences,
             },
             skipped,
         )
@@ -326,11 +330,13 @@ impl Hunter {
         meets: Vec<Meets>,
         text: &[u8],
     ) -> Option<Box<Correlating>> {
-        if meets.is_empty() {
+        let time = eval::event_time(event);
+        // An absence rule hears of every timed event: each shows that time passed.
+        if meets.is_empty() && !(self.absences && time.is_ok()) {
             return None;
         }
         Some(Box::new(Correlating {
-            time: eval::event_time(event),
+            time,
             raw: Arc::new(raw_value(text)?.to_owned()),
             meets,
         }))
@@ -1196,8 +1202,13 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
             correlating()
                 .filter_map(|(at, e)| {
                     let time = *e.time.as_ref().ok()?;
-                    e.meets.iter().find(|m| m.rule == rule)?;
+                    let meets = e.meets.iter().any(|m| m.rule == rule);
                     let late = r.clock.is_late(&c.rule, time);
+                    // An absence also reads the time of the events that meet none of
+                    // its steps; such an event is never late to it, only old.
+                    if !meets && (late || !c.rule.is_absence()) {
+                        return None;
+                    }
                     Some((at, (!late).then(|| r.clock.tick(time))))
                 })
                 .collect()
@@ -1229,9 +1240,6 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
                 let (Some(t), Verdict::Event(_, Some(e))) = (time, &verdicts[at]) else {
                     continue;
                 };
-                let Some(m) = e.meets.iter().find(|m| m.rule == p.rule) else {
-                    continue;
-                };
                 // Every part hears of the event's time: an absence's windows that ended
                 // before it close, whichever part their keys are in.
                 let mut alerts: Vec<(Order, Alert)> = p
@@ -1240,6 +1248,12 @@ fn advance(hunter: &Hunter, running: &mut [Running], verdicts: &[Verdict]) -> Ve
                     .into_iter()
                     .map(|(start, alert)| ((start, 0), alert))
                     .collect();
+                let Some(m) = e.meets.iter().find(|m| m.rule == p.rule) else {
+                    if !alerts.is_empty() {
+                        raised.push((at, alerts));
+                    }
+                    continue;
+                };
                 let keys = &m.reading.keys;
                 let mut mine = (0..keys.len() as u32)
                     .filter(|&k| p.parts == 1 || part_of(&keys[k as usize], p.parts) == p.part)

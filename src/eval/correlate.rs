@@ -247,6 +247,11 @@ impl Correlation {
         }
     }
 
+    /// Whether the rule is an absence (`not` step): every event tells it that time passed.
+    pub(crate) fn is_absence(&self) -> bool {
+        matches!(self.form, Form::Sequence { absent: true, .. })
+    }
+
     /// Whether the rule has key fields (else every event has the one empty key).
     pub(crate) fn is_keyed(&self) -> bool {
         match &self.form {
@@ -485,9 +490,9 @@ impl<T: Clone> State<T> {
     ) -> Vec<Alert<T>> {
         let reading = rule.read(event);
         let mut alerts = Vec::new();
-        if !fit.is_empty() {
+        if !fit.is_empty() || rule.is_absence() {
             // An absence's windows that closed before this event fire first: the event
-            // cannot follow them.
+            // cannot follow them. Any event shows that time passed, as a SIEM's clock does.
             let t = self.clock.tick(time);
             alerts.extend(self.close(rule, t).into_iter().map(|(_, alert)| alert));
         }
