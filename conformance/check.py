@@ -504,6 +504,18 @@ def _events(query, splunk):
             raise Failure("a computed field's pipeline after another command")
         after = after[:i] + after[i + 3 + len(pipeline):]
         computed = True
+    # A source's facts (mapping `facts:`): detc computes each other rule.* column from the
+    # facts column and the project's rules, `| eval C=case('K'=="v", "x", ...)`, before any
+    # other command.
+    for name, key in fields.facts.items():
+        i = after.find(f" | eval {name}=case(")
+        if i < 0:
+            continue
+        m = _fact_eval(name, key).match(after, i)
+        if "|" in after[:i] or not m:
+            raise Failure(f"`eval {name}` is no case over {key} (a fact column) before any other command")
+        after = after[:i] + after[m.end():]
+        computed = True
     tokens = spl_tokens(after)
     if any(k in "[]" for k, _ in tokens):
         raise Failure("a subsearch bracket outside a string (only `multisearch` takes subsearches)")
@@ -534,6 +546,16 @@ def _events(query, splunk):
         r.done()
         rest = rest[1:]
     return rest, fields, timed, tokens
+
+
+SPL_STRING = r'"(?:[^"\\]|\\.)*"'
+
+
+def _fact_eval(name, key):
+    """` | eval NAME=case('KEY'=="value", result, ...)`: each arm tests the facts column with a
+    string and yields a string or a number."""
+    arm = rf"'{re.escape(key)}'=={SPL_STRING}, (?:{SPL_STRING}|-?\d+(?:\.\d+)?)"
+    return re.compile(rf" \| eval {re.escape(name)}=case\({arm}(?:, {arm})*\)")
 
 
 def _step(query, splunk):
@@ -734,6 +756,8 @@ class Fields(set):
         self.patterns = list(patterns)
         # computed field -> the SPL pipeline the source's `extend` computes it with
         self.computed = {}
+        # fact column -> the facts column detc computes it from (the mapping's `facts:`)
+        self.facts = {}
 
     def add_mapping(self, fields):
         for key, name in fields.items():
@@ -766,6 +790,10 @@ def splunk_mapping(repo):
         fields.add_mapping(m["fields"])
         for name, pipeline in (m.get("extend") or {}).items():
             fields.computed[name] = pipeline.strip()
+        if m.get("facts"):
+            key = m["fields"][m["facts"]]
+            fields.facts.update({c: key for f, c in m["fields"].items()
+                                 if c and f.startswith("rule.") and f != m["facts"]})
     return out
 
 
