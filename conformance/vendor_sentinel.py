@@ -296,6 +296,14 @@ def result_values(expr):
     return re.findall(r'"((?:[^"\\]|\\.)*)"', rest)
 
 
+def fact_columns(entry):
+    """{rule.* field: column} detc computes from the entry's `facts:` field and the project's
+    rules (src/lower.rs with_facts); none without `facts:`."""
+    facts = entry.get("facts")
+    return {f: c for f, c in (entry.get("fields") or {}).items()
+            if facts and c and f.startswith("rule.") and f != facts}
+
+
 def union_members(entry):
     """[(table, expression)] for a mapping entry's `union` list."""
     out = []
@@ -347,17 +355,15 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
 
     # `facts: F`: the other rule.* fields are computed by detc from F and the project's rules
     # (src/lower.rs with_facts), so their columns are detc's; any other column is checked.
-    facts = entry.get("facts")
-    fact_columns = {f: c for f, c in (entry.get("fields") or {}).items()
-                    if facts and c and f.startswith("rule.") and f != facts}
+    facts, computed_facts = entry.get("facts"), fact_columns(entry)
     if facts and facts not in (entry.get("fields") or {}):
         say(f"facts {facts}: no field of this source")
-    for field, column in fact_columns.items():
+    for field, column in computed_facts.items():
         if column in columns or column in extend:
             say(f"fact column {column} ({field}) would hide {'an extend' if column in extend else f'{table}.{column}'}")
-    if fact_columns:
+    if computed_facts:
         note("columns computed by detc from " + facts + " (no vendor claim): " +
-             ", ".join(f"{f} -> {c}" for f, c in sorted(fact_columns.items())))
+             ", ".join(f"{f} -> {c}" for f, c in sorted(computed_facts.items())))
 
     # Union members: Microsoft tables, and the dotted columns the mapping reads dynamic there.
     members = []
@@ -455,7 +461,7 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
             if col in columns and (col in (cite.values.get(table) or {}) or col in (entry.get("filter") or {})):
                 value_ok(col, v, f"extend {key} compares")
     for field, column in (entry.get("fields") or {}).items():
-        if column is None or field in fact_columns:
+        if column is None or field in computed_facts:
             continue
         column_ok(column, field, f"field {field} ->")
         domain = DOMAINS.get((name, field)) or DOMAINS.get(("*", field))
