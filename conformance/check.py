@@ -504,6 +504,18 @@ def _events(query, splunk):
             raise Failure("a computed field's pipeline after another command")
         after = after[:i] + after[i + 3 + len(pipeline):]
         computed = True
+    # A source's facts (mapping `facts:`): detc computes each other rule.* column from the
+    # facts column and the project's rules, `| eval C=case(in('K', "v", ...), "x", ...)`
+    # (`null()` with no rules), before any other command.
+    for name, key in fields.facts.items():
+        i = after.find(f" | eval {name}=")
+        if i < 0:
+            continue
+        m = _fact_eval(name, key).match(after, i)
+        if "|" in after[:i] or not m:
+            raise Failure(f"`eval {name}` is no case over {key} (a fact column) before any other command")
+        after = after[:i] + after[m.end():]
+        computed = True
     tokens = spl_tokens(after)
     if any(k in "[]" for k, _ in tokens):
         raise Failure("a subsearch bracket outside a string (only `multisearch` takes subsearches)")
@@ -534,6 +546,18 @@ def _events(query, splunk):
         r.done()
         rest = rest[1:]
     return rest, fields, timed, tokens
+
+
+SPL_STRING = r'"(?:[^"\\]|\\.)*"'
+
+
+def _fact_eval(name, key):
+    """` | eval NAME=case(in('KEY', "value", ...), result, ...)`: each arm tests the facts
+    column against strings and yields a string or a number; a string's backticks are
+    `urldecode("%60")` joined with `.`. `null()` when no rule raises alerts."""
+    text = rf'{SPL_STRING}(?:\.urldecode\("%60"\)\.{SPL_STRING})*'
+    arm = rf"in\('{re.escape(key)}', {text}(?:, {text})*\), (?:{text}|-?\d+(?:\.\d+)?)"
+    return re.compile(rf" \| eval {re.escape(name)}=(?:case\({arm}(?:, {arm})*\)|null\(\))")
 
 
 def _step(query, splunk):
@@ -779,6 +803,8 @@ class Fields(set):
         self.patterns = list(patterns)
         # computed field -> the SPL pipeline the source's `extend` computes it with
         self.computed = {}
+        # fact column -> the facts column detc computes it from (the mapping's `facts:`)
+        self.facts = {}
 
     def add_mapping(self, fields):
         for key, name in fields.items():
@@ -811,6 +837,10 @@ def splunk_mapping(repo):
         fields.add_mapping(m["fields"])
         for name, pipeline in (m.get("extend") or {}).items():
             fields.computed[name] = pipeline.strip()
+        if m.get("facts"):
+            key = m["fields"][m["facts"]]
+            fields.facts.update({c: key for f, c in m["fields"].items()
+                                 if c and f.startswith("rule.") and f != m["facts"]})
     return out
 
 

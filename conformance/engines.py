@@ -209,6 +209,18 @@ EXTEND_INVERSES = {
     # The first target resource's UPN (an absent value: no target resources).
     'tostring(TargetResources[0].userPrincipalName)':
         lambda v: {} if v is None else {"TargetResources": [{"userPrincipalName": v}]} if isinstance(v, str) else None,
+    # SecurityAlert (alerts): the scheduled rule's id in ExtendedProperties' "Analytic Rule Ids"
+    # (JSON text holding a JSON array, as text); the entities as Account / Host entities of
+    # Entities, which the source's `expand` makes a row each (an absent one: no such entity).
+    'tostring(todynamic(tostring(todynamic(ExtendedProperties)["Analytic Rule Ids"]))[0])':
+        lambda v: {} if v is None else {"ExtendedProperties": json.dumps({"Analytic Rule Ids": json.dumps([v])})}
+        if isinstance(v, str) else None,
+    r'iff(tostring(DetcEntity.Type) == "account", tolower(extract(@"^(?:.*\\)?([^@]*)", 1, tostring(DetcEntity.Name))), "")':
+        lambda v: {} if v is None else {"Entities": [{"Type": "account", "Name": v}]}
+        if isinstance(v, str) and v == v.lower() and not re.search(r"[\\@]", v) else None,
+    r'iff(tostring(DetcEntity.Type) == "host" and not(tostring(DetcEntity.HostName) matches regex @"^\d{1,3}(\.\d{1,3}){3}$|:"), tolower(extract(@"^([^.]*)", 1, tostring(DetcEntity.HostName))), "")':
+        lambda v: {} if v is None else {"Entities": [{"Type": "host", "HostName": v}]}
+        if isinstance(v, str) and v == v.lower() and "." not in v and ":" not in v else None,
 }
 
 DUCKDB_TYPES = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "real": "DOUBLE",
@@ -881,6 +893,9 @@ def kql_row(case, query, m, table=None):
     extend = mapping.get("extend") or {}
     row = KqlRow()
     flat = flatten(case["event"])
+    # The column the source's `expand` reads (a JSON array): the elements the inverses give.
+    expanded = re.search(r"\(\s*(\w+)\s*\)", mapping.get("expand") or "")
+    expanded, elements = expanded and expanded.group(1), []
     for column, expression in extend.items():
         fields = [f for f, c in mapping["fields"].items() if c == column and f in flat]
         value = flat[fields[0]] if fields else None
@@ -893,17 +908,23 @@ def kql_row(case, query, m, table=None):
                                          f"{'' if inverse else ' (no inverse known for this extend)'}")
             continue
         for vendor_column, vendor_value in vendor.items():
+            if vendor_column == expanded:
+                elements += vendor_value
+                continue
             if isinstance(vendor_value, (list, dict)) and types.get(vendor_column) == "dynamic":
                 vendor_value = json.dumps(vendor_value)
             row.put(vendor_column, vendor_value, f"{column} ({', '.join(fields) or 'absent'})")
+    if expanded:
+        row.put(expanded, json.dumps(elements), "the entities of the source's `expand`")
     # The filter's value, or the one of a list filter that an inverted `extend` already set.
     for column, value in (mapping.get("filter") or {}).items():
         if not (isinstance(value, list) and row.values.get(column) in value):
             row.put(column, _filter_value(value), "the source's filter")
+    computed_facts = vendor_sentinel.fact_columns(mapping)
     for field, value in sorted(flat.items()):
         column = mapping["fields"].get(field)
-        if column is None or column in extend:
-            continue
+        if column is None or column in extend or field in computed_facts:
+            continue  # the facts: what the query computes from the facts column
         root, *path = column.split(".")
         if path:  # a property of a dynamic column: its own JSON path
             row.put(column, value, field)

@@ -15,8 +15,11 @@ For every source entry of the mapping (except those marked `enrichment: {source:
 * `source:` names the vendor document(s) the entry rests on;
 * the index pattern names data streams the vendor material has: `logs-<pkg>.<ds>-*` that data
   stream (`logs-<pkg>.<prefix>*-*` every data stream of the material it matches, at least one),
-  `logs-endpoint.events.<x>-*` Elastic Defend's, and `logs-*` the data streams listed for the
-  source in LOGS_STAR below (each with the reason it belongs there);
+  `logs-endpoint.events.<x>-*` Elastic Defend's, `logs-*` the data streams listed for the
+  source in LOGS_STAR below (each with the reason it belongs there), and `.alerts-security.*`
+  Kibana's security alerts index (ALERT_INDICES: an index or alias of Kibana's es_archive);
+* an `extend`'s inputs exist like mapped fields; with `facts: F` the other `rule.*` fields map
+  to columns detc computes (no vendor claim, but they may not hide a field the data holds);
 * every mapped field (but those marked `enrichment:`) exists in the data stream's fields or,
   for an integration data stream, in ECS (integrations map ECS fields through the
   `ecs@mappings` component template; Elastic Defend's data streams are `dynamic: false`, so
@@ -79,6 +82,29 @@ for _d in sorted(glob.glob(os.path.join(INTEGRATIONS, "*", "*"))):
     _pkg, _ds = _d.split(os.sep)[-2:]
     if _pkg != "endpoint" and os.path.isdir(_d):
         DATA_STREAMS[f"{_pkg}.{_ds}"] = (f"{_pkg}/{_ds}", False)
+
+# Kibana's security alerts index (not a data stream): the detection engine writes each alert to
+# the concrete index .internal.alerts-security.alerts-<space>-NNNNNN behind the alias
+# .alerts-security.alerts-<space> (Kibana's es_archive of it: vendor/elastic/kibana/alerts-security/
+# mappings.header.excerpt.txt), as an ECS document with the kibana.alert.* fields
+# (data.first-doc.excerpt.json); ES|QL reads it as `FROM .alerts-security.*` (detection-rules'
+# multiple_alerts_from_different_modules_by_user.toml). Index pattern -> its material here.
+ALERT_INDICES = {".alerts-security.*": "kibana.alerts-security"}
+ALERTS_DIR = os.path.join(VENDOR, "kibana", "alerts-security")
+DATA_STREAMS["kibana.alerts-security"] = (os.path.relpath(ALERTS_DIR, INTEGRATIONS), False)
+
+
+def es_archive_doc(data):
+    """(document, [index names it is read by]) of an es_archive record ({"type": "doc",
+    "value": {"index", "source"}}): the concrete index and the aliases its mappings give it."""
+    index = data["value"]["index"]
+    with open(os.path.join(ALERTS_DIR, "mappings.header.excerpt.txt"), encoding="utf-8") as f:
+        header = f.read()
+    aliases = re.findall(r'^ {6}"([^"]+)": \{', header, re.M)
+    if f'"index": "{index}"' not in header:
+        aliases = []
+    return data["value"]["source"], [index] + aliases
+
 
 # Sources on `logs-*`: the data streams (of the vendor material) whose events the source means,
 # and why. A field of such a source must be in ECS or in one of these data streams.
@@ -201,6 +227,8 @@ class Vendor:
             for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
                 data = load_json(path)
                 docs = data["expected"] if isinstance(data, dict) and "expected" in data else [data]
+                if isinstance(data, dict) and data.get("type") == "doc":
+                    docs = [es_archive_doc(data)[0]]
                 for i, d in enumerate(docs):
                     out.append((f"{rel(path)}[{i}]", engines.flatten(d)))
             for path in sorted(glob.glob(os.path.join(folder, "*.excerpt.yml"))):
@@ -249,6 +277,14 @@ def datasets_of(name, entry):
         return list(listed), None
     out = []
     for pattern in index.split(","):
+        if pattern.strip() in ALERT_INDICES:
+            dataset = ALERT_INDICES[pattern.strip()]
+            names = [n for path in glob.glob(os.path.join(ALERTS_DIR, "*.json"))
+                     for n in es_archive_doc(load_json(path))[1]]
+            if not any(fnmatch.fnmatchcase(n, pattern.strip()) for n in names):
+                return [], f"index `{pattern}` names none of the vendor's alert indices {names}"
+            out.append(dataset)
+            continue
         m = re.fullmatch(r"logs-([a-z0-9_]+\.[a-z0-9_.*]+)-\*", pattern.strip())
         if not m:
             return [], f"index `{index}`: `{pattern}` is not a `logs-<dataset>-*` pattern"
@@ -295,6 +331,23 @@ def field_type(vendor, datasets, field, family=False):  # noqa: C901
     return None, None
 
 
+ESQL_WORDS = {"NULL", "TRUE", "FALSE", "AND", "OR", "NOT", "IS", "IN", "LIKE", "RLIKE"}
+
+
+def esql_fields(expr):
+    """The fields an ES|QL expression reads (not functions, keywords or strings)."""
+    body = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return {m for m in re.findall(r"(?<![\w.@])([A-Za-z_@][\w.@]*)\b(?!\s*\()", body)
+            if m.upper() not in ESQL_WORDS}
+
+
+def fact_columns(entry):
+    """{rule.* field: column} detc computes from the entry's `facts:` field (none without one)."""
+    facts = entry.get("facts")
+    return {f: c for f, c in (entry.get("fields") or {}).items()
+            if facts and c and f.startswith("rule.") and f != facts}
+
+
 def doc_has(flat, field, value):
     have = flat.get(field)
     return any(str(v) == str(value) for v in values_of(have))
@@ -324,8 +377,23 @@ def check_entry(name, entry, schema, vendor):
                 if all(k not in ident or any(str(v) in map(str, values_of(ident[k])) for v in values_of(val))
                        for k, val in filt.items()):
                     selected_types.append((where, flist))
+    # `extend`: the columns it computes are checked through the vendor fields it reads.
+    extend = entry.get("extend") or {}
+    for column, expr in sorted(extend.items()):
+        for read in esql_fields(expr):
+            if read not in extend and field_type(vendor, datasets, read)[1] is None:
+                say(f"{name}: extend {column} reads `{read}`, which exists in no data stream the entry "
+                    f"reads ({', '.join(datasets)}){'' if strict else ' nor in ECS'}")
+    # `facts: F`: the other rule.* fields are computed by detc from F and the project's rules
+    # (src/lower.rs with_facts); their columns must not hide a vendor field.
+    facts = fact_columns(entry)
+    if entry.get("facts") and entry["facts"] not in (entry.get("fields") or {}):
+        say(f"{name}: facts {entry['facts']}: no field of this source")
+    for logical, target in sorted(facts.items()):
+        if target in extend or field_type(vendor, datasets, target)[1] is not None:
+            say(f"{name}: fact column `{target}` ({logical}) would hide a field the data holds")
     for logical, target in sorted((entry.get("fields") or {}).items()):
-        if target is None or logical in enrichment:
+        if target is None or logical in enrichment or logical in facts or target in extend:
             continue
         kind = fields.get(logical) or fields.get(logical.rsplit(".", 1)[0] + ".*")
         probe = target.replace("*", "X") if "*" in target else target
@@ -388,11 +456,16 @@ def probe_rules(mapping, schema, sources):
     out = []
     for k, source in enumerate(sources):
         fields = mapping[source].get("fields") or {}
+        computed = set(mapping[source].get("extend") or {}) | set(fact_columns(mapping[source]).values())
         pick = next(f for f, t in sorted(schema[source].items())
-                    if t == "string" and "*" not in f and fields.get(f))
+                    if t == "string" and "*" not in f and fields.get(f) and fields[f] not in computed)
+        # A rule over an alert store (a source with `facts:`) must aggregate per entity (E0324).
+        entity = next((f for f in ("host.name", "user.name") if fields.get(f)), None)
+        group = (f'  group by {entity} window 1h\n  having count() >= 1\n'
+                 if mapping[source].get("facts") and entity else "")
         out.append(f'rule probe_{source} "vendor sample probe" {{\n'
                    f'  id = "00000000-0000-4000-8000-{k:012d}"\n  severity = low\n'
-                   f'  from {source}\n  where not ({pick} == "detc-vendor-probe-never")\n}}\n')
+                   f'  from {source}\n  where not ({pick} == "detc-vendor-probe-never")\n{group}}}\n')
     return "".join(out)
 
 
@@ -462,20 +535,21 @@ def eql_selects(query, doc):
     return False, "the source's filter rejects it: " + ", ".join(f"{f} = {flat.get(f)!r}" for f in read)
 
 
-def esql_selects(query, doc, dataset):
-    """The ES|QL FROM pattern names the sample's data stream, and the WHERE lines before the probe
-    (the category and filter tests) hold for it."""
+def esql_selects(query, doc, dataset, indices=None):
+    """The ES|QL FROM pattern names the sample's data stream (or one of `indices`, the index and
+    aliases an es_archive document is read by), and the WHERE lines before the probe (the
+    category and filter tests) hold for it."""
     lines = query.split("\n")
     # A single-event query also reads the event's metadata (Kibana's non-aggregating rules).
     m = re.fullmatch(r"FROM (\S+)(?: METADATA _id, _version, _index)?", lines[0].strip())
     if not m:
         return False, f"no FROM line: {lines[0]!r}"
     namespace = doc.get("data_stream", {}).get("namespace", "default")
-    stream = f"logs-{dataset}-{namespace}"
-    if not any(fnmatch.fnmatchcase(stream, p) for p in m.group(1).split(",")):
-        return False, f"FROM {m.group(1)} does not match the data stream {stream}"
+    names = indices or [f"logs-{dataset}-{namespace}"]
+    if not any(fnmatch.fnmatchcase(n, p) for n in names for p in m.group(1).split(",")):
+        return False, f"FROM {m.group(1)} does not match the data stream {' / '.join(names)}"
     flat = engines.flatten(doc)
-    if "event.dataset" not in flat:
+    if "event.dataset" not in flat and not indices:
         flat["event.dataset"] = dataset  # a constant_keyword of the data stream (base-fields.yml)
     for line in lines[1:]:
         t = re.fullmatch(r'\| WHERE ([\w.@]+) == "([^"]*)"', line.strip())
@@ -525,6 +599,9 @@ def check_samples(queries, mapping, library_sources):
         for path, index, dataset in SAMPLES[source]:
             data = load_json(os.path.join(INTEGRATIONS, path))
             doc = data["expected"][index] if index is not None else data
+            indices = None
+            if data.get("type") == "doc":
+                doc, indices = es_archive_doc(data)
             where = f"{path}{'' if index is None else f'[{index}]'}"
             if (source, "eql") in queries:
                 try:
@@ -535,7 +612,7 @@ def check_samples(queries, mapping, library_sources):
                     problems.append(f"{source}: EQL `{queries[(source, 'eql')]}` does not select the "
                                     f"vendor event {where}: {why}")
             if (source, "esql") in queries:
-                ok, why = esql_selects(queries[(source, "esql")], doc, dataset)
+                ok, why = esql_selects(queries[(source, "esql")], doc, dataset, indices)
                 if not ok:
                     problems.append(f"{source}: ES|QL does not select the vendor event {where}: {why}")
     return problems, notes
@@ -629,6 +706,10 @@ def run_checks(repo, detc, work, mapping, schema, vendor, mapping_path=None, sou
         else:
             problems += found
     problems += [f"{n}: a library source cannot be UNVERIFIED" for n in sorted(lib & set(UNVERIFIED))]
+    for name in sorted(sources or mapping):
+        if fact_columns(mapping[name]):
+            notes.append(f"{name}: columns computed by detc from {mapping[name]['facts']} (no vendor claim): " +
+                         ", ".join(f"{f} -> {c}" for f, c in sorted(fact_columns(mapping[name]).items())))
     probe_sources = sorted(s for s in lib if s in SAMPLES)
     shipped = os.path.join(repo, "targets", "elastic.yaml")
     queries = compile_probes(detc, work, mapping_path or shipped, mapping, schema, probe_sources)
@@ -683,6 +764,15 @@ def selftest(repo, detc, work, mapping, schema, vendor):
     variant("a SERVICE_STOP record's type in event.action (the pipeline writes stopped-service)", "auditd",
             lambda e: e.__setitem__("filter", {"event.action": "service_stop"}),
             "'service_stop'")
+    variant("an alerts field mapped to a made-up column (only rule.* facts are detc's)", "alerts",
+            lambda e: e["fields"].__setitem__("user.name", "detc_alert_account"), "exists in no data stream")
+    variant("rule.* columns without `facts:`", "alerts", lambda e: e.pop("facts"),
+            "`detc_rule_category` exists in no data stream")
+    variant("an extend reading a field the alerts do not hold", "alerts",
+            lambda e: e["extend"].__setitem__("detc_alert_user", 'TO_LOWER(user.account_name)'),
+            "reads `user.account_name`")
+    variant("an alerts index pattern naming no alert index", "alerts",
+            lambda e: e.__setitem__("index", ".alerts-observability.*"), "is not a `logs-<dataset>-*` pattern")
     missed = 0
     for label, source, m, expect in bad:
         found = [p for p in check_entry(source, m[source], schema, vendor) if expect in p]

@@ -20,7 +20,11 @@ Checks, for every source entry (one line per problem, exit 1 on any):
 * `source:` names the vendor document the entry rests on;
 * the table is in Microsoft's schemas, or the entry says `enrichment: {source: ...}` and
   enrichment_tables.yaml declares it; each `union` member likewise;
-* each filter column, mapped column and column an `extend` reads exists in the table; a
+* `expand: X = todynamic(C)`: C is a column of the table and X none, X is dynamic and its
+  properties are cited as C's; with `facts: F`, the other `rule.*` fields map to columns detc
+  computes (no vendor claim, listed in a NOTE; refused if they would hide a vendor column);
+* each filter column, mapped column and column an `extend` reads exists in the table (the
+  properties an `extend` reads: of a dynamic column or one it converts, cited); a
   dotted column (X.y) is a property of X, which must be dynamic (in every union member too,
   or converted there with todynamic); a column that no vendor table has must be marked
   `enrichment:` for its field and declared in enrichment_tables.yaml with the vendor columns
@@ -264,6 +268,14 @@ def expression_columns(expr):
     return names
 
 
+def property_reads(expr):
+    """(column, property) for every `Column.prop` and `todynamic(Column)["prop"]` an expression
+    reads (properties of properties are not followed)."""
+    out = re.findall(r"(?<![\w.$@])([A-Za-z_]\w*)\.([A-Za-z_]\w*)", _strip_strings(expr))
+    out += re.findall(r'\b([A-Za-z_]\w*)\s*\)?\s*\[\s*"([^"]+)"\s*\]', expr)
+    return out
+
+
 def compared_values(expr):
     """(column, value) for every `Column == "value"` / `Column in ("a", "b")` in an expression."""
     out = []
@@ -282,6 +294,14 @@ def result_values(expr):
     rest = re.sub(r'(?:==|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"', "", expr)
     rest = re.sub(r'\b(?:in~?|!in~?)\s*\([^)]*\)', "", rest)
     return re.findall(r'"((?:[^"\\]|\\.)*)"', rest)
+
+
+def fact_columns(entry):
+    """{rule.* field: column} detc computes from the entry's `facts:` field and the project's
+    rules (src/lower.rs with_facts); none without `facts:`."""
+    facts = entry.get("facts")
+    return {f: c for f, c in (entry.get("fields") or {}).items()
+            if facts and c and f.startswith("rule.") and f != facts}
 
 
 def union_members(entry):
@@ -314,9 +334,36 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
     elif table not in vendor:
         say(f"table {table} is in no Microsoft schema (vendor/sentinel/tables); a table no product "
             "ships needs `enrichment: {source: what must be built}`")
-    columns = schema.get(table, {})
+    columns = dict(schema.get(table, {}))
     extend = entry.get("extend") or {}
     per_member = [k for k in extend if "*" in k]
+
+    # `expand: X = todynamic(C)` (rendered `| mv-expand`): X is a dynamic column, one element
+    # of C's JSON array per row; its properties are cited as C's.
+    expanded = {}
+    if entry.get("expand"):
+        m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*=\s*(?:todynamic|parse_json)\(\s*([A-Za-z_]\w*)\s*\)\s*", entry["expand"])
+        if not m:
+            say(f"expand {entry['expand']!r}: not `Column = todynamic(VendorColumn)`")
+        elif m.group(2) not in columns:
+            say(f"expand reads {m.group(2)}, no column of {table}")
+        elif m.group(1) in columns:
+            say(f"expand {m.group(1)} would hide {table}.{m.group(1)}, a vendor column")
+        else:
+            expanded[m.group(1)] = m.group(2)
+            columns[m.group(1)] = "dynamic"
+
+    # `facts: F`: the other rule.* fields are computed by detc from F and the project's rules
+    # (src/lower.rs with_facts), so their columns are detc's; any other column is checked.
+    facts, computed_facts = entry.get("facts"), fact_columns(entry)
+    if facts and facts not in (entry.get("fields") or {}):
+        say(f"facts {facts}: no field of this source")
+    for field, column in computed_facts.items():
+        if column in columns or column in extend:
+            say(f"fact column {column} ({field}) would hide {'an extend' if column in extend else f'{table}.{column}'}")
+    if computed_facts:
+        note("columns computed by detc from " + facts + " (no vendor claim): " +
+             ", ".join(f"{f} -> {c}" for f, c in sorted(computed_facts.items())))
 
     # Union members: Microsoft tables, and the dotted columns the mapping reads dynamic there.
     members = []
@@ -342,6 +389,8 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
             return
         if root.endswith("*"):  # a family pattern over a dynamic column: EventData.*
             root = root.rstrip("*").rstrip(".")
+        if root in expanded and path and cite.prop(table, expanded[root], path[0]) is None:
+            note(f"property {root}.{path[0]} (an element of {table}.{expanded[root]}) cited by no Microsoft file in values.yaml")
         kind = columns.get(root)
         declared = ((enrich.get("columns") or {}).get(table) or {}).get(root)
         if kind is None or (declared and table in vendor and root not in vendor[table]):
@@ -365,7 +414,7 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
                 if mcols.get(root) not in (None, "dynamic"):
                     say(f"{why} {column}: union member {member} has {root} as {mcols[root]}; "
                         f"convert it (`{root} = todynamic({root})`)")
-            if path and not column.endswith(".*"):
+            if path and not column.endswith(".*") and root not in expanded:
                 if cite.prop(table, root, path[0]) is None:
                     note(f"property {table}.{root}.{path[0]} cited by no Microsoft file in values.yaml")
         if field and field in marks and table in vendor and root in vendor[table]:
@@ -398,11 +447,21 @@ def check_source(name, entry, schema, vendor, enrich, cite, library, label=None)
                 continue
             if col not in columns:
                 say(f"extend {key} reads {col}, no column of {table}")
+        # Properties the expression reads (X.p, todynamic(X)["p"]): of a dynamic column, or of
+        # one it converts, and cited as the fields' are.
+        for col, prop in property_reads(expr):
+            if col not in columns or col in extend:
+                continue
+            if columns[col] != "dynamic" and not re.search(rf"(?:todynamic|parse_json)\(\s*{col}\s*\)", expr):
+                say(f"extend {key} reads {col}.{prop}: {table}.{col} is {columns[col]}, not dynamic (convert it with todynamic)")
+            owner = expanded.get(col, col)
+            if cite.prop(table, owner, prop) is None:
+                note(f"extend {key}: property {table}.{owner}.{prop} cited by no Microsoft file in values.yaml")
         for col, v in compared_values(expr):
             if col in columns and (col in (cite.values.get(table) or {}) or col in (entry.get("filter") or {})):
                 value_ok(col, v, f"extend {key} compares")
     for field, column in (entry.get("fields") or {}).items():
-        if column is None:
+        if column is None or field in computed_facts:
             continue
         column_ok(column, field, f"field {field} ->")
         domain = DOMAINS.get((name, field)) or DOMAINS.get(("*", field))
@@ -513,6 +572,24 @@ SELFTEST = {
         "source": "x", "table": "SigninLogs",
         "union": ["AADNonInteractiveUserSignInLogs"],
         "fields": {"source.geo.city_name": "LocationDetails.city"}}),
+    # Alerts: with `facts:`, only the other rule.* fields may map to detc's computed columns;
+    # a made-up column for another field is still refused.
+    "alerts_non_fact_column": ("alerts", {
+        "source": "x", "table": "SecurityAlert", "facts": "rule.id",
+        "fields": {"rule.id": "AlertType", "rule.name": "DetcRuleName", "user.name": "DetcAlertUser"}}),
+    # Without `facts:`, rule.* columns are claims on the table like any other.
+    "alerts_rule_columns_without_facts": ("alerts", {
+        "source": "x", "table": "SecurityAlert",
+        "fields": {"rule.id": "AlertType", "rule.category": "DetcRuleCategory"}}),
+    # An expand of a column the table does not have, and a property read of a string column
+    # the extend does not convert.
+    "alerts_expand_of_no_column": ("alerts", {
+        "source": "x", "table": "SecurityAlert", "expand": "DetcEntity = todynamic(Entity)",
+        "fields": {"user.name": "CompromisedEntity"}}),
+    "alerts_property_of_string_column": ("alerts", {
+        "source": "x", "table": "SecurityAlert",
+        "extend": {"DetcAlertRuleId": 'tostring(ExtendedProperties["Analytic Rule Ids"])'},
+        "fields": {"rule.id": "DetcAlertRuleId"}}),
     # A vendor column that does not exist, a filter value nobody cites, no `source:`.
     "unknown_column_value_and_no_source": ("usb_device", {
         "table": "DeviceEvents", "filter": {"ActionType": "NoSuchAction"},

@@ -15,12 +15,14 @@ For every source entry of the mapping:
   must be exactly the constraint tags of one dataset (the one the logical source means, see
   DATASET); every `sourcetype=` / `source=` / `EventCode=` must be a cited data source's (or a
   cited documentation fact's); `index=` is a deployment choice no vendor names; any other term
-  must test a vendor field with a value the vendor allows.
+  must test a vendor field with a value the vendor allows; `index=` only one a cited
+  security_content detection's how_to_implement names (Enterprise Security's `index=risk`).
 - Fields: each Splunk field an entry maps must be a field of the CIM dataset the tags select,
   or of a cited data source (`fields`, `output_fields`), or of a cited documentation fact, or be
   computed by the entry's `extend` (whose inputs must be vendor fields), unless the logical field
   is marked `enrichment:` (what must be built). `enrichment: {source: ...}` exempts the whole
-  entry (a custom index or input).
+  entry (a custom index or input). With `facts: F` the other `rule.*` fields map to columns
+  detc computes (src/lower.rs with_facts): no vendor claim, but they may not hide a vendor field.
 - Values: the literals the shipped rules compare a field with (from `detc compile`), and the
   schema's vocabulary of `event.outcome` (success | failure), must fit the values the vendor gives
   the field: the CIM dataset's expected values (e.g. Change `status` success|failure, `result`
@@ -231,10 +233,12 @@ def load_security_content(path):
     """What a splunk/security_content macro or detection says about the data it reads: the
     source / sourcetype / EventCode values of a macro's definition and of a detection's search
     and test data (`tests[].attack_data[]`: how Splunk indexes the vendor's own test events),
-    and a detection's `required_fields`."""
+    the indexes its `how_to_implement` names (ES's `index=risk`), and a detection's
+    `required_fields` (a data model field `All_Risk.f` also as `f` where the search drops the
+    object name, `drop_dm_object_name(All_Risk)`, as the raw events name it)."""
     with open(path, encoding="utf-8") as f:
         d = yaml.safe_load(f)
-    out = {"sources": set(), "sourcetypes": set(), "event_codes": set(), "fields": set()}
+    out = {"sources": set(), "sourcetypes": set(), "event_codes": set(), "fields": set(), "indexes": set()}
     text = " ".join(str(d.get(k) or "") for k in ("definition", "search"))
     for key, q, bare in re.findall(r'\b(source|sourcetype)\s*=\s*(?:"([^"]*)"|([^\s()"]+))', text):
         out[key + "s"].add(q or bare)
@@ -248,6 +252,9 @@ def load_security_content(path):
                 out["sourcetypes"].add(str(a["sourcetype"]))
     tags = d.get("tags") or {}
     out["fields"] |= set(tags.get("required_fields") or d.get("required_fields") or [])
+    for obj in re.findall(r"drop_dm_object_name\((\w+)\)", str(d.get("search") or "")):
+        out["fields"] |= {f[len(obj) + 1:] for f in out["fields"] if f.startswith(obj + ".")}
+    out["indexes"] |= set(re.findall(r"\bindex=(\w+)", str(d.get("how_to_implement") or "")))
     return out
 
 
@@ -373,8 +380,8 @@ def eval_inputs(expr, output):
     """Field names an `extend` pipeline reads (identifiers that are not functions, keywords,
     strings or what the pipeline itself computes)."""
     names = set()
-    for cmd in expr.split("|"):
-        cmd = re.sub(r'"(?:[^"\\]|\\.)*"', '""', cmd)
+    # Strings first: a regex may hold `|`, which separates commands only outside them.
+    for cmd in re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr).split("|"):
         m = re.match(r"\s*rex\b(.*)", cmd)
         if m:
             f = re.search(r"\bfield=([A-Za-z_]\w*)", m.group(1))
@@ -474,7 +481,8 @@ def check_entry(name, e, vendor, literals, library):
     # security_content macros and detections read like documentation facts.
     facts = [vendor.facts[u] for u in cited["fact"]] + [
         {"sources": sorted(c["sources"]), "sourcetypes": sorted(c["sourcetypes"]),
-         "event_codes": sorted(c["event_codes"]), "fields": sorted(c["fields"])}
+         "event_codes": sorted(c["event_codes"]), "fields": sorted(c["fields"]),
+         "indexes": sorted(c["indexes"])}
         for c in (vendor.sc[k] for k in cited["sc"])]
     ds = None
     if tags:
@@ -543,8 +551,9 @@ def check_entry(name, e, vendor, literals, library):
                     if v not in ec_ok:
                         bad(f"EventCode={v}: no cited vendor data source or document is of this event code")
                 elif key == "index":
-                    bad(f"index={v}: an index is a deployment choice no vendor document names "
-                        "(select the data by source/sourcetype, or mark `enrichment: {source: ...}`)")
+                    if v not in {i for f in facts for i in f.get("indexes") or []}:
+                        bad(f"index={v}: an index is a deployment choice no vendor document names "
+                            "(select the data by source/sourcetype, or mark `enrichment: {source: ...}`)")
                 else:
                     if key not in allowed:
                         bad(f"{key}={v}: {key} is a field of no cited vendor material")
@@ -564,10 +573,21 @@ def check_entry(name, e, vendor, literals, library):
                 bad(f"extend {out} reads {f}, a field of no cited vendor material")
 
     fields = e.get("fields") or {}
+    # `facts: F`: the other rule.* fields are computed by detc from F and the project's rules
+    # (src/lower.rs with_facts): their columns are detc's and must not hide a vendor field.
+    fact_cols = fact_columns(e)
+    if e.get("facts") and e["facts"] not in fields:
+        bad(f"facts {e['facts']}: no field of this entry")
+    for logical, col in sorted(fact_cols.items()):
+        if col in allowed or col in computed:
+            bad(f"fact column {col} ({logical}) would hide a field the events hold")
+    if fact_cols:
+        vendor.notes.append(f"{name}: columns computed by detc from {e['facts']} (no vendor claim): " +
+                            ", ".join(f"{f} -> {c}" for f, c in sorted(fact_cols.items())))
     for logical, splunk_name in fields.items():
         if splunk_name is None or logical.endswith(".*") or whole or logical in enr:
             continue
-        if splunk_name in computed:
+        if splunk_name in computed or logical in fact_cols:
             continue
         if splunk_name not in allowed:
             where = [f"CIM {ds['model']}.{ds['name']}"] if ds else []
@@ -580,7 +600,7 @@ def check_entry(name, e, vendor, literals, library):
 
     # Values: the rules' literals against the vendor's values.
     for logical, splunk_name in fields.items():
-        if splunk_name is None or splunk_name in computed or logical in enr or whole:
+        if splunk_name is None or splunk_name in computed or logical in enr or whole or logical in fact_cols:
             continue
         lits = set(literals.get((name, logical), set())) | VOCABULARY.get(logical, set())
         lits = {v for v in lits if v.strip("*")}
@@ -623,10 +643,17 @@ def check_entry(name, e, vendor, literals, library):
     return problems
 
 
+def fact_columns(entry):
+    """{rule.* field: column} detc computes from the entry's `facts:` field (none without one)."""
+    facts = entry.get("facts")
+    return {f: c for f, c in (entry.get("fields") or {}).items()
+            if facts and c and f.startswith("rule.") and f != facts}
+
+
 def check_samples(name, e, vendor, samples, terms, computed, enr, bad):
     read = set()
     for logical, splunk_name in (e.get("fields") or {}).items():
-        if splunk_name is None or logical.endswith(".*") or logical in enr:
+        if splunk_name is None or logical.endswith(".*") or logical in enr or logical in fact_columns(e):
             continue
         if splunk_name in (e.get("extend") or {}):
             read |= eval_inputs(e["extend"][splunk_name], splunk_name)
@@ -734,6 +761,12 @@ def selftest_cases(mapping):
          r"source=XmlWinEventLog:Microsoft-Windows-Windows Defender/Operational: no cited vendor data source"),
         ("windows_application", variant("windows_application", enrichment={}),
          r"message -> Message: not a field"),
+        # Alerts: only the rule.* facts are detc's columns; another made-up field is refused,
+        # and without `facts:` the rule.* columns are claims on the events like any other.
+        ("alerts", variant("alerts", fields={"user.name": "detc_risk_account"}),
+         r"user\.name -> detc_risk_account: not a field"),
+        ("alerts", variant("alerts", facts=None), r"rule\.category -> detc_rule_category: not a field"),
+        ("alerts", variant("alerts", search="index=notable"), r"index=notable: an index is a deployment choice"),
     ]
 
 

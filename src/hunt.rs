@@ -1068,6 +1068,9 @@ fn hunt(
                 }
                 Verdict::Event(rules, correlating) => {
                     summary.events += 1;
+                    if let Some(stage) = &hunter.alerts {
+                        stage.read(batch.text(line).trim_ascii(), raised);
+                    }
                     if rules.is_empty() && correlating.is_none() {
                         continue;
                     }

@@ -81,6 +81,23 @@ impl Stage {
             }
         }
     }
+
+    /// An input event of the alerts source (`"event.source": "alerts"`, an alert exported
+    /// from a SIEM or a test case) joins the raised ones, as it is.
+    pub(super) fn read(&self, line: &[u8], out: &mut Raised) {
+        if !line.windows(8).any(|w| w == b"\"alerts\"") {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        let named = eval::values(&event, "event.source");
+        if named.iter().any(|v| v.as_str() == Some(ir::ALERTS))
+            && let Ok(time) = eval::event_time(&event)
+        {
+            out.push((time, line.to_vec()));
+        }
+    }
 }
 
 /// The alert events in time order (equal times in the order raised), as NDJSON.

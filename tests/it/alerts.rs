@@ -213,3 +213,35 @@ fn a_rule_over_alerts_asked_for_alone_reads_the_whole_tree() {
         "{text}"
     );
 }
+
+#[test]
+fn hunt_also_reads_alerts_given_as_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("rules.det"), TREE).expect("write");
+    // One stage raised here, one alert exported from a SIEM in the input.
+    let events = concat!(
+        r#"{"@timestamp":"2026-11-01T10:00:00Z","event.source":"process_start","process.name":"AnyDesk.exe","user.name":"jdoe","host.name":"LT-1"}"#,
+        "\n",
+        r#"{"@timestamp":"2026-11-01T11:00:00Z","event.source":"alerts","rule.name":"x","rule.id":"y","rule.category":"payroll_finance","rule.severity":"high","rule.risk_score":75,"user.name":"jdoe"}"#,
+        "\n",
+    );
+    let out = Command::cargo_bin("detc")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["hunt", "--events", "-", "rules.det"])
+        .write_stdin(events)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let risk: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .filter(|l: &Value| l["rule"] == "stages")
+        .collect();
+    assert_eq!(risk.len(), 1, "{text}");
+}
