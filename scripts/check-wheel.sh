@@ -62,7 +62,10 @@ export PRE_COMMIT_HOME=$tmp/pre-commit-home PIP_FIND_LINKS=$repo/target/wheels
 start=$(date +%s.%N)
 "$repo/$tools/bin/pre-commit" run --all-files
 echo "fresh pre-commit environment, installed and run: $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
-rule=$(ls detections/*/*.det | head -1)
+# The first rule file, by glob: `ls | head -1` dies of SIGPIPE (with pipefail) once the
+# listing outgrows one pipe write.
+rules=(detections/*/*.det)
+rule=${rules[0]}
 printf 'rule broken "t" {\n  id = "x"\n}\n' >> "$rule"
 if "$repo/$tools/bin/pre-commit" run detc-check --files "$rule" >/dev/null 2>&1; then
   echo "the detc-check hook passed a broken rule" >&2

@@ -142,18 +142,10 @@ fn a_sequence_over_alerts_is_refused_by_eql_which_cannot_compute_the_facts() {
     );
 }
 
-#[test]
-fn hunt_feeds_the_rules_over_alerts_the_alerts_it_raises() {
+/// The alerts of rule `stages` when `detc hunt` reads `events` with [`TREE`].
+fn stages_alerts(events: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     fs::write(dir.path().join("rules.det"), TREE).expect("write");
-    let events = concat!(
-        r#"{"@timestamp":"2026-11-01T10:00:00Z","event.source":"process_start","process.name":"AnyDesk.exe","user.name":"CORP\\JDoe","host.name":"LT-1"}"#,
-        "\n",
-        r#"{"@timestamp":"2026-11-01T11:00:00Z","event.source":"authentication","event.outcome":"failure","user.name":"jdoe@corp.example"}"#,
-        "\n",
-        r#"{"@timestamp":"2026-11-01T12:00:00Z","event.source":"authentication","event.outcome":"failure","user.name":"asmith@corp.example"}"#,
-        "\n",
-    );
     let out = Command::cargo_bin("detc")
         .expect("binary")
         .current_dir(dir.path())
@@ -166,14 +158,26 @@ fn hunt_feeds_the_rules_over_alerts_the_alerts_it_raises() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    let risk: Vec<&Value> = lines.iter().filter(|l| l["rule"] == "stages").collect();
+        .filter(|l: &Value| l["rule"] == "stages")
+        .collect()
+}
+
+#[test]
+fn hunt_feeds_the_rules_over_alerts_the_alerts_it_raises() {
+    let risk = stages_alerts(concat!(
+        r#"{"@timestamp":"2026-11-01T10:00:00Z","event.source":"process_start","process.name":"AnyDesk.exe","user.name":"CORP\\JDoe","host.name":"LT-1"}"#,
+        "\n",
+        r#"{"@timestamp":"2026-11-01T11:00:00Z","event.source":"authentication","event.outcome":"failure","user.name":"jdoe@corp.example"}"#,
+        "\n",
+        r#"{"@timestamp":"2026-11-01T12:00:00Z","event.source":"authentication","event.outcome":"failure","user.name":"asmith@corp.example"}"#,
+        "\n",
+    ));
     // CORP\JDoe and jdoe@corp.example are one person; asmith has one stage only.
-    assert_eq!(risk.len(), 1, "{lines:#?}");
+    assert_eq!(risk.len(), 1, "{risk:#?}");
     assert_eq!(risk[0]["group"]["user.name"], "jdoe");
     let events = risk[0]["events"].as_array().expect("events");
     assert_eq!(events[0]["rule.name"], "rmm");
@@ -216,32 +220,12 @@ fn a_rule_over_alerts_asked_for_alone_reads_the_whole_tree() {
 
 #[test]
 fn hunt_also_reads_alerts_given_as_input() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    fs::write(dir.path().join("rules.det"), TREE).expect("write");
     // One stage raised here, one alert exported from a SIEM in the input.
-    let events = concat!(
+    let risk = stages_alerts(concat!(
         r#"{"@timestamp":"2026-11-01T10:00:00Z","event.source":"process_start","process.name":"AnyDesk.exe","user.name":"jdoe","host.name":"LT-1"}"#,
         "\n",
         r#"{"@timestamp":"2026-11-01T11:00:00Z","event.source":"alerts","rule.name":"x","rule.id":"y","rule.category":"payroll_finance","rule.severity":"high","rule.risk_score":75,"user.name":"jdoe"}"#,
         "\n",
-    );
-    let out = Command::cargo_bin("detc")
-        .expect("binary")
-        .current_dir(dir.path())
-        .args(["hunt", "--events", "-", "rules.det"])
-        .write_stdin(events)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let risk: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .filter(|l: &Value| l["rule"] == "stages")
-        .collect();
-    assert_eq!(risk.len(), 1, "{text}");
+    ));
+    assert_eq!(risk.len(), 1, "{risk:#?}");
 }
