@@ -539,6 +539,10 @@ def _events(query, splunk):
     while rest and rest[0][:1] in ([("WORD", "search")], [("WORD", "where")]):
         r = _Reader(rest[0], fields)
         name = r.take("WORD")
+        if name == "where" and name in names:
+            # A second `where` is a correlation's key test (`where isnotnull('k') AND ...`),
+            # which the caller's grammar for the form reads.
+            break
         if name in names or (name == "search" and "where" in names) or (name == "search" and "|" not in base and not computed):
             raise Failure(f"unexpected command `{name}`")
         names.append(name)
@@ -586,10 +590,9 @@ def _step(query, splunk):
     return fields | set(keys), tokens
 
 
-def _sequence_tail(commands, fields):
-    """`| where isnotnull('k') AND 'k'!="" AND ... | sort 0 _time | streamstats current=f
-    global=f window=1 last(detc_step1) AS detc_prev_step1 last(_time) AS detc_prev_time by k, ...
-    | where detc_step2=1 AND detc_prev_step1=1 AND _time-detc_prev_time<=N`."""
+def _keys_present(commands, fields):
+    """The commands after a leading key test, `| where isnotnull('k') AND 'k'!="" AND ...`
+    (when the events' own condition took the first `where`, it stands alone)."""
     if commands and commands[0][:2] == [("WORD", "where"), ("WORD", "isnotnull")]:
         r = _Reader(commands[0], fields)
         r.take("WORD", "where")
@@ -609,6 +612,14 @@ def _sequence_tail(commands, fields):
                 r.pos += 1
         r.done()
         commands = commands[1:]
+    return commands
+
+
+def _sequence_tail(commands, fields):
+    """`| where isnotnull('k') AND 'k'!="" AND ... | sort 0 _time | streamstats current=f
+    global=f window=1 last(detc_step1) AS detc_prev_step1 last(_time) AS detc_prev_time by k, ...
+    | where detc_step2=1 AND detc_prev_step1=1 AND _time-detc_prev_time<=N`."""
+    commands = _keys_present(commands, fields)
     if commands and commands[0][:1] == [("WORD", "stats")]:
         return _absence_tail(commands, fields)
     if len(commands) != 3:
@@ -691,6 +702,10 @@ def spl_shape(query, splunk):
                       "(correlation commands need a time range)")
     if not rest:
         raise Failure("a time range without a correlation after it")
+    if rest[0][:1] == [("WORD", "where")]:  # the key test, after the condition's `where`
+        rest = _keys_present(rest, fields)
+        if not rest or rest[0][:1] == [("WORD", "where")]:
+            raise Failure("a `where` that is no key test after the condition's")
     r = _Reader(rest[0], fields)
     command = r.take("WORD", what="a command")
     if command == "stats":

@@ -206,6 +206,9 @@ EXTEND_INVERSES = {
     # AuditLogs Result: success | failure | timeout | unknownFutureValue.
     'case(Result == "success", "success", Result == "failure", "failure", "unknown")':
         lambda v: {"Result": v} if v in ("success", "failure") else {"Result": "timeout"} if v == "unknown" else None,
+    # The Event table's EventID as text (an absent value: no EventID).
+    'tostring(EventID)':
+        lambda v: {} if v is None else {"EventID": int(v)} if str(v).isdigit() else None,
     # The first target resource's UPN (an absent value: no target resources).
     'tostring(TargetResources[0].userPrincipalName)':
         lambda v: {} if v is None else {"TargetResources": [{"userPrincipalName": v}]} if isinstance(v, str) else None,
@@ -461,7 +464,7 @@ def eql_document(event, source, m):
     for field, value in (mapping.get("filter") or {}).items():
         doc.put(field, _filter_value(value), "the source's filter")
     for field, value in sorted(flatten(event).items()):
-        target = mapping["fields"].get(field)
+        target = mapped_name(mapping["fields"], field)
         if target is not None:  # an unmapped field cannot be in the compiled query
             indexed = es_index(value, m.kind(source, field))
             if indexed is not ABSENT:
@@ -474,6 +477,16 @@ def eql_document(event, source, m):
             node = node.setdefault(p, {})
         node[last] = value
     return doc.values, nested
+
+
+def mapped_name(fields, field):
+    """A logical field's target name: its own entry (`~`: none), else its family's pattern
+    (`winlog.event_data.*: winlog.event_data.*`) with the member's name for `*`."""
+    if field in fields:
+        return fields[field]
+    prefix, _, member = field.rpartition(".")
+    pattern = fields.get(prefix + ".*")
+    return pattern.replace("*", member) if pattern else None
 
 
 def _field_name(node):
@@ -876,6 +889,28 @@ class KqlRow(EqlTarget):
     VendorIds holds both ids, DeviceDescription the one name)."""
 
 
+EVENT_DATA_ITEM = """extract(@'<Data Name="{*}">([^<]*)<', 1, EventData)"""
+
+
+def _event_data_members(column, expression, mapping, flat, query, row):
+    """A family's per-member column (`"*_"`: the Event table's `<Data Name="X">` items of
+    EventData, entities decoded): the case's members of the family as EventData's XML, each
+    value with `&`, `<`, `>`, `"` and `'` written as the entities the extend decodes."""
+    families = [f[:-2] for f, c in mapping["fields"].items() if f.endswith(".*") and c == column]
+    members = {f.rsplit(".", 1)[1]: v for f, v in flat.items()
+               for fam in families if f.rsplit(".", 1)[0] == fam and f not in mapping["fields"]}
+    if not members:
+        return
+    if EVENT_DATA_ITEM not in expression or any(not isinstance(v, str) for v in members.values()):
+        if any(kql_reads(query, column.replace("*", name)) for name in members):
+            raise Skip("kql-extend", f"{column} = {expression}: no inverse for the family's members")
+        return
+    escape = lambda v: (v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                        .replace('"', "&quot;").replace("'", "&apos;"))
+    xml = "".join(f'<Data Name="{name}">{escape(v)}</Data>' for name, v in sorted(members.items()))
+    row.put("EventData", xml, f"{', '.join(sorted(members))} (the family's items)")
+
+
 def kql_row(case, query, m, table=None):
     """(table, [[column, duckdb type]], [value]) for the case's event, as a row of the source's
     table or of `table` (a member of the source's `union`, with that table's column types)."""
@@ -897,6 +932,9 @@ def kql_row(case, query, m, table=None):
     expanded = re.search(r"\(\s*(\w+)\s*\)", mapping.get("expand") or "")
     expanded, elements = expanded and expanded.group(1), []
     for column, expression in extend.items():
+        if "*" in column:
+            _event_data_members(column, expression, mapping, flat, query, row)
+            continue
         fields = [f for f, c in mapping["fields"].items() if c == column and f in flat]
         value = flat[fields[0]] if fields else None
         inverse = EXTEND_INVERSES.get(expression)
@@ -1214,7 +1252,7 @@ def kql_window_verdict(case, query, repo, work, matched):
         seen = [a for a in hunt_alerts(case, case["event"], repo, work)
                 if last - span < event_time_ms(flatten(a["events"][0])["@timestamp"]) <= last - old]
         how = f"alerts of A events between {span} and {old} ms before the last event"
-    elif "min(TimeGenerated)" in query:  # first seen: new in the last schedule period
+    elif "FirstSeen = minif(TimeGenerated" in query:  # first seen: new in the last schedule period
         seen = [a for a in hunt_alerts(case, case["event"], repo, work)
                 if max(event_time_ms(flatten(e)["@timestamp"]) for e in a["events"]) > last - agos[-1]]
         how = f"alerts in the last {agos[-1]} ms"
