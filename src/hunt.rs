@@ -330,9 +330,12 @@ impl Hunter {
         meets: Vec<Meets>,
         text: &[u8],
     ) -> Option<Box<Correlating>> {
-        let time = eval::event_time(event);
         // An absence rule hears of every timed event: each shows that time passed.
-        if meets.is_empty() && !(self.absences && time.is_ok()) {
+        if meets.is_empty() && !self.absences {
+            return None;
+        }
+        let time = eval::event_time(event);
+        if meets.is_empty() && time.is_err() {
             return None;
         }
         Some(Box::new(Correlating {
