@@ -719,16 +719,16 @@ pub(crate) fn fact_column(
     groups: &[(&Scalar, Vec<&Scalar>)],
     _: FieldType,
 ) -> String {
-    let literal = |v: &Scalar| match v {
-        Scalar::Str(s) => string(s),
-        Scalar::Num(n) => n.to_string(),
-        Scalar::Bool(b) => b.to_string(),
-    };
     let arms: Vec<String> = groups
         .iter()
         .map(|(v, keys)| {
-            let keys: Vec<String> = keys.iter().map(|k| literal(k)).collect();
-            format!("{} IN ({}), {}", field(key), keys.join(", "), literal(v))
+            let keys: Vec<Scalar> = keys.iter().map(|k| (*k).clone()).collect();
+            format!(
+                "{} IN {}, {}",
+                field(key),
+                list(&keys, string),
+                scalar(v, string)
+            )
         })
         .collect();
     if arms.is_empty() {

@@ -762,14 +762,7 @@ fn cidr(f: &str, nets: &[Cidr]) -> String {
 }
 
 fn list(values: &[Scalar], parens: bool) -> String {
-    let items: Vec<String> = values
-        .iter()
-        .map(|v| match v {
-            Scalar::Str(s) => string(s),
-            Scalar::Num(n) => n.to_string(),
-            Scalar::Bool(b) => b.to_string(),
-        })
-        .collect();
+    let items: Vec<String> = values.iter().map(literal).collect();
     if parens {
         format!("({})", items.join(", "))
     } else {
@@ -793,12 +786,12 @@ pub(crate) fn fact_column(
     let arms: Vec<String> = groups
         .iter()
         .map(|(v, keys)| {
-            let keys: Vec<String> = keys.iter().map(|k| fact_literal(k)).collect();
+            let keys: Vec<String> = keys.iter().map(|k| literal(k)).collect();
             format!(
                 "{} in~ ({}), {}",
                 identifier(key),
                 keys.join(", "),
-                fact_literal(v)
+                literal(v)
             )
         })
         .collect();
@@ -809,7 +802,8 @@ pub(crate) fn fact_column(
     }
 }
 
-fn fact_literal(v: &Scalar) -> String {
+/// A KQL literal of a value.
+fn literal(v: &Scalar) -> String {
     match v {
         Scalar::Str(s) => string(s),
         Scalar::Num(n) => n.to_string(),
