@@ -315,10 +315,7 @@ fn test_holds<'e>(p: &Prepared, event: &impl Fields<'e>) -> bool {
     } = &p.test
     {
         let one = |field, slot| one_value(&event.leaves(field, slot), *ty, *fold);
-        return match (one(&p.field, p.slot), one(other, *other_slot)) {
-            (Some(a), Some(b)) => a.compare(&b).is_some_and(|o| in_order(*op, o)),
-            _ => false,
-        };
+        return compared(&one(&p.field, p.slot), &one(other, *other_slot), *op);
     }
     event.leaves(&p.field, p.slot).iter().any(|v| holds(p, v))
 }
@@ -353,9 +350,28 @@ fn one_value(leaves: &[Leaf], ty: ir::FieldType, fold: bool) -> Option<Typed> {
     })
 }
 
+/// `field`'s value in `event` as a field comparison reads it ([`one_value`]).
+pub(crate) fn compared_value(
+    event: &Value,
+    field: &str,
+    ty: ir::FieldType,
+    fold: bool,
+) -> Option<Typed> {
+    let leaves: Vec<Leaf> = (&event).leaves(field, None).into_owned();
+    one_value(&leaves, ty, fold)
+}
+
+/// Whether `a OP b` holds: false when either is absent.
+pub(crate) fn compared(a: &Option<Typed>, b: &Option<Typed>, op: NumOp) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.compare(b).is_some_and(|o| in_order(op, o)),
+        _ => false,
+    }
+}
+
 /// One value of a field comparison.
 #[derive(Debug, Clone, PartialEq)]
-enum Typed {
+pub(crate) enum Typed {
     Str(String),
     Num(f64),
     Bool(bool),

@@ -123,6 +123,8 @@ pub enum RuleKind {
         /// follow, and the rule fires for a first step it does not follow within `within`.
         /// The checker allows it only as the second of two steps.
         absent: bool,
+        /// The comparisons of a step's event with an earlier step's (`f != NAME.g`).
+        links: Vec<Link>,
         span: Span,
     },
     FirstSeen {
@@ -230,6 +232,19 @@ impl Cond {
         });
         found
     }
+}
+
+/// A comparison of a field of one step's event with a field of an earlier step's event
+/// (`SOURCE as NAME` ... `f != NAME.g`): `atom` is a [`Test::Field`] whose field is the
+/// later step's and whose other field is the earlier step's; `negated` for `!=`. The checker
+/// allows it as an operand of the step condition's top-level `and`, in a sequence of two
+/// steps (docs/CORRELATION.md, "Comparisons across steps").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub(crate) step: usize,
+    pub(crate) earlier: usize,
+    pub(crate) atom: Atom,
+    pub(crate) negated: bool,
 }
 
 /// One test of one field. Absent (missing or null) fields fail every test, so

@@ -550,7 +550,10 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
             out.extend(group_by);
             h.visit_fields(&mut |f| out.push(f));
         }
-        ir::RuleKind::Sequence { keys, .. } => out.extend(keys.iter().flatten()),
+        ir::RuleKind::Sequence { keys, links, .. } => {
+            out.extend(keys.iter().flatten());
+            out.extend(links.iter().flat_map(|l| l.atom.fields()));
+        }
         ir::RuleKind::FirstSeen { field, by, .. } => {
             out.push(field);
             out.extend(by);

@@ -642,6 +642,39 @@ Example:
 Fix: group (or join, or look for a first sighting) by `user.name` or by `host.name`, and
 test no other entity field; write a second rule for the other entity."
 
+    E0326 "comparison with another step out of place"
+    "A step named `SOURCE as NAME` lends its event to the next step, whose condition may compare
+a field with one of it: `f != NAME.g` (also `==`, and `<`, `<=`, `>`, `>=` on numbers). Such a
+comparison is an operand of the step condition's top-level `and` (it decides which earlier
+event the step's event completes, so it cannot sit under `or` or `not`), names an earlier
+step, and stands in a sequence of two steps (docs/CORRELATION.md, \"Comparisons across
+steps\").
+
+Example:
+
+    sequence by user.name within 1h {
+      authentication as console where logon.type == \"interactive\"
+      authentication where event.outcome == \"success\"
+        and (source.geo.country_iso_code != console.source.geo.country_iso_code or device.managed == false)
+    }
+
+Fix: make the comparison its own `and` operand (`and country != console.country`), write
+`!=` for `not ==`, and split a longer sequence into rules of two steps."
+
+    E0327 "step name clashes"
+    "A step's name (`SOURCE as NAME`) is read as the first part of a field name in later steps
+(`NAME.source.ip`), so it must differ from the other steps' names and from the first part
+of every field of the sequence's sources (`source`, `user`, `host`, ...).
+
+Example:
+
+    sequence by user.name within 1h {
+      authentication as user where logon.type == \"interactive\"
+      authentication where source.ip != user.source.ip
+    }
+
+Fix: pick another name, e.g. `authentication as console`."
+
     E0330 "invalid test value"
     "Each field of a `test matches { ... }` or `test misses { ... }` case takes a string, a
 number, a boolean, or a list of them (a field holding an array). A bare word, a duration,

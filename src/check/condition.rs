@@ -34,8 +34,10 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
             steps,
             step_by,
             step_not,
+            step_as,
         } => {
-            let checked: Vec<_> = steps.iter().map(|s| query(sink, ctx, s)).collect();
+            let (own, links) = super::links::split(sink, ctx, steps, step_as)?;
+            let checked: Vec<_> = own.iter().map(|s| query(sink, ctx, s)).collect();
             // Each step's key fields must exist in its source: its own, else the sequence's.
             let keys: Vec<_> = steps
                 .iter()
@@ -66,6 +68,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
                 steps: checked.into_iter().collect::<Option<_>>()?,
                 keys,
                 absent,
+                links,
                 span,
             })
         }
@@ -365,6 +368,34 @@ fn comparison(
     source: &str,
     c: &ast::Comparison,
 ) -> Option<ir::Cond> {
+    comparison_in(sink, ctx, source, None, c)
+}
+
+/// `f OP NAME.g` in a step of `source`: `g` (`other`) is a field of the earlier step's
+/// `earlier` source (see `links`).
+pub(super) fn comparison_across(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    earlier: &str,
+    c: &ast::Comparison,
+    other: &str,
+) -> Option<ir::Cond> {
+    let mut c = c.clone();
+    if let Some(v) = &mut c.value {
+        v.kind = ValueKind::Field(other.to_string());
+    }
+    comparison_in(sink, ctx, source, Some(earlier), &c)
+}
+
+/// A comparison; `across`: the source of the other field when it is another step's.
+fn comparison_in(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    across: Option<&str>,
+    c: &ast::Comparison,
+) -> Option<ir::Cond> {
     let f = field(sink, ctx, source, &c.field)?;
     if !fits(c.op, f.ty) {
         let hint = match (c.op, f.ty) {
@@ -407,7 +438,7 @@ fn comparison(
     if let Some(v) = &c.value
         && let ValueKind::Field(name) = &v.kind
     {
-        return field_comparison(sink, ctx, source, c, f, name, v.span, case);
+        return field_comparison(sink, ctx, across, source, c, f, name, v.span, case);
     }
     let test = match (c.op, &c.value) {
         (Op::Exists, _) => Test::Exists,
@@ -431,11 +462,13 @@ fn comparison(
 }
 
 /// `a OP b` with a field on each side: `==`, `!=` on fields of one type, `<`, `<=`, `>`,
-/// `>=` on numbers (the operator's fit to `a` is already checked).
+/// `>=` on numbers (the operator's fit to `a` is already checked). `b` is a field of
+/// `source`'s event, or of another step's event of source `across`.
 #[allow(clippy::too_many_arguments)]
 fn field_comparison(
     sink: &mut Sink,
     ctx: &Context,
+    across: Option<&str>,
     source: &str,
     c: &ast::Comparison,
     f: ir::Field,
@@ -469,7 +502,7 @@ fn field_comparison(
         name: name.to_string(),
         span,
     };
-    let Some(other) = field(sink, ctx, source, &ident) else {
+    let Some(other) = field(sink, ctx, across.unwrap_or(source), &ident) else {
         // A bare word on the right may have been meant as text.
         if let Some(d) = sink.diags.last_mut() {
             let quote = format!("to compare with the text, quote it: `\"{name}\"`");
@@ -480,7 +513,7 @@ fn field_comparison(
         }
         return None;
     };
-    if other.name == f.name {
+    if other.name == f.name && across.is_none() {
         let instead = match c.op {
             Op::Eq | Op::Le | Op::Ge => format!("write `exists {name}`"),
             Op::Ne => format!("write `not exists {name}`"),

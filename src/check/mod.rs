@@ -7,6 +7,7 @@ mod alerting;
 mod attack;
 mod condition;
 mod ideas;
+mod links;
 mod metadata;
 
 pub(crate) use ideas::is_idea_id;

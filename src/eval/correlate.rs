@@ -11,7 +11,7 @@
 //! two together. State expires with the window (lookback), so memory holds only the events
 //! of the last window.
 
-use super::{EvalError, Matcher, number, text, values};
+use super::{EvalError, Matcher, Typed, compared, compared_value, number, text, values};
 use crate::ir::{self, NumOp, RuleKind};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +26,13 @@ pub struct Alert<T> {
     /// Aggregation: the group's events in the window; sequence: one per step; first seen:
     /// the new event.
     pub(crate) events: Vec<T>,
+}
+
+impl<T> Alert<T> {
+    /// The contributing events' ids (see the field).
+    pub fn events(&self) -> &[T] {
+        &self.events
+    }
 }
 
 /// Which of a rule's queries (steps) an event meets; empty when none.
@@ -62,11 +69,34 @@ enum Form {
         step_keys: Vec<Vec<String>>,
         /// An absence: step 1's events fire when no step-2 event follows them in time.
         absent: bool,
+        /// Comparisons of a step-2 event with a step-1 event (two steps only).
+        links: Vec<LinkTest>,
     },
     FirstSeen {
         field: String,
         by: Vec<String>,
     },
+}
+
+/// A step-2 event's `later` field compared with a step-1 event's `earlier` field
+/// ([`ir::Link`]), as one event's two fields compare.
+#[derive(Debug)]
+struct LinkTest {
+    later: String,
+    earlier: String,
+    op: NumOp,
+    ty: ir::FieldType,
+    fold: bool,
+    negated: bool,
+}
+
+/// Whether every link holds between a step-2 event's values and a step-1 event's.
+fn links_hold(links: &[LinkTest], later: &[[Option<Typed>; 2]], earlier: &[Option<Typed>]) -> bool {
+    links
+        .iter()
+        .zip(later)
+        .zip(earlier)
+        .all(|((l, [mine, _]), theirs)| compared(mine, theirs, l.op) != l.negated)
 }
 
 #[derive(Debug)]
@@ -144,6 +174,7 @@ impl Correlation {
                 steps,
                 keys,
                 absent,
+                links,
                 ..
             } => Correlation {
                 queries: prepare(&steps.iter().collect::<Vec<_>>())?,
@@ -156,6 +187,22 @@ impl Correlation {
                         keys.iter().map(|k| names(k)).collect()
                     },
                     absent: *absent,
+                    links: links
+                        .iter()
+                        .map(|l| {
+                            let ir::Test::Field(op, other, case) = &l.atom.test else {
+                                unreachable!("a link compares two fields")
+                            };
+                            LinkTest {
+                                later: l.atom.field.name.clone(),
+                                earlier: other.name.clone(),
+                                op: *op,
+                                ty: other.ty,
+                                fold: *case == crate::base::Case::Insensitive,
+                                negated: l.negated,
+                            }
+                        })
+                        .collect(),
                 },
             },
             RuleKind::FirstSeen {
@@ -232,17 +279,36 @@ impl Correlation {
                         }
                     })
                     .collect(),
+                linked: Vec::new(),
             },
-            Form::Sequence { by, step_keys, .. } if step_keys.is_empty() => Reading {
-                keys: keys(event, by),
-                steps: Vec::new(),
-                values: Vec::new(),
-            },
-            Form::Sequence { step_keys, .. } => sequence_reading(event, step_keys),
+            Form::Sequence {
+                by,
+                step_keys,
+                links,
+                ..
+            } => {
+                let mut reading = if step_keys.is_empty() {
+                    Reading {
+                        keys: keys(event, by),
+                        steps: Vec::new(),
+                        values: Vec::new(),
+                        linked: Vec::new(),
+                    }
+                } else {
+                    sequence_reading(event, step_keys)
+                };
+                let value = |f: &str, l: &LinkTest| compared_value(event, f, l.ty, l.fold);
+                reading.linked = links
+                    .iter()
+                    .map(|l| [value(&l.later, l), value(&l.earlier, l)])
+                    .collect();
+                reading
+            }
             Form::FirstSeen { field, by } => Reading {
                 keys: keys(event, by),
                 steps: Vec::new(),
                 values: vec![Part::Texts(texts(event, field))],
+                linked: Vec::new(),
             },
         }
     }
@@ -276,6 +342,10 @@ impl Correlation {
                     pending: HashMap::new(),
                     due: VecDeque::new(),
                     newest: None,
+                },
+                Form::Sequence { links, .. } if !links.is_empty() => Data::Linked {
+                    waiting: HashMap::new(),
+                    expiry: VecDeque::new(),
                 },
                 Form::Sequence { .. } => Data::Sequence {
                     keys: HashMap::new(),
@@ -360,6 +430,9 @@ pub struct Reading {
     /// different fields; empty: every key is every step's.
     steps: Vec<Vec<usize>>,
     values: Vec<Part>,
+    /// Per link of a sequence: the event's value of its step-2 field and of its step-1
+    /// field.
+    linked: Vec<[Option<Typed>; 2]>,
 }
 
 /// The keys of an event of a sequence whose steps join on different fields: each step's
@@ -369,6 +442,7 @@ fn sequence_reading(event: &Value, fields: &[Vec<String>]) -> Reading {
         keys: Vec::new(),
         steps: Vec::new(),
         values: Vec::new(),
+        linked: Vec::new(),
     };
     for (step, f) in fields.iter().enumerate() {
         for key in keys(event, f) {
@@ -396,10 +470,18 @@ enum Data<T> {
         /// Every partial sequence's (start, key), oldest first.
         expiry: VecDeque<(i64, Key)>,
     },
+    /// A two-step sequence with links: each key's step-1 events within the window,
+    /// oldest first. A step-2 event completes the newest one it meets the links with;
+    /// that one and the older ones are used up (without links, only the newest waits).
+    Linked {
+        waiting: HashMap<Key, VecDeque<Waiting<T>>>,
+        /// Every waiting event's (time, key), oldest first.
+        expiry: VecDeque<(i64, Key)>,
+    },
     /// An absence: the first-step events whose window has not closed, per key, oldest
-    /// first, as (entry number, time, id).
+    /// first, with their entry numbers.
     Absence {
-        pending: HashMap<Key, VecDeque<(u64, i64, T)>>,
+        pending: HashMap<Key, VecDeque<(u64, Waiting<T>)>>,
         /// Every pending event's (time, key, entry number), oldest first: closing visits
         /// only these.
         due: VecDeque<(i64, Key, u64)>,
@@ -450,6 +532,15 @@ enum AggState {
     Extreme(VecDeque<(u64, f64)>, bool),
 }
 
+/// A step-1 event waiting for its step 2: its time, id and values of the links' step-1
+/// fields.
+#[derive(Debug)]
+struct Waiting<T> {
+    time: i64,
+    id: T,
+    values: Vec<Option<Typed>>,
+}
+
 #[derive(Debug)]
 struct Partial<T> {
     start: i64,
@@ -471,7 +562,9 @@ impl<T: Clone> State<T> {
     #[cfg(test)]
     fn size(&self) -> usize {
         match &self.data {
-            Data::Aggregate { expiry, .. } | Data::Sequence { expiry, .. } => expiry.len(),
+            Data::Aggregate { expiry, .. }
+            | Data::Sequence { expiry, .. }
+            | Data::Linked { expiry, .. } => expiry.len(),
             Data::Absence { due, .. } => due.len(),
             Data::FirstSeen { expiry, .. } => expiry.len(),
         }
@@ -543,12 +636,12 @@ impl<T: Clone> State<T> {
             let Some(waiting) = pending.get_mut(&key) else {
                 continue;
             };
-            if waiting.front().is_some_and(|(s, _, _)| *s == seq)
-                && let Some((_, _, id)) = waiting.pop_front()
+            if waiting.front().is_some_and(|(s, _)| *s == seq)
+                && let Some((_, w)) = waiting.pop_front()
             {
                 let alert = Alert {
                     group: by.iter().cloned().zip(key.iter().cloned()).collect(),
-                    events: vec![id],
+                    events: vec![w.id],
                 };
                 alerts.push((start, alert));
             }
@@ -602,6 +695,24 @@ impl<T: Clone> State<T> {
                         }
                         if stages.iter().all(Option::is_none) {
                             states.remove(&key);
+                        }
+                    }
+                }
+            }
+            Data::Linked { waiting, expiry } => {
+                while let Some((start, _)) = expiry.front() {
+                    if t.saturating_sub(*start) <= w {
+                        break;
+                    }
+                    let Some((_, key)) = expiry.pop_front() else {
+                        break;
+                    };
+                    if let Some(events) = waiting.get_mut(&key) {
+                        while events.front().is_some_and(|e| t.saturating_sub(e.time) > w) {
+                            events.pop_front();
+                        }
+                        if events.is_empty() {
+                            waiting.remove(&key);
                         }
                     }
                 }
@@ -754,7 +865,49 @@ impl<T: Clone> State<T> {
                     }
                 }
             }
-            (Form::Sequence { .. }, Data::Absence { pending, due, .. }) => {
+            (Form::Sequence { by, links, .. }, Data::Linked { waiting, expiry }) => {
+                for (at, key) in keys {
+                    let mine = steps_of(at);
+                    // Step 2 first, so an event meeting both completes an earlier event
+                    // before it waits itself.
+                    for &step in fit.0.iter().rev() {
+                        if mine.is_some_and(|m| !m.contains(&step)) {
+                            continue;
+                        }
+                        if step == 0 {
+                            waiting.entry(key.clone()).or_default().push_back(Waiting {
+                                time: t,
+                                id: id.clone(),
+                                values: earlier_values(&event.linked),
+                            });
+                            expiry.push_back((t, key.clone()));
+                            continue;
+                        }
+                        let Some(events) = waiting.get_mut(key) else {
+                            continue;
+                        };
+                        let Some(j) = events.iter().rposition(|w| {
+                            t.saturating_sub(w.time) <= rule.window
+                                && links_hold(links, &event.linked, &w.values)
+                        }) else {
+                            continue;
+                        };
+                        let mut used: Vec<Waiting<T>> = events.drain(..=j).collect();
+                        let first = used.pop().map(|w| w.id);
+                        alerts.push((
+                            at,
+                            Alert {
+                                group: by.iter().cloned().zip(key.clone()).collect(),
+                                events: first.into_iter().chain([id.clone()]).collect(),
+                            },
+                        ));
+                        if events.is_empty() {
+                            waiting.remove(key);
+                        }
+                    }
+                }
+            }
+            (Form::Sequence { links, .. }, Data::Absence { pending, due, .. }) => {
                 for (at, key) in keys {
                     let mine = steps_of(at);
                     // The second step first: an event meeting both follows only earlier
@@ -764,10 +917,13 @@ impl<T: Clone> State<T> {
                             continue;
                         }
                         if step == 1 {
-                            // It follows the key's events in [t − W, t).
+                            // It follows the key's events in [t − W, t) that it meets the
+                            // links with.
                             if let Some(waiting) = pending.get_mut(key) {
-                                waiting.retain(|&(_, start, _)| {
-                                    !(start < t && t.saturating_sub(start) <= rule.window)
+                                waiting.retain(|(_, w)| {
+                                    !(w.time < t
+                                        && t.saturating_sub(w.time) <= rule.window
+                                        && links_hold(links, &event.linked, &w.values))
                                 });
                                 if waiting.is_empty() {
                                     pending.remove(key);
@@ -777,8 +933,11 @@ impl<T: Clone> State<T> {
                             self.seq += 1;
                             pending.entry(key.clone()).or_default().push_back((
                                 self.seq,
-                                t,
-                                id.clone(),
+                                Waiting {
+                                    time: t,
+                                    id: id.clone(),
+                                    values: earlier_values(&event.linked),
+                                },
                             ));
                             due.push_back((t, key.clone(), self.seq));
                         }
@@ -913,6 +1072,11 @@ impl<T> Group<T> {
             }
         }
     }
+}
+
+/// The values of the links' step-1 fields in an event's reading.
+fn earlier_values(linked: &[[Option<Typed>; 2]]) -> Vec<Option<Typed>> {
+    linked.iter().map(|[_, earlier]| earlier.clone()).collect()
 }
 
 fn compare(x: f64, op: NumOp, n: f64) -> bool {

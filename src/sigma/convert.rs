@@ -1577,6 +1577,7 @@ impl<'a> Builder<'a> {
                     by,
                     within: window,
                     step_not: vec![None; steps.len()],
+                    step_as: vec![None; steps.len()],
                     steps,
                     step_by,
                 })

@@ -97,6 +97,8 @@ pub enum Body {
         step_by: Vec<Vec<Ident>>,
         /// Per step, the span of its `not` when it is a step that must not follow.
         step_not: Vec<Option<Span>>,
+        /// Per step, the name its event has for later steps (`SOURCE as NAME`).
+        step_as: Vec<Option<Ident>>,
     },
     /// `from SOURCE [where COND] first seen F by K, ... lookback D`
     FirstSeen {
@@ -297,9 +299,11 @@ fn erase_rule(r: &mut Rule) {
             steps,
             step_by,
             step_not,
+            step_as,
         } => {
             by.iter_mut()
                 .chain(step_by.iter_mut().flatten())
+                .chain(step_as.iter_mut().flatten())
                 .for_each(|i| i.span = Span::default());
             step_not
                 .iter_mut()

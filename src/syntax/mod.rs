@@ -553,10 +553,12 @@ fn human(r: Rule) -> &'static str {
         Rule::rule_name => "a rule name",
         Rule::list_name => "a list name",
         Rule::source => "a log source name",
+        Rule::step_name => "a name for the step's event",
         Rule::agg_func => "an aggregate function (`count`, `distinct`, `sum`, `min`, `max`)",
         Rule::kw_where => "`where`",
         Rule::kw_seen => "`seen`",
         Rule::kw_by => "`by`",
+        Rule::kw_as => "`as`",
         Rule::kw_window => "`window`",
         Rule::kw_having => "`having`",
         Rule::kw_lookback => "`lookback`",
@@ -792,6 +794,7 @@ fn is_token(r: Rule) -> bool {
             | Rule::kw_first
             | Rule::kw_seen
             | Rule::kw_by
+            | Rule::kw_as
             | Rule::kw_window
             | Rule::kw_having
             | Rule::kw_lookback
@@ -969,6 +972,7 @@ impl Builder<'_> {
         let mut steps = Vec::new();
         let mut step_by = Vec::new();
         let mut step_not = Vec::new();
+        let mut step_as = Vec::new();
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::field_list => by = self.field_list(c),
@@ -979,9 +983,11 @@ impl Builder<'_> {
                     let mut condition = None;
                     let mut keys = Vec::new();
                     let mut not = None;
+                    let mut name = None;
                     for s in c.into_inner() {
                         match s.as_rule() {
                             Rule::kw_not => not = Some(span_of(&s)),
+                            Rule::step_name => name = Some(ident(&s)),
                             Rule::source => source = Some(ident(&s)),
                             Rule::field_list => keys = self.field_list(s),
                             Rule::expr => condition = Some(self.expr(s)?.0),
@@ -995,6 +1001,7 @@ impl Builder<'_> {
                     });
                     step_by.push(keys);
                     step_not.push(not);
+                    step_as.push(name);
                 }
                 r if is_token(r) => {}
                 _ => return Err(self.unexpected(&c)),
@@ -1006,6 +1013,7 @@ impl Builder<'_> {
             steps,
             step_by,
             step_not,
+            step_as,
         })
     }
 

@@ -377,6 +377,7 @@ impl<'a> Printer<'a> {
                 steps,
                 step_by,
                 step_not,
+                step_as,
             } => {
                 self.start(2, by.first().map_or(within.span.start, |f| f.span.start));
                 self.cur.push_str(&format!(
@@ -393,12 +394,17 @@ impl<'a> Printer<'a> {
                     .next()
                     .map_or(usize::MAX, step_start);
                 self.end(within.span.end, first);
-                for ((step, keys), not) in steps.iter().zip(step_by).zip(step_not) {
+                for (((step, keys), not), name) in
+                    steps.iter().zip(step_by).zip(step_not).zip(step_as)
+                {
                     self.start(4, step_start((step, not)));
                     if not.is_some() {
                         self.cur.push_str("not ");
                     }
                     self.cur.push_str(&step.source.name);
+                    if let Some(name) = name {
+                        self.cur.push_str(&format!(" as {}", name.name));
+                    }
                     if !keys.is_empty() {
                         self.cur.push_str(&format!(" by {}", names(keys)));
                     }

@@ -461,6 +461,7 @@ fn hand_built() -> File {
             step_by: vec![vec![], vec![id("user.name")]],
             // The second step must not follow (an absence).
             step_not: vec![None, Some(Span::default())],
+            step_as: vec![None, None],
         },
         vec![],
     );

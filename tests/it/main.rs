@@ -31,6 +31,7 @@ mod sigma_cloud;
 mod sigma_linux;
 mod sigma_sysmon;
 mod sigma_windows;
+mod step_links;
 mod support_selftest;
 mod testing;
 mod tunable;

@@ -47,6 +47,18 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
         // but its text has no clock: a Kibana run over its look-back would report an A whose
         // W has not yet passed, before its B could arrive, and report it again next run.
         // ES|QL has no join nor window function to judge each A against the B after it.
+        // EQL joins a sequence's events on equal `by` fields only
+        // (https://www.elastic.co/docs/reference/query-languages/eql/eql-syntax#eql-sequences).
+        ir::RuleKind::Sequence { links, .. } if !links.is_empty() => Err(CompileError::new(
+            Code::E0404,
+            links[0].atom.span,
+            "Elastic cannot compare fields of two steps' events: EQL joins a sequence's \
+             events on equal `by` fields only, and ES|QL has no sequences",
+        )
+        .hint(
+            "for `==`, join on the two fields instead (`by K, G` and `SOURCE by K2, F`); \
+             else leave elastic out with `targets = [...]`",
+        )),
         ir::RuleKind::Sequence {
             absent: true, span, ..
         } => Err(CompileError::new(

@@ -83,16 +83,34 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             steps,
             keys,
             absent,
+            links,
             span,
         } => {
             // Each step reads its table; two sources of one table need a filter apart.
             steps_apart(steps, mapping, *span, "KQL", |a, b| {
                 tables(a).is_disjoint(&tables(b))
             })?;
+            let links = linked(links, steps, mapping)?;
             if *absent {
-                absence(steps, by, keys, within.seconds, rule.range(), mapping)?
+                absence(
+                    steps,
+                    by,
+                    keys,
+                    within.seconds,
+                    rule.range(),
+                    mapping,
+                    &links,
+                )?
             } else {
-                sequence(steps, by, keys, within.seconds, rule.range(), mapping)?
+                sequence(
+                    steps,
+                    by,
+                    keys,
+                    within.seconds,
+                    rule.range(),
+                    mapping,
+                    &links,
+                )?
             }
         }
         ir::RuleKind::FirstSeen {
@@ -433,13 +451,14 @@ fn sequence(
     within: u64,
     range: ir::Range,
     mapping: &Mapping,
+    links: &Linked,
 ) -> Result<String> {
     let mut out = String::new();
     let mut key_columns = Vec::new();
     for (i, (step, own)) in steps.iter().zip(step_keys).enumerate() {
         let src = source_mapping(mapping, step)?;
         let k = i + 1;
-        let (q, keys) = step_rows(step, own, by, k, range, mapping)?;
+        let (q, keys) = step_rows(step, own, by, k, range, mapping, links)?;
         if i == 0 {
             out = q;
             key_columns = keys;
@@ -454,10 +473,11 @@ fn sequence(
         };
         let _ = write!(
             out,
-            "\n| join kind=inner (\n    {}\n) on {}\n| where T{k} {order} T{i} and T{k} - T1 <= {}",
+            "\n| join kind=inner (\n    {}\n) on {}\n| where T{k} {order} T{i} and T{k} - T1 <= {}{}",
             q.replace('\n', "\n    "),
             key_columns.join(", "),
-            ir::Duration::of(within)
+            ir::Duration::of(within),
+            links.tests_of(i)
         );
         if k < steps.len() {
             let _ = write!(
@@ -478,6 +498,7 @@ fn sequence(
 
 /// A sequence step's rows: its events over `range`, each with its key fields named as the
 /// sequence's (`by`) and its time as `Tk`; and the key columns.
+#[allow(clippy::too_many_arguments)]
 fn step_rows(
     step: &Query,
     own: &[ir::Field],
@@ -485,16 +506,95 @@ fn step_rows(
     k: usize,
     range: ir::Range,
     mapping: &Mapping,
+    links: &Linked,
 ) -> Result<(String, Vec<String>)> {
     let src = source_mapping(mapping, step)?;
     let keys = keys(own, by, src, &step.source, true)?;
     // Each step computes only the columns it reads (another step's table may lack them).
-    let mut q = events(step, src, Some(range), &fields_read([step], own))?;
+    let mut used = fields_read([step], own);
+    used.extend(links.fields_of(k - 1));
+    let mut q = events(step, src, Some(range), &used)?;
     q.push_str(&keys.stages);
     let mut projected = keys.columns.clone();
     projected.push(format!("T{k} = TimeGenerated"));
+    projected.extend(links.columns_of(k - 1));
     let _ = write!(q, "\n| project {}", projected.join(", "));
     Ok((q, keys.columns))
+}
+
+/// A sequence's comparisons across steps: each step projects the columns they read, named
+/// after the field and the step (`source_geo_country_iso_code_1`), and the join tests them.
+#[derive(Default)]
+struct Linked {
+    /// Per step: (projected name, the mapped column, the field).
+    columns: Vec<Vec<(String, String, ir::Field)>>,
+    /// The tests, each with the later step's index.
+    tests: Vec<(usize, String)>,
+}
+
+impl Linked {
+    fn fields_of(&self, step: usize) -> impl Iterator<Item = &ir::Field> {
+        self.columns
+            .get(step)
+            .into_iter()
+            .flatten()
+            .map(|(_, _, f)| f)
+    }
+
+    fn columns_of(&self, step: usize) -> impl Iterator<Item = String> + '_ {
+        self.columns
+            .get(step)
+            .into_iter()
+            .flatten()
+            .map(|(name, column, _)| format!("{name} = {}", column_ref(column)))
+    }
+
+    fn columns_named(&self, step: usize) -> Vec<&str> {
+        self.columns
+            .get(step)
+            .into_iter()
+            .flatten()
+            .map(|(name, _, _)| name.as_str())
+            .collect()
+    }
+
+    /// ` and TEST ...` for the links whose later step is `step`.
+    fn tests_of(&self, step: usize) -> String {
+        self.tests
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .map(|(_, t)| format!(" and {t}"))
+            .collect()
+    }
+}
+
+fn linked(links: &[ir::Link], steps: &[Query], mapping: &Mapping) -> Result<Linked> {
+    let mut out = Linked {
+        columns: vec![Vec::new(); steps.len()],
+        tests: Vec::new(),
+    };
+    let mut column = |step: usize, f: &ir::Field| -> Result<(String, String)> {
+        let q = &steps[step];
+        let mapped = field_name(source_mapping(mapping, q)?, f, &q.source)?.to_string();
+        let name = format!("{}_{}", logical_column(&f.name), step + 1);
+        if !out.columns[step].iter().any(|(n, _, _)| *n == name) {
+            out.columns[step].push((name.clone(), mapped.clone(), f.clone()));
+        }
+        Ok((name, mapped))
+    };
+    let mut tests = Vec::new();
+    for link in links {
+        let Test::Field(op, other, case) = &link.atom.test else {
+            unreachable!("a link compares two fields")
+        };
+        let (f, f_column) = column(link.step, &link.atom.field)?;
+        let (g, g_column) = column(link.earlier, other)?;
+        plain_columns(&link.atom, other, [&f_column, &g_column])?;
+        let test = fields_test(&link.atom, (&f, other, &g), *op, *case, link.negated)?;
+        tests.push((link.step, test));
+    }
+    out.tests = tests;
+    Ok(out)
 }
 
 /// `sequence by K within W { A where ...  not B where ... }`, run every S: over the last
@@ -508,19 +608,27 @@ fn absence(
     within: u64,
     range: ir::Range,
     mapping: &Mapping,
+    links: &Linked,
 ) -> Result<String> {
-    let (mut out, keys) = step_rows(&steps[0], &step_keys[0], by, 1, range, mapping)?;
-    let (followers, _) = step_rows(&steps[1], &step_keys[1], by, 2, range, mapping)?;
+    let (mut out, keys) = step_rows(&steps[0], &step_keys[0], by, 1, range, mapping, links)?;
+    let (followers, _) = step_rows(&steps[1], &step_keys[1], by, 2, range, mapping, links)?;
     let w = ir::Duration::of(within);
+    // The A columns the links read are A's own: one row per A and key after `summarize`.
+    let a_columns = links.columns_named(0);
     let _ = write!(
         out,
         "\n| where T1 <= ago({})\n| join kind=leftouter (\n    {}\n) on {}\n\
-         | summarize Followers = countif(T2 > T1 and T2 - T1 <= {w}) by {}, StartTime = T1\n\
+         | summarize Followers = countif(T2 > T1 and T2 - T1 <= {w}{}) by {}, StartTime = T1{}\n\
          | where Followers == 0",
         ir::Duration::of(within + range.delay),
         followers.replace('\n', "\n    "),
         keys.join(", "),
+        links.tests_of(1),
         keys.join(", "),
+        a_columns
+            .iter()
+            .map(|c| format!(", {c}"))
+            .collect::<String>(),
     );
     Ok(out)
 }
@@ -672,21 +780,7 @@ fn fields_test(
     case: Case,
     negated: bool,
 ) -> Result<String> {
-    if let Some(column) = [f, g].into_iter().find(|c| c.contains('.')) {
-        return Err(CompileError::new(
-            Code::E0404,
-            atom.span,
-            format!(
-                "KQL cannot compare `{}` with `{}` exactly: `{column}` is a property of a dynamic \
-                 column, which may hold an array that KQL reads as one JSON text",
-                atom.field.name, other.name
-            ),
-        )
-        .hint(
-            "compare with a value, map the fields to plain columns in the Sentinel mapping, \
-             or leave sentinel out with `targets = [...]`",
-        ));
-    }
+    plain_columns(atom, other, [f, g])?;
     let (f, g) = (column_ref(f), column_ref(g));
     let p = match (atom.field.ty, case) {
         (FieldType::String, Case::Insensitive) => format!("(isnotempty({f}) and {f} =~ {g})"),
@@ -700,6 +794,26 @@ fn fields_test(
         (FieldType::Boolean, _) => format!("{f} {} {g}", op.as_str()),
     };
     Ok(null_safe(p, negated))
+}
+
+/// Two fields compare only as plain columns (see [`fields_test`]).
+fn plain_columns(atom: &Atom, other: &ir::Field, columns: [&str; 2]) -> Result<()> {
+    match columns.into_iter().find(|c| c.contains('.')) {
+        Some(column) => Err(CompileError::new(
+            Code::E0404,
+            atom.span,
+            format!(
+                "KQL cannot compare `{}` with `{}` exactly: `{column}` is a property of a dynamic \
+                 column, which may hold an array that KQL reads as one JSON text",
+                atom.field.name, other.name
+            ),
+        )
+        .hint(
+            "compare with a value, map the fields to plain columns in the Sentinel mapping, \
+             or leave sentinel out with `targets = [...]`",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `not` that reads an unknown (null) test as false, so the negation is true.

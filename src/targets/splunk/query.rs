@@ -63,6 +63,19 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
             having,
             ..
         } => aggregate(query, mapping, group_by, rule.range(), having, used)?,
+        ir::RuleKind::Sequence { links, .. } if !links.is_empty() => {
+            return Err(CompileError::new(
+                Code::E0404,
+                links[0].atom.span,
+                "Splunk cannot compare fields of two steps' events exactly yet: its sequence \
+                 reads each key's previous row only, and the step-1 event a comparison needs may \
+                 be any earlier one in the window",
+            )
+            .hint(
+                "for `==`, join on the two fields instead (`by K, G` and `SOURCE by K2, F`); \
+                 else leave splunk out with `targets = [...]`",
+            ));
+        }
         ir::RuleKind::Sequence {
             within,
             steps,
