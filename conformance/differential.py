@@ -749,6 +749,10 @@ class Generator:
 DURATIONS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
+# The name of step 1's event in a sequence whose step 2 compares a field with it.
+LINK_STEP = "e1"
+
+
 def dur_ms(text):
     return int(text[:-1]) * DURATIONS[text[-1]]
 
@@ -770,6 +774,7 @@ class Rule:
         self.by = kw.get("by")
         self.step_by = kw.get("step_by")        # seq: per step, its own key field or None
         self.absent = kw.get("absent", False)   # seq: the last step must not follow (`not`)
+        self.link = kw.get("link")              # seq of two: a FieldAtom, step 2's field vs step 1's
         self.first_field = kw.get("first_field")
         self.lookback = kw.get("lookback")
         self.schedule = kw.get("schedule")
@@ -782,7 +787,7 @@ class Rule:
                  group_by=self.group_by, window=self.window, having=self.having, joiner=self.joiner,
                  monotone=self.monotone, steps=steps or self.steps, by=self.by,
                  step_by=self.step_by, first_field=self.first_field, lookback=self.lookback, schedule=self.schedule,
-                 absent=self.absent)
+                 absent=self.absent, link=self.link)
         r.id, r.targets = self.id, self.targets
         return r
 
@@ -804,7 +809,12 @@ class Rule:
             for i, ((source, cond), own) in enumerate(zip(self.steps, self.step_by)):
                 keyed = f" by {own}" if own else ""
                 negated = "not " if self.absent and i == len(self.steps) - 1 else ""
-                lines.append(f"    {negated}{source}{keyed} where {cond.text(lists)}")
+                named = f" as {LINK_STEP}" if self.link and i == 0 else ""
+                where = cond.text(lists)
+                if self.link and i == 1:
+                    # The comparison is an operand of the step condition's top-level `and`.
+                    where = f"({where}) and {self.link.text(lists)}"
+                lines.append(f"    {negated}{source}{named}{keyed} where {where}")
             lines.append("  }")
         else:
             lines.append(f"  from {self.source}")
@@ -1005,7 +1015,10 @@ class RuleFactory:
                     step_by[i] = rng.choice(same)
         # Some two-step sequences are absences: the second step must not follow the first.
         absent = n == 2 and rng.random() < 0.35
-        rule = Rule(self.name(), "seq", steps=steps, by=by, step_by=step_by, window=window, absent=absent)
+        link = self.link(steps) if n == 2 and rng.random() < 0.4 else None
+        rule = Rule(self.name(), "seq", steps=steps, by=by, step_by=step_by, window=window, absent=absent,
+                    link=link)
+        link_values = link.hints(rng) if link else []
         w = rule.window_ms()
         if kind == "string":
             pool = [rand_string(rng) for _ in range(2)]
@@ -1043,9 +1056,31 @@ class RuleFactory:
                 for other in sorted({f for f in step_by if f} | {by}):
                     if other != key and other in self.cat.fields[s] and rng.random() < 0.3:
                         ev[other] = v[0] if v[0] != "absent" and rng.random() < 0.5 else rng.choice(pool)
+                # The compared fields, from one pool of values, so that they often compare equal.
+                if link:
+                    for f in {link.field if step == 1 else link.other[len(LINK_STEP) + 1:]}:
+                        lv = self.field_value(link.kind, link_values)
+                        ev.pop(f, None)
+                        if lv[0] != "absent":
+                            ev[f] = lv[0]
                 events.append(self.stamp(ev, s, t))
             rule.events.append(events)
         return rule
+
+    def link(self, steps):
+        """A comparison of a field of step 2's source with one of step 1's, of one type, or
+        None when the two sources share no type."""
+        rng = self.rng
+        (s1, _), (s2, _) = steps
+        kinds = sorted({k for k in self.cat.fields[s1].values()} & {k for k in self.cat.fields[s2].values()})
+        if not kinds:
+            return None
+        kind = rng.choice(kinds)
+        f = rng.choice(sorted(x for x, k in self.cat.fields[s2].items() if k == kind))
+        g = rng.choice(sorted(x for x, k in self.cat.fields[s1].items() if k == kind))
+        ops = ["==", "!="] + (["<", "<=", ">", ">="] if kind == "number" else [])
+        cased = kind == "string" and rng.random() < 0.3
+        return FieldAtom(f, f"{LINK_STEP}.{g}", kind, rng.choice(ops), cased)
 
     @staticmethod
     def absence_times(rng, last, w, m):

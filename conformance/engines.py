@@ -1157,6 +1157,31 @@ def kql_substitute(query, tables):
             raise Skip("kql-unsupported", f"ipv6_compare({', '.join(args)})")
         helper = f"DetcIpCompare{k}"
         k += 1
+        projected = [_kql_projection(query, a, tables) for a in args]
+        if all(projected):
+            # Two columns a sequence's steps projected (a comparison across steps): each row
+            # gets its address's key, which the projection reads instead of the column, and
+            # the keys compare equal exactly when ipv6_compare() is 0 for addresses without
+            # a prefix (the only ones the compiled test lets through its `/` guards).
+            for i, (name, column) in enumerate(projected):
+                key = f"{helper}_{i}"
+
+                def address_key(columns, row, column=column):
+                    names = [c for c, _ in columns]
+                    if column not in names or row[names.index(column)] is None:
+                        return None
+                    text = str(row[names.index(column)])
+                    return None if "/" in text or kql_ipv6_compare(text, text) is None \
+                        else str(_kql_address_int(text))
+                tables = _with_helper(tables, key, "VARCHAR", address_key)
+                query = re.sub(rf"\b{re.escape(name)} = {re.escape(column)}\b", f"{name} = {key}", query)
+            a, b = args
+            call = f"iff({a} == {b}, 0, 1)"
+            m = re.search(r"\bipv6_compare\(", _blank_kql_strings(query))
+            args, end = _kql_call_args(query, m.end() - 1)
+            query = query[:m.start()] + call + query[end:]
+            used.append("kql-ipv6-compare")
+            continue
 
         def compare(columns, row, args=args):
             a, b = (_kql_address(x, columns, row) for x in args)
@@ -1165,6 +1190,21 @@ def kql_substitute(query, tables):
         query = query[:m.start()] + helper + query[end:]
         used.append("kql-ipv6-compare")
     return query, tables, sorted(set(used))
+
+
+def _kql_projection(query, name, tables):
+    """(name, column) when `name` is no table's column but a `project` names it after one
+    (`name = Column`), else None."""
+    if any(name in [c for c, _ in t["columns"]] for t in tables):
+        return None
+    m = re.search(rf"\b{re.escape(name)} = (\w+)\b", query)
+    return (name, m.group(1)) if m else None
+
+
+def _kql_address_int(text):
+    """An address as ipv6_compare() reads it: IPv4 as IPv4-mapped IPv6, as one integer."""
+    ip = ipaddress.ip_address(text)
+    return int(ipaddress.IPv6Address("::ffff:" + str(ip)) if ip.version == 4 else ip)
 
 
 def _with_helper(tables, helper, kind, value):
