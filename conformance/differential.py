@@ -843,8 +843,12 @@ def rules_text(rules):
 
 
 class RuleFactory:
-    def __init__(self, catalog, rng, events_per_rule):
+    def __init__(self, catalog, rng, events_per_rule, forms=("single", "agg", "seq", "first")):
         self.cat, self.rng, self.gen = catalog, rng, Generator(catalog, rng)
+        unknown = set(forms) - set(self.SHARES)
+        if unknown or not forms:
+            raise SystemExit(f"differential: unknown forms {sorted(unknown)} (known: {', '.join(self.SHARES)})")
+        self.forms = [(f, self.SHARES[f]) for f in self.SHARES if f in forms]
         self.events_per_rule = events_per_rule
         self.count = 0
         self.slot = 0
@@ -853,16 +857,18 @@ class RuleFactory:
         self.count += 1
         return f"r{self.count:05d}"
 
+    # Each form's share of the generated rules.
+    SHARES = {"single": 0.82, "agg": 0.06, "seq": 0.06, "first": 0.06}
+
     def rule(self):
-        r = self.rng.random()
-        if r < 0.82:
-            rule = self.single()
-        elif r < 0.88:
-            rule = self.aggregation()
-        elif r < 0.94:
-            rule = self.sequence()
-        else:
-            rule = self.first_seen()
+        r = self.rng.random() * sum(share for _, share in self.forms)
+        for form, share in self.forms:
+            if r < share:
+                break
+            r -= share
+        make = {"single": self.single, "agg": self.aggregation, "seq": self.sequence,
+                "first": self.first_seen}[form]
+        rule = make()
         rule.id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         return rule
 
@@ -1613,6 +1619,8 @@ def main():
     ap.add_argument("--shrink", type=int, default=8, help="shrink and print at most this many disagreements")
     ap.add_argument("--shrink-minutes", type=float, default=2.0, help="stop shrinking after this long")
     ap.add_argument("--no-selftest", action="store_true")
+    ap.add_argument("--forms", default="single,agg,seq,first",
+                    help="the rule forms to generate (comma-separated), in their usual proportions")
     args = ap.parse_args()
 
     started = time.monotonic()
@@ -1620,7 +1628,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     env = Env(args.repo, work, args.kql_python, args.detc or os.path.join(args.repo, "target", "release", "detc"))
     rng = random.Random(args.seed)
-    factory = RuleFactory(env.catalog, rng, args.events_per_rule)
+    factory = RuleFactory(env.catalog, rng, args.events_per_rule, args.forms.split(","))
     figures = Figures()
     failing, check_failures, esql_failures = [], [], []
     status = 0
