@@ -536,7 +536,12 @@ def _events(query, splunk):
         r.done()
         timed, rest = True, rest[1:]
     names = []
-    while rest and rest[0][:1] in ([("WORD", "search")], [("WORD", "where")]):
+    while rest and rest[0][:1] in ([("WORD", "search")], [("WORD", "where")], [("WORD", "lookup")]):
+        if rest[0][0] == ("WORD", "lookup"):
+            if "where" in names:
+                raise Failure("a lookup after the condition's `where`")
+            fields, rest = _lookup(rest[0], fields), rest[1:]
+            continue
         r = _Reader(rest[0], fields)
         name = r.take("WORD")
         if name == "where" and name in names:
@@ -553,6 +558,29 @@ def _events(query, splunk):
 
 
 SPL_STRING = r'"(?:[^"\\]|\\.)*"'
+LOOKUP_TABLE = re.compile(r"detc_(?:list|cased)_[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _lookup(command, fields):
+    """`lookup detc_list_L value AS f OUTPUT value AS detc_list_L_in_f`: a tunable list's CSV
+    lookup (docs/PACKAGING.md, Tunable lists) of a field the source gives, its result in the
+    field named for the table and the field. Returns the fields with that result field."""
+    r = _Reader(command, fields)
+    r.take("WORD", "lookup")
+    table = r.take("WORD", what="a lookup table")
+    if not LOOKUP_TABLE.fullmatch(table):
+        raise Failure(f"`{table}` is no tunable list's lookup definition")
+    r.take_seq("value", "AS")
+    field = r.field(r.take("WORD", what="a field"))
+    r.take_seq("OUTPUT", "value", "AS")
+    result = r.take("WORD", what="the lookup's result field")
+    if result != f"{table}_in_{re.sub(r'[^A-Za-z0-9]', '_', field)}":
+        raise Failure(f"the lookup's result field `{result}` is not named for {table} and {field}")
+    r.done()
+    out = Fields(fields, fields.patterns)
+    out.computed, out.facts = fields.computed, fields.facts
+    out.add(result)
+    return out
 
 
 def _fact_eval(name, key):

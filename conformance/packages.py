@@ -11,6 +11,10 @@ Every file under DIR is checked (a file the layout does not name is itself a fai
                                  wants them; each savedsearches stanza has a `search` that ends with
                                  its `<stanza>_filter` macro, and every macro it names is in macros.conf
                                  (the app's other files are left to AppInspect)
+  splunk/lookups/*.csv           the tunable lists' lookup files beside the app: the header
+                                 `value,comment`, then one row a value, quoted with `"` doubled;
+                                 every `| lookup` of a saved search names a transforms.conf
+                                 definition of the app whose file is one of them
   splunk/<app>.tgz               Splunk AppInspect (all checks: `--mode precert`, no tag filter), no
                                  failure or error allowed, warnings counted; and it holds exactly
                                  the files of splunk/<app>/, regular files 644, directories 755
@@ -670,6 +674,39 @@ def check_toml(path, rel, compiled):
     check_integrations(rel, meta, rule, text)
 
 
+def check_lookups(searches, transforms, rel, files):
+    """Each `| lookup T` of a search names a CSV lookup definition of the app (a
+    transforms.conf stanza with `filename`, docs.splunk.com/Documentation/Splunk/9.0.5/Knowledge/
+    ConfigureCSVlookups) whose file the package ships beside the app."""
+    for name, (line, keys) in searches.items():
+        search = keys.get("search", (line, ""))[1]
+        for table in re.findall(r"\|\s*lookup\s+(\S+)", search):
+            stanza = transforms.get(table)
+            if stanza is None:
+                fail(rel, f"[{name}] looks up {table}, which transforms.conf does not define", line)
+                continue
+            filename = stanza[1].get("filename", (stanza[0], None))[1]
+            if filename not in files:
+                fail(rel, f"[{name}] looks up {table}, whose file {filename} is not in splunk/lookups/", line)
+            sensitive = stanza[1].get("case_sensitive_match", (stanza[0], None))[1]
+            if sensitive not in ("true", "false"):
+                fail(rel, f"[{name}] looks up {table}, whose case_sensitive_match is not true or false", line)
+
+
+def check_lookup_csv(file, rel):
+    """A tunable list's lookup file as detc writes it; returns its number of values."""
+    lines = open(file, encoding="utf-8", newline="").read().split("\n")
+    if lines[0] != "value,comment":
+        fail(rel, "the header must be `value,comment` (a CSV lookup has at least two columns)", 1)
+    if lines[-1] != "":
+        fail(rel, "the last row must end with a line break", len(lines))
+    rows = lines[1:-1] if lines[-1] == "" else lines[1:]
+    for n, row in enumerate(rows, 2):
+        if not re.fullmatch(r'"(?:[^"\r]|"")*",detc default', row):
+            fail(rel, 'not a row `"<value with "" for ">",detc default`', n)
+    return len(rows)
+
+
 # ---------------------------------------------------------------- the layout
 
 def check_dist(dist, compiled, rules, ignore=()):
@@ -678,7 +715,9 @@ def check_dist(dist, compiled, rules, ignore=()):
                                    for f in fs) if rel not in ignore)
     notes, stanzas = {}, set()
     path = lambda rel: os.path.join(dist, rel)  # noqa: E731
-    for app in sorted({f.split("/")[1] for f in files if re.match(r"splunk/[^/]+/", f)}):
+    lookup_files = {f.split("/")[-1] for f in files if re.fullmatch(r"splunk/lookups/[^/]+\.csv", f)}
+    for app in sorted({f.split("/")[1] for f in files
+                       if re.match(r"splunk/[^/]+/", f) and not f.startswith("splunk/lookups/")}):
         confs = {f: read_conf(path(f), f) for f in files if f.startswith(f"splunk/{app}/")
                  and f.endswith((".conf", ".meta"))}
         get = lambda name: confs.get(f"splunk/{app}/{name}", {})  # noqa: E731
@@ -690,12 +729,16 @@ def check_dist(dist, compiled, rules, ignore=()):
         check_meta(get("metadata/default.meta"), f"splunk/{app}/metadata/default.meta")
         check_searches(get("default/savedsearches.conf"), get("default/macros.conf"),
                        f"splunk/{app}/default/savedsearches.conf", compiled)
+        check_lookups(get("default/savedsearches.conf"), get("default/transforms.conf"),
+                      f"splunk/{app}/default/savedsearches.conf", lookup_files)
         stanzas |= set(get("default/savedsearches.conf"))
         for f in confs:
             notes[f] = f"stanzas: {len(confs[f])}"
     arm, rule_ids, watchlists = {}, set(), set()
     for rel in files:
-        if re.fullmatch(r"splunk/[^/]+/.+", rel):
+        if re.fullmatch(r"splunk/lookups/[^/]+\.csv", rel):
+            notes[rel] = f"values: {check_lookup_csv(path(rel), rel)}"
+        elif re.fullmatch(r"splunk/[^/]+/.+", rel):
             continue
         elif re.fullmatch(r"splunk/[^/]+\.tgz", rel):
             check_tgz(path(rel), rel, path(rel)[:-4])

@@ -7,11 +7,12 @@
 //! aggregate naming and the computed fields a query needs.
 
 use crate::base::diag::Diagnostic;
-use crate::base::{Code, Span, Wildcard};
+use crate::base::{Case, Code, Span, Wildcard};
 use crate::ir::{self, Atom, Cond};
 use crate::schema::{FilterScalar, FilterValue, Mapping, SourceMapping};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,6 +154,46 @@ pub(crate) fn no_tunable_lists(rule: &ir::Rule, target: &str) -> Result<()> {
         .hint("leave the target out with `targets = [...]`, or drop `tunable` from the list")),
         None => Ok(()),
     }
+}
+
+/// A `tunable` list a rule tests, as its target packages it: its name, its default values,
+/// the cases it is tested with, and where the rule first tests it.
+pub(crate) struct TunableList {
+    pub(crate) name: String,
+    pub(crate) values: Vec<String>,
+    pub(crate) cases: BTreeSet<Case>,
+    pub(crate) span: Span,
+}
+
+/// The tunable lists the rule tests, each once, by name.
+pub(crate) fn tunable_lists(rule: &ir::Rule) -> Vec<TunableList> {
+    let mut out: Vec<TunableList> = Vec::new();
+    for q in rule.kind.queries() {
+        let Some(c) = &q.condition else { continue };
+        c.visit_atoms(&mut |a| {
+            let (Some(name), ir::Test::Equals(vs, case)) = (&a.tunable, &a.test) else {
+                return;
+            };
+            if let Some(l) = out.iter_mut().find(|l| l.name == *name) {
+                l.cases.insert(*case);
+                return;
+            }
+            out.push(TunableList {
+                name: name.clone(),
+                values: vs
+                    .iter()
+                    .filter_map(|v| match v {
+                        ir::Scalar::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                cases: BTreeSet::from([*case]),
+                span: a.span,
+            });
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// Where a query's source lives on the mapping's target.

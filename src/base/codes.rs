@@ -904,17 +904,28 @@ Fix: remove `suppress`, or leave elastic out with `targets = [...]`."
 
     E0605 "tunable list on a target that cannot read one"
     "The rule tests a `tunable` list, which detc packages as an object the team edits in the
-SIEM: a Sentinel watchlist (docs/PACKAGING.md, Tunable lists). Splunk (a lookup) and
-Elastic (a value list) are not packaged that way yet, and compiling the list's values
-into their queries would quietly ignore what the team tunes, so the rule cannot compile
-for them.
+SIEM: a Sentinel watchlist, a Splunk CSV lookup (docs/PACKAGING.md, Tunable lists).
+Elastic (a value list) is not packaged that way yet, and compiling the list's values into
+its queries would quietly ignore what the team tunes, so the rule cannot compile for it.
 
 Example:
 
     list sanctioned_agents tunable = [\"agent.exe\"]
     rule r \"...\" { ... from process_start where not process.name in $sanctioned_agents }
 
-Fix: leave the target out with `targets = [sentinel]`, or drop `tunable` from the list."
+Fix: leave the target out with `targets = [splunk, sentinel]`, or drop `tunable` from the
+list."
+
+    E0610 "tunable list value a Splunk lookup file cannot hold"
+    "A tunable list becomes a CSV lookup file on Splunk (docs/PACKAGING.md, Tunable lists): one
+value a line, so a value holding a line break (`\\n`, `\\r`) cannot be one of its rows,
+and the rule that tests the list cannot be packaged for Splunk.
+
+Example:
+
+    list sanctioned_agents tunable = [\"agent\\n.exe\"]
+
+Fix: remove the line break from the list's values, or drop `tunable` from the list."
 
     E0700 "cannot convert a Sigma rule exactly"
     "A Sigma rule (`.yml`, `.yaml`) is refused when detc cannot give it the same meaning; the

@@ -34,7 +34,7 @@ pub(crate) fn duration_seconds(text: &str) -> Option<u64> {
 }
 
 /// Whether string tests respect letter case (the language's default is insensitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Case {
     Insensitive,
     Sensitive,

@@ -147,6 +147,6 @@ pub fn package(
 ) -> Result<Vec<render::File>, TemplateError> {
     let target = target.target();
     let mut files = render::render(target.package, rules, version, overrides)?;
-    target.finish_package(&mut files)?;
+    target.finish_package(&mut files, rules)?;
     Ok(files)
 }

@@ -35,7 +35,7 @@ pub struct Target {
     note: fn(&ir::Rule, &Mapping) -> Option<String>,
     result_field: fn(&ir::Rule, &Mapping, &ir::Field) -> Result<String>,
     package_part: fn(&ir::Rule, &Mapping, &mut RuleContext) -> PackagePart,
-    finish_package: fn(&mut Vec<File>) -> std::result::Result<(), TemplateError>,
+    finish_package: fn(&mut Vec<File>, &[RuleContext]) -> std::result::Result<(), TemplateError>,
     connect: fn(&BTreeMap<String, String>, http::Options) -> Connected,
 }
 
@@ -82,8 +82,9 @@ impl Target {
     pub(crate) fn finish_package(
         &self,
         files: &mut Vec<File>,
+        rules: &[RuleContext],
     ) -> std::result::Result<(), TemplateError> {
-        (self.finish_package)(files)
+        (self.finish_package)(files, rules)
     }
     /// Its SIEM, connected with settings from the environment and `settings`.
     pub fn connect(
@@ -99,7 +100,7 @@ impl Target {
 fn no_note(_: &ir::Rule, _: &Mapping) -> Option<String> {
     None
 }
-fn no_more_files(_: &mut Vec<File>) -> std::result::Result<(), TemplateError> {
+fn no_more_files(_: &mut Vec<File>, _: &[RuleContext]) -> std::result::Result<(), TemplateError> {
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! Tunable lists (`list NAME tunable = [...]`, issue 20): the language, the check's limits
-//! (E0206), Sentinel's watchlists in the query, the package and deploy, and the targets
-//! that refuse them (E0605). `detc test` and `hunt` read the list's defaults.
+//! (E0206), Sentinel's watchlists and Splunk's CSV lookups in the query, the package and
+//! deploy, and the target that refuses them (Elastic, E0605). `detc test` and `hunt` read the
+//! list's defaults.
 
 use crate::common;
-use crate::support::repo::{Repo, sentinel_repo};
+use crate::support::repo::{Repo, sentinel_repo, splunk_repo};
 use crate::support::sentinel::Sentinel;
+use crate::support::splunk::Splunk;
 use detc::base::diag::line_col;
 use detc::eval::Matcher;
 use detc::lower::Language;
@@ -77,7 +79,7 @@ fn a_tunable_list_is_only_for_in_on_strings() {
 }
 
 #[test]
-fn sentinel_reads_the_watchlist_and_the_others_refuse() {
+fn sentinel_and_splunk_read_the_list_and_elastic_refuses() {
     let config = common::config();
     let t = text(
         "",
@@ -97,9 +99,28 @@ fn sentinel_reads_the_watchlist_and_the_others_refuse() {
         "{}",
         kql.query
     );
-    // Splunk and Elastic have no SIEM-side form yet: refused, not compiled with the defaults.
+    // Splunk looks the field up in the list's lookup before `where`, which reads the result.
+    let spl = outputs
+        .iter()
+        .find(|o| o.language == Language::Spl)
+        .expect("splunk compiles it");
+    assert!(
+        spl.query.ends_with(
+            " process_name=\"*rmm*\" | lookup detc_list_sanctioned_agents value AS process_name \
+             OUTPUT value AS detc_list_sanctioned_agents_in_process_name | where (isnull('process_name') \
+             OR 'process_name'==\"\" OR isnull('detc_list_sanctioned_agents_in_process_name'))"
+        ),
+        "{}",
+        spl.query
+    );
+    // Elastic has no SIEM-side form yet: refused, not compiled with the defaults.
     let refused: Vec<&str> = diags.iter().map(|d| d.code.id()).collect();
-    assert_eq!(refused, ["E0605", "E0605"], "{diags:#?}");
+    assert_eq!(refused, ["E0605"], "{diags:#?}");
+    assert!(
+        diags[0].message.contains("for elastic"),
+        "{}",
+        diags[0].message
+    );
     for d in &diags {
         assert_eq!(
             line_col(&t, d.span.start),
@@ -111,7 +132,7 @@ fn sentinel_reads_the_watchlist_and_the_others_refuse() {
             d.message
         );
     }
-    assert!(outputs.iter().all(|o| o.target == TargetName::Sentinel));
+    assert!(outputs.iter().all(|o| o.target != TargetName::Elastic));
     // `in`, and `cased` for exact case.
     let p = project::check_text(
         "t.det",
@@ -128,6 +149,59 @@ fn sentinel_reads_the_watchlist_and_the_others_refuse() {
     ), "{}", outputs[0].query);
 }
 
+#[test]
+fn splunk_looks_up_each_list_case_and_field_once_before_its_test() {
+    let config = common::config();
+    // Any boolean shape: each test reads its own lookup result, so `or` and `not` stay exact.
+    let t = text(
+        "targets = [splunk]",
+        "process.name in $sanctioned_agents or not (process.parent.name in cased $sanctioned_agents \
+         and process.name in cased $sanctioned_agents) or process.parent.name in $sanctioned_agents",
+    );
+    let p = project::check_text("t.det", &t, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (outputs, diags) = project::compile(&p, &config, &[TargetName::Splunk]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let q = &outputs[0].query;
+    let lookups: Vec<&str> = q
+        .split(" | ")
+        .filter(|s| s.starts_with("lookup "))
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            "lookup detc_list_sanctioned_agents value AS process_name OUTPUT value AS detc_list_sanctioned_agents_in_process_name",
+            "lookup detc_cased_sanctioned_agents value AS parent_process_name OUTPUT value AS detc_cased_sanctioned_agents_in_parent_process_name",
+            "lookup detc_cased_sanctioned_agents value AS process_name OUTPUT value AS detc_cased_sanctioned_agents_in_process_name",
+            "lookup detc_list_sanctioned_agents value AS parent_process_name OUTPUT value AS detc_list_sanctioned_agents_in_parent_process_name",
+        ],
+        "{q}"
+    );
+    let (before, condition) = q.split_once(" | where ").expect("a where");
+    assert!(before.ends_with(lookups[3]), "{q}");
+    assert_eq!(
+        condition,
+        "(('process_name'!=\"\" AND isnotnull('detc_list_sanctioned_agents_in_process_name')) OR \
+         ((isnull('parent_process_name') OR 'parent_process_name'==\"\" OR isnull('detc_cased_sanctioned_agents_in_parent_process_name')) OR \
+         (isnull('process_name') OR 'process_name'==\"\" OR isnull('detc_cased_sanctioned_agents_in_process_name'))) OR \
+         ('parent_process_name'!=\"\" AND isnotnull('detc_list_sanctioned_agents_in_parent_process_name')))"
+    );
+    // Two steps of one source are one search with a flag per step: the lookups come before
+    // the flags' `eval`.
+    let t = format!(
+        "{LIST}\nrule r \"t\" {{\n  id = \"00000000-0000-4000-8000-000000000042\"\n  severity = low\n  targets = [splunk]\n  sequence by host.name within 5m {{\n    process_start where process.name == \"a.exe\"\n    process_start where not process.name in $sanctioned_agents\n  }}\n}}\n"
+    );
+    let p = project::check_text("t.det", &t, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (outputs, diags) = project::compile(&p, &config, &[TargetName::Splunk]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let q = &outputs[0].query;
+    assert!(
+        q.contains(" | lookup detc_list_sanctioned_agents value AS process_name OUTPUT value AS detc_list_sanctioned_agents_in_process_name | eval detc_step1="),
+        "{q}"
+    );
+}
+
 const RULES: &str = r#"
 list sanctioned_agents tunable = ["agent.exe", 'Say "hi", then.exe']
 
@@ -135,7 +209,7 @@ rule agent_a "Agent A" {
   id = "44444444-4444-4444-8444-444444444444"
   severity = high
   status = stable
-  targets = [sentinel]
+  targets = [splunk, sentinel]
   from process_start where process.name like "*rmm*" and not process.name in $sanctioned_agents
 }
 
@@ -143,23 +217,23 @@ rule agent_b "Agent B" {
   id = "55555555-5555-4555-8555-555555555555"
   severity = low
   status = stable
-  targets = [sentinel]
-  from process_start where process.name in $sanctioned_agents
+  targets = [splunk, sentinel]
+  from process_start where process.name in cased $sanctioned_agents
 }
 "#;
 
-fn package() -> Vec<detc::render::File> {
+fn package(target: TargetName) -> Vec<detc::render::File> {
     let config = common::config();
     let p = project::check_text("t.det", RULES, &config);
     assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
-    let (rules, diags) = project::contexts(&p, &config, TargetName::Sentinel);
+    let (rules, diags) = project::contexts(&p, &config, target);
     assert!(diags.is_empty(), "{diags:#?}");
-    project::package(TargetName::Sentinel, &rules, 1, None).expect("renders")
+    project::package(target, &rules, 1, None).expect("renders")
 }
 
 #[test]
 fn sentinel_packages_one_watchlist_per_list() {
-    let files = package();
+    let files = package(TargetName::Sentinel);
     let file = |name: &str| -> Value {
         let f = files
             .iter()
@@ -267,5 +341,171 @@ fn a_value_with_a_line_break_is_no_watchlist_line() {
     for d in &diags {
         assert_eq!(d.code.id(), "E0602");
         assert!(d.message.contains("line break"), "{}", d.message);
+    }
+}
+
+#[test]
+fn splunk_packages_its_lookup_definitions_and_the_file_beside_the_app() {
+    let files = package(TargetName::Splunk);
+    let text = |name: &str| -> String {
+        let f = files
+            .iter()
+            .find(|f| f.path.to_str() == Some(name))
+            .unwrap_or_else(|| panic!("no {name}"));
+        String::from_utf8(f.contents.clone()).expect("utf-8")
+    };
+    // One file, one definition per case the rules test it with.
+    let transforms = text("detc/default/transforms.conf");
+    assert!(
+        transforms.ends_with(
+            "\n[detc_list_sanctioned_agents]\nfilename = detc_list_sanctioned_agents.csv\ncase_sensitive_match = false\n\n\
+             [detc_cased_sanctioned_agents]\nfilename = detc_list_sanctioned_agents.csv\ncase_sensitive_match = true\n"
+        ),
+        "{transforms}"
+    );
+    assert_eq!(
+        text("lookups/detc_list_sanctioned_agents.csv"),
+        "value,comment\n\"agent.exe\",detc default\n\"Say \"\"hi\"\", then.exe\",detc default\n"
+    );
+    // The app itself ships no lookup file: an upgrade has none to write over the team's.
+    let archive = files
+        .iter()
+        .find(|f| f.path.as_os_str() == "detc.tgz")
+        .expect("archive");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive.contents.as_slice()));
+    let paths: Vec<String> = tar
+        .entries()
+        .expect("tar")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        paths.contains(&"detc/default/transforms.conf".to_string()),
+        "{paths:?}"
+    );
+    assert!(!paths.iter().any(|p| p.contains("lookups")), "{paths:?}");
+    assert!(text("detc/default/savedsearches.conf").contains(
+        "| lookup detc_cased_sanctioned_agents value AS process_name OUTPUT value AS detc_cased_sanctioned_agents_in_process_name"
+    ));
+}
+
+fn splunk_repo_with(splunk: &Splunk, rules: &str) -> Repo {
+    let repo = splunk_repo(splunk);
+    std::fs::write(repo.path().join("detections/rules.det"), rules).expect("write");
+    repo
+}
+
+#[test]
+fn splunk_deploy_creates_a_missing_lookup_and_never_overwrites_one() {
+    // A backtick in a value must not become a macro in the search that writes the file.
+    let rules = RULES.replace("\"agent.exe\", ", "\"agent.exe\", \"a`b`.exe\", ");
+    let file = "detc_list_sanctioned_agents.csv";
+    let splunk = Splunk::start();
+    let repo = splunk_repo_with(&splunk, &rules);
+    let run = repo.deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // 2 searches, 2 filter macros, 1 base-search macro, 2 definitions, 1 file.
+    assert!(
+        run.stdout.starts_with("splunk: 8 to create"),
+        "{}",
+        run.stdout
+    );
+    // What the rules read comes first: the definitions, then the file, then the rest.
+    let posts: Vec<String> = splunk
+        .requests_to("POST", "")
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        posts[0].ends_with("/detc/configs/conf-transforms"),
+        "{posts:?}"
+    );
+    assert!(
+        posts[1].ends_with("/detc/configs/conf-transforms"),
+        "{posts:?}"
+    );
+    assert!(posts[2].ends_with("/detc/search/jobs"), "{posts:?}");
+    let defs = splunk.transforms();
+    assert_eq!(defs["detc_list_sanctioned_agents"].params["filename"], file);
+    assert_eq!(
+        defs["detc_list_sanctioned_agents"].params["case_sensitive_match"],
+        "false"
+    );
+    assert_eq!(
+        defs["detc_cased_sanctioned_agents"].params["case_sensitive_match"],
+        "true"
+    );
+    assert_eq!(
+        splunk.lookup_files()[file],
+        ["agent.exe", "a`b`.exe", "Say \"hi\", then.exe"]
+    );
+    let job = &splunk.requests_to("POST", "/servicesNS/nobody/detc/search/jobs")[0];
+    assert!(
+        !job.form().iter().any(|(_, v)| v.contains('`')),
+        "{:?}",
+        job.form()
+    );
+
+    // The team tunes the file in Splunk; deploy and --prune leave it and the definitions.
+    splunk.seed_lookup_file(file, "detc", &["ours.exe"]);
+    splunk.clear_requests();
+    for extra in [&[][..], &["--prune"][..]] {
+        let run = repo.deploy("splunk", extra);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("0 to create"), "{}", run.stdout);
+        assert!(run.stdout.contains("0 to delete"), "{}", run.stdout);
+    }
+    assert!(splunk.requests_to("POST", "").is_empty());
+    assert_eq!(splunk.lookup_files()[file], ["ours.exe"]);
+    assert_eq!(repo.detc(&["diff", "--target", "splunk"]).code, 0);
+
+    // A file another app holds is not detc's: detc's app gets its own.
+    let other = Splunk::start();
+    other.seed_lookup_file(file, "search", &["theirs.exe"]);
+    let run = splunk_repo_with(&other, &rules).deploy("splunk", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("splunk: 8 to create"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_search_that_fails_to_write_the_lookup_stops_before_the_rules() {
+    // Splunk answers a oneshot search 200 and puts the search's error among its messages.
+    let splunk = Splunk::start();
+    splunk.fail_searches("Error in 'outputlookup' command: You have insufficient privileges.");
+    let run = splunk_repo_with(&splunk, RULES).deploy("splunk", &[]);
+    assert_ne!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        out.contains("lookup file detc_list_sanctioned_agents.csv"),
+        "{out}"
+    );
+    assert!(out.contains("insufficient privileges"), "{out}");
+    // No rule runs without its lookup: none was created.
+    assert!(splunk.saved_searches().is_empty());
+    assert!(splunk.lookup_files().is_empty());
+}
+
+#[test]
+fn a_value_with_a_line_break_is_no_lookup_row() {
+    let config = common::config();
+    let t = RULES.replace("\"agent.exe\"", "\"agent\\n.exe\"");
+    let p = project::check_text("t.det", &t, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (_, diags) = project::contexts(&p, &config, TargetName::Splunk);
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    for d in &diags {
+        assert_eq!(d.code.id(), "E0610");
+        assert!(d.message.contains("line break"), "{}", d.message);
+        // At the rule's test of the list.
+        assert!(t[d.span.start..].starts_with("process.name in"), "{d:#?}");
     }
 }

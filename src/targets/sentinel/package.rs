@@ -7,7 +7,7 @@
 use crate::base::diag::Diagnostic;
 use crate::base::{Code, Span};
 use crate::ir;
-use crate::lower::source_mapping;
+use crate::lower::{source_mapping, tunable_lists};
 use crate::render::{Form, Output, Package, Period, RuleContext};
 use crate::schema::Mapping;
 use crate::targets::PackagePart;
@@ -243,11 +243,11 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
             "remove `suppress`, or leave sentinel out with `targets = [...]`",
         );
     }
-    let lists = watchlists(rule);
-    for (_, values, span) in &lists {
-        if values.iter().any(|v| v.contains(['\r', '\n'])) {
+    let lists = tunable_lists(rule);
+    for l in &lists {
+        if l.values.iter().any(|v| v.contains(['\r', '\n'])) {
             error(
-                *span,
+                l.span,
                 "a value of its tunable list holds a line break, and the watchlist's CSV \
                  content has one value a line"
                     .into(),
@@ -288,35 +288,10 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "watchlists": (!lists.is_empty()).then(|| {
             lists
                 .iter()
-                .map(|(alias, values, _)| json!({"alias": alias, "csv": csv(values)}))
+                .map(|l| json!({"alias": l.name, "csv": csv(&l.values)}))
                 .collect::<Vec<_>>()
         }),
     }))
-}
-
-/// The tunable lists the rule tests, each once: its name (the watchlist's alias), its
-/// default values and where the rule tests it.
-fn watchlists(rule: &ir::Rule) -> Vec<(String, Vec<String>, Span)> {
-    let mut out: Vec<(String, Vec<String>, Span)> = Vec::new();
-    for q in rule.kind.queries() {
-        let Some(c) = &q.condition else { continue };
-        c.visit_atoms(&mut |a| {
-            if let (Some(name), ir::Test::Equals(vs, _)) = (&a.tunable, &a.test)
-                && !out.iter().any(|(n, _, _)| n == name)
-            {
-                let values = vs
-                    .iter()
-                    .filter_map(|v| match v {
-                        ir::Scalar::Str(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                out.push((name.clone(), values, a.span));
-            }
-        });
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// A watchlist's CSV content: the header `Value` (its search key), then one value a line,

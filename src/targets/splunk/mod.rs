@@ -22,12 +22,13 @@ pub(super) static TARGET: Target = Target {
     note: no_note,
     result_field: query::result_field,
     package_part: package::part,
-    finish_package: |files| {
+    finish_package: |files, rules| {
         let archive = package::archive(files).map_err(|e| TemplateError {
             template: "splunk app".into(),
             message: e.to_string(),
         })?;
         files.push(archive);
+        files.extend(package::lookup_files(rules));
         Ok(())
     },
     connect: |settings, options| {

@@ -2,9 +2,11 @@
 //! correlation-search, notable and risk settings, a `<rule>_filter` macro per rule for local
 //! tuning, and the app packed as `detc.tgz`.
 
-use crate::base::Code;
+use super::query::lookup_name;
 use crate::base::diag::Diagnostic;
+use crate::base::{Case, Code};
 use crate::ir;
+use crate::lower::tunable_lists;
 use crate::render::{File, Form, Output, Package, RuleContext};
 use crate::schema::{Mapping, SecurityDomain};
 use crate::targets::PackagePart;
@@ -31,6 +33,10 @@ pub(super) static PACKAGE: Package = Package {
             include_str!("../../../targets/splunk/default.meta.j2"),
         ),
         (
+            "transforms.conf.j2",
+            include_str!("../../../targets/splunk/transforms.conf.j2"),
+        ),
+        (
             "README.j2",
             include_str!("../../../targets/splunk/README.j2"),
         ),
@@ -38,10 +44,11 @@ pub(super) static PACKAGE: Package = Package {
     outputs: &OUTPUTS,
 };
 
-const OUTPUTS: [Output; 5] = [
+const OUTPUTS: [Output; 6] = [
     out("app.conf.j2", "detc/default/app.conf"),
     out("savedsearches.conf.j2", "detc/default/savedsearches.conf"),
     out("macros.conf.j2", "detc/default/macros.conf"),
+    out("transforms.conf.j2", "detc/default/transforms.conf"),
     out("default.meta.j2", "detc/metadata/default.meta"),
     out("README.j2", "detc/README.txt"),
 ];
@@ -151,6 +158,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         );
         return Err(vec![d]);
     };
+    let lookups = lookups(rule)?;
     let (severity, level, risk_score) = severity(rule.severity);
     let risk_objects: Vec<_> = ctx
         .fields
@@ -174,7 +182,64 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "risk_objects": risk_objects,
         "techniques": rule.attack.iter().filter(|a| !a.starts_with("TA")).collect::<Vec<_>>(),
         "tactics": rule.attack.iter().filter(|a| a.starts_with("TA")).collect::<Vec<_>>(),
+        // Absent (null) without tunable lists, so other rules' content and versions stay.
+        "lookups": (!lookups.is_empty()).then_some(lookups),
     }))
+}
+
+/// The rule's tunable lists as CSV lookups (docs/PACKAGING.md, Tunable lists): the file
+/// (`detc_list_NAME.csv`, its defaults as `csv`) and a definition per case the rule tests
+/// it with. A value with a line break is no CSV row (E0610).
+fn lookups(rule: &ir::Rule) -> Result<Vec<serde_json::Value>, Vec<Diagnostic>> {
+    let lists = tunable_lists(rule);
+    let broken: Vec<Diagnostic> = lists
+        .iter()
+        .filter(|l| l.values.iter().any(|v| v.contains(['\r', '\n'])))
+        .map(|l| {
+            let mut d = Diagnostic::error(
+                &rule.file,
+                l.span,
+                Code::E0610,
+                format!(
+                    "rule `{}` cannot be packaged for splunk: a value of its tunable list `{}` \
+                     holds a line break, and its lookup file has one value a line",
+                    rule.name, l.name
+                ),
+            );
+            d.hint = Some("remove the line break from the list's values, or drop `tunable`".into());
+            d
+        })
+        .collect();
+    if !broken.is_empty() {
+        return Err(broken);
+    }
+    Ok(lists
+        .iter()
+        .map(|l| {
+            let definitions: Vec<_> = l
+                .cases
+                .iter()
+                .map(|&c| json!({"name": lookup_name(&l.name, c), "case_sensitive": c == Case::Sensitive}))
+                .collect();
+            json!({
+                "list": l.name,
+                "file": format!("{}.csv", lookup_name(&l.name, Case::Insensitive)),
+                "definitions": definitions,
+                "csv": csv(&l.values),
+            })
+        })
+        .collect())
+}
+
+/// A lookup file: the header `value,comment` (a CSV lookup has at least two columns:
+/// https://docs.splunk.com/Documentation/Splunk/9.0.5/Knowledge/ConfigureCSVlookups), then
+/// one row a value, quoted with `"` doubled (RFC 4180), so a comma or quote stays in it.
+pub(crate) fn csv(values: &[String]) -> String {
+    let mut out = String::from("value,comment\n");
+    for v in values {
+        out.push_str(&format!("\"{}\",detc default\n", v.replace('"', "\"\"")));
+    }
+    out
 }
 
 /// A cron expression that runs every `seconds`, when cron can say it exactly.
@@ -202,6 +267,28 @@ pub(crate) fn cron(seconds: u64) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Each tunable list's lookup file with its defaults, at `lookups/` beside the app and not
+/// in it: an app upgrade replaces the files the app ships (Splunk, "Protect content during
+/// app updates", https://docs.splunk.com/Documentation/Splunk/latest/Updating/Excludecontent),
+/// so a file the app shipped would write over the team's edits.
+pub(super) fn lookup_files(rules: &[RuleContext]) -> Vec<File> {
+    let mut files: Vec<File> = Vec::new();
+    for l in rules
+        .iter()
+        .flat_map(|r| r.target["lookups"].as_array().into_iter().flatten())
+    {
+        let path = Path::new("lookups").join(l["file"].as_str().unwrap_or_default());
+        if !files.iter().any(|f| f.path == path) {
+            files.push(File {
+                path,
+                contents: l["csv"].as_str().unwrap_or_default().as_bytes().to_vec(),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
 }
 
 /// The app folder as `detc.tgz`: entries sorted, owned by root, fixed modes and times, so

@@ -53,7 +53,6 @@ use std::borrow::Cow;
 
 /// Compile any rule.
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    crate::lower::no_tunable_lists(rule, "splunk")?;
     let used = &fields_used(rule);
     let query = match &rule.kind {
         ir::RuleKind::Single(q) => events(q, source_mapping(mapping, q)?, None, used)?,
@@ -202,6 +201,9 @@ fn events(
     if !late_terms.is_empty() {
         out.push_str(" | search ");
         out.push_str(&late_terms.join(" "));
+    }
+    if let Some(c) = &q.condition {
+        out.push_str(&lookups([c], src, &q.source)?);
     }
     if !wheres.is_empty() {
         out.push_str(" | where ");
@@ -476,6 +478,10 @@ fn sequence(
                 &fields_read(mine.iter().map(|&k| &steps[k]), by),
             )?
         };
+        if mine.len() > 1 {
+            let conds = mine.iter().filter_map(|&k| steps[k].condition.as_ref());
+            s.push_str(&lookups(conds, src, &q.source)?);
+        }
         for (common, names) in &keys {
             if *common != names[i0] {
                 sets.push(format!("{common}={}", eval_field(&names[i0], span)?));
@@ -612,8 +618,9 @@ fn search_safe(v: &str) -> bool {
 
 /// The search-term form of a test, if there is an exact one.
 fn search_test(atom: &Atom, f: &str, negated: bool) -> Option<String> {
-    // `""` passes it: only `where` can tell `""` (absent) from a value.
-    if !plain_identifier(f, &['.']) || atom.test.passes_empty() {
+    // `""` passes it: only `where` can tell `""` (absent) from a value. A tunable list is
+    // read from its lookup, before `where`.
+    if !plain_identifier(f, &['.']) || atom.test.passes_empty() || atom.tunable.is_some() {
         return None;
     }
     let term = |pattern: String| format!("{f}={pattern}");
@@ -670,7 +677,18 @@ fn where_test<'m>(
     name: &dyn Fn(&ir::Field) -> Result<Cow<'m, str>>,
     negated: bool,
 ) -> Result<String> {
-    let f = eval_field(&name(&atom.field)?, atom.field.span)?;
+    let raw = name(&atom.field)?;
+    let f = eval_field(&raw, atom.field.span)?;
+    if let (Some(list), Test::Equals(_, case)) = (&atom.tunable, &atom.test) {
+        // The lookup ran before `where` (`lookups`); the team's file may hold `""`, which
+        // the language reads as absent, so the field's own `""` is guarded here.
+        let flag = eval_field(&tunable_flag(list, *case, &raw), atom.span)?;
+        return Ok(if negated {
+            format!("(isnull({f}) OR {f}==\"\" OR isnull({flag}))")
+        } else {
+            format!("({f}!=\"\" AND isnotnull({flag}))")
+        });
+    }
     let p = match &atom.test {
         Test::Field(op, other, case) => {
             let g = eval_field(&name(other)?, other.span)?;
@@ -715,6 +733,81 @@ fn where_test<'m>(
         (true, false) => format!("(isnull({f}) OR NOT ({p}))"),
         (true, true) => format!("(isnull({f}) OR {f}==\"\" OR NOT ({p}))"),
     })
+}
+
+/// The lookup definition of a tunable list (transforms.conf, docs/PACKAGING.md): one per
+/// case, both reading the list's one file. The prefixes differ, so no two lists' names meet.
+pub(super) fn lookup_name(list: &str, case: Case) -> String {
+    match case {
+        Case::Insensitive => format!("detc_list_{list}"),
+        Case::Sensitive => format!("detc_cased_{list}"),
+    }
+}
+
+/// The field a tunable list's lookup writes for one tested field: the matched value, or
+/// null when the field holds none of the list's values.
+fn tunable_flag(list: &str, case: Case, field: &str) -> String {
+    let clean: String = field
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{}_in_{clean}", lookup_name(list, case))
+}
+
+/// ` | lookup` of each tunable list the conditions test, once per list, case and field:
+/// `| lookup detc_list_NAME value AS f OUTPUT value AS detc_in_...`. A CSV lookup matches
+/// the whole value (no wildcards without `match_type`), each value of a multivalue field,
+/// and outputs nothing for no match (Splunk, "lookup", https://docs.splunk.com/Documentation/
+/// Splunk/latest/SearchReference/Lookup; "Configure CSV lookups", https://docs.splunk.com/
+/// Documentation/Splunk/9.0.5/Knowledge/ConfigureCSVlookups), so `where` reads the flag as
+/// "one of the field's values is listed", as `f IN (...)` would.
+fn lookups<'a>(
+    conds: impl IntoIterator<Item = &'a ir::Cond>,
+    src: &SourceMapping,
+    source: &str,
+) -> Result<String> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut out = String::new();
+    let mut result = Ok(());
+    for c in conds {
+        c.visit_atoms(&mut |atom| {
+            let (Some(list), Test::Equals(_, case), Ok(())) = (&atom.tunable, &atom.test, &result)
+            else {
+                return;
+            };
+            result = (|| {
+                let f = field_name(src, &atom.field, source)?;
+                let flag = tunable_flag(list, *case, &f);
+                let table = lookup_name(list, *case);
+                match seen.iter().find(|(fl, _)| *fl == flag) {
+                    Some((_, other)) if *other == *f => return Ok(()),
+                    Some((_, other)) => {
+                        return Err(CompileError::new(
+                            Code::E0406,
+                            atom.field.span,
+                            format!(
+                                "Splunk fields `{other}` and `{f}` would share the lookup result `{flag}`"
+                            ),
+                        )
+                        .hint("rename one of the fields in the Splunk mapping"));
+                    }
+                    None => {}
+                }
+                if !plain_identifier(&f, &['.']) {
+                    return Err(CompileError::new(
+                        Code::E0406,
+                        atom.field.span,
+                        format!("Splunk field name `{f}` cannot be a lookup field"),
+                    )
+                    .hint("rename the field in the Splunk mapping"));
+                }
+                out.push_str(&format!(" | lookup {table} value AS {f} OUTPUT value AS {flag}"));
+                seen.push((flag, f.to_string()));
+                Ok(())
+            })();
+        });
+    }
+    result.map(|()| out)
 }
 
 /// `f OP g` in eval. Each field must hold one value (`mvdedup` keeps one of each value,
@@ -854,7 +947,7 @@ pub(crate) fn fact_column(
 
 /// An eval literal in which no Splunk macro can expand: a string's backticks are
 /// `urldecode("%60")`, joined to the rest with `.`.
-fn eval_literal(v: &Scalar) -> String {
+pub(super) fn eval_literal(v: &Scalar) -> String {
     match v {
         Scalar::Str(s) => s
             .split('`')

@@ -2,7 +2,11 @@
 //! `savedsearches.conf` is a saved search in detc's app (`/servicesNS/{owner}/{app}/saved/
 //! searches`), created, updated by name, or deleted; each `<rule>_filter` macro of
 //! `macros.conf` is created when missing and never overwritten, since it holds local tuning
-//! (`/servicesNS/{owner}/{app}/configs/conf-macros`). Auth: `Authorization: Bearer <token>`.
+//! (`/servicesNS/{owner}/{app}/configs/conf-macros`). Each tunable list's lookup definitions
+//! (`transforms.conf`, `configs/conf-transforms`) and its lookup file (listed under
+//! `data/lookup-table-files`) are created when missing and never changed or deleted: the file
+//! holds the team's tuning (docs/PACKAGING.md, Tunable lists). Auth: `Authorization: Bearer
+//! <token>`.
 
 use crate::deploy::http::{Client, HttpError, Options, Request, path_segment};
 use crate::deploy::{
@@ -28,6 +32,9 @@ type Entry = (String, Map<String, Value>);
 
 const SEARCH: &str = "savedsearch/";
 const MACRO: &str = "macro/";
+/// Plan keys of a lookup definition and a lookup file; definitions sort first.
+const LOOKUP_DEFINITION: &str = "lookupdef/";
+const LOOKUP_FILE: &str = "lookupfile/";
 const PAGE: usize = 100;
 
 pub(crate) struct Splunk {
@@ -103,6 +110,41 @@ impl Splunk {
         )))
     }
 
+    /// A lookup file is written by a search (`outputlookup`, run once with `exec_mode=oneshot`:
+    /// Splunk REST API Reference, "search/jobs", https://docs.splunk.com/Documentation/Splunk/
+    /// latest/RESTREF/RESTsearch#search.2Fjobs), since the REST API takes no file contents
+    /// (`data/lookup-table-files` moves a file already in the server's staging folder). Only a
+    /// create: a file that exists holds the team's edits and is never written.
+    fn create_lookup_file(&mut self, file: &str, change: &Change) -> Result<(), DeployError> {
+        if change.action != Action::Create {
+            return Ok(());
+        }
+        let search = change.initial["search"].as_str().unwrap_or_default();
+        let form = [
+            ("search", search),
+            ("exec_mode", "oneshot"),
+            ("output_mode", "json"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let answer = self.send(&self.request("POST", "search/jobs").form(&form))?;
+        // A search that fails to write answers 200 with its error among the messages.
+        let errors: Vec<&str> = answer["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| matches!(m["type"].as_str(), Some("ERROR" | "FATAL")))
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DeployError::Answer(format!(
+                "lookup file {file}: the search that writes it failed: {}",
+                errors.join("; ")
+            )))
+        }
+    }
+
     fn send(&mut self, req: &Request) -> Result<Value, DeployError> {
         let r = self.client.send(req)?;
         if r.body.trim().is_empty() {
@@ -146,16 +188,36 @@ impl Siem for Splunk {
                 initial: Value::Null,
             });
         }
-        for (name, keys) in conf("macros.conf")? {
-            let initial: Map<String, Value> = keys
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
+        for (prefix, file) in [
+            (MACRO, "macros.conf"),
+            (LOOKUP_DEFINITION, "transforms.conf"),
+        ] {
+            for (name, keys) in conf(file)? {
+                let initial: Map<String, Value> = keys
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                out.push(Desired {
+                    key: format!("{prefix}{name}"),
+                    rule: name.trim_end_matches("_filter").to_string(),
+                    settings: Value::Object(Map::new()),
+                    initial: Value::Object(initial),
+                });
+            }
+        }
+        for f in package.iter().filter(|f| f.path.starts_with("lookups")) {
+            let name = f
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let values = csv_values(&String::from_utf8_lossy(&f.contents))
+                .map_err(|e| DeployError::Package(format!("lookups/{name}: {e}")))?;
             out.push(Desired {
-                key: format!("{MACRO}{name}"),
-                rule: name.trim_end_matches("_filter").to_string(),
+                key: format!("{LOOKUP_FILE}{name}"),
+                rule: name.to_string(),
                 settings: Value::Object(Map::new()),
-                initial: Value::Object(initial),
+                initial: serde_json::json!({ "search": create_lookup(name, &values) }),
             });
         }
         Ok(out)
@@ -178,25 +240,35 @@ impl Siem for Splunk {
                 managed,
             });
         }
-        for (name, _) in self.list("configs/conf-macros")? {
-            out.push(Remote {
-                key: format!("{MACRO}{name}"),
-                settings: Value::Object(Map::new()),
-                // Macros hold users' tuning: never deleted.
-                managed: false,
-            });
+        for (prefix, collection) in [
+            (MACRO, "configs/conf-macros"),
+            (LOOKUP_DEFINITION, "configs/conf-transforms"),
+            (LOOKUP_FILE, "data/lookup-table-files"),
+        ] {
+            for (name, _) in self.list(collection)? {
+                out.push(Remote {
+                    key: format!("{prefix}{name}"),
+                    settings: Value::Object(Map::new()),
+                    // Macros and lookups hold users' tuning: never deleted.
+                    managed: false,
+                });
+            }
         }
         Ok(out)
     }
 
     fn apply(&mut self, change: &Change) -> Result<(), DeployError> {
-        let (collection, name) = match change.key.strip_prefix(SEARCH) {
-            Some(name) => ("saved/searches", name),
-            None => (
-                "configs/conf-macros",
-                change.key.strip_prefix(MACRO).unwrap_or(&change.key),
-            ),
-        };
+        if let Some(file) = change.key.strip_prefix(LOOKUP_FILE) {
+            return self.create_lookup_file(file, change);
+        }
+        let (collection, name) = [
+            (SEARCH, "saved/searches"),
+            (LOOKUP_DEFINITION, "configs/conf-transforms"),
+            (MACRO, "configs/conf-macros"),
+        ]
+        .into_iter()
+        .find_map(|(prefix, c)| Some((c, change.key.strip_prefix(prefix)?)))
+        .unwrap_or(("configs/conf-macros", &change.key));
         let item = format!("{collection}/{}", path_segment(name));
         let params = |v: &Value, extra: &Value| -> Vec<(String, String)> {
             [v, extra]
@@ -243,6 +315,38 @@ impl Siem for Splunk {
             Action::Unchanged => Ok(()),
         }
     }
+}
+
+/// The search that writes a lookup file with its default values: one row each, in the
+/// package file's columns (`value,comment`). Each value is an eval literal, so no value
+/// changes the search's shape; `append=true` keeps any row a team wrote meanwhile (Splunk,
+/// "outputlookup", https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Outputlookup).
+fn create_lookup(file: &str, values: &[String]) -> String {
+    let literals: Vec<String> = values
+        .iter()
+        .map(|v| super::query::eval_literal(&crate::ir::Scalar::Str(v.clone())))
+        .collect();
+    format!(
+        "| makeresults | eval value=mvappend({}) | mvexpand value | eval comment=\"detc default\" \
+         | table value, comment | outputlookup append=true {file}",
+        literals.join(", ")
+    )
+}
+
+/// The values of a lookup file as `detc package` writes it (`package::csv`): a header, then
+/// one row a value, the value quoted with `"` doubled.
+fn csv_values(text: &str) -> Result<Vec<String>, String> {
+    text.lines()
+        .skip(1)
+        .enumerate()
+        .map(|(n, line)| {
+            line.strip_prefix('"')
+                .and_then(|l| l.rsplit_once("\","))
+                .filter(|(v, _)| !v.replace("\"\"", "").contains('"'))
+                .map(|(v, _)| v.replace("\"\"", "\""))
+                .ok_or_else(|| format!("line {}: not a quoted value and a comment", n + 2))
+        })
+        .collect()
 }
 
 /// A setting as savedsearches.conf writes it: Splunk's JSON gives booleans and numbers.

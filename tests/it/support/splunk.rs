@@ -8,6 +8,13 @@
 //!   `search` for saved searches) -> 201; 409 if it exists; 400 if required args missing.
 //! - `POST   .../{name}`: update the posted params -> 200; `name` is rejected (400); 404.
 //! - `DELETE .../{name}` -> 200; 404 if missing.
+//! - `configs/conf-transforms` as `configs/conf-macros` (lookup definitions).
+//! - `GET data/lookup-table-files`: the lookup files, listed as above.
+//! - `POST search/jobs` with `exec_mode=oneshot`: runs the one search detc sends, `| makeresults
+//!   | eval value=mvappend(<literals>) | mvexpand value | eval comment="detc default" | table
+//!   value, comment | outputlookup append=true <file>.csv`, reading each SPL string literal (and
+//!   `.urldecode("%60").` joins) into the file's rows; any other search answers 400 with a
+//!   FATAL message, as Splunk does for a search it cannot parse.
 //!
 //! `output_mode=json` (query or form) is required to get JSON: without it Splunk answers
 //! Atom XML, and so does this mock. Auth: `Authorization: Bearer <token>` (Splunk
@@ -36,7 +43,12 @@ pub struct Entry {
 struct State {
     searches: BTreeMap<String, Entry>,
     macros: BTreeMap<String, Entry>,
-    updated: BTreeMap<(bool, String), String>,
+    transforms: BTreeMap<String, Entry>,
+    /// Lookup files by name: their app and rows (`value`s).
+    lookups: BTreeMap<String, (String, Vec<String>)>,
+    /// Answer every oneshot search with this message (a search that fails to write).
+    search_error: Option<String>,
+    updated: BTreeMap<(u8, String), String>,
 }
 
 pub struct Splunk {
@@ -108,6 +120,28 @@ impl Splunk {
     pub fn macros(&self) -> BTreeMap<String, Entry> {
         self.state.lock().unwrap().macros.clone()
     }
+    /// Lookup definitions (transforms.conf stanzas) by name.
+    pub fn transforms(&self) -> BTreeMap<String, Entry> {
+        self.state.lock().unwrap().transforms.clone()
+    }
+    /// Lookup files by name: their rows' values.
+    pub fn lookup_files(&self) -> BTreeMap<String, Vec<String>> {
+        let st = self.state.lock().unwrap();
+        st.lookups
+            .iter()
+            .map(|(k, (_, rows))| (k.clone(), rows.clone()))
+            .collect()
+    }
+    /// Pre-seed a lookup file in `app`, as a team that tuned it left it.
+    pub fn seed_lookup_file(&self, name: &str, app: &str, rows: &[&str]) {
+        let rows = rows.iter().map(|r| r.to_string()).collect();
+        let mut st = self.state.lock().unwrap();
+        st.lookups.insert(name.into(), (app.into(), rows));
+    }
+    /// Make every oneshot search answer 200 with this ERROR message and write nothing.
+    pub fn fail_searches(&self, message: &str) {
+        self.state.lock().unwrap().search_error = Some(message.into());
+    }
     /// Pre-seed a saved search in `nobody/search` (defaults filled like a create).
     pub fn seed_saved_search(&self, name: &str, params: &[(&str, &str)]) {
         self.seed(false, name, "nobody", "search", params)
@@ -165,6 +199,100 @@ impl Splunk {
     }
 }
 
+/// `GET data/lookup-table-files`: every lookup file, each with its app (one page).
+fn lookup_files(req: &Request, base: &str, app: &str, st: &Mutex<State>) -> Response {
+    if req.param("output_mode") != Some("json") {
+        return msg(400, "ERROR", "this mock answers JSON only");
+    }
+    let st = st.lock().unwrap();
+    let entry: Vec<Value> = st
+        .lookups
+        .iter()
+        .map(|(n, (a, _))| {
+            json!({"name": n, "id": format!("{base}/servicesNS/nobody/{a}/data/lookup-table-files/{}", encode(n)),
+                "acl": {"app": a, "owner": "nobody", "sharing": "app"},
+                "content": {"eai:data": format!("/opt/splunk/etc/apps/{a}/lookups/{n}")}})
+        })
+        .collect();
+    let total = entry.len();
+    Response::json(
+        200,
+        &json!({"origin": format!("{base}/servicesNS/nobody/{app}/data/lookup-table-files"),
+            "entry": entry, "paging": {"total": total, "perPage": 30, "offset": 0}}),
+    )
+}
+
+/// `POST search/jobs` (oneshot): the search that writes a lookup file, and nothing else.
+fn oneshot(req: &Request, app: &str, st: &Mutex<State>) -> Response {
+    let form = req.form();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if get("exec_mode") != Some("oneshot") || get("output_mode") != Some("json") {
+        return msg(400, "ERROR", "this mock runs oneshot JSON searches only");
+    }
+    let mut st = st.lock().unwrap();
+    if let Some(e) = &st.search_error {
+        return Response::json(
+            200,
+            &json!({"messages": [{"type": "ERROR", "text": e}], "results": []}),
+        );
+    }
+    let search = get("search").unwrap_or_default();
+    let parsed = search
+        .strip_prefix("| makeresults | eval value=mvappend(")
+        .and_then(|rest| rest.split_once(") | mvexpand value | eval comment=\"detc default\" | table value, comment | outputlookup append=true "))
+        .and_then(|(args, file)| Some((spl_literals(args)?, file)))
+        .filter(|(_, file)| file.ends_with(".csv") && !file.contains([' ', '|']));
+    let Some((values, file)) = parsed else {
+        return msg(
+            400,
+            "FATAL",
+            &format!("Error in search: cannot run `{search}`"),
+        );
+    };
+    let entry = st
+        .lookups
+        .entry(file.to_string())
+        .or_insert((app.to_string(), Vec::new()));
+    entry.1.extend(values);
+    Response::json(200, &json!({"messages": [], "results": []}))
+}
+
+/// `"a", "b\"c".urldecode("%60")."d"`: the strings, each its escapes undone and its joined
+/// backticks put back; None for anything else.
+fn spl_literals(args: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = args.chars().peekable();
+    loop {
+        let mut value = String::new();
+        loop {
+            if chars.next()? != '"' {
+                return None;
+            }
+            loop {
+                match chars.next()? {
+                    '\\' => value.push(chars.next()?),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            let rest: String = chars.clone().collect();
+            match rest.strip_prefix(".urldecode(\"%60\").") {
+                Some(_) => {
+                    value.push('`');
+                    chars.nth(".urldecode(\"%60\").".len() - 1);
+                }
+                None => break,
+            }
+        }
+        out.push(value);
+        match chars.next() {
+            None => return Some(out),
+            Some(',') if chars.next() == Some(' ') => {}
+            _ => return None,
+        }
+    }
+}
+
 fn msg(status: u16, kind: &str, text: &str) -> Response {
     Response::json(status, &json!({"messages": [{"type": kind, "text": text}]}))
 }
@@ -189,9 +317,20 @@ fn handle(
         return msg(404, "ERROR", "Not Found");
     }
     let (owner, app) = (seg[1].clone(), seg[2].clone());
-    let is_macro = match (seg[3].as_str(), seg[4].as_str()) {
-        ("saved", "searches") => false,
-        ("configs", "conf-macros") => true,
+    match (
+        seg[3].as_str(),
+        seg[4].as_str(),
+        req.method.as_str(),
+        seg.len(),
+    ) {
+        ("search", "jobs", "POST", 5) => return oneshot(req, &app, st),
+        ("data", "lookup-table-files", "GET", 5) => return lookup_files(req, base, &app, st),
+        _ => {}
+    }
+    let (is_macro, kind) = match (seg[3].as_str(), seg[4].as_str()) {
+        ("saved", "searches") => (false, 0),
+        ("configs", "conf-macros") => (true, 1),
+        ("configs", "conf-transforms") => (true, 2),
         _ => return msg(404, "ERROR", "Not Found"),
     };
     let name = match seg.len() {
@@ -202,20 +341,16 @@ fn handle(
     let form = req.form();
     let json_out = req.param("output_mode") == Some("json")
         || form.iter().any(|(k, v)| k == "output_mode" && v == "json");
-    let coll = if is_macro {
-        "configs/conf-macros"
-    } else {
-        "saved/searches"
-    };
+    let coll = format!("{}/{}", seg[3], seg[4]);
     let mut st = st.lock().unwrap();
     let st = &mut *st;
-    let map = if is_macro {
-        &mut st.macros
-    } else {
-        &mut st.searches
+    let map = match kind {
+        0 => &mut st.searches,
+        1 => &mut st.macros,
+        _ => &mut st.transforms,
     };
     let updated = &mut st.updated;
-    let entry_json = |n: &str, e: &Entry, updated: &BTreeMap<(bool, String), String>| {
+    let entry_json = |n: &str, e: &Entry, updated: &BTreeMap<(u8, String), String>| {
         let content: Map<String, Value> = e
             .params
             .iter()
@@ -231,7 +366,7 @@ fn handle(
         json!({
             "name": n,
             "id": format!("{base}/servicesNS/{}/{}/{coll}/{}", e.owner, e.app, encode(n)),
-            "updated": updated.get(&(is_macro, n.to_string())).cloned().unwrap_or_default(),
+            "updated": updated.get(&(kind, n.to_string())).cloned().unwrap_or_default(),
             "author": e.owner,
             "acl": {"app": e.app, "owner": e.owner, "sharing": if e.global { "global" } else { "app" }, "can_write": true, "modifiable": true},
             "content": content,
@@ -304,7 +439,7 @@ fn handle(
                 params: p,
                 global: false,
             };
-            updated.insert((is_macro, n.clone()), clock.lock().unwrap().now());
+            updated.insert((kind, n.clone()), clock.lock().unwrap().now());
             map.insert(n.clone(), e.clone());
             Response::json(
                 201,
@@ -329,7 +464,7 @@ fn handle(
             };
             e.params.extend(params);
             let e = e.clone();
-            updated.insert((is_macro, n.clone()), clock.lock().unwrap().now());
+            updated.insert((kind, n.clone()), clock.lock().unwrap().now());
             Response::json(
                 200,
                 &json!({"entry": [entry_json(&n, &e, updated)], "messages": []}),
@@ -337,7 +472,7 @@ fn handle(
         }
         ("DELETE", Some(n)) => match map.remove(&n) {
             Some(_) => {
-                updated.remove(&(is_macro, n));
+                updated.remove(&(kind, n));
                 Response::json(200, &json!({"entry": [], "messages": []}))
             }
             None => msg(404, "ERROR", &format!("Could not find object id={n}")),
