@@ -720,7 +720,8 @@ rule cannot limit a run to the A events whose window has passed, and ES|QL canno
 event against the later events of its key. A network key (`group by ip_prefix(...)`) is
 refused on Splunk (no SPL function masks an IPv6 address), on Sentinel for a property of a
 dynamic column (it may hold several addresses), and on Elastic for lengths whose result
-ES|QL's IP_PREFIX can leave a byte of the previous row in (`32, 64` is exact).
+ES|QL's IP_PREFIX can leave a byte of the previous row in (`32, 64` is exact) or when
+`having` reads the key's field.
 
 Example (three steps: refused on Splunk):
 

@@ -221,3 +221,24 @@ fn esql_refuses_the_lengths_ip_prefix_gets_wrong() {
         assert_eq!(d[0].code.id(), "E0404");
     }
 }
+
+#[test]
+fn esql_refuses_an_aggregate_of_the_key_s_field() {
+    let config = common::config();
+    let text = common::rule(
+        "farm",
+        "from authentication group by ip_prefix(source.ip, 32, 64) window 1d having distinct(source.ip) >= 2",
+    );
+    let p = project::check_text("t.det", &text, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (_, d) = project::compile(&p, &config, &[TargetName::Elastic]);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].code.id(), "E0404");
+    // The evaluator counts the addresses of the network.
+    let r = p.rules[0].clone();
+    let got = keys(
+        &r,
+        &[("a", json!("2001:db8::1")), ("a", json!("2001:db8::2"))],
+    );
+    assert_eq!(got, [r#"("source.ip", "2001:db8::")"#]);
+}

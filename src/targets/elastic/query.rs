@@ -341,7 +341,24 @@ fn aggregate(
         .iter()
         .map(|k| name(&k.field))
         .collect::<Result<Vec<_>>>()?;
-    // A network key keeps its field's name; the aggregates still read the addresses.
+    // A network key keeps its field's name. ES|QL does not let an aggregate read what a
+    // grouping aliases (https://github.com/elastic/elasticsearch/issues/105172, "we disallow
+    // using groupings that have been aliased"), so `having` may not read that field.
+    let mut read = Vec::new();
+    having.visit_fields(&mut |f| read.push(f.name.clone()));
+    if let Some(p) = group_by
+        .iter()
+        .filter(|k| read.contains(&k.field.name))
+        .find_map(|k| k.prefix)
+    {
+        return Err(CompileError::new(
+            Code::E0404,
+            p.span,
+            "ES|QL cannot aggregate the field whose network it groups by: an aggregate may not \
+             read what a grouping aliases",
+        )
+        .hint("aggregate another field, or leave elastic out with `targets = [...]`"));
+    }
     let mut by = Vec::new();
     for (k, key) in group_by.iter().zip(&keys) {
         by.push(match k.prefix {

@@ -373,13 +373,14 @@ fn aggregate(
     }
     let keys = keys(&fields, &fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
-    // parse_ipv6() also reads a network (`10.0.0.0/8`), which is no address: no network key.
-    for (c, _) in keys
+    let networks: Vec<&String> = keys
         .columns
         .iter()
         .zip(group_by)
-        .filter(|(_, k)| k.prefix.is_some())
-    {
+        .filter_map(|(c, k)| k.prefix.map(|_| c))
+        .collect();
+    // parse_ipv6() also reads a network (`10.0.0.0/8`), which is no address: no network key.
+    for c in &networks {
         let _ = write!(out, "\n| where {c} !contains \"/\"");
     }
     let mut aggs = AggregateNames::new(&keys.columns);
@@ -421,17 +422,14 @@ fn aggregate(
         let _ = write!(out, " by {}", by.join(", "));
     }
     // An address that does not parse has no network: its group ("") is dropped.
-    let networks = keys
-        .columns
-        .iter()
-        .zip(group_by)
-        .filter(|(_, k)| k.prefix.is_some())
-        .map(|(c, _)| format!("isnotempty({c})"))
-        .collect::<Vec<_>>();
     let condition = if networks.is_empty() {
         condition
     } else {
-        format!("{} and ({condition})", networks.join(" and "))
+        let present: Vec<String> = networks
+            .iter()
+            .map(|c| format!("isnotempty({c})"))
+            .collect();
+        format!("{} and ({condition})", present.join(" and "))
     };
     let _ = write!(out, "\n| where {condition}");
     Ok(out)
