@@ -185,6 +185,25 @@ def ip_text(rng, addr):
     return str(addr)
 
 
+def network_pool(rng, v4, v6):
+    """Values for a network key (`ip_prefix(f, v4, v6)`): addresses in one IPv4 and one IPv6
+    network in their spellings (IPv4 also IPv4-mapped, dotted or hex), an address of the
+    neighbouring network (its last network bit flipped), a network and text that are no address."""
+    out = []
+    for v6_, bits in ((False, v4), (True, v6)):
+        net = ipaddress.ip_network(f"{rand_ip(rng, v6=v6_)}/{bits}", strict=False)
+        addrs = [addr_in(rng, net) for _ in range(3)]
+        if bits:
+            flipped = int(net.network_address) ^ (1 << (net.max_prefixlen - bits))
+            addrs.append(ipaddress.ip_address(flipped) if v6_ else ipaddress.IPv4Address(flipped))
+        for a in addrs:
+            if a.version == 4:
+                out.append(rng.choice([str(a), str(a), f"::ffff:{a}", "::FFFF:%X:%X" % (int(a) >> 16, int(a) & 0xffff)]))
+            else:
+                out.append(ip_text(rng, a))
+    return out + [rng.choice(["10.0.0.0/8", "2001:db8::/64", "not an address"])]
+
+
 def addr_outside(rng, nets):
     for _ in range(20):
         a = rand_ip(rng)
@@ -766,6 +785,7 @@ class Rule:
         self.source = kw.get("source")
         self.cond = kw.get("cond")
         self.group_by = kw.get("group_by")
+        self.networks = kw.get("networks") or {}  # agg: key field -> (v4, v6) of ip_prefix
         self.window = kw.get("window")
         self.having = kw.get("having")          # [(agg, field|None, op, n)], joiner
         self.joiner = kw.get("joiner", "and")
@@ -784,7 +804,7 @@ class Rule:
 
     def copy(self, name=None, cond=None, steps=None):
         r = Rule(name or self.name, self.kind, source=self.source, cond=cond or self.cond,
-                 group_by=self.group_by, window=self.window, having=self.having, joiner=self.joiner,
+                 group_by=self.group_by, networks=self.networks, window=self.window, having=self.having, joiner=self.joiner,
                  monotone=self.monotone, steps=steps or self.steps, by=self.by,
                  step_by=self.step_by, first_field=self.first_field, lookback=self.lookback, schedule=self.schedule,
                  absent=self.absent, link=self.link)
@@ -820,7 +840,9 @@ class Rule:
             lines.append(f"  from {self.source}")
             lines.append(f"  where {self.cond.text(lists)}")
         if self.kind == "agg":
-            lines.append(f"  group by {', '.join(self.group_by)} window {self.window}")
+            keys = [f"ip_prefix({f}, {self.networks[f][0]}, {self.networks[f][1]})" if f in self.networks else f
+                    for f in self.group_by]
+            lines.append(f"  group by {', '.join(keys)} window {self.window}")
             terms = []
             for agg, field, op, n in self.having:
                 terms.append(f"{agg}({field or ''}) {op} {n}")
@@ -946,6 +968,12 @@ class RuleFactory:
         numbers = [f for f, k in self.cat.fields[source].items() if k == "number"]
         cond = self.gen.condition(source, depth=1)
         group_by = rng.sample(strings, 1 if rng.random() < 0.7 else 2)
+        # A network key (`ip_prefix`) on an ip field, in place of the first string key.
+        ips = [f for f, k in self.cat.fields[source].items() if k == "ip"]
+        networks = {}
+        if ips and rng.random() < 0.3:
+            group_by[0] = rng.choice(ips)
+            networks[group_by[0]] = (rng.choice([32, 32, 24, 17, 0]), rng.choice([64, 64, 56, 48, 71, 128, 0]))
         window = rng.choice(["30s", "5m", "10m", "1h", "6h", "1d"])
         monotone = rng.random() < 0.8
         having = []
@@ -961,12 +989,13 @@ class RuleFactory:
             n = {"count": rng.randint(1, 4), "distinct": rng.randint(1, 3), "sum": rng.randint(0, 15),
                  "max": rng.randint(0, 9), "min": rng.randint(0, 9)}[agg]
             having.append((agg, field, op, n))
-        rule = Rule(self.name(), "agg", source=source, cond=cond, group_by=group_by, window=window,
+        rule = Rule(self.name(), "agg", source=source, cond=cond, group_by=group_by, networks=networks, window=window,
                     having=having, joiner=rng.choice(["and", "or"]), monotone=monotone)
         w = rule.window_ms()
-        keys = {f: [rand_string(rng) for _ in range(2)] for f in group_by}
+        keys = {f: [rand_string(rng) for _ in range(2)] for f in group_by if f not in networks}
         for f in keys:
             keys[f].append(rng.choice(case_variants(keys[f][0])))
+        keys.update({f: network_pool(rng, *lengths) for f, lengths in networks.items()})
         distinct_pool = {}
         for agg, field, _, _ in having:
             if agg == "distinct":

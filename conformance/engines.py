@@ -170,6 +170,15 @@ ADJUSTMENTS = {
         "each with an optional IP-prefix (`/n`, counted in 32 bits for IPv4), compared on the "
         "bits of the shorter prefix: 0 when equal, 1 when the first is greater, -1 when less, null "
         "when either does not parse (ipv6_compare())"),
+    "kql-ip-prefix": (
+        "kql",
+        "duckdb-kql has no parse_ipv6 / parse_ipv6_mask",
+        "detc's network key, parse_ipv6_mask(a, iff(parse_ipv6(a) startswith "
+        "\"0000:0000:0000:0000:0000:ffff:\", V4, V6)), is replaced by a helper column holding, per "
+        "row, its documented value: the address read as IPv6 (an IPv4 address as its IPv4-mapped "
+        "IPv6 address), with an optional IP-prefix (`/n`, counted in 32 bits for IPv4), masked to "
+        "the fewer of its prefix and V4 (IPv4-mapped) or V6 bits, written as 8 groups of 4 hex "
+        "digits; \"\" when it does not parse (parse_ipv6(), parse_ipv6_mask())"),
     "kql-minif-maxif": (
         "kql",
         "duckdb-kql has no minif / maxif",
@@ -1112,6 +1121,34 @@ def kql_ipv6_compare(a, b):
     return (x > y) - (x < y)
 
 
+_IPV4_MAPPED = "0000:0000:0000:0000:0000:ffff:"
+_IP_PREFIX_CALL = re.compile(r'parse_ipv6_mask\(([A-Za-z_]\w*), iff\(parse_ipv6\(\1\) startswith "x{30}", (\d+), (\d+)\)\)')
+
+
+def kql_ip_prefix(text, v4, v6):
+    """detc's network key in KQL (ADJUSTMENTS kql-ip-prefix): parse_ipv6() and
+    parse_ipv6_mask() as Microsoft documents them."""
+    addr, slash, prefix = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return ""
+    base, most = (96, 32) if ip.version == 4 else (0, 128)
+    if ip.version == 4:
+        ip = ipaddress.IPv6Address("::ffff:" + str(ip))
+    bits = 128
+    if slash:
+        if not prefix.isdigit() or int(prefix) > most:
+            return ""
+        bits = base + int(prefix)
+
+    def masked(n):
+        n = min(n, bits)
+        value = int(ip) & (((1 << n) - 1) << (128 - n))
+        return ":".join(f"{(value >> (16 * (7 - i))) & 0xffff:04x}" for i in range(8))
+    return masked(v4 if masked(128).startswith(_IPV4_MAPPED) else v6)
+
+
 def kql_substitute(query, tables):
     """(query, tables, adjustments): the query and its tables with what duckdb-kql lacks
     computed (ADJUSTMENTS kql-ip-range, kql-count-distinctif). Skip when it cannot be."""
@@ -1189,6 +1226,22 @@ def kql_substitute(query, tables):
         tables = _with_helper(tables, helper, "BIGINT", compare)
         query = query[:m.start()] + helper + query[end:]
         used.append("kql-ipv6-compare")
+    k = 0
+    while True:
+        m = _IP_PREFIX_CALL.search(_blank_kql_strings(query))
+        if not m:
+            break
+        if _IPV4_MAPPED not in query[m.start():m.end()]:
+            raise Skip("kql-unsupported", f"a parse_ipv6_mask call: {query[m.start():m.end()]}")
+        helper = f"DetcIpPrefix{k}"
+        k += 1
+
+        def network(columns, row, arg=m.group(1), v4=int(m.group(2)), v6=int(m.group(3))):
+            address = _kql_address(arg, columns, row)
+            return None if address is None else kql_ip_prefix(address, v4, v6)
+        tables = _with_helper(tables, helper, "VARCHAR", network)
+        query = query[:m.start()] + helper + query[m.end():]
+        used.append("kql-ip-prefix")
     return query, tables, sorted(set(used))
 
 

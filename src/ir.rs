@@ -107,7 +107,7 @@ pub enum RuleKind {
     Single(Query),
     Aggregate {
         query: Query,
-        group_by: Vec<Field>,
+        group_by: Vec<Key>,
         window: Duration,
         having: Having,
     },
@@ -134,6 +134,32 @@ pub enum RuleKind {
         lookback: Duration,
         span: Span,
     },
+}
+
+/// One key of an aggregation: a field's value, or the network of its address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// The field read; the results name the key after it.
+    pub(crate) field: Field,
+    pub(crate) prefix: Option<IpPrefix>,
+}
+
+/// `ip_prefix(F, v4, v6)` (README, "Network keys"): the network of an ip field's address,
+/// its first `v4` bits for an IPv4 address (also one written IPv4-mapped, `::ffff:a.b.c.d`,
+/// as Elasticsearch's ip type stores it) and its first `v6` bits for an IPv6 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPrefix {
+    pub(crate) v4: u8,
+    pub(crate) v6: u8,
+    pub(crate) span: Span,
+}
+
+impl IpPrefix {
+    /// The network holding `ip`.
+    pub(crate) fn network(self, ip: std::net::IpAddr) -> Cidr {
+        let ip = ip.to_canonical();
+        Cidr::of(ip, if ip.is_ipv4() { self.v4 } else { self.v6 })
+    }
 }
 
 /// A span of time, in seconds.
@@ -580,7 +606,9 @@ impl RuleKind {
     pub(crate) fn result_fields(&self) -> Option<Vec<Field>> {
         match self {
             RuleKind::Single(_) => None,
-            RuleKind::Aggregate { group_by, .. } => Some(group_by.clone()),
+            RuleKind::Aggregate { group_by, .. } => {
+                Some(group_by.iter().map(|k| k.field.clone()).collect())
+            }
             RuleKind::Sequence { by, .. } => Some(by.clone()),
             RuleKind::FirstSeen { field, by, .. } => {
                 Some(by.iter().chain([field]).cloned().collect())

@@ -588,7 +588,7 @@ pub(crate) fn fields_used(rule: &ir::Rule) -> Vec<&ir::Field> {
             having: h,
             ..
         } => {
-            out.extend(group_by);
+            out.extend(group_by.iter().map(|k| &k.field));
             h.visit_fields(&mut |f| out.push(f));
         }
         ir::RuleKind::Sequence { keys, links, .. } => {

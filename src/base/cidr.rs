@@ -15,6 +15,21 @@ impl fmt::Display for Cidr {
 }
 
 impl Cidr {
+    /// The network of `prefix` bits (at most the address's 32 or 128) that holds `ip`.
+    pub(crate) fn of(ip: IpAddr, prefix: u8) -> Cidr {
+        let addr = match ip {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        Cidr { addr, prefix }
+    }
+
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
@@ -84,33 +99,33 @@ impl Cidr {
             }
             None => max,
         };
-        let net = Cidr { addr, prefix };
-        let masked = Cidr::masked(net);
+        let masked = Cidr::of(addr, prefix);
         if masked.addr != addr {
             return Err(CidrError::new(
                 format!("`{s}` has host bits set"),
                 Some(format!("did you mean `{masked}`?")),
             ));
         }
-        Ok(net)
+        Ok(masked)
     }
+}
 
-    fn masked(c: Cidr) -> Cidr {
-        let addr = match c.addr {
-            IpAddr::V4(a) => {
-                let m = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
-                IpAddr::V4((u32::from(a) & m).into())
-            }
-            IpAddr::V6(a) => {
-                let m = u128::MAX
-                    .checked_shl(128 - u32::from(c.prefix))
-                    .unwrap_or(0);
-                IpAddr::V6((u128::from(a) & m).into())
-            }
-        };
-        Cidr {
-            addr,
-            prefix: c.prefix,
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_keeps_the_prefix_bits_of_an_address() {
+        let of = |a: &str, p| Cidr::of(a.parse().expect("an address"), p).to_string();
+        assert_eq!(of("203.0.113.250", 24), "203.0.113.0/24");
+        assert_eq!(of("203.0.113.250", 31), "203.0.113.250/31");
+        assert_eq!(of("203.0.113.251", 31), "203.0.113.250/31");
+        assert_eq!(of("203.0.113.250", 32), "203.0.113.250/32");
+        assert_eq!(of("203.0.113.250", 0), "0.0.0.0/0");
+        assert_eq!(of("2001:db8:1:3:ffff::1", 64), "2001:db8:1:3::/64");
+        assert_eq!(of("2001:db8:1:3:ffff::1", 63), "2001:db8:1:2::/63");
+        assert_eq!(of("2001:db8:1:3:ffff::1", 65), "2001:db8:1:3:8000::/65");
+        assert_eq!(of("2001:db8::1", 128), "2001:db8::1/128");
+        assert_eq!(of("2001:db8::1", 0), "::/0");
     }
 }

@@ -686,6 +686,27 @@ Example:
 
 Fix: quote strings: `test matches { process.name = \"anydesk.exe\" }`."
 
+    E0340 "`ip_prefix` of a field that is not an ip field"
+    "`group by ip_prefix(F, V4, V6)` groups by the network of the address in F, so F must be
+an ip field of the source (schema type `ip`).
+
+Example:
+
+    group by ip_prefix(user.name, 32, 64) window 1d
+
+Fix: name an ip field (`ip_prefix(source.ip, 32, 64)`), or group by the field itself."
+
+    E0341 "`ip_prefix` length out of range"
+    "The two lengths of `ip_prefix(F, V4, V6)` are how many leading bits of an address name its
+network: V4 a whole number from 0 to 32 for IPv4 addresses, V6 from 0 to 128 for IPv6 ones.
+
+Example:
+
+    group by ip_prefix(source.ip, 64, 64) window 1d    # an IPv4 address has 32 bits
+
+Fix: `ip_prefix(source.ip, 32, 64)` keeps IPv4 addresses whole and groups IPv6 ones by /64,
+the network one home connection is given."
+
     E0401 "source not mapped on a target"
     "Compiling for a target needs the source's place there: an entry under `sources:` in that
 target's mapping, with `search:` on Splunk, `table:` on Sentinel, `index:` and
@@ -729,7 +750,11 @@ Splunk refuses a comparison of two ip fields (SPL compares them as text, not as
 addresses); Sentinel refuses a comparison of a property of a dynamic column, which may hold
 an array that KQL reads as one JSON text. Elastic refuses an absence (`A  not B`): an EQL
 rule cannot limit a run to the A events whose window has passed, and ES|QL cannot judge an
-event against the later events of its key.
+event against the later events of its key. A network key (`group by ip_prefix(...)`) is
+refused on Splunk (no SPL function masks an IPv6 address), on Sentinel for a property of a
+dynamic column (it may hold several addresses), and on Elastic for lengths whose result
+ES|QL's IP_PREFIX can leave a byte of the previous row in (`32, 64` is exact) or when
+`having` reads the key's field.
 
 Example (three steps: refused on Splunk):
 

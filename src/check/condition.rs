@@ -18,7 +18,7 @@ pub(super) fn body(sink: &mut Sink, ctx: &Context, body: &ast::Body) -> Option<i
             having: h,
         } => {
             let q2 = query(sink, ctx, q);
-            let group_by = fields(sink, ctx, &q.source.name, group_by);
+            let group_by = group_keys(sink, ctx, &q.source.name, group_by);
             let window = duration(sink, window);
             let having = having(sink, ctx, &q.source.name, h);
             Some(ir::RuleKind::Aggregate {
@@ -331,6 +331,80 @@ fn fields(
 ) -> Option<Vec<ir::Field>> {
     let out: Vec<_> = fs.iter().map(|f| field(sink, ctx, source, f)).collect();
     out.into_iter().collect()
+}
+
+/// `group by`'s keys: known fields, `ip_prefix` only of an ip field (E0340) and with
+/// lengths that fit its addresses (E0341).
+fn group_keys(
+    sink: &mut Sink,
+    ctx: &Context,
+    source: &str,
+    keys: &[ast::GroupKey],
+) -> Option<Vec<ir::Key>> {
+    let out: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            let field = field(sink, ctx, source, &k.field);
+            let prefix = match &k.prefix {
+                None => Some(None),
+                Some(p) => ip_prefix(sink, field.as_ref(), p).map(Some),
+            };
+            Some(ir::Key {
+                field: field?,
+                prefix: prefix?,
+            })
+        })
+        .collect();
+    out.into_iter().collect()
+}
+
+fn ip_prefix(
+    sink: &mut Sink,
+    field: Option<&ir::Field>,
+    p: &ast::PrefixLengths,
+) -> Option<ir::IpPrefix> {
+    let mut ok = true;
+    if let Some(f) = field
+        && f.ty != FieldType::Ip
+    {
+        sink.error(
+            f.span,
+            Code::E0340,
+            format!(
+                "`ip_prefix` takes an ip field; `{}` is a {} field",
+                f.name,
+                f.ty.as_str()
+            ),
+            Some(
+                "group by the field itself, or by the network of an ip field such as `source.ip`"
+                    .into(),
+            ),
+        );
+        ok = false;
+    }
+    let v4 = prefix_length(sink, &p.v4, 32, "IPv4");
+    let v6 = prefix_length(sink, &p.v6, 128, "IPv6");
+    Some(ir::IpPrefix {
+        v4: v4?,
+        v6: v6?,
+        span: p.span,
+    })
+    .filter(|_| ok)
+}
+
+fn prefix_length(sink: &mut Sink, v: &ast::Value, max: u8, family: &str) -> Option<u8> {
+    match v.kind {
+        ValueKind::Int(n) if (0..=i64::from(max)).contains(&n) => u8::try_from(n).ok(),
+        _ => {
+            sink.error(
+                v.span,
+                Code::E0341,
+                format!("an {family} prefix length is a whole number from 0 to {max}"),
+                Some("e.g. `ip_prefix(source.ip, 32, 64)`: IPv4 by address, IPv6 by /64".into()),
+            );
+            None
+        }
+    }
 }
 
 fn duration(sink: &mut Sink, v: &ast::Value) -> Option<ir::Duration> {

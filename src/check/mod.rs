@@ -165,7 +165,7 @@ fn alerts_per_entity(sink: &mut Sink, kind: &ir::RuleKind, span: Span) -> bool {
     // The entity fields the alerts queries read, with the keys they join or group on.
     let mut read: Vec<&ir::Field> = Vec::new();
     let keys: Vec<&ir::Field> = match kind {
-        ir::RuleKind::Aggregate { group_by, .. } => group_by.iter().collect(),
+        ir::RuleKind::Aggregate { group_by, .. } => group_by.iter().map(|k| &k.field).collect(),
         ir::RuleKind::FirstSeen { field, by, .. } => by.iter().chain([field]).collect(),
         _ => Vec::new(),
     };

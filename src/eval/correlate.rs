@@ -59,6 +59,8 @@ pub struct Correlation {
 enum Form {
     Aggregate {
         group_by: Vec<String>,
+        /// Per key, the `ip_prefix` that makes it the network of the field's address.
+        networks: Vec<Option<ir::IpPrefix>>,
         having: Expr,
         terms: Vec<Term>,
     },
@@ -162,7 +164,8 @@ impl Correlation {
                     queries: prepare(&[query])?,
                     window: ms(window),
                     form: Form::Aggregate {
-                        group_by: names(group_by),
+                        group_by: group_by.iter().map(|k| k.field.name.clone()).collect(),
+                        networks: group_by.iter().map(|k| k.prefix).collect(),
                         having,
                         terms,
                     },
@@ -265,9 +268,15 @@ impl Correlation {
     pub(crate) fn read(&self, event: &Value) -> Reading {
         match &self.form {
             Form::Aggregate {
-                group_by, terms, ..
+                group_by,
+                networks,
+                terms,
+                ..
             } => Reading {
-                keys: keys(event, group_by),
+                keys: combine(group_by.iter().zip(networks).map(|(f, n)| match n {
+                    None => texts(event, f),
+                    Some(p) => network(event, f, *p).into_iter().collect(),
+                })),
                 steps: Vec::new(),
                 values: terms
                     .iter()
@@ -769,6 +778,7 @@ impl<T: Clone> State<T> {
                     group_by,
                     having,
                     terms,
+                    ..
                 },
                 Data::Aggregate { groups, expiry },
             ) => {
@@ -1104,12 +1114,35 @@ fn texts(event: &Value, field: &str) -> Vec<String> {
     out
 }
 
+/// The network (`ip_prefix`, README "Network keys") of the field's one address, as the
+/// network address's text (RFC 5952 for IPv6). None when the field is absent, holds text
+/// that is no address (as an Elasticsearch ip field indexes none: no spaces around it), or
+/// several different addresses (a repeat counts once; `1.2.3.4` and `::ffff:1.2.3.4` are
+/// one), as Elasticsearch's `IP_PREFIX` reads no value of several.
+fn network(event: &Value, field: &str, prefix: ir::IpPrefix) -> Option<String> {
+    let mut addresses = values(event, field).into_iter().map(|v| {
+        let ip: std::net::IpAddr = text(v)?.parse().ok()?;
+        Some(ip.to_canonical())
+    });
+    let first = addresses.next()??;
+    for a in addresses {
+        if a? != first {
+            return None;
+        }
+    }
+    Some(prefix.network(first).addr.to_string())
+}
+
 /// The event's keys: one value of each field, every combination of array elements; none
 /// when a field is absent.
 fn keys(event: &Value, fields: &[String]) -> Vec<Key> {
+    combine(fields.iter().map(|f| texts(event, f)))
+}
+
+/// Every combination of one value per key.
+fn combine(per_key: impl Iterator<Item = Vec<String>>) -> Vec<Key> {
     let mut out: Vec<Key> = vec![Vec::new()];
-    for f in fields {
-        let vs = texts(event, f);
+    for vs in per_key {
         out = out
             .into_iter()
             .flat_map(|k| {

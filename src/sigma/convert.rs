@@ -8,7 +8,8 @@ use crate::base::Span;
 use crate::ir::FieldType;
 use crate::schema::FieldTypeName;
 use crate::syntax::ast::{
-    self, Body, Comparison, Expr, Having, HavingTerm, Ident, Meta, Op, Query, Value, ValueKind,
+    self, Body, Comparison, Expr, GroupKey, Having, HavingTerm, Ident, Meta, Op, Query, Value,
+    ValueKind,
 };
 use serde_json::Value as J;
 use std::collections::BTreeMap;
@@ -1556,7 +1557,7 @@ impl<'a> Builder<'a> {
                         source: ident(&source),
                         condition,
                     },
-                    group_by: by,
+                    group_by: by.into_iter().map(GroupKey::field).collect(),
                     window,
                     having,
                 })

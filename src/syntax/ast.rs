@@ -83,7 +83,7 @@ pub enum Body {
     /// `from SOURCE [where COND] group by F, ... window D having H`
     Aggregate {
         query: Query,
-        group_by: Vec<Ident>,
+        group_by: Vec<GroupKey>,
         window: Value,
         having: Having,
     },
@@ -107,6 +107,37 @@ pub enum Body {
         by: Vec<Ident>,
         lookback: Value,
     },
+}
+
+/// One key of `group by`: a field's value, or with `ip_prefix(F, V4, V6)` the network of its
+/// address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupKey {
+    pub field: Ident,
+    pub prefix: Option<PrefixLengths>,
+}
+
+/// `ip_prefix(F, V4, V6)`'s prefix lengths as written, and the call's span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefixLengths {
+    pub v4: Value,
+    pub v6: Value,
+    pub span: Span,
+}
+
+impl GroupKey {
+    /// The key of a plain field.
+    pub(crate) fn field(field: Ident) -> GroupKey {
+        GroupKey {
+            field,
+            prefix: None,
+        }
+    }
+
+    /// The key as written: the field, or the whole `ip_prefix(...)` call.
+    pub(crate) fn span(&self) -> Span {
+        self.prefix.as_ref().map_or(self.field.span, |p| p.span)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,7 +320,14 @@ fn erase_rule(r: &mut Rule) {
             having,
         } => {
             erase_query(query);
-            group_by.iter_mut().for_each(|i| i.span = Span::default());
+            for k in group_by.iter_mut() {
+                k.field.span = Span::default();
+                if let Some(p) = &mut k.prefix {
+                    p.span = Span::default();
+                    erase_value(&mut p.v4);
+                    erase_value(&mut p.v6);
+                }
+            }
             erase_value(window);
             erase_having(having);
         }

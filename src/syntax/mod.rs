@@ -16,8 +16,8 @@ pub(crate) use wildcard::{like_pattern, parse_like, wildcard};
 use crate::base::diag::Diagnostic;
 use crate::base::{Code, Span};
 use ast::{
-    Body, Comparison, Expect, Expr, Having, HavingTerm, Ident, Item, ListDef, Meta, Op, Query,
-    Rule as RuleItem, TestCase, Value, ValueKind,
+    Body, Comparison, Expect, Expr, GroupKey, Having, HavingTerm, Ident, Item, ListDef, Meta, Op,
+    PrefixLengths, Query, Rule as RuleItem, TestCase, Value, ValueKind,
 };
 use pest::Parser as _;
 use pest::error::{Error as PestError, ErrorVariant, InputLocation};
@@ -527,6 +527,8 @@ fn human(r: Rule) -> &'static str {
         Rule::first_seen | Rule::kw_first => "`first seen`",
         Rule::step => "a sequence step (`SOURCE where ...`)",
         Rule::field_list | Rule::field | Rule::field_ref | Rule::test_field => "a field name",
+        Rule::key_list | Rule::group_key => "a field name or `ip_prefix(...)`",
+        Rule::ip_prefix | Rule::kw_ip_prefix => "`ip_prefix(FIELD, V4, V6)`",
         Rule::expr | Rule::and_expr | Rule::unary => "a condition",
         Rule::paren_expr | Rule::having_paren | Rule::lparen | Rule::agg_open => "`(`",
         Rule::exists_cmp | Rule::kw_exists => "`exists`",
@@ -933,12 +935,14 @@ impl Builder<'_> {
             return Ok(Body::Single(query));
         };
         let is_aggregate = tail.as_rule() == Rule::aggregate;
+        let mut keys = Vec::new();
         let mut fields = Vec::new();
         let mut duration = None;
         let mut having = None;
         let mut field = None;
         for c in tail.into_inner() {
             match c.as_rule() {
+                Rule::key_list => keys = self.key_list(c)?,
                 Rule::field_list => fields = self.field_list(c),
                 Rule::field => field = Some(ident(&c)),
                 Rule::duration => duration = Some(self.duration(&c)?),
@@ -951,7 +955,7 @@ impl Builder<'_> {
         if is_aggregate {
             Ok(Body::Aggregate {
                 query,
-                group_by: fields,
+                group_by: keys,
                 window: duration,
                 having: having.ok_or_else(|| self.internal(span))?,
             })
@@ -1015,6 +1019,37 @@ impl Builder<'_> {
             step_not,
             step_as,
         })
+    }
+
+    /// `group by`'s keys: fields, and `ip_prefix(F, V4, V6)` calls.
+    fn key_list(&self, p: Pair<'_, Rule>) -> Res<Vec<GroupKey>> {
+        let mut keys = Vec::new();
+        for k in p.into_inner().filter(|c| c.as_rule() == Rule::group_key) {
+            let span = span_of(&k);
+            let inner = k.into_inner().next().ok_or_else(|| self.internal(span))?;
+            if inner.as_rule() == Rule::field {
+                keys.push(GroupKey::field(ident(&inner)));
+                continue;
+            }
+            let mut field = None;
+            let mut lengths = Vec::new();
+            for c in inner.into_inner() {
+                match c.as_rule() {
+                    Rule::field => field = Some(ident(&c)),
+                    Rule::number => lengths.push(self.number(&c)?),
+                    r if is_token(r) || r == Rule::kw_ip_prefix => {}
+                    _ => return Err(self.unexpected(&c)),
+                }
+            }
+            let (Some(field), Ok([v4, v6])) = (field, <[Value; 2]>::try_from(lengths)) else {
+                return Err(self.internal(span));
+            };
+            keys.push(GroupKey {
+                field,
+                prefix: Some(PrefixLengths { v4, v6, span }),
+            });
+        }
+        Ok(keys)
     }
 
     fn field_list(&self, p: Pair<'_, Rule>) -> Vec<Ident> {
@@ -1796,7 +1831,7 @@ rule new_signin_country "First sign-in from a country not seen for this user" {
             ]
         );
         assert_eq!(group_by.len(), 1);
-        assert_eq!(group_by[0].name, "source.ip");
+        assert_eq!(group_by[0].field.name, "source.ip");
         assert_eq!(window.kind, ValueKind::Duration(24 * 3600));
         let Having::Term(t) = having else {
             panic!("expected one having term")

@@ -341,11 +341,13 @@ impl<'a> Printer<'a> {
                 self.query(query);
                 self.start(
                     2,
-                    group_by.first().map_or(window.span.start, |f| f.span.start),
+                    group_by
+                        .first()
+                        .map_or(window.span.start, |k| k.span().start),
                 );
                 self.cur.push_str(&format!(
                     "group by {} window {}",
-                    names(group_by),
+                    keys(group_by),
                     flat_value(window, Str::Plain)
                 ));
                 self.end(window.span.end, usize::MAX);
@@ -595,6 +597,22 @@ fn names(fields: &[super::ast::Ident]) -> String {
     fields
         .iter()
         .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `group by`'s keys: `a, ip_prefix(b, 32, 64)`.
+fn keys(keys: &[super::ast::GroupKey]) -> String {
+    keys.iter()
+        .map(|k| match &k.prefix {
+            None => k.field.name.clone(),
+            Some(p) => format!(
+                "ip_prefix({}, {}, {})",
+                k.field.name,
+                flat_value(&p.v4, Str::Plain),
+                flat_value(&p.v6, Str::Plain)
+            ),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -6,8 +6,8 @@ use crate::common;
 use detc::base::Span;
 use detc::project;
 use detc::syntax::ast::{
-    Body, Comparison, Expect, Expr, File, Having, HavingTerm, Ident, Item, ListDef, Meta, Op,
-    Query, Rule, TestCase, Value, ValueKind,
+    Body, Comparison, Expect, Expr, File, GroupKey, Having, HavingTerm, Ident, Item, ListDef, Meta,
+    Op, PrefixLengths, Query, Rule, TestCase, Value, ValueKind,
 };
 use detc::syntax::{self, print};
 use detc::targets::TargetName;
@@ -427,7 +427,20 @@ fn hand_built() -> File {
         vec![("id", s("x"))],
         Body::Aggregate {
             query: query("authentication", None),
-            group_by: vec![id("source.ip"), id("user.name")],
+            group_by: vec![
+                GroupKey {
+                    field: id("source.ip"),
+                    prefix: Some(PrefixLengths {
+                        v4: val(ValueKind::Int(32)),
+                        v6: val(ValueKind::Int(64)),
+                        span: span(),
+                    }),
+                },
+                GroupKey {
+                    field: id("user.name"),
+                    prefix: None,
+                },
+            ],
             window: val(ValueKind::Duration(86_400)),
             having: Having::Or(vec![
                 Having::And(vec![

@@ -21,6 +21,7 @@ mod fuzz;
 mod hunt;
 mod language;
 mod library;
+mod network_keys;
 mod operators;
 mod package;
 mod semantics;

@@ -408,7 +408,7 @@ fn correlations_use_each_rule_s_candidate() {
             query, group_by, ..
         } => {
             assert_eq!(query.source.name, "sysmon_process_creation");
-            assert_eq!(group_by[0].name, "host.name");
+            assert_eq!(group_by[0].field.name, "host.name");
         }
         other => panic!("{other:?}"),
     }

@@ -342,14 +342,42 @@ fn eql_present(k: &str, ty: FieldType) -> String {
 fn aggregate(
     q: &Query,
     src: &SourceMapping,
-    group_by: &[ir::Field],
+    group_by: &[ir::Key],
     range: ir::Range,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<Vec<Compiled>> {
     let e = event(q, src, &[], used)?;
     let name = |f: &ir::Field| field_name(src, f, &q.source).map(|n| field(&n));
-    let keys = group_by.iter().map(name).collect::<Result<Vec<_>>>()?;
+    let keys = group_by
+        .iter()
+        .map(|k| name(&k.field))
+        .collect::<Result<Vec<_>>>()?;
+    // A network key keeps its field's name. ES|QL does not let an aggregate read what a
+    // grouping aliases (https://github.com/elastic/elasticsearch/issues/105172, "we disallow
+    // using groupings that have been aliased"), so `having` may not read that field.
+    let mut read = Vec::new();
+    having.visit_fields(&mut |f| read.push(f.name.clone()));
+    if let Some(p) = group_by
+        .iter()
+        .filter(|k| read.contains(&k.field.name))
+        .find_map(|k| k.prefix)
+    {
+        return Err(CompileError::new(
+            Code::E0404,
+            p.span,
+            "ES|QL cannot aggregate the field whose network it groups by: an aggregate may not \
+             read what a grouping aliases",
+        )
+        .hint("aggregate another field, or leave elastic out with `targets = [...]`"));
+    }
+    let mut by = Vec::new();
+    for (k, key) in group_by.iter().zip(&keys) {
+        by.push(match k.prefix {
+            None => key.clone(),
+            Some(p) => format!("{key} = {}", ip_prefix(key, p)?),
+        });
+    }
     // Each aggregate once, named as the rule writes it, in order of first use.
     let mut aggs = AggregateNames::new(&[]);
     let test = join_having(having, " AND ", " OR ", &mut |term| {
@@ -377,8 +405,20 @@ fn aggregate(
     let typed: Vec<(String, FieldType)> = keys
         .iter()
         .cloned()
-        .zip(group_by.iter().map(|f| f.ty))
+        .zip(group_by.iter().map(|k| k.field.ty))
         .collect();
+    // IP_PREFIX of a field holding several addresses is null: that group is dropped.
+    let networks: Vec<String> = keys
+        .iter()
+        .zip(group_by)
+        .filter(|(_, k)| k.prefix.is_some())
+        .map(|(key, _)| format!("{key} IS NOT NULL"))
+        .collect();
+    let test = if networks.is_empty() {
+        test
+    } else {
+        format!("{} AND ({test})", networks.join(" AND "))
+    };
     let mut esql = esql_events(&e, range, &typed);
     let stats: Vec<String> = aggs
         .named()
@@ -393,7 +433,7 @@ fn aggregate(
         esql,
         "\n| STATS {} BY {}{}\n| WHERE {test}\n| KEEP {}, {}",
         stats.join(", "),
-        keys.join(", "),
+        by.join(", "),
         nonempty_groups(&typed),
         keys.join(", "),
         labels.join(", ")
@@ -402,6 +442,35 @@ fn aggregate(
         language: Language::Esql,
         query: esql,
     }])
+}
+
+/// `ip_prefix` as ES|QL's IP_PREFIX, which reads an IPv4-mapped address as IPv4
+/// (https://www.elastic.co/docs/reference/query-languages/esql/functions-operators/ip-functions/ip_prefix).
+/// Its code (elastic/elasticsearch@951c875a96fb4b7cf810b046182a0f8cf5ba3f8f
+/// x-pack/plugin/esql/src/main/java/org/elasticsearch/xpack/esql/expression/function/scalar/ip/IpPrefix.java,
+/// `makePrefix`) reuses one 16-byte buffer for every row and, when a length is a multiple
+/// of 8 short of the address, never writes the byte just past it: that byte keeps what the
+/// previous row left there. Only the lengths for which every row leaves it 0 are exact.
+fn ip_prefix(key: &str, p: ir::IpPrefix) -> Result<String> {
+    // Bits in the 128-bit address each row copies (IPv4 as ::ffff:a.b.c.d).
+    let (v4, v6) = (96 + usize::from(p.v4), usize::from(p.v6));
+    // A byte an IPv4 row copies is nonzero only from byte 10 on (0xff 0xff, then the address).
+    let v4_zero_at = |byte: usize| byte < 10 || v4 <= byte * 8;
+    let skipped = |bits: usize| (bits.is_multiple_of(8) && bits < 128).then_some(bits / 8);
+    let exact = skipped(v4).is_none_or(|b| v6 <= b * 8) && skipped(v6).is_none_or(v4_zero_at);
+    if !exact {
+        return Err(CompileError::new(
+            Code::E0404,
+            p.span,
+            format!(
+                "ES|QL's IP_PREFIX is not exact for the lengths {}, {}: a row's network can \
+                 keep a byte of the row before it",
+                p.v4, p.v6
+            ),
+        )
+        .hint("the lengths of `ip_prefix(F, 32, 64)` and others whose bits never overlap that byte are exact; leave elastic out with `targets = [...]`"));
+    }
+    Ok(format!("IP_PREFIX({key}, {}, {})", p.v4, p.v6))
 }
 
 /// Sequence: EQL `sequence by K with maxspan=W [..] [..]`. The key is named once when every

@@ -366,14 +366,41 @@ fn keys(
 fn aggregate(
     q: &Query,
     src: &SourceMapping,
-    group_by: &[ir::Field],
+    group_by: &[ir::Key],
     range: ir::Range,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
     let mut out = events(q, src, Some(range), used)?;
-    let keys = keys(group_by, group_by, src, &q.source, false)?;
+    let fields: Vec<ir::Field> = group_by.iter().map(|k| k.field.clone()).collect();
+    for k in group_by {
+        if let Some(p) = k.prefix
+            && field_name(src, &k.field, &q.source)?.contains('.')
+        {
+            return Err(CompileError::new(
+                Code::E0404,
+                p.span,
+                format!(
+                    "KQL cannot take the network of `{}` exactly: it is a property of a dynamic \
+                     column, which may hold several addresses (the language reads none of them)",
+                    k.field.name
+                ),
+            )
+            .hint("map the field to a plain column in the Sentinel mapping, or leave sentinel out with `targets = [...]`"));
+        }
+    }
+    let keys = keys(&fields, &fields, src, &q.source, false)?;
     out.push_str(&keys.stages);
+    let networks: Vec<&String> = keys
+        .columns
+        .iter()
+        .zip(group_by)
+        .filter_map(|(c, k)| k.prefix.map(|_| c))
+        .collect();
+    // parse_ipv6() also reads a network (`10.0.0.0/8`), which is no address: no network key.
+    for c in &networks {
+        let _ = write!(out, "\n| where {c} !contains \"/\"");
+    }
     let mut aggs = AggregateNames::new(&keys.columns);
     // A sum holds a number only when it added one (the evaluator's sum of no numbers is
     // null, as `min`/`max` are in Kusto), whatever Kusto's `sum()` gives an all-null group:
@@ -399,12 +426,50 @@ fn aggregate(
         .map(|(n, e)| format!("{n} = {e}"))
         .collect();
     let _ = write!(out, "\n| summarize {}", list.join(", "));
-    if !keys.columns.is_empty() {
-        let _ = write!(out, " by {}", keys.columns.join(", "));
+    // A network key keeps its column's name; the aggregates still read the addresses.
+    let by: Vec<String> = keys
+        .columns
+        .iter()
+        .zip(group_by)
+        .map(|(c, k)| match k.prefix {
+            None => c.clone(),
+            Some(p) => format!("{c} = {}", network(c, p)),
+        })
+        .collect();
+    if !by.is_empty() {
+        let _ = write!(out, " by {}", by.join(", "));
     }
+    // An address that does not parse has no network: its group ("") is dropped.
+    let condition = if networks.is_empty() {
+        condition
+    } else {
+        let present: Vec<String> = networks
+            .iter()
+            .map(|c| format!("isnotempty({c})"))
+            .collect();
+        format!("{} and ({condition})", present.join(" and "))
+    };
     let _ = write!(out, "\n| where {condition}");
     Ok(out)
 }
+
+/// `ip_prefix`: the network of the address in `column`, as parse_ipv6_mask() writes it (the
+/// canonical IPv6 text, 8 groups of 4 hex digits; "" when the address does not parse). It
+/// reads an IPv4 address as its IPv4-mapped IPv6 one (parse_ipv6(), parse_ipv6_mask():
+/// https://learn.microsoft.com/en-us/kusto/query/parse-ipv6-mask-function), so an IPv4
+/// address, written either way, keeps its first 96 + v4 bits.
+fn network(column: &str, p: ir::IpPrefix) -> String {
+    format!(
+        "parse_ipv6_mask({column}, iff(parse_ipv6({column}) startswith \"{IPV4_MAPPED}\", {}, {}))",
+        96 + u16::from(p.v4),
+        p.v6
+    )
+}
+
+/// The first 96 bits of an IPv4-mapped IPv6 address in parse_ipv6()'s canonical text
+/// (`192.168.255.255` is `0000:0000:0000:0000:0000:ffff:c0a8:ffff`:
+/// https://learn.microsoft.com/en-us/kusto/query/parse-ipv6-function).
+const IPV4_MAPPED: &str = "0000:0000:0000:0000:0000:ffff:";
 
 /// An aggregate's base name and its KQL; `numbers`: how many numbers a `sum` adds.
 fn aggregate_expr(

@@ -276,11 +276,28 @@ fn unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
 fn aggregate(
     q: &Query,
     mapping: &Mapping,
-    group_by: &[ir::Field],
+    group_by: &[ir::Key],
     range: ir::Range,
     having: &ir::Having,
     used: &[&ir::Field],
 ) -> Result<String> {
+    // Splunk's one masking function takes IPv4 only: "The <IP> must be a valid IPv4
+    // address" (ipmask, https://help.splunk.com/splunk-enterprise/spl-search-reference/9.4/evaluation-functions/conversion-functions);
+    // cidrmatch tests a network, it computes none.
+    if let Some(p) = group_by.iter().find_map(|k| k.prefix) {
+        return Err(CompileError::new(
+            Code::E0404,
+            p.span,
+            "Splunk cannot group by an address's network: its only masking function, ipmask, \
+             takes IPv4 addresses, and no SPL function masks an IPv6 address",
+        )
+        .hint(
+            "keep this rule off Splunk with `targets = [sentinel, elastic]`, and group by the \
+             address itself in a rule for Splunk",
+        ));
+    }
+    let group_by: Vec<ir::Field> = group_by.iter().map(|k| k.field.clone()).collect();
+    let group_by = &group_by[..];
     let src = source_mapping(mapping, q)?;
     let by = unique(
         group_by
