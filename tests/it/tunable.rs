@@ -549,6 +549,26 @@ fn elastic_leaves_a_top_level_not_in_cased_to_a_rule_exception() {
         "{note}"
     );
 
+    // So does `detc compile`'s text mode, beside the file that holds the query only.
+    let dir = tempfile::tempdir().expect("tmp");
+    let rule = text(
+        "targets = [elastic]",
+        "not process.name in cased $sanctioned_agents",
+    );
+    std::fs::write(dir.path().join("r.det"), rule).expect("write");
+    let out = assert_cmd::Command::cargo_bin("detc")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["compile", "r.det"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: build/elastic/r.eql: EQL only, and the query alone is not the rule"),
+        "{err}"
+    );
+
     // Every other test of the list is refused, saying why.
     for (condition, why) in [
         (

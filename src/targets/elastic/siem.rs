@@ -65,7 +65,8 @@ impl Kibana {
     /// Whether a value list (`GET /api/lists?id=`) or an exception list (`GET
     /// /api/exception_lists?list_id=&namespace_type=single`) exists: Kibana's Lists and
     /// Exceptions APIs (https://www.elastic.co/docs/api/doc/kibana/operation/operation-readlist,
-    /// .../operation-readexceptionlist) answer 404 when it does not.
+    /// .../operation-readexceptionlist) answer 404 when it does not (elastic/kibana@027ff21
+    /// x-pack/solutions/security/plugins/lists/server/routes/list/read_list_route.ts).
     fn read(&mut self, query: String) -> Result<Option<Value>, DeployError> {
         let url = format!("{}/{query}", self.api);
         match self.client.send(&self.request("GET", url)) {
