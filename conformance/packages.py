@@ -26,6 +26,9 @@ Every file under DIR is checked (a file the layout does not name is itself a fai
                                  CSV content under its search key; every _GetWatchlist() of a
                                  rule's query names one of them
   elastic/rules.ndjson           Kibana's detection-rule import: one rule per line
+  elastic/lists.json             the tunable lists: Kibana value lists (keyword, the defaults) and
+                                 exception lists with one item each, as the Lists and Exceptions
+                                 APIs take them; every rule's exceptions_list names one of them
   elastic/toml/*.toml            elastic/detection-rules' TOML form
 
 No JSON Schema for any of these can be had offline: Microsoft publishes the ARM template and
@@ -417,6 +420,60 @@ def check_watchlists(path, rel):
     return aliases
 
 
+def check_kibana_lists(path, rel):
+    """The tunable lists as Kibana value lists and exception lists: the bodies of POST
+    /api/lists (id, name, description, type: operation-createlist), POST /api/exception_lists
+    (list_id, name, description, type, namespace_type: operation-createexceptionlist) and POST
+    /api/exception_lists/items (a `simple` item whose entries are `list` entries on a keyword
+    value list of the file: operation-createexceptionlistitem), each id once. Returns the
+    exception lists' list_ids."""
+    text, t = load(path, rel)
+    if t is None:
+        return set()
+    nonempty = lambda v: isinstance(v, str) and v.strip() != ""
+    values, lists = set(), set()
+    for i, v in enumerate(t.get("value_lists", [])):
+        label, body = f"value_lists[{i}]: ", v.get("list", {})
+        if not all(nonempty(body.get(k)) for k in ("id", "name", "description")) or body.get("type") != "keyword":
+            fail(rel, f"{label}needs id, name, description and type keyword", line_of(text, str(body.get("id"))))
+        if body.get("id") in values:
+            fail(rel, f"{label}the value list {body.get('id')} twice")
+        values.add(body.get("id"))
+        if not all(nonempty(x) for x in v.get("values", [])):
+            fail(rel, f"{label}every value must hold more than whitespace (format nonempty)")
+    for i, e in enumerate(t.get("exception_lists", [])):
+        label, body, item = f"exception_lists[{i}]: ", e.get("list", {}), e.get("item", {})
+        if not all(nonempty(body.get(k)) for k in ("list_id", "name", "description")) \
+                or body.get("type") != "detection" or body.get("namespace_type") != "single":
+            fail(rel, f"{label}needs list_id, name, description, type detection, namespace_type single")
+        if body.get("list_id") in lists:
+            fail(rel, f"{label}the exception list {body.get('list_id')} twice")
+        lists.add(body.get("list_id"))
+        if item.get("list_id") != body.get("list_id") or item.get("type") != "simple" \
+                or not all(nonempty(item.get(k)) for k in ("item_id", "name")) or "description" not in item:
+            fail(rel, f"{label}its item needs its list's list_id, item_id, name, description and type simple")
+        entries = item.get("entries") if isinstance(item.get("entries"), list) else []
+        for entry in entries or [{}]:
+            ok = entry.get("type") == "list" and entry.get("operator") == "included" and nonempty(entry.get("field")) \
+                and entry.get("list", {}).get("type") == "keyword"
+            if not ok or entry.get("list", {}).get("id") not in values:
+                fail(rel, f"{label}each entry must be a field `included` in a keyword value list of the file")
+    return lists
+
+
+def rule_exception_lists(path):
+    """The list_id of each rule's exceptions_list entries in rules.ndjson."""
+    out = set()
+    for line in open(path, encoding="utf-8").read().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and isinstance(r.get("exceptions_list"), list):
+            out.update(e.get("list_id") for e in r["exceptions_list"] if isinstance(e, dict))
+    return out
+
+
 def check_arm(path, rel, compiled):
     text, t = load(path, rel)
     if t is None:
@@ -734,7 +791,7 @@ def check_dist(dist, compiled, rules, ignore=()):
         stanzas |= set(get("default/savedsearches.conf"))
         for f in confs:
             notes[f] = f"stanzas: {len(confs[f])}"
-    arm, rule_ids, watchlists = {}, set(), set()
+    arm, rule_ids, watchlists, exception_lists = {}, set(), set(), set()
     for rel in files:
         if re.fullmatch(r"splunk/lookups/[^/]+\.csv", rel):
             notes[rel] = f"values: {check_lookup_csv(path(rel), rel)}"
@@ -751,6 +808,8 @@ def check_dist(dist, compiled, rules, ignore=()):
             watchlists = check_watchlists(path(rel), rel)
         elif rel == "elastic/rules.ndjson":
             rule_ids = check_ndjson(path(rel), rel, compiled)
+        elif rel == "elastic/lists.json":
+            exception_lists = check_kibana_lists(path(rel), rel)
         elif re.fullmatch(r"elastic/toml/[^/]+\.toml", rel):
             check_toml(path(rel), rel, compiled)
         else:
@@ -766,7 +825,10 @@ def check_dist(dist, compiled, rules, ignore=()):
             for alias in re.findall(r'_GetWatchlist\("([^"]*)"\)', str(r.get("properties", {}).get("query", ""))):
                 if alias not in watchlists:
                     fail(rel, f"its query reads the watchlist {alias}, which sentinel/watchlists.json lacks")
-    for need in ("sentinel/detc.json", "sentinel/watchlists.json", "elastic/rules.ndjson"):
+    if "elastic/rules.ndjson" in files:
+        for list_id in sorted(rule_exception_lists(path("elastic/rules.ndjson")) - exception_lists):
+            fail("elastic/rules.ndjson", f"a rule's exceptions_list names {list_id}, which elastic/lists.json lacks")
+    for need in ("sentinel/detc.json", "sentinel/watchlists.json", "elastic/rules.ndjson", "elastic/lists.json"):
         if need not in files:
             fail(need, "missing")
     if not any(re.fullmatch(r"splunk/[^/]+\.tgz", f) for f in files):

@@ -128,34 +128,6 @@ pub(crate) fn steps_apart(
     Ok(())
 }
 
-/// Refuse a rule that tests a `tunable` list on a target that does not read one from the
-/// SIEM (E0605): its values compiled in would ignore what the team tunes there.
-pub(crate) fn no_tunable_lists(rule: &ir::Rule, target: &str) -> Result<()> {
-    let mut found = None;
-    for q in rule.kind.queries() {
-        if let Some(c) = &q.condition {
-            c.visit_atoms(&mut |a| {
-                if found.is_none() && a.tunable.is_some() {
-                    found = Some(a);
-                }
-            });
-        }
-    }
-    match found {
-        Some(atom) => Err(CompileError::new(
-            Code::E0605,
-            atom.span,
-            format!(
-                "`${}` is a tunable list, which detc packages for {target} as no SIEM-side \
-                 object yet; its values compiled in would ignore the team's tuning",
-                atom.tunable.as_deref().unwrap_or_default()
-            ),
-        )
-        .hint("leave the target out with `targets = [...]`, or drop `tunable` from the list")),
-        None => Ok(()),
-    }
-}
-
 /// A `tunable` list a rule tests, as its target packages it: its name, its default values,
 /// the cases it is tested with, and where the rule first tests it.
 pub(crate) struct TunableList {

@@ -927,19 +927,25 @@ Example:
 
 Fix: remove `suppress`, or leave elastic out with `targets = [...]`."
 
-    E0605 "tunable list on a target that cannot read one"
+    E0605 "tunable list test a target cannot read from the SIEM"
     "The rule tests a `tunable` list, which detc packages as an object the team edits in the
-SIEM: a Sentinel watchlist, a Splunk CSV lookup (docs/PACKAGING.md, Tunable lists).
-Elastic (a value list) is not packaged that way yet, and compiling the list's values into
-its queries would quietly ignore what the team tunes, so the rule cannot compile for it.
+SIEM: a Sentinel watchlist, a Splunk CSV lookup, an Elastic value list (docs/PACKAGING.md,
+Tunable lists). Compiling the list's values into a query would quietly ignore what the team
+tunes, so a test the target cannot read from the SIEM is refused. Elastic reads a value
+list only through a rule exception, which removes the events whose field is in the list:
+so the one exact form is `not f in cased $LIST` as an operand of the top-level `and` of a
+single-event rule compiled to EQL (a keyword value list matches exact case; Kibana filters
+every step of a sequence with the rule's exceptions; ES|QL rules get none). The message
+says which of these the test is not.
 
 Example:
 
     list sanctioned_agents tunable = [\"agent.exe\"]
     rule r \"...\" { ... from process_start where not process.name in $sanctioned_agents }
 
-Fix: leave the target out with `targets = [splunk, sentinel]`, or drop `tunable` from the
-list."
+Fix: on Elastic, write `not process.name in cased $sanctioned_agents` if the values are
+exact; else leave elastic out with `targets = [splunk, sentinel]`, or drop `tunable` from
+the list."
 
     E0610 "tunable list value a Splunk lookup file cannot hold"
     "A tunable list becomes a CSV lookup file on Splunk (docs/PACKAGING.md, Tunable lists): one
@@ -951,6 +957,18 @@ Example:
     list sanctioned_agents tunable = [\"agent\\n.exe\"]
 
 Fix: remove the line break from the list's values, or drop `tunable` from the list."
+
+    E0611 "tunable list value a Kibana value list cannot hold"
+    "A tunable list that a rule leaves to a Kibana rule exception becomes a value list
+(docs/PACKAGING.md, Tunable lists), whose items Kibana requires to hold more than
+whitespace (`value`: format `nonempty`, Kibana's Lists API), so a value of only spaces
+cannot be one of its items and the rule cannot be packaged for Elastic.
+
+Example:
+
+    list sanctioned_agents tunable = [\"  \"]
+
+Fix: remove the value from the list, or drop `tunable` from the list."
 
     E0700 "cannot convert a Sigma rule exactly"
     "A Sigma rule (`.yml`, `.yaml`) is refused when detc cannot give it the same meaning; the

@@ -63,6 +63,10 @@ pub(crate) fn run(
                     c.language.extension()
                 ));
                 write_atomic(&path, &c.query)?;
+                // The file holds the query only: what else the rule is, the note says.
+                if let Some(note) = &c.note {
+                    eprintln!("note: {}: {note}", path.display());
+                }
             }
             let rules: std::collections::BTreeSet<&str> =
                 compiled.iter().map(|c| c.rule.as_str()).collect();

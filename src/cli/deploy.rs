@@ -160,7 +160,7 @@ fn sync(
         Ok(d) => d,
         Err(e) => return failed(e, ""),
     };
-    let remote = match siem.deployed() {
+    let remote = match siem.deployed(&desired) {
         Ok(r) => r,
         Err(e) => return failed(e, "cannot read what the SIEM holds: "),
     };

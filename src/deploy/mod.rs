@@ -385,8 +385,9 @@ impl Report {
 pub trait Siem {
     /// The rules the package says the SIEM should hold.
     fn desired(&self, package: &[File]) -> Result<Vec<Desired>, DeployError>;
-    /// What the SIEM holds (in detc's namespace: app, workspace, space).
-    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError>;
+    /// What the SIEM holds (in detc's namespace: app, workspace, space) of the rules, and of
+    /// the `desired` tuning objects it looks up one by one (Kibana's value and exception lists).
+    fn deployed(&mut self, desired: &[Desired]) -> Result<Vec<Remote>, DeployError>;
     /// Apply one create, update or delete.
     fn apply(&mut self, change: &Change) -> Result<(), DeployError>;
 }

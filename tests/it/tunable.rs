@@ -1,10 +1,11 @@
 //! Tunable lists (`list NAME tunable = [...]`, issue 20): the language, the check's limits
-//! (E0206), Sentinel's watchlists and Splunk's CSV lookups in the query, the package and
-//! deploy, and the target that refuses them (Elastic, E0605). `detc test` and `hunt` read the
-//! list's defaults.
+//! (E0206), Sentinel's watchlists and Splunk's CSV lookups in the query, Elastic's value
+//! lists through rule exceptions (one exact form; E0605 for the rest), the packages and
+//! deploy. `detc test` and `hunt` read the list's defaults.
 
 use crate::common;
-use crate::support::repo::{Repo, sentinel_repo, splunk_repo};
+use crate::support::kibana::Kibana;
+use crate::support::repo::{Repo, kibana_repo, sentinel_repo, splunk_repo};
 use crate::support::sentinel::Sentinel;
 use crate::support::splunk::Splunk;
 use detc::base::diag::line_col;
@@ -113,7 +114,8 @@ fn sentinel_and_splunk_read_the_list_and_elastic_refuses() {
         "{}",
         spl.query
     );
-    // Elastic has no SIEM-side form yet: refused, not compiled with the defaults.
+    // Elastic's value list matches exact case, and `in` ignores it: refused, not compiled
+    // with the defaults.
     let refused: Vec<&str> = diags.iter().map(|d| d.code.id()).collect();
     assert_eq!(refused, ["E0605"], "{diags:#?}");
     assert!(
@@ -127,7 +129,8 @@ fn sentinel_and_splunk_read_the_list_and_elastic_refuses() {
             line_col(&t, t.find("not process.name").expect("there") + 4)
         );
         assert!(
-            d.message.contains("`$sanctioned_agents` is a tunable list"),
+            d.message.contains("`$sanctioned_agents` is a tunable list")
+                && d.message.contains("`in` ignores case"),
             "{}",
             d.message
         );
@@ -508,4 +511,348 @@ fn a_value_with_a_line_break_is_no_lookup_row() {
         // At the rule's test of the list.
         assert!(t[d.span.start..].starts_with("process.name in"), "{d:#?}");
     }
+}
+
+fn elastic(condition: &str) -> (Vec<project::Output>, Vec<String>) {
+    let config = common::config();
+    let t = text("targets = [elastic]", condition);
+    let p = project::check_text("t.det", &t, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (compiled, diags) = project::compile(&p, &config, &[TargetName::Elastic]);
+    let refused = diags
+        .iter()
+        .map(|d| {
+            assert_eq!(d.code.id(), "E0605", "{d:#?}");
+            d.message.clone()
+        })
+        .collect();
+    (compiled, refused)
+}
+
+#[test]
+fn elastic_leaves_a_top_level_not_in_cased_to_a_rule_exception() {
+    let (compiled, refused) =
+        elastic("process.name like \"*rmm*\" and not process.name in cased $sanctioned_agents");
+    assert!(refused.is_empty(), "{refused:?}");
+    // EQL only, without the operand the exception does.
+    assert_eq!(compiled.len(), 1);
+    assert_eq!(compiled[0].language, Language::Eql);
+    assert_eq!(
+        compiled[0].query,
+        "process where event.type == \"start\" and (process.name regex \".*[rR][mM][mM].*\")"
+    );
+    // The compiled output says the query alone is not the rule.
+    let note = compiled[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("the query alone is not the rule")
+            && note.contains("process.name in value list detc_list_sanctioned_agents"),
+        "{note}"
+    );
+
+    // So does `detc compile`'s text mode, beside the file that holds the query only.
+    let dir = tempfile::tempdir().expect("tmp");
+    let rule = text(
+        "targets = [elastic]",
+        "not process.name in cased $sanctioned_agents",
+    );
+    std::fs::write(dir.path().join("r.det"), rule).expect("write");
+    let out = assert_cmd::Command::cargo_bin("detc")
+        .expect("binary")
+        .current_dir(dir.path())
+        .args(["compile", "r.det"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: build/elastic/r.eql: EQL only, and the query alone is not the rule"),
+        "{err}"
+    );
+
+    // Every other test of the list is refused, saying why.
+    for (condition, why) in [
+        (
+            "process.name in cased $sanctioned_agents",
+            "top-level `and`",
+        ),
+        (
+            "process.name like \"*a*\" or not process.name in cased $sanctioned_agents",
+            "top-level `and`",
+        ),
+        (
+            "not (process.name like \"*a*\" and process.name in cased $sanctioned_agents)",
+            "top-level `and`",
+        ),
+        (
+            "not process.name in $sanctioned_agents",
+            "`in` ignores case",
+        ),
+        (
+            "process.name == process.parent.name and not process.name in cased $sanctioned_agents",
+            "compares two fields",
+        ),
+    ] {
+        let (compiled, refused) = elastic(condition);
+        assert!(compiled.is_empty(), "{condition}: {}", compiled[0].query);
+        assert_eq!(refused.len(), 1, "{condition}");
+        assert!(refused[0].contains(why), "{condition}: {}", refused[0]);
+    }
+    let config = common::config();
+    for (kind, why) in [
+        (
+            "sequence by host.name within 5m {\n    process_start where process.name == \"a.exe\"\n    process_start where not process.name in cased $sanctioned_agents\n  }",
+            "every step",
+        ),
+        (
+            "from process_start where not process.name in cased $sanctioned_agents\n  group by host.name window 1h\n  having count() > 5",
+            "an ES|QL rule",
+        ),
+    ] {
+        let t = format!(
+            "{LIST}\nrule r \"t\" {{\n  id = \"00000000-0000-4000-8000-000000000042\"\n  severity = low\n  targets = [elastic]\n  {kind}\n}}\n"
+        );
+        let p = project::check_text("t.det", &t, &config);
+        assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+        let (outputs, diags) = project::compile(&p, &config, &[TargetName::Elastic]);
+        assert!(outputs.is_empty());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].code.id(), "E0605");
+        assert!(diags[0].message.contains(why), "{}", diags[0].message);
+    }
+}
+
+const ELASTIC_RULES: &str = r#"
+list sanctioned_agents tunable = ["agent.exe", 'Say "hi", then.exe']
+
+rule agent_a "Agent A" {
+  id = "44444444-4444-4444-8444-444444444444"
+  severity = high
+  status = stable
+  targets = [elastic]
+  from process_start where process.name like "*rmm*" and not process.name in cased $sanctioned_agents
+}
+
+rule agent_c "Agent C" {
+  id = "66666666-6666-4666-8666-666666666666"
+  severity = low
+  status = stable
+  targets = [elastic]
+  from process_start where not process.parent.name in cased $sanctioned_agents and not process.name in cased $sanctioned_agents
+}
+"#;
+
+fn elastic_package(rules: &str) -> Vec<detc::render::File> {
+    let config = common::config();
+    let p = project::check_text("t.det", rules, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (rules, diags) = project::contexts(&p, &config, TargetName::Elastic);
+    assert!(diags.is_empty(), "{diags:#?}");
+    project::package(TargetName::Elastic, &rules, 1, None).expect("renders")
+}
+
+#[test]
+fn elastic_packages_each_value_list_and_exception_list_once() {
+    let files = elastic_package(ELASTIC_RULES);
+    let file = |name: &str| -> &[u8] {
+        &files
+            .iter()
+            .find(|f| f.path.as_os_str() == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .contents
+    };
+    let lists: Value = serde_json::from_slice(file("lists.json")).expect("json");
+    // One list: one value list, with its defaults.
+    assert_eq!(
+        lists["value_lists"],
+        json!([{
+            "list": {"id": "detc_list_sanctioned_agents", "name": "detc_list_sanctioned_agents",
+                "type": "keyword",
+                "description": "detc tunable list `sanctioned_agents`: tune its values here."},
+            "values": ["agent.exe", "Say \"hi\", then.exe"],
+        }])
+    );
+    // Two fields: two exception lists, each with one item reading the value list.
+    let exceptions = lists["exception_lists"].as_array().expect("array");
+    let ids: Vec<&str> = exceptions
+        .iter()
+        .map(|e| e["list"]["list_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "detc_list_sanctioned_agents_in_process.name",
+            "detc_list_sanctioned_agents_in_process.parent.name"
+        ]
+    );
+    assert_eq!(exceptions[0]["list"]["type"], "detection");
+    assert_eq!(exceptions[0]["list"]["namespace_type"], "single");
+    assert_eq!(
+        exceptions[1]["item"]["entries"],
+        json!([{"field": "process.parent.name", "operator": "included", "type": "list",
+            "list": {"id": "detc_list_sanctioned_agents", "type": "keyword"}}])
+    );
+    // Each rule names the exception lists of its tests, and its query leaves them out.
+    let text = String::from_utf8_lossy(file("rules.ndjson")).into_owned();
+    let rules: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let agent_c = &rules[1];
+    assert_eq!(agent_c["name"], "Agent C");
+    assert_eq!(agent_c["query"], "process where event.type == \"start\"");
+    assert_eq!(
+        agent_c["exceptions_list"],
+        json!([
+            {"id": "detc_list_sanctioned_agents_in_process.parent.name",
+             "list_id": "detc_list_sanctioned_agents_in_process.parent.name",
+             "type": "detection", "namespace_type": "single"},
+            {"id": "detc_list_sanctioned_agents_in_process.name",
+             "list_id": "detc_list_sanctioned_agents_in_process.name",
+             "type": "detection", "namespace_type": "single"},
+        ])
+    );
+    let toml = String::from_utf8_lossy(file("toml/agent_c.toml")).into_owned();
+    assert_eq!(
+        toml.matches("[[rule.exceptions_list]]").count(),
+        2,
+        "{toml}"
+    );
+    // A package without tunable lists has none.
+    let plain =
+        elastic_package(&ELASTIC_RULES.replace(" cased $sanctioned_agents", " cased [\"x.exe\"]"));
+    let lists = plain
+        .iter()
+        .find(|f| f.path.as_os_str() == "lists.json")
+        .expect("lists.json");
+    let lists: Value = serde_json::from_slice(&lists.contents).expect("json");
+    assert_eq!(lists, json!({"value_lists": [], "exception_lists": []}));
+}
+
+fn kibana_repo_with(kibana: &Kibana, rules: &str) -> Repo {
+    let repo = kibana_repo(kibana, "default");
+    std::fs::write(repo.path().join("detections/rules.det"), rules).expect("write");
+    repo
+}
+
+#[test]
+fn elastic_deploy_creates_missing_lists_before_the_rules_and_never_overwrites_them() {
+    let kibana = Kibana::start();
+    let repo = kibana_repo_with(&kibana, ELASTIC_RULES);
+    let run = repo.deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // 1 value list, 2 exception lists, 2 rules.
+    assert!(
+        run.stdout.starts_with("elastic: 5 to create"),
+        "{}",
+        run.stdout
+    );
+    // The value list (with its items), then the exception lists, then the rules.
+    let posts: Vec<String> = kibana
+        .requests_to("POST", "")
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        posts,
+        [
+            "/api/lists/index",
+            "/api/lists",
+            "/api/lists/items",
+            "/api/lists/items",
+            "/api/exception_lists",
+            "/api/exception_lists/items",
+            "/api/exception_lists",
+            "/api/exception_lists/items",
+            "/api/detection_engine/rules",
+            "/api/detection_engine/rules",
+        ]
+    );
+    let values = kibana.value_lists("default");
+    assert_eq!(
+        values["detc_list_sanctioned_agents"].1,
+        ["agent.exe", "Say \"hi\", then.exe"]
+    );
+    assert_eq!(values["detc_list_sanctioned_agents"].0["type"], "keyword");
+    let exceptions = kibana.exception_lists("default");
+    let (list, items) = &exceptions["detc_list_sanctioned_agents_in_process.name"];
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["entries"][0]["list"]["id"],
+        "detc_list_sanctioned_agents"
+    );
+    // The rule refers to the exception list by the id Kibana gave it.
+    let rules = kibana.rules("default");
+    let refs = &rules["44444444-4444-4444-8444-444444444444"]["exceptions_list"];
+    assert_eq!(refs[0]["id"], list["id"]);
+    assert_ne!(refs[0]["id"], refs[0]["list_id"]);
+    assert_eq!(
+        refs[0]["list_id"],
+        "detc_list_sanctioned_agents_in_process.name"
+    );
+
+    // The team tunes the value list in Kibana; deploy and --prune leave it, and the rules
+    // compare equal with Kibana's ids.
+    kibana.seed_value_list("default", "detc_list_sanctioned_agents", &["ours.exe"]);
+    kibana.clear_requests();
+    for extra in [&[][..], &["--prune"][..]] {
+        let run = repo.deploy("elastic", extra);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("0 to create, 0 to update, 0 to delete"),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(kibana.requests_to("POST", "").is_empty());
+    assert!(kibana.requests_to("PUT", "").is_empty());
+    assert_eq!(
+        kibana.value_lists("default")["detc_list_sanctioned_agents"].1,
+        ["ours.exe"]
+    );
+    assert_eq!(repo.detc(&["diff", "--target", "elastic"]).code, 0);
+
+    // A value list made by hand before the first deploy is not overwritten either.
+    let other = Kibana::start();
+    other.seed_value_list("default", "detc_list_sanctioned_agents", &["theirs.exe"]);
+    let run = kibana_repo_with(&other, ELASTIC_RULES).deploy("elastic", &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("elastic: 4 to create"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        other.value_lists("default")["detc_list_sanctioned_agents"].1,
+        ["theirs.exe"]
+    );
+    assert!(other.requests_to("POST", "/api/lists/items").is_empty());
+}
+
+#[test]
+fn a_value_list_item_kibana_refuses_stops_before_the_rules() {
+    let kibana = Kibana::start();
+    kibana.fail_list_items();
+    let run = kibana_repo_with(&kibana, ELASTIC_RULES).deploy("elastic", &[]);
+    assert_ne!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(out.contains("500"), "{out}");
+    // No rule runs without its exceptions: none was created, nor an exception list.
+    assert!(kibana.rules("default").is_empty());
+    assert!(kibana.exception_lists("default").is_empty());
+}
+
+#[test]
+fn a_value_of_only_whitespace_is_no_value_list_item() {
+    let config = common::config();
+    let t = ELASTIC_RULES.replace("\"agent.exe\", ", "\"agent.exe\", \"  \", ");
+    let p = project::check_text("t.det", &t, &config);
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let (_, diags) = project::contexts(&p, &config, TargetName::Elastic);
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    for d in &diags {
+        assert_eq!(d.code.id(), "E0611");
+        assert!(d.message.contains("only whitespace"), "{}", d.message);
+    }
+    let c = detc::base::Code::parse("E0611").expect("known");
+    assert!(c.explain().contains("Example"));
 }

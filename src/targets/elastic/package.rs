@@ -1,5 +1,6 @@
 //! Elastic: one Kibana rule per NDJSON line for `POST /api/detection_engine/rules/_import`,
-//! and the elastic/detection-rules TOML form per rule. Single-event and sequence rules are
+//! the elastic/detection-rules TOML form per rule, and `lists.json`: the tunable lists' value
+//! lists and the exception lists that read them (docs/PACKAGING.md, Tunable lists). Single-event and sequence rules are
 //! `eql` rules (an `esql` rule when EQL cannot say the condition); aggregation and first-seen
 //! rules are `esql` rules, whose query restricts itself to its range (a `new_terms` rule compares against a history window fixed at the
 //! run, not at each event, so it would differ from the rule at the edges by up to one
@@ -24,11 +25,15 @@ pub(super) static PACKAGE: Package = Package {
             "rule.toml.j2",
             include_str!("../../../targets/elastic/rule.toml.j2"),
         ),
+        (
+            "lists.json.j2",
+            include_str!("../../../targets/elastic/lists.json.j2"),
+        ),
     ],
     outputs: &OUTPUTS,
 };
 
-const OUTPUTS: [Output; 2] = [
+const OUTPUTS: [Output; 3] = [
     Output {
         template: "rule.json.j2",
         path: "{rule}.ndjson",
@@ -38,6 +43,11 @@ const OUTPUTS: [Output; 2] = [
         template: "rule.toml.j2",
         path: "toml/{rule}.toml",
         form: Form::Text,
+    },
+    Output {
+        template: "lists.json.j2",
+        path: "lists.json",
+        form: Form::Json,
     },
 ];
 
@@ -77,6 +87,7 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         d.hint = Some("remove `suppress`, or leave elastic out with `targets = [...]`".into());
         return Err(vec![d]);
     }
+    let exceptions = exceptions(rule, mapping)?;
     let suppression = ctx.suppress.as_ref().map(|s| {
         // Kibana's suppression units stop at hours.
         let (value, unit) =
@@ -152,7 +163,91 @@ pub(super) fn part(rule: &ir::Rule, mapping: &Mapping, ctx: &mut RuleContext) ->
         "maturity": maturity,
         "creation_date": rule.date.as_ref().map(|d| d.replace('-', "/")),
         "updated_date": rule.modified.as_ref().or(rule.date.as_ref()).map(|d| d.replace('-', "/")),
+        // Absent (null) without tunable lists, so other rules' content and versions stay.
+        "exceptions_list": (!exceptions.is_empty()).then(|| {
+            exceptions.iter().map(|e| e["reference"].clone()).collect::<Vec<_>>()
+        }),
+        "lists": (!exceptions.is_empty()).then_some(exceptions),
     }))
+}
+
+/// The rule's value-list exceptions (query.rs, `list_exceptions`) as Kibana's API bodies:
+/// the rule's `exceptions_list` entry, the exception list and its one item, and the value
+/// list with its defaults (docs/PACKAGING.md, Tunable lists). A value Kibana's `nonempty`
+/// format refuses (only whitespace) cannot be a value list item (E0611).
+fn exceptions(
+    rule: &ir::Rule,
+    mapping: &Mapping,
+) -> Result<Vec<serde_json::Value>, Vec<Diagnostic>> {
+    let Ok((_, exceptions)) = super::query::list_exceptions(rule, mapping) else {
+        return Ok(vec![]);
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let blank: Vec<Diagnostic> = exceptions
+        .iter()
+        .filter(|e| seen.insert(&e.list) && e.values.iter().any(|v| v.trim().is_empty()))
+        .map(|e| {
+            let mut d = Diagnostic::error(
+                &rule.file,
+                e.span,
+                Code::E0611,
+                format!(
+                    "rule `{}` cannot be packaged for elastic: a value of its tunable list `{}` \
+                     is only whitespace, which a Kibana value list item cannot hold",
+                    rule.name, e.list
+                ),
+            );
+            d.hint = Some("remove the value from the list, or drop `tunable`".into());
+            d
+        })
+        .collect();
+    if !blank.is_empty() {
+        return Err(blank);
+    }
+    Ok(exceptions
+        .iter()
+        .map(|e| {
+            let (list_id, value_list) = (e.exception_list(), e.value_list());
+            let about = format!(
+                "detc tunable list `{}`: events whose {} is in value list {value_list} are no \
+                 alerts of the rules that read it; tune the value list in Kibana.",
+                e.list, e.field
+            );
+            json!({
+                // The rule's `exceptions_list` entry (Kibana's OpenAPI bundle, RuleExceptionList:
+                // id, list_id, type, namespace_type all required). `id` is the exception list's
+                // saved-object id, which Kibana assigns: its import puts the id of the list of
+                // this `list_id` in its place (elastic/kibana@fdfeb2b .../rule_management/logic/
+                // import/check_rule_exception_references.ts), and `detc deploy` does the same.
+                "reference": {"id": list_id, "list_id": list_id, "type": "detection", "namespace_type": "single"},
+                // POST /api/exception_lists (https://www.elastic.co/docs/api/doc/kibana/operation/
+                // operation-createexceptionlist): a `detection` list of this space (`single`).
+                "container": {
+                    "list_id": list_id, "name": list_id, "description": about,
+                    "type": "detection", "namespace_type": "single",
+                },
+                // POST /api/exception_lists/items (https://www.elastic.co/docs/api/doc/kibana/
+                // operation/operation-createexceptionlistitem): one `simple` item whose one entry
+                // (ExceptionListItemEntryList) is the field `included` in the value list.
+                "item": {
+                    "list_id": list_id, "item_id": format!("{list_id}_item"), "name": list_id,
+                    "description": about, "type": "simple", "namespace_type": "single",
+                    "entries": [{
+                        "field": e.field, "operator": "included", "type": "list",
+                        "list": {"id": value_list, "type": "keyword"},
+                    }],
+                },
+                // POST /api/lists (https://www.elastic.co/docs/api/doc/kibana/operation/
+                // operation-createlist): `keyword` matches values exactly; each default is then
+                // an item, POST /api/lists/items {list_id, value} (operation-createlistitem).
+                "value_list": {
+                    "id": value_list, "name": value_list, "type": "keyword",
+                    "description": format!("detc tunable list `{}`: tune its values here.", e.list),
+                },
+                "values": e.values,
+            })
+        })
+        .collect())
 }
 
 /// The prefixes elastic/detection-rules allows a tag to start with

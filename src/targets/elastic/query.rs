@@ -25,9 +25,25 @@ use std::fmt::Write as _;
 /// Compile any rule. EQL cannot aggregate and ES|QL cannot order events, so an
 /// aggregation or first-seen rule is ES|QL only, a sequence EQL only ([`note`] says so).
 pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Compiled>> {
-    crate::lower::no_tunable_lists(rule, "elastic")?;
+    let (rule, exceptions) = &list_exceptions(rule, mapping)?;
     let used = &fields_used(rule);
     match &rule.kind {
+        // The exceptions are the rule's only on its Kibana EQL rule (see `list_exceptions`).
+        ir::RuleKind::Single(q) if !exceptions.is_empty() => {
+            let eql: Vec<Compiled> = compile(q, source_mapping(mapping, q)?, used)?
+                .into_iter()
+                .filter(|c| c.language == Language::Eql)
+                .collect();
+            match q.condition.as_ref().and_then(|c| c.field_comparison()) {
+                Some(a) => Err(refuse_list(
+                    &exceptions[0].list,
+                    a.span,
+                    "the rest of the condition compares two fields, which only an ES|QL rule \
+                     can say, and detc places value-list exceptions on EQL rules only",
+                )),
+                None => Ok(eql),
+            }
+        }
         ir::RuleKind::Single(q) => compile(q, source_mapping(mapping, q)?, used),
         ir::RuleKind::Aggregate {
             query,
@@ -96,6 +112,19 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
 /// Why a rule has only one Elastic language, for the compiled output. EQL has no clock
 /// and no index, so a sequence's note also says where and over how long to run it.
 pub(crate) fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
+    if let Ok((_, exceptions)) = list_exceptions(rule, mapping)
+        && !exceptions.is_empty()
+    {
+        let each: Vec<String> = exceptions
+            .iter()
+            .map(|e| format!("{} in value list {}", e.field, e.value_list()))
+            .collect();
+        return Some(format!(
+            "EQL only, and the query alone is not the rule: its Kibana rule exceptions leave out \
+             the events with {} (tunable lists, tuned in Kibana), which the query does not test",
+            each.join(", ")
+        ));
+    }
     match &rule.kind {
         ir::RuleKind::Single(q) => q
             .condition
@@ -116,6 +145,161 @@ pub(crate) fn note(rule: &ir::Rule, mapping: &Mapping) -> Option<String> {
             ))
         }
     }
+}
+
+/// A `not f in cased $LIST` test of a tunable list that Kibana does for a rule: an exception
+/// item whose one entry is `f` `included` in the list's value list removes the events whose
+/// `f` holds one of its values (docs/PACKAGING.md, Tunable lists).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListException {
+    /// The tunable list's name.
+    pub(crate) list: String,
+    /// The field, as Elastic names it.
+    pub(crate) field: String,
+    /// The list's default values.
+    pub(crate) values: Vec<String>,
+    pub(crate) span: Span,
+}
+
+impl ListException {
+    /// The value list's id: one per tunable list, shared by the rules that read it.
+    pub(crate) fn value_list(&self) -> String {
+        format!("detc_list_{}", self.list)
+    }
+    /// The exception list's `list_id`: one per list and field, so it removes exactly the
+    /// events that one test fails, whichever rules read it.
+    pub(crate) fn exception_list(&self) -> String {
+        format!("detc_list_{}_in_{}", self.list, self.field)
+    }
+}
+
+/// The rule without the tests its Kibana rule exceptions do, and those exceptions; E0605 for
+/// any other test of a tunable list. A value list reaches a rule only through an exception,
+/// which removes the events whose field is in the list (Elastic, "Create and manage value
+/// lists", https://www.elastic.co/guide/en/security/8.10/value-lists-exceptions.html) before
+/// the EQL query runs: Kibana adds the rule's exceptions to the EQL request's `filter`
+/// (elastic/kibana@0f79a0f .../rule_types/eql/build_eql_search_request.ts). So only a
+/// top-level `and` operand `not f in cased $LIST` of a single-event rule is exact: the list is
+/// a `keyword` one, whose `terms` match is exact and case-sensitive, and an event without
+/// `f` is kept by the exception as by `not f in` (README, absent fields). A sequence's
+/// `filter` applies to every step's events, so a sequence is refused, as are ES|QL rules.
+pub(crate) fn list_exceptions<'r>(
+    rule: &'r ir::Rule,
+    mapping: &Mapping,
+) -> Result<(std::borrow::Cow<'r, ir::Rule>, Vec<ListException>)> {
+    let first = rule
+        .kind
+        .queries()
+        .iter()
+        .filter_map(|q| q.condition.as_ref())
+        .find_map(first_tunable);
+    let Some(atom) = first else {
+        return Ok((std::borrow::Cow::Borrowed(rule), vec![]));
+    };
+    let list = atom.tunable.as_deref().unwrap_or_default();
+    let q = match &rule.kind {
+        ir::RuleKind::Single(q) => q,
+        ir::RuleKind::Sequence { .. } => {
+            return Err(refuse_list(
+                list,
+                atom.span,
+                "Kibana filters every event a sequence reads with the rule's exceptions, so \
+                 they would remove the listed events from every step, not one",
+            ));
+        }
+        ir::RuleKind::Aggregate { .. } | ir::RuleKind::FirstSeen { .. } => {
+            return Err(refuse_list(
+                list,
+                atom.span,
+                "the rule is an ES|QL rule, and detc places value-list exceptions only on \
+                 single-event EQL rules, whose events Kibana filters with them",
+            ));
+        }
+    };
+    let operands: Vec<&ir::Cond> = match &q.condition {
+        Some(ir::Cond::And(cs)) => cs.iter().collect(),
+        Some(c) => vec![c],
+        None => vec![],
+    };
+    let src = source_mapping(mapping, q)?;
+    let mut rest = Vec::new();
+    let mut exceptions = Vec::new();
+    for c in operands {
+        let Some(atom) = first_tunable(c) else {
+            rest.push(c.clone());
+            continue;
+        };
+        let list = atom.tunable.as_deref().unwrap_or_default();
+        match c {
+            ir::Cond::Not(inner) if matches!(**inner, ir::Cond::Atom(_)) => {
+                let Test::Equals(vs, Case::Sensitive) = &atom.test else {
+                    return Err(refuse_list(
+                        list,
+                        atom.span,
+                        "a keyword value list matches values exactly, case and all, and `in` \
+                         ignores case",
+                    )
+                    .hint(
+                        "test it with `not f in cased $LIST` if case matters, or leave elastic \
+                         out with `targets = [...]`",
+                    ));
+                };
+                exceptions.push(ListException {
+                    list: list.to_string(),
+                    field: field_name(src, &atom.field, &q.source)?.to_string(),
+                    values: vs
+                        .iter()
+                        .filter_map(|v| match v {
+                            Scalar::Str(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    span: atom.span,
+                });
+            }
+            _ => {
+                return Err(refuse_list(
+                    list,
+                    atom.span,
+                    "an exception only removes the events whose field is in the list, which is \
+                     `not f in cased $LIST` as an operand of the condition's top-level `and`",
+                ));
+            }
+        }
+    }
+    let mut stripped = rule.clone();
+    if let ir::RuleKind::Single(q) = &mut stripped.kind {
+        q.condition = match rest.len() {
+            0 => None,
+            1 => rest.pop(),
+            _ => Some(ir::Cond::And(rest)),
+        };
+    }
+    Ok((std::borrow::Cow::Owned(stripped), exceptions))
+}
+
+/// The first test of a tunable list in a condition.
+fn first_tunable(c: &ir::Cond) -> Option<&Atom> {
+    let mut found = None;
+    c.visit_atoms(&mut |a| {
+        if found.is_none() && a.tunable.is_some() {
+            found = Some(a);
+        }
+    });
+    found
+}
+
+/// E0605: a test of a tunable list Elastic cannot leave to an exception, and why.
+fn refuse_list(list: &str, span: Span, why: &str) -> CompileError {
+    CompileError::new(
+        Code::E0605,
+        span,
+        format!(
+            "`${list}` is a tunable list, which Elastic reads only through a rule exception \
+             (a value list), and this test is not one: {why}"
+        ),
+    )
+    .hint("leave elastic out with `targets = [...]`, or drop `tunable` from the list")
 }
 
 /// The index patterns of a rule's sources, each once, in step order.

@@ -256,7 +256,7 @@ impl Siem for Sentinel {
         Ok(out)
     }
 
-    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
+    fn deployed(&mut self, _: &[Desired]) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
         for r in self.list("alertRules", self.url(None))? {
             let name = r["name"].as_str().unwrap_or_default();

@@ -223,7 +223,7 @@ impl Siem for Splunk {
         Ok(out)
     }
 
-    fn deployed(&mut self) -> Result<Vec<Remote>, DeployError> {
+    fn deployed(&mut self, _: &[Desired]) -> Result<Vec<Remote>, DeployError> {
         let mut out = Vec::new();
         for (name, content) in self.list("saved/searches")? {
             let settings: Map<String, Value> = content

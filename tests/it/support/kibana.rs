@@ -16,6 +16,15 @@
 //! - `GET|DELETE {prefix}/api/detection_engine/rules?rule_id=X` (or `id=`) -> the rule
 //!   (DELETE returns the deleted rule); 404 as above.
 //!
+//! - Lists API: `POST {prefix}/api/lists/index` -> `{"acknowledged":true}`; `GET
+//!   {prefix}/api/lists?id=X` -> the list or 404; `POST {prefix}/api/lists` (`name`,
+//!   `description`, `type` required; 409 when `id` exists); `POST {prefix}/api/lists/items`
+//!   (`list_id`, `value`; 404 for an unknown list).
+//! - Exceptions API: `GET {prefix}/api/exception_lists?list_id=X&namespace_type=single` ->
+//!   the list (with a generated `id`) or 404; `POST {prefix}/api/exception_lists` (409 when
+//!   `list_id` exists); `POST {prefix}/api/exception_lists/items` (404 for an unknown list,
+//!   409 when `item_id` exists).
+//!
 //! Auth `Authorization: ApiKey <key>` (else 401); every non-GET needs a `kbn-xsrf`
 //! header (else 400 "Request must contain a kbn-xsrf header.").
 use super::{Clock, Mock, Request, Response};
@@ -31,6 +40,12 @@ struct State {
     spaces: BTreeSet<String>,
     /// Hostile: `_find` ignores `page` (always the first) and reports a huge `total`.
     repeat_pages: bool,
+    /// (space, id) -> (value list, its item values).
+    value_lists: BTreeMap<(String, String), (Value, Vec<String>)>,
+    /// (space, list_id) -> (exception list, its items).
+    exception_lists: BTreeMap<(String, String), (Value, Vec<Value>)>,
+    /// Hostile: `POST /api/lists/items` answers 500.
+    fail_list_items: bool,
 }
 
 pub struct Kibana {
@@ -82,6 +97,36 @@ impl Kibana {
     /// From now on `_find` repeats its first page and reports a total of a million.
     pub fn repeat_pages(&self) {
         self.state.lock().unwrap().repeat_pages = true;
+    }
+    /// From now on adding a value list item fails (500).
+    pub fn fail_list_items(&self) {
+        self.state.lock().unwrap().fail_list_items = true;
+    }
+    /// Value lists of one space by id: the list and its values.
+    pub fn value_lists(&self, space: &str) -> BTreeMap<String, (Value, Vec<String>)> {
+        let st = self.state.lock().unwrap();
+        st.value_lists
+            .iter()
+            .filter(|((s, _), _)| s == space)
+            .map(|((_, id), l)| (id.clone(), l.clone()))
+            .collect()
+    }
+    /// Exception lists of one space by list_id: the list and its items.
+    pub fn exception_lists(&self, space: &str) -> BTreeMap<String, (Value, Vec<Value>)> {
+        let st = self.state.lock().unwrap();
+        st.exception_lists
+            .iter()
+            .filter(|((s, _), _)| s == space)
+            .map(|((_, id), l)| (id.clone(), l.clone()))
+            .collect()
+    }
+    /// Pre-seed a value list with its values (the team's tuning).
+    pub fn seed_value_list(&self, space: &str, id: &str, values: &[&str]) {
+        let list = json!({"id": id, "name": id, "description": "ours", "type": "keyword"});
+        let values = values.iter().map(|v| v.to_string()).collect();
+        let mut st = self.state.lock().unwrap();
+        st.value_lists
+            .insert((space.into(), id.into()), (list, values));
     }
     /// Rules of one space by rule_id.
     pub fn rules(&self, space: &str) -> BTreeMap<String, Value> {
@@ -298,6 +343,104 @@ fn handle(req: &Request, key: &str, st: &Mutex<State>, clock: &Mutex<Clock>) -> 
             let r = stamp(body, Some(old), &mut clock);
             st.rules.insert(k, r.clone());
             Response::json(200, &r)
+        }
+        ("POST", ["api", "lists", "index"]) => Response::json(200, &json!({"acknowledged": true})),
+        ("GET", ["api", "lists"]) => {
+            let id = from_query("id").unwrap_or_default();
+            match st.value_lists.get(&(space, id.clone())) {
+                Some((l, _)) => Response::json(200, l),
+                None => err(404, &format!("list id: \"{id}\" not found")),
+            }
+        }
+        ("POST", ["api", "lists"]) => {
+            let body = req.json();
+            if ["name", "description", "type"]
+                .iter()
+                .any(|k| body[*k].as_str().is_none_or(str::is_empty))
+            {
+                return boom(
+                    400,
+                    "Bad Request",
+                    "[request body]: name, description, type: Required",
+                );
+            }
+            let id = body["id"]
+                .as_str()
+                .map_or_else(|| clock.lock().unwrap().uuid(), str::to_string);
+            let k = (space, id.clone());
+            if st.value_lists.contains_key(&k) {
+                return err(409, &format!("list id: \"{id}\" already exists"));
+            }
+            st.value_lists.insert(k, (body.clone(), vec![]));
+            Response::json(200, &body)
+        }
+        ("POST", ["api", "lists", "items"]) => {
+            if st.fail_list_items {
+                return boom(
+                    500,
+                    "Internal Server Error",
+                    "An internal server error occurred.",
+                );
+            }
+            let body = req.json();
+            let (Some(list_id), Some(value)) = (body["list_id"].as_str(), body["value"].as_str())
+            else {
+                return boom(
+                    400,
+                    "Bad Request",
+                    "[request body]: list_id, value: Required",
+                );
+            };
+            match st.value_lists.get_mut(&(space, list_id.to_string())) {
+                Some((_, values)) => {
+                    values.push(value.to_string());
+                    Response::json(200, &body)
+                }
+                None => err(404, &format!("list id: \"{list_id}\" does not exist")),
+            }
+        }
+        ("GET", ["api", "exception_lists"]) => {
+            let id = from_query("list_id").unwrap_or_default();
+            match st.exception_lists.get(&(space, id.clone())) {
+                Some((l, _)) if req.param("namespace_type") == Some("single") => {
+                    Response::json(200, l)
+                }
+                _ => err(
+                    404,
+                    &format!("exception list list_id: \"{id}\" does not exist"),
+                ),
+            }
+        }
+        ("POST", ["api", "exception_lists"]) => {
+            let mut body = req.json();
+            let Some(list_id) = body["list_id"].as_str().map(str::to_string) else {
+                return boom(400, "Bad Request", "[request body]: list_id: Required");
+            };
+            let k = (space, list_id.clone());
+            if st.exception_lists.contains_key(&k) {
+                return err(
+                    409,
+                    &format!("exception list id: \"{list_id}\" already exists"),
+                );
+            }
+            body["id"] = json!(clock.lock().unwrap().uuid());
+            st.exception_lists.insert(k, (body.clone(), vec![]));
+            Response::json(200, &body)
+        }
+        ("POST", ["api", "exception_lists", "items"]) => {
+            let body = req.json();
+            let list_id = body["list_id"].as_str().unwrap_or_default().to_string();
+            let Some((_, items)) = st.exception_lists.get_mut(&(space, list_id.clone())) else {
+                return err(
+                    404,
+                    &format!("exception list id: \"{list_id}\" does not exist"),
+                );
+            };
+            if items.iter().any(|i| i["item_id"] == body["item_id"]) {
+                return err(409, "exception list item id already exists");
+            }
+            items.push(body.clone());
+            Response::json(200, &body)
         }
         _ => boom(404, "Not Found", "Not Found"),
     }
