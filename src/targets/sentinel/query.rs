@@ -91,27 +91,16 @@ pub(crate) fn compile_rule(rule: &ir::Rule, mapping: &Mapping) -> Result<Vec<Com
                 tables(a).is_disjoint(&tables(b))
             })?;
             let links = linked(links, steps, mapping)?;
-            if *absent {
-                absence(
-                    steps,
-                    by,
-                    keys,
-                    within.seconds,
-                    rule.range(),
-                    mapping,
-                    &links,
-                )?
-            } else {
-                sequence(
-                    steps,
-                    by,
-                    keys,
-                    within.seconds,
-                    rule.range(),
-                    mapping,
-                    &links,
-                )?
-            }
+            let form = if *absent { absence } else { sequence };
+            form(
+                steps,
+                by,
+                keys,
+                within.seconds,
+                rule.range(),
+                mapping,
+                &links,
+            )?
         }
         ir::RuleKind::FirstSeen {
             query,
