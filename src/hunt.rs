@@ -1087,7 +1087,9 @@ fn hunt(
                     if !rules.is_empty() {
                         summary.matched += 1;
                     }
+                    // Only a single-event match raises an alert here: parse for it alone.
                     if let Some(stage) = &hunter.alerts
+                        && !rules.is_empty()
                         && let Ok(event) = serde_json::from_str::<Value>(raw.get())
                         && let Ok(time) = eval::event_time(&event)
                     {
