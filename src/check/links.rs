@@ -81,26 +81,30 @@ pub(super) fn split(
                 ok = false;
                 continue;
             }
-            match comparison_across(sink, ctx, &q.source.name, &steps[j].source.name, c, rest) {
-                Some(ir::Cond::Atom(atom)) => links.push(ir::Link {
-                    step: i,
-                    earlier: j,
-                    atom,
-                    negated: false,
-                }),
-                Some(ir::Cond::Not(inner)) if matches!(*inner, ir::Cond::Atom(_)) => {
-                    let ir::Cond::Atom(atom) = *inner else {
-                        unreachable!()
-                    };
-                    links.push(ir::Link {
-                        step: i,
-                        earlier: j,
-                        atom,
-                        negated: true,
-                    });
+            let (atom, negated) = match comparison_across(
+                sink,
+                ctx,
+                &q.source.name,
+                &steps[j].source.name,
+                c,
+                rest,
+            ) {
+                Some(ir::Cond::Atom(atom)) => (atom, false),
+                Some(ir::Cond::Not(inner)) => match *inner {
+                    ir::Cond::Atom(atom) => (atom, true),
+                    _ => unreachable!("a field comparison is a test or its `not`"),
+                },
+                _ => {
+                    ok = false;
+                    continue;
                 }
-                _ => ok = false,
-            }
+            };
+            links.push(ir::Link {
+                step: i,
+                earlier: j,
+                atom,
+                negated,
+            });
         }
         queries.push(ast::Query {
             source: q.source.clone(),

@@ -578,7 +578,6 @@ fn step_rows(
 
 /// A sequence's comparisons across steps: each step projects the columns they read, named
 /// after the field and the step (`source_geo_country_iso_code_1`), and the join tests them.
-#[derive(Default)]
 struct Linked {
     /// Per step: (projected name, the mapped column, the field).
     columns: Vec<Vec<(String, String, ir::Field)>>,
@@ -623,16 +622,15 @@ impl Linked {
 }
 
 fn linked(links: &[ir::Link], steps: &[Query], mapping: &Mapping) -> Result<Linked> {
-    let mut out = Linked {
-        columns: vec![Vec::new(); steps.len()],
-        tests: Vec::new(),
-    };
-    let mut column = |step: usize, f: &ir::Field| -> Result<(String, String)> {
+    let mut columns = vec![Vec::new(); steps.len()];
+    // The column a step projects for `f` (once per step and field), and the mapped column.
+    let mut project = |step: usize, f: &ir::Field| -> Result<(String, String)> {
         let q = &steps[step];
         let mapped = field_name(source_mapping(mapping, q)?, f, &q.source)?.to_string();
         let name = format!("{}_{}", logical_column(&f.name), step + 1);
-        if !out.columns[step].iter().any(|(n, _, _)| *n == name) {
-            out.columns[step].push((name.clone(), mapped.clone(), f.clone()));
+        let projected: &mut Vec<(String, String, ir::Field)> = &mut columns[step];
+        if !projected.iter().any(|(n, _, _)| *n == name) {
+            projected.push((name.clone(), mapped.clone(), f.clone()));
         }
         Ok((name, mapped))
     };
@@ -641,14 +639,13 @@ fn linked(links: &[ir::Link], steps: &[Query], mapping: &Mapping) -> Result<Link
         let Test::Field(op, other, case) = &link.atom.test else {
             unreachable!("a link compares two fields")
         };
-        let (f, f_column) = column(link.step, &link.atom.field)?;
-        let (g, g_column) = column(link.earlier, other)?;
+        let (f, f_column) = project(link.step, &link.atom.field)?;
+        let (g, g_column) = project(link.earlier, other)?;
         plain_columns(&link.atom, other, [&f_column, &g_column])?;
         let test = fields_test(&link.atom, (&f, other, &g), *op, *case, link.negated)?;
         tests.push((link.step, test));
     }
-    out.tests = tests;
-    Ok(out)
+    Ok(Linked { columns, tests })
 }
 
 /// `sequence by K within W { A where ...  not B where ... }`, run every S: over the last
